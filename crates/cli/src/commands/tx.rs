@@ -1,0 +1,424 @@
+//! `tranche tx`: build, sign offline and inspect transactions.
+
+use super::print_json;
+use crate::keystore::{read_bounded, read_keyfile, write_private_atomically, Keystore};
+use crate::{password, Ctx};
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use tranche_crypto::{sign_transaction, verify_transaction, KeyFile};
+use tranche_types::{
+    ChainId, Payload, PublicKey, Reference, SignedTransaction, Timestamp, TokenId, Transaction,
+    Transfer, Units, WalletAddress, TX_BYTES_MAX,
+};
+
+/// The largest transaction file read (JSON is wordier than the binary form).
+const TX_FILE_BYTES_MAX: u64 = 4 * TX_BYTES_MAX as u64;
+
+#[derive(Debug, Subcommand)]
+pub enum TxCommand {
+    /// Write an unsigned transaction to a file, ready for `tranche tx sign`.
+    #[command(subcommand)]
+    Build(BuildCommand),
+    /// Sign an unsigned transaction file with a key, offline.
+    ///
+    /// Reads the unsigned transaction (JSON, as `tranche tx build` writes it),
+    /// checks that its signer is the key's public key, asks for the key's
+    /// password, and writes the signed transaction. No network is used, so this
+    /// can run on an air-gapped machine that holds the key (cold storage).
+    ///
+    /// Example:
+    ///   tranche tx sign transfer.json --key alice --out transfer.signed.json
+    #[command(verbatim_doc_comment)]
+    Sign {
+        /// The unsigned transaction file ('-' reads standard input).
+        file: PathBuf,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Write the signed transaction here (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Output form: readable JSON, or the canonical bytes as hex or raw binary.
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+    },
+    /// Decode a signed transaction, print it, and verify its signature.
+    ///
+    /// Reads JSON, hex or raw canonical bytes. Exits 0 only if the signature is
+    /// valid for the transaction's chain, or for --chain-id when given.
+    ///
+    /// Example:
+    ///   tranche tx inspect transfer.signed.json --chain-id tranche-devnet
+    #[command(verbatim_doc_comment)]
+    Inspect {
+        /// The signed transaction file ('-' reads standard input).
+        file: PathBuf,
+        /// The chain it must be valid on; a transaction for any other chain fails.
+        #[arg(long)]
+        chain_id: Option<ChainId>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Readable JSON.
+    Json,
+    /// The canonical bytes, hex-encoded.
+    Hex,
+    /// The canonical bytes.
+    Binary,
+}
+
+/// Which key signs.
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// The key's name in the keystore.
+    #[arg(
+        long,
+        conflicts_with = "key_file",
+        required_unless_present = "key_file"
+    )]
+    key: Option<String>,
+    /// A key file anywhere on disk, instead of a keystore name.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// Read the password from the first line of this file (else TRANCHE_PASSWORD, else a prompt).
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BuildCommand {
+    /// A transfer of security tokens from the signer's wallet (L-1, F6-7).
+    ///
+    /// Example:
+    ///   tranche tx build transfer --chain-id tranche-devnet --key alice --nonce 1 \
+    ///       --token SEOUL-TOWER-1 --to tr1... --amount 10 --out transfer.json
+    #[command(verbatim_doc_comment)]
+    Transfer {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// The token to move.
+        #[arg(long)]
+        token: TokenId,
+        /// The beneficiary's wallet address (tr1...).
+        #[arg(long)]
+        to: WalletAddress,
+        /// How many token units.
+        #[arg(long)]
+        amount: Units,
+        /// An optional reference, e.g. an exchange trade id.
+        #[arg(long)]
+        reference: Option<Reference>,
+    },
+}
+
+/// The envelope fields every transaction has.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// The chain the transaction is for.
+    #[arg(long, env = "TRANCHE_CHAIN_ID")]
+    chain_id: ChainId,
+    /// The signing key's name in the keystore (its public key becomes the signer).
+    #[arg(long, conflicts_with = "signer", required_unless_present = "signer")]
+    key: Option<String>,
+    /// The signer's public key in hex, when the key is not in this keystore (e.g. it is offline).
+    #[arg(long)]
+    signer: Option<PublicKey>,
+    /// The signer's next nonce: 1 for its first transaction, then one more each time.
+    #[arg(long)]
+    nonce: u64,
+    /// The last moment the transaction may be included, e.g. 2026-12-01T00:00:00Z.
+    #[arg(long, conflicts_with = "valid_for")]
+    valid_until: Option<Timestamp>,
+    /// How long from now the transaction stays valid: e.g. 30m, 12h, 7d.
+    #[arg(long, default_value = "24h", value_parser = parse_duration_ms)]
+    valid_for: u64,
+    /// Write the unsigned transaction here (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn parse_duration_ms(text: &str) -> Result<u64, String> {
+    let err =
+        || format!("{text:?} is not a duration: use a number and s, m, h or d, e.g. 90m or 7d");
+    let (num, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: u64 = num.parse().map_err(|_| err())?;
+    let ms = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(err()),
+    };
+    n.checked_mul(ms).ok_or_else(err)
+}
+
+#[allow(clippy::disallowed_methods)] // the CLI is the edge: it may read the clock
+fn now() -> Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
+pub fn run(ctx: &Ctx, cmd: TxCommand) -> Result<ExitCode> {
+    match cmd {
+        TxCommand::Build(BuildCommand::Transfer {
+            common,
+            token,
+            to,
+            amount,
+            reference,
+        }) => {
+            if amount.is_zero() {
+                bail!("--amount must be at least 1");
+            }
+            let payload = Payload::Transfer(Transfer {
+                token,
+                to,
+                amount,
+                reference,
+            });
+            build(ctx, common, payload)
+        }
+        TxCommand::Sign {
+            file,
+            key,
+            out,
+            format,
+        } => sign(ctx, &file, &key, out.as_deref(), format),
+        TxCommand::Inspect { file, chain_id } => inspect(ctx, &file, chain_id.as_ref()),
+    }
+}
+
+fn build(ctx: &Ctx, common: CommonArgs, payload: Payload) -> Result<ExitCode> {
+    let signer = match (&common.key, common.signer) {
+        (Some(name), _) => Keystore::new(&ctx.home).load(name)?.1.public_key,
+        (None, Some(pk)) => pk,
+        (None, None) => bail!("give --key NAME or --signer PUBLIC_KEY"),
+    };
+    if common.nonce == 0 {
+        bail!("--nonce starts at 1 for a signer's first transaction");
+    }
+    let valid_until = match common.valid_until {
+        Some(t) => t,
+        None => now().plus_ms(common.valid_for),
+    };
+    let tx = Transaction {
+        chain_id: common.chain_id,
+        signer,
+        nonce: common.nonce,
+        valid_until,
+        payload,
+    };
+    let text = serde_json::to_string_pretty(&tx)? + "\n";
+    match &common.out {
+        Some(path) => {
+            write_private_atomically(path, text.as_bytes())?;
+            if ctx.json {
+                print_json(
+                    &serde_json::json!({ "file": path.display().to_string(), "hash": tx.hash() }),
+                );
+            } else {
+                println!(
+                    "wrote unsigned transaction {} to {}",
+                    tx.hash(),
+                    path.display()
+                );
+                println!(
+                    "sign it with: tranche tx sign {} --key NAME",
+                    path.display()
+                );
+            }
+        }
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load_key_file(ctx: &Ctx, args: &KeyArgs) -> Result<(String, KeyFile)> {
+    match (&args.key, &args.key_file) {
+        (Some(name), _) => {
+            let (path, file) = Keystore::new(&ctx.home).load(name)?;
+            Ok((path.display().to_string(), file))
+        }
+        (None, Some(path)) => Ok((path.display().to_string(), read_keyfile(path)?)),
+        (None, None) => bail!("give --key NAME or --key-file PATH"),
+    }
+}
+
+fn describe_json_error(
+    file: &Path,
+    e: &serde_json::Error,
+    what: &str,
+    fields: &str,
+) -> anyhow::Error {
+    anyhow!(
+        "{}: {e}; {what} is JSON with the fields {fields}",
+        file.display()
+    )
+}
+
+fn sign(
+    ctx: &Ctx,
+    file: &Path,
+    key_args: &KeyArgs,
+    out: Option<&Path>,
+    format: Format,
+) -> Result<ExitCode> {
+    let bytes = read_bounded(file, TX_FILE_BYTES_MAX)?;
+    let tx: Transaction = match serde_json::from_slice(&bytes) {
+        Ok(tx) => tx,
+        Err(e) => {
+            if serde_json::from_slice::<SignedTransaction>(&bytes).is_ok() {
+                bail!(
+                    "{} is already signed; inspect it with `tranche tx inspect {}`",
+                    file.display(),
+                    file.display()
+                );
+            }
+            return Err(describe_json_error(
+                file,
+                &e,
+                "an unsigned transaction",
+                "chain_id, signer, nonce, valid_until, payload (write one with `tranche tx build`)",
+            ));
+        }
+    };
+    let (key_path, key_file) = load_key_file(ctx, key_args)?;
+    if key_file.public_key != tx.signer {
+        bail!(
+            "{} is to be signed by {} ({}), but key file {key_path} holds {} ({}); use the signer's key",
+            file.display(),
+            tx.signer.address(),
+            tx.signer,
+            key_file.address,
+            key_file.public_key
+        );
+    }
+    let pw = password::obtain(key_args.password_file.as_deref(), false)?;
+    let key = key_file
+        .open(pw.as_bytes())
+        .with_context(|| format!("key file {key_path}"))?;
+    let stx = sign_transaction(&key, tx)?;
+    let encoded: Vec<u8> = match format {
+        Format::Json => (serde_json::to_string_pretty(&stx)? + "\n").into_bytes(),
+        Format::Hex => (hex::encode(stx.to_bytes()) + "\n").into_bytes(),
+        Format::Binary => stx.to_bytes(),
+    };
+    match out {
+        Some(path) => {
+            write_private_atomically(path, &encoded)?;
+            if ctx.json {
+                print_json(
+                    &serde_json::json!({ "file": path.display().to_string(), "hash": stx.hash() }),
+                );
+            } else {
+                println!(
+                    "signed transaction {} written to {}",
+                    stx.hash(),
+                    path.display()
+                );
+            }
+        }
+        None if format == Format::Binary => {
+            bail!("binary output needs --out FILE; use --format hex for a terminal")
+        }
+        None => {
+            use std::io::Write as _;
+            std::io::stdout().write_all(&encoded)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Decodes a signed transaction from JSON, hex or raw canonical bytes.
+fn decode_signed(file: &Path, bytes: &[u8]) -> Result<SignedTransaction> {
+    let trimmed = bytes.trim_ascii();
+    if trimmed.first() == Some(&b'{') {
+        return serde_json::from_slice(trimmed).map_err(|e| {
+            describe_json_error(file, &e, "a signed transaction", "tx and signature")
+        });
+    }
+    let is_hex = !trimmed.is_empty() && trimmed.iter().all(u8::is_ascii_hexdigit);
+    let raw = if is_hex {
+        hex::decode(trimmed)
+            .with_context(|| format!("{}: odd number of hex digits", file.display()))?
+    } else {
+        bytes.to_vec()
+    };
+    SignedTransaction::from_bytes(&raw).with_context(|| {
+        format!(
+            "{} is not a signed transaction in JSON, hex or canonical binary",
+            file.display()
+        )
+    })
+}
+
+#[derive(Debug, Serialize)]
+struct Inspection<'a> {
+    hash: String,
+    valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    checked_chain_id: String,
+    signer_address: String,
+    transaction: &'a SignedTransaction,
+    encoded_hex: String,
+}
+
+fn describe_payload(p: &Payload) -> String {
+    match p {
+        Payload::Transfer(t) => {
+            let mut s = format!("transfer {} of {} to {}", t.amount, t.token, t.to);
+            if let Some(r) = &t.reference {
+                s.push_str(&format!(" (reference {r})"));
+            }
+            s
+        }
+    }
+}
+
+fn inspect(ctx: &Ctx, file: &Path, chain_id: Option<&ChainId>) -> Result<ExitCode> {
+    let bytes = read_bounded(file, TX_FILE_BYTES_MAX)?;
+    let stx = decode_signed(file, &bytes)?;
+    let chain = chain_id.cloned().unwrap_or_else(|| stx.tx.chain_id.clone());
+    let verdict = verify_transaction(&stx, &chain);
+    let report = Inspection {
+        hash: stx.hash().to_hex(),
+        valid: verdict.is_ok(),
+        error: verdict.as_ref().err().map(ToString::to_string),
+        checked_chain_id: chain.to_string(),
+        signer_address: stx.tx.signer_address().to_string(),
+        transaction: &stx,
+        encoded_hex: hex::encode(stx.to_bytes()),
+    };
+    if ctx.json {
+        print_json(&report);
+    } else {
+        let tx = &stx.tx;
+        println!("transaction  {}", report.hash);
+        println!("chain        {}", tx.chain_id);
+        println!(
+            "signer       {} (public key {})",
+            report.signer_address, tx.signer
+        );
+        println!("nonce        {}", tx.nonce);
+        println!("valid until  {}", tx.valid_until);
+        println!("payload      {}", describe_payload(&tx.payload));
+        println!("signature    {}", stx.signature);
+        match &report.error {
+            None => println!("verified     yes: signed by its signer for chain {chain}"),
+            Some(e) => println!("verified     NO: {e}"),
+        }
+    }
+    Ok(if report.valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

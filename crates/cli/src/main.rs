@@ -1,0 +1,78 @@
+//! Runs the `tranche` command: keys, offline signing and inspection of transactions.
+
+mod commands;
+mod keystore;
+mod password;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Tranche: a permissioned network for security tokens.
+///
+/// Keys live in <HOME>/keys as password-encrypted files; nothing here needs a
+/// network, so keys can be kept and used on an offline machine (cold storage).
+#[derive(Debug, Parser)]
+#[command(name = "tranche", version, propagate_version = true)]
+struct Cli {
+    /// Folder for keys and local state.
+    #[arg(long, global = true, env = "TRANCHE_HOME", default_value_os_t = default_home())]
+    home: PathBuf,
+
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Make, list and show signing keys.
+    #[command(subcommand)]
+    Key(commands::key::KeyCommand),
+    /// Build, sign offline and inspect transactions.
+    #[command(subcommand)]
+    Tx(commands::tx::TxCommand),
+}
+
+fn default_home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".tranche")
+}
+
+/// Output settings every command shares.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The home folder.
+    pub home: PathBuf,
+    /// JSON output.
+    pub json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = Ctx {
+        home: cli.home,
+        json: cli.json,
+    };
+    let result = match cli.command {
+        Command::Key(c) => commands::key::run(&ctx, c),
+        Command::Tx(c) => commands::tx::run(&ctx, c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            if ctx.json {
+                let body = serde_json::json!({ "error": format!("{e:#}") });
+                eprintln!("{body}");
+            } else {
+                eprintln!("error: {e:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,368 @@
+//! Drives the `tranche` binary as a person would: keys, offline signing,
+//! inspection, and the errors for wrong passwords, tampered files and
+//! transactions moved to another chain.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        let env = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::write(env.path("pw"), "correct horse battery\n").unwrap();
+        std::fs::write(env.path("wrong-pw"), "not the password\n").unwrap();
+        env
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_tranche"))
+            .args(args)
+            .env("TRANCHE_HOME", self.path("home"))
+            .env_remove("TRANCHE_PASSWORD")
+            .env_remove("TRANCHE_CHAIN_ID")
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "tranche {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "tranche {args:?} should fail");
+        String::from_utf8(out.stderr).unwrap() + &String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+
+    /// Makes keys `alice` and `bob` and an unsigned transfer from alice to bob.
+    fn transfer_file(&self) -> PathBuf {
+        self.ok(&["key", "new", "alice", "--password-file", "pw"]);
+        self.ok(&["key", "new", "bob", "--password-file", "pw"]);
+        let bob = self.json(&["key", "show", "bob"])["address"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        self.ok(&[
+            "tx",
+            "build",
+            "transfer",
+            "--chain-id",
+            "alpha",
+            "--key",
+            "alice",
+            "--nonce",
+            "1",
+            "--token",
+            "SEOUL-TOWER-1",
+            "--to",
+            &bob,
+            "--amount",
+            "10",
+            "--out",
+            "t.json",
+        ]);
+        self.path("t.json")
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn a_new_key_signs_offline_and_inspect_verifies_it() {
+    let env = Env::new();
+    let unsigned = env.transfer_file();
+    env.ok(&[
+        "tx",
+        "sign",
+        s(&unsigned),
+        "--key",
+        "alice",
+        "--password-file",
+        "pw",
+        "--out",
+        "s.json",
+    ]);
+    let report = env.json(&["tx", "inspect", "s.json"]);
+    assert_eq!(report["valid"], true);
+    let alice = env.json(&["key", "show", "alice"]);
+    assert_eq!(report["signer_address"], alice["address"]);
+    assert_eq!(report["transaction"]["tx"]["payload"]["amount"], "10");
+    let text = env.ok(&["tx", "inspect", "s.json", "--chain-id", "alpha"]);
+    assert!(text.contains("verified     yes"), "{text}");
+}
+
+#[test]
+fn hex_and_binary_forms_inspect_alike() {
+    let env = Env::new();
+    let unsigned = env.transfer_file();
+    for (format, file) in [("hex", "s.hex"), ("binary", "s.bin"), ("json", "s.json")] {
+        env.ok(&[
+            "tx",
+            "sign",
+            s(&unsigned),
+            "--key",
+            "alice",
+            "--password-file",
+            "pw",
+            "--format",
+            format,
+            "--out",
+            file,
+        ]);
+    }
+    let hashes: Vec<_> = ["s.hex", "s.bin", "s.json"]
+        .iter()
+        .map(|f| env.json(&["tx", "inspect", f])["hash"].clone())
+        .collect();
+    assert_eq!(hashes[0], hashes[1]);
+    assert_eq!(hashes[1], hashes[2]);
+}
+
+#[test]
+fn a_transaction_for_one_chain_fails_under_another() {
+    let env = Env::new();
+    let unsigned = env.transfer_file();
+    env.ok(&[
+        "tx",
+        "sign",
+        s(&unsigned),
+        "--key",
+        "alice",
+        "--password-file",
+        "pw",
+        "--out",
+        "s.json",
+    ]);
+    let out = env.fails(&["tx", "inspect", "s.json", "--chain-id", "beta"]);
+    assert!(
+        out.contains("is for chain \"alpha\", not \"beta\""),
+        "{out}"
+    );
+
+    // Editing the chain id in the file breaks the signature.
+    let text = std::fs::read_to_string(env.path("s.json")).unwrap();
+    std::fs::write(
+        env.path("moved.json"),
+        text.replace("\"alpha\"", "\"beta\""),
+    )
+    .unwrap();
+    let out = env.fails(&["tx", "inspect", "moved.json", "--chain-id", "beta"]);
+    assert!(out.contains("signature does not verify"), "{out}");
+}
+
+#[test]
+fn a_wrong_password_is_named_as_such() {
+    let env = Env::new();
+    let unsigned = env.transfer_file();
+    let out = env.fails(&[
+        "tx",
+        "sign",
+        s(&unsigned),
+        "--key",
+        "alice",
+        "--password-file",
+        "wrong-pw",
+    ]);
+    assert!(out.contains("wrong password"), "{out}");
+    assert!(
+        out.contains("alice.json"),
+        "the error names the key file: {out}"
+    );
+}
+
+#[test]
+fn a_tampered_key_file_is_named_as_such() {
+    let env = Env::new();
+    let unsigned = env.transfer_file();
+    let key_path = env.path("home/keys/alice.json");
+    let mut file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&key_path).unwrap()).unwrap();
+    let ct = file["cipher"]["ciphertext"].as_str().unwrap().to_string();
+    let flipped = if ct.starts_with('0') { "1" } else { "0" }.to_string() + &ct[1..];
+    file["cipher"]["ciphertext"] = flipped.into();
+    std::fs::write(&key_path, serde_json::to_string(&file).unwrap()).unwrap();
+    let out = env.fails(&[
+        "tx",
+        "sign",
+        s(&unsigned),
+        "--key",
+        "alice",
+        "--password-file",
+        "pw",
+    ]);
+    assert!(out.contains("altered or damaged"), "{out}");
+
+    std::fs::write(&key_path, "{\"version\": 1}").unwrap();
+    let out = env.fails(&[
+        "tx",
+        "sign",
+        s(&unsigned),
+        "--key",
+        "alice",
+        "--password-file",
+        "pw",
+    ]);
+    assert!(
+        out.contains("alice.json") && out.contains("missing field"),
+        "{out}"
+    );
+}
+
+#[test]
+fn signing_with_someone_elses_key_is_refused() {
+    let env = Env::new();
+    let unsigned = env.transfer_file();
+    let out = env.fails(&[
+        "tx",
+        "sign",
+        s(&unsigned),
+        "--key",
+        "bob",
+        "--password-file",
+        "pw",
+    ]);
+    assert!(out.contains("use the signer's key"), "{out}");
+}
+
+#[test]
+fn keys_are_never_overwritten_and_never_in_clear() {
+    let env = Env::new();
+    env.ok(&["key", "new", "alice", "--password-file", "pw"]);
+    let before = std::fs::read(env.path("home/keys/alice.json")).unwrap();
+    let out = env.fails(&["key", "new", "alice", "--password-file", "pw"]);
+    assert!(out.contains("already exists"), "{out}");
+    assert_eq!(
+        std::fs::read(env.path("home/keys/alice.json")).unwrap(),
+        before
+    );
+    let file: serde_json::Value = serde_json::from_slice(&before).unwrap();
+    assert!(file.get("secret_key").is_none() && file.get("seed").is_none());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(env.path("home/keys/alice.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "key files are private to their owner");
+    }
+}
+
+#[test]
+fn short_passwords_and_bad_names_are_refused() {
+    let env = Env::new();
+    std::fs::write(env.path("short"), "abc\n").unwrap();
+    let out = env.fails(&["key", "new", "alice", "--password-file", "short"]);
+    assert!(out.contains("shorter than 8"), "{out}");
+    let out = env.fails(&["key", "new", "../evil", "--password-file", "pw"]);
+    assert!(out.contains("invalid key name"), "{out}");
+}
+
+#[test]
+fn list_and_export_public_show_no_secret() {
+    let env = Env::new();
+    env.ok(&["key", "new", "alice", "--password-file", "pw"]);
+    let list = env.json(&["key", "list"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    env.ok(&["key", "export-public", "alice", "--out", "alice.pub.json"]);
+    let public: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(env.path("alice.pub.json")).unwrap())
+            .unwrap();
+    assert_eq!(public["address"], list[0]["address"]);
+    assert!(public.get("cipher").is_none());
+}
+
+#[test]
+fn bad_transaction_files_get_clear_errors() {
+    let env = Env::new();
+    env.ok(&["key", "new", "alice", "--password-file", "pw"]);
+    std::fs::write(env.path("empty.json"), "{}").unwrap();
+    let out = env.fails(&[
+        "tx",
+        "sign",
+        "empty.json",
+        "--key",
+        "alice",
+        "--password-file",
+        "pw",
+    ]);
+    assert!(
+        out.contains("empty.json") && out.contains("missing field"),
+        "{out}"
+    );
+
+    std::fs::write(env.path("junk.bin"), [0xffu8; 40]).unwrap();
+    let out = env.fails(&["tx", "inspect", "junk.bin"]);
+    assert!(
+        out.contains("junk.bin") && out.contains("not a signed transaction"),
+        "{out}"
+    );
+
+    let out = env.fails(&["tx", "inspect", "missing.json"]);
+    assert!(out.contains("cannot open missing.json"), "{out}");
+
+    let out = env.fails(&[
+        "tx",
+        "build",
+        "transfer",
+        "--chain-id",
+        "alpha",
+        "--key",
+        "alice",
+        "--nonce",
+        "1",
+        "--token",
+        "T",
+        "--to",
+        "tr1notanaddress",
+        "--amount",
+        "1",
+    ]);
+    assert!(out.contains("checksummed address"), "{out}");
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    let env = Env::new();
+    for cmd in [
+        &["key", "new"][..],
+        &["key", "list"],
+        &["key", "show"],
+        &["key", "export-public"],
+        &["tx", "build", "transfer"],
+        &["tx", "sign"],
+        &["tx", "inspect"],
+    ] {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let help = env.ok(&args);
+        assert!(
+            help.contains("Example:"),
+            "{cmd:?} --help lacks an example:\n{help}"
+        );
+    }
+}

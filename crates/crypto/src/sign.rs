@@ -1,0 +1,137 @@
+//! Domain-separated ed25519 signatures.
+//!
+//! Every signed message is `TRANCHE/v1/<domain>\0 || chain id || body`, so a
+//! signature made for one kind of message (a transaction, a custodian's
+//! co-signature, an exchange report, ...) or for one chain can never be
+//! replayed as another.
+
+use commonware_codec::Encode;
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use rand_core::CryptoRngCore;
+use tranche_types::commonware_codec;
+use tranche_types::{ChainId, PublicKey, Signature, WalletAddress};
+use zeroize::Zeroizing;
+
+/// The kind of message a signature is for. Each has its own prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Domain {
+    /// A transaction, signed by its signer.
+    Transaction,
+    /// A custodian's co-signature on a transfer out of a custodial wallet (SR-3).
+    CustodianCosign,
+    /// An exchange's report of trades and transfers to a regulator (F6-8).
+    ExchangeReport,
+    /// A claim or credential attested by a claim issuer (SR-5).
+    Credential,
+    /// A consensus vote or proposal.
+    Consensus,
+}
+
+impl Domain {
+    /// Every domain.
+    pub const ALL: [Domain; 5] = [
+        Domain::Transaction,
+        Domain::CustodianCosign,
+        Domain::ExchangeReport,
+        Domain::Credential,
+        Domain::Consensus,
+    ];
+
+    /// The label that prefixes every message of this domain.
+    pub fn label(self) -> &'static [u8] {
+        match self {
+            Domain::Transaction => b"TRANCHE/v1/transaction\0",
+            Domain::CustodianCosign => b"TRANCHE/v1/custodian-cosign\0",
+            Domain::ExchangeReport => b"TRANCHE/v1/exchange-report\0",
+            Domain::Credential => b"TRANCHE/v1/credential\0",
+            Domain::Consensus => b"TRANCHE/v1/consensus\0",
+        }
+    }
+}
+
+/// The exact bytes signed for `body` in `domain` on `chain_id`.
+pub fn signing_message(domain: Domain, chain_id: &ChainId, body: &[u8]) -> Vec<u8> {
+    let chain = chain_id.encode();
+    let label = domain.label();
+    let mut msg = Vec::with_capacity(label.len() + chain.len() + body.len());
+    msg.extend_from_slice(label);
+    msg.extend_from_slice(&chain);
+    msg.extend_from_slice(body);
+    msg
+}
+
+/// Why a signature was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// The public key bytes are not a valid ed25519 point.
+    #[error("the public key is not a valid ed25519 key")]
+    BadPublicKey,
+    /// The signature does not verify.
+    #[error("the signature does not verify for this key, message, domain and chain")]
+    Invalid,
+}
+
+/// An ed25519 signing key. Its secret is wiped from memory when dropped.
+pub struct Keypair {
+    signing: SigningKey,
+}
+
+impl std::fmt::Debug for Keypair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the secret.
+        write!(f, "Keypair({})", self.public_key())
+    }
+}
+
+impl Keypair {
+    /// A fresh key from `rng` (the caller brings the randomness).
+    pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
+        Self {
+            signing: SigningKey::generate(rng),
+        }
+    }
+
+    /// The key whose 32-byte secret seed is `seed`.
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        Self {
+            signing: SigningKey::from_bytes(seed),
+        }
+    }
+
+    /// The 32-byte secret seed, wiped when the returned value is dropped.
+    pub fn seed(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.signing.to_bytes())
+    }
+
+    /// The public key.
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey(self.signing.verifying_key().to_bytes())
+    }
+
+    /// The wallet this key controls.
+    pub fn address(&self) -> WalletAddress {
+        self.public_key().address()
+    }
+
+    /// Signs `body` as a message of `domain` on `chain_id`.
+    pub fn sign(&self, domain: Domain, chain_id: &ChainId, body: &[u8]) -> Signature {
+        let msg = signing_message(domain, chain_id, body);
+        Signature(self.signing.sign(&msg).to_bytes())
+    }
+}
+
+/// Checks `signature` over `body` as a message of `domain` on `chain_id`.
+/// Uses strict verification: no malleable or small-order encodings pass.
+pub fn verify(
+    public_key: &PublicKey,
+    domain: Domain,
+    chain_id: &ChainId,
+    body: &[u8],
+    signature: &Signature,
+) -> Result<(), SignatureError> {
+    let key = VerifyingKey::from_bytes(&public_key.0).map_err(|_| SignatureError::BadPublicKey)?;
+    let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
+    let msg = signing_message(domain, chain_id, body);
+    key.verify_strict(&msg, &sig)
+        .map_err(|_| SignatureError::Invalid)
+}

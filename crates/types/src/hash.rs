@@ -1,0 +1,129 @@
+//! Fixed-size byte values: SHA-256 digests, ed25519 public keys and signatures.
+//! Their text form is lowercase hex.
+
+use bytes::BufMut;
+use commonware_codec::{Buf, Error as CodecError, FixedSize, Read, Write};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// Why a hex text could not become a fixed-size value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {kind}: expected {len} bytes as {hex_len} hex digits, got {got:?}")]
+pub struct HexError {
+    kind: &'static str,
+    len: usize,
+    hex_len: usize,
+    got: String,
+}
+
+macro_rules! fixed_bytes {
+    ($(#[$doc:meta])* $name:ident, $len:expr, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub [u8; $len]);
+
+        impl $name {
+            /// Parses lowercase or uppercase hex.
+            pub fn from_hex(text: &str) -> Result<Self, HexError> {
+                let mut out = [0u8; $len];
+                hex::decode_to_slice(text, &mut out).map_err(|_| HexError {
+                    kind: $kind,
+                    len: $len,
+                    hex_len: 2 * $len,
+                    got: text.chars().take(2 * $len + 8).collect(),
+                })?;
+                Ok(Self(out))
+            }
+
+            /// Lowercase hex.
+            pub fn to_hex(&self) -> String {
+                hex::encode(self.0)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.to_hex())
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.to_hex())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = HexError;
+            fn from_str(s: &str) -> Result<Self, HexError> {
+                Self::from_hex(s)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.to_hex())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::from_hex(&s).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl Write for $name {
+            fn write(&self, buf: &mut impl BufMut) {
+                buf.put_slice(&self.0);
+            }
+        }
+
+        impl FixedSize for $name {
+            const SIZE: usize = $len;
+        }
+
+        impl Read for $name {
+            type Cfg = ();
+            fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+                Ok(Self(<[u8; $len]>::read_cfg(buf, &())?))
+            }
+        }
+    };
+}
+
+fixed_bytes!(
+    /// A SHA-256 digest.
+    Hash, 32, "hash"
+);
+fixed_bytes!(
+    /// An ed25519 public key as its 32 bytes (checked when a signature is verified).
+    PublicKey, 32, "public key"
+);
+fixed_bytes!(
+    /// An ed25519 signature as its 64 bytes.
+    Signature, 64, "signature"
+);
+
+impl Hash {
+    /// The all-zero hash, used as the parent of the first block.
+    pub const ZERO: Hash = Hash([0u8; 32]);
+
+    /// SHA-256 of `label` followed by `bytes`. The label keeps digests of
+    /// different kinds of object apart even if their bytes coincide.
+    pub fn digest(label: &[u8], bytes: &[u8]) -> Hash {
+        let d = Sha256::new()
+            .chain_update(label)
+            .chain_update(bytes)
+            .finalize();
+        Hash(d.into())
+    }
+}
+
+impl PublicKey {
+    /// The wallet this key controls.
+    pub fn address(&self) -> crate::WalletAddress {
+        crate::WalletAddress::from_public_key(&self.0)
+    }
+}

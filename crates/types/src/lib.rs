@@ -1,0 +1,36 @@
+//! Defines Tranche's shared vocabulary: identifiers, quantities, dates,
+//! transactions, blocks, receipts, reject codes, and their one canonical
+//! binary encoding.
+//!
+//! Invariants:
+//! - Every value has exactly one canonical encoding (commonware-codec:
+//!   fixed-width big-endian integers, minimal varint lengths, one-byte tags),
+//!   and decoding demands it: bytes that decode re-encode to themselves.
+//! - Decoding untrusted bytes is bounded (every length has a limit) and never
+//!   panics.
+//! - Amounts are integers with checked arithmetic; there are no floats.
+//! - Nothing here reads a clock, a file or a socket.
+
+mod amount;
+mod block;
+pub mod codec;
+mod hash;
+mod id;
+mod reject;
+mod time;
+mod tx;
+
+pub use amount::{AmountError, Currency, CurrencyKind, MinorUnits, Money, Units};
+pub use block::{tx_root, Block, BlockHeader, Outcome, Receipt, BLOCK_TXS_MAX};
+pub use codec::DecodeError;
+pub use hash::{Hash, HexError, PublicKey, Signature};
+pub use id::{
+    AssetId, ChainId, Did, IdError, OrderId, OrgId, Reference, RequestId, TokenId, TradeId,
+    WalletAddress, ADDRESS_HRP,
+};
+pub use reject::{RejectCode, Rejection};
+pub use time::{Date, DateError, Timestamp, TimestampError, MS_PER_DAY};
+pub use tx::{Payload, SignedTransaction, Transaction, Transfer, TX_BYTES_MAX};
+
+/// Re-exported so dependents encode with the same codec version.
+pub use commonware_codec;
