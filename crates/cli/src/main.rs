@@ -35,6 +35,9 @@ enum Command {
     /// Build, sign offline and inspect transactions.
     #[command(subcommand)]
     Tx(commands::tx::TxCommand),
+    /// Measure performance against a baseline in the same run.
+    #[command(subcommand)]
+    Bench(commands::bench::BenchCommand),
 }
 
 fn default_home() -> PathBuf {
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Key(c) => commands::key::run(&ctx, c),
         Command::Tx(c) => commands::tx::run(&ctx, c),
+        Command::Bench(c) => commands::bench::run(c),
     };
     match result {
         Ok(code) => code,

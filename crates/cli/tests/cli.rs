@@ -366,3 +366,29 @@ fn every_command_has_help_with_an_example() {
         );
     }
 }
+
+#[test]
+fn bench_matching_ends_with_one_json_line() {
+    let env = Env::new();
+    let out = env.ok(&[
+        "bench", "matching", "--sizes", "100,300", "--ops", "2000", "--rounds", "1",
+    ]);
+    let last = out.lines().last().unwrap();
+    let v: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(v["bench"], "matching");
+    for key in [
+        "ops_per_s",
+        "baseline_ops_per_s",
+        "p50_ns",
+        "p99_ns",
+        "p99_9_ns",
+    ] {
+        assert!(v[key].as_u64().is_some_and(|n| n > 0), "{key} in {last}");
+    }
+    assert!(v["ratio"].as_f64().is_some_and(|r| r > 0.0), "{last}");
+    assert_eq!(
+        out.lines().count(),
+        3,
+        "one line per size, then the summary:\n{out}"
+    );
+}
