@@ -71,7 +71,9 @@ pub enum SignatureError {
     Invalid,
 }
 
-/// An ed25519 signing key. Its secret is wiped from memory when dropped.
+/// An ed25519 signing key. Its secret is wiped from memory when dropped
+/// (each copy, when that copy is dropped).
+#[derive(Clone)]
 pub struct Keypair {
     signing: SigningKey,
 }

@@ -16,21 +16,24 @@ mod block;
 pub mod codec;
 mod hash;
 mod id;
+mod payload;
 mod reject;
 mod time;
 mod tx;
 
 pub use amount::{AmountError, Currency, CurrencyKind, MinorUnits, Money, Units};
 pub use block::{tx_root, Block, BlockHeader, Outcome, Receipt, BLOCK_TXS_MAX};
+pub use codec::BoundedVec;
 pub use codec::DecodeError;
 pub use hash::{Hash, HexError, PublicKey, Signature};
 pub use id::{
     AssetId, ChainId, Did, IdError, OrderId, OrgId, Reference, RequestId, TokenId, TradeId,
     WalletAddress, ADDRESS_HRP,
 };
+pub use payload::*;
 pub use reject::{RejectCode, Rejection};
 pub use time::{Date, DateError, Timestamp, TimestampError, MS_PER_DAY};
-pub use tx::{Payload, SignedTransaction, Transaction, Transfer, TX_BYTES_MAX};
+pub use tx::{SignedTransaction, Transaction, TX_BYTES_MAX};
 
 /// Re-exported so dependents encode with the same codec version.
 pub use commonware_codec;

@@ -67,6 +67,94 @@ reject_codes! {
     ZeroAmount = 7, "ZERO_AMOUNT", "the amount must be at least one unit";
     /// An amount would overflow.
     Overflow = 8, "OVERFLOW", "the amounts involved are too large to be added up";
+    /// The signer is not an admitted organisation.
+    NotAdmitted = 9, "NOT_ADMITTED", "only an admitted organisation may send this; ask the governing organisations to admit yours";
+    /// The organisation lacks the role this needs.
+    MissingRole = 10, "MISSING_ROLE", "the organisation does not hold the role this needs; ask governance to grant it";
+    /// The roles would break separation of duties (SR-1, SR-2, REC-1).
+    SeparationOfDuties = 11, "SEPARATION_OF_DUTIES", "an issuer may not also be a TSP or an exchange, and a token's TSP and issuer must differ";
+    /// The signer is not a governing organisation.
+    NotGovernor = 12, "NOT_GOVERNOR", "only governing organisations vote on governance";
+    /// The organisation already voted for this action.
+    AlreadyVoted = 13, "ALREADY_VOTED", "this organisation already voted for this action; wait for the others";
+    /// No organisation has this id.
+    UnknownOrganisation = 14, "UNKNOWN_ORGANISATION", "no admitted organisation has this id; check it";
+    /// Something with this id exists already.
+    AlreadyExists = 15, "ALREADY_EXISTS", "something with this id or key exists already; choose another";
+    /// The wallet is not bound to a DID.
+    WalletNotRegistered = 16, "WALLET_NOT_REGISTERED", "the wallet is not bound to an identity; have it registered by a TSP, exchange or custodian";
+    /// A required claim is missing, expired, revoked or from an untrusted issuer.
+    IdentityNotVerified = 17, "IDENTITY_NOT_VERIFIED", "an identity lacks a valid claim the token requires; renew it with a trusted claim issuer";
+    /// The holder's jurisdiction is not allowed for this token.
+    CountryNotAllowed = 18, "COUNTRY_NOT_ALLOWED", "the token may not be held by residents of this jurisdiction";
+    /// The token has its most holders.
+    MaxHoldersReached = 19, "MAX_HOLDERS_REACHED", "the token has the most holders its rules allow; only existing holders may receive it";
+    /// The receiver's identity would hold more than allowed.
+    MaxBalanceExceeded = 20, "MAX_BALANCE_EXCEEDED", "the receiving identity would hold more than the token's rules allow; lower the amount";
+    /// The token is in its lock-up period.
+    LockedUp = 21, "LOCKED_UP", "the token cannot be transferred before its lock-up date";
+    /// The wallet, or the part of its balance needed, is frozen.
+    WalletFrozen = 22, "WALLET_FROZEN", "the wallet or the needed part of its balance is frozen by the token's agent";
+    /// The token is paused.
+    TokenPaused = 23, "TOKEN_PAUSED", "the token's transfers are paused by its agent; wait until they resume";
+    /// The token is revoked.
+    TokenRevoked = 24, "TOKEN_REVOKED", "the token is revoked; revoked tokens never move again (REC-6)";
+    /// The token is past its expiry date.
+    TokenExpired = 25, "TOKEN_EXPIRED", "the token is past its expiry date; only revocation may move it";
+    /// No asset has this id.
+    UnknownAsset = 26, "UNKNOWN_ASSET", "no asset with this id is registered; check it";
+    /// The asset has no appraisal.
+    AppraisalMissing = 27, "APPRAISAL_MISSING", "the asset has not been appraised; an appraiser must record a value first";
+    /// The appraisal is too far from the asking price.
+    AppraisalOutOfTolerance = 28, "APPRAISAL_OUT_OF_TOLERANCE", "the appraised value differs from the asking price by more than the TSP's tolerance";
+    /// AP / SP is not a whole number of tokens, or the amount differs from it.
+    NotWholeTokens = 29, "NOT_WHOLE_TOKENS", "the asset price divided by the token price must be a whole number equal to the amount";
+    /// Amounts in different currencies.
+    CurrencyMismatch = 30, "CURRENCY_MISMATCH", "the amounts must be in the same currency";
+    /// Allocations do not add up to the amount.
+    AllocationMismatch = 31, "ALLOCATION_MISMATCH", "the allocations must add up exactly to the amount";
+    /// No request has this id.
+    UnknownRequest = 32, "UNKNOWN_REQUEST", "no request with this id exists; check it";
+    /// The signer is not the issuer the request names.
+    NotTheNamedIssuer = 33, "NOT_THE_NAMED_ISSUER", "only the issuer named by the TSP's request may carry it out";
+    /// What was issued differs from what was requested (ST-1).
+    IssuanceMismatch = 34, "ISSUANCE_MISMATCH", "the issuance must equal the request exactly: the same amount and the same allocations";
+    /// The request was carried out already.
+    RequestAlreadyExecuted = 35, "REQUEST_ALREADY_EXECUTED", "this request has been carried out already";
+    /// What is revoked differs from what was requested (ST-2).
+    RevocationMismatch = 36, "REVOCATION_MISMATCH", "the revocation must move exactly the requested amount";
+    /// Tokens in a revocation wallet never move (L-2, REC-6).
+    RevocationWalletLocked = 37, "REVOCATION_WALLET_LOCKED", "nothing ever leaves a revocation wallet";
+    /// No such custodial wallet.
+    UnknownCustodialWallet = 38, "UNKNOWN_CUSTODIAL_WALLET", "this custodian keeps no wallet for the signer's identity";
+    /// The holder did not authorize the move (ST-3).
+    HolderAuthorizationMissing = 39, "HOLDER_AUTHORIZATION_MISSING", "a custodial wallet moves only on its holder's signature; the signer is not the holder";
+    /// The custodian's co-signature is missing or wrong (SR-3).
+    BadCosignature = 40, "BAD_COSIGNATURE", "the custodian's co-signature does not verify for this instruction";
+    /// The signer is not the token's agent (its issuer).
+    NotTokenAgent = 41, "NOT_TOKEN_AGENT", "only the token's issuer may use agent powers on it";
+    /// The signer is not the TSP responsible.
+    NotTheTsp = 42, "NOT_THE_TSP", "only the TSP responsible for this asset or token may do this";
+    /// The wallets belong to different identities.
+    DifferentIdentity = 43, "DIFFERENT_IDENTITY", "recovery moves tokens only to a wallet of the same identity";
+    /// No checkpoint with this number.
+    UnknownCheckpoint = 44, "UNKNOWN_CHECKPOINT", "no checkpoint with this number exists for the token";
+    /// No distribution with this id.
+    UnknownDistribution = 45, "UNKNOWN_DISTRIBUTION", "no distribution with this id exists";
+    /// The entitlement was paid already.
+    AlreadyPaid = 46, "ALREADY_PAID", "this entitlement has been paid already";
+    /// The wallet has no entitlement.
+    NoEntitlement = 47, "NO_ENTITLEMENT", "the wallet held nothing at the checkpoint, so it is entitled to nothing";
+    /// Not enough free stake.
+    InsufficientStake = 48, "INSUFFICIENT_STAKE", "the organisation has less free stake than the amount";
+    /// No validator with this id.
+    UnknownValidator = 49, "UNKNOWN_VALIDATOR", "no bonded validator has this id";
+    /// A wallet's owner did not approve the settlement.
+    MissingApproval = 50, "MISSING_APPROVAL", "every wallet a settlement takes from must be the signer's or carry its owner's approval";
+    /// A field's value is not allowed.
+    InvalidField = 51, "INVALID_FIELD", "a field has a value that is not allowed; see the message";
+    /// No such claim.
+    UnknownClaim = 52, "UNKNOWN_CLAIM", "this claim issuer has no claim of this topic about this DID";
 }
 
 impl fmt::Display for RejectCode {

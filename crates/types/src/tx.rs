@@ -2,85 +2,13 @@
 //! and the signed transaction that travels between wallets, nodes and blocks.
 
 use crate::codec::{decode, DecodeError};
-use crate::{
-    ChainId, Hash, PublicKey, Reference, Signature, Timestamp, TokenId, Units, WalletAddress,
-};
+use crate::{ChainId, Hash, Payload, PublicKey, Signature, Timestamp, WalletAddress};
 use bytes::BufMut;
 use commonware_codec::{Buf, Encode, EncodeSize, Error as CodecError, FixedSize, Read, Write};
 use serde::{Deserialize, Serialize};
 
 /// The largest signed transaction accepted anywhere, in encoded bytes.
 pub const TX_BYTES_MAX: usize = 64 * 1024;
-
-/// What a transaction does. Each kind has a stable one-byte tag in the
-/// canonical encoding; new kinds get new tags and old tags never change.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Payload {
-    /// Move security tokens from the signer's wallet to another (L-1, F6-7).
-    Transfer(Transfer),
-}
-
-/// Tag of [`Payload::Transfer`].
-const TAG_TRANSFER: u8 = 1;
-
-/// A holder-signed transfer of tokens (L-1). Its record on chain carries the
-/// date, token, originator, beneficiary, amount and reference (F6-7).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Transfer {
-    /// The token moved.
-    pub token: TokenId,
-    /// The beneficiary wallet.
-    pub to: WalletAddress,
-    /// How many units.
-    pub amount: Units,
-    /// An optional reference, e.g. the exchange trade this settles.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reference: Option<Reference>,
-}
-
-impl Write for Payload {
-    fn write(&self, buf: &mut impl BufMut) {
-        match self {
-            Payload::Transfer(t) => {
-                TAG_TRANSFER.write(buf);
-                t.token.write(buf);
-                t.to.write(buf);
-                t.amount.write(buf);
-                t.reference.write(buf);
-            }
-        }
-    }
-}
-
-impl EncodeSize for Payload {
-    fn encode_size(&self) -> usize {
-        1 + match self {
-            Payload::Transfer(t) => {
-                t.token.encode_size()
-                    + WalletAddress::SIZE
-                    + Units::SIZE
-                    + t.reference.encode_size()
-            }
-        }
-    }
-}
-
-impl Read for Payload {
-    type Cfg = ();
-    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        match u8::read_cfg(buf, &())? {
-            TAG_TRANSFER => Ok(Payload::Transfer(Transfer {
-                token: TokenId::read_cfg(buf, &())?,
-                to: WalletAddress::read_cfg(buf, &())?,
-                amount: Units::read_cfg(buf, &())?,
-                reference: Option::<Reference>::read_cfg(buf, &())?,
-            })),
-            other => Err(CodecError::InvalidEnum(other)),
-        }
-    }
-}
 
 /// An unsigned transaction: what the signer signs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -380,6 +380,8 @@ fn describe_payload(p: &Payload) -> String {
             }
             s
         }
+        // Every other kind reads well enough as its JSON form.
+        other => serde_json::to_string(other).unwrap_or_else(|_| format!("kind {}", other.tag())),
     }
 }
 

@@ -1,0 +1,403 @@
+//! Applies signed transactions to the security-token ledger: organisations and
+//! roles, identities and claims, assets, issuance, compliant transfers,
+//! custody, agent powers, distributions, revocation, settlement and staking.
+//!
+//! Pure and deterministic: no IO, no clock, no randomness. The block's height
+//! and time come in through [`BlockContext`]; the same transactions applied to
+//! the same genesis give the same state root.
+//!
+//! Invariants, checked after every transaction in debug builds
+//! ([`Ledger::check_invariants`]) and by property tests:
+//! - per token, the balances add up to what was issued, and the revocation
+//!   wallet holds exactly what was revoked;
+//! - an executed issuance issued exactly the sum of its allocations;
+//! - nothing ever leaves a revocation wallet;
+//! - no organisation is an issuer and also a TSP or an exchange.
+//!
+//! A refused transaction changes nothing but its signer's nonce, and its
+//! receipt carries a stable reject code and a message a person can act on.
+
+mod apply;
+mod compliance;
+mod query;
+mod state;
+
+pub use query::{IssuanceCheck, RevocationCheck, TokenSupply};
+pub use state::{
+    Asset, Checkpoint, Claim, Custody, Distribution, Entitlement, Freeze, IssuanceRequest,
+    Organisation, RevocationRequest, Roles, State, Token, TokenKind, Validator,
+};
+
+use serde::{Deserialize, Serialize};
+use tranche_types::{
+    ChainId, Date, Hash, Memo, OrgId, Outcome, PublicKey, Reference, RejectCode, Rejection, Role,
+    Signature, SignedTransaction, Timestamp, TokenId, Units, WalletAddress,
+};
+
+/// Where in the chain a transaction is applied: the only clock the ledger has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockContext {
+    /// The block's height.
+    pub height: u64,
+    /// The time its proposer stamped.
+    pub time: Timestamp,
+}
+
+impl BlockContext {
+    /// The calendar day of the block.
+    pub fn date(&self) -> Date {
+        self.time.date()
+    }
+}
+
+/// A founding organisation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenesisOrganisation {
+    /// Its id.
+    pub org: OrgId,
+    /// Its signing key.
+    pub key: PublicKey,
+    /// Its roles.
+    pub roles: Vec<Role>,
+    /// Whether it governs. Founders usually do.
+    pub governor: bool,
+    /// Its stake units, for bonding and delegating.
+    #[serde(default)]
+    pub stake: u128,
+}
+
+/// The ledger's first state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Genesis {
+    /// The chain.
+    pub chain_id: ChainId,
+    /// The founding organisations.
+    pub organisations: Vec<GenesisOrganisation>,
+}
+
+/// Why a genesis is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid genesis: {0}")]
+pub struct GenesisError(pub String);
+
+/// How tokens moved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferKind {
+    /// Signed by the holder.
+    Holder,
+    /// Out of a custodial wallet, with the custodian's co-signature.
+    Custodial,
+    /// Issued to an investor.
+    Issuance,
+    /// Moved into the revocation wallet.
+    Revocation,
+    /// Forced by the token's agent.
+    Forced,
+    /// Recovery of a lost wallet.
+    Recovery,
+    /// A leg of a settlement.
+    Settlement,
+    /// Cash minted by a central bank.
+    Mint,
+}
+
+/// The record of a movement of tokens (C-3, F6-7): date, token, originator,
+/// beneficiary, amount and reference, plus how and by whose authority.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferRecord {
+    /// The block's day.
+    pub date: Date,
+    /// The block's height.
+    pub height: u64,
+    /// The transaction.
+    pub tx: Hash,
+    /// The token.
+    pub token: TokenId,
+    /// The originator wallet (`None` for issuance and minting).
+    pub from: Option<WalletAddress>,
+    /// The beneficiary wallet.
+    pub to: WalletAddress,
+    /// Units moved.
+    pub amount: Units,
+    /// The reference given, e.g. an exchange trade id.
+    pub reference: Option<Reference>,
+    /// How.
+    pub kind: TransferKind,
+    /// The custodian's co-signature, for a custodial transfer (SR-3).
+    pub custodian_signature: Option<Signature>,
+    /// The recorded reason, for a forced transfer.
+    pub reason: Option<Memo>,
+}
+
+/// What a transaction did besides changing balances, for the record (REC-9).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum LedgerEvent {
+    /// Tokens moved.
+    Transfer(TransferRecord),
+    /// A governance action reached its quorum and took effect.
+    GovernanceExecuted {
+        /// The action's digest.
+        action: Hash,
+    },
+    /// A governance vote was counted.
+    GovernanceVote {
+        /// The action's digest.
+        action: Hash,
+        /// The voter.
+        org: OrgId,
+        /// Votes so far.
+        votes: u32,
+        /// Votes needed.
+        quorum: u32,
+    },
+    /// An agent power was used on a token, by whom.
+    AgentAction {
+        /// The token.
+        token: TokenId,
+        /// The agent organisation.
+        agent: OrgId,
+        /// Which power.
+        action: String,
+    },
+}
+
+/// The result of applying one transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    /// Applied, or rejected with the reason.
+    pub outcome: Outcome,
+    /// What it recorded.
+    pub events: Vec<LedgerEvent>,
+}
+
+/// The ledger: its chain, its state.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    chain_id: ChainId,
+    state: State,
+}
+
+pub(crate) fn reject(code: RejectCode, message: impl Into<String>) -> Rejection {
+    Rejection::new(code, message)
+}
+
+impl Ledger {
+    /// The ledger at genesis.
+    pub fn genesis(genesis: &Genesis) -> Result<Ledger, GenesisError> {
+        let mut state = State::default();
+        if genesis.organisations.is_empty() {
+            return Err(GenesisError(
+                "at least one founding organisation is needed".into(),
+            ));
+        }
+        if !genesis.organisations.iter().any(|o| o.governor) {
+            return Err(GenesisError(
+                "at least one founding organisation must govern".into(),
+            ));
+        }
+        for o in &genesis.organisations {
+            let mut roles = Roles::default();
+            for r in &o.roles {
+                roles = roles.with(*r);
+            }
+            if apply::violates_separation(roles) {
+                return Err(GenesisError(format!(
+                    "{} would be an issuer and also a TSP or an exchange (SR-1, SR-2, REC-1)",
+                    o.org
+                )));
+            }
+            if state.orgs.contains_key(&o.org) {
+                return Err(GenesisError(format!("{} is listed twice", o.org)));
+            }
+            if state.org_by_key.insert(o.key, o.org.clone()).is_some() {
+                return Err(GenesisError(format!("{}'s key is used twice", o.org)));
+            }
+            state.orgs.insert(
+                o.org.clone(),
+                Organisation {
+                    key: o.key,
+                    roles,
+                    governor: o.governor,
+                },
+            );
+            if o.stake > 0 {
+                state.stake.insert(o.org.clone(), o.stake);
+            }
+        }
+        Ok(Ledger {
+            chain_id: genesis.chain_id.clone(),
+            state,
+        })
+    }
+
+    /// The chain this ledger belongs to.
+    pub fn chain_id(&self) -> &ChainId {
+        &self.chain_id
+    }
+
+    /// The state, read-only.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The state root (see [`State::root`]).
+    pub fn state_root(&self) -> Hash {
+        self.state.root(&self.chain_id)
+    }
+
+    /// Verifies the signature, then applies the transaction.
+    pub fn apply(&mut self, ctx: &BlockContext, stx: &SignedTransaction) -> Applied {
+        if let Err(e) = tranche_crypto::verify_transaction(stx, &self.chain_id) {
+            let code = match e {
+                tranche_crypto::VerifyError::WrongChain { .. } => RejectCode::WrongChain,
+                tranche_crypto::VerifyError::Signature(_) => RejectCode::BadSignature,
+            };
+            return Applied {
+                outcome: Outcome::Rejected(reject(code, e.to_string())),
+                events: Vec::new(),
+            };
+        }
+        self.apply_verified(ctx, stx)
+    }
+
+    /// Applies a transaction whose signature the caller has verified (for
+    /// example with batch verification over a whole block).
+    pub fn apply_verified(&mut self, ctx: &BlockContext, stx: &SignedTransaction) -> Applied {
+        let mut events = Vec::new();
+        let outcome = match self.envelope(ctx, stx) {
+            Err(r) => Outcome::Rejected(r),
+            Ok(()) => {
+                // The nonce is used whatever the outcome, so a refused
+                // transaction cannot be replayed.
+                self.state.nonces.insert(stx.tx.signer, stx.tx.nonce);
+                match apply::execute(&mut self.state, &self.chain_id, ctx, stx, &mut events) {
+                    Ok(()) => Outcome::Applied,
+                    Err(r) => {
+                        events.clear();
+                        Outcome::Rejected(r)
+                    }
+                }
+            }
+        };
+        #[cfg(debug_assertions)]
+        self.check_invariants();
+        Applied { outcome, events }
+    }
+
+    /// What applying the transaction would give, without changing anything.
+    /// Works on a copy of the state, so it costs a copy of the state.
+    pub fn dry_run(&self, ctx: &BlockContext, stx: &SignedTransaction) -> Outcome {
+        let mut copy = self.clone();
+        copy.apply(ctx, stx).outcome
+    }
+
+    /// Checks a holder transfer against every rule, without a transaction and
+    /// without changing anything: the same checks and codes as a transfer.
+    pub fn check_transfer(
+        &self,
+        ctx: &BlockContext,
+        token: &TokenId,
+        from: &WalletAddress,
+        to: &WalletAddress,
+        amount: Units,
+    ) -> Result<(), Rejection> {
+        compliance::check(
+            &self.state,
+            ctx,
+            token,
+            from,
+            to,
+            amount,
+            compliance::Mode::Holder,
+        )
+    }
+
+    fn envelope(&self, ctx: &BlockContext, stx: &SignedTransaction) -> Result<(), Rejection> {
+        let tx = &stx.tx;
+        if tx.chain_id != self.chain_id {
+            return Err(reject(
+                RejectCode::WrongChain,
+                format!(
+                    "transaction is for chain {}, this is {}",
+                    tx.chain_id, self.chain_id
+                ),
+            ));
+        }
+        if ctx.time > tx.valid_until {
+            return Err(reject(
+                RejectCode::Expired,
+                format!("valid until {}, block time is {}", tx.valid_until, ctx.time),
+            ));
+        }
+        let last = self.state.nonces.get(&tx.signer).copied().unwrap_or(0);
+        if tx.nonce != last + 1 {
+            return Err(reject(
+                RejectCode::BadNonce,
+                format!(
+                    "nonce {} given; the signer's next nonce is {}",
+                    tx.nonce,
+                    last + 1
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Panics if an invariant is broken (see the crate documentation).
+    pub fn check_invariants(&self) {
+        let s = &self.state;
+        let mut sums: std::collections::BTreeMap<&TokenId, (Units, u32)> = Default::default();
+        for ((token, wallet), units) in &s.balances {
+            assert!(!units.is_zero(), "zero balances are not kept");
+            let entry = sums.entry(token).or_insert((Units::ZERO, 0));
+            entry.0 = entry.0.checked_add(*units).expect("supply fits");
+            if *wallet != apply::revocation_wallet(token) {
+                entry.1 += 1;
+            }
+        }
+        for (id, t) in &s.tokens {
+            let (sum, holders) = sums.get(id).copied().unwrap_or((Units::ZERO, 0));
+            assert_eq!(
+                sum, t.issued,
+                "token {id}: balances add up to the issued supply"
+            );
+            let in_revocation = s
+                .balances
+                .get(&(id.clone(), apply::revocation_wallet(id)))
+                .copied()
+                .unwrap_or(Units::ZERO);
+            assert_eq!(
+                in_revocation, t.revoked,
+                "token {id}: the revocation wallet holds what was revoked"
+            );
+            assert_eq!(holders, t.holders, "token {id}: holder count");
+        }
+        for (id, r) in &s.issuances {
+            if let Some(issued) = r.issued {
+                let sum = r
+                    .allocations
+                    .iter()
+                    .try_fold(Units::ZERO, |a, x| a.checked_add(x.amount))
+                    .expect("allocations fit");
+                assert_eq!(issued, sum, "issuance {id}: issued equals its allocations");
+                assert_eq!(issued, r.amount, "issuance {id}: issued equals requested");
+            }
+        }
+        for (id, r) in &s.revocations {
+            if let Some(revoked) = r.revoked {
+                assert_eq!(
+                    revoked, r.amount,
+                    "revocation {id}: revoked equals requested"
+                );
+            }
+        }
+        for (id, o) in &s.orgs {
+            assert!(
+                !apply::violates_separation(o.roles),
+                "{id}: separation of duties"
+            );
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! The ledger's state: ordered maps of plain records, so that iteration order,
+//! the canonical encoding and therefore the state root depend only on content.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use tranche_types::commonware_codec::{Encode, Write};
+use tranche_types::{
+    record, AllocationsList, AssetId, AssetKind, ChainId, ClaimTopic, CountryCode, Currency, Date,
+    Did, Hash, Money, OrgId, PublicKey, RequestId, Role, TokenId, TokenRules, Units, WalletAddress,
+};
+
+/// A set of roles as a bit mask: bit `r` for the role with code `r`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Roles(pub u16);
+
+impl Roles {
+    /// Whether `role` is in the set.
+    pub fn has(self, role: Role) -> bool {
+        self.0 & (1 << role as u8) != 0
+    }
+    /// The set with `role` added.
+    pub fn with(self, role: Role) -> Roles {
+        Roles(self.0 | (1 << role as u8))
+    }
+    /// The set with `role` removed.
+    pub fn without(self, role: Role) -> Roles {
+        Roles(self.0 & !(1 << role as u8))
+    }
+    /// The roles in the set, in code order.
+    pub fn list(self) -> Vec<Role> {
+        Role::ALL.iter().copied().filter(|r| self.has(*r)).collect()
+    }
+}
+
+impl Write for Roles {
+    fn write(&self, buf: &mut impl tranche_types::codec::BufMut) {
+        self.0.write(buf);
+    }
+}
+
+impl tranche_types::commonware_codec::FixedSize for Roles {
+    const SIZE: usize = 2;
+}
+
+impl tranche_types::commonware_codec::Read for Roles {
+    type Cfg = ();
+    fn read_cfg(
+        buf: &mut impl tranche_types::commonware_codec::Buf,
+        _: &(),
+    ) -> Result<Self, tranche_types::commonware_codec::Error> {
+        Ok(Roles(u16::read_cfg(buf, &())?))
+    }
+}
+
+record! {
+    /// An admitted organisation (C-1).
+    pub struct Organisation {
+        /// The key its transactions are signed with.
+        pub key: PublicKey,
+        /// Its roles.
+        pub roles: Roles,
+        /// Whether it votes on governance.
+        pub governor: bool,
+    }
+}
+
+record! {
+    /// A claim on record: its digest, never the credential.
+    pub struct Claim {
+        /// For a jurisdiction claim, the country.
+        pub country: Option<CountryCode>,
+        /// Digest of the credential.
+        pub digest: Hash,
+        /// Last valid day.
+        pub expiry_date: Date,
+        /// Withdrawn by its issuer.
+        pub revoked: bool,
+    }
+}
+
+record! {
+    /// A registered asset (F5-1) and its appraisal (SR-6).
+    pub struct Asset {
+        /// The TSP that registered it.
+        pub tsp: OrgId,
+        /// The owner's DID.
+        pub owner: Did,
+        /// Its kind.
+        pub kind: AssetKind,
+        /// Digest of its description.
+        pub description: Hash,
+        /// Asking price AP.
+        pub price: Money,
+        /// Allowed appraisal deviation in basis points.
+        pub tolerance_bps: u16,
+        /// Who made the latest appraisal.
+        pub appraiser: Option<OrgId>,
+        /// The latest appraised value.
+        pub appraisal: Option<Money>,
+    }
+}
+
+record! {
+    /// An issuance request and what came of it (F5-4, F5-7).
+    pub struct IssuanceRequest {
+        /// The TSP that filed it.
+        pub tsp: OrgId,
+        /// The asset.
+        pub asset: AssetId,
+        /// The token to create.
+        pub token: TokenId,
+        /// SP.
+        pub unit_price: Money,
+        /// Issue date.
+        pub issue_date: Date,
+        /// Expiry date.
+        pub expiry_date: Date,
+        /// Requested amount.
+        pub amount: Units,
+        /// The issuer named.
+        pub issuer: OrgId,
+        /// Requested allocations.
+        pub allocations: AllocationsList,
+        /// The token's rules.
+        pub rules: TokenRules,
+        /// Issued amount, once carried out.
+        pub issued: Option<Units>,
+    }
+}
+
+record! {
+    /// A revocation request and what came of it (F5-10).
+    pub struct RevocationRequest {
+        /// The TSP that filed it.
+        pub tsp: OrgId,
+        /// The token.
+        pub token: TokenId,
+        /// Requested amount.
+        pub amount: Units,
+        /// Revoked amount, once carried out.
+        pub revoked: Option<Units>,
+    }
+}
+
+tranche_types::unit_enum! {
+    /// Security token or cash token.
+    pub enum TokenKind {
+        /// Backed by an asset; issued on a TSP's request.
+        Security = 1,
+        /// A CBDC issued by a central bank.
+        Cash = 2,
+    }
+}
+
+record! {
+    /// A token and its life-cycle state.
+    pub struct Token {
+        /// Security or cash.
+        pub kind: TokenKind,
+        /// The issuer (the central bank for cash); also the token's agent.
+        pub issuer: OrgId,
+        /// The TSP, for a security token.
+        pub tsp: Option<OrgId>,
+        /// The asset, for a security token.
+        pub asset: Option<AssetId>,
+        /// The issuance request it came from.
+        pub request: Option<RequestId>,
+        /// SP, for a security token.
+        pub unit_price: Option<Money>,
+        /// The currency, for a cash token.
+        pub currency: Option<Currency>,
+        /// Issue date (L-3).
+        pub issue_date: Date,
+        /// Expiry date (L-3); `None` for cash.
+        pub expiry_date: Option<Date>,
+        /// Units ever issued (minted).
+        pub issued: Units,
+        /// Units moved into the revocation wallet.
+        pub revoked: Units,
+        /// Transfers paused by the agent.
+        pub paused: bool,
+        /// Compliance rules.
+        pub rules: TokenRules,
+        /// Wallets other than the revocation wallet with a balance.
+        pub holders: u32,
+        /// Checkpoints taken so far.
+        pub checkpoints: u64,
+    }
+}
+
+impl Token {
+    /// Whether the token is revoked for good: every issued unit sits in the
+    /// revocation wallet (L-2).
+    pub fn is_revoked(&self) -> bool {
+        self.kind == TokenKind::Security && !self.issued.is_zero() && self.revoked == self.issued
+    }
+
+    /// Units outside the revocation wallet.
+    pub fn circulating(&self) -> Units {
+        self.issued
+            .checked_sub(self.revoked)
+            .expect("revoked never exceeds issued")
+    }
+}
+
+record! {
+    /// A wallet's freeze for one token.
+    pub struct Freeze {
+        /// The whole wallet is frozen.
+        pub all: bool,
+        /// Units of its balance frozen.
+        pub amount: Units,
+    }
+}
+
+record! {
+    /// A custodial wallet's keeper and holder (SR-3).
+    pub struct Custody {
+        /// The custodian.
+        pub custodian: OrgId,
+        /// The holder's DID.
+        pub holder: Did,
+    }
+}
+
+record! {
+    /// A checkpoint of a token's balances (F5-9).
+    pub struct Checkpoint {
+        /// The height it was taken at.
+        pub height: u64,
+        /// Units held outside the revocation wallet then.
+        pub total: Units,
+    }
+}
+
+record! {
+    /// A profit distribution (F5-9).
+    pub struct Distribution {
+        /// The TSP that declared it.
+        pub tsp: OrgId,
+        /// The token.
+        pub token: TokenId,
+        /// The checkpoint.
+        pub checkpoint: u64,
+        /// The total declared.
+        pub total: Money,
+        /// What the rounding left undistributed, returned to the TSP.
+        pub remainder: Money,
+    }
+}
+
+record! {
+    /// One wallet's entitlement in a distribution.
+    pub struct Entitlement {
+        /// Minor units of the distribution's currency.
+        pub amount: Units,
+        /// Whether its payment is recorded.
+        pub paid: bool,
+    }
+}
+
+record! {
+    /// A bonded validator (C-2).
+    pub struct Validator {
+        /// Its consensus key.
+        pub consensus_key: PublicKey,
+        /// Stake it bonded itself.
+        pub bonded: u128,
+        /// Stake delegated to it.
+        pub delegated: u128,
+    }
+}
+
+/// The whole ledger state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct State {
+    /// Organisations by id.
+    pub orgs: BTreeMap<OrgId, Organisation>,
+    /// Organisation by signing key.
+    pub org_by_key: BTreeMap<PublicKey, OrgId>,
+    /// Open governance votes: action digest to voters.
+    pub votes: BTreeMap<Hash, Vec<OrgId>>,
+    /// Last nonce used per signer.
+    pub nonces: BTreeMap<PublicKey, u64>,
+    /// Wallet to DID.
+    pub wallets: BTreeMap<WalletAddress, Did>,
+    /// DID to its wallets.
+    pub did_wallets: BTreeMap<(Did, WalletAddress), ()>,
+    /// Claims by (DID, topic, issuer).
+    pub claims: BTreeMap<(Did, ClaimTopic, OrgId), Claim>,
+    /// Assets.
+    pub assets: BTreeMap<AssetId, Asset>,
+    /// Issuance requests.
+    pub issuances: BTreeMap<RequestId, IssuanceRequest>,
+    /// Revocation requests.
+    pub revocations: BTreeMap<RequestId, RevocationRequest>,
+    /// Tokens.
+    pub tokens: BTreeMap<TokenId, Token>,
+    /// Balances by (token, wallet); zero balances are not kept.
+    pub balances: BTreeMap<(TokenId, WalletAddress), Units>,
+    /// Freezes by (token, wallet).
+    pub freezes: BTreeMap<(TokenId, WalletAddress), Freeze>,
+    /// Custodial wallets.
+    pub custody: BTreeMap<WalletAddress, Custody>,
+    /// Checkpoints by (token, number).
+    pub checkpoints: BTreeMap<(TokenId, u64), Checkpoint>,
+    /// Checkpointed balances by (token, number, wallet).
+    pub checkpoint_balances: BTreeMap<(TokenId, u64, WalletAddress), Units>,
+    /// Distributions.
+    pub distributions: BTreeMap<RequestId, Distribution>,
+    /// Entitlements by (distribution, wallet).
+    pub entitlements: BTreeMap<(RequestId, WalletAddress), Entitlement>,
+    /// Free (unbonded, undelegated) stake per organisation.
+    pub stake: BTreeMap<OrgId, u128>,
+    /// Bonded validators.
+    pub validators: BTreeMap<OrgId, Validator>,
+    /// Delegations by (delegator, validator).
+    pub delegations: BTreeMap<(OrgId, OrgId), u128>,
+}
+
+/// Feeds the canonical encoding of each map into the hash, one by one.
+fn feed<K: Write + Ord, V: Write>(h: &mut Sha256, label: &[u8], map: &BTreeMap<K, V>) {
+    h.update(label);
+    h.update((map.len() as u64).to_be_bytes());
+    let mut buf = Vec::with_capacity(256);
+    for (k, v) in map {
+        buf.clear();
+        k.write(&mut buf);
+        v.write(&mut buf);
+        h.update(&buf);
+    }
+}
+
+impl State {
+    /// The state root: SHA-256 over the chain id and every map's canonical
+    /// encoding, in a fixed order. It depends on nothing but the content.
+    pub fn root(&self, chain_id: &ChainId) -> Hash {
+        let mut h = Sha256::new();
+        h.update(b"tranche/state/v1");
+        h.update(chain_id.encode());
+        feed(&mut h, b"orgs", &self.orgs);
+        feed(&mut h, b"votes", &self.votes);
+        feed(&mut h, b"nonces", &self.nonces);
+        feed(&mut h, b"wallets", &self.wallets);
+        feed(&mut h, b"claims", &self.claims);
+        feed(&mut h, b"assets", &self.assets);
+        feed(&mut h, b"issuances", &self.issuances);
+        feed(&mut h, b"revocations", &self.revocations);
+        feed(&mut h, b"tokens", &self.tokens);
+        feed(&mut h, b"balances", &self.balances);
+        feed(&mut h, b"freezes", &self.freezes);
+        feed(&mut h, b"custody", &self.custody);
+        feed(&mut h, b"checkpoints", &self.checkpoints);
+        feed(&mut h, b"checkpoint_balances", &self.checkpoint_balances);
+        feed(&mut h, b"distributions", &self.distributions);
+        feed(&mut h, b"entitlements", &self.entitlements);
+        feed(&mut h, b"stake", &self.stake);
+        feed(&mut h, b"validators", &self.validators);
+        feed(&mut h, b"delegations", &self.delegations);
+        // org_by_key and did_wallets are indexes derived from the maps above.
+        Hash(h.finalize().into())
+    }
+}

@@ -1,0 +1,693 @@
+//! What transactions do: one record per kind of ledger operation, each with a
+//! stable tag in the canonical encoding. Requirement ids refer to the service
+//! model (SERVICE_MODEL.md).
+
+use crate::codec::BoundedVec;
+use crate::{
+    record, tagged, unit_enum, AssetId, Currency, Date, Did, Hash, IdError, Money, OrgId,
+    PublicKey, Reference, RequestId, Signature, TokenId, Units, WalletAddress,
+};
+use bytes::BufMut;
+use commonware_codec::{Buf, EncodeSize, Error as CodecError, FixedSize, Read, Write};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::str::FromStr;
+
+/// Most allocations in one issuance (investors of one offering).
+pub const ALLOCATIONS_MAX: usize = 1_000;
+/// The allocations of one issuance.
+pub type AllocationsList = BoundedVec<Allocation, ALLOCATIONS_MAX>;
+
+/// Most holder moves in one revocation.
+pub const REVOCATION_MOVES_MAX: usize = 1_000;
+/// Most legs in one settlement.
+pub const SETTLEMENT_LEGS_MAX: usize = 16;
+
+unit_enum! {
+    /// A role an organisation may hold (C-1).
+    pub enum Role {
+        /// Tokenization service provider (R-TSP).
+        Tsp = 1,
+        /// Issuer (R-ISS).
+        Issuer = 2,
+        /// Exchange (R-EXC).
+        Exchange = 3,
+        /// Custodian (R-CUS).
+        Custodian = 4,
+        /// AML regulator (R-REG).
+        Regulator = 5,
+        /// Asserts identity claims (KYC, accreditation, jurisdiction) about DIDs.
+        ClaimIssuer = 6,
+        /// Appraises assets (SR-6).
+        Appraiser = 7,
+        /// Holds investments in escrow (SR-6, REC-8).
+        EscrowBank = 8,
+        /// Issues a cash token (CBDC).
+        CentralBank = 9,
+        /// Runs a validator (C-2).
+        Validator = 10,
+    }
+}
+
+unit_enum! {
+    /// What kind of asset backs a token (F5-1, REC-4).
+    pub enum AssetKind {
+        /// A building, a harvest in store, a work of art.
+        Tangible = 1,
+        /// A patent, a film's rights, a royalty stream.
+        Intangible = 2,
+        /// Something still to be made: a construction, a crop, a work in progress.
+        ToBeCreated = 3,
+    }
+}
+
+/// A kind of identity claim. Codes below 1000 are the network's; custom
+/// topics use 1000 and above.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ClaimTopic(pub u16);
+
+impl ClaimTopic {
+    /// Know-your-customer checks passed.
+    pub const KYC: ClaimTopic = ClaimTopic(1);
+    /// An accredited (professional) investor.
+    pub const ACCREDITED_INVESTOR: ClaimTopic = ClaimTopic(2);
+    /// Country of residence; the claim carries the country.
+    pub const JURISDICTION: ClaimTopic = ClaimTopic(3);
+    /// A legal person with an LEI.
+    pub const LEGAL_PERSON: ClaimTopic = ClaimTopic(4);
+}
+
+impl Write for ClaimTopic {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.0.write(buf);
+    }
+}
+impl FixedSize for ClaimTopic {
+    const SIZE: usize = 2;
+}
+impl Read for ClaimTopic {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self(u16::read_cfg(buf, &())?))
+    }
+}
+
+/// An ISO 3166-1 alpha-2 country code, e.g. `KR`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CountryCode(pub [u8; 2]);
+
+impl CountryCode {
+    /// Checks two uppercase letters.
+    pub fn new(code: &str) -> Result<Self, IdError> {
+        let b = code.as_bytes();
+        if b.len() != 2 || !b.iter().all(u8::is_ascii_uppercase) {
+            return Err(IdError {
+                kind: "country code",
+                value: code.chars().take(10).collect(),
+                reason: "use two uppercase letters (ISO 3166-1 alpha-2), e.g. KR".into(),
+            });
+        }
+        Ok(Self([b[0], b[1]]))
+    }
+}
+
+impl fmt::Display for CountryCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.0[0] as char, self.0[1] as char)
+    }
+}
+impl fmt::Debug for CountryCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CountryCode({self})")
+    }
+}
+impl FromStr for CountryCode {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        Self::new(s)
+    }
+}
+impl Serialize for CountryCode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+impl<'de> Deserialize<'de> for CountryCode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::new(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+impl Write for CountryCode {
+    fn write(&self, buf: &mut impl BufMut) {
+        buf.put_slice(&self.0);
+    }
+}
+impl FixedSize for CountryCode {
+    const SIZE: usize = 2;
+}
+impl Read for CountryCode {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        let b = <[u8; 2]>::read_cfg(buf, &())?;
+        if !b.iter().all(u8::is_ascii_uppercase) {
+            return Err(CodecError::Invalid(
+                "country code",
+                "not two uppercase letters",
+            ));
+        }
+        Ok(Self(b))
+    }
+}
+
+/// A short free text kept on the record, e.g. the reason for a forced
+/// transfer. Printable, at most 256 bytes, and never personal data.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Memo(String);
+
+impl Memo {
+    /// The longest memo.
+    pub const MAX_LEN: usize = 256;
+
+    /// Checks length and printability.
+    pub fn new(text: impl Into<String>) -> Result<Self, IdError> {
+        let text = text.into();
+        if text.is_empty() || text.len() > Self::MAX_LEN || text.chars().any(char::is_control) {
+            return Err(IdError {
+                kind: "memo",
+                value: text.chars().take(40).collect(),
+                reason: format!("must be 1 to {} bytes of printable text", Self::MAX_LEN),
+            });
+        }
+        Ok(Self(text))
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+impl fmt::Debug for Memo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Memo({:?})", self.0)
+    }
+}
+impl<'de> Deserialize<'de> for Memo {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::new(String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+impl Write for Memo {
+    fn write(&self, buf: &mut impl BufMut) {
+        crate::codec::write_bytes(self.0.as_bytes(), buf);
+    }
+}
+impl EncodeSize for Memo {
+    fn encode_size(&self) -> usize {
+        crate::codec::bytes_size(self.0.as_bytes())
+    }
+}
+impl Read for Memo {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        let s = crate::codec::read_string(buf, Self::MAX_LEN, "memo")?;
+        Self::new(s).map_err(|_| CodecError::Invalid("memo", "not printable"))
+    }
+}
+
+record! {
+    /// Move security tokens from the signer's wallet to another (L-1, F6-7).
+    pub struct Transfer {
+        /// The token moved.
+        pub token: TokenId,
+        /// The beneficiary wallet.
+        pub to: WalletAddress,
+        /// How many units.
+        pub amount: Units,
+        /// An optional reference, e.g. the exchange trade this settles.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub reference: Option<Reference>,
+    }
+}
+
+record! {
+    /// Admit a new organisation with its signing key (C-1).
+    pub struct AdmitOrganisation {
+        /// Its id.
+        pub org: OrgId,
+        /// The key its transactions are signed with.
+        pub key: PublicKey,
+        /// Whether it joins the governing organisations.
+        pub governor: bool,
+    }
+}
+
+record! {
+    /// Grant or revoke a role.
+    pub struct RoleChange {
+        /// The organisation.
+        pub org: OrgId,
+        /// The role.
+        pub role: Role,
+    }
+}
+
+tagged! {
+    /// A decision of the governing organisations, taken when a quorum
+    /// (two thirds, rounded up) has signed the same action.
+    pub enum GovernanceAction {
+        /// Admit an organisation.
+        Admit(AdmitOrganisation) = 1,
+        /// Grant a role.
+        Grant(RoleChange) = 2,
+        /// Revoke a role.
+        Revoke(RoleChange) = 3,
+    }
+}
+
+record! {
+    /// A governing organisation's vote for an action; the first vote proposes it.
+    pub struct Govern {
+        /// The action voted for.
+        pub action: GovernanceAction,
+    }
+}
+
+record! {
+    /// Bind a wallet to a DID (SR-5): done by the organisation that onboarded
+    /// the person (TSP, exchange, custodian or claim issuer).
+    pub struct RegisterWallet {
+        /// The wallet.
+        pub wallet: WalletAddress,
+        /// Its owner's DID.
+        pub did: Did,
+    }
+}
+
+record! {
+    /// A claim issuer asserts a claim about a DID. Only its digest goes on
+    /// chain; the credential itself stays with the holder.
+    pub struct AddClaim {
+        /// Who the claim is about.
+        pub did: Did,
+        /// What it asserts.
+        pub topic: ClaimTopic,
+        /// For a jurisdiction claim, the country.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub country: Option<CountryCode>,
+        /// Digest of the credential behind it.
+        pub digest: Hash,
+        /// The last day it is valid.
+        pub expiry_date: Date,
+    }
+}
+
+record! {
+    /// A claim issuer withdraws its claim of `topic` about `did`.
+    pub struct RevokeClaim {
+        /// Who the claim is about.
+        pub did: Did,
+        /// Which claim.
+        pub topic: ClaimTopic,
+    }
+}
+
+record! {
+    /// A TSP registers an owner's asset (F5-1).
+    pub struct RegisterAsset {
+        /// The asset's id.
+        pub asset: AssetId,
+        /// The owner's DID.
+        pub owner: Did,
+        /// Tangible, intangible or to be created (REC-4).
+        pub kind: AssetKind,
+        /// Digest of the asset's description and documents.
+        pub description: Hash,
+        /// The owner's asking price AP.
+        pub price: Money,
+        /// How far, in basis points of AP, an appraisal may differ from AP.
+        pub tolerance_bps: u16,
+    }
+}
+
+record! {
+    /// An appraiser records its valuation of an asset (SR-6).
+    pub struct RecordAppraisal {
+        /// The asset.
+        pub asset: AssetId,
+        /// The appraised value, in AP's currency.
+        pub value: Money,
+    }
+}
+
+record! {
+    /// Tokens for one investor wallet.
+    pub struct Allocation {
+        /// The wallet.
+        pub wallet: WalletAddress,
+        /// How many tokens.
+        pub amount: Units,
+    }
+}
+
+record! {
+    /// A token's compliance rules, checked on every transfer (L-1).
+    pub struct TokenRules {
+        /// Claims both parties must hold, valid and from a trusted claim issuer.
+        pub required_topics: BoundedVec<ClaimTopic, 16>,
+        /// If not empty, holders must have a jurisdiction claim for one of these.
+        pub allowed_countries: BoundedVec<CountryCode, 64>,
+        /// Holders with a jurisdiction claim for one of these are refused.
+        pub denied_countries: BoundedVec<CountryCode, 64>,
+        /// Most wallets that may hold the token at once; 0 means no limit.
+        pub max_holders: u32,
+        /// Most units one identity (all its wallets) may hold; 0 means no limit.
+        pub max_balance_per_identity: Units,
+        /// No transfers before this day, if set.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub lockup_until: Option<Date>,
+    }
+}
+
+record! {
+    /// A TSP asks an issuer to issue tokens for an asset (F5-2, F5-4).
+    pub struct RequestIssuance {
+        /// The request's id.
+        pub request: RequestId,
+        /// The asset tokenized.
+        pub asset: AssetId,
+        /// The token to create.
+        pub token: TokenId,
+        /// The price of one token, SP.
+        pub unit_price: Money,
+        /// First day of the token's life (L-3).
+        pub issue_date: Date,
+        /// Last day of the token's life (L-3).
+        pub expiry_date: Date,
+        /// AP / SP tokens.
+        pub amount: Units,
+        /// The issuer asked to issue.
+        pub issuer: OrgId,
+        /// Who gets how many, in proportion to their investment (F5-6).
+        pub allocations: AllocationsList,
+        /// The token's compliance rules.
+        pub rules: TokenRules,
+    }
+}
+
+record! {
+    /// The issuer issues what was requested (F5-5, F5-6); the amount and every
+    /// allocation must equal the request exactly (ST-1).
+    pub struct ExecuteIssuance {
+        /// The request carried out.
+        pub request: RequestId,
+        /// The amount issued.
+        pub amount: Units,
+        /// The allocations made.
+        pub allocations: AllocationsList,
+    }
+}
+
+record! {
+    /// A custodian opens the custodial wallet of one holder (SR-3).
+    pub struct OpenCustodialWallet {
+        /// The holder's DID.
+        pub holder: Did,
+    }
+}
+
+record! {
+    /// A holder moves tokens out of their custodial wallet, with the
+    /// custodian's co-signature (SR-3, ST-3).
+    pub struct CustodialTransfer {
+        /// The custodian keeping the wallet.
+        pub custodian: OrgId,
+        /// The token moved.
+        pub token: TokenId,
+        /// The beneficiary wallet.
+        pub to: WalletAddress,
+        /// How many units.
+        pub amount: Units,
+        /// An optional reference.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub reference: Option<Reference>,
+        /// The custodian's signature over the holder's instruction.
+        pub cosignature: Signature,
+    }
+}
+
+record! {
+    /// Freeze or unfreeze a wallet for a token (agent power).
+    pub struct SetFrozen {
+        /// The token.
+        pub token: TokenId,
+        /// The wallet.
+        pub wallet: WalletAddress,
+        /// Frozen or not.
+        pub frozen: bool,
+    }
+}
+
+record! {
+    /// Freeze part of a wallet's balance (agent power); 0 unfreezes it.
+    pub struct FreezePartial {
+        /// The token.
+        pub token: TokenId,
+        /// The wallet.
+        pub wallet: WalletAddress,
+        /// How many units stay frozen.
+        pub amount: Units,
+    }
+}
+
+record! {
+    /// Pause or resume all transfers of a token (agent power).
+    pub struct SetPaused {
+        /// The token.
+        pub token: TokenId,
+        /// Paused or not.
+        pub paused: bool,
+    }
+}
+
+record! {
+    /// The issuer moves tokens without the holder, with a recorded reason
+    /// (agent power, e.g. a court order). The receiver must pass the checks.
+    pub struct ForcedTransfer {
+        /// The token.
+        pub token: TokenId,
+        /// From this wallet.
+        pub from: WalletAddress,
+        /// To this wallet.
+        pub to: WalletAddress,
+        /// How many units.
+        pub amount: Units,
+        /// Why.
+        pub reason: Memo,
+    }
+}
+
+record! {
+    /// Move a lost wallet's tokens to a new wallet of the same DID, carrying
+    /// its frozen state (agent power).
+    pub struct RecoverWallet {
+        /// The token.
+        pub token: TokenId,
+        /// The lost wallet.
+        pub lost: WalletAddress,
+        /// The new wallet, bound to the same DID.
+        pub new: WalletAddress,
+    }
+}
+
+record! {
+    /// Record every holder's balance of a token as of now (F5-9).
+    pub struct CreateCheckpoint {
+        /// The token.
+        pub token: TokenId,
+    }
+}
+
+record! {
+    /// The TSP declares a profit distribution over a checkpoint (F5-9).
+    pub struct DeclareDistribution {
+        /// The distribution's id.
+        pub distribution: RequestId,
+        /// The token.
+        pub token: TokenId,
+        /// The checkpoint whose balances count.
+        pub checkpoint: u64,
+        /// The total to distribute.
+        pub total: Money,
+    }
+}
+
+record! {
+    /// The TSP records that a wallet's entitlement was paid.
+    pub struct RecordPayment {
+        /// The distribution.
+        pub distribution: RequestId,
+        /// The wallet paid.
+        pub wallet: WalletAddress,
+    }
+}
+
+record! {
+    /// The TSP asks the token's issuer to revoke tokens (F5-10).
+    pub struct RequestRevocation {
+        /// The request's id.
+        pub request: RequestId,
+        /// The token.
+        pub token: TokenId,
+        /// How many units to revoke.
+        pub amount: Units,
+    }
+}
+
+record! {
+    /// The issuer revokes: moves tokens from holders into the token's
+    /// revocation wallet, exactly the requested amount (ST-2, L-2).
+    pub struct ExecuteRevocation {
+        /// The request carried out.
+        pub request: RequestId,
+        /// From which wallets, how many.
+        pub moves: BoundedVec<Allocation, REVOCATION_MOVES_MAX>,
+    }
+}
+
+record! {
+    /// A central bank creates a cash token (CBDC).
+    pub struct IssueCashToken {
+        /// The cash token's id.
+        pub token: TokenId,
+        /// The currency it carries.
+        pub currency: Currency,
+    }
+}
+
+record! {
+    /// A central bank mints cash tokens to a wallet.
+    pub struct MintCash {
+        /// The cash token.
+        pub token: TokenId,
+        /// The wallet.
+        pub to: WalletAddress,
+        /// Minor units.
+        pub amount: Units,
+    }
+}
+
+record! {
+    /// One leg of a settlement.
+    pub struct Leg {
+        /// The token (security or cash).
+        pub token: TokenId,
+        /// From this wallet.
+        pub from: WalletAddress,
+        /// To this wallet.
+        pub to: WalletAddress,
+        /// How many units.
+        pub amount: Units,
+    }
+}
+
+record! {
+    /// A wallet owner's approval of a settlement they are not the signer of.
+    pub struct Approval {
+        /// The approving key; its address is the wallet.
+        pub key: PublicKey,
+        /// Its signature over the settlement digest.
+        pub signature: Signature,
+    }
+}
+
+record! {
+    /// Delivery versus payment: every leg or none (settlement).
+    pub struct Settle {
+        /// The legs.
+        pub legs: BoundedVec<Leg, SETTLEMENT_LEGS_MAX>,
+        /// Approvals from the owners of `from` wallets other than the signer.
+        pub approvals: BoundedVec<Approval, SETTLEMENT_LEGS_MAX>,
+    }
+}
+
+record! {
+    /// A validator organisation bonds stake behind its consensus key (C-2).
+    pub struct BondValidator {
+        /// The key it votes with.
+        pub consensus_key: PublicKey,
+        /// Stake units bonded, from the organisation's stake balance.
+        pub amount: u128,
+    }
+}
+
+record! {
+    /// An organisation delegates stake to a validator (C-2).
+    pub struct Delegate {
+        /// The validator organisation.
+        pub validator: OrgId,
+        /// Stake units.
+        pub amount: u128,
+    }
+}
+
+tagged! {
+    /// What a transaction does. Tags are stable; new kinds get new tags.
+    pub enum Payload {
+        /// Move tokens.
+        Transfer(Transfer) = 1,
+        /// Vote for a governance action.
+        Govern(Govern) = 2,
+        /// Bind a wallet to a DID.
+        RegisterWallet(RegisterWallet) = 3,
+        /// Assert a claim.
+        AddClaim(AddClaim) = 4,
+        /// Withdraw a claim.
+        RevokeClaim(RevokeClaim) = 5,
+        /// Register an asset.
+        RegisterAsset(RegisterAsset) = 6,
+        /// Record an appraisal.
+        RecordAppraisal(RecordAppraisal) = 7,
+        /// Ask for issuance.
+        RequestIssuance(RequestIssuance) = 8,
+        /// Issue.
+        ExecuteIssuance(ExecuteIssuance) = 9,
+        /// Open a custodial wallet.
+        OpenCustodialWallet(OpenCustodialWallet) = 10,
+        /// Move tokens out of custody.
+        CustodialTransfer(CustodialTransfer) = 11,
+        /// Freeze or unfreeze a wallet.
+        SetFrozen(SetFrozen) = 12,
+        /// Freeze part of a balance.
+        FreezePartial(FreezePartial) = 13,
+        /// Pause or resume a token.
+        SetPaused(SetPaused) = 14,
+        /// Forced transfer.
+        ForcedTransfer(ForcedTransfer) = 15,
+        /// Recover a lost wallet.
+        RecoverWallet(RecoverWallet) = 16,
+        /// Snapshot balances.
+        CreateCheckpoint(CreateCheckpoint) = 17,
+        /// Declare a profit distribution.
+        DeclareDistribution(DeclareDistribution) = 18,
+        /// Record a payment of an entitlement.
+        RecordPayment(RecordPayment) = 19,
+        /// Ask for revocation.
+        RequestRevocation(RequestRevocation) = 20,
+        /// Revoke.
+        ExecuteRevocation(ExecuteRevocation) = 21,
+        /// Create a cash token.
+        IssueCashToken(IssueCashToken) = 22,
+        /// Mint cash.
+        MintCash(MintCash) = 23,
+        /// Delivery versus payment.
+        Settle(Settle) = 24,
+        /// Bond a validator.
+        BondValidator(BondValidator) = 25,
+        /// Delegate stake.
+        Delegate(Delegate) = 26,
+        /// Withdraw delegated stake.
+        Undelegate(Delegate) = 27,
+    }
+}
