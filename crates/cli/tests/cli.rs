@@ -392,3 +392,29 @@ fn bench_matching_ends_with_one_json_line() {
         "one line per size, then the summary:\n{out}"
     );
 }
+
+#[test]
+fn bench_ledger_applies_every_transfer_and_ends_with_one_json_line() {
+    let env = Env::new();
+    let out = env.ok(&[
+        "bench",
+        "ledger",
+        "--holders",
+        "10",
+        "--txs",
+        "100",
+        "--block",
+        "25",
+        "--rounds",
+        "1",
+    ]);
+    let last = out.lines().last().unwrap();
+    let v: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(v["bench"], "ledger");
+    assert!(v["tx_per_s"].as_u64().is_some_and(|n| n > 0), "{last}");
+    assert!(
+        v["verify_only_per_s"].as_u64().is_some_and(|n| n > 0),
+        "{last}"
+    );
+    assert!(v["ratio"].as_f64().is_some_and(|r| r > 0.0), "{last}");
+}

@@ -15,6 +15,34 @@ use tranche_types::{Currency, OrderId, TokenId};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// The ledger: signed, compliance-checked transfers against verifying
+    /// their signatures alone.
+    ///
+    /// Builds a network with one security token held by many verified
+    /// investors, signs a stream of holder transfers between them, then
+    /// measures, in the same run and on one core: (a) applying them in blocks,
+    /// each block's signatures batch-verified and each transfer checked against
+    /// every compliance rule; (b) only batch-verifying the same blocks. The
+    /// ratio a/b is how much of the signature rate the ledger keeps. The last
+    /// line is one JSON object. Build with --release for meaningful numbers.
+    ///
+    /// Example:
+    ///   cargo run --release --bin tranche -- bench ledger
+    #[command(verbatim_doc_comment)]
+    Ledger {
+        /// Investors holding the token.
+        #[arg(long, default_value_t = 1_000)]
+        holders: usize,
+        /// Transfers measured.
+        #[arg(long, default_value_t = 20_000)]
+        txs: usize,
+        /// Transfers per block.
+        #[arg(long, default_value_t = 500)]
+        block: usize,
+        /// Rounds; the best is kept.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// The matching engine against a plain BTreeMap-of-VecDeque book.
     ///
     /// For each book size, fills a book with that many resting orders, then
@@ -46,6 +74,12 @@ pub enum BenchCommand {
 
 pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
     match cmd {
+        BenchCommand::Ledger {
+            holders,
+            txs,
+            block,
+            rounds,
+        } => crate::commands::bench_ledger::run(holders, txs, block, rounds.max(1)),
         BenchCommand::Matching {
             sizes,
             ops,
@@ -57,10 +91,10 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
 
 /// SplitMix64: a tiny, well-known generator; the workload only needs to be
 /// reproducible, not unpredictable.
-struct SplitMix(u64);
+pub(crate) struct SplitMix(pub(crate) u64);
 
 impl SplitMix {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -68,7 +102,7 @@ impl SplitMix {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 }
@@ -270,7 +304,7 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-fn per_second(ops: usize, d: Duration) -> u64 {
+pub(crate) fn per_second(ops: usize, d: Duration) -> u64 {
     let ns = d.as_nanos().max(1);
     u64::try_from(ops as u128 * 1_000_000_000 / ns).unwrap_or(u64::MAX)
 }
@@ -323,6 +357,6 @@ fn matching(sizes: &[usize], ops: usize, rounds: usize, seed: u64) -> Result<Exi
 }
 
 #[allow(clippy::float_arithmetic)] // a ratio of durations for the report
-fn ratio(baseline: Duration, engine: Duration) -> f64 {
+pub(crate) fn ratio(baseline: Duration, engine: Duration) -> f64 {
     baseline.as_secs_f64() / engine.as_secs_f64().max(1e-12)
 }

@@ -1,6 +1,7 @@
 //! One module per command group.
 
 pub mod bench;
+pub mod bench_ledger;
 pub mod key;
 pub mod tx;
 
