@@ -122,6 +122,27 @@ impl Keypair {
     }
 }
 
+impl Keypair {
+    /// Signs the 64-byte hash data of a W3C Data Integrity proof
+    /// (eddsa-jcs-2022), as that standard requires: raw ed25519, no prefix.
+    /// It cannot stand in for a Tranche message: the input is two SHA-256
+    /// outputs, which no one can steer to begin with a `TRANCHE/v1/` label.
+    pub fn sign_data_integrity(&self, hash_data: &[u8; 64]) -> [u8; 64] {
+        self.signing.sign(hash_data).to_bytes()
+    }
+}
+
+/// Checks a W3C Data Integrity signature over its 64-byte hash data.
+pub fn verify_data_integrity(
+    public_key: &PublicKey,
+    hash_data: &[u8; 64],
+    signature: &[u8; 64],
+) -> Result<(), SignatureError> {
+    let key = VerifyingKey::from_bytes(&public_key.0).map_err(|_| SignatureError::BadPublicKey)?;
+    key.verify_strict(hash_data, &ed25519_dalek::Signature::from_bytes(signature))
+        .map_err(|_| SignatureError::Invalid)
+}
+
 /// Checks `signature` over `body` as a message of `domain` on `chain_id`.
 /// Uses strict verification: no malleable or small-order encodings pass.
 pub fn verify(

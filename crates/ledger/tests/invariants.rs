@@ -174,7 +174,7 @@ fn run(ops: &[Op]) -> Hash {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1_500))]
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
 
     #[test]
     fn invariants_hold_and_the_root_depends_only_on_the_transactions(
