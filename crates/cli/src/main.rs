@@ -35,6 +35,15 @@ enum Command {
     /// Build, sign offline and inspect transactions.
     #[command(subcommand)]
     Tx(commands::tx::TxCommand),
+    /// Decentralized identifiers (did:key) for people and organisations.
+    #[command(subcommand)]
+    Did(commands::identity::DidCommand),
+    /// Issue and verify verifiable credentials (KYC, accreditation, jurisdiction, LEI).
+    #[command(subcommand)]
+    Vc(commands::identity::VcCommand),
+    /// Present credentials to a verifier and verify presentations.
+    #[command(subcommand)]
+    Vp(commands::identity::VpCommand),
     /// Measure performance against a baseline in the same run.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
@@ -66,6 +75,9 @@ fn main() -> ExitCode {
         Command::Key(c) => commands::key::run(&ctx, c),
         Command::Tx(c) => commands::tx::run(&ctx, c),
         Command::Bench(c) => commands::bench::run(c),
+        Command::Did(c) => commands::identity::run_did(&ctx, c),
+        Command::Vc(c) => commands::identity::run_vc(&ctx, c),
+        Command::Vp(c) => commands::identity::run_vp(&ctx, c),
     };
     match result {
         Ok(code) => code,

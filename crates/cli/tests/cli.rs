@@ -349,7 +349,16 @@ fn bad_transaction_files_get_clear_errors() {
 fn every_command_has_help_with_an_example() {
     let env = Env::new();
     for cmd in [
-        &["key", "new"][..],
+        &["did", "new"][..],
+        &["did", "show"],
+        &["vc", "issue"],
+        &["vc", "verify"],
+        &["vc", "status-list"],
+        &["vp", "present"],
+        &["vp", "verify"],
+        &["bench", "matching"],
+        &["bench", "ledger"],
+        &["key", "new"],
         &["key", "list"],
         &["key", "show"],
         &["key", "export-public"],
@@ -417,4 +426,224 @@ fn bench_ledger_applies_every_transfer_and_ends_with_one_json_line() {
         "{last}"
     );
     assert!(v["ratio"].as_f64().is_some_and(|r| r > 0.0), "{last}");
+}
+
+// --- Identity: did, vc, vp (SR-5) -------------------------------------------
+
+fn did_of(env: &Env, name: &str) -> String {
+    env.json(&["did", "show", name])["did"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn the_w3c_credential_verifies_through_vc_verify() {
+    let env = Env::new();
+    let vector = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../identity/tests/data/signedJCS.json"
+    );
+    let out = env.ok(&["vc", "verify", vector]);
+    assert!(out.starts_with("valid"), "{out}");
+    // Trust is checked only when asked for: this issuer is not on the list.
+    let out = env.fails(&[
+        "vc",
+        "verify",
+        vector,
+        "--trusted-issuer",
+        "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp",
+    ]);
+    assert!(out.contains("not trusted"), "{out}");
+}
+
+#[test]
+fn credentials_and_presentations_through_the_cli_and_every_tampering_fails_distinctly() {
+    let env = Env::new();
+    let kyc = env.json(&["did", "new", "kyc-co", "--password-file", "pw"])["did"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.ok(&["did", "new", "alice", "--password-file", "pw"]);
+    let alice = did_of(&env, "alice");
+    assert!(alice.starts_with("did:key:z6Mk"));
+    let list_url = "https://kyc.example/status/1";
+    env.ok(&[
+        "vc",
+        "status-list",
+        "--key",
+        "kyc-co",
+        "--password-file",
+        "pw",
+        "--url",
+        list_url,
+        "--out",
+        "list.json",
+    ]);
+    env.ok(&[
+        "vc",
+        "issue",
+        "--key",
+        "kyc-co",
+        "--password-file",
+        "pw",
+        "--subject",
+        &alice,
+        "--kind",
+        "kyc",
+        "--level",
+        "high",
+        "--valid-until",
+        "2099-01-01T00:00:00Z",
+        "--status-list",
+        list_url,
+        "--status-index",
+        "7",
+        "--out",
+        "kyc.json",
+    ]);
+    env.ok(&[
+        "vc",
+        "verify",
+        "kyc.json",
+        "--trusted-issuer",
+        &kyc,
+        "--status-list",
+        "list.json",
+    ]);
+    env.ok(&[
+        "vp",
+        "present",
+        "--key",
+        "alice",
+        "--password-file",
+        "pw",
+        "--challenge",
+        "c-1",
+        "--domain",
+        "exchange.example",
+        "kyc.json",
+        "--out",
+        "vp.json",
+    ]);
+    let verify = |file: &str, challenge: &str, extra: &[&str]| {
+        let mut args = vec![
+            "vp",
+            "verify",
+            file,
+            "--challenge",
+            challenge,
+            "--domain",
+            "exchange.example",
+            "--status-list",
+            "list.json",
+        ];
+        args.extend_from_slice(extra);
+        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        env.run(&refs)
+    };
+    let ok = run(verify("vp.json", "c-1", &["--trusted-issuer", &kyc]));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+
+    let mut reasons = Vec::new();
+    let mut fails = |args: Vec<String>| {
+        let out = run(args);
+        assert!(!out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.starts_with("INVALID"), "{text}");
+        reasons.push(text);
+    };
+    fails(verify("vp.json", "c-2", &[]));
+    fails(verify("vp.json", "c-1", &["--trusted-issuer", &alice]));
+    fails(verify("vp.json", "c-1", &["--at", "2100-01-01T00:00:00Z"]));
+    let vp: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(env.path("vp.json")).unwrap()).unwrap();
+    let mut tampered = vp.clone();
+    tampered["verifiableCredential"][0]["credentialSubject"]["kycAssuranceLevel"] = "low".into();
+    std::fs::write(env.path("t1.json"), tampered.to_string()).unwrap();
+    fails(verify("t1.json", "c-1", &[]));
+    let mut tampered = vp.clone();
+    tampered["proof"]["cryptosuite"] = "ecdsa-rdfc-2019".into();
+    std::fs::write(env.path("t2.json"), tampered.to_string()).unwrap();
+    fails(verify("t2.json", "c-1", &[]));
+    let mut tampered = vp;
+    tampered["proof"]["proofPurpose"] = "assertionMethod".into();
+    std::fs::write(env.path("t3.json"), tampered.to_string()).unwrap();
+    fails(verify("t3.json", "c-1", &[]));
+    // Revoke entry 7: the same presentation now fails on status.
+    env.ok(&[
+        "vc",
+        "status-list",
+        "--key",
+        "kyc-co",
+        "--password-file",
+        "pw",
+        "--url",
+        list_url,
+        "--from",
+        "list.json",
+        "--revoke",
+        "7",
+        "--out",
+        "list.json",
+    ]);
+    fails(verify("vp.json", "c-1", &[]));
+    let distinct: std::collections::BTreeSet<_> = reasons.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        reasons.len(),
+        "every failure says something different: {reasons:#?}"
+    );
+    assert!(reasons[0].contains("challenge"));
+    assert!(reasons[1].contains("not trusted"));
+    assert!(reasons[2].contains("expired"));
+    assert!(reasons[3].contains("signature does not verify"));
+    assert!(reasons[4].contains("unsupported cryptosuite"));
+    assert!(reasons[5].contains("authentication"));
+    assert!(reasons[6].contains("revoked"));
+}
+
+#[test]
+fn vc_issue_explains_what_a_kind_needs() {
+    let env = Env::new();
+    env.ok(&["did", "new", "kyc-co", "--password-file", "pw"]);
+    let out = env.fails(&[
+        "vc",
+        "issue",
+        "--key",
+        "kyc-co",
+        "--password-file",
+        "pw",
+        "--subject",
+        "did:key:z6Mkx",
+        "--kind",
+        "jurisdiction",
+    ]);
+    assert!(out.contains("needs --country"), "{out}");
+    let out = env.fails(&[
+        "vc",
+        "issue",
+        "--key",
+        "kyc-co",
+        "--password-file",
+        "pw",
+        "--subject",
+        "alice",
+        "--kind",
+        "accredited-investor",
+    ]);
+    assert!(out.contains("must be a DID"), "{out}");
+    std::fs::write(env.path("junk.json"), "{").unwrap();
+    let out = env.fails(&["vc", "verify", "junk.json"]);
+    assert!(
+        out.contains("junk.json") && out.contains("not a credential"),
+        "{out}"
+    );
 }

@@ -92,6 +92,29 @@ fn print_info(ctx: &Ctx, i: &KeyInfo) {
     }
 }
 
+/// Makes a new key named `name` in the keystore, sealed with a password.
+pub fn create(
+    ctx: &Ctx,
+    name: &str,
+    password_file: Option<&std::path::Path>,
+) -> Result<(PathBuf, KeyFile)> {
+    let store = Keystore::new(&ctx.home);
+    crate::keystore::check_name(name)?;
+    if store.path(name).exists() {
+        // Fail before asking for a password.
+        anyhow::bail!(
+            "a key named {name:?} already exists at {}; choose another name (keys are never overwritten)",
+            store.path(name).display()
+        );
+    }
+    let pw = password::obtain(password_file, true)?;
+    password::check_new(&pw)?;
+    let key = Keypair::generate(&mut OsRng);
+    let file = KeyFile::seal(&key, pw.as_bytes(), KdfParams::DEFAULT, &mut OsRng)?;
+    let path = store.create(name, &file)?;
+    Ok((path, file))
+}
+
 pub fn run(ctx: &Ctx, cmd: KeyCommand) -> Result<ExitCode> {
     let store = Keystore::new(&ctx.home);
     match cmd {
@@ -99,17 +122,7 @@ pub fn run(ctx: &Ctx, cmd: KeyCommand) -> Result<ExitCode> {
             name,
             password_file,
         } => {
-            crate::keystore::check_name(&name)?;
-            if store.path(&name).exists() {
-                // Fail before asking for a password.
-                store.load(&name)?;
-                anyhow::bail!("a key named {name:?} already exists; choose another name");
-            }
-            let pw = password::obtain(password_file.as_deref(), true)?;
-            password::check_new(&pw)?;
-            let key = Keypair::generate(&mut OsRng);
-            let file = KeyFile::seal(&key, pw.as_bytes(), KdfParams::DEFAULT, &mut OsRng)?;
-            let path = store.create(&name, &file)?;
+            let (path, file) = create(ctx, &name, password_file.as_deref())?;
             print_info(ctx, &info(&name, &file, Some(&path)));
         }
         KeyCommand::List => {

@@ -2,8 +2,54 @@
 
 pub mod bench;
 pub mod bench_ledger;
+pub mod identity;
 pub mod key;
 pub mod tx;
+
+use crate::keystore::{read_keyfile, Keystore};
+use crate::{password, Ctx};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+use tranche_crypto::{KeyFile, Keypair};
+
+/// Which key signs.
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// The key's name in the keystore.
+    #[arg(
+        long,
+        conflicts_with = "key_file",
+        required_unless_present = "key_file"
+    )]
+    pub key: Option<String>,
+    /// A key file anywhere on disk, instead of a keystore name.
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
+    /// Read the password from the first line of this file (else TRANCHE_PASSWORD, else a prompt).
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+}
+
+/// The key file named by `args`, and where it is.
+pub fn load_key_file(ctx: &Ctx, args: &KeyArgs) -> Result<(String, KeyFile)> {
+    match (&args.key, &args.key_file) {
+        (Some(name), _) => {
+            let (path, file) = Keystore::new(&ctx.home).load(name)?;
+            Ok((path.display().to_string(), file))
+        }
+        (None, Some(path)) => Ok((path.display().to_string(), read_keyfile(path)?)),
+        (None, None) => bail!("give --key NAME or --key-file PATH"),
+    }
+}
+
+/// Opens the key named by `args` with its password.
+pub fn open_key(ctx: &Ctx, args: &KeyArgs) -> Result<Keypair> {
+    let (path, file) = load_key_file(ctx, args)?;
+    let pw = password::obtain(args.password_file.as_deref(), false)?;
+    file.open(pw.as_bytes())
+        .with_context(|| format!("key file {path}"))
+}
 
 /// Prints `value` as pretty JSON on standard output.
 pub fn print_json(value: &impl serde::Serialize) {
@@ -11,4 +57,14 @@ pub fn print_json(value: &impl serde::Serialize) {
         "{}",
         serde_json::to_string_pretty(value).expect("output values always serialize")
     );
+}
+
+/// The wall clock, in milliseconds since 1970.
+#[allow(clippy::disallowed_methods)] // the CLI is the edge: it may read the clock
+pub fn now() -> tranche_types::Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    tranche_types::Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
 }

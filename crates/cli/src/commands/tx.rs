@@ -1,14 +1,14 @@
 //! `tranche tx`: build, sign offline and inspect transactions.
 
-use super::print_json;
-use crate::keystore::{read_bounded, read_keyfile, write_private_atomically, Keystore};
+use super::{now, print_json};
+use crate::keystore::{read_bounded, write_private_atomically, Keystore};
 use crate::{password, Ctx};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tranche_crypto::{sign_transaction, verify_transaction, KeyFile};
+use tranche_crypto::{sign_transaction, verify_transaction};
 use tranche_types::{
     ChainId, Payload, PublicKey, Reference, SignedTransaction, Timestamp, TokenId, Transaction,
     Transfer, Units, WalletAddress, TX_BYTES_MAX,
@@ -36,7 +36,7 @@ pub enum TxCommand {
         /// The unsigned transaction file ('-' reads standard input).
         file: PathBuf,
         #[command(flatten)]
-        key: KeyArgs,
+        key: super::KeyArgs,
         /// Write the signed transaction here (default: standard output).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -69,24 +69,6 @@ pub enum Format {
     Hex,
     /// The canonical bytes.
     Binary,
-}
-
-/// Which key signs.
-#[derive(Debug, Args)]
-pub struct KeyArgs {
-    /// The key's name in the keystore.
-    #[arg(
-        long,
-        conflicts_with = "key_file",
-        required_unless_present = "key_file"
-    )]
-    key: Option<String>,
-    /// A key file anywhere on disk, instead of a keystore name.
-    #[arg(long)]
-    key_file: Option<PathBuf>,
-    /// Read the password from the first line of this file (else TRANCHE_PASSWORD, else a prompt).
-    #[arg(long)]
-    password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,15 +136,6 @@ fn parse_duration_ms(text: &str) -> Result<u64, String> {
         _ => return Err(err()),
     };
     n.checked_mul(ms).ok_or_else(err)
-}
-
-#[allow(clippy::disallowed_methods)] // the CLI is the edge: it may read the clock
-fn now() -> Timestamp {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
-    Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
 }
 
 pub fn run(ctx: &Ctx, cmd: TxCommand) -> Result<ExitCode> {
@@ -240,17 +213,6 @@ fn build(ctx: &Ctx, common: CommonArgs, payload: Payload) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn load_key_file(ctx: &Ctx, args: &KeyArgs) -> Result<(String, KeyFile)> {
-    match (&args.key, &args.key_file) {
-        (Some(name), _) => {
-            let (path, file) = Keystore::new(&ctx.home).load(name)?;
-            Ok((path.display().to_string(), file))
-        }
-        (None, Some(path)) => Ok((path.display().to_string(), read_keyfile(path)?)),
-        (None, None) => bail!("give --key NAME or --key-file PATH"),
-    }
-}
-
 fn describe_json_error(
     file: &Path,
     e: &serde_json::Error,
@@ -266,7 +228,7 @@ fn describe_json_error(
 fn sign(
     ctx: &Ctx,
     file: &Path,
-    key_args: &KeyArgs,
+    key_args: &super::KeyArgs,
     out: Option<&Path>,
     format: Format,
 ) -> Result<ExitCode> {
@@ -289,7 +251,7 @@ fn sign(
             ));
         }
     };
-    let (key_path, key_file) = load_key_file(ctx, key_args)?;
+    let (key_path, key_file) = super::load_key_file(ctx, key_args)?;
     if key_file.public_key != tx.signer {
         bail!(
             "{} is to be signed by {} ({}), but key file {key_path} holds {} ({}); use the signer's key",
