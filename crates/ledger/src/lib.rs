@@ -232,6 +232,21 @@ impl Ledger {
         })
     }
 
+    /// The state's canonical encoding, for storage to persist.
+    pub fn snapshot(&self) -> Vec<u8> {
+        self.state.to_bytes()
+    }
+
+    /// The ledger of `chain_id` from a snapshot written by [`Ledger::snapshot`].
+    pub fn restore(
+        chain_id: ChainId,
+        snapshot: &[u8],
+    ) -> Result<Ledger, tranche_types::DecodeError> {
+        let state = State::from_bytes(snapshot)?;
+        let ledger = Ledger { chain_id, state };
+        Ok(ledger)
+    }
+
     /// The chain this ledger belongs to.
     pub fn chain_id(&self) -> &ChainId {
         &self.chain_id

@@ -362,3 +362,178 @@ impl State {
         Hash(h.finalize().into())
     }
 }
+
+/// Reads a value that needs no configuration; tuples and lists of such
+/// values included, so every map of the state reads the same way.
+trait ReadPlain: Sized {
+    fn read_plain(buf: &mut impl tranche_types::commonware_codec::Buf) -> Result<Self, CodecError>;
+}
+
+use tranche_types::commonware_codec::{Error as CodecError, Read};
+
+macro_rules! read_plain {
+    ($($t:ty),*) => {$(
+        impl ReadPlain for $t {
+            fn read_plain(buf: &mut impl tranche_types::commonware_codec::Buf) -> Result<Self, CodecError> {
+                <$t as Read>::read_cfg(buf, &())
+            }
+        }
+    )*};
+}
+
+read_plain!(
+    OrgId,
+    PublicKey,
+    Hash,
+    u64,
+    u128,
+    WalletAddress,
+    Did,
+    ClaimTopic,
+    AssetId,
+    RequestId,
+    TokenId,
+    Units,
+    Organisation,
+    Claim,
+    Asset,
+    IssuanceRequest,
+    RevocationRequest,
+    Token,
+    Freeze,
+    Custody,
+    Checkpoint,
+    Distribution,
+    Entitlement,
+    Validator
+);
+
+impl<A: ReadPlain, B: ReadPlain> ReadPlain for (A, B) {
+    fn read_plain(buf: &mut impl tranche_types::commonware_codec::Buf) -> Result<Self, CodecError> {
+        Ok((A::read_plain(buf)?, B::read_plain(buf)?))
+    }
+}
+
+impl<A: ReadPlain, B: ReadPlain, C: ReadPlain> ReadPlain for (A, B, C) {
+    fn read_plain(buf: &mut impl tranche_types::commonware_codec::Buf) -> Result<Self, CodecError> {
+        Ok((
+            A::read_plain(buf)?,
+            B::read_plain(buf)?,
+            C::read_plain(buf)?,
+        ))
+    }
+}
+
+/// The most voters on one governance action (the organisations admitted).
+const VOTERS_MAX: usize = 10_000;
+
+impl ReadPlain for Vec<OrgId> {
+    fn read_plain(buf: &mut impl tranche_types::commonware_codec::Buf) -> Result<Self, CodecError> {
+        Vec::<OrgId>::read_cfg(buf, &((0..=VOTERS_MAX).into(), ()))
+    }
+}
+
+fn write_map<K: Write, V: Write>(out: &mut Vec<u8>, map: &BTreeMap<K, V>) {
+    (map.len() as u64).write(out);
+    for (k, v) in map {
+        k.write(out);
+        v.write(out);
+    }
+}
+
+fn read_map<K: ReadPlain + Ord, V: ReadPlain>(
+    buf: &mut impl tranche_types::commonware_codec::Buf,
+) -> Result<BTreeMap<K, V>, CodecError> {
+    let n = u64::read_cfg(buf, &())?;
+    let mut map = BTreeMap::new();
+    for _ in 0..n {
+        if !buf.has_remaining() {
+            return Err(CodecError::EndOfBuffer);
+        }
+        let k = K::read_plain(buf)?;
+        let v = V::read_plain(buf)?;
+        // Strictly increasing keys: one encoding per state.
+        if map.last_key_value().is_some_and(|(last, _)| *last >= k) {
+            return Err(CodecError::Invalid("state", "map keys out of order"));
+        }
+        map.insert(k, v);
+    }
+    Ok(map)
+}
+
+impl State {
+    /// The state's canonical encoding, for storage to persist as a snapshot.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = b"tranche/state-snapshot/v1".to_vec();
+        write_map(&mut out, &self.orgs);
+        write_map(&mut out, &self.votes);
+        write_map(&mut out, &self.nonces);
+        write_map(&mut out, &self.wallets);
+        write_map(&mut out, &self.claims);
+        write_map(&mut out, &self.assets);
+        write_map(&mut out, &self.issuances);
+        write_map(&mut out, &self.revocations);
+        write_map(&mut out, &self.tokens);
+        write_map(&mut out, &self.balances);
+        write_map(&mut out, &self.freezes);
+        write_map(&mut out, &self.custody);
+        write_map(&mut out, &self.checkpoints);
+        write_map(&mut out, &self.checkpoint_balances);
+        write_map(&mut out, &self.distributions);
+        write_map(&mut out, &self.entitlements);
+        write_map(&mut out, &self.stake);
+        write_map(&mut out, &self.validators);
+        write_map(&mut out, &self.delegations);
+        out
+    }
+
+    /// Reads a snapshot written by [`State::to_bytes`], rebuilding the
+    /// derived indexes. Refuses anything but a whole, canonical snapshot.
+    pub fn from_bytes(bytes: &[u8]) -> Result<State, tranche_types::DecodeError> {
+        let fail = |reason: String| tranche_types::DecodeError {
+            what: "state snapshot",
+            reason,
+        };
+        let label: &[u8] = b"tranche/state-snapshot/v1";
+        let body = bytes
+            .strip_prefix(label)
+            .ok_or_else(|| fail("not a version 1 state snapshot".into()))?;
+        let mut buf = tranche_types::commonware_codec::Copying(body);
+        let mut read = || -> Result<State, CodecError> {
+            let mut s = State {
+                orgs: read_map(&mut buf)?,
+                votes: read_map(&mut buf)?,
+                nonces: read_map(&mut buf)?,
+                wallets: read_map(&mut buf)?,
+                claims: read_map(&mut buf)?,
+                assets: read_map(&mut buf)?,
+                issuances: read_map(&mut buf)?,
+                revocations: read_map(&mut buf)?,
+                tokens: read_map(&mut buf)?,
+                balances: read_map(&mut buf)?,
+                freezes: read_map(&mut buf)?,
+                custody: read_map(&mut buf)?,
+                checkpoints: read_map(&mut buf)?,
+                checkpoint_balances: read_map(&mut buf)?,
+                distributions: read_map(&mut buf)?,
+                entitlements: read_map(&mut buf)?,
+                stake: read_map(&mut buf)?,
+                validators: read_map(&mut buf)?,
+                delegations: read_map(&mut buf)?,
+                ..State::default()
+            };
+            for (org, o) in &s.orgs {
+                s.org_by_key.insert(o.key, org.clone());
+            }
+            for (w, d) in &s.wallets {
+                s.did_wallets.insert((d.clone(), *w), ());
+            }
+            Ok(s)
+        };
+        let state = read().map_err(|e| fail(e.to_string()))?;
+        if !buf.0.is_empty() {
+            return Err(fail(format!("{} bytes after the snapshot", buf.0.len())));
+        }
+        Ok(state)
+    }
+}
