@@ -459,7 +459,7 @@ pub(crate) fn check_amend(
 /// common case, skips the division, which costs more than the rest of a check.
 #[inline]
 fn multiple_of(value: u64, step: u64) -> bool {
-    step == 1 || value % step == 0
+    step == 1 || value.is_multiple_of(step)
 }
 
 /// Whether a taker on `side` with `limit` accepts a maker at `price`.

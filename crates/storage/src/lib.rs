@@ -1,0 +1,231 @@
+//! Keeps what a node has finalized through any crash: each finalized block,
+//! its receipts, the state root after it and the ledger snapshot, committed
+//! together in one redb write transaction.
+//!
+//! Invariants:
+//! - Blocks are stored at consecutive heights from 1, each naming its
+//!   predecessor's hash as its parent.
+//! - The latest snapshot is the ledger state after the latest block, and its
+//!   root equals the root stored for that height; a commit writes all of them
+//!   or none (redb commits are atomic and durable).
+//! - Everything read back is decoded with bounds; damaged storage is an error,
+//!   never a panic.
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::path::Path;
+use tranche_ledger::Ledger;
+use tranche_types::commonware_codec::{Copying, Encode, Read};
+use tranche_types::{Block, ChainId, Hash, Receipt, BLOCK_TXS_MAX};
+
+const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
+const RECEIPTS: TableDefinition<u64, &[u8]> = TableDefinition::new("receipts");
+const ROOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("state_roots");
+const HASHES: TableDefinition<&[u8], u64> = TableDefinition::new("block_hashes");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const SNAPSHOT: &str = "snapshot";
+
+/// Why storage failed or refused.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The database failed.
+    #[error("chain storage error: {0}")]
+    Db(String),
+    /// A block does not follow the last one stored.
+    #[error("block {height} does not follow: {reason}")]
+    OutOfOrder {
+        /// The block's height.
+        height: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Something stored does not decode or agree with the rest.
+    #[error("chain storage is damaged: {0}")]
+    Damaged(String),
+}
+
+fn storage_err<E: std::fmt::Display>(e: E) -> StorageError {
+    StorageError::Db(e.to_string())
+}
+
+/// A node's finalized chain on disk.
+#[derive(Debug)]
+pub struct ChainStore {
+    db: Database,
+}
+
+fn decode_receipts(bytes: &[u8]) -> Result<Vec<Receipt>, StorageError> {
+    let mut buf = Copying(bytes);
+    let receipts = Vec::<Receipt>::read_cfg(&mut buf, &((0..=BLOCK_TXS_MAX).into(), ()))
+        .map_err(|e| StorageError::Damaged(format!("receipts: {e}")))?;
+    if !buf.0.is_empty() {
+        return Err(StorageError::Damaged("receipts: trailing bytes".into()));
+    }
+    Ok(receipts)
+}
+
+fn decode_root(bytes: &[u8]) -> Result<Hash, StorageError> {
+    let arr: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| StorageError::Damaged("a state root is not 32 bytes".into()))?;
+    Ok(Hash(arr))
+}
+
+impl ChainStore {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<ChainStore, StorageError> {
+        let database = Database::create(path).map_err(storage_err)?;
+        let txn = database.begin_write().map_err(storage_err)?;
+        {
+            // Create every table so readers never meet a missing one.
+            txn.open_table(BLOCKS).map_err(storage_err)?;
+            txn.open_table(RECEIPTS).map_err(storage_err)?;
+            txn.open_table(ROOTS).map_err(storage_err)?;
+            txn.open_table(HASHES).map_err(storage_err)?;
+            txn.open_table(META).map_err(storage_err)?;
+        }
+        txn.commit().map_err(storage_err)?;
+        Ok(ChainStore { db: database })
+    }
+
+    /// The height of the last stored block; 0 before the first.
+    pub fn finalized_height(&self) -> Result<u64, StorageError> {
+        let txn = self.db.begin_read().map_err(storage_err)?;
+        let table = txn.open_table(BLOCKS).map_err(storage_err)?;
+        let last = table.last().map_err(storage_err)?;
+        Ok(last.map_or(0, |(k, _)| k.value()))
+    }
+
+    /// Stores a finalized block with its receipts and the ledger after it,
+    /// atomically. The block must follow the last one stored.
+    pub fn commit(
+        &self,
+        block: &Block,
+        receipts: &[Receipt],
+        ledger: &Ledger,
+    ) -> Result<(), StorageError> {
+        let height = block.header.height;
+        let last = self.finalized_height()?;
+        if height != last + 1 {
+            return Err(StorageError::OutOfOrder {
+                height,
+                reason: format!("the last stored block is {last}"),
+            });
+        }
+        let parent = match last {
+            0 => Hash::ZERO,
+            h => self
+                .block(h)?
+                .ok_or_else(|| StorageError::Damaged(format!("block {h} is missing")))?
+                .hash(),
+        };
+        if block.header.parent != parent {
+            return Err(StorageError::OutOfOrder {
+                height,
+                reason: format!(
+                    "its parent is {}, the last stored block is {parent}",
+                    block.header.parent
+                ),
+            });
+        }
+        let root = ledger.state_root();
+        let snapshot = ledger.snapshot();
+        let txn = self.db.begin_write().map_err(storage_err)?;
+        {
+            txn.open_table(BLOCKS)
+                .map_err(storage_err)?
+                .insert(height, block.encode().as_ref())
+                .map_err(storage_err)?;
+            txn.open_table(RECEIPTS)
+                .map_err(storage_err)?
+                .insert(height, receipts.to_vec().encode().as_ref())
+                .map_err(storage_err)?;
+            txn.open_table(ROOTS)
+                .map_err(storage_err)?
+                .insert(height, root.0.as_slice())
+                .map_err(storage_err)?;
+            txn.open_table(HASHES)
+                .map_err(storage_err)?
+                .insert(block.hash().0.as_slice(), height)
+                .map_err(storage_err)?;
+            txn.open_table(META)
+                .map_err(storage_err)?
+                .insert(SNAPSHOT, snapshot.as_slice())
+                .map_err(storage_err)?;
+        }
+        txn.commit().map_err(storage_err)?;
+        Ok(())
+    }
+
+    /// The block at `height`.
+    pub fn block(&self, height: u64) -> Result<Option<Block>, StorageError> {
+        let txn = self.db.begin_read().map_err(storage_err)?;
+        let table = txn.open_table(BLOCKS).map_err(storage_err)?;
+        let Some(bytes) = table.get(height).map_err(storage_err)? else {
+            return Ok(None);
+        };
+        Block::from_bytes(bytes.value())
+            .map(Some)
+            .map_err(|e| StorageError::Damaged(e.to_string()))
+    }
+
+    /// The block with this hash.
+    pub fn block_by_hash(&self, hash: &Hash) -> Result<Option<Block>, StorageError> {
+        let height = {
+            let txn = self.db.begin_read().map_err(storage_err)?;
+            let table = txn.open_table(HASHES).map_err(storage_err)?;
+            table
+                .get(hash.0.as_slice())
+                .map_err(storage_err)?
+                .map(|h| h.value())
+        };
+        match height {
+            Some(h) => self.block(h),
+            None => Ok(None),
+        }
+    }
+
+    /// The receipts of the block at `height`.
+    pub fn receipts(&self, height: u64) -> Result<Option<Vec<Receipt>>, StorageError> {
+        let txn = self.db.begin_read().map_err(storage_err)?;
+        let table = txn.open_table(RECEIPTS).map_err(storage_err)?;
+        let got = table.get(height).map_err(storage_err)?;
+        got.map(|b| decode_receipts(b.value())).transpose()
+    }
+
+    /// The state root after the block at `height`.
+    pub fn state_root(&self, height: u64) -> Result<Option<Hash>, StorageError> {
+        let txn = self.db.begin_read().map_err(storage_err)?;
+        let table = txn.open_table(ROOTS).map_err(storage_err)?;
+        let got = table.get(height).map_err(storage_err)?;
+        got.map(|b| decode_root(b.value())).transpose()
+    }
+
+    /// The ledger after the last stored block, and that block's height;
+    /// `None` before the first block. Its root is checked against the root
+    /// stored with the block.
+    pub fn load_ledger(&self, chain_id: &ChainId) -> Result<Option<(u64, Ledger)>, StorageError> {
+        let height = self.finalized_height()?;
+        if height == 0 {
+            return Ok(None);
+        }
+        let snapshot = {
+            let txn = self.db.begin_read().map_err(storage_err)?;
+            let table = txn.open_table(META).map_err(storage_err)?;
+            let got = table.get(SNAPSHOT).map_err(storage_err)?;
+            got.map(|b| b.value().to_vec())
+                .ok_or_else(|| StorageError::Damaged("the ledger snapshot is missing".into()))?
+        };
+        let ledger = Ledger::restore(chain_id.clone(), &snapshot)
+            .map_err(|e| StorageError::Damaged(e.to_string()))?;
+        let stored = self.state_root(height)?.ok_or_else(|| {
+            StorageError::Damaged(format!("the root of block {height} is missing"))
+        })?;
+        if ledger.state_root() != stored {
+            return Err(StorageError::Damaged(format!(
+                "the snapshot's root {} is not block {height}'s root {stored}",
+                ledger.state_root()
+            )));
+        }
+        Ok(Some((height, ledger)))
+    }
+}

@@ -1,0 +1,232 @@
+//! What a node finalized survives a reopen and a kill -9 at any moment.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use tranche_crypto::{sign_transaction, Keypair};
+use tranche_ledger::{BlockContext, Genesis, GenesisOrganisation, Ledger};
+use tranche_storage::{ChainStore, StorageError};
+use tranche_types::*;
+
+const CHAIN: &str = "tranche-crash";
+
+fn tsp() -> Keypair {
+    Keypair::from_seed(&[1; 32])
+}
+
+fn genesis() -> Ledger {
+    Ledger::genesis(&Genesis {
+        chain_id: CHAIN.parse().unwrap(),
+        organisations: vec![GenesisOrganisation {
+            org: "tsp".parse().unwrap(),
+            key: tsp().public_key(),
+            roles: vec![Role::Tsp],
+            governor: true,
+            stake: 0,
+        }],
+    })
+    .unwrap()
+}
+
+/// Block `height` of a deterministic chain: one wallet registration.
+fn next_block(ledger: &mut Ledger, height: u64, parent: Hash) -> (Block, Vec<Receipt>) {
+    let mut seed = [7u8; 32];
+    seed[..8].copy_from_slice(&height.to_be_bytes());
+    let tx = Transaction {
+        chain_id: CHAIN.parse().unwrap(),
+        signer: tsp().public_key(),
+        nonce: height,
+        valid_until: Timestamp(u64::MAX),
+        payload: Payload::RegisterWallet(RegisterWallet {
+            wallet: Keypair::from_seed(&seed).address(),
+            did: Did::parse(&format!("did:key:z6MkWallet{height}")).unwrap(),
+        }),
+    };
+    let stx = sign_transaction(&tsp(), tx).unwrap();
+    let parent_root = ledger.state_root();
+    let time = Timestamp(1_767_225_600_000 + height * 1_000);
+    let block = Block::new(
+        CHAIN.parse().unwrap(),
+        height,
+        parent,
+        time,
+        tsp().public_key(),
+        parent_root,
+        vec![stx],
+    );
+    let ctx = BlockContext { height, time };
+    let receipts = block
+        .txs
+        .iter()
+        .enumerate()
+        .map(|(i, stx)| Receipt {
+            tx_hash: stx.hash(),
+            height,
+            index: i as u32,
+            outcome: ledger.apply(&ctx, stx).outcome,
+        })
+        .collect();
+    (block, receipts)
+}
+
+/// Extends the stored chain by `n` blocks.
+fn extend(store: &ChainStore, n: u64, report: impl Fn(u64)) {
+    let chain: ChainId = CHAIN.parse().unwrap();
+    let (mut height, mut ledger) = store.load_ledger(&chain).unwrap().unwrap_or((0, genesis()));
+    for _ in 0..n {
+        let parent = if height == 0 {
+            Hash::ZERO
+        } else {
+            store.block(height).unwrap().unwrap().hash()
+        };
+        height += 1;
+        let (block, receipts) = next_block(&mut ledger, height, parent);
+        assert_eq!(receipts[0].outcome, Outcome::Applied);
+        store.commit(&block, &receipts, &ledger).unwrap();
+        report(height);
+    }
+}
+
+/// The root after `height` blocks, replayed from genesis in memory.
+fn replayed_root(height: u64) -> Hash {
+    let mut ledger = genesis();
+    let mut parent = Hash::ZERO;
+    for h in 1..=height {
+        let (block, _) = next_block(&mut ledger, h, parent);
+        parent = block.hash();
+    }
+    ledger.state_root()
+}
+
+fn check_whole(store: &ChainStore) -> u64 {
+    let height = store.finalized_height().unwrap();
+    let mut parent = Hash::ZERO;
+    for h in 1..=height {
+        let block = store
+            .block(h)
+            .unwrap()
+            .expect("every height up to the last is stored");
+        assert_eq!(block.header.parent, parent);
+        assert!(block.tx_root_matches());
+        assert_eq!(store.block_by_hash(&block.hash()).unwrap().unwrap(), block);
+        assert_eq!(store.receipts(h).unwrap().unwrap().len(), 1);
+        parent = block.hash();
+    }
+    if height > 0 {
+        let (h, ledger) = store.load_ledger(&CHAIN.parse().unwrap()).unwrap().unwrap();
+        assert_eq!(h, height);
+        assert_eq!(ledger.state_root(), store.state_root(h).unwrap().unwrap());
+        assert_eq!(
+            ledger.state_root(),
+            replayed_root(h),
+            "the stored state is the replayed state"
+        );
+    }
+    height
+}
+
+#[test]
+fn blocks_and_the_ledger_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chain.redb");
+    {
+        let store = ChainStore::open(&path).unwrap();
+        assert_eq!(store.finalized_height().unwrap(), 0);
+        assert!(store
+            .load_ledger(&CHAIN.parse().unwrap())
+            .unwrap()
+            .is_none());
+        extend(&store, 20, |_| ());
+    }
+    let store = ChainStore::open(&path).unwrap();
+    assert_eq!(check_whole(&store), 20);
+    extend(&store, 5, |_| ());
+    assert_eq!(check_whole(&store), 25);
+}
+
+#[test]
+fn blocks_out_of_order_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ChainStore::open(&dir.path().join("chain.redb")).unwrap();
+    extend(&store, 2, |_| ());
+    let mut ledger = store
+        .load_ledger(&CHAIN.parse().unwrap())
+        .unwrap()
+        .unwrap()
+        .1;
+    let (gap, r) = next_block(&mut ledger, 4, store.block(2).unwrap().unwrap().hash());
+    assert!(matches!(
+        store.commit(&gap, &r, &ledger),
+        Err(StorageError::OutOfOrder { height: 4, .. })
+    ));
+    let mut ledger = store
+        .load_ledger(&CHAIN.parse().unwrap())
+        .unwrap()
+        .unwrap()
+        .1;
+    let (fork, r) = next_block(&mut ledger, 3, Hash([9; 32]));
+    assert!(matches!(
+        store.commit(&fork, &r, &ledger),
+        Err(StorageError::OutOfOrder { height: 3, .. })
+    ));
+    assert_eq!(check_whole(&store), 2);
+}
+
+/// Run by `kill_dash_9_loses_nothing_finalized` in a child process: commits
+/// blocks and reports each one, until it is killed.
+#[test]
+#[ignore = "a helper process for kill_dash_9_loses_nothing_finalized"]
+fn crash_writer() {
+    let dir = std::env::var("TRANCHE_CRASH_DIR").expect("run by the crash test");
+    let store = ChainStore::open(&Path::new(&dir).join("chain.redb")).unwrap();
+    extend(&store, 100_000, |h| println!("committed {h}"));
+}
+
+#[test]
+fn kill_dash_9_loses_nothing_finalized() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut before = 0;
+    for round in 0..3 {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "crash_writer",
+                "--ignored",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env("TRANCHE_CRASH_DIR", dir.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut reported = 0u64;
+        // Kill it after a number of new commits that differs each round,
+        // while it is busy with the next one.
+        let target = before + 5 + round * 7;
+        while let Some(Ok(line)) = lines.next() {
+            if let Some(h) = line.strip_prefix("committed ") {
+                reported = h.parse().unwrap();
+                if reported >= target {
+                    break;
+                }
+            }
+        }
+        assert!(
+            reported >= target,
+            "round {round}: the writer stopped at {reported}"
+        );
+        child.kill().unwrap(); // SIGKILL: no destructor, no flush
+        child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+        let store = ChainStore::open(&dir.path().join("chain.redb")).unwrap();
+        let height = check_whole(&store);
+        assert!(
+            height >= reported,
+            "round {round}: reported {reported} committed, found {height}"
+        );
+        before = height;
+    }
+}
