@@ -363,6 +363,7 @@ fn every_command_has_help_with_an_example() {
         &["key", "show"],
         &["key", "export-public"],
         &["tx", "build", "transfer"],
+        &["tx", "build", "payload"],
         &["tx", "sign"],
         &["tx", "inspect"],
     ] {
@@ -644,6 +645,71 @@ fn vc_issue_explains_what_a_kind_needs() {
     let out = env.fails(&["vc", "verify", "junk.json"]);
     assert!(
         out.contains("junk.json") && out.contains("not a credential"),
+        "{out}"
+    );
+}
+
+#[test]
+fn any_ledger_transaction_builds_from_its_json_payload() {
+    let env = Env::new();
+    env.ok(&["key", "new", "alice", "--password-file", "pw"]);
+    let payload = r#"{"type": "register_asset", "asset": "A-17",
+        "owner": "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK", "kind": "to_be_created",
+        "description": "0101010101010101010101010101010101010101010101010101010101010101",
+        "price": {"minor": "10000000", "currency": {"code": "USD", "kind": "fiat", "decimals": 2}},
+        "tolerance_bps": 500}"#;
+    std::fs::write(env.path("payload.json"), payload).unwrap();
+    env.ok(&[
+        "tx",
+        "build",
+        "payload",
+        "payload.json",
+        "--chain-id",
+        "alpha",
+        "--key",
+        "alice",
+        "--nonce",
+        "3",
+        "--out",
+        "t.json",
+    ]);
+    env.ok(&[
+        "tx",
+        "sign",
+        "t.json",
+        "--key",
+        "alice",
+        "--password-file",
+        "pw",
+        "--out",
+        "s.json",
+    ]);
+    let report = env.json(&["tx", "inspect", "s.json"]);
+    assert_eq!(report["valid"], true);
+    assert_eq!(
+        report["transaction"]["tx"]["payload"]["type"],
+        "register_asset"
+    );
+    // A currency with impossible decimals is refused before anything is signed.
+    std::fs::write(
+        env.path("bad.json"),
+        payload.replace("\"decimals\": 2", "\"decimals\": 200"),
+    )
+    .unwrap();
+    let out = env.fails(&[
+        "tx",
+        "build",
+        "payload",
+        "bad.json",
+        "--chain-id",
+        "alpha",
+        "--key",
+        "alice",
+        "--nonce",
+        "3",
+    ]);
+    assert!(
+        out.contains("bad.json") && out.contains("decimals"),
         "{out}"
     );
 }

@@ -143,10 +143,27 @@ pub enum CurrencyKind {
 
 /// A currency: its code, its kind and how many decimal places its minor unit has.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "CurrencyJson")]
 pub struct Currency {
     code: String,
     kind: CurrencyKind,
     decimals: u8,
+}
+
+/// The JSON form of a currency, checked on the way in like [`Currency::new`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CurrencyJson {
+    code: String,
+    kind: CurrencyKind,
+    decimals: u8,
+}
+
+impl TryFrom<CurrencyJson> for Currency {
+    type Error = AmountError;
+    fn try_from(c: CurrencyJson) -> Result<Self, AmountError> {
+        Currency::new(&c.code, c.kind, c.decimals)
+    }
 }
 
 /// Currencies every node knows by code alone.
@@ -476,6 +493,20 @@ mod tests {
         assert!(Currency::new("usd", CurrencyKind::Fiat, 2).is_err());
         assert!(Currency::new("XYZ", CurrencyKind::Crypto, 19).is_err());
         assert!(Currency::known("XYZ").is_err());
+    }
+
+    #[test]
+    fn currencies_from_json_are_checked() {
+        let ok: Currency =
+            serde_json::from_str(r#"{"code":"USD","kind":"fiat","decimals":2}"#).unwrap();
+        assert_eq!(ok, Currency::known("USD").unwrap());
+        for bad in [
+            r#"{"code":"usd","kind":"fiat","decimals":2}"#,
+            r#"{"code":"USD","kind":"fiat","decimals":200}"#,
+            r#"{"code":"USD","kind":"fiat","decimals":2,"extra":1}"#,
+        ] {
+            assert!(serde_json::from_str::<Currency>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -95,6 +95,31 @@ pub enum BuildCommand {
         #[arg(long)]
         reference: Option<Reference>,
     },
+    /// Any ledger transaction, from its payload in JSON.
+    ///
+    /// The payload names its kind in "type" (transfer, govern, register_wallet,
+    /// add_claim, revoke_claim, register_asset, record_appraisal,
+    /// request_issuance, execute_issuance, open_custodial_wallet,
+    /// custodial_transfer, set_frozen, freeze_partial, set_paused,
+    /// forced_transfer, recover_wallet, create_checkpoint,
+    /// declare_distribution, record_payment, request_revocation,
+    /// execute_revocation, issue_cash_token, mint_cash, settle,
+    /// bond_validator, delegate, undelegate) and carries that kind's fields;
+    /// unknown fields are refused. See docs/ARCHITECTURE.md for what each does.
+    ///
+    /// Example: with payload.json holding
+    ///   {"type": "register_asset", "asset": "A-17", "owner": "did:key:z6Mk...",
+    ///    "kind": "tangible", "description": "<64 hex digits>",
+    ///    "price": {"minor": "10000000", "currency": {"code": "USD", "kind": "fiat", "decimals": 2}},
+    ///    "tolerance_bps": 500}
+    ///   tranche tx build payload payload.json --chain-id tranche-devnet --key acme-tsp --nonce 1
+    #[command(verbatim_doc_comment)]
+    Payload {
+        /// The payload file ('-' reads standard input).
+        file: PathBuf,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
 }
 
 /// The envelope fields every transaction has.
@@ -156,6 +181,18 @@ pub fn run(ctx: &Ctx, cmd: TxCommand) -> Result<ExitCode> {
                 amount,
                 reference,
             });
+            build(ctx, common, payload)
+        }
+        TxCommand::Build(BuildCommand::Payload { file, common }) => {
+            let bytes = read_bounded(&file, TX_FILE_BYTES_MAX)?;
+            let payload: Payload = serde_json::from_slice(&bytes).map_err(|e| {
+                describe_json_error(
+                    &file,
+                    &e,
+                    "a payload",
+                    "\"type\" and that kind's fields (see `tranche tx build payload --help`)",
+                )
+            })?;
             build(ctx, common, payload)
         }
         TxCommand::Sign {
