@@ -1,4 +1,7 @@
-//! Runs the `tranche` command: keys, offline signing and inspection of transactions.
+//! Runs the `tranche` command: keys, offline signing and inspection of
+//! transactions, identities and credentials, benchmarks.
+// Doc comments here are `--help` text for people at a terminal, not rustdoc.
+#![allow(rustdoc::bare_urls, rustdoc::invalid_html_tags)]
 
 mod commands;
 mod keystore;
