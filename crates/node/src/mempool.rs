@@ -1,0 +1,218 @@
+//! The mempool: signed transactions waiting for a block, admitted only if
+//! their signature, chain, validity window and nonce make sense now, and
+//! bounded in count overall and per signer.
+
+use std::collections::BTreeMap;
+use tranche_crypto::verify_transaction;
+use tranche_ledger::Ledger;
+use tranche_types::{Hash, PublicKey, SignedTransaction, Timestamp, TX_BYTES_MAX};
+
+/// Limits of a mempool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MempoolLimits {
+    /// Most transactions held.
+    pub txs_max: usize,
+    /// Most transactions held per signer.
+    pub per_signer_max: usize,
+    /// How far past the signer's next nonce a transaction may be.
+    pub nonce_ahead_max: u64,
+    /// How far in the future `valid_until` may be, in ms: longer-lived
+    /// transactions would pin mempool space.
+    pub validity_ms_max: u64,
+}
+
+impl Default for MempoolLimits {
+    fn default() -> Self {
+        MempoolLimits {
+            txs_max: 100_000,
+            per_signer_max: 64,
+            nonce_ahead_max: 64,
+            validity_ms_max: 7 * 86_400_000,
+        }
+    }
+}
+
+/// Why a transaction was not admitted. A resubmission of a held transaction
+/// is not an error: it returns the same hash.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdmitError {
+    /// Larger than any transaction may be.
+    #[error("the transaction is {0} bytes; at most {TX_BYTES_MAX} are allowed")]
+    TooLarge(usize),
+    /// Wrong chain or bad signature.
+    #[error("{0}")]
+    Invalid(String),
+    /// `valid_until` has passed.
+    #[error("the transaction expired at {0}")]
+    Expired(Timestamp),
+    /// `valid_until` is too far ahead.
+    #[error("valid_until is more than {0} ms ahead; sign it with a nearer bound")]
+    ValidityTooLong(u64),
+    /// The nonce is used already.
+    #[error("nonce {given} is used already; the signer's next nonce is {next}")]
+    NonceUsed {
+        /// The nonce given.
+        given: u64,
+        /// The next unused one.
+        next: u64,
+    },
+    /// The nonce is too far ahead.
+    #[error("nonce {given} is too far ahead of the signer's next nonce {next}")]
+    NonceTooFar {
+        /// The nonce given.
+        given: u64,
+        /// The next unused one.
+        next: u64,
+    },
+    /// Another transaction holds this signer and nonce.
+    #[error("another transaction with this signer and nonce is waiting: {0}")]
+    NonceTaken(Hash),
+    /// Full, overall or for this signer.
+    #[error("the mempool is full ({0}); try again later")]
+    Full(&'static str),
+}
+
+/// Transactions waiting for a block.
+#[derive(Debug, Default)]
+pub struct Mempool {
+    limits: MempoolLimits,
+    by_hash: BTreeMap<Hash, SignedTransaction>,
+    by_signer: BTreeMap<(PublicKey, u64), Hash>,
+}
+
+impl Mempool {
+    /// An empty mempool with `limits`.
+    pub fn new(limits: MempoolLimits) -> Mempool {
+        Mempool {
+            limits,
+            ..Mempool::default()
+        }
+    }
+
+    /// How many transactions wait.
+    pub fn len(&self) -> usize {
+        self.by_hash.len()
+    }
+
+    /// Whether none wait.
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+
+    /// Whether the transaction with `hash` waits.
+    pub fn contains(&self, hash: &Hash) -> bool {
+        self.by_hash.contains_key(hash)
+    }
+
+    /// Admits `stx` if it could go into a block on top of `ledger` at `now`;
+    /// returns its hash. Submitting the same transaction again is harmless.
+    pub fn admit(
+        &mut self,
+        stx: SignedTransaction,
+        ledger: &Ledger,
+        now: Timestamp,
+    ) -> Result<Hash, AdmitError> {
+        let size = stx.to_bytes().len();
+        if size > TX_BYTES_MAX {
+            return Err(AdmitError::TooLarge(size));
+        }
+        let hash = stx.hash();
+        if self.by_hash.contains_key(&hash) {
+            return Ok(hash);
+        }
+        let tx = &stx.tx;
+        if tx.valid_until < now {
+            return Err(AdmitError::Expired(tx.valid_until));
+        }
+        if tx.valid_until.0.saturating_sub(now.0) > self.limits.validity_ms_max {
+            return Err(AdmitError::ValidityTooLong(self.limits.validity_ms_max));
+        }
+        let next = ledger.next_nonce(&tx.signer);
+        if tx.nonce < next {
+            return Err(AdmitError::NonceUsed {
+                given: tx.nonce,
+                next,
+            });
+        }
+        if tx.nonce - next > self.limits.nonce_ahead_max {
+            return Err(AdmitError::NonceTooFar {
+                given: tx.nonce,
+                next,
+            });
+        }
+        if let Some(other) = self.by_signer.get(&(tx.signer, tx.nonce)) {
+            return Err(AdmitError::NonceTaken(*other));
+        }
+        // The signature last: it is the dearest check.
+        verify_transaction(&stx, ledger.chain_id())
+            .map_err(|e| AdmitError::Invalid(e.to_string()))?;
+        if self.by_hash.len() >= self.limits.txs_max {
+            return Err(AdmitError::Full("overall"));
+        }
+        let waiting = self
+            .by_signer
+            .range((tx.signer, 0)..=(tx.signer, u64::MAX))
+            .count();
+        if waiting >= self.limits.per_signer_max {
+            return Err(AdmitError::Full("for this signer"));
+        }
+        self.by_signer.insert((tx.signer, tx.nonce), hash);
+        self.by_hash.insert(hash, stx);
+        Ok(hash)
+    }
+
+    /// Up to `max` transactions that can follow `ledger`'s state in order:
+    /// for each signer, the run of consecutive nonces from its next one.
+    /// Signers are taken in key order, one transaction each in turn, so no
+    /// signer can crowd out the others.
+    pub fn select(&self, ledger: &Ledger, max: usize) -> Vec<SignedTransaction> {
+        let mut runs: Vec<Vec<&SignedTransaction>> = Vec::new();
+        let mut signer: Option<PublicKey> = None;
+        for ((key, nonce), hash) in &self.by_signer {
+            if signer != Some(*key) {
+                signer = Some(*key);
+                runs.push(Vec::new());
+            }
+            let run = runs.last_mut().expect("a run was just started");
+            let expected = ledger.next_nonce(key) + run.len() as u64;
+            if *nonce == expected {
+                run.push(&self.by_hash[hash]);
+            }
+        }
+        let mut out = Vec::with_capacity(max.min(self.by_hash.len()));
+        let mut depth = 0;
+        while out.len() < max {
+            let mut any = false;
+            for run in &runs {
+                if let Some(stx) = run.get(depth) {
+                    any = true;
+                    if out.len() < max {
+                        out.push((*stx).clone());
+                    }
+                }
+            }
+            if !any {
+                break;
+            }
+            depth += 1;
+        }
+        out
+    }
+
+    /// Drops what `ledger` has made stale: used nonces and expired bounds.
+    pub fn prune(&mut self, ledger: &Ledger, now: Timestamp) {
+        let stale: Vec<(PublicKey, u64)> = self
+            .by_signer
+            .iter()
+            .filter(|((key, nonce), hash)| {
+                *nonce < ledger.next_nonce(key) || self.by_hash[*hash].tx.valid_until < now
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for key in stale {
+            if let Some(hash) = self.by_signer.remove(&key) {
+                self.by_hash.remove(&hash);
+            }
+        }
+    }
+}
