@@ -47,6 +47,18 @@ enum Command {
     /// Present credentials to a verifier and verify presentations.
     #[command(subcommand)]
     Vp(commands::identity::VpCommand),
+    /// Run whole networks of validators in the deterministic simulator.
+    ///
+    /// Each seed runs --validators validators (--down of them crashed from the
+    /// start) on commonware's simplex consensus over a simulated network with
+    /// latency and jitter, until every running validator has finalized --txs
+    /// transactions and a few blocks; then checks that all agree on every block
+    /// and state root. A failing seed is printed, and --seed replays it exactly.
+    ///
+    /// Example:
+    ///   tranche sim --seeds 50 --validators 7 --down 2
+    #[command(verbatim_doc_comment)]
+    Sim(commands::sim::SimArgs),
     /// Measure performance against a baseline in the same run.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
@@ -78,6 +90,7 @@ fn main() -> ExitCode {
         Command::Key(c) => commands::key::run(&ctx, c),
         Command::Tx(c) => commands::tx::run(&ctx, c),
         Command::Bench(c) => commands::bench::run(c),
+        Command::Sim(a) => commands::sim::run_sim(a),
         Command::Did(c) => commands::identity::run_did(&ctx, c),
         Command::Vc(c) => commands::identity::run_vc(&ctx, c),
         Command::Vp(c) => commands::identity::run_vp(&ctx, c),

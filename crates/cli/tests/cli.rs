@@ -358,6 +358,7 @@ fn every_command_has_help_with_an_example() {
         &["vp", "verify"],
         &["bench", "matching"],
         &["bench", "ledger"],
+        &["sim"],
         &["key", "new"],
         &["key", "list"],
         &["key", "show"],
@@ -712,4 +713,17 @@ fn any_ledger_transaction_builds_from_its_json_payload() {
         out.contains("bad.json") && out.contains("decimals"),
         "{out}"
     );
+}
+
+#[test]
+fn sim_runs_seeds_and_reports_them() {
+    let env = Env::new();
+    let out = env.ok(&["sim", "--seeds", "2", "--validators", "4", "--txs", "3"]);
+    assert!(
+        out.contains("seed 1: 4 validators agree on every block"),
+        "{out}"
+    );
+    assert_eq!(out.lines().last().unwrap(), "2 passed, 0 failed");
+    let out = env.fails(&["sim", "--validators", "4", "--down", "2"]);
+    assert!(out.contains("no BFT quorum"), "{out}");
 }

@@ -9,6 +9,7 @@
 //!   validators reach the same state root at the same height.
 
 pub mod application;
+pub mod sim;
 
 pub use application::{Application, Finalized, Mailbox, Reporter};
 

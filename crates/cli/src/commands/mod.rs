@@ -4,6 +4,7 @@ pub mod bench;
 pub mod bench_ledger;
 pub mod identity;
 pub mod key;
+pub mod sim;
 pub mod tx;
 
 use crate::keystore::{read_keyfile, Keystore};
