@@ -893,7 +893,9 @@ fn request_issuance(
             format!("request {} exists already", p.request),
         ));
     }
-    if state.tokens.contains_key(&p.token) || state.issuances.values().any(|r| r.token == p.token) {
+    if state.tokens.contains_key(&p.token)
+        || state.issuances.values().any(|r| r.terms.token == p.token)
+    {
         return Err(reject(
             RejectCode::AlreadyExists,
             format!("token {} exists or is requested already", p.token),
@@ -992,15 +994,7 @@ fn request_issuance(
         p.request.clone(),
         IssuanceRequest {
             tsp: org,
-            asset: p.asset.clone(),
-            token: p.token.clone(),
-            unit_price: p.unit_price.clone(),
-            issue_date: p.issue_date,
-            expiry_date: p.expiry_date,
-            amount: p.amount,
-            issuer: p.issuer.clone(),
-            allocations: p.allocations.clone(),
-            rules: p.rules.clone(),
+            terms: p.clone(),
             issued: None,
         },
     );
@@ -1020,10 +1014,11 @@ fn execute_issuance(
             format!("no issuance request {}", p.request),
         )
     })?;
-    if r.issuer != org {
+    let terms = &r.terms;
+    if terms.issuer != org {
         return Err(reject(
             RejectCode::NotTheNamedIssuer,
-            format!("request {} names {}, not {org}", p.request, r.issuer),
+            format!("request {} names {}, not {org}", p.request, terms.issuer),
         ));
     }
     if r.issued.is_some() {
@@ -1033,44 +1028,44 @@ fn execute_issuance(
         ));
     }
     // ST-1: exactly what was requested, to exactly whom.
-    if p.amount != r.amount || p.allocations != r.allocations {
+    if p.amount != terms.amount || p.allocations != terms.allocations {
         return Err(reject(
             RejectCode::IssuanceMismatch,
             format!(
                 "request {} asks {} in {} allocations; {} in {} were offered",
                 p.request,
-                r.amount,
-                r.allocations.len(),
+                terms.amount,
+                terms.allocations.len(),
                 p.amount,
                 p.allocations.len()
             ),
         ));
     }
-    let token_id = r.token.clone();
+    let token_id = terms.token.clone();
     let t = Token {
         kind: TokenKind::Security,
         issuer: org,
         tsp: Some(r.tsp.clone()),
-        asset: Some(r.asset.clone()),
+        asset: Some(terms.asset.clone()),
         request: Some(p.request.clone()),
-        unit_price: Some(r.unit_price.clone()),
+        unit_price: Some(terms.unit_price.clone()),
         currency: None,
-        issue_date: r.issue_date,
-        expiry_date: Some(r.expiry_date),
-        issued: r.amount,
+        issue_date: terms.issue_date,
+        expiry_date: Some(terms.expiry_date),
+        issued: terms.amount,
         revoked: Units::ZERO,
         paused: false,
-        rules: r.rules.clone(),
+        rules: terms.rules.clone(),
         holders: 0,
         checkpoints: 0,
     };
     // Every investor must pass the token's rules before anything is issued.
     let mut view = t.clone();
-    for a in r.allocations.iter() {
+    for a in terms.allocations.iter() {
         check_receiver(state, tx.ctx, &token_id, &view, None, &a.wallet, a.amount)?;
         view.holders += 1;
     }
-    let allocations = r.allocations.clone();
+    let allocations = terms.allocations.clone();
     state.tokens.insert(token_id.clone(), t);
     for a in allocations.iter() {
         credit(state, &token_id, &a.wallet, a.amount);

@@ -392,12 +392,16 @@ impl Ledger {
         for (id, r) in &s.issuances {
             if let Some(issued) = r.issued {
                 let sum = r
+                    .terms
                     .allocations
                     .iter()
                     .try_fold(Units::ZERO, |a, x| a.checked_add(x.amount))
                     .expect("allocations fit");
                 assert_eq!(issued, sum, "issuance {id}: issued equals its allocations");
-                assert_eq!(issued, r.amount, "issuance {id}: issued equals requested");
+                assert_eq!(
+                    issued, r.terms.amount,
+                    "issuance {id}: issued equals requested"
+                );
             }
         }
         for (id, r) in &s.revocations {

@@ -57,10 +57,10 @@ impl Ledger {
         let r = self.state().issuances.get(request)?;
         Some(IssuanceCheck {
             request: request.clone(),
-            token: r.token.clone(),
-            requested: r.amount,
+            token: r.terms.token.clone(),
+            requested: r.terms.amount,
             issued: r.issued,
-            matches: r.issued == Some(r.amount),
+            matches: r.issued == Some(r.terms.amount),
         })
     }
 

@@ -6,8 +6,8 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use tranche_types::commonware_codec::{Encode, Write};
 use tranche_types::{
-    record, AllocationsList, AssetId, AssetKind, ChainId, ClaimTopic, CountryCode, Currency, Date,
-    Did, Hash, Money, OrgId, PublicKey, RequestId, Role, TokenId, TokenRules, Units, WalletAddress,
+    record, AssetId, AssetKind, ChainId, ClaimTopic, CountryCode, Currency, Date, Did, Hash, Money,
+    OrgId, PublicKey, RequestId, RequestIssuance, Role, TokenId, TokenRules, Units, WalletAddress,
 };
 
 /// A set of roles as a bit mask: bit `r` for the role with code `r`.
@@ -106,24 +106,8 @@ record! {
     pub struct IssuanceRequest {
         /// The TSP that filed it.
         pub tsp: OrgId,
-        /// The asset.
-        pub asset: AssetId,
-        /// The token to create.
-        pub token: TokenId,
-        /// SP.
-        pub unit_price: Money,
-        /// Issue date.
-        pub issue_date: Date,
-        /// Expiry date.
-        pub expiry_date: Date,
-        /// Requested amount.
-        pub amount: Units,
-        /// The issuer named.
-        pub issuer: OrgId,
-        /// Requested allocations.
-        pub allocations: AllocationsList,
-        /// The token's rules.
-        pub rules: TokenRules,
+        /// The request as filed.
+        pub terms: RequestIssuance,
         /// Issued amount, once carried out.
         pub issued: Option<Units>,
     }
