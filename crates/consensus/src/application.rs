@@ -5,8 +5,15 @@
 //! Every block a validator has proposed or verified is kept with the ledger
 //! state after it, so a proposal can build on a notarized but not yet
 //! finalized parent. Finalization walks back to the last finalized block and
-//! commits the chain in order.
+//! commits the chain in order to the archive before reporting it.
+//!
+//! A validator that lacks a block (it was down, or a message was lost) asks
+//! its peers for it by digest; a peer answers with the block and up to
+//! [`ANCESTORS_MAX`] of its ancestors. Blocks fetched this way need no
+//! signatures of their own: they hash-link to a digest that consensus
+//! certified, and each is still verified and executed on its parent's state.
 
+use crate::archive::Archive;
 use crate::{genesis_digest, ConsensusKey, Digest, Scheme};
 use commonware_actor::Feedback;
 use commonware_consensus::simplex::types::{Activity, Context};
@@ -18,8 +25,9 @@ use commonware_runtime::{spawn_cell, Clock, ContextCell, Handle, Spawner};
 use commonware_utils::channel::fallible::{FallibleExt as _, OneshotExt as _};
 use commonware_utils::channel::{mpsc, oneshot};
 use std::collections::HashMap;
-use std::time::UNIX_EPOCH;
-use tranche_ledger::Ledger;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tranche_ledger::{Ledger, LedgerEvent};
 use tranche_node::{AdmitError, BlockLimits, Mempool, MempoolLimits, Tip};
 use tranche_types::{Block, Hash, PublicKey, Receipt, SignedTransaction, Timestamp};
 
@@ -129,6 +137,8 @@ impl commonware_consensus::Reporter for Reporter {
 
     fn report(&mut self, activity: Self::Activity) -> Feedback {
         if let Activity::Finalization(f) = activity {
+            // Also the engine's own replay after a restart: the application
+            // ignores what it has already finalized.
             self.sender.send_lossy(Message::Finalized {
                 payload: f.proposal.payload,
             });
@@ -138,15 +148,48 @@ impl commonware_consensus::Reporter for Reporter {
 }
 
 /// A block this validator finalized, as the application reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Finalized {
     /// The block.
     pub block: Block,
     /// Its receipts.
     pub receipts: Vec<Receipt>,
+    /// What the ledger recorded while applying it (transfers among them).
+    pub events: Vec<LedgerEvent>,
     /// The state root after it.
     pub state_root: Hash,
+    /// The ledger after it.
+    pub ledger: Arc<Ledger>,
 }
+
+/// Where a validator starts: the last block it finalized and the ledger
+/// after it (genesis for a new validator).
+#[derive(Clone, Debug)]
+pub struct Start {
+    /// The last finalized block ([`Tip::GENESIS`] for none).
+    pub tip: Tip,
+    /// The ledger after it.
+    pub ledger: Ledger,
+}
+
+impl Start {
+    /// A validator with nothing finalized yet.
+    pub fn genesis(ledger: Ledger) -> Start {
+        Start {
+            tip: Tip::GENESIS,
+            ledger,
+        }
+    }
+}
+
+/// The most blocks sent in answer to one request.
+pub const ANCESTORS_MAX: usize = 64;
+/// How often missing blocks are asked for again, and how long a request is
+/// left to be answered before it is repeated.
+const RETRY: Duration = Duration::from_millis(500);
+/// Messages on the block channel: a block's contents, or a request for one.
+const TAG_BLOCK: u8 = 0;
+const TAG_REQUEST: u8 = 1;
 
 /// A verification waiting for a block's contents (or its ancestors').
 type Waiter = (Context<Digest, ConsensusKey>, oneshot::Sender<bool>);
@@ -157,28 +200,44 @@ struct Known {
     tip: Tip,
     block: Block,
     receipts: Vec<Receipt>,
-    ledger: Ledger,
+    events: Vec<LedgerEvent>,
+    ledger: Arc<Ledger>,
+}
+
+/// What resolving a block found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Resolved {
+    /// The block and all its ancestors are valid and executed.
+    Valid,
+    /// The block, or an ancestor, is invalid or cannot be built on.
+    Invalid,
+    /// This block's contents are missing.
+    Missing(Digest),
 }
 
 /// The application actor.
 #[allow(missing_debug_implementations)] // holds the runtime context and channels
-pub struct Application<E: Clock + Spawner, S, R> {
+pub struct Application<E: Clock + Spawner, S, R, A> {
     context: ContextCell<E>,
     me: PublicKey,
     mailbox: mpsc::UnboundedReceiver<Message>,
     blocks_out: S,
     blocks_in: R,
+    archive: A,
     limits: BlockLimits,
     /// The digest consensus starts from.
     genesis: Digest,
     /// The last finalized block (genesis at first) and the ledger after it.
     base: Digest,
-    base_ledger: Ledger,
+    base_ledger: Arc<Ledger>,
     base_tip: Tip,
     known: HashMap<Digest, Known>,
     received: HashMap<Digest, Block>,
     waiting: HashMap<Digest, Vec<Waiter>>,
-    finalized_height: u64,
+    /// The newest digest consensus finalized that is not yet applied here.
+    target: Option<Digest>,
+    /// When each missing block was last asked for.
+    requested: HashMap<Digest, SystemTime>,
     mempool: Mempool,
     observer: mpsc::UnboundedSender<Finalized>,
 }
@@ -187,40 +246,56 @@ fn digest_of(hash: &Hash) -> Digest {
     commonware_cryptography::sha256::Digest(hash.0)
 }
 
-impl<E, S, R> Application<E, S, R>
+fn block_message(block: &Block) -> Vec<u8> {
+    let mut bytes = vec![TAG_BLOCK];
+    bytes.extend_from_slice(&tranche_types::commonware_codec::Encode::encode(block));
+    bytes
+}
+
+impl<E, S, R, A> Application<E, S, R, A>
 where
     E: Clock + Spawner,
     S: Sender<PublicKey = ConsensusKey>,
     R: Receiver<PublicKey = ConsensusKey>,
+    A: Archive,
 {
-    /// A validator's application for `genesis`, signing blocks as `me`,
-    /// sending and receiving block contents on `blocks`. Finalized blocks are
-    /// reported on `observer`.
+    /// A validator's application, starting from `start` (genesis, or what it
+    /// finalized before a restart), signing blocks as `me`, sending and
+    /// receiving blocks on `blocks`, committing finalized blocks to `archive`
+    /// and then reporting them on `observer`.
     #[allow(clippy::type_complexity)]
     pub fn new(
         context: E,
         me: PublicKey,
-        genesis: Ledger,
+        start: Start,
+        archive: A,
         blocks: (S, R),
         observer: mpsc::UnboundedSender<Finalized>,
     ) -> (Self, Mailbox, Reporter) {
         let (sender, receiver) = mpsc::unbounded_channel();
-        let genesis_digest = genesis_digest(genesis.chain_id());
+        let genesis = genesis_digest(start.ledger.chain_id());
+        let base = if start.tip.height == 0 {
+            genesis
+        } else {
+            digest_of(&start.tip.hash)
+        };
         let app = Application {
             context: ContextCell::new(context),
             me,
             mailbox: receiver,
             blocks_out: blocks.0,
             blocks_in: blocks.1,
+            archive,
             limits: BlockLimits::default(),
-            genesis: genesis_digest,
-            base: genesis_digest,
-            base_ledger: genesis,
-            base_tip: Tip::GENESIS,
+            genesis,
+            base,
+            base_ledger: Arc::new(start.ledger),
+            base_tip: start.tip,
             known: HashMap::new(),
             received: HashMap::new(),
             waiting: HashMap::new(),
-            finalized_height: 0,
+            target: None,
+            requested: HashMap::new(),
             mempool: Mempool::new(MempoolLimits::default()),
             observer,
         };
@@ -253,14 +328,19 @@ where
         if *digest == self.base {
             return Some((self.base_tip, &self.base_ledger));
         }
-        self.known.get(digest).map(|k| (k.tip, &k.ledger))
+        self.known.get(digest).map(|k| (k.tip, k.ledger.as_ref()))
     }
 
     fn propose(&mut self, context: &Context<Digest, ConsensusKey>) -> Option<Digest> {
         let parent = context.parent.1;
         // The parent may have been received without this validator voting on it.
-        if self.resolve(parent) != Some(true) {
-            return None;
+        match self.resolve(parent) {
+            Resolved::Valid => {}
+            Resolved::Missing(d) => {
+                self.request(d);
+                return None;
+            }
+            Resolved::Invalid => return None,
         }
         let now = self.now();
         let (tip, ledger) = self.state_after(&parent)?;
@@ -285,7 +365,8 @@ where
                 tip: Tip::of(&block),
                 block,
                 receipts: executed.receipts,
-                ledger: after,
+                events: executed.events,
+                ledger: Arc::new(after),
             },
         );
     }
@@ -299,60 +380,127 @@ where
         }
     }
 
-    /// Verifies and executes the received block `digest`, first resolving any
-    /// received ancestors it needs (a validator may have skipped voting on
-    /// them). `None` while an ancestor's contents are missing.
-    fn resolve(&mut self, digest: Digest) -> Option<bool> {
-        if digest == self.base || self.known.contains_key(&digest) {
-            return Some(true);
-        }
-        let block = self.received.get(&digest)?.clone();
-        if digest_of(&block.hash()) != digest || block.header.height <= self.finalized_height {
-            return Some(false);
-        }
-        let parent = self.parent_digest(&block);
-        match self.resolve(parent) {
-            Some(true) => {}
-            other => return other,
+    /// Verifies and executes the received block `digest` and any received
+    /// ancestors it needs (a validator may have skipped voting on them, or
+    /// fetched them after being down). Iterative: a validator catching up
+    /// may resolve thousands of blocks at once.
+    fn resolve(&mut self, digest: Digest) -> Resolved {
+        let mut path = Vec::new();
+        let mut cursor = digest;
+        while cursor != self.base && !self.known.contains_key(&cursor) {
+            let Some(block) = self.received.get(&cursor) else {
+                return Resolved::Missing(cursor);
+            };
+            if block.header.height <= self.base_tip.height {
+                // On a branch that finalization has already excluded.
+                return Resolved::Invalid;
+            }
+            path.push(cursor);
+            cursor = self.parent_digest(block);
         }
         let now = self.now();
-        let (tip, ledger) = self.state_after(&parent)?;
-        if tranche_node::verify(&block, &tip, ledger, now, &self.limits).is_err() {
-            return Some(false);
+        for digest in path.into_iter().rev() {
+            let Some(block) = self.received.get(&digest).cloned() else {
+                return Resolved::Invalid;
+            };
+            let parent = self.parent_digest(&block);
+            let Some((tip, ledger)) = self.state_after(&parent) else {
+                return Resolved::Invalid;
+            };
+            if tranche_node::verify(&block, &tip, ledger, now, &self.limits).is_err() {
+                // Never worth looking at again.
+                self.received.remove(&digest);
+                return Resolved::Invalid;
+            }
+            self.remember(digest, parent, block);
         }
-        self.remember(digest, parent, block);
-        Some(true)
+        Resolved::Valid
     }
 
     /// Judges the received block `digest` for `context`.
-    fn judge(&mut self, context: &Context<Digest, ConsensusKey>, digest: Digest) -> Option<bool> {
+    fn judge(&mut self, context: &Context<Digest, ConsensusKey>, digest: Digest) -> Resolved {
         if let Some(block) = self.received.get(&digest) {
             if self.parent_digest(block) != context.parent.1 {
-                return Some(false);
+                return Resolved::Invalid;
             }
         }
         self.resolve(digest)
     }
 
-    /// Retries every waiting verification whose block and parent are now known.
+    /// Asks the peers for the block `digest` (and its ancestors), unless it
+    /// was asked for moments ago.
+    fn request(&mut self, digest: Digest) {
+        let now = self.context.current();
+        if let Some(last) = self.requested.get(&digest) {
+            if now.duration_since(*last).unwrap_or_default() < RETRY {
+                return;
+            }
+        }
+        self.requested.insert(digest, now);
+        let mut bytes = vec![TAG_REQUEST];
+        bytes.extend_from_slice(digest.as_ref());
+        let _ = self.blocks_out.send(Recipients::All, bytes, false);
+    }
+
+    /// A block this validator holds, finalized or not.
+    fn lookup(&self, digest: &Digest) -> Option<Block> {
+        if let Some(k) = self.known.get(digest) {
+            return Some(k.block.clone());
+        }
+        if let Some(b) = self.received.get(digest) {
+            return Some(b.clone());
+        }
+        self.archive
+            .block_by_hash(&Hash(digest.0))
+            .unwrap_or_else(|e| panic!("the chain store cannot be read: {e}"))
+    }
+
+    /// Answers `peer`'s request for `digest` with the block and its
+    /// ancestors, newest first.
+    fn answer(&mut self, peer: ConsensusKey, digest: Digest) {
+        let mut cursor = digest;
+        for _ in 0..ANCESTORS_MAX {
+            let Some(block) = self.lookup(&cursor) else {
+                break;
+            };
+            let _ =
+                self.blocks_out
+                    .send(Recipients::One(peer.clone()), block_message(&block), false);
+            if block.header.height <= 1 {
+                break;
+            }
+            cursor = digest_of(&block.header.parent);
+        }
+    }
+
+    /// Retries every waiting verification; asks for what is still missing.
     fn retry_waiting(&mut self) {
-        let ready: Vec<Digest> = self
-            .waiting
-            .keys()
-            .filter(|d| self.received.contains_key(d))
-            .copied()
-            .collect();
-        for digest in ready {
+        let digests: Vec<Digest> = self.waiting.keys().copied().collect();
+        for digest in digests {
             let Some(waiters) = self.waiting.remove(&digest) else {
                 continue;
             };
             let mut still = Vec::new();
             for (context, response) in waiters {
+                if response.is_closed() {
+                    // Consensus moved on without this verdict.
+                    continue;
+                }
                 match self.judge(&context, digest) {
-                    Some(verdict) => {
-                        response.send_lossy(verdict);
+                    Resolved::Valid => {
+                        response.send_lossy(true);
                     }
-                    None => still.push((context, response)),
+                    Resolved::Invalid => {
+                        response.send_lossy(false);
+                    }
+                    Resolved::Missing(d) => {
+                        // The block itself comes by broadcast; ask only for
+                        // ancestors, or when the broadcast is late.
+                        if d != digest || self.context.current() >= self.patience(digest) {
+                            self.request(d);
+                        }
+                        still.push((context, response));
+                    }
                 }
             }
             if !still.is_empty() {
@@ -361,49 +509,92 @@ where
         }
     }
 
-    fn finalize(&mut self, payload: Digest) {
-        // Collect the newly final chain, newest first, back to the last final block.
-        let mut chain = Vec::new();
-        let mut cursor = payload;
-        while cursor != self.base {
-            let Some(k) = self.known.get(&cursor) else {
-                // Not known here yet: a later finalization will cover it.
-                return;
-            };
-            if k.tip.height <= self.finalized_height {
+    /// When to stop waiting for a proposal's broadcast and ask for it.
+    fn patience(&mut self, digest: Digest) -> SystemTime {
+        let now = self.context.current();
+        *self.requested.entry(digest).or_insert(now) + RETRY
+    }
+
+    /// Applies finalized blocks up to the target, fetching what is missing.
+    fn finalize(&mut self) {
+        let Some(target) = self.target else {
+            return;
+        };
+        match self.resolve(target) {
+            Resolved::Valid => {}
+            Resolved::Missing(d) => {
+                self.request(d);
                 return;
             }
+            Resolved::Invalid => {
+                // Only a block on an abandoned branch gets here: a block
+                // certified final by a quorum verifies on every honest node.
+                self.target = None;
+                return;
+            }
+        }
+        self.target = None;
+        // The newly final chain, newest first, back to the last final block.
+        let mut chain = Vec::new();
+        let mut cursor = target;
+        while cursor != self.base {
+            let k = &self.known[&cursor];
             chain.push(cursor);
             cursor = k.parent;
         }
-        let Some(newest) = chain.first().copied() else {
-            return;
-        };
-        for digest in chain.iter().rev() {
-            let k = &self.known[digest];
+        for digest in chain.into_iter().rev() {
+            let k = self
+                .known
+                .remove(&digest)
+                .expect("every block on the final chain is known");
+            self.archive
+                .commit(&k.block, &k.receipts, &k.ledger)
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "the chain store refused finalized block {}: {e}",
+                        k.tip.height
+                    )
+                });
+            self.base = digest;
+            self.base_tip = k.tip;
+            self.base_ledger = Arc::clone(&k.ledger);
             self.observer.send_lossy(Finalized {
-                block: k.block.clone(),
-                receipts: k.receipts.clone(),
                 state_root: k.ledger.state_root(),
+                block: k.block,
+                receipts: k.receipts,
+                events: k.events,
+                ledger: k.ledger,
             });
         }
-        let k = self
-            .known
-            .remove(&newest)
-            .expect("the newest final block is known");
-        self.finalized_height = k.tip.height;
-        self.base = newest;
-        self.base_tip = k.tip;
-        self.base_ledger = k.ledger;
         let now = self.now();
         self.mempool.prune(&self.base_ledger, now);
         // Blocks at or below the final height can never be built on again.
-        let height = self.finalized_height;
+        let height = self.base_tip.height;
         self.known.retain(|_, k| k.tip.height > height);
         self.received.retain(|_, b| b.header.height > height);
+        let horizon = self.context.current() - RETRY * 4;
+        self.requested.retain(|_, t| *t > horizon);
+    }
+
+    /// A finalization certificate for `payload` arrived.
+    fn finalized(&mut self, payload: Digest) {
+        let known_final = payload == self.base
+            || payload == self.genesis
+            || self
+                .archive
+                .block_by_hash(&Hash(payload.0))
+                .unwrap_or_else(|e| panic!("the chain store cannot be read: {e}"))
+                .is_some();
+        if known_final {
+            return;
+        }
+        // Finalizations come in view order; the newest covers the rest.
+        self.target = Some(payload);
+        self.finalize();
     }
 
     async fn run(mut self) {
+        let mut tick = self.context.current() + RETRY;
         select_loop! {
             self.context,
             on_stopped => {},
@@ -419,21 +610,31 @@ where
                             response.send_lossy(true);
                         } else {
                             match self.judge(&context, payload) {
-                                Some(verdict) => {
-                                    response.send_lossy(verdict);
+                                Resolved::Valid => {
+                        response.send_lossy(true);
+                    }
+                                Resolved::Invalid => {
+                        response.send_lossy(false);
+                    }
+                                Resolved::Missing(d) => {
+                                    if d != payload {
+                                        self.request(d);
+                                    } else {
+                                        self.patience(payload);
+                                    }
+                                    self.waiting.entry(payload).or_default().push((context, response));
                                 }
-                                None => self.waiting.entry(payload).or_default().push((context, response)),
                             }
                         }
                     }
                     Message::Broadcast { payload } => {
                         if let Some(k) = self.known.get(&payload) {
-                            let bytes = tranche_types::commonware_codec::Encode::encode(&k.block).to_vec();
+                            let bytes = block_message(&k.block);
                             let _ = self.blocks_out.send(Recipients::All, bytes, true);
                         }
                     }
                     Message::Finalized { payload } => {
-                        self.finalize(payload);
+                        self.finalized(payload);
                         self.retry_waiting();
                     }
                     Message::Submit { tx, response } => {
@@ -443,14 +644,32 @@ where
                     }
                 }
             },
-            Ok((_peer, bytes)) = self.blocks_in.recv() else break => {
-                if let Ok(block) = Block::from_bytes(bytes.as_ref()) {
-                    if block.header.height > self.finalized_height {
-                        let digest = digest_of(&block.hash());
-                        self.received.insert(digest, block);
-                        self.retry_waiting();
+            Ok((peer, bytes)) = self.blocks_in.recv() else break => {
+                let bytes = bytes.as_ref();
+                match bytes.split_first() {
+                    Some((&TAG_BLOCK, rest)) => {
+                        if let Ok(block) = Block::from_bytes(rest) {
+                            if block.header.height > self.base_tip.height {
+                                let digest = digest_of(&block.hash());
+                                self.received.insert(digest, block);
+                                self.finalize();
+                                self.retry_waiting();
+                            }
+                        }
                     }
+                    Some((&TAG_REQUEST, rest)) => {
+                        if let Ok(arr) = <[u8; 32]>::try_from(rest) {
+                            self.answer(peer, commonware_cryptography::sha256::Digest(arr));
+                        }
+                    }
+                    // Anything else is noise from a faulty peer.
+                    _ => {}
                 }
+            },
+            _ = self.context.sleep_until(tick) => {
+                tick = self.context.current() + RETRY;
+                self.finalize();
+                self.retry_waiting();
             },
         }
     }

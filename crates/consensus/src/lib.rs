@@ -9,9 +9,11 @@
 //!   validators reach the same state root at the same height.
 
 pub mod application;
+pub mod archive;
 pub mod sim;
 
-pub use application::{Application, Finalized, Mailbox, Reporter};
+pub use application::{Application, Finalized, Mailbox, Reporter, Start};
+pub use archive::{Archive, MemoryArchive};
 
 use tranche_types::commonware_codec::Encode;
 use tranche_types::{ChainId, Hash};

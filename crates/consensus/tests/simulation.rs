@@ -4,7 +4,7 @@
 
 use commonware_utils::probability;
 use std::time::Duration;
-use tranche_consensus::sim::{common_prefix_agrees, run, Link};
+use tranche_consensus::sim::{common_prefix_agrees, run, run_scenario, Fault, Link, Scenario};
 
 #[test]
 fn four_validators_finalize_the_same_blocks_and_state() {
@@ -70,5 +70,73 @@ fn safety_and_liveness_over_many_seeds() {
         let chains = run(seed, n, down, 8, link);
         assert_eq!(chains.len(), n - down, "seed {seed}");
         common_prefix_agrees(seed, &chains);
+    }
+}
+
+fn scenario(seed: u64, validators: usize, link: Link, fault: Fault) -> Scenario {
+    Scenario {
+        seed,
+        validators,
+        down: 0,
+        txs: 10,
+        link,
+        fault,
+    }
+}
+
+#[test]
+fn lossy_links_still_finalize_the_same_chain() {
+    for seed in [21, 22, 23] {
+        let link = Link {
+            latency: Duration::from_millis(30),
+            jitter: Duration::from_millis(20),
+            success_rate: probability!(0.9),
+        };
+        let n = if seed % 2 == 0 { 4 } else { 7 };
+        let chains = run_scenario(&scenario(seed, n, link, Fault::None));
+        common_prefix_agrees(seed, &chains);
+    }
+}
+
+#[test]
+fn a_partition_stops_finality_and_healing_resumes_it() {
+    for seed in [31, 32] {
+        let link = Link {
+            latency: Duration::from_millis(20),
+            jitter: Duration::from_millis(10),
+            success_rate: probability!(1.0),
+        };
+        let n = if seed % 2 == 0 { 4 } else { 7 };
+        let fault = Fault::Partition {
+            at: 3,
+            heal_ms: 15_000,
+        };
+        let chains = run_scenario(&scenario(seed, n, link, fault));
+        assert_eq!(chains.len(), n);
+        common_prefix_agrees(seed, &chains);
+    }
+}
+
+#[test]
+fn a_crashed_validator_restarts_from_its_store_and_catches_up() {
+    for seed in [41, 42] {
+        let link = Link {
+            latency: Duration::from_millis(20),
+            jitter: Duration::from_millis(10),
+            success_rate: probability!(1.0),
+        };
+        let n = if seed % 2 == 0 { 4 } else { 7 };
+        // Down long enough to miss many blocks.
+        let fault = Fault::Crash {
+            at: 3,
+            down_ms: 20_000,
+        };
+        let chains = run_scenario(&scenario(seed, n, link, fault));
+        assert_eq!(chains.len(), n);
+        let agreed = common_prefix_agrees(seed, &chains);
+        assert!(
+            agreed > 10,
+            "seed {seed}: the restarted validator caught up ({agreed} blocks)"
+        );
     }
 }

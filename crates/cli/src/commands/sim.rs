@@ -1,9 +1,9 @@
 //! `tranche sim`: whole networks of validators in the deterministic simulator.
 
 use anyhow::{bail, Result};
-use clap::Args;
+use clap::{Args, ValueEnum as _};
 use std::process::ExitCode;
-use tranche_consensus::sim::{common_prefix_agrees, link, run};
+use tranche_consensus::sim::{common_prefix_agrees, link, run_scenario, Fault, Scenario};
 
 /// The simulator's settings (see `tranche sim --help`).
 #[derive(Debug, Args)]
@@ -32,6 +32,41 @@ pub struct SimArgs {
     /// Link jitter in milliseconds.
     #[arg(long, default_value_t = 20)]
     jitter_ms: u64,
+    /// Share of messages each link loses, in percent (0 to 50).
+    #[arg(long, default_value_t = 0)]
+    loss_percent: u8,
+    /// What goes wrong: `none`; `partition` (after 3 blocks the validators
+    /// split into two halves for 15 s, then heal); `crash` (after 3 blocks
+    /// the last validator is killed, and restarted 20 s later from its store).
+    #[arg(long, value_enum, default_value_t = FaultArg::None)]
+    fault: FaultArg,
+}
+
+/// The faults `tranche sim` can inject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FaultArg {
+    /// Only latency, jitter and loss.
+    None,
+    /// A partition that heals.
+    Partition,
+    /// A validator crashed and restarted.
+    Crash,
+}
+
+impl FaultArg {
+    fn fault(self) -> Fault {
+        match self {
+            FaultArg::None => Fault::None,
+            FaultArg::Partition => Fault::Partition {
+                at: 3,
+                heal_ms: 15_000,
+            },
+            FaultArg::Crash => Fault::Crash {
+                at: 3,
+                down_ms: 20_000,
+            },
+        }
+    }
 }
 
 pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
@@ -46,6 +81,12 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
             (args.validators - 1) / 3
         );
     }
+    if args.loss_percent > 50 {
+        bail!("--loss-percent must be 0 to 50");
+    }
+    if args.fault == FaultArg::Crash && (args.down + 1) * 3 >= args.validators {
+        bail!("--fault crash takes one more validator down: with --down {} that leaves no quorum of {}", args.down, args.validators);
+    }
     if args.txs == 0 || args.txs > 10_000 {
         bail!("--txs must be 1 to 10000");
     }
@@ -55,10 +96,18 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
     };
     let (mut passed, mut failed) = (0u64, 0u64);
     for seed in seeds {
-        let l = link(args.latency_ms, args.jitter_ms);
+        let l = link(args.latency_ms, args.jitter_ms, args.loss_percent);
         let (n, down, txs) = (args.validators, args.down, args.txs);
+        let scenario = Scenario {
+            seed,
+            validators: n,
+            down,
+            txs,
+            link: l,
+            fault: args.fault.fault(),
+        };
         let outcome = std::panic::catch_unwind(move || {
-            let chains = run(seed, n, down, txs, l);
+            let chains = run_scenario(&scenario);
             common_prefix_agrees(seed, &chains)
         });
         match outcome {
@@ -71,7 +120,7 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
             }
             Err(_) => {
                 failed += 1;
-                println!("seed {seed}: FAILED; replay with `tranche sim --seed {seed} --validators {n} --down {down} --txs {txs} --latency-ms {} --jitter-ms {}`", args.latency_ms, args.jitter_ms);
+                println!("seed {seed}: FAILED; replay with `tranche sim --seed {seed} --validators {n} --down {down} --txs {txs} --latency-ms {} --jitter-ms {} --loss-percent {} --fault {}`", args.latency_ms, args.jitter_ms, args.loss_percent, args.fault.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default());
             }
         }
     }

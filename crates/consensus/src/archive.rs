@@ -1,0 +1,118 @@
+//! Where a validator keeps what it has finalized: on disk in a node
+//! ([`ChainStore`]), in memory in simulations ([`MemoryArchive`]). The
+//! application commits each finalized block here before reporting it, and
+//! answers other validators' requests for blocks from here.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tranche_ledger::Ledger;
+use tranche_storage::{ChainStore, StorageError};
+use tranche_types::{Block, Hash, Receipt};
+
+/// Finalized blocks, kept durably.
+pub trait Archive: Send + 'static {
+    /// Stores a finalized block with its receipts and the ledger after it.
+    /// Blocks arrive in height order, each exactly once.
+    fn commit(
+        &mut self,
+        block: &Block,
+        receipts: &[Receipt],
+        ledger: &Ledger,
+    ) -> Result<(), StorageError>;
+    /// The finalized block at `height`.
+    fn block(&self, height: u64) -> Result<Option<Block>, StorageError>;
+    /// The finalized block with this hash.
+    fn block_by_hash(&self, hash: &Hash) -> Result<Option<Block>, StorageError>;
+}
+
+impl Archive for Arc<ChainStore> {
+    fn commit(
+        &mut self,
+        block: &Block,
+        receipts: &[Receipt],
+        ledger: &Ledger,
+    ) -> Result<(), StorageError> {
+        ChainStore::commit(self, block, receipts, ledger)
+    }
+    fn block(&self, height: u64) -> Result<Option<Block>, StorageError> {
+        ChainStore::block(self, height)
+    }
+    fn block_by_hash(&self, hash: &Hash) -> Result<Option<Block>, StorageError> {
+        ChainStore::block_by_hash(self, hash)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Memory {
+    blocks: Vec<Block>,
+    roots: Vec<Hash>,
+    heights: HashMap<Hash, u64>,
+    latest: Option<Ledger>,
+}
+
+/// An archive in memory that outlives the validator using it, so a
+/// simulated validator can crash and restart from what it had finalized.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryArchive(Arc<Mutex<Memory>>);
+
+impl MemoryArchive {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Memory> {
+        // A panic while holding the lock leaves plain data behind; keep going.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The last finalized block's height and the ledger after it.
+    pub fn latest(&self) -> Option<(Block, Ledger)> {
+        let m = self.lock();
+        Some((m.blocks.last()?.clone(), m.latest.clone()?))
+    }
+}
+
+impl MemoryArchive {
+    /// Every finalized block as (height, hash, state root after it).
+    pub fn chain(&self) -> Vec<(u64, Hash, Hash)> {
+        let m = self.lock();
+        m.blocks
+            .iter()
+            .zip(&m.roots)
+            .map(|(b, r)| (b.header.height, b.hash(), *r))
+            .collect()
+    }
+}
+
+impl Archive for MemoryArchive {
+    fn commit(
+        &mut self,
+        block: &Block,
+        _receipts: &[Receipt],
+        ledger: &Ledger,
+    ) -> Result<(), StorageError> {
+        let mut m = self.lock();
+        let expected = m.blocks.len() as u64 + 1;
+        if block.header.height != expected {
+            return Err(StorageError::OutOfOrder {
+                height: block.header.height,
+                reason: format!("{expected} was expected"),
+            });
+        }
+        m.heights.insert(block.hash(), block.header.height);
+        m.blocks.push(block.clone());
+        m.roots.push(ledger.state_root());
+        m.latest = Some(ledger.clone());
+        Ok(())
+    }
+    fn block(&self, height: u64) -> Result<Option<Block>, StorageError> {
+        let m = self.lock();
+        Ok(height
+            .checked_sub(1)
+            .and_then(|i| m.blocks.get(usize::try_from(i).ok()?))
+            .cloned())
+    }
+    fn block_by_hash(&self, hash: &Hash) -> Result<Option<Block>, StorageError> {
+        let height = self.lock().heights.get(hash).copied();
+        match height {
+            Some(h) => self.block(h),
+            None => Ok(None),
+        }
+    }
+}
