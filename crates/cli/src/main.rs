@@ -59,6 +59,65 @@ enum Command {
     ///   tranche sim --seeds 50 --validators 7 --down 2
     #[command(verbatim_doc_comment)]
     Sim(commands::sim::SimArgs),
+    /// Run a local chain: four organisations (TSP, issuer, exchange,
+    /// regulator), each with its validator node as its own process.
+    ///
+    /// The first run creates keys (encrypted, password in <DATA_DIR>/password),
+    /// a genesis with those four plus a custodian, a KYC claim issuer and an
+    /// appraiser, and a node.toml per validator; then it starts one
+    /// `tranche node` per validator on loopback, waits until they finalize,
+    /// writes <DATA_DIR>/devnet.json and prints the API URLs. It stays until
+    /// Ctrl-C; run again on the same --data-dir to resume the same chain.
+    ///
+    /// Example:
+    ///   tranche devnet --data-dir ./devnet
+    ///   tranche query status --node http://127.0.0.1:27100
+    #[command(verbatim_doc_comment)]
+    Devnet(commands::devnet::DevnetArgs),
+    /// Run one validator node from its configuration file.
+    ///
+    /// The TOML file names the genesis, the node's key file (and password
+    /// file, else TRANCHE_PASSWORD), its data folder, its p2p and API
+    /// addresses, and every other validator's key and p2p address. A node
+    /// killed at any moment restarts from its data folder and catches up
+    /// from its peers.
+    ///
+    /// Example:
+    ///   tranche node --config ./devnet/devnet-tsp/node.toml
+    #[command(verbatim_doc_comment)]
+    Node(commands::node::NodeArgs),
+    /// Sign a payload with a key and send it to a node; wait for its receipt.
+    ///
+    /// The nonce is the signer's next as the node knows it (or --nonce); the
+    /// chain is the node's. Exits 0 if the ledger applied the transaction,
+    /// 3 if it was finalized but rejected (the receipt's code says why).
+    ///
+    /// Example:
+    ///   echo '{"type":"register_wallet","wallet":"tr1...","did":"did:key:z6Mk..."}' > p.json
+    ///   tranche send p.json --key-file devnet/keys/devnet-tsp.key --password-file devnet/password
+    #[command(verbatim_doc_comment)]
+    Send(commands::client::SendArgs),
+    /// Send a transaction signed elsewhere (`tranche tx sign`) to a node.
+    ///
+    /// Example:
+    ///   tranche submit signed.json --node http://127.0.0.1:27100
+    #[command(verbatim_doc_comment)]
+    Submit(commands::client::SubmitArgs),
+    /// Read the chain from a node: status, transactions, blocks, ledger state, transfers.
+    ///
+    /// Ledger answers carry the height and state root they were read at.
+    ///
+    /// Example:
+    ///   tranche query token T-1 --node http://127.0.0.1:27100
+    ///   tranche query transfers --wallet tr1... --since 1767225600000
+    #[command(verbatim_doc_comment)]
+    Query(commands::client::QueryArgs),
+    /// Follow finalized transfers live, one JSON line each (for custodians and regulators).
+    ///
+    /// Example:
+    ///   tranche watch --token T-1 --node http://127.0.0.1:27103
+    #[command(verbatim_doc_comment)]
+    Watch(commands::client::WatchArgs),
     /// Measure performance against a baseline in the same run.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
@@ -94,6 +153,12 @@ fn main() -> ExitCode {
         Command::Did(c) => commands::identity::run_did(&ctx, c),
         Command::Vc(c) => commands::identity::run_vc(&ctx, c),
         Command::Vp(c) => commands::identity::run_vp(&ctx, c),
+        Command::Devnet(a) => commands::devnet::run(a),
+        Command::Node(a) => commands::node::run_node(a).map(|()| ExitCode::SUCCESS),
+        Command::Send(a) => commands::client::send(&ctx, a),
+        Command::Submit(a) => commands::client::submit(&ctx, a),
+        Command::Query(a) => commands::client::query(&ctx, a),
+        Command::Watch(a) => commands::client::watch(&ctx, a),
     };
     match result {
         Ok(code) => code,

@@ -182,6 +182,11 @@ impl Start {
     }
 }
 
+/// How long a leader with nothing to include waits after its parent's time
+/// before proposing an empty block, unless a transaction arrives first.
+/// Well under the engine's leader timeout, so waiting never costs a view.
+pub const EMPTY_BLOCK_INTERVAL: Duration = Duration::from_millis(500);
+
 /// The most blocks sent in answer to one request.
 pub const ANCESTORS_MAX: usize = 64;
 /// How often missing blocks are asked for again, and how long a request is
@@ -240,6 +245,13 @@ pub struct Application<E: Clock + Spawner, S, R, A> {
     requested: HashMap<Digest, SystemTime>,
     mempool: Mempool,
     observer: mpsc::UnboundedSender<Finalized>,
+    /// A proposal held back while there is nothing to include, and when it
+    /// is due anyway.
+    pending: Option<(
+        Context<Digest, ConsensusKey>,
+        oneshot::Sender<Digest>,
+        SystemTime,
+    )>,
 }
 
 fn digest_of(hash: &Hash) -> Digest {
@@ -298,6 +310,7 @@ where
             requested: HashMap::new(),
             mempool: Mempool::new(MempoolLimits::default()),
             observer,
+            pending: None,
         };
         (
             app,
@@ -331,17 +344,62 @@ where
         self.known.get(digest).map(|k| (k.tip, k.ledger.as_ref()))
     }
 
-    fn propose(&mut self, context: &Context<Digest, ConsensusKey>) -> Option<Digest> {
+    /// Answers a request to propose now, or holds it back (see
+    /// [`EMPTY_BLOCK_INTERVAL`]) while there is nothing to include.
+    fn on_propose(
+        &mut self,
+        context: Context<Digest, ConsensusKey>,
+        response: oneshot::Sender<Digest>,
+    ) {
         let parent = context.parent.1;
         // The parent may have been received without this validator voting on it.
         match self.resolve(parent) {
             Resolved::Valid => {}
             Resolved::Missing(d) => {
                 self.request(d);
-                return None;
+                return;
             }
-            Resolved::Invalid => return None,
+            Resolved::Invalid => return,
         }
+        let Some((tip, _)) = self.state_after(&parent) else {
+            return;
+        };
+        let due = UNIX_EPOCH + Duration::from_millis(tip.time.0) + EMPTY_BLOCK_INTERVAL;
+        if self.mempool.is_empty() && self.context.current() < due {
+            self.pending = Some((context, response, due));
+            return;
+        }
+        if let Some(digest) = self.propose(&context) {
+            response.send_lossy(digest);
+        }
+    }
+
+    /// Proposes the held-back block if it is due or there is now something
+    /// to include.
+    fn propose_pending(&mut self) {
+        let ready = match &self.pending {
+            Some((_, response, due)) => {
+                response.is_closed() || !self.mempool.is_empty() || self.context.current() >= *due
+            }
+            None => false,
+        };
+        if !ready {
+            return;
+        }
+        let Some((context, response, _)) = self.pending.take() else {
+            return;
+        };
+        if response.is_closed() {
+            return;
+        }
+        if let Some(digest) = self.propose(&context) {
+            response.send_lossy(digest);
+        }
+    }
+
+    /// Builds, executes and keeps a block on the (resolved) parent.
+    fn propose(&mut self, context: &Context<Digest, ConsensusKey>) -> Option<Digest> {
+        let parent = context.parent.1;
         let now = self.now();
         let (tip, ledger) = self.state_after(&parent)?;
         let block = tranche_node::build(ledger, &tip, &self.mempool, self.me, now, &self.limits);
@@ -548,7 +606,7 @@ where
                 .remove(&digest)
                 .expect("every block on the final chain is known");
             self.archive
-                .commit(&k.block, &k.receipts, &k.ledger)
+                .commit(&k.block, &k.receipts, &k.events, &k.ledger)
                 .unwrap_or_else(|e| {
                     panic!(
                         "the chain store refused finalized block {}: {e}",
@@ -597,13 +655,17 @@ where
         let mut tick = self.context.current() + RETRY;
         select_loop! {
             self.context,
+            on_start => {
+                let wake = match &self.pending {
+                    Some((_, _, due)) => tick.min(*due),
+                    None => tick,
+                };
+            },
             on_stopped => {},
             Some(message) = self.mailbox.recv() else break => {
                 match message {
                     Message::Propose { context, response } => {
-                        if let Some(digest) = self.propose(&context) {
-                            response.send_lossy(digest);
-                        }
+                        self.on_propose(context, response);
                     }
                     Message::Verify { context, payload, response } => {
                         if self.known.contains_key(&payload) {
@@ -641,6 +703,7 @@ where
                         let now = self.now();
                         let result = self.mempool.admit(tx, &self.base_ledger, now);
                         response.send_lossy(result);
+                        self.propose_pending();
                     }
                 }
             },
@@ -666,10 +729,13 @@ where
                     _ => {}
                 }
             },
-            _ = self.context.sleep_until(tick) => {
-                tick = self.context.current() + RETRY;
-                self.finalize();
-                self.retry_waiting();
+            _ = self.context.sleep_until(wake) => {
+                if self.context.current() >= tick {
+                    tick = self.context.current() + RETRY;
+                    self.finalize();
+                    self.retry_waiting();
+                }
+                self.propose_pending();
             },
         }
     }

@@ -5,18 +5,20 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tranche_ledger::Ledger;
+use tranche_ledger::{Ledger, LedgerEvent, TransferRecord};
 use tranche_storage::{ChainStore, StorageError};
 use tranche_types::{Block, Hash, Receipt};
 
 /// Finalized blocks, kept durably.
 pub trait Archive: Send + 'static {
-    /// Stores a finalized block with its receipts and the ledger after it.
+    /// Stores a finalized block with its receipts, what the ledger recorded
+    /// while applying it, and the ledger after it.
     /// Blocks arrive in height order, each exactly once.
     fn commit(
         &mut self,
         block: &Block,
         receipts: &[Receipt],
+        events: &[LedgerEvent],
         ledger: &Ledger,
     ) -> Result<(), StorageError>;
     /// The finalized block at `height`.
@@ -30,9 +32,17 @@ impl Archive for Arc<ChainStore> {
         &mut self,
         block: &Block,
         receipts: &[Receipt],
+        events: &[LedgerEvent],
         ledger: &Ledger,
     ) -> Result<(), StorageError> {
-        ChainStore::commit(self, block, receipts, ledger)
+        let transfers: Vec<TransferRecord> = events
+            .iter()
+            .filter_map(|e| match e {
+                LedgerEvent::Transfer(t) => Some(t.clone()),
+                _ => None,
+            })
+            .collect();
+        ChainStore::commit(self, block, receipts, &transfers, ledger)
     }
     fn block(&self, height: u64) -> Result<Option<Block>, StorageError> {
         ChainStore::block(self, height)
@@ -85,6 +95,7 @@ impl Archive for MemoryArchive {
         &mut self,
         block: &Block,
         _receipts: &[Receipt],
+        _events: &[LedgerEvent],
         ledger: &Ledger,
     ) -> Result<(), StorageError> {
         let mut m = self.lock();

@@ -1,6 +1,7 @@
 //! Keeps what a node has finalized through any crash: each finalized block,
-//! its receipts, the state root after it and the ledger snapshot, committed
-//! together in one redb write transaction.
+//! its receipts, the state root after it, the ledger snapshot and the
+//! indexes the node API answers from (transactions by hash, transfers by
+//! height), committed together in one redb write transaction.
 //!
 //! Invariants:
 //! - Blocks are stored at consecutive heights from 1, each naming its
@@ -13,15 +14,45 @@
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::Path;
-use tranche_ledger::Ledger;
+use tranche_ledger::{Ledger, TransferRecord};
 use tranche_types::commonware_codec::{Copying, Encode, Read};
-use tranche_types::{Block, ChainId, Hash, Receipt, BLOCK_TXS_MAX};
+use tranche_types::{
+    Block, ChainId, Hash, Receipt, Timestamp, TokenId, WalletAddress, BLOCK_TXS_MAX,
+};
 
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 const RECEIPTS: TableDefinition<u64, &[u8]> = TableDefinition::new("receipts");
 const ROOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("state_roots");
 const HASHES: TableDefinition<&[u8], u64> = TableDefinition::new("block_hashes");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Transaction hash to (height, position in block).
+const TXS: TableDefinition<&[u8], (u64, u32)> = TableDefinition::new("transactions");
+/// (height, sequence in block) to a transfer record, as JSON.
+const TRANSFERS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("transfers");
+
+/// Which transfers a query wants: all of a token's, a wallet's (sent or
+/// received), or both, within a range of heights.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TransferFilter {
+    /// Only this token.
+    pub token: Option<TokenId>,
+    /// Only transfers from or to this wallet.
+    pub wallet: Option<WalletAddress>,
+    /// From this height on (inclusive).
+    pub from_height: u64,
+    /// Up to this height (inclusive).
+    pub to_height: u64,
+}
+
+impl TransferFilter {
+    fn matches(&self, t: &TransferRecord) -> bool {
+        self.token.as_ref().is_none_or(|k| *k == t.token)
+            && self
+                .wallet
+                .as_ref()
+                .is_none_or(|w| *w == t.to || t.from.as_ref() == Some(w))
+    }
+}
 const SNAPSHOT: &str = "snapshot";
 
 /// Why storage failed or refused.
@@ -82,6 +113,8 @@ impl ChainStore {
             txn.open_table(ROOTS).map_err(storage_err)?;
             txn.open_table(HASHES).map_err(storage_err)?;
             txn.open_table(META).map_err(storage_err)?;
+            txn.open_table(TXS).map_err(storage_err)?;
+            txn.open_table(TRANSFERS).map_err(storage_err)?;
         }
         txn.commit().map_err(storage_err)?;
         Ok(ChainStore { db: database })
@@ -95,12 +128,14 @@ impl ChainStore {
         Ok(last.map_or(0, |(k, _)| k.value()))
     }
 
-    /// Stores a finalized block with its receipts and the ledger after it,
-    /// atomically. The block must follow the last one stored.
+    /// Stores a finalized block with its receipts, the transfers it made and
+    /// the ledger after it, atomically. The block must follow the last one
+    /// stored.
     pub fn commit(
         &self,
         block: &Block,
         receipts: &[Receipt],
+        transfers: &[TransferRecord],
         ledger: &Ledger,
     ) -> Result<(), StorageError> {
         let height = block.header.height;
@@ -151,6 +186,20 @@ impl ChainStore {
                 .map_err(storage_err)?
                 .insert(SNAPSHOT, snapshot.as_slice())
                 .map_err(storage_err)?;
+            let mut txs = txn.open_table(TXS).map_err(storage_err)?;
+            for (index, stx) in block.txs.iter().enumerate() {
+                let index = u32::try_from(index).expect("blocks hold fewer than 2^32 transactions");
+                txs.insert(stx.hash().0.as_slice(), (height, index))
+                    .map_err(storage_err)?;
+            }
+            let mut table = txn.open_table(TRANSFERS).map_err(storage_err)?;
+            for (seq, t) in transfers.iter().enumerate() {
+                let seq = u32::try_from(seq).expect("blocks make fewer than 2^32 transfers");
+                let json = serde_json::to_vec(t).expect("a transfer record serializes");
+                table
+                    .insert((height, seq), json.as_slice())
+                    .map_err(storage_err)?;
+            }
         }
         txn.commit().map_err(storage_err)?;
         Ok(())
@@ -182,6 +231,58 @@ impl ChainStore {
             Some(h) => self.block(h),
             None => Ok(None),
         }
+    }
+
+    /// Where a finalized transaction is: its block's height and its position.
+    pub fn transaction(&self, hash: &Hash) -> Result<Option<(u64, u32)>, StorageError> {
+        let txn = self.db.begin_read().map_err(storage_err)?;
+        let table = txn.open_table(TXS).map_err(storage_err)?;
+        let got = table.get(hash.0.as_slice()).map_err(storage_err)?;
+        Ok(got.map(|v| v.value()))
+    }
+
+    /// Finalized transfers matching `filter`, oldest first, at most `limit`.
+    pub fn transfers(
+        &self,
+        filter: &TransferFilter,
+        limit: usize,
+    ) -> Result<Vec<TransferRecord>, StorageError> {
+        let txn = self.db.begin_read().map_err(storage_err)?;
+        let table = txn.open_table(TRANSFERS).map_err(storage_err)?;
+        let range = table
+            .range((filter.from_height, 0)..=(filter.to_height, u32::MAX))
+            .map_err(storage_err)?;
+        let mut found = Vec::new();
+        for entry in range {
+            let (_, value) = entry.map_err(storage_err)?;
+            let record: TransferRecord = serde_json::from_slice(value.value())
+                .map_err(|e| StorageError::Damaged(format!("a transfer record: {e}")))?;
+            if filter.matches(&record) {
+                found.push(record);
+                if found.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// The first height whose block's time is at or after `time`; one past
+    /// the last block if none is. Block times increase with height.
+    pub fn height_at(&self, time: Timestamp) -> Result<u64, StorageError> {
+        let (mut lo, mut hi) = (1, self.finalized_height()? + 1);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let block = self
+                .block(mid)?
+                .ok_or_else(|| StorageError::Damaged(format!("block {mid} is missing")))?;
+            if block.header.time < time {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
     }
 
     /// The receipts of the block at `height`.

@@ -83,7 +83,7 @@ fn extend(store: &ChainStore, n: u64, report: impl Fn(u64)) {
         height += 1;
         let (block, receipts) = next_block(&mut ledger, height, parent);
         assert_eq!(receipts[0].outcome, Outcome::Applied);
-        store.commit(&block, &receipts, &ledger).unwrap();
+        store.commit(&block, &receipts, &[], &ledger).unwrap();
         report(height);
     }
 }
@@ -157,7 +157,7 @@ fn blocks_out_of_order_are_refused() {
         .1;
     let (gap, r) = next_block(&mut ledger, 4, store.block(2).unwrap().unwrap().hash());
     assert!(matches!(
-        store.commit(&gap, &r, &ledger),
+        store.commit(&gap, &r, &[], &ledger),
         Err(StorageError::OutOfOrder { height: 4, .. })
     ));
     let mut ledger = store
@@ -167,7 +167,7 @@ fn blocks_out_of_order_are_refused() {
         .1;
     let (fork, r) = next_block(&mut ledger, 3, Hash([9; 32]));
     assert!(matches!(
-        store.commit(&fork, &r, &ledger),
+        store.commit(&fork, &r, &[], &ledger),
         Err(StorageError::OutOfOrder { height: 3, .. })
     ));
     assert_eq!(check_whole(&store), 2);

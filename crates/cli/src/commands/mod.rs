@@ -2,8 +2,11 @@
 
 pub mod bench;
 pub mod bench_ledger;
+pub mod client;
+pub mod devnet;
 pub mod identity;
 pub mod key;
+pub mod node;
 pub mod sim;
 pub mod tx;
 

@@ -15,7 +15,7 @@ use tranche_types::{
 };
 
 /// The largest transaction file read (JSON is wordier than the binary form).
-const TX_FILE_BYTES_MAX: u64 = 4 * TX_BYTES_MAX as u64;
+pub(crate) const TX_FILE_BYTES_MAX: u64 = 4 * TX_BYTES_MAX as u64;
 
 #[derive(Debug, Subcommand)]
 pub enum TxCommand {
@@ -148,7 +148,7 @@ pub struct CommonArgs {
     out: Option<PathBuf>,
 }
 
-fn parse_duration_ms(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_duration_ms(text: &str) -> Result<u64, String> {
     let err =
         || format!("{text:?} is not a duration: use a number and s, m, h or d, e.g. 90m or 7d");
     let (num, unit) = text.split_at(text.len().saturating_sub(1));
@@ -184,16 +184,7 @@ pub fn run(ctx: &Ctx, cmd: TxCommand) -> Result<ExitCode> {
             build(ctx, common, payload)
         }
         TxCommand::Build(BuildCommand::Payload { file, common }) => {
-            let bytes = read_bounded(&file, TX_FILE_BYTES_MAX)?;
-            let payload: Payload = serde_json::from_slice(&bytes).map_err(|e| {
-                describe_json_error(
-                    &file,
-                    &e,
-                    "a payload",
-                    "\"type\" and that kind's fields (see `tranche tx build payload --help`)",
-                )
-            })?;
-            build(ctx, common, payload)
+            build(ctx, common, read_payload(&file)?)
         }
         TxCommand::Sign {
             file,
@@ -203,6 +194,19 @@ pub fn run(ctx: &Ctx, cmd: TxCommand) -> Result<ExitCode> {
         } => sign(ctx, &file, &key, out.as_deref(), format),
         TxCommand::Inspect { file, chain_id } => inspect(ctx, &file, chain_id.as_ref()),
     }
+}
+
+/// Reads a payload (JSON, as `tranche tx build payload --help` describes).
+pub(crate) fn read_payload(file: &Path) -> Result<Payload> {
+    let bytes = read_bounded(file, TX_FILE_BYTES_MAX)?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        describe_json_error(
+            file,
+            &e,
+            "a payload",
+            "\"type\" and that kind's fields (see `tranche tx build payload --help`)",
+        )
+    })
 }
 
 fn build(ctx: &Ctx, common: CommonArgs, payload: Payload) -> Result<ExitCode> {
@@ -336,7 +340,7 @@ fn sign(
 }
 
 /// Decodes a signed transaction from JSON, hex or raw canonical bytes.
-fn decode_signed(file: &Path, bytes: &[u8]) -> Result<SignedTransaction> {
+pub(crate) fn decode_signed(file: &Path, bytes: &[u8]) -> Result<SignedTransaction> {
     let trimmed = bytes.trim_ascii();
     if trimmed.first() == Some(&b'{') {
         return serde_json::from_slice(trimmed).map_err(|e| {

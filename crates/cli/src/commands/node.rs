@@ -1,0 +1,39 @@
+//! `tranche node`: runs one validator from its configuration file.
+
+use crate::keystore::read_keyfile;
+use crate::password;
+use anyhow::{Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+use tranche_server::NodeConfig;
+
+/// `tranche node` settings.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// The node's configuration file (TOML).
+    #[arg(long)]
+    pub config: PathBuf,
+}
+
+/// Logs to standard error; `RUST_LOG` refines what is shown.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,commonware=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+pub fn run_node(args: NodeArgs) -> Result<()> {
+    let config = NodeConfig::load(&args.config)?;
+    let file = read_keyfile(&config.key)?;
+    let pw = password::obtain(config.password_file.as_deref(), false)?;
+    let key = file
+        .open(pw.as_bytes())
+        .with_context(|| format!("key file {}", config.key.display()))?;
+    init_logging();
+    tranche_server::run(&config, key)?;
+    Ok(())
+}

@@ -1,0 +1,343 @@
+//! Wires a validator together on commonware's tokio runtime: the chain
+//! store, the p2p network, the application and consensus engine, and the
+//! node API.
+
+use crate::api::{self, Shared, View};
+use crate::config::{read_text, NodeConfig};
+use crate::VALIDATORS_MAX;
+use commonware_consensus::simplex::{
+    self, elector::RoundRobin, Floor, ForwardPolicy, SkipBudget, SkipPolicy,
+};
+use commonware_consensus::types::{Epoch, ViewDelta};
+use commonware_cryptography::{ed25519, ChaCha20Poly1305};
+use commonware_p2p::authenticated::lookup;
+use commonware_p2p::{Address, AddressableManager as _};
+use commonware_parallel::Sequential;
+use commonware_runtime::buffer::paged::CacheRef;
+use commonware_runtime::{tokio as cw_tokio, Quota, Runner as _, Spawner as _, Supervisor as _};
+use commonware_stream::{cups, cups::Cups, sake, sake::Sake};
+use commonware_utils::channel::mpsc;
+use commonware_utils::ordered::{Map, Set};
+use commonware_utils::{NZDuration, NZUsize, NZU16, NZU32};
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tranche_consensus::{genesis_digest, Application, Scheme, Start};
+use tranche_crypto::Keypair;
+use tranche_ledger::{Genesis, Ledger};
+use tranche_node::Tip;
+use tranche_storage::ChainStore;
+use tranche_types::commonware_codec::DecodeExt as _;
+use tranche_types::{OrgId, PublicKey};
+
+/// Why a node cannot start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The configuration, genesis or data directory is unusable.
+    #[error("{0}")]
+    Setup(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] tranche_storage::StorageError),
+    /// A listener could not be opened.
+    #[error("cannot listen on {address}: {reason}")]
+    Listen {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn setup(message: impl Into<String>) -> NodeError {
+    NodeError::Setup(message.into())
+}
+
+/// The largest message on the p2p network: a full block, with room.
+const MESSAGE_BYTES_MAX: u32 = 16 * 1024 * 1024;
+/// Per-peer message rate on each channel. Each channel's inbound mailbox
+/// holds one burst per peer, so this also sizes memory.
+const QUOTA: Quota = Quota::per_second(NZU32!(2_000));
+
+/// Reads the genesis file and builds the genesis ledger.
+pub fn load_genesis(config: &NodeConfig) -> Result<Ledger, NodeError> {
+    let text = read_text(&config.genesis).map_err(|e| setup(e.to_string()))?;
+    let genesis: Genesis = serde_json::from_str(&text).map_err(|e| {
+        setup(format!(
+            "{} is not a genesis file: {e}",
+            config.genesis.display()
+        ))
+    })?;
+    Ledger::genesis(&genesis).map_err(|e| setup(format!("{}: {e}", config.genesis.display())))
+}
+
+/// The committee, one vote each: the genesis ledger's election of bonded
+/// validators, or, before anyone has bonded (a new chain), every
+/// organisation holding the validator role at genesis, each signing with
+/// its own key.
+pub fn committee(genesis: &Ledger) -> Vec<(OrgId, PublicKey)> {
+    let elected: Vec<(OrgId, PublicKey)> = genesis
+        .elect(VALIDATORS_MAX)
+        .into_iter()
+        .map(|(org, key, _)| (org, key))
+        .collect();
+    if !elected.is_empty() {
+        return elected;
+    }
+    genesis
+        .state()
+        .orgs
+        .iter()
+        .filter(|(_, o)| o.roles.has(tranche_types::Role::Validator))
+        .take(VALIDATORS_MAX)
+        .map(|(org, o)| (org.clone(), o.key))
+        .collect()
+}
+
+fn consensus_key(key: &Keypair) -> ed25519::PrivateKey {
+    ed25519::PrivateKey::decode(tranche_types::commonware_codec::Copying(
+        key.seed().as_slice(),
+    ))
+    .expect("an ed25519 seed is a consensus key")
+}
+
+fn consensus_public(key: &PublicKey) -> Result<ed25519::PublicKey, NodeError> {
+    ed25519::PublicKey::decode(tranche_types::commonware_codec::Copying(key.0.as_slice()))
+        .map_err(|e| setup(format!("{key} is not a valid ed25519 key: {e}")))
+}
+
+/// Opens the chain store and finds where this node starts: the last block it
+/// stored (after checking the store belongs to this genesis), or genesis.
+fn open_store(
+    config: &NodeConfig,
+    genesis: &Ledger,
+) -> Result<(Arc<ChainStore>, Start), NodeError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        setup(format!(
+            "cannot create the data directory {}: {e}",
+            config.data_dir.display()
+        ))
+    })?;
+    let store = ChainStore::open(&config.data_dir.join("chain.redb"))?;
+    if let Some(first) = store.block(1)? {
+        if &first.header.chain_id != genesis.chain_id()
+            || first.header.parent_state_root != genesis.state_root()
+        {
+            return Err(setup(format!(
+                "the data directory {} holds another chain ({}) than this genesis ({}); use another data directory",
+                config.data_dir.display(),
+                first.header.chain_id,
+                genesis.chain_id()
+            )));
+        }
+    }
+    let start = match store.load_ledger(genesis.chain_id())? {
+        Some((height, ledger)) => {
+            let block = store
+                .block(height)?
+                .ok_or_else(|| setup(format!("block {height} is missing from the store")))?;
+            Start {
+                tip: Tip::of(&block),
+                ledger,
+            }
+        }
+        None => Start::genesis(genesis.clone()),
+    };
+    Ok((Arc::new(store), start))
+}
+
+/// Runs a validator until it is interrupted (Ctrl-C or SIGTERM). Blocks the
+/// calling thread.
+pub fn run(config: &NodeConfig, key: Keypair) -> Result<(), NodeError> {
+    let genesis = load_genesis(config)?;
+    let committee = committee(&genesis);
+    let me = key.public_key();
+    let Some((my_org, _)) = committee.iter().find(|(_, k)| *k == me) else {
+        let names: Vec<String> = committee
+            .iter()
+            .map(|(o, k)| format!("{o} ({k})"))
+            .collect();
+        return Err(setup(format!(
+            "this node's key {me} is not a validator of this chain; the validators are: {}",
+            names.join(", ")
+        )));
+    };
+    let my_org = my_org.clone();
+    let mut addresses = Vec::new();
+    for (org, k) in &committee {
+        let address = if *k == me {
+            config.p2p_listen
+        } else {
+            config
+                .peers
+                .iter()
+                .find(|p| p.key == *k)
+                .map(|p| p.address)
+                .ok_or_else(|| {
+                    setup(format!(
+                        "validator {org} ({k}) has no address: add it under [[peers]]"
+                    ))
+                })?
+        };
+        addresses.push((consensus_public(k)?, address));
+    }
+    let (store, start) = open_store(config, &genesis)?;
+    let chain_id = genesis.chain_id().clone();
+    let api_listener =
+        std::net::TcpListener::bind(config.api_listen).map_err(|e| NodeError::Listen {
+            address: config.api_listen,
+            reason: e.to_string(),
+        })?;
+    api_listener
+        .set_nonblocking(true)
+        .map_err(|e| setup(e.to_string()))?;
+    let runtime = cw_tokio::Config::new().with_storage_directory(config.data_dir.join("consensus"));
+    let p2p_listen = config.p2p_listen;
+    let api_listen = config.api_listen;
+    tracing::info!(org = %my_org, chain = %chain_id, height = start.tip.height, "starting validator");
+    cw_tokio::Runner::new(runtime).start(|context| async move {
+        let signer = consensus_key(&key);
+        let namespace = format!("tranche/{chain_id}");
+        let handshake = Cups::<_, ChaCha20Poly1305>::new(
+            Sake {
+                signer: signer.clone(),
+                synchrony_bound: Duration::from_secs(5),
+                max_handshake_age: Duration::from_secs(10),
+                version: sake::Version::V1,
+            },
+            cups::Version::V1,
+        );
+        let mut p2p_config = lookup::Config::recommended(
+            handshake,
+            namespace.as_bytes(),
+            p2p_listen,
+            NonZeroUsize::new(addresses.len()).expect("the committee includes this node"),
+            MESSAGE_BYTES_MAX,
+            NZUsize!(4096),
+        );
+        // Validators of a private network may sit on private addresses.
+        p2p_config.allow_private_ips = true;
+        // Validators on one host (a devnet) share an IP; the default per-IP
+        // handshake rate would turn them away while they connect.
+        p2p_config.allowed_handshake_rate_per_ip = Quota::per_second(NZU32!(128));
+        p2p_config.allowed_handshake_rate_per_subnet = Quota::per_second(NZU32!(256));
+        p2p_config.dial_frequency = Duration::from_millis(500);
+        let (mut network, mut oracle) = lookup::Network::new(context.child("p2p"), p2p_config);
+        let peers: Map<ed25519::PublicKey, Address> = addresses
+            .iter()
+            .map(|(k, a)| (k.clone(), Address::from(*a)))
+            .collect::<Vec<_>>()
+            .try_into()
+            .expect("committee keys are distinct");
+        oracle.track(0, peers);
+        let votes = network.register(0, QUOTA);
+        let certificates = network.register(1, QUOTA);
+        let resolver = network.register(2, QUOTA);
+        let blocks = network.register(3, QUOTA);
+        network.start();
+
+        let (observer, mut finalized) = mpsc::unbounded_channel();
+        let view = View::of_start(&start);
+        let (application, mailbox, reporter) = Application::new(
+            context.child("application"),
+            me,
+            start,
+            Arc::clone(&store),
+            blocks,
+            observer,
+        );
+        application.start();
+        let participants: Set<ed25519::PublicKey> =
+            Set::try_from(addresses.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>())
+                .expect("committee keys are distinct");
+        let scheme = Scheme::signer(namespace.as_bytes(), participants, signer)
+            .expect("this node is in the committee");
+        let engine = simplex::Engine::new(
+            context.child("engine"),
+            simplex::Config {
+                scheme,
+                elector: RoundRobin::<commonware_cryptography::Sha256>::default(),
+                blocker: oracle.clone(),
+                automaton: mailbox.clone(),
+                relay: mailbox.clone(),
+                reporter,
+                strategy: Sequential,
+                partition: "simplex".to_string(),
+                mailbox_size: NZUsize!(4096),
+                epoch: Epoch::new(0),
+                floor: Floor::Genesis(genesis_digest(&chain_id)),
+                leader_timeout: Duration::from_secs(1),
+                certification_timeout: Duration::from_secs(2),
+                timeout_retry: Duration::from_secs(5),
+                fetch_timeout: NZDuration!(Duration::from_secs(1)),
+                fetch_retry_delay: Duration::from_millis(100),
+                view_retention: ViewDelta::new(10),
+                skip: SkipPolicy::Enabled {
+                    timeout: Duration::from_secs(6),
+                    budget: SkipBudget::Participants,
+                },
+                replay_buffer: NZUsize!(1024 * 1024),
+                write_buffer: NZUsize!(1024 * 1024),
+                page_cache: CacheRef::new(NZU16!(4096), NZUsize!(256)),
+                forward: ForwardPolicy::Disabled,
+                track_historical_votes: false,
+            },
+        );
+        let engine = engine.start(votes, certificates, resolver);
+
+        let shared = Arc::new(Shared {
+            chain_id: chain_id.clone(),
+            org: my_org,
+            me,
+            validators: committee,
+            store,
+            mailbox,
+            view: RwLock::new(Arc::new(view)),
+            events: tokio::sync::broadcast::channel(1024).0,
+        });
+        // Finalized blocks are already stored; publish them to readers.
+        let publisher = Arc::clone(&shared);
+        context.child("publisher").spawn(move |_| async move {
+            while let Some(f) = finalized.recv().await {
+                if f.block.header.height % 100 == 0 || !f.block.txs.is_empty() {
+                    tracing::info!(height = f.block.header.height, txs = f.block.txs.len(), root = %f.state_root, "finalized");
+                }
+                publisher.publish(f);
+            }
+        });
+        let listener = tokio::net::TcpListener::from_std(api_listener)
+            .expect("a nonblocking std listener converts");
+        let api = tokio::spawn(api::serve(listener, Arc::clone(&shared)));
+        tracing::info!(api = %api_listen, p2p = %p2p_listen, "validator running");
+        tokio::select! {
+            _ = shutdown_signal() => tracing::info!("stopping on signal"),
+            _ = engine => tracing::error!("the consensus engine stopped"),
+            _ = api => tracing::error!("the node API stopped"),
+        }
+    });
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
