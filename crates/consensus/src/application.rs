@@ -195,6 +195,9 @@ const RETRY: Duration = Duration::from_millis(500);
 /// Messages on the block channel: a block's contents, or a request for one.
 const TAG_BLOCK: u8 = 0;
 const TAG_REQUEST: u8 = 1;
+/// A transaction a client submitted to one validator, passed on to the
+/// others so whichever leads next can include it.
+const TAG_TX: u8 = 2;
 
 /// A verification waiting for a block's contents (or its ancestors').
 type Waiter = (Context<Digest, ConsensusKey>, oneshot::Sender<bool>);
@@ -701,7 +704,14 @@ where
                     }
                     Message::Submit { tx, response } => {
                         let now = self.now();
+                        let fresh = !self.mempool.contains(&tx.hash());
+                        let bytes = fresh.then(|| tx.to_bytes());
                         let result = self.mempool.admit(tx, &self.base_ledger, now);
+                        if let (Ok(_), Some(bytes)) = (&result, bytes) {
+                            let mut message = vec![TAG_TX];
+                            message.extend_from_slice(&bytes);
+                            let _ = self.blocks_out.send(Recipients::All, message, false);
+                        }
                         response.send_lossy(result);
                         self.propose_pending();
                     }
@@ -717,6 +727,15 @@ where
                                 self.received.insert(digest, block);
                                 self.finalize();
                                 self.retry_waiting();
+                            }
+                        }
+                    }
+                    Some((&TAG_TX, rest)) => {
+                        // Checked like any submission; never passed on again.
+                        if let Ok(tx) = SignedTransaction::from_bytes(rest) {
+                            let now = self.now();
+                            if self.mempool.admit(tx, &self.base_ledger, now).is_ok() {
+                                self.propose_pending();
                             }
                         }
                     }

@@ -31,3 +31,61 @@ pub fn genesis_digest(chain_id: &ChainId) -> Digest {
         Hash::digest(b"tranche/genesis/v1", &chain_id.encode()).0,
     )
 }
+
+/// The engine settings every Tranche validator uses, simulated or real:
+/// round-robin leaders, a 1 s leader timeout (well above
+/// [`application::EMPTY_BLOCK_INTERVAL`]), and the consensus journal in
+/// `partition` of the runtime's storage.
+pub fn engine_config<B>(
+    scheme: Scheme,
+    blocker: B,
+    mailbox: Mailbox,
+    reporter: Reporter,
+    partition: String,
+    genesis: Digest,
+) -> commonware_consensus::simplex::Config<
+    Scheme,
+    commonware_consensus::simplex::elector::RoundRobin<commonware_cryptography::Sha256>,
+    B,
+    Digest,
+    Mailbox,
+    Mailbox,
+    Reporter,
+    commonware_parallel::Sequential,
+>
+where
+    B: commonware_p2p::Blocker<PublicKey = ConsensusKey>,
+{
+    use commonware_consensus::simplex::{Floor, ForwardPolicy, SkipBudget, SkipPolicy};
+    use commonware_consensus::types::{Epoch, ViewDelta};
+    use commonware_utils::{NZDuration, NZUsize, NZU16};
+    use std::time::Duration;
+    commonware_consensus::simplex::Config {
+        scheme,
+        elector: Default::default(),
+        blocker,
+        automaton: mailbox.clone(),
+        relay: mailbox,
+        reporter,
+        strategy: commonware_parallel::Sequential,
+        partition,
+        mailbox_size: NZUsize!(4096),
+        epoch: Epoch::new(0),
+        floor: Floor::Genesis(genesis),
+        leader_timeout: Duration::from_secs(1),
+        certification_timeout: Duration::from_secs(2),
+        timeout_retry: Duration::from_secs(5),
+        fetch_timeout: NZDuration!(Duration::from_secs(1)),
+        fetch_retry_delay: Duration::from_millis(100),
+        view_retention: ViewDelta::new(10),
+        skip: SkipPolicy::Enabled {
+            timeout: Duration::from_secs(6),
+            budget: SkipBudget::Participants,
+        },
+        replay_buffer: NZUsize!(1024 * 1024),
+        write_buffer: NZUsize!(1024 * 1024),
+        page_cache: commonware_runtime::buffer::paged::CacheRef::new(NZU16!(4096), NZUsize!(64)),
+        forward: ForwardPolicy::Disabled,
+        track_historical_votes: false,
+    }
+}

@@ -2,19 +2,14 @@
 //! simulated network, for tests and `tranche sim`: the same seed replays the
 //! same run exactly.
 
-use commonware_consensus::simplex::{
-    self, elector::RoundRobin, Floor, ForwardPolicy, SkipBudget, SkipPolicy,
-};
-use commonware_consensus::types::{Epoch, ViewDelta};
+use commonware_consensus::simplex;
 use commonware_cryptography::{ed25519, Signer as _};
 pub use commonware_p2p::simulated::Link;
 use commonware_p2p::simulated::{self, Network};
-use commonware_parallel::Sequential;
-use commonware_runtime::buffer::paged::CacheRef;
 use commonware_runtime::{deterministic, Clock as _, Quota, Runner as _, Supervisor as _};
 use commonware_utils::channel::mpsc;
 use commonware_utils::ordered::Set;
-use commonware_utils::{NZDuration, NZUsize, NZU16, NZU32};
+use commonware_utils::{NZUsize, NZU32};
 
 /// A link between every pair of validators: `latency_ms` give or take
 /// `jitter_ms`, losing `loss_percent` of messages (at most 100).
@@ -239,34 +234,14 @@ fn start_validator(
     let scheme = Scheme::signer(b"tranche-sim", participants.clone(), consensus_key(&key)).unwrap();
     let engine = simplex::Engine::new(
         context.child("engine"),
-        simplex::Config {
+        crate::engine_config(
             scheme,
-            elector: RoundRobin::<commonware_cryptography::Sha256>::default(),
-            blocker: control.clone(),
-            automaton: mailbox.clone(),
-            relay: mailbox.clone(),
+            control.clone(),
+            mailbox.clone(),
             reporter,
-            strategy: Sequential,
-            partition: format!("validator-{i}"),
-            mailbox_size: NZUsize!(1024),
-            epoch: Epoch::new(0),
-            floor: Floor::Genesis(genesis_digest(&CHAIN.parse().unwrap())),
-            leader_timeout: Duration::from_secs(1),
-            certification_timeout: Duration::from_secs(2),
-            timeout_retry: Duration::from_secs(5),
-            fetch_timeout: NZDuration!(Duration::from_secs(1)),
-            fetch_retry_delay: Duration::from_millis(100),
-            view_retention: ViewDelta::new(10),
-            skip: SkipPolicy::Enabled {
-                timeout: Duration::from_secs(6),
-                budget: SkipBudget::Participants,
-            },
-            replay_buffer: NZUsize!(1024 * 1024),
-            write_buffer: NZUsize!(1024 * 1024),
-            page_cache: CacheRef::new(NZU16!(1024), NZUsize!(10)),
-            forward: ForwardPolicy::Disabled,
-            track_historical_votes: false,
-        },
+            format!("validator-{i}"),
+            genesis_digest(&CHAIN.parse().unwrap()),
+        ),
     );
     let engine = engine.start(votes, certificates, resolver);
     Running {

@@ -5,20 +5,15 @@
 use crate::api::{self, Shared, View};
 use crate::config::{read_text, NodeConfig};
 use crate::VALIDATORS_MAX;
-use commonware_consensus::simplex::{
-    self, elector::RoundRobin, Floor, ForwardPolicy, SkipBudget, SkipPolicy,
-};
-use commonware_consensus::types::{Epoch, ViewDelta};
+use commonware_consensus::simplex;
 use commonware_cryptography::{ed25519, ChaCha20Poly1305};
 use commonware_p2p::authenticated::lookup;
 use commonware_p2p::{Address, AddressableManager as _};
-use commonware_parallel::Sequential;
-use commonware_runtime::buffer::paged::CacheRef;
 use commonware_runtime::{tokio as cw_tokio, Quota, Runner as _, Spawner as _, Supervisor as _};
 use commonware_stream::{cups, cups::Cups, sake, sake::Sake};
 use commonware_utils::channel::mpsc;
 use commonware_utils::ordered::{Map, Set};
-use commonware_utils::{NZDuration, NZUsize, NZU16, NZU32};
+use commonware_utils::{NZUsize, NZU32};
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, RwLock};
@@ -255,34 +250,7 @@ pub fn run(config: &NodeConfig, key: Keypair) -> Result<(), NodeError> {
             .expect("this node is in the committee");
         let engine = simplex::Engine::new(
             context.child("engine"),
-            simplex::Config {
-                scheme,
-                elector: RoundRobin::<commonware_cryptography::Sha256>::default(),
-                blocker: oracle.clone(),
-                automaton: mailbox.clone(),
-                relay: mailbox.clone(),
-                reporter,
-                strategy: Sequential,
-                partition: "simplex".to_string(),
-                mailbox_size: NZUsize!(4096),
-                epoch: Epoch::new(0),
-                floor: Floor::Genesis(genesis_digest(&chain_id)),
-                leader_timeout: Duration::from_secs(1),
-                certification_timeout: Duration::from_secs(2),
-                timeout_retry: Duration::from_secs(5),
-                fetch_timeout: NZDuration!(Duration::from_secs(1)),
-                fetch_retry_delay: Duration::from_millis(100),
-                view_retention: ViewDelta::new(10),
-                skip: SkipPolicy::Enabled {
-                    timeout: Duration::from_secs(6),
-                    budget: SkipBudget::Participants,
-                },
-                replay_buffer: NZUsize!(1024 * 1024),
-                write_buffer: NZUsize!(1024 * 1024),
-                page_cache: CacheRef::new(NZU16!(4096), NZUsize!(256)),
-                forward: ForwardPolicy::Disabled,
-                track_historical_votes: false,
-            },
+            tranche_consensus::engine_config(scheme, oracle.clone(), mailbox.clone(), reporter, "simplex".to_string(), genesis_digest(&chain_id)),
         );
         let engine = engine.start(votes, certificates, resolver);
 

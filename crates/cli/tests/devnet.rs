@@ -1,0 +1,164 @@
+//! A devnet of four `tranche node` processes, driven as a user would: the
+//! paper's investment scenario through the CLI, then kill -9 of one
+//! validator while the others keep finalizing, and its restart catching up
+//! to the same state root.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn tranche() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tranche"))
+}
+
+/// Kills every devnet node when the test ends, however it ends.
+struct Nodes {
+    dir: PathBuf,
+    extra: Vec<Child>,
+}
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for child in &mut self.extra {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for pid in pids(&self.dir) {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        }
+    }
+}
+
+fn devnet(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("devnet.json")).unwrap()).unwrap()
+}
+
+fn pids(dir: &Path) -> Vec<u64> {
+    devnet(dir)["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["pid"].as_u64().unwrap())
+        .collect()
+}
+
+fn status(api: &str) -> Option<Value> {
+    let out = tranche()
+        .args(["query", "status", "--node", api])
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).unwrap())
+}
+
+fn height(api: &str) -> u64 {
+    status(api).map_or(0, |s| s["finalized_height"].as_u64().unwrap())
+}
+
+fn root_at(api: &str, h: u64) -> String {
+    let out = tranche()
+        .args(["query", "block", &h.to_string(), "--node", api])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "block {h} from {api}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["state_root"].as_str().unwrap().to_string()
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    // Generous: CI machines are small and busy.
+    for _ in 0..1800 {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("devnet");
+    let base = 30_000 + (std::process::id() % 2_000) as u16 * 10;
+    let mut nodes = Nodes {
+        dir: dir.clone(),
+        extra: Vec::new(),
+    };
+    let up = tranche()
+        .args([
+            "devnet",
+            "--detach",
+            "--base-port",
+            &base.to_string(),
+            "--data-dir",
+        ])
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(up.success(), "the devnet comes up");
+    let apis: Vec<String> = devnet(&dir)["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["api"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(apis.len(), 4);
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/investment.sh");
+    let scenario = Command::new("bash")
+        .arg(&script)
+        .arg(&dir)
+        .env("TRANCHE", env!("CARGO_BIN_EXE_tranche"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&scenario.stdout);
+    assert!(
+        scenario.status.success(),
+        "the investment scenario runs through the CLI:\n{stdout}\n{}",
+        String::from_utf8_lossy(&scenario.stderr)
+    );
+    assert!(stdout.contains("investment scenario complete"));
+
+    // kill -9 the regulator's validator: the other three keep finalizing.
+    let regulator = pids(&dir)[3];
+    assert!(Command::new("kill")
+        .args(["-9", &regulator.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let before = height(&apis[0]);
+    wait_for("three validators to finalize without the fourth", || {
+        height(&apis[0]) >= before + 5
+    });
+    assert!(status(&apis[3]).is_none(), "the killed node is down");
+
+    // Restarted from its own storage, it catches up to the same state.
+    let config = dir.join("devnet-regulator").join("node.toml");
+    let log = std::fs::File::create(dir.join("restart.log")).unwrap();
+    nodes.extra.push(
+        tranche()
+            .arg("node")
+            .arg("--config")
+            .arg(&config)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let target = height(&apis[0]);
+    wait_for("the restarted validator to catch up", || {
+        height(&apis[3]) >= target
+    });
+    for api in &apis[..3] {
+        assert_eq!(
+            root_at(api, target),
+            root_at(&apis[3], target),
+            "same state root at height {target}"
+        );
+    }
+    drop(nodes);
+}
