@@ -186,6 +186,25 @@ fn at(view: &View, data: impl Serialize) -> ApiResult {
     })))
 }
 
+/// Every path the API serves (the OpenAPI document lists the same).
+pub const ROUTES: &[&str] = &[
+    "/openapi.json",
+    "/status",
+    "/transactions",
+    "/transactions/{hash}",
+    "/blocks/latest",
+    "/blocks/{height}",
+    "/signers/{key}/nonce",
+    "/organisations/{org}",
+    "/wallets/{address}",
+    "/tokens/{token}",
+    "/assets/{asset}",
+    "/issuances/{request}",
+    "/revocations/{request}",
+    "/transfers",
+    "/events",
+];
+
 /// The node API's routes.
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
