@@ -227,9 +227,20 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// Serves the API on `listener` until the runtime stops.
-pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
-    if let Err(e) = axum::serve(listener, router(shared)).await {
+/// Serves the API on `listener` (over TLS with `tls`) until the runtime stops.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    shared: Arc<Shared>,
+) {
+    let result = match tls {
+        Some(config) => match crate::tls::TlsListener::new(listener, config) {
+            Ok(listener) => axum::serve(listener, router(shared)).await,
+            Err(e) => Err(e),
+        },
+        None => axum::serve(listener, router(shared)).await,
+    };
+    if let Err(e) = result {
         tracing::error!(error = %e, "the node API failed");
     }
 }

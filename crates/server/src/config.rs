@@ -30,6 +30,20 @@ pub struct NodeConfig {
     /// The other validators: their public keys and p2p addresses.
     #[serde(default)]
     pub peers: Vec<Peer>,
+    /// Serve the API over TLS with this certificate and key; plain HTTP
+    /// without it (for loopback, or behind a TLS-terminating proxy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFiles>,
+}
+
+/// The API's TLS identity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The certificate chain, PEM, leaf first.
+    pub cert: PathBuf,
+    /// The private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 /// Another validator.
@@ -95,7 +109,13 @@ impl NodeConfig {
                 *p = base.join(&*p);
             }
         }
-        if let Some(p) = config.password_file.as_mut() {
+        let optional = config.password_file.iter_mut().chain(
+            config
+                .tls
+                .iter_mut()
+                .flat_map(|t| [&mut t.cert, &mut t.key]),
+        );
+        for p in optional {
             if p.is_relative() {
                 *p = base.join(&*p);
             }

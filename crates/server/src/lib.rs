@@ -9,8 +9,9 @@
 pub mod api;
 pub mod config;
 pub mod service;
+pub mod tls;
 
-pub use config::{NodeConfig, Peer};
+pub use config::{NodeConfig, Peer, TlsFiles};
 pub use service::{run, NodeError};
 
 /// The most validators a committee may have.

@@ -177,6 +177,13 @@ pub fn run(config: &NodeConfig, key: Keypair) -> Result<(), NodeError> {
         };
         addresses.push((consensus_public(k)?, address));
     }
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|t| crate::tls::server_config(&t.cert, &t.key))
+        .transpose()
+        .map_err(setup)?;
+    let scheme_name = if tls.is_some() { "https" } else { "http" };
     let (store, start) = open_store(config, &genesis)?;
     let chain_id = genesis.chain_id().clone();
     let api_listener =
@@ -276,8 +283,8 @@ pub fn run(config: &NodeConfig, key: Keypair) -> Result<(), NodeError> {
         });
         let listener = tokio::net::TcpListener::from_std(api_listener)
             .expect("a nonblocking std listener converts");
-        let api = tokio::spawn(api::serve(listener, Arc::clone(&shared)));
-        tracing::info!(api = %api_listen, p2p = %p2p_listen, "validator running");
+        let api = tokio::spawn(api::serve(listener, tls, Arc::clone(&shared)));
+        tracing::info!(api = %format!("{scheme_name}://{api_listen}"), p2p = %p2p_listen, "validator running");
         tokio::select! {
             _ = shutdown_signal() => tracing::info!("stopping on signal"),
             _ = engine => tracing::error!("the consensus engine stopped"),

@@ -15,6 +15,19 @@ use tranche_types::{Currency, OrderId, TokenId};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// The whole chain: finalized transfers per second and submit-to-finality
+    /// latency on a local network of four validator processes.
+    ///
+    /// Starts a devnet in a temporary folder (its own ports), issues a token
+    /// to --senders verified wallets, signs --per-sender transfers from each
+    /// in advance, then submits them all through the node API (spread over the
+    /// four nodes, --clients at a time) while watching finalized blocks. The
+    /// last line is one JSON object. Build with --release.
+    ///
+    /// Example:
+    ///   cargo run --release --bin tranche -- bench chain
+    #[command(verbatim_doc_comment)]
+    Chain(crate::commands::bench_chain::ChainArgs),
     /// The ledger: signed, compliance-checked transfers against verifying
     /// their signatures alone.
     ///
@@ -74,6 +87,7 @@ pub enum BenchCommand {
 
 pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
     match cmd {
+        BenchCommand::Chain(args) => crate::commands::bench_chain::run(args),
         BenchCommand::Ledger {
             holders,
             txs,

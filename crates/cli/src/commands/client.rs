@@ -26,6 +26,17 @@ pub struct NodeUrl {
         default_value = "http://127.0.0.1:27100"
     )]
     pub node: String,
+    /// Trust this CA certificate (PEM) for an https:// node, e.g. a private
+    /// network's own CA; the system's roots are trusted besides.
+    #[arg(long, global = true, env = "TRANCHE_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+impl NodeUrl {
+    /// A client of this node.
+    pub fn client(&self) -> Result<Client> {
+        Client::with_ca(&self.node, self.ca_cert.as_deref())
+    }
 }
 
 /// Exit code of a transaction the ledger rejected (its receipt says why).
@@ -33,7 +44,8 @@ pub const EXIT_REJECTED: u8 = 3;
 
 /// A blocking client of one node.
 pub struct Client {
-    base: String,
+    /// The node's base URL.
+    pub base: String,
     http: reqwest::blocking::Client,
 }
 
@@ -46,14 +58,27 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// A client of the node at `url`.
     pub fn new(url: &str) -> Result<Client> {
+        Client::with_ca(url, None)
+    }
+
+    /// A client of the node at `url`, trusting `ca_cert` (PEM) besides the
+    /// system's roots.
+    pub fn with_ca(url: &str, ca_cert: Option<&std::path::Path>) -> Result<Client> {
         let base = url.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             bail!("--node {url:?} is not an http:// or https:// URL");
         }
-        let http = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?;
-        Ok(Client { base, http })
+        let mut builder = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30));
+        if let Some(path) = ca_cert {
+            let pem = read_bounded(path, 1 << 20)?;
+            let cert = reqwest::Certificate::from_pem(&pem)
+                .with_context(|| format!("{} is not a PEM certificate", path.display()))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        Ok(Client {
+            base,
+            http: builder.build()?,
+        })
     }
 
     fn answer(
@@ -203,7 +228,7 @@ fn deliver(ctx: &Ctx, client: &Client, stx: &SignedTransaction, no_wait: bool) -
 
 pub fn send(ctx: &Ctx, args: SendArgs) -> Result<ExitCode> {
     let payload = read_payload(&args.payload)?;
-    let client = Client::new(&args.node.node)?;
+    let client = args.node.client()?;
     let key = open_key(ctx, &args.key)?;
     let chain_id = client.chain_id()?;
     let signer = key.public_key();
@@ -228,7 +253,7 @@ pub fn send(ctx: &Ctx, args: SendArgs) -> Result<ExitCode> {
 pub fn submit(ctx: &Ctx, args: SubmitArgs) -> Result<ExitCode> {
     let bytes = read_bounded(&args.file, TX_FILE_BYTES_MAX)?;
     let stx = decode_signed(&args.file, &bytes)?;
-    let client = Client::new(&args.node.node)?;
+    let client = args.node.client()?;
     deliver(ctx, &client, &stx, args.no_wait)
 }
 
@@ -324,7 +349,7 @@ fn seg(text: &str) -> String {
 }
 
 pub fn query(_ctx: &Ctx, args: QueryArgs) -> Result<ExitCode> {
-    let client = Client::new(&args.node.node)?;
+    let client = args.node.client()?;
     let path = match &args.what {
         QueryCommand::Status => "/status".to_string(),
         QueryCommand::Tx { hash } => format!("/transactions/{hash}"),
@@ -385,7 +410,7 @@ pub struct WatchArgs {
 }
 
 pub fn watch(_ctx: &Ctx, args: WatchArgs) -> Result<ExitCode> {
-    let client = Client::new(&args.node.node)?;
+    let client = args.node.client()?;
     let mut q = Vec::new();
     if let Some(t) = &args.token {
         q.push(format!("token={}", seg(t)));
@@ -394,8 +419,17 @@ pub fn watch(_ctx: &Ctx, args: WatchArgs) -> Result<ExitCode> {
         q.push(format!("wallet={}", seg(w)));
     }
     let url = format!("{}/events?{}", client.base, q.join("&"));
-    let http = reqwest::blocking::Client::builder().build()?;
-    let response = http
+    // No overall timeout: the stream lasts as long as the user watches.
+    let mut builder = reqwest::blocking::Client::builder().timeout(None);
+    if let Some(path) = &args.node.ca_cert {
+        let pem = read_bounded(path, 1 << 20)?;
+        builder = builder.add_root_certificate(
+            reqwest::Certificate::from_pem(&pem)
+                .with_context(|| format!("{} is not a PEM certificate", path.display()))?,
+        );
+    }
+    let response = builder
+        .build()?
         .get(&url)
         .send()
         .with_context(|| format!("cannot reach the node at {}", client.base))?;

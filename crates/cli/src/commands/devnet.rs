@@ -123,6 +123,8 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
                     address: p2p(j),
                 })
                 .collect(),
+            // Loopback only; see docs/OPERATIONS.md for serving TLS.
+            tls: None,
         };
         let node_dir = dir.join(name);
         std::fs::create_dir_all(&node_dir)?;

@@ -1,6 +1,7 @@
 //! One module per command group.
 
 pub mod bench;
+pub mod bench_chain;
 pub mod bench_ledger;
 pub mod client;
 pub mod devnet;

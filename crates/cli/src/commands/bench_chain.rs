@@ -1,0 +1,338 @@
+//! `tranche bench chain`: finalized transfers per second and latency on a
+//! local network of four validator processes, driven through the node API.
+
+use super::client::Client;
+use super::now;
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, ExitCode};
+use std::sync::{Arc, Mutex};
+#[allow(clippy::disallowed_types)] // a benchmark measures wall time
+use std::time::{Duration, Instant};
+use tranche_crypto::rand_core::OsRng;
+use tranche_crypto::{sign_transaction, KeyFile, Keypair};
+use tranche_types::*;
+
+/// `tranche bench chain` settings.
+#[derive(Debug, Args)]
+pub struct ChainArgs {
+    /// Wallets sending transfers (each its own signer).
+    #[arg(long, default_value_t = 256)]
+    pub senders: usize,
+    /// Transfers each sender signs (at most 60: the mempool holds 64 per signer).
+    #[arg(long, default_value_t = 40)]
+    pub per_sender: usize,
+    /// Concurrent HTTP clients submitting.
+    #[arg(long, default_value_t = 16)]
+    pub clients: usize,
+    /// First port of the benchmark's devnet.
+    #[arg(long, default_value_t = 28000)]
+    pub base_port: u16,
+}
+
+fn open(dir: &Path, org: &str, password: &str) -> Result<Keypair> {
+    let text = std::fs::read_to_string(dir.join("keys").join(format!("{org}.key")))?;
+    Ok(KeyFile::from_json(&text)?.open(password.as_bytes())?)
+}
+
+/// Signs and submits `payloads` from `key` in order, at most 60 in flight,
+/// and waits until all are finalized.
+fn setup(client: &Client, chain: &ChainId, key: &Keypair, payloads: Vec<Payload>) -> Result<()> {
+    let signer = key.public_key();
+    let next = |c: &Client| -> Result<u64> {
+        c.get_found(&format!("/signers/{signer}/nonce"))?["data"]["next_nonce"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("no nonce"))
+    };
+    let first = next(client)?;
+    let total = payloads.len() as u64;
+    let mut sent = 0u64;
+    let mut payloads = payloads.into_iter();
+    loop {
+        let done = next(client)? - first;
+        if done >= total {
+            return Ok(());
+        }
+        while sent < total && sent < done + 60 {
+            let payload = payloads.next().expect("counted");
+            let tx = Transaction {
+                chain_id: chain.clone(),
+                signer,
+                nonce: first + sent,
+                valid_until: now().plus_ms(600_000),
+                payload,
+            };
+            client.submit(&sign_transaction(key, tx)?)?;
+            sent += 1;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn usd(minor: u128) -> Money {
+    Money::new(minor, Currency::known("USD").expect("USD is known"))
+}
+
+#[allow(clippy::disallowed_methods)] // Instant::now: a benchmark measures wall time
+pub fn run(args: ChainArgs) -> Result<ExitCode> {
+    if args.senders == 0 || args.senders > 1_000 {
+        bail!("--senders must be 1 to 1000");
+    }
+    if args.per_sender == 0 || args.per_sender > 60 {
+        bail!("--per-sender must be 1 to 60");
+    }
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("devnet");
+    let exe = std::env::current_exe()?;
+    let up = Command::new(&exe)
+        .args([
+            "devnet",
+            "--detach",
+            "--base-port",
+            &args.base_port.to_string(),
+            "--data-dir",
+        ])
+        .arg(&dir)
+        .status()?;
+    if !up.success() {
+        bail!("the benchmark's devnet did not start");
+    }
+    let devnet: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("devnet.json"))?)?;
+    let pids: Vec<u64> = devnet["nodes"]
+        .as_array()
+        .context("devnet.json has nodes")?
+        .iter()
+        .filter_map(|n| n["pid"].as_u64())
+        .collect();
+    let result = measure(&args, &dir, &devnet);
+    for pid in pids {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    }
+    let report = result?;
+    println!("{report}");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[allow(clippy::disallowed_methods)] // Instant::now: a benchmark measures wall time
+fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
+    let apis: Vec<String> = devnet["nodes"]
+        .as_array()
+        .context("devnet.json has nodes")?
+        .iter()
+        .filter_map(|n| n["api"].as_str().map(String::from))
+        .collect();
+    let client = Client::new(&apis[0])?;
+    let chain = client.chain_id()?;
+    let password = std::fs::read_to_string(dir.join("password"))?;
+    let tsp = open(dir, "devnet-tsp", &password)?;
+    let kyc = open(dir, "devnet-kyc", &password)?;
+    let appraiser = open(dir, "devnet-appraiser", &password)?;
+    let issuer = open(dir, "devnet-issuer", &password)?;
+    let senders: Vec<Keypair> = (0..args.senders)
+        .map(|_| Keypair::generate(&mut OsRng))
+        .collect();
+    let receiver = Keypair::generate(&mut OsRng).address();
+    let did = Did::parse("did:key:z6MkBenchInvestor").map_err(|e| anyhow!("{e}"))?;
+    eprintln!(
+        "setting up: {} wallets, one KYC'd identity, one token",
+        args.senders + 1
+    );
+    let mut wallets: Vec<Payload> = senders
+        .iter()
+        .map(|k| k.address())
+        .chain([receiver])
+        .map(|wallet| {
+            Payload::RegisterWallet(RegisterWallet {
+                wallet,
+                did: did.clone(),
+            })
+        })
+        .collect();
+    let asset: AssetId = "A-BENCH".parse()?;
+    // The asset is priced so that its price over the unit price (1 USD) is
+    // exactly the number of tokens issued (F5-2).
+    let each = 1_000u128;
+    let amount = Units(each * senders.len() as u128);
+    let price = usd(amount.0 * 100);
+    let token: TokenId = "T-BENCH".parse()?;
+    wallets.push(Payload::RegisterAsset(RegisterAsset {
+        asset: asset.clone(),
+        owner: did.clone(),
+        kind: AssetKind::Tangible,
+        description: Hash([1; 32]),
+        price: price.clone(),
+        tolerance_bps: 500,
+    }));
+    setup(&client, &chain, &tsp, wallets)?;
+    setup(
+        &client,
+        &chain,
+        &kyc,
+        vec![Payload::AddClaim(AddClaim {
+            did: did.clone(),
+            topic: ClaimTopic::KYC,
+            country: None,
+            digest: Hash([7; 32]),
+            expiry_date: "2099-12-31".parse()?,
+        })],
+    )?;
+    setup(
+        &client,
+        &chain,
+        &appraiser,
+        vec![Payload::RecordAppraisal(RecordAppraisal {
+            asset: asset.clone(),
+            value: price,
+        })],
+    )?;
+    let allocations = BoundedVec(
+        senders
+            .iter()
+            .map(|k| Allocation {
+                wallet: k.address(),
+                amount: Units(each),
+            })
+            .collect(),
+    );
+    let request = RequestIssuance {
+        request: "R-BENCH".parse()?,
+        asset,
+        token: token.clone(),
+        unit_price: usd(100),
+        issue_date: "2026-01-01".parse()?,
+        expiry_date: "2099-12-31".parse()?,
+        amount,
+        issuer: "devnet-issuer".parse()?,
+        allocations: allocations.clone(),
+        rules: TokenRules {
+            required_topics: BoundedVec(vec![ClaimTopic::KYC]),
+            allowed_countries: BoundedVec::default(),
+            denied_countries: BoundedVec::default(),
+            max_holders: 0,
+            max_balance_per_identity: Units(0),
+            lockup_until: None,
+        },
+    };
+    let request_id = request.request.clone();
+    setup(
+        &client,
+        &chain,
+        &tsp,
+        vec![Payload::RequestIssuance(request)],
+    )?;
+    setup(
+        &client,
+        &chain,
+        &issuer,
+        vec![Payload::ExecuteIssuance(ExecuteIssuance {
+            request: request_id.clone(),
+            amount,
+            allocations,
+        })],
+    )?;
+    let check = client.get_found(&format!("/issuances/{request_id}"))?;
+    if check["data"]["check"]["matches"] != true {
+        bail!("the benchmark token was not issued: {check}");
+    }
+
+    // Sign everything before the clock starts.
+    let valid_until = now().plus_ms(600_000);
+    let mut txs = Vec::new();
+    for k in &senders {
+        for i in 0..args.per_sender {
+            let tx = Transaction {
+                chain_id: chain.clone(),
+                signer: k.public_key(),
+                nonce: 1 + i as u64,
+                valid_until,
+                payload: Payload::Transfer(Transfer {
+                    token: token.clone(),
+                    to: receiver,
+                    amount: Units(1),
+                    reference: None,
+                }),
+            };
+            txs.push(sign_transaction(k, tx)?);
+        }
+    }
+    // Nonce order within a signer; signers interleaved.
+    txs.sort_by_key(|t| (t.tx.nonce, t.tx.signer));
+    let total = txs.len();
+    eprintln!(
+        "submitting {total} signed transfers through {} clients",
+        args.clients
+    );
+    let start_height = client.get_found("/status")?["finalized_height"]
+        .as_u64()
+        .unwrap_or(0);
+    let submitted: Arc<Mutex<HashMap<Hash, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
+    let queue = Arc::new(Mutex::new(txs.into_iter()));
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..args.clients.max(1) {
+        let queue = Arc::clone(&queue);
+        let submitted = Arc::clone(&submitted);
+        let api = apis[w % apis.len()].clone();
+        workers.push(std::thread::spawn(move || -> Result<()> {
+            let c = Client::new(&api)?;
+            loop {
+                let next = queue.lock().expect("queue").next();
+                let Some(stx) = next else { return Ok(()) };
+                let at = Instant::now();
+                c.submit(&stx)?;
+                submitted.lock().expect("map").insert(stx.hash(), at);
+            }
+        }));
+    }
+    // Watch finalized blocks on one node.
+    let mut latencies: Vec<Duration> = Vec::with_capacity(total);
+    let mut finalized = 0usize;
+    let mut height = start_height + 1;
+    let mut last = start;
+    let deadline = Duration::from_secs(300);
+    while finalized < total {
+        if start.elapsed() > deadline {
+            bail!("only {finalized} of {total} transfers finalized in {deadline:?}");
+        }
+        let Some(block) = client.get(&format!("/blocks/{height}"))? else {
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        let seen = Instant::now();
+        let receipts = block["receipts"].as_array().cloned().unwrap_or_default();
+        let map = submitted.lock().expect("map");
+        for r in receipts {
+            let hash: Hash = serde_json::from_value(r["tx_hash"].clone())?;
+            if let Some(at) = map.get(&hash) {
+                if r["outcome"]["status"] != "applied" {
+                    bail!("a benchmark transfer was rejected: {r}");
+                }
+                latencies.push(seen.duration_since(*at));
+                finalized += 1;
+                last = seen;
+            }
+        }
+        height += 1;
+    }
+    for w in workers {
+        w.join()
+            .map_err(|_| anyhow!("a client thread panicked"))??;
+    }
+    let elapsed = last.duration_since(start);
+    latencies.sort();
+    let pct = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
+    let tx_per_s = (total as u128 * 1_000_000) / elapsed.as_micros().max(1);
+    Ok(json!({
+        "bench": "chain",
+        "validators": apis.len(),
+        "transfers": total,
+        "blocks": height - start_height - 1,
+        "seconds_ms": elapsed.as_millis(),
+        "tx_per_s": tx_per_s,
+        "p50_ms": pct(50).as_millis(),
+        "p99_ms": pct(99).as_millis(),
+    }))
+}
