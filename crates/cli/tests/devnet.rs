@@ -107,6 +107,18 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
         .collect();
     assert_eq!(apis.len(), 4);
 
+    // A regulator follows every finalized transfer live.
+    let watch_out = dir.join("watch.jsonl");
+    nodes.extra.push(
+        tranche()
+            .args(["watch", "--node", &apis[3]])
+            .stdout(std::fs::File::create(&watch_out).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/investment.sh");
     let scenario = Command::new("bash")
         .arg(&script)
@@ -122,6 +134,41 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
         String::from_utf8_lossy(&scenario.stderr)
     );
     assert!(stdout.contains("investment scenario complete"));
+
+    // The live stream saw the issuance, the transfer and the revocation.
+    wait_for("the watcher to see four transfers", || {
+        std::fs::read_to_string(&watch_out)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            >= 4
+    });
+    let streamed: Vec<Value> = std::fs::read_to_string(&watch_out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(streamed.iter().all(|e| e["transfer"]["token"].is_string()));
+    // History by time: everything so far, and nothing from the future.
+    let transfers = |since: u64| -> usize {
+        let out = tranche()
+            .args([
+                "query",
+                "transfers",
+                "--since",
+                &since.to_string(),
+                "--node",
+                &apis[1],
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["data"]["transfers"].as_array().unwrap().len()
+    };
+    assert!(transfers(0) >= 4);
+    let block_time = status(&apis[1]).unwrap()["block_time"].as_u64().unwrap();
+    assert_eq!(transfers(block_time + 3_600_000), 0);
 
     // kill -9 the regulator's validator: the other three keep finalizing.
     let regulator = pids(&dir)[3];

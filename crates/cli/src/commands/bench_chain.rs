@@ -108,8 +108,22 @@ pub fn run(args: ChainArgs) -> Result<ExitCode> {
         .filter_map(|n| n["pid"].as_u64())
         .collect();
     let result = measure(&args, &dir, &devnet);
-    for pid in pids {
+    for pid in &pids {
         let _ = Command::new("kill").arg(pid.to_string()).status();
+    }
+    // Wait for the nodes to exit, so their ports are free for the next run.
+    for _ in 0..100 {
+        let alive = pids.iter().any(|pid| {
+            Command::new("kill")
+                .args(["-0", &pid.to_string()])
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        if !alive {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
     let report = result?;
     println!("{report}");
