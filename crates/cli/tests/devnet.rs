@@ -25,7 +25,10 @@ impl Drop for Nodes {
             let _ = child.wait();
         }
         for pid in pids(&self.dir) {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            let _ = Command::new("sh")
+                .arg("-c")
+                .arg(format!("kill -s KILL {pid}"))
+                .status();
         }
     }
 }
@@ -172,8 +175,9 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
 
     // kill -9 the regulator's validator: the other three keep finalizing.
     let regulator = pids(&dir)[3];
-    assert!(Command::new("kill")
-        .args(["-9", &regulator.to_string()])
+    assert!(Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -s KILL {regulator}"))
         .status()
         .unwrap()
         .success());

@@ -109,13 +109,15 @@ pub fn run(args: ChainArgs) -> Result<ExitCode> {
         .collect();
     let result = measure(&args, &dir, &devnet);
     for pid in &pids {
-        let _ = Command::new("kill").arg(pid.to_string()).status();
+        super::signal(*pid, "TERM");
     }
     // Wait for the nodes to exit, so their ports are free for the next run.
     for _ in 0..100 {
+        // `kill -0` delivers nothing: it only asks whether the process exists.
         let alive = pids.iter().any(|pid| {
-            Command::new("kill")
-                .args(["-0", &pid.to_string()])
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!("kill -0 {pid}"))
                 .stderr(std::process::Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success())

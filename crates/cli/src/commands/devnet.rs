@@ -163,10 +163,7 @@ fn wait_ready(api: &str, child: &mut Child, org: &str, log: &Path) -> Result<()>
 fn stop(children: &mut [(String, Child)]) {
     for (_, child) in children.iter() {
         // A graceful stop; SIGKILL below if it does not come.
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
+        super::signal(u64::from(child.id()), "TERM");
     }
     for (org, child) in children.iter_mut() {
         for _ in 0..50 {

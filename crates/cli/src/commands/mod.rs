@@ -73,3 +73,15 @@ pub fn now() -> tranche_types::Timestamp {
         .unwrap_or(0);
     tranche_types::Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
 }
+
+/// Sends `signal` (e.g. "TERM", "KILL") to process `pid`;
+/// true if it was delivered. Through the shell's own `kill`, so no extra
+/// package is needed and no unsafe code.
+pub fn signal(pid: u64, signal: &str) -> bool {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -s {signal} {pid}"))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
