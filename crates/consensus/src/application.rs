@@ -195,9 +195,14 @@ const RETRY: Duration = Duration::from_millis(500);
 /// Messages on the block channel: a block's contents, or a request for one.
 const TAG_BLOCK: u8 = 0;
 const TAG_REQUEST: u8 = 1;
-/// A transaction a client submitted to one validator, passed on to the
-/// others so whichever leads next can include it.
-const TAG_TX: u8 = 2;
+/// Transactions clients submitted to one validator, passed on to the others
+/// so whichever leads next can include them: each as a 4-byte big-endian
+/// length and its canonical bytes, batched to spare a message per transaction.
+const TAG_TXS: u8 = 2;
+/// The most transactions in one gossip message.
+const GOSSIP_BATCH_MAX: usize = 512;
+/// How long an admitted transaction waits for others to share its message.
+const GOSSIP_DELAY: Duration = Duration::from_millis(5);
 
 /// A verification waiting for a block's contents (or its ancestors').
 type Waiter = (Context<Digest, ConsensusKey>, oneshot::Sender<bool>);
@@ -255,6 +260,11 @@ pub struct Application<E: Clock + Spawner, S, R, A> {
         oneshot::Sender<Digest>,
         SystemTime,
     )>,
+    /// Admitted transactions not yet passed on, framed, and how many.
+    outbox: Vec<u8>,
+    outbox_count: usize,
+    /// When the outbox goes out at the latest.
+    flush_at: Option<SystemTime>,
 }
 
 fn digest_of(hash: &Hash) -> Digest {
@@ -314,6 +324,9 @@ where
             mempool: Mempool::new(MempoolLimits::default()),
             observer,
             pending: None,
+            outbox: Vec::new(),
+            outbox_count: 0,
+            flush_at: None,
         };
         (
             app,
@@ -468,7 +481,12 @@ where
             let Some((tip, ledger)) = self.state_after(&parent) else {
                 return Resolved::Invalid;
             };
-            if tranche_node::verify(&block, &tip, ledger, now, &self.limits).is_err() {
+            let mempool = &self.mempool;
+            let verdict =
+                tranche_node::verify_with_known(&block, &tip, ledger, now, &self.limits, |stx| {
+                    mempool.holds(stx)
+                });
+            if verdict.is_err() {
                 // Never worth looking at again.
                 self.received.remove(&digest);
                 return Resolved::Invalid;
@@ -654,15 +672,68 @@ where
         self.finalize();
     }
 
+    /// Queues an admitted transaction for the other validators.
+    fn gossip(&mut self, bytes: &[u8]) {
+        let len = u32::try_from(bytes.len()).expect("admitted transactions are small");
+        self.outbox.extend_from_slice(&len.to_be_bytes());
+        self.outbox.extend_from_slice(bytes);
+        self.outbox_count += 1;
+        if self.outbox_count >= GOSSIP_BATCH_MAX {
+            self.flush();
+        } else if self.flush_at.is_none() {
+            self.flush_at = Some(self.context.current() + GOSSIP_DELAY);
+        }
+    }
+
+    /// Sends the queued transactions in one message.
+    fn flush(&mut self) {
+        self.flush_at = None;
+        if self.outbox_count == 0 {
+            return;
+        }
+        let mut message = Vec::with_capacity(1 + self.outbox.len());
+        message.push(TAG_TXS);
+        message.append(&mut self.outbox);
+        self.outbox_count = 0;
+        let _ = self.blocks_out.send(Recipients::All, message, false);
+    }
+
+    /// Admits the transactions a peer passed on; never passes them on again.
+    /// Stops at the first malformed frame (a faulty peer).
+    fn receive_txs(&mut self, mut rest: &[u8]) {
+        let now = self.now();
+        let mut admitted = false;
+        for _ in 0..GOSSIP_BATCH_MAX {
+            let Some((len, tail)) = rest.split_first_chunk::<4>() else {
+                break;
+            };
+            let len = u32::from_be_bytes(*len) as usize;
+            if len > tranche_types::TX_BYTES_MAX || len > tail.len() {
+                break;
+            }
+            let (bytes, tail) = tail.split_at(len);
+            rest = tail;
+            if let Ok(tx) = SignedTransaction::from_bytes(bytes) {
+                admitted |= self.mempool.admit(tx, &self.base_ledger, now).is_ok();
+            }
+        }
+        if admitted {
+            self.propose_pending();
+        }
+    }
+
     async fn run(mut self) {
         let mut tick = self.context.current() + RETRY;
         select_loop! {
             self.context,
             on_start => {
-                let wake = match &self.pending {
+                let mut wake = match &self.pending {
                     Some((_, _, due)) => tick.min(*due),
                     None => tick,
                 };
+                if let Some(at) = self.flush_at {
+                    wake = wake.min(at);
+                }
             },
             on_stopped => {},
             Some(message) = self.mailbox.recv() else break => {
@@ -676,11 +747,11 @@ where
                         } else {
                             match self.judge(&context, payload) {
                                 Resolved::Valid => {
-                        response.send_lossy(true);
-                    }
+                                    response.send_lossy(true);
+                                }
                                 Resolved::Invalid => {
-                        response.send_lossy(false);
-                    }
+                                    response.send_lossy(false);
+                                }
                                 Resolved::Missing(d) => {
                                     if d != payload {
                                         self.request(d);
@@ -708,9 +779,7 @@ where
                         let bytes = fresh.then(|| tx.to_bytes());
                         let result = self.mempool.admit(tx, &self.base_ledger, now);
                         if let (Ok(_), Some(bytes)) = (&result, bytes) {
-                            let mut message = vec![TAG_TX];
-                            message.extend_from_slice(&bytes);
-                            let _ = self.blocks_out.send(Recipients::All, message, false);
+                            self.gossip(&bytes);
                         }
                         response.send_lossy(result);
                         self.propose_pending();
@@ -730,15 +799,7 @@ where
                             }
                         }
                     }
-                    Some((&TAG_TX, rest)) => {
-                        // Checked like any submission; never passed on again.
-                        if let Ok(tx) = SignedTransaction::from_bytes(rest) {
-                            let now = self.now();
-                            if self.mempool.admit(tx, &self.base_ledger, now).is_ok() {
-                                self.propose_pending();
-                            }
-                        }
-                    }
+                    Some((&TAG_TXS, rest)) => self.receive_txs(rest),
                     Some((&TAG_REQUEST, rest)) => {
                         if let Ok(arr) = <[u8; 32]>::try_from(rest) {
                             self.answer(peer, commonware_cryptography::sha256::Digest(arr));
@@ -749,6 +810,9 @@ where
                 }
             },
             _ = self.context.sleep_until(wake) => {
+                if self.flush_at.is_some_and(|at| self.context.current() >= at) {
+                    self.flush();
+                }
                 if self.context.current() >= tick {
                     tick = self.context.current() + RETRY;
                     self.finalize();
