@@ -481,11 +481,7 @@ where
             let Some((tip, ledger)) = self.state_after(&parent) else {
                 return Resolved::Invalid;
             };
-            let mempool = &self.mempool;
-            let verdict =
-                tranche_node::verify_with_known(&block, &tip, ledger, now, &self.limits, |stx| {
-                    mempool.holds(stx)
-                });
+            let verdict = tranche_node::verify(&block, &tip, ledger, now, &self.limits);
             if verdict.is_err() {
                 // Never worth looking at again.
                 self.received.remove(&digest);

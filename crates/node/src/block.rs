@@ -171,21 +171,6 @@ pub fn verify(
     now: Timestamp,
     limits: &BlockLimits,
 ) -> Result<(), BlockError> {
-    verify_with_known(block, tip, ledger, now, limits, |_| false)
-}
-
-/// [`verify`], skipping the signature check of transactions for which
-/// `known` says their signature was already checked, byte for byte (e.g.
-/// [`Mempool::holds`]: a validator has verified most of a block's
-/// transactions when they reached its mempool).
-pub fn verify_with_known(
-    block: &Block,
-    tip: &Tip,
-    ledger: &Ledger,
-    now: Timestamp,
-    limits: &BlockLimits,
-    known: impl Fn(&tranche_types::SignedTransaction) -> bool,
-) -> Result<(), BlockError> {
     let h = &block.header;
     if &h.chain_id != ledger.chain_id() {
         return Err(BlockError::WrongChain(h.chain_id.to_string()));
@@ -241,20 +226,12 @@ pub fn verify_with_known(
         }
         *n += 1;
     }
-    let unchecked: Vec<tranche_types::SignedTransaction> = block
-        .txs
-        .iter()
-        .filter(|stx| !known(stx))
-        .cloned()
-        .collect();
-    if verify_transactions_batch(&unchecked, ledger.chain_id()).is_err() {
+    if verify_transactions_batch(&block.txs, ledger.chain_id()).is_err() {
         // Find which one, for the record.
         let index = block
             .txs
             .iter()
-            .position(|stx| {
-                !known(stx) && tranche_crypto::verify_transaction(stx, ledger.chain_id()).is_err()
-            })
+            .position(|stx| tranche_crypto::verify_transaction(stx, ledger.chain_id()).is_err())
             .unwrap_or(0);
         return Err(BlockError::BadTransaction {
             index,

@@ -99,15 +99,7 @@ impl Mempool {
         self.by_hash.is_empty()
     }
 
-    /// Whether this very transaction, signature and all, waits here: its
-    /// signature was checked when it was admitted.
-    pub fn holds(&self, stx: &SignedTransaction) -> bool {
-        self.by_hash
-            .get(&stx.hash())
-            .is_some_and(|held| held.signature == stx.signature && held.tx == stx.tx)
-    }
-
-    /// Whether a transaction with this hash is waiting.
+    /// Whether the transaction with `hash` waits.
     pub fn contains(&self, hash: &Hash) -> bool {
         self.by_hash.contains_key(hash)
     }

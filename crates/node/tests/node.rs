@@ -241,34 +241,3 @@ fn invalid_blocks_are_refused_with_the_reason() {
     );
     assert_eq!(check(&good), Ok(()));
 }
-
-#[test]
-fn signatures_checked_at_admission_are_not_checked_again_but_forgeries_are() {
-    let l = ledger();
-    let mut m = Mempool::default();
-    for n in 1..=3u8 {
-        m.admit(register(&tsp(), n as u64, n), &l, NOW).unwrap();
-    }
-    let limits = BlockLimits::default();
-    let block = build(&l, &Tip::GENESIS, &m, tsp().public_key(), NOW, &limits);
-    assert!(block.txs.iter().all(|stx| m.holds(stx)));
-    verify_with_known(&block, &Tip::GENESIS, &l, NOW, &limits, |stx| m.holds(stx)).unwrap();
-    // The same transaction with another signature is not the one admitted:
-    // it is checked, and refused.
-    let mut forged = block.clone();
-    forged.txs[2].signature.0[5] ^= 1;
-    assert!(!m.holds(&forged.txs[2]));
-    let forged = Block::new(
-        forged.header.chain_id.clone(),
-        1,
-        Hash::ZERO,
-        forged.header.time,
-        forged.header.proposer,
-        forged.header.parent_state_root,
-        forged.txs,
-    );
-    assert!(matches!(
-        verify_with_known(&forged, &Tip::GENESIS, &l, NOW, &limits, |stx| m.holds(stx)),
-        Err(BlockError::BadTransaction { index: 2, .. })
-    ));
-}
