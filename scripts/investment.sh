@@ -75,6 +75,12 @@ send devnet-issuer "{\"type\":\"execute_revocation\",\"request\":\"V-$RUN\",\"mo
 
 echo "== SR-2 the exchange checks the token's supply; C-3/F6-9 the regulator reads the transfers"
 "$TRANCHE" query token "$TOKEN" | tee "$WORK/token.json" | field 'd["data"]["supply"]'
+# Another node may be a block or two behind: read it once it has caught up.
+HEIGHT=$("$TRANCHE" query status | field 'd["finalized_height"]')
+for _ in $(seq 300); do
+  [ "$("$TRANCHE" query status --node "$REGULATOR_NODE" | field 'd["finalized_height"]')" -ge "$HEIGHT" ] && break
+  sleep 0.1
+done
 "$TRANCHE" query transfers --token "$TOKEN" --node "$REGULATOR_NODE" | field 'len(d["data"]["transfers"])' > "$WORK/count"
 echo "transfers of $TOKEN seen by the regulator's node: $(cat "$WORK/count")"
 units() { # WALLET
