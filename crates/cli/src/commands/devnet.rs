@@ -140,7 +140,7 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
 
 fn wait_ready(api: &str, child: &mut Child, org: &str, log: &Path) -> Result<()> {
     let client = Client::new(api)?;
-    for _ in 0..600 {
+    for _ in 0..1200 {
         if let Some(status) = child.try_wait()? {
             bail!(
                 "node {org} exited ({status}) while starting; see {}",
