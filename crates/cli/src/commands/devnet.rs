@@ -155,7 +155,7 @@ fn wait_ready(api: &str, child: &mut Child, org: &str, log: &Path) -> Result<()>
         std::thread::sleep(Duration::from_millis(100));
     }
     bail!(
-        "node {org} did not finalize a block within a minute; see {}",
+        "node {org} did not finalize a block within two minutes; see {}",
         log.display()
     )
 }
