@@ -2,28 +2,20 @@
 //! simulated network: they finalize the same blocks and reach the same state
 //! root, and the same seed gives the same chain.
 
-use commonware_utils::probability;
-use std::time::Duration;
-use tranche_consensus::sim::{common_prefix_agrees, run, run_scenario, Fault, Link, Scenario};
+use tranche_consensus::sim::{
+    common_prefix_agrees, link, run, run_scenario, Fault, Link, Scenario,
+};
 
 #[test]
 fn four_validators_finalize_the_same_blocks_and_state() {
-    let link = Link {
-        latency: Duration::from_millis(20),
-        jitter: Duration::from_millis(5),
-        success_rate: probability!(1.0),
-    };
+    let link = link(20, 5, 0);
     let chains = run(1, 4, 0, 30, link);
     common_prefix_agrees(1, &chains);
 }
 
 #[test]
 fn seven_validators_with_jitter_agree() {
-    let link = Link {
-        latency: Duration::from_millis(50),
-        jitter: Duration::from_millis(40),
-        success_rate: probability!(1.0),
-    };
+    let link = link(50, 40, 0);
     let chains = run(3, 7, 0, 20, link);
     assert_eq!(chains.len(), 7);
     common_prefix_agrees(3, &chains);
@@ -31,11 +23,7 @@ fn seven_validators_with_jitter_agree() {
 
 #[test]
 fn one_of_four_down_the_rest_keep_finalizing() {
-    let link = Link {
-        latency: Duration::from_millis(20),
-        jitter: Duration::from_millis(5),
-        success_rate: probability!(1.0),
-    };
+    let link = link(20, 5, 0);
     // Validator 0 (the TSP that signed the transactions) is down; clients
     // reach the other three.
     let chains = run(5, 4, 1, 15, link);
@@ -45,11 +33,7 @@ fn one_of_four_down_the_rest_keep_finalizing() {
 
 #[test]
 fn the_same_seed_gives_the_same_chain() {
-    let link = Link {
-        latency: Duration::from_millis(20),
-        jitter: Duration::from_millis(10),
-        success_rate: probability!(1.0),
-    };
+    let link = link(20, 10, 0);
     let a = run(7, 4, 0, 10, link.clone());
     let b = run(7, 4, 0, 10, link);
     assert_eq!(a, b);
@@ -59,12 +43,8 @@ fn the_same_seed_gives_the_same_chain() {
 fn safety_and_liveness_over_many_seeds() {
     // A fixed set in CI; each seed replays exactly (see the determinism test).
     for seed in 100..112 {
-        let jitter = Duration::from_millis(5 + (seed % 7) * 10);
-        let link = Link {
-            latency: Duration::from_millis(30),
-            jitter,
-            success_rate: probability!(1.0),
-        };
+        let jitter = 5 + (seed % 7) * 10;
+        let link = link(30, jitter, 0);
         let n = if seed % 2 == 0 { 4 } else { 7 };
         let down = (seed % 3 == 0) as usize;
         let chains = run(seed, n, down, 8, link);
@@ -87,11 +67,7 @@ fn scenario(seed: u64, validators: usize, link: Link, fault: Fault) -> Scenario 
 #[test]
 fn lossy_links_still_finalize_the_same_chain() {
     for seed in [21, 22, 23] {
-        let link = Link {
-            latency: Duration::from_millis(30),
-            jitter: Duration::from_millis(20),
-            success_rate: probability!(0.9),
-        };
+        let link = link(30, 20, 10);
         let n = if seed % 2 == 0 { 4 } else { 7 };
         let chains = run_scenario(&scenario(seed, n, link, Fault::None));
         common_prefix_agrees(seed, &chains);
@@ -101,11 +77,7 @@ fn lossy_links_still_finalize_the_same_chain() {
 #[test]
 fn a_partition_stops_finality_and_healing_resumes_it() {
     for seed in [31, 32] {
-        let link = Link {
-            latency: Duration::from_millis(20),
-            jitter: Duration::from_millis(10),
-            success_rate: probability!(1.0),
-        };
+        let link = link(20, 10, 0);
         let n = if seed % 2 == 0 { 4 } else { 7 };
         let fault = Fault::Partition {
             at: 3,
@@ -120,11 +92,7 @@ fn a_partition_stops_finality_and_healing_resumes_it() {
 #[test]
 fn a_crashed_validator_restarts_from_its_store_and_catches_up() {
     for seed in [41, 42] {
-        let link = Link {
-            latency: Duration::from_millis(20),
-            jitter: Duration::from_millis(10),
-            success_rate: probability!(1.0),
-        };
+        let link = link(20, 10, 0);
         let n = if seed % 2 == 0 { 4 } else { 7 };
         // Down long enough to miss many blocks.
         let fault = Fault::Crash {
