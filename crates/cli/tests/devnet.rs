@@ -180,6 +180,22 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
     let block_time = status(&apis[1]).unwrap()["block_time"].as_u64().unwrap();
     assert_eq!(transfers(block_time + 3_600_000), 0);
 
+    // The committee is the genesis election (C-2): four bonded validators,
+    // one vote each, nobody caught equivocating.
+    let out = tranche()
+        .args(["query", "validators", "--node", &apis[2]])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["data"]["committee"].as_array().unwrap().len(), 4);
+    let validators = v["data"]["validators"].as_array().unwrap();
+    assert_eq!(validators.len(), 4);
+    assert!(validators
+        .iter()
+        .all(|x| x["elected"] == true && x["bonded"] == "1000" && x["tombstoned"] == false));
+    assert!(v["data"]["equivocations"].as_array().unwrap().is_empty());
+
     // kill -9 the regulator's validator: the other three keep finalizing.
     let regulator = pids(&dir)[3];
     assert!(Command::new("sh")

@@ -7,6 +7,10 @@
 //! finalized parent. Finalization walks back to the last finalized block and
 //! commits the chain in order to the archive before reporting it.
 //!
+//! Evidence of equivocation the engine reports is kept and put in this
+//! validator's next proposals until the chain records it; a block's
+//! evidence is checked against the committee's keys before voting for it.
+//!
 //! A validator that lacks a block (it was down, or a message was lost) asks
 //! its peers for it by digest; a peer answers with the block and up to
 //! [`ANCESTORS_MAX`] of its ancestors. Blocks fetched this way need no
@@ -24,12 +28,16 @@ use commonware_p2p::{Receiver, Recipients, Sender};
 use commonware_runtime::{spawn_cell, Clock, ContextCell, Handle, Spawner};
 use commonware_utils::channel::fallible::{FallibleExt as _, OneshotExt as _};
 use commonware_utils::channel::{mpsc, oneshot};
+use rand_core_010::CryptoRng;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tranche_ledger::{Ledger, LedgerEvent};
 use tranche_node::{AdmitError, BlockLimits, Mempool, MempoolLimits, Tip};
-use tranche_types::{Block, Hash, PublicKey, Receipt, SignedTransaction, Timestamp};
+use tranche_types::{
+    Block, Evidence, EvidenceProof, Hash, OffenceKind, PublicKey, Receipt, SignedTransaction,
+    Timestamp,
+};
 
 /// What the engine, the reporter and clients ask of the application.
 #[derive(Debug)]
@@ -59,6 +67,11 @@ pub enum Message {
     Finalized {
         /// Its digest.
         payload: Digest,
+    },
+    /// The engine caught a validator signing conflicting votes.
+    Offence {
+        /// The engine's evidence.
+        activity: Activity<Scheme, Digest>,
     },
     /// A client submits a transaction.
     Submit {
@@ -136,12 +149,20 @@ impl commonware_consensus::Reporter for Reporter {
     type Activity = Activity<Scheme, Digest>;
 
     fn report(&mut self, activity: Self::Activity) -> Feedback {
-        if let Activity::Finalization(f) = activity {
-            // Also the engine's own replay after a restart: the application
-            // ignores what it has already finalized.
-            self.sender.send_lossy(Message::Finalized {
-                payload: f.proposal.payload,
-            });
+        match activity {
+            Activity::Finalization(f) => {
+                // Also the engine's own replay after a restart: the
+                // application ignores what it has already finalized.
+                self.sender.send_lossy(Message::Finalized {
+                    payload: f.proposal.payload,
+                });
+            }
+            Activity::ConflictingNotarize(_)
+            | Activity::ConflictingFinalize(_)
+            | Activity::NullifyFinalize(_) => {
+                self.sender.send_lossy(Message::Offence { activity });
+            }
+            _ => {}
         }
         Feedback::Ok
     }
@@ -187,6 +208,9 @@ impl Start {
 /// Well under the engine's leader timeout, so waiting never costs a view.
 pub const EMPTY_BLOCK_INTERVAL: Duration = Duration::from_millis(500);
 
+/// The most offences kept waiting for a block to carry them.
+const OFFENCES_MAX: usize = 256;
+
 /// The most blocks sent in answer to one request.
 pub const ANCESTORS_MAX: usize = 64;
 /// How often missing blocks are asked for again, and how long a request is
@@ -230,9 +254,13 @@ enum Resolved {
 
 /// The application actor.
 #[allow(missing_debug_implementations)] // holds the runtime context and channels
-pub struct Application<E: Clock + Spawner, S, R, A> {
+pub struct Application<E: Clock + Spawner + CryptoRng, S, R, A> {
     context: ContextCell<E>,
     me: PublicKey,
+    /// The committee's keys, to check evidence against.
+    scheme: Scheme,
+    /// Offences the engine caught, waiting for a block to record them.
+    offences: Vec<Evidence>,
     mailbox: mpsc::UnboundedReceiver<Message>,
     blocks_out: S,
     blocks_in: R,
@@ -277,21 +305,74 @@ fn block_message(block: &Block) -> Vec<u8> {
     bytes
 }
 
+/// The evidence for the engine's report of an offence, checked.
+pub fn evidence_of(activity: &Activity<Scheme, Digest>, scheme: &Scheme) -> Option<Evidence> {
+    use commonware_consensus::simplex::types::Attributable as _;
+    use commonware_consensus::{Epochable as _, Viewable as _};
+    use commonware_cryptography::certificate::Scheme as _;
+    let (kind, signer, epoch, view) = match activity {
+        Activity::ConflictingNotarize(c) => (
+            OffenceKind::ConflictingNotarize,
+            c.signer(),
+            c.epoch(),
+            c.view(),
+        ),
+        Activity::ConflictingFinalize(c) => (
+            OffenceKind::ConflictingFinalize,
+            c.signer(),
+            c.epoch(),
+            c.view(),
+        ),
+        Activity::NullifyFinalize(c) => (
+            OffenceKind::NullifyFinalize,
+            c.signer(),
+            c.epoch(),
+            c.view(),
+        ),
+        _ => return None,
+    };
+    let key = scheme.participants().get(usize::from(signer))?;
+    let offender = PublicKey(key.as_ref().try_into().ok()?);
+    Some(Evidence {
+        offender,
+        epoch: epoch.get(),
+        view: view.get(),
+        kind,
+        proof: EvidenceProof(tranche_types::commonware_codec::Encode::encode(activity).to_vec()),
+    })
+}
+
+/// Whether `evidence`'s proof holds: it decodes to the engine's evidence of
+/// the offence it claims, signed by the offender's key in `scheme`'s committee.
+pub fn evidence_holds(evidence: &Evidence, scheme: &Scheme, rng: &mut impl CryptoRng) -> bool {
+    use commonware_cryptography::certificate::Verifier as _;
+    use tranche_types::commonware_codec::Decode as _;
+    let Ok(activity) = Activity::<Scheme, Digest>::decode_cfg(
+        tranche_types::commonware_codec::Copying(evidence.proof.0.as_slice()),
+        &scheme.certificate_codec_config(),
+    ) else {
+        return false;
+    };
+    evidence_of(&activity, scheme).as_ref() == Some(evidence)
+        && activity.verify(rng, scheme, &commonware_parallel::Sequential)
+}
+
 impl<E, S, R, A> Application<E, S, R, A>
 where
-    E: Clock + Spawner,
+    E: Clock + Spawner + CryptoRng,
     S: Sender<PublicKey = ConsensusKey>,
     R: Receiver<PublicKey = ConsensusKey>,
     A: Archive,
 {
     /// A validator's application, starting from `start` (genesis, or what it
-    /// finalized before a restart), signing blocks as `me`, sending and
-    /// receiving blocks on `blocks`, committing finalized blocks to `archive`
-    /// and then reporting them on `observer`.
-    #[allow(clippy::type_complexity)]
+    /// finalized before a restart), signing blocks as `me` in the committee
+    /// of `scheme`, sending and receiving blocks on `blocks`, committing
+    /// finalized blocks to `archive` and then reporting them on `observer`.
+    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
     pub fn new(
         context: E,
         me: PublicKey,
+        scheme: Scheme,
         start: Start,
         archive: A,
         blocks: (S, R),
@@ -307,6 +388,8 @@ where
         let app = Application {
             context: ContextCell::new(context),
             me,
+            scheme,
+            offences: Vec::new(),
             mailbox: receiver,
             blocks_out: blocks.0,
             blocks_in: blocks.1,
@@ -418,7 +501,8 @@ where
         let parent = context.parent.1;
         let now = self.now();
         let (tip, ledger) = self.state_after(&parent)?;
-        let block = tranche_node::build(ledger, &tip, &self.mempool, self.me, now, &self.limits);
+        let block = tranche_node::build(ledger, &tip, &self.mempool, self.me, now, &self.limits)
+            .with_evidence(tranche_node::select_evidence(ledger, &self.offences));
         let digest = digest_of(&block.hash());
         self.remember(digest, parent, block);
         Some(digest)
@@ -482,7 +566,14 @@ where
                 return Resolved::Invalid;
             };
             let verdict = tranche_node::verify(&block, &tip, ledger, now, &self.limits);
-            if verdict.is_err() {
+            let scheme = &self.scheme;
+            let rng = self.context.as_mut();
+            if verdict.is_err()
+                || !block
+                    .evidence
+                    .iter()
+                    .all(|e| evidence_holds(e, scheme, rng))
+            {
                 // Never worth looking at again.
                 self.received.remove(&digest);
                 return Resolved::Invalid;
@@ -643,6 +734,8 @@ where
         }
         let now = self.now();
         self.mempool.prune(&self.base_ledger, now);
+        let ledger = &self.base_ledger;
+        self.offences.retain(|e| ledger.check_offence(e).is_ok());
         // Blocks at or below the final height can never be built on again.
         let height = self.base_tip.height;
         self.known.retain(|_, k| k.tip.height > height);
@@ -666,6 +759,23 @@ where
         // Finalizations come in view order; the newest covers the rest.
         self.target = Some(payload);
         self.finalize();
+    }
+
+    /// Keeps the engine's evidence of an offence for the next proposals.
+    fn on_offence(&mut self, activity: &Activity<Scheme, Digest>) {
+        let Some(evidence) = evidence_of(activity, &self.scheme) else {
+            return;
+        };
+        let known = self
+            .offences
+            .iter()
+            .any(|e| e.offence() == evidence.offence());
+        if !known
+            && self.offences.len() < OFFENCES_MAX
+            && self.base_ledger.check_offence(&evidence).is_ok()
+        {
+            self.offences.push(evidence);
+        }
     }
 
     /// Queues an admitted transaction for the other validators.
@@ -769,6 +879,7 @@ where
                         self.finalized(payload);
                         self.retry_waiting();
                     }
+                    Message::Offence { activity } => self.on_offence(&activity),
                     Message::Submit { tx, response } => {
                         let now = self.now();
                         let fresh = !self.mempool.contains(&tx.hash());

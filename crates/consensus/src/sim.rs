@@ -61,6 +61,7 @@ fn genesis(n: usize) -> Ledger {
             },
             governor: true,
             stake: 100,
+            bond: 100,
         })
         .collect();
     Ledger::genesis(&Genesis {
@@ -109,6 +110,11 @@ pub enum Fault {
         /// How long it stays down, in ms.
         down_ms: u64,
     },
+    /// The last validator is Byzantine: for every vote it sees it signs two
+    /// conflicting ones (commonware's `conflicter`) and never proposes. The
+    /// others must keep finalizing, record its equivocation on chain and
+    /// slash its bond.
+    Equivocate,
 }
 
 /// One simulated run.
@@ -222,16 +228,17 @@ fn start_validator(
     };
     // Finalized blocks are read back from the archive; nobody listens here.
     let (observer, _) = mpsc::unbounded_channel();
+    let scheme = Scheme::signer(b"tranche-sim", participants.clone(), consensus_key(&key)).unwrap();
     let (application, mailbox, reporter) = Application::new(
         context.child("application"),
         key.public_key(),
+        scheme.clone(),
         start,
         archive.clone(),
         blocks,
         observer,
     );
     let app = application.start();
-    let scheme = Scheme::signer(b"tranche-sim", participants.clone(), consensus_key(&key)).unwrap();
     let engine = simplex::Engine::new(
         context.child("engine"),
         crate::engine_config(
@@ -340,11 +347,31 @@ pub fn run_scenario(scenario: &Scenario) -> Chains {
         for key in &pubs {
             channels.push(register(&oracle, key).await);
         }
+        let byzantine = (fault == Fault::Equivocate).then_some(n - 1);
         let archives: Vec<Option<MemoryArchive>> = (0..n)
-            .map(|i| (i >= down).then(MemoryArchive::default))
+            .map(|i| (i >= down && Some(i) != byzantine).then(MemoryArchive::default))
             .collect();
         let mut running: Vec<Option<Running>> = Vec::new();
         for (i, ch) in channels.into_iter().enumerate() {
+            if Some(i) == byzantine {
+                let scheme = Scheme::signer(
+                    b"tranche-sim",
+                    participants.clone(),
+                    consensus_key(&keys[i]),
+                )
+                .unwrap();
+                let conflicter = simplex::mocks::conflicter::Conflicter::<
+                    _,
+                    _,
+                    commonware_cryptography::Sha256,
+                >::new(
+                    context.child("byzantine"),
+                    simplex::mocks::conflicter::Config { scheme },
+                );
+                conflicter.start(ch.1);
+                running.push(None);
+                continue;
+            }
             running.push(archives[i].as_ref().map(|archive| {
                 start_validator(&context, i, 0, &genesis, &participants, ch, archive)
             }));
@@ -363,7 +390,7 @@ pub fn run_scenario(scenario: &Scenario) -> Chains {
         }
         let mut goal = BLOCKS_MIN;
         match fault {
-            Fault::None => {}
+            Fault::None | Fault::Equivocate => {}
             Fault::Partition { at, heal_ms } => {
                 while lowest_height(&archives) < at {
                     context.sleep(Duration::from_millis(50)).await;
@@ -409,10 +436,21 @@ pub fn run_scenario(scenario: &Scenario) -> Chains {
             }
         }
         let signer = validator_key(0).public_key();
+        let offender = byzantine.map(|i| validator_key(i).public_key());
+        let punished = |ledger: &Ledger| match offender {
+            Some(key) => ledger
+                .state()
+                .equivocations
+                .keys()
+                .any(|(k, _, _)| *k == key),
+            None => true,
+        };
         loop {
             let done = archives.iter().flatten().all(|a| match a.latest() {
                 Some((block, ledger)) => {
-                    block.header.height >= goal && ledger.next_nonce(&signer) > txs
+                    block.header.height >= goal
+                        && ledger.next_nonce(&signer) > txs
+                        && punished(&ledger)
                 }
                 None => false,
             });
@@ -427,6 +465,18 @@ pub fn run_scenario(scenario: &Scenario) -> Chains {
             .map(|a| {
                 let (_, ledger) = a.latest().expect("every validator finalized blocks");
                 ledger.check_invariants();
+                if let Some(i) = byzantine {
+                    let org: OrgId = format!("validator-{i}").parse().unwrap();
+                    let v = &ledger.state().validators[&org];
+                    assert!(
+                        v.tombstoned && v.bonded == 0,
+                        "seed {seed}: the equivocator keeps its bond"
+                    );
+                    assert!(
+                        ledger.elect(n).iter().all(|(o, _, _)| *o != org),
+                        "seed {seed}: the equivocator is still electable"
+                    );
+                }
                 a.chain()
             })
             .collect()

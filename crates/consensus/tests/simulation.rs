@@ -108,3 +108,16 @@ fn a_crashed_validator_restarts_from_its_store_and_catches_up() {
         );
     }
 }
+
+#[test]
+fn an_equivocating_validator_is_recorded_and_slashed() {
+    for seed in [51, 52, 53] {
+        let link = link(20, 10, if seed == 53 { 5 } else { 0 });
+        let n = if seed % 2 == 0 { 4 } else { 7 };
+        // The checks that its equivocation is on every honest chain, and its
+        // bond gone, run inside the scenario.
+        let chains = run_scenario(&scenario(seed, n, link, Fault::Equivocate));
+        assert_eq!(chains.len(), n - 1, "the honest validators finalize");
+        common_prefix_agrees(seed, &chains);
+    }
+}

@@ -619,11 +619,13 @@ pub(crate) fn execute(
         Payload::Settle(p) => settle(state, &mut tx, p),
         Payload::BondValidator(p) => {
             let org = org_with(state, signer, Role::Validator)?;
+            refuse_tombstoned(state, &org)?;
             take_stake(state, &org, p.amount)?;
             let v = state.validators.entry(org).or_insert(Validator {
                 consensus_key: p.consensus_key,
                 bonded: 0,
                 delegated: 0,
+                tombstoned: false,
             });
             v.consensus_key = p.consensus_key;
             v.bonded += p.amount;
@@ -637,6 +639,7 @@ pub(crate) fn execute(
                     format!("{} is not a bonded validator", p.validator),
                 ));
             }
+            refuse_tombstoned(state, &p.validator)?;
             take_stake(state, &org, p.amount)?;
             state
                 .validators
@@ -687,6 +690,16 @@ fn empty_rules() -> TokenRules {
         max_balance_per_identity: Units::ZERO,
         lockup_until: None,
     }
+}
+
+fn refuse_tombstoned(state: &State, org: &OrgId) -> Result<(), Rejection> {
+    if state.validators.get(org).is_some_and(|v| v.tombstoned) {
+        return Err(reject(
+            RejectCode::Tombstoned,
+            format!("{org} was slashed for equivocating"),
+        ));
+    }
+    Ok(())
 }
 
 fn take_stake(state: &mut State, org: &OrgId, amount: u128) -> Result<(), Rejection> {

@@ -24,14 +24,15 @@ mod state;
 
 pub use query::{IssuanceCheck, RevocationCheck, TokenSupply};
 pub use state::{
-    Asset, Checkpoint, Claim, Custody, Distribution, Entitlement, Freeze, IssuanceRequest,
-    Organisation, RevocationRequest, Roles, State, Token, TokenKind, Validator,
+    Asset, Checkpoint, Claim, Custody, Distribution, Entitlement, Equivocation, Freeze,
+    IssuanceRequest, Organisation, RevocationRequest, Roles, State, Token, TokenKind, Validator,
 };
 
 use serde::{Deserialize, Serialize};
 use tranche_types::{
-    ChainId, Date, Hash, Memo, OrgId, Outcome, PublicKey, Reference, RejectCode, Rejection, Role,
-    Signature, SignedTransaction, Timestamp, TokenId, Units, WalletAddress,
+    ChainId, Date, Evidence, Hash, Memo, OffenceKind, OrgId, Outcome, PublicKey, Reference,
+    RejectCode, Rejection, Role, Signature, SignedTransaction, Timestamp, TokenId, Units,
+    WalletAddress,
 };
 
 /// Where in the chain a transaction is applied: the only clock the ledger has.
@@ -64,6 +65,10 @@ pub struct GenesisOrganisation {
     /// Its stake units, for bonding and delegating.
     #[serde(default)]
     pub stake: u128,
+    /// Of `stake`, the units it bonds as a validator from the start, behind
+    /// its own key (needs the validator role).
+    #[serde(default)]
+    pub bond: u128,
 }
 
 /// The ledger's first state.
@@ -161,6 +166,19 @@ pub enum LedgerEvent {
         /// Which power.
         action: String,
     },
+    /// A validator's equivocation was recorded and its bond slashed (C-2).
+    Slashed {
+        /// The offending organisation.
+        org: OrgId,
+        /// Its consensus key.
+        key: PublicKey,
+        /// What it did.
+        kind: OffenceKind,
+        /// The consensus view of the offence.
+        view: u64,
+        /// The bonded stake it lost.
+        slashed: u128,
+    },
 }
 
 /// The result of applying one transaction.
@@ -222,8 +240,31 @@ impl Ledger {
                     governor: o.governor,
                 },
             );
-            if o.stake > 0 {
-                state.stake.insert(o.org.clone(), o.stake);
+            if o.bond > o.stake {
+                return Err(GenesisError(format!(
+                    "{} would bond {} of its {} stake",
+                    o.org, o.bond, o.stake
+                )));
+            }
+            if o.bond > 0 {
+                if !roles.has(Role::Validator) {
+                    return Err(GenesisError(format!(
+                        "{} bonds stake but is not a validator",
+                        o.org
+                    )));
+                }
+                state.validators.insert(
+                    o.org.clone(),
+                    state::Validator {
+                        consensus_key: o.key,
+                        bonded: o.bond,
+                        delegated: 0,
+                        tombstoned: false,
+                    },
+                );
+            }
+            if o.stake > o.bond {
+                state.stake.insert(o.org.clone(), o.stake - o.bond);
             }
         }
         Ok(Ledger {
@@ -260,6 +301,86 @@ impl Ledger {
     /// The state root (see [`State::root`]).
     pub fn state_root(&self) -> Hash {
         self.state.root(&self.chain_id)
+    }
+
+    /// The organisation that signs consensus votes with `key`: a bonded
+    /// validator by its consensus key, else a validator organisation by its
+    /// own key (a chain whose committee nobody has bonded for).
+    pub fn validator_org(&self, key: &PublicKey) -> Option<OrgId> {
+        if let Some((org, _)) = self
+            .state
+            .validators
+            .iter()
+            .find(|(_, v)| v.consensus_key == *key)
+        {
+            return Some(org.clone());
+        }
+        let org = self.state.org_by_key.get(key)?;
+        let o = self
+            .state
+            .orgs
+            .get(org)
+            .expect("the key index names organisations");
+        o.roles.has(Role::Validator).then(|| org.clone())
+    }
+
+    /// Whether `evidence` can be recorded on this state: it names a validator
+    /// and its offence in that view is not yet recorded. That its proof holds
+    /// is for consensus to check, which knows the committee's keys.
+    pub fn check_offence(&self, evidence: &Evidence) -> Result<OrgId, Rejection> {
+        if self.state.equivocations.contains_key(&evidence.offence()) {
+            return Err(reject(
+                RejectCode::OffenceRecorded,
+                format!(
+                    "{} is already punished for view {} of epoch {}",
+                    evidence.offender, evidence.view, evidence.epoch
+                ),
+            ));
+        }
+        self.validator_org(&evidence.offender).ok_or_else(|| {
+            reject(
+                RejectCode::UnknownValidator,
+                format!("no validator signs with {}", evidence.offender),
+            )
+        })
+    }
+
+    /// Records an equivocation (C-2): the offender loses its whole bond
+    /// (burned) and is tombstoned, so it is never elected again. Delegations
+    /// to it stay with their delegators, who may withdraw them.
+    pub fn record_offence(
+        &mut self,
+        ctx: &BlockContext,
+        evidence: &Evidence,
+    ) -> Result<LedgerEvent, Rejection> {
+        let org = self.check_offence(evidence)?;
+        let slashed = match self.state.validators.get_mut(&org) {
+            Some(v) => {
+                v.tombstoned = true;
+                std::mem::take(&mut v.bonded)
+            }
+            None => 0,
+        };
+        self.state.equivocations.insert(
+            evidence.offence(),
+            Equivocation {
+                org: org.clone(),
+                kind: evidence.kind,
+                height: ctx.height,
+                slashed,
+                evidence: Hash::digest(
+                    b"tranche/evidence-item/v1",
+                    &tranche_types::commonware_codec::Encode::encode(evidence),
+                ),
+            },
+        );
+        Ok(LedgerEvent::Slashed {
+            org,
+            key: evidence.offender,
+            kind: evidence.kind,
+            view: evidence.view,
+            slashed,
+        })
     }
 
     /// Verifies the signature, then applies the transaction.

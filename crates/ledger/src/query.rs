@@ -142,12 +142,14 @@ impl Ledger {
     }
 
     /// The epoch's validator set (C-2): the top `n` bonded validators by
-    /// bonded plus delegated stake, ties broken by organisation id; one vote each.
+    /// bonded plus delegated stake, ties broken by organisation id; one vote
+    /// each. Tombstoned validators are never elected.
     pub fn elect(&self, n: usize) -> Vec<(OrgId, PublicKey, u128)> {
         let mut all: Vec<(OrgId, PublicKey, u128)> = self
             .state()
             .validators
             .iter()
+            .filter(|(_, v)| !v.tombstoned)
             .map(|(org, v)| {
                 (
                     org.clone(),

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use tranche_types::commonware_codec::{Encode, Write};
 use tranche_types::{
     record, AssetId, AssetKind, ChainId, ClaimTopic, CountryCode, Currency, Date, Did, Hash, Money,
-    OrgId, PublicKey, RequestId, RequestIssuance, Role, TokenId, TokenRules, Units, WalletAddress,
+    OffenceKind, OrgId, PublicKey, RequestId, RequestIssuance, Role, TokenId, TokenRules, Units,
+    WalletAddress,
 };
 
 /// A set of roles as a bit mask: bit `r` for the role with code `r`.
@@ -253,6 +254,25 @@ record! {
         pub bonded: u128,
         /// Stake delegated to it.
         pub delegated: u128,
+        /// Whether it was caught equivocating: it is never elected again.
+        pub tombstoned: bool,
+    }
+}
+
+record! {
+    /// An equivocation recorded against a validator (C-2).
+    pub struct Equivocation {
+        /// The offending organisation.
+        pub org: OrgId,
+        /// What it did.
+        pub kind: OffenceKind,
+        /// The block that recorded it.
+        pub height: u64,
+        /// The bonded stake it lost.
+        pub slashed: u128,
+        /// The hash of the evidence's canonical encoding; the block at
+        /// `height` carries the evidence itself.
+        pub evidence: Hash,
     }
 }
 
@@ -301,6 +321,8 @@ pub struct State {
     pub validators: BTreeMap<OrgId, Validator>,
     /// Delegations by (delegator, validator).
     pub delegations: BTreeMap<(OrgId, OrgId), u128>,
+    /// Equivocations by (consensus key, epoch, view).
+    pub equivocations: BTreeMap<(PublicKey, u64, u64), Equivocation>,
 }
 
 /// Feeds the canonical encoding of each map into the hash, one by one.
@@ -342,6 +364,7 @@ impl State {
         feed(&mut h, b"stake", &self.stake);
         feed(&mut h, b"validators", &self.validators);
         feed(&mut h, b"delegations", &self.delegations);
+        feed(&mut h, b"equivocations", &self.equivocations);
         // org_by_key and did_wallets are indexes derived from the maps above.
         Hash(h.finalize().into())
     }
@@ -389,7 +412,8 @@ read_plain!(
     Checkpoint,
     Distribution,
     Entitlement,
-    Validator
+    Validator,
+    Equivocation
 );
 
 impl<A: ReadPlain, B: ReadPlain> ReadPlain for (A, B) {
@@ -468,6 +492,7 @@ impl State {
         write_map(&mut out, &self.stake);
         write_map(&mut out, &self.validators);
         write_map(&mut out, &self.delegations);
+        write_map(&mut out, &self.equivocations);
         out
     }
 
@@ -504,6 +529,7 @@ impl State {
                 stake: read_map(&mut buf)?,
                 validators: read_map(&mut buf)?,
                 delegations: read_map(&mut buf)?,
+                equivocations: read_map(&mut buf)?,
                 ..State::default()
             };
             for (org, o) in &s.orgs {

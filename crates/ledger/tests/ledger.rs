@@ -366,6 +366,7 @@ fn sr1_rec1_an_issuer_can_never_also_be_a_tsp() {
         roles: vec![Role::Issuer, Role::Tsp],
         governor: true,
         stake: 0,
+        bond: 0,
     }];
     assert!(Ledger::genesis(&Genesis {
         chain_id: id(CHAIN),
@@ -1545,4 +1546,161 @@ fn the_same_transactions_give_the_same_state_root() {
     w3.ok(&a.key, w3.transfer("T", &b, 1));
     assert_ne!(w1.ledger.state_root(), w3.ledger.state_root());
     let _ = Encode::encode(&Units(1));
+}
+
+fn evidence(offender: &Keypair, view: u64) -> Evidence {
+    Evidence {
+        offender: offender.public_key(),
+        epoch: 0,
+        view,
+        kind: OffenceKind::ConflictingNotarize,
+        // The ledger records the proof as it is: consensus checks it.
+        proof: EvidenceProof(vec![7; 32]),
+    }
+}
+
+#[test]
+fn c2_an_equivocation_slashes_the_whole_bond_once_and_tombstones_the_validator() {
+    let mut w = World::new();
+    let consensus = key(209);
+    w.ok(
+        &w.validator.clone(),
+        Payload::BondValidator(BondValidator {
+            consensus_key: consensus.public_key(),
+            amount: 400,
+        }),
+    );
+    w.ok(
+        &w.regulator.clone(),
+        Payload::Delegate(Delegate {
+            validator: id("node-runner"),
+            amount: 100,
+        }),
+    );
+    let ctx = BlockContext {
+        height: 7,
+        time: Timestamp(START_MS),
+    };
+    let before = w.ledger.state_root();
+    let event = w
+        .ledger
+        .record_offence(&ctx, &evidence(&consensus, 12))
+        .unwrap();
+    assert_eq!(
+        event,
+        LedgerEvent::Slashed {
+            org: id("node-runner"),
+            key: consensus.public_key(),
+            kind: OffenceKind::ConflictingNotarize,
+            view: 12,
+            slashed: 400,
+        }
+    );
+    assert_ne!(w.ledger.state_root(), before);
+    let v = &w.ledger.state().validators[&id::<OrgId>("node-runner")];
+    assert_eq!((v.bonded, v.delegated, v.tombstoned), (0, 100, true));
+    let record = &w.ledger.state().equivocations[&(consensus.public_key(), 0, 12)];
+    assert_eq!((record.height, record.slashed), (7, 400));
+    assert!(w
+        .ledger
+        .elect(10)
+        .iter()
+        .all(|(o, _, _)| o.as_str() != "node-runner"));
+
+    // Once per view; another view of the same validator is another offence,
+    // with nothing left to slash.
+    let again = w.ledger.record_offence(&ctx, &evidence(&consensus, 12));
+    assert_eq!(again.unwrap_err().code, RejectCode::OffenceRecorded);
+    match w
+        .ledger
+        .record_offence(&ctx, &evidence(&consensus, 13))
+        .unwrap()
+    {
+        LedgerEvent::Slashed { slashed, .. } => assert_eq!(slashed, 0),
+        other => panic!("{other:?}"),
+    }
+    // Nobody signs with a stranger's key.
+    let stranger = w.ledger.check_offence(&evidence(&key(250), 1));
+    assert_eq!(stranger.unwrap_err().code, RejectCode::UnknownValidator);
+
+    // A tombstoned validator takes no bond and no delegation; its
+    // delegators may still withdraw.
+    w.rejects(
+        &w.validator.clone(),
+        Payload::BondValidator(BondValidator {
+            consensus_key: consensus.public_key(),
+            amount: 50,
+        }),
+        RejectCode::Tombstoned,
+    );
+    w.rejects(
+        &w.tsp.clone(),
+        Payload::Delegate(Delegate {
+            validator: id("node-runner"),
+            amount: 1,
+        }),
+        RejectCode::Tombstoned,
+    );
+    w.ok(
+        &w.regulator.clone(),
+        Payload::Undelegate(Delegate {
+            validator: id("node-runner"),
+            amount: 100,
+        }),
+    );
+    // The snapshot keeps the record.
+    let restored = Ledger::restore(id(CHAIN), &w.ledger.snapshot()).unwrap();
+    assert_eq!(restored.state_root(), w.ledger.state_root());
+}
+
+#[test]
+fn c2_a_validator_organisation_without_a_bond_is_recorded_by_its_own_key() {
+    let mut w = World::new();
+    let ctx = BlockContext {
+        height: 3,
+        time: Timestamp(START_MS),
+    };
+    // acme-tsp holds the validator role but has bonded nothing.
+    match w
+        .ledger
+        .record_offence(&ctx, &evidence(&w.tsp.clone(), 4))
+        .unwrap()
+    {
+        LedgerEvent::Slashed { org, slashed, .. } => {
+            assert_eq!((org.as_str(), slashed), ("acme-tsp", 0));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The custodian is no validator: its key signs no votes.
+    let custodian = w.ledger.check_offence(&evidence(&w.custodian.clone(), 4));
+    assert_eq!(custodian.unwrap_err().code, RejectCode::UnknownValidator);
+}
+
+#[test]
+fn c2_genesis_may_bond_validators() {
+    let mut orgs = genesis_orgs();
+    orgs[0].bond = 600;
+    let ledger = Ledger::genesis(&Genesis {
+        chain_id: id(CHAIN),
+        organisations: orgs.clone(),
+    })
+    .unwrap();
+    let v = &ledger.state().validators[&id::<OrgId>("acme-tsp")];
+    assert_eq!((v.bonded, v.consensus_key), (600, key(1).public_key()));
+    assert_eq!(ledger.state().stake[&id::<OrgId>("acme-tsp")], 400);
+    assert_eq!(ledger.elect(5).len(), 1);
+    orgs[0].bond = 1_001;
+    assert!(Ledger::genesis(&Genesis {
+        chain_id: id(CHAIN),
+        organisations: orgs.clone(),
+    })
+    .is_err());
+    orgs[0].bond = 0;
+    orgs[4].stake = 5;
+    orgs[4].bond = 1; // the custodian has no validator role
+    assert!(Ledger::genesis(&Genesis {
+        chain_id: id(CHAIN),
+        organisations: orgs,
+    })
+    .is_err());
 }

@@ -5,7 +5,10 @@
 use crate::mempool::Mempool;
 use tranche_crypto::verify_transactions_batch;
 use tranche_ledger::{BlockContext, Ledger, LedgerEvent};
-use tranche_types::{Block, Hash, Outcome, PublicKey, Receipt, Timestamp, BLOCK_TXS_MAX};
+use tranche_types::{
+    Block, Evidence, Hash, Outcome, PublicKey, Receipt, Timestamp, BLOCK_EVIDENCE_MAX,
+    BLOCK_TXS_MAX,
+};
 
 /// The last block a new one builds on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,6 +117,33 @@ pub enum BlockError {
         /// Why.
         reason: String,
     },
+    /// More evidence than a block may carry.
+    #[error("the block carries {0} pieces of evidence; at most {BLOCK_EVIDENCE_MAX} are allowed")]
+    TooMuchEvidence(usize),
+    /// The header does not commit to the evidence carried.
+    #[error("the header's evidence root does not match its evidence")]
+    EvidenceRootMismatch,
+    /// A piece of evidence cannot be recorded (unknown offender, already
+    /// recorded, twice in the block, or a proof that does not hold).
+    #[error("evidence #{index} cannot be included: {reason}")]
+    BadEvidence {
+        /// Its position.
+        index: usize,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The evidence a proposer includes: of `candidates`, those the ledger can
+/// still record, each offence once, at most [`BLOCK_EVIDENCE_MAX`].
+pub fn select_evidence(ledger: &Ledger, candidates: &[Evidence]) -> Vec<Evidence> {
+    let mut seen = std::collections::BTreeSet::new();
+    candidates
+        .iter()
+        .filter(|e| ledger.check_offence(e).is_ok() && seen.insert(e.offence()))
+        .take(BLOCK_EVIDENCE_MAX)
+        .cloned()
+        .collect()
 }
 
 /// Builds the next block on `tip` from the mempool, stamped with `time`
@@ -164,6 +194,8 @@ pub fn build(
 /// Checks a proposed block against its parent `tip` and the ledger after it,
 /// as of the verifier's clock `now`. Business rejections inside are fine (they
 /// get receipts); transactions that could never be in a block are not.
+/// Evidence must be recordable on the parent state; that its proofs hold is
+/// checked by consensus, which knows the committee's keys.
 pub fn verify(
     block: &Block,
     tip: &Tip,
@@ -226,6 +258,22 @@ pub fn verify(
         }
         *n += 1;
     }
+    if block.evidence.len() > BLOCK_EVIDENCE_MAX {
+        return Err(BlockError::TooMuchEvidence(block.evidence.len()));
+    }
+    if !block.evidence_root_matches() {
+        return Err(BlockError::EvidenceRootMismatch);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (index, evidence) in block.evidence.iter().enumerate() {
+        let bad = |reason: String| BlockError::BadEvidence { index, reason };
+        ledger
+            .check_offence(evidence)
+            .map_err(|r| bad(r.message.clone()))?;
+        if !seen.insert(evidence.offence()) {
+            return Err(bad("the block carries this offence twice".into()));
+        }
+    }
     if verify_transactions_batch(&block.txs, ledger.chain_id()).is_err() {
         // Find which one, for the record.
         let index = block
@@ -270,6 +318,15 @@ pub fn execute(ledger: &mut Ledger, block: &Block) -> Executed {
         });
         if applied.outcome == Outcome::Applied {
             events.extend(applied.events);
+        }
+    }
+    // Offences are recorded after the transactions, so nothing in the block
+    // depends on whether its own evidence was applied first.
+    for evidence in &block.evidence {
+        // A verified block's evidence is all recordable; an unverified one
+        // skips what is not, the same way on every node.
+        if let Ok(event) = ledger.record_offence(&ctx, evidence) {
+            events.push(event);
         }
     }
     Executed {

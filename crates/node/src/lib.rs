@@ -15,5 +15,5 @@
 pub mod block;
 pub mod mempool;
 
-pub use block::{build, execute, verify, BlockError, BlockLimits, Executed, Tip};
+pub use block::{build, execute, select_evidence, verify, BlockError, BlockLimits, Executed, Tip};
 pub use mempool::{AdmitError, Mempool, MempoolLimits};

@@ -22,6 +22,7 @@ fn ledger() -> Ledger {
             roles: vec![Role::Tsp],
             governor: true,
             stake: 0,
+            bond: 0,
         }],
     })
     .unwrap()
@@ -240,4 +241,66 @@ fn invalid_blocks_are_refused_with_the_reason() {
         Err(BlockError::TooManyTxs(2))
     );
     assert_eq!(check(&good), Ok(()));
+}
+
+#[test]
+fn evidence_goes_in_once_and_is_recorded_after_the_transactions() {
+    // A chain whose only organisation is a validator signing with its own key.
+    let mut l = Ledger::genesis(&Genesis {
+        chain_id: CHAIN.parse().unwrap(),
+        organisations: vec![GenesisOrganisation {
+            org: "tsp".parse().unwrap(),
+            key: tsp().public_key(),
+            roles: vec![Role::Tsp, Role::Validator],
+            governor: true,
+            stake: 10,
+            bond: 10,
+        }],
+    })
+    .unwrap();
+    let offence = |offender: PublicKey, view: u64| Evidence {
+        offender,
+        epoch: 0,
+        view,
+        kind: OffenceKind::ConflictingFinalize,
+        proof: EvidenceProof(vec![1, 2, 3]),
+    };
+    let guilty = offence(tsp().public_key(), 3);
+    let stranger = offence(Keypair::from_seed(&[9; 32]).public_key(), 3);
+    let mut m = Mempool::new(MempoolLimits::default());
+    m.admit(register(&tsp(), 1, 10), &l, NOW).unwrap();
+    // The proposer keeps what the ledger can record, each offence once.
+    let chosen = select_evidence(&l, &[guilty.clone(), stranger.clone(), guilty.clone()]);
+    assert_eq!(chosen, vec![guilty.clone()]);
+    let limits = BlockLimits::default();
+    let good = build(&l, &Tip::GENESIS, &m, tsp().public_key(), NOW, &limits).with_evidence(chosen);
+    verify(&good, &Tip::GENESIS, &l, NOW, &limits).unwrap();
+
+    let mut tampered = good.clone();
+    tampered.evidence[0].view = 4;
+    assert_eq!(
+        verify(&tampered, &Tip::GENESIS, &l, NOW, &limits),
+        Err(BlockError::EvidenceRootMismatch)
+    );
+    for bad in [vec![stranger], vec![guilty.clone(), guilty.clone()]] {
+        let b = good.clone().with_evidence(bad);
+        assert!(matches!(
+            verify(&b, &Tip::GENESIS, &l, NOW, &limits),
+            Err(BlockError::BadEvidence { .. })
+        ));
+    }
+
+    let executed = execute(&mut l, &good);
+    assert_eq!(executed.receipts[0].outcome, Outcome::Applied);
+    assert!(matches!(
+        executed.events.last(),
+        Some(tranche_ledger::LedgerEvent::Slashed { slashed: 10, .. })
+    ));
+    // Recorded: a later block may not carry it again.
+    assert!(select_evidence(&l, &[guilty]).is_empty());
+    // A block's evidence survives its encoding.
+    assert_eq!(
+        Block::from_bytes(&tranche_types::commonware_codec::Encode::encode(&good)).unwrap(),
+        good
+    );
 }

@@ -196,6 +196,7 @@ pub const ROUTES: &[&str] = &[
     "/blocks/{height}",
     "/signers/{key}/nonce",
     "/organisations/{org}",
+    "/validators",
     "/wallets/{address}",
     "/tokens/{token}",
     "/assets/{asset}",
@@ -216,6 +217,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/blocks/{height}", get(block))
         .route("/signers/{key}/nonce", get(nonce))
         .route("/organisations/{org}", get(organisation))
+        .route("/validators", get(validators))
         .route("/wallets/{address}", get(wallet))
         .route("/tokens/{token}", get(token))
         .route("/assets/{asset}", get(asset))
@@ -350,6 +352,38 @@ async fn nonce(State(s): State<Arc<Shared>>, Path(key): Path<String>) -> ApiResu
     let key: PublicKey = parse("public key", &key)?;
     let view = s.view();
     at(&view, json!({"next_nonce": view.ledger.next_nonce(&key)}))
+}
+
+/// The committee signing consensus votes, every bonded validator with its
+/// stake and standing, and every equivocation recorded (C-2).
+async fn validators(State(s): State<Arc<Shared>>) -> ApiResult {
+    let view = s.view();
+    let state = view.ledger.state();
+    let elected = view.ledger.elect(crate::VALIDATORS_MAX);
+    at(
+        &view,
+        json!({
+            "committee": s.validators.iter().map(|(o, k)| json!({"org": o, "key": k})).collect::<Vec<_>>(),
+            "validators": state.validators.iter().map(|(org, v)| json!({
+                "org": org,
+                "consensus_key": v.consensus_key,
+                "bonded": v.bonded.to_string(),
+                "delegated": v.delegated.to_string(),
+                "tombstoned": v.tombstoned,
+                "elected": elected.iter().any(|(o, _, _)| o == org),
+            })).collect::<Vec<_>>(),
+            "equivocations": state.equivocations.iter().map(|((key, epoch, view), e)| json!({
+                "org": e.org,
+                "key": key,
+                "epoch": epoch,
+                "view": view,
+                "kind": e.kind,
+                "height": e.height,
+                "slashed": e.slashed.to_string(),
+                "evidence": e.evidence,
+            })).collect::<Vec<_>>(),
+        }),
+    )
 }
 
 async fn organisation(State(s): State<Arc<Shared>>, Path(org): Path<String>) -> ApiResult {

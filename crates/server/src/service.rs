@@ -241,20 +241,21 @@ pub fn run(config: &NodeConfig, key: Keypair) -> Result<(), NodeError> {
 
         let (observer, mut finalized) = mpsc::unbounded_channel();
         let view = View::of_start(&start);
+        let participants: Set<ed25519::PublicKey> =
+            Set::try_from(addresses.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>())
+                .expect("committee keys are distinct");
+        let scheme = Scheme::signer(namespace.as_bytes(), participants, signer)
+            .expect("this node is in the committee");
         let (application, mailbox, reporter) = Application::new(
             context.child("application"),
             me,
+            scheme.clone(),
             start,
             Arc::clone(&store),
             blocks,
             observer,
         );
         application.start();
-        let participants: Set<ed25519::PublicKey> =
-            Set::try_from(addresses.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>())
-                .expect("committee keys are distinct");
-        let scheme = Scheme::signer(namespace.as_bytes(), participants, signer)
-            .expect("this node is in the committee");
         let engine = simplex::Engine::new(
             context.child("engine"),
             tranche_consensus::engine_config(scheme, oracle.clone(), mailbox.clone(), reporter, "simplex".to_string(), genesis_digest(&chain_id)),

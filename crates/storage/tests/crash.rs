@@ -24,6 +24,7 @@ fn genesis() -> Ledger {
             roles: vec![Role::Tsp],
             governor: true,
             stake: 0,
+            bond: 0,
         }],
     })
     .unwrap()

@@ -8,6 +8,105 @@ use serde::{Deserialize, Serialize};
 
 /// The most transactions one block may carry.
 pub const BLOCK_TXS_MAX: usize = 20_000;
+/// The most pieces of evidence one block may carry.
+pub const BLOCK_EVIDENCE_MAX: usize = 16;
+/// The largest proof of one offence, in bytes (two signed votes take about 250).
+pub const EVIDENCE_PROOF_MAX: usize = 1024;
+
+crate::unit_enum! {
+    /// How a validator broke the consensus protocol (C-2): each is two votes
+    /// it signed for one view that an honest validator never signs together.
+    pub enum OffenceKind {
+        /// Notarize votes for two different blocks.
+        ConflictingNotarize = 0,
+        /// Finalize votes for two different blocks.
+        ConflictingFinalize = 1,
+        /// A vote to skip the view and a vote to finalize in it.
+        NullifyFinalize = 2,
+    }
+}
+
+/// The signed votes proving an offence, in the consensus engine's own
+/// encoding: the ledger records them as they are; consensus checks them.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EvidenceProof(pub Vec<u8>);
+
+impl Serialize for EvidenceProof {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for EvidenceProof {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let bytes = hex::decode(&text).map_err(serde::de::Error::custom)?;
+        if bytes.len() > EVIDENCE_PROOF_MAX {
+            return Err(serde::de::Error::custom(format!(
+                "a proof of {} bytes; at most {EVIDENCE_PROOF_MAX} are allowed",
+                bytes.len()
+            )));
+        }
+        Ok(EvidenceProof(bytes))
+    }
+}
+
+impl Write for EvidenceProof {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.0.write(buf);
+    }
+}
+
+impl EncodeSize for EvidenceProof {
+    fn encode_size(&self) -> usize {
+        self.0.encode_size()
+    }
+}
+
+impl Read for EvidenceProof {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self(Vec::<u8>::read_cfg(
+            buf,
+            &((0..=EVIDENCE_PROOF_MAX).into(), ()),
+        )?))
+    }
+}
+
+crate::record! {
+    /// Proof that a validator equivocated (C-2), carried in a block so the
+    /// ledger records it against the offender and slashes its bond.
+    pub struct Evidence {
+        /// The offender's consensus key.
+        pub offender: PublicKey,
+        /// The consensus epoch of the offence.
+        pub epoch: u64,
+        /// The consensus view of the offence.
+        pub view: u64,
+        /// What it did.
+        pub kind: OffenceKind,
+        /// The signed votes.
+        pub proof: EvidenceProof,
+    }
+}
+
+impl Evidence {
+    /// The offence's identity: one validator is punished once per view, however
+    /// many conflicting votes it signed there.
+    pub fn offence(&self) -> (PublicKey, u64, u64) {
+        (self.offender, self.epoch, self.view)
+    }
+}
+
+/// The commitment to a block's evidence: SHA-256 over a label and the
+/// canonical encoding of each piece in order.
+pub fn evidence_root(evidence: &[Evidence]) -> Hash {
+    let mut bytes = Vec::new();
+    for piece in evidence {
+        piece.write(&mut bytes);
+    }
+    Hash::digest(b"tranche/evidence/v1", &bytes)
+}
 
 /// A block's header: what links it to its parent and commits to its contents.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +123,8 @@ pub struct BlockHeader {
     pub proposer: PublicKey,
     /// Commitment to the transactions, see [`tx_root`].
     pub tx_root: Hash,
+    /// Commitment to the evidence, see [`evidence_root`].
+    pub evidence_root: Hash,
     /// The ledger's state root after applying the parent block.
     pub parent_state_root: Hash,
 }
@@ -53,6 +154,7 @@ impl Write for BlockHeader {
         self.time.write(buf);
         self.proposer.write(buf);
         self.tx_root.write(buf);
+        self.evidence_root.write(buf);
         self.parent_state_root.write(buf);
     }
 }
@@ -64,7 +166,7 @@ impl EncodeSize for BlockHeader {
             + Hash::SIZE
             + Timestamp::SIZE
             + PublicKey::SIZE
-            + 2 * Hash::SIZE
+            + 3 * Hash::SIZE
     }
 }
 
@@ -78,18 +180,23 @@ impl Read for BlockHeader {
             time: Timestamp::read_cfg(buf, &())?,
             proposer: PublicKey::read_cfg(buf, &())?,
             tx_root: Hash::read_cfg(buf, &())?,
+            evidence_root: Hash::read_cfg(buf, &())?,
             parent_state_root: Hash::read_cfg(buf, &())?,
         })
     }
 }
 
-/// A block: its header and its transactions in order.
+/// A block: its header, its transactions in order, and evidence of
+/// validators' offences, applied after the transactions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Block {
     /// The header.
     pub header: BlockHeader,
     /// The transactions, applied in this order.
     pub txs: Vec<SignedTransaction>,
+    /// Offences to record.
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
 }
 
 impl Block {
@@ -110,9 +217,21 @@ impl Block {
             time,
             proposer,
             tx_root: tx_root(&txs),
+            evidence_root: evidence_root(&[]),
             parent_state_root,
         };
-        Self { header, txs }
+        Self {
+            header,
+            txs,
+            evidence: Vec::new(),
+        }
+    }
+
+    /// The block with `evidence` added and committed to in its header.
+    pub fn with_evidence(mut self, evidence: Vec<Evidence>) -> Self {
+        self.header.evidence_root = evidence_root(&evidence);
+        self.evidence = evidence;
+        self
     }
 
     /// The block's id.
@@ -125,6 +244,11 @@ impl Block {
         self.header.tx_root == tx_root(&self.txs)
     }
 
+    /// Whether the header's `evidence_root` matches the evidence carried.
+    pub fn evidence_root_matches(&self) -> bool {
+        self.header.evidence_root == evidence_root(&self.evidence)
+    }
+
     /// Decodes untrusted bytes, bounding the number of transactions.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         decode("block", bytes)
@@ -135,12 +259,13 @@ impl Write for Block {
     fn write(&self, buf: &mut impl BufMut) {
         self.header.write(buf);
         self.txs.write(buf);
+        self.evidence.write(buf);
     }
 }
 
 impl EncodeSize for Block {
     fn encode_size(&self) -> usize {
-        self.header.encode_size() + self.txs.encode_size()
+        self.header.encode_size() + self.txs.encode_size() + self.evidence.encode_size()
     }
 }
 
@@ -149,7 +274,12 @@ impl Read for Block {
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
         let header = BlockHeader::read_cfg(buf, &())?;
         let txs = Vec::<SignedTransaction>::read_cfg(buf, &((0..=BLOCK_TXS_MAX).into(), ()))?;
-        Ok(Self { header, txs })
+        let evidence = Vec::<Evidence>::read_cfg(buf, &((0..=BLOCK_EVIDENCE_MAX).into(), ()))?;
+        Ok(Self {
+            header,
+            txs,
+            evidence,
+        })
     }
 }
 

@@ -22,7 +22,10 @@ mod time;
 mod tx;
 
 pub use amount::{AmountError, Currency, CurrencyKind, MinorUnits, Money, Units};
-pub use block::{tx_root, Block, BlockHeader, Outcome, Receipt, BLOCK_TXS_MAX};
+pub use block::{
+    evidence_root, tx_root, Block, BlockHeader, Evidence, EvidenceProof, OffenceKind, Outcome,
+    Receipt, BLOCK_EVIDENCE_MAX, BLOCK_TXS_MAX, EVIDENCE_PROOF_MAX,
+};
 pub use codec::BoundedVec;
 pub use codec::DecodeError;
 pub use hash::{Hash, HexError, PublicKey, Signature};

@@ -155,6 +155,10 @@ reject_codes! {
     InvalidField = 51, "INVALID_FIELD", "a field has a value that is not allowed; see the message";
     /// No such claim.
     UnknownClaim = 52, "UNKNOWN_CLAIM", "this claim issuer has no claim of this topic about this DID";
+    /// The validator was caught equivocating.
+    Tombstoned = 53, "TOMBSTONED", "this validator was slashed for equivocating and can never be bonded to or elected again";
+    /// The offence is already on the chain.
+    OffenceRecorded = 54, "OFFENCE_RECORDED", "this validator's offence in this view is already recorded; it is punished once";
 }
 
 impl fmt::Display for RejectCode {

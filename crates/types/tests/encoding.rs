@@ -81,7 +81,7 @@ fn golden_block_hash() {
     assert!(block.tx_root_matches());
     assert_eq!(
         block.hash().to_hex(),
-        "0fb7dfb44a9bf20c15c48b562c9caa87cf08c61af35bd873cc6b1bf46fae7d9e"
+        "104a3d55e6bbf3dddb57628d7a2e0cf1c5ea87f871f96c3b12227c069e2dc163"
     );
     assert_eq!(Block::from_bytes(&block.encode()).unwrap(), block);
 }

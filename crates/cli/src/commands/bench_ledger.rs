@@ -57,6 +57,7 @@ fn setup(holders: usize) -> Result<(Net, Vec<Keypair>)> {
         roles: vec![role],
         governor: true,
         stake: 0,
+        bond: 0,
     };
     let genesis = Genesis {
         chain_id: parse(CHAIN),

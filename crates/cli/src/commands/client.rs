@@ -302,6 +302,9 @@ pub enum QueryCommand {
         /// The request id.
         request: String,
     },
+    /// Validators: the committee, bonds and delegations, and recorded
+    /// equivocations with the stake they cost (C-2).
+    Validators,
     /// A signer's next nonce.
     Nonce {
         /// The public key (hex).
@@ -361,6 +364,7 @@ pub fn query(_ctx: &Ctx, args: QueryArgs) -> Result<ExitCode> {
         QueryCommand::Issuance { request } => format!("/issuances/{}", seg(request)),
         QueryCommand::Revocation { request } => format!("/revocations/{}", seg(request)),
         QueryCommand::Nonce { key } => format!("/signers/{}/nonce", seg(key)),
+        QueryCommand::Validators => "/validators".to_string(),
         QueryCommand::Transfers {
             token,
             wallet,

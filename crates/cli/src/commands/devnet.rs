@@ -98,6 +98,7 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
             roles: roles.to_vec(),
             governor: validator,
             stake: if validator { 1_000 } else { 0 },
+            bond: if validator { 1_000 } else { 0 },
         });
         keys.push(key.public_key());
     }

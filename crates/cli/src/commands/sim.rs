@@ -37,7 +37,9 @@ pub struct SimArgs {
     loss_percent: u8,
     /// What goes wrong: `none`; `partition` (after 3 blocks the validators
     /// split into two halves for 15 s, then heal); `crash` (after 3 blocks
-    /// the last validator is killed, and restarted 20 s later from its store).
+    /// the last validator is killed, and restarted 20 s later from its store);
+    /// `equivocate` (the last validator signs two conflicting votes for every
+    /// vote it sees; the others must record it on chain and slash its bond).
     #[arg(long, value_enum, default_value_t = FaultArg::None)]
     fault: FaultArg,
 }
@@ -51,6 +53,8 @@ pub enum FaultArg {
     Partition,
     /// A validator crashed and restarted.
     Crash,
+    /// A validator signing conflicting votes.
+    Equivocate,
 }
 
 impl FaultArg {
@@ -65,6 +69,7 @@ impl FaultArg {
                 at: 3,
                 down_ms: 20_000,
             },
+            FaultArg::Equivocate => Fault::Equivocate,
         }
     }
 }
@@ -84,8 +89,9 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
     if args.loss_percent > 50 {
         bail!("--loss-percent must be 0 to 50");
     }
-    if args.fault == FaultArg::Crash && (args.down + 1) * 3 >= args.validators {
-        bail!("--fault crash takes one more validator down: with --down {} that leaves no quorum of {}", args.down, args.validators);
+    let faulty = usize::from(matches!(args.fault, FaultArg::Crash | FaultArg::Equivocate));
+    if faulty == 1 && (args.down + 1) * 3 >= args.validators {
+        bail!("--fault crash and --fault equivocate take one more validator out: with --down {} that leaves no quorum of {}", args.down, args.validators);
     }
     if args.txs == 0 || args.txs > 10_000 {
         bail!("--txs must be 1 to 10000");
@@ -115,7 +121,7 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
                 passed += 1;
                 println!(
                     "seed {seed}: {} validators agree on every block and state root through height {blocks}",
-                    n - down
+                    n - down - usize::from(args.fault == FaultArg::Equivocate)
                 );
             }
             Err(_) => {

@@ -70,6 +70,7 @@ pub fn genesis_orgs() -> Vec<GenesisOrganisation> {
             roles,
             governor,
             stake,
+            bond: 0,
         };
     vec![
         org("acme-tsp", 1, vec![Role::Tsp, Role::Validator], true, 1_000),
