@@ -234,5 +234,13 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
             "same state root at height {target}"
         );
     }
+    // Epochs are 100 blocks: the committee is elected again, and every
+    // validator, the restarted one too, carries on into the new epoch.
+    wait_for("an epoch change", || {
+        apis.iter().all(|api| {
+            status(api)
+                .is_some_and(|s| s["epoch"].as_u64().unwrap() >= 1 && s["validating"] == true)
+        })
+    });
     drop(nodes);
 }

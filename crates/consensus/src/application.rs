@@ -20,7 +20,7 @@
 use crate::archive::Archive;
 use crate::{genesis_digest, ConsensusKey, Digest, Scheme};
 use commonware_actor::Feedback;
-use commonware_consensus::simplex::types::{Activity, Context};
+use commonware_consensus::simplex::types::{Activity, Context, Finalization};
 use commonware_consensus::simplex::Plan;
 use commonware_consensus::{Automaton, CertifiableAutomaton, Relay};
 use commonware_macros::select_loop;
@@ -28,11 +28,12 @@ use commonware_p2p::{Receiver, Recipients, Sender};
 use commonware_runtime::{spawn_cell, Clock, ContextCell, Handle, Spawner};
 use commonware_utils::channel::fallible::{FallibleExt as _, OneshotExt as _};
 use commonware_utils::channel::{mpsc, oneshot};
+use commonware_utils::ordered::Set;
 use rand_core_010::CryptoRng;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tranche_ledger::{Ledger, LedgerEvent};
+use tranche_ledger::{Committee, Ledger, LedgerEvent};
 use tranche_node::{AdmitError, BlockLimits, Mempool, MempoolLimits, Tip};
 use tranche_types::{
     Block, Evidence, EvidenceProof, Hash, OffenceKind, PublicKey, Receipt, SignedTransaction,
@@ -67,6 +68,8 @@ pub enum Message {
     Finalized {
         /// Its digest.
         payload: Digest,
+        /// The finalization certificate, in the engine's encoding.
+        certificate: Vec<u8>,
     },
     /// The engine caught a validator signing conflicting votes.
     Offence {
@@ -155,6 +158,7 @@ impl commonware_consensus::Reporter for Reporter {
                 // application ignores what it has already finalized.
                 self.sender.send_lossy(Message::Finalized {
                     payload: f.proposal.payload,
+                    certificate: tranche_types::commonware_codec::Encode::encode(&f).to_vec(),
                 });
             }
             Activity::ConflictingNotarize(_)
@@ -210,6 +214,11 @@ pub const EMPTY_BLOCK_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The most offences kept waiting for a block to carry them.
 const OFFENCES_MAX: usize = 256;
+/// The most finalization certificates kept for blocks not yet applied.
+const CERTIFICATES_MAX: usize = 1024;
+/// How long a committee member goes without finalizing anything before it
+/// asks its peers for finalized blocks (it may have missed an epoch change).
+const SYNC_AFTER: Duration = Duration::from_secs(2);
 
 /// The most blocks sent in answer to one request.
 pub const ANCESTORS_MAX: usize = 64;
@@ -223,6 +232,11 @@ const TAG_REQUEST: u8 = 1;
 /// so whichever leads next can include them: each as a 4-byte big-endian
 /// length and its canonical bytes, batched to spare a message per transaction.
 const TAG_TXS: u8 = 2;
+/// A request for the finalized blocks after a height (8 bytes, big-endian),
+/// from a node that follows the chain without voting, or has fallen behind.
+const TAG_SYNC: u8 = 3;
+/// The answer's last part: the certificate that finalized the last block sent.
+const TAG_CERTIFICATE: u8 = 4;
 /// The most transactions in one gossip message.
 const GOSSIP_BATCH_MAX: usize = 512;
 /// How long an admitted transaction waits for others to share its message.
@@ -230,6 +244,37 @@ const GOSSIP_DELAY: Duration = Duration::from_millis(5);
 
 /// A verification waiting for a block's contents (or its ancestors').
 type Waiter = (Context<Digest, ConsensusKey>, oneshot::Sender<bool>);
+
+/// An epoch this node has reached: who votes in it, and the block it starts
+/// from (the previous epoch's last block, or the genesis digest).
+#[derive(Clone, Debug)]
+pub struct EpochStart {
+    /// The epoch.
+    pub epoch: u64,
+    /// Its committee.
+    pub committee: Committee,
+    /// The digest its first block builds on.
+    pub floor: Digest,
+}
+
+/// The consensus keys of a committee, in the engine's canonical order. Keys
+/// the engine cannot use are left out, the same way on every node (the
+/// ledger admits none).
+pub fn participants(committee: &Committee) -> Set<ConsensusKey> {
+    let keys: std::collections::BTreeSet<ConsensusKey> = committee
+        .members
+        .0
+        .iter()
+        .filter_map(|m| consensus_key(&m.key))
+        .collect();
+    Set::try_from(keys.into_iter().collect::<Vec<_>>()).expect("a set of distinct keys")
+}
+
+/// The engine's form of a Tranche key, if it is a usable one.
+pub fn consensus_key(key: &PublicKey) -> Option<ConsensusKey> {
+    use tranche_types::commonware_codec::DecodeExt as _;
+    ConsensusKey::decode(tranche_types::commonware_codec::Copying(key.0.as_slice())).ok()
+}
 
 /// A block known to this validator, with the ledger after it.
 struct Known {
@@ -257,10 +302,21 @@ enum Resolved {
 pub struct Application<E: Clock + Spawner + CryptoRng, S, R, A> {
     context: ContextCell<E>,
     me: PublicKey,
-    /// The committee's keys, to check evidence against.
-    scheme: Scheme,
+    /// The chain's consensus namespace, to check votes and certificates.
+    namespace: Vec<u8>,
+    /// Verifiers of recent epochs' committees.
+    verifiers: BTreeMap<u64, Scheme>,
     /// Offences the engine caught, waiting for a block to record them.
     offences: Vec<Evidence>,
+    /// Finalization certificates of blocks not yet applied.
+    certificates: HashMap<Digest, Vec<u8>>,
+    /// The epoch last announced to the orchestrator.
+    announced: Option<u64>,
+    epochs: mpsc::UnboundedSender<EpochStart>,
+    /// When this node last applied a finalized block (or started).
+    progress: SystemTime,
+    /// Which committee member to ask for blocks next.
+    sync_turn: usize,
     mailbox: mpsc::UnboundedReceiver<Message>,
     blocks_out: S,
     blocks_in: R,
@@ -293,6 +349,12 @@ pub struct Application<E: Clock + Spawner + CryptoRng, S, R, A> {
     outbox_count: usize,
     /// When the outbox goes out at the latest.
     flush_at: Option<SystemTime>,
+}
+
+/// What the chain store holds; a store that cannot be read is a fault the
+/// node cannot work around.
+fn stored<T>(read: Result<T, tranche_storage::StorageError>) -> T {
+    read.unwrap_or_else(|e| panic!("the chain store cannot be read: {e}"))
 }
 
 fn digest_of(hash: &Hash) -> Digest {
@@ -364,21 +426,25 @@ where
     R: Receiver<PublicKey = ConsensusKey>,
     A: Archive,
 {
-    /// A validator's application, starting from `start` (genesis, or what it
-    /// finalized before a restart), signing blocks as `me` in the committee
-    /// of `scheme`, sending and receiving blocks on `blocks`, committing
-    /// finalized blocks to `archive` and then reporting them on `observer`.
+    /// A node's application, starting from `start` (genesis, or what it
+    /// finalized before a restart), signing blocks as `me`, checking votes
+    /// in the consensus `namespace`, sending and receiving blocks on
+    /// `blocks`, committing finalized blocks to `archive` and then reporting
+    /// them on `observer`. Each epoch it reaches is announced on the
+    /// receiver returned, for the orchestrator to run that epoch's engine.
     #[allow(clippy::type_complexity, clippy::too_many_arguments)]
     pub fn new(
         context: E,
         me: PublicKey,
-        scheme: Scheme,
+        namespace: &[u8],
         start: Start,
         archive: A,
         blocks: (S, R),
         observer: mpsc::UnboundedSender<Finalized>,
-    ) -> (Self, Mailbox, Reporter) {
+    ) -> (Self, Mailbox, Reporter, mpsc::UnboundedReceiver<EpochStart>) {
         let (sender, receiver) = mpsc::unbounded_channel();
+        let (epochs, epochs_out) = mpsc::unbounded_channel();
+        let progress = context.current();
         let genesis = genesis_digest(start.ledger.chain_id());
         let base = if start.tip.height == 0 {
             genesis
@@ -388,8 +454,14 @@ where
         let app = Application {
             context: ContextCell::new(context),
             me,
-            scheme,
+            namespace: namespace.to_vec(),
+            verifiers: BTreeMap::new(),
             offences: Vec::new(),
+            certificates: HashMap::new(),
+            announced: None,
+            epochs,
+            progress,
+            sync_turn: 0,
             mailbox: receiver,
             blocks_out: blocks.0,
             blocks_in: blocks.1,
@@ -417,7 +489,61 @@ where
                 sender: sender.clone(),
             },
             Reporter { sender },
+            epochs_out,
         )
+    }
+
+    /// A verifier of `committee`'s votes and certificates.
+    fn verifier(&mut self, committee: &Committee) -> Scheme {
+        if let Some(s) = self.verifiers.get(&committee.epoch) {
+            return s.clone();
+        }
+        let scheme = Scheme::verifier(&self.namespace, participants(committee));
+        // An epoch's evidence and certificates are checked during it and
+        // the next; older verifiers are not needed.
+        while self.verifiers.len() >= 4 {
+            self.verifiers.pop_first();
+        }
+        self.verifiers.insert(committee.epoch, scheme.clone());
+        scheme
+    }
+
+    /// Whether this node votes in the epoch of the next block.
+    fn member(&self) -> bool {
+        self.base_ledger
+            .committee()
+            .members
+            .0
+            .iter()
+            .any(|m| m.key == self.me)
+    }
+
+    /// Tells the orchestrator when the next block's epoch is a new one.
+    fn announce_epoch(&mut self) {
+        let committee = self.base_ledger.committee().clone();
+        if self.announced == Some(committee.epoch) {
+            return;
+        }
+        let first =
+            self.base_ledger.epoch_end(committee.epoch) - self.base_ledger.params().epoch_blocks;
+        let floor = if first == 0 {
+            self.genesis
+        } else if first == self.base_tip.height {
+            self.base
+        } else {
+            let block = self
+                .archive
+                .block(first)
+                .unwrap_or_else(|e| panic!("the chain store cannot be read: {e}"))
+                .expect("the blocks before the last finalized one are stored");
+            digest_of(&block.hash())
+        };
+        self.announced = Some(committee.epoch);
+        self.epochs.send_lossy(EpochStart {
+            epoch: committee.epoch,
+            committee,
+            floor,
+        });
     }
 
     /// Runs the actor until the runtime stops.
@@ -460,9 +586,19 @@ where
             }
             Resolved::Invalid => return,
         }
-        let Some((tip, _)) = self.state_after(&parent) else {
+        let Some((tip, ledger)) = self.state_after(&parent) else {
             return;
         };
+        let epoch = context.round.epoch().get();
+        if tip.height >= ledger.epoch_end(epoch) {
+            // The epoch's last block is made: propose it again until it is
+            // finalized, which ends the epoch.
+            response.send_lossy(parent);
+            return;
+        }
+        if ledger.epoch_of(tip.height + 1) != epoch {
+            return;
+        }
         let due = UNIX_EPOCH + Duration::from_millis(tip.time.0) + EMPTY_BLOCK_INTERVAL;
         if self.mempool.is_empty() && self.context.current() < due {
             self.pending = Some((context, response, due));
@@ -566,14 +702,18 @@ where
                 return Resolved::Invalid;
             };
             let verdict = tranche_node::verify(&block, &tip, ledger, now, &self.limits);
-            let scheme = &self.scheme;
-            let rng = self.context.as_mut();
-            if verdict.is_err()
-                || !block
+            let committee = ledger.committee().clone();
+            let evidence_ok = block.evidence.is_empty() || {
+                // Evidence is of the epoch the block is in, checked against
+                // that epoch's committee.
+                let scheme = self.verifier(&committee);
+                let rng = self.context.as_mut();
+                block
                     .evidence
                     .iter()
-                    .all(|e| evidence_holds(e, scheme, rng))
-            {
+                    .all(|e| e.epoch == committee.epoch && evidence_holds(e, &scheme, rng))
+            };
+            if verdict.is_err() || !evidence_ok {
                 // Never worth looking at again.
                 self.received.remove(&digest);
                 return Resolved::Invalid;
@@ -583,14 +723,40 @@ where
         Resolved::Valid
     }
 
-    /// Judges the received block `digest` for `context`.
+    /// Judges the block `digest` for `context`: it builds on the parent
+    /// consensus names, belongs to the context's epoch, and is valid. The
+    /// epoch's last block proposed again (see [`Self::on_propose`]) is
+    /// valid too.
     fn judge(&mut self, context: &Context<Digest, ConsensusKey>, digest: Digest) -> Resolved {
-        if let Some(block) = self.received.get(&digest) {
-            if self.parent_digest(block) != context.parent.1 {
+        let epoch = context.round.epoch().get();
+        let reproposal = digest == context.parent.1;
+        if !reproposal {
+            let parent = match (self.received.get(&digest), self.known.get(&digest)) {
+                (_, Some(k)) => Some(k.parent),
+                (Some(block), None) => Some(self.parent_digest(block)),
+                (None, None) => None,
+            };
+            if parent.is_some_and(|p| p != context.parent.1) {
                 return Resolved::Invalid;
             }
         }
-        self.resolve(digest)
+        let resolved = self.resolve(digest);
+        if resolved != Resolved::Valid {
+            return resolved;
+        }
+        let Some((tip, ledger)) = self.state_after(&digest) else {
+            return Resolved::Invalid;
+        };
+        let fits = if reproposal {
+            tip.height == ledger.epoch_end(epoch)
+        } else {
+            ledger.epoch_of(tip.height) == epoch
+        };
+        if fits {
+            Resolved::Valid
+        } else {
+            Resolved::Invalid
+        }
     }
 
     /// Asks the peers for the block `digest` (and its ancestors), unless it
@@ -713,8 +879,15 @@ where
                 .known
                 .remove(&digest)
                 .expect("every block on the final chain is known");
+            let certificate = self.certificates.remove(&digest);
             self.archive
-                .commit(&k.block, &k.receipts, &k.events, &k.ledger)
+                .commit(
+                    &k.block,
+                    &k.receipts,
+                    &k.events,
+                    &k.ledger,
+                    certificate.as_deref(),
+                )
                 .unwrap_or_else(|e| {
                     panic!(
                         "the chain store refused finalized block {}: {e}",
@@ -732,6 +905,8 @@ where
                 ledger: k.ledger,
             });
         }
+        self.progress = self.context.current();
+        self.announce_epoch();
         let now = self.now();
         self.mempool.prune(&self.base_ledger, now);
         let ledger = &self.base_ledger;
@@ -745,7 +920,7 @@ where
     }
 
     /// A finalization certificate for `payload` arrived.
-    fn finalized(&mut self, payload: Digest) {
+    fn finalized(&mut self, payload: Digest, certificate: Vec<u8>) {
         let known_final = payload == self.base
             || payload == self.genesis
             || self
@@ -756,6 +931,11 @@ where
         if known_final {
             return;
         }
+        if self.certificates.len() >= CERTIFICATES_MAX {
+            // Only from a peer feeding certificates of blocks that never come.
+            self.certificates.clear();
+        }
+        self.certificates.insert(payload, certificate);
         // Finalizations come in view order; the newest covers the rest.
         self.target = Some(payload);
         self.finalize();
@@ -763,9 +943,15 @@ where
 
     /// Keeps the engine's evidence of an offence for the next proposals.
     fn on_offence(&mut self, activity: &Activity<Scheme, Digest>) {
-        let Some(evidence) = evidence_of(activity, &self.scheme) else {
+        let committee = self.base_ledger.committee().clone();
+        let scheme = self.verifier(&committee);
+        let Some(evidence) = evidence_of(activity, &scheme) else {
             return;
         };
+        if evidence.epoch != committee.epoch {
+            // Of an epoch whose blocks can no longer carry it.
+            return;
+        }
         let known = self
             .offences
             .iter()
@@ -828,7 +1014,104 @@ where
         }
     }
 
+    /// Asks a committee member for the finalized blocks after this node's
+    /// last one, if this node does not vote in the current epoch (it
+    /// follows) or has finalized nothing for a while (it may have slept
+    /// through an epoch change, whose engine its peers have stopped).
+    fn sync(&mut self) {
+        let idle = self
+            .context
+            .current()
+            .duration_since(self.progress)
+            .unwrap_or_default();
+        if self.member() && idle < SYNC_AFTER {
+            return;
+        }
+        let others: Vec<ConsensusKey> = self
+            .base_ledger
+            .committee()
+            .members
+            .0
+            .iter()
+            .filter(|m| m.key != self.me)
+            .filter_map(|m| consensus_key(&m.key))
+            .collect();
+        if others.is_empty() {
+            return;
+        }
+        self.sync_turn = self.sync_turn.wrapping_add(1);
+        let peer = others[self.sync_turn % others.len()].clone();
+        let mut bytes = vec![TAG_SYNC];
+        bytes.extend_from_slice(&self.base_tip.height.to_be_bytes());
+        let _ = self.blocks_out.send(Recipients::One(peer), bytes, false);
+    }
+
+    /// Answers `peer`'s request for the finalized blocks after `from`: up to
+    /// [`ANCESTORS_MAX`] of them, never past the end of `from`'s epoch (the
+    /// asker must learn the next committee before it can check the next
+    /// epoch's certificates), ending at a block with a certificate of its
+    /// own, which goes last.
+    fn answer_sync(&mut self, peer: ConsensusKey, from: u64) {
+        let last = self.base_tip.height;
+        if from >= last {
+            return;
+        }
+        let ledger = &self.base_ledger;
+        let epoch_end = ledger.epoch_end(ledger.epoch_of(from + 1));
+        let end = last.min(from + ANCESTORS_MAX as u64).min(epoch_end);
+        let mut found = None;
+        for h in (from + 1..=end).rev() {
+            if let Some(c) = stored(self.archive.certificate(h)) {
+                found = Some((h, c));
+                break;
+            }
+        }
+        let Some((until, certificate)) = found else {
+            return;
+        };
+        for h in from + 1..=until {
+            let Some(block) = stored(self.archive.block(h)) else {
+                return;
+            };
+            let _ =
+                self.blocks_out
+                    .send(Recipients::One(peer.clone()), block_message(&block), false);
+        }
+        let mut bytes = Vec::with_capacity(1 + certificate.len());
+        bytes.push(TAG_CERTIFICATE);
+        bytes.extend_from_slice(&certificate);
+        let _ = self.blocks_out.send(Recipients::One(peer), bytes, false);
+    }
+
+    /// A peer's finalization certificate: checked against the committee of
+    /// the next block's epoch, then treated as the engine's own.
+    fn receive_certificate(&mut self, bytes: &[u8]) {
+        use commonware_consensus::Epochable as _;
+        use commonware_cryptography::certificate::Verifier as _;
+        use tranche_types::commonware_codec::Decode as _;
+        let committee = self.base_ledger.committee().clone();
+        let scheme = self.verifier(&committee);
+        let Ok(finalization) = Finalization::<Scheme, Digest>::decode_cfg(
+            tranche_types::commonware_codec::Copying(bytes),
+            &scheme.certificate_codec_config(),
+        ) else {
+            return;
+        };
+        if finalization.epoch().get() != committee.epoch
+            || !finalization.verify(
+                self.context.as_mut(),
+                &scheme,
+                &commonware_parallel::Sequential,
+            )
+        {
+            return;
+        }
+        self.finalized(finalization.proposal.payload, bytes.to_vec());
+        self.retry_waiting();
+    }
+
     async fn run(mut self) {
+        self.announce_epoch();
         let mut tick = self.context.current() + RETRY;
         select_loop! {
             self.context,
@@ -848,9 +1131,7 @@ where
                         self.on_propose(context, response);
                     }
                     Message::Verify { context, payload, response } => {
-                        if self.known.contains_key(&payload) {
-                            response.send_lossy(true);
-                        } else {
+                        {
                             match self.judge(&context, payload) {
                                 Resolved::Valid => {
                                     response.send_lossy(true);
@@ -875,8 +1156,8 @@ where
                             let _ = self.blocks_out.send(Recipients::All, bytes, true);
                         }
                     }
-                    Message::Finalized { payload } => {
-                        self.finalized(payload);
+                    Message::Finalized { payload, certificate } => {
+                        self.finalized(payload, certificate);
                         self.retry_waiting();
                     }
                     Message::Offence { activity } => self.on_offence(&activity),
@@ -912,6 +1193,12 @@ where
                             self.answer(peer, commonware_cryptography::sha256::Digest(arr));
                         }
                     }
+                    Some((&TAG_SYNC, rest)) => {
+                        if let Ok(arr) = <[u8; 8]>::try_from(rest) {
+                            self.answer_sync(peer, u64::from_be_bytes(arr));
+                        }
+                    }
+                    Some((&TAG_CERTIFICATE, rest)) => self.receive_certificate(rest),
                     // Anything else is noise from a faulty peer.
                     _ => {}
                 }
@@ -924,6 +1211,7 @@ where
                     tick = self.context.current() + RETRY;
                     self.finalize();
                     self.retry_waiting();
+                    self.sync();
                 }
                 self.propose_pending();
             },

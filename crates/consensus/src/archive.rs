@@ -12,7 +12,9 @@ use tranche_types::{Block, Hash, Receipt};
 /// Finalized blocks, kept durably.
 pub trait Archive: Send + 'static {
     /// Stores a finalized block with its receipts, what the ledger recorded
-    /// while applying it, and the ledger after it.
+    /// while applying it, the ledger after it, and the finalization
+    /// certificate naming it, if there was one (a block finalized by a
+    /// descendant's certificate has none of its own).
     /// Blocks arrive in height order, each exactly once.
     fn commit(
         &mut self,
@@ -20,7 +22,10 @@ pub trait Archive: Send + 'static {
         receipts: &[Receipt],
         events: &[LedgerEvent],
         ledger: &Ledger,
+        certificate: Option<&[u8]>,
     ) -> Result<(), StorageError>;
+    /// The finalization certificate of the block at `height`, if it had one.
+    fn certificate(&self, height: u64) -> Result<Option<Vec<u8>>, StorageError>;
     /// The finalized block at `height`.
     fn block(&self, height: u64) -> Result<Option<Block>, StorageError>;
     /// The finalized block with this hash.
@@ -34,6 +39,7 @@ impl Archive for Arc<ChainStore> {
         receipts: &[Receipt],
         events: &[LedgerEvent],
         ledger: &Ledger,
+        certificate: Option<&[u8]>,
     ) -> Result<(), StorageError> {
         let transfers: Vec<TransferRecord> = events
             .iter()
@@ -42,7 +48,10 @@ impl Archive for Arc<ChainStore> {
                 _ => None,
             })
             .collect();
-        ChainStore::commit(self, block, receipts, &transfers, ledger)
+        ChainStore::commit(self, block, receipts, &transfers, ledger, certificate)
+    }
+    fn certificate(&self, height: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        ChainStore::certificate(self, height)
     }
     fn block(&self, height: u64) -> Result<Option<Block>, StorageError> {
         ChainStore::block(self, height)
@@ -57,6 +66,7 @@ struct Memory {
     blocks: Vec<Block>,
     roots: Vec<Hash>,
     heights: HashMap<Hash, u64>,
+    certificates: HashMap<u64, Vec<u8>>,
     latest: Option<Ledger>,
 }
 
@@ -97,6 +107,7 @@ impl Archive for MemoryArchive {
         _receipts: &[Receipt],
         _events: &[LedgerEvent],
         ledger: &Ledger,
+        certificate: Option<&[u8]>,
     ) -> Result<(), StorageError> {
         let mut m = self.lock();
         let expected = m.blocks.len() as u64 + 1;
@@ -107,6 +118,9 @@ impl Archive for MemoryArchive {
             });
         }
         m.heights.insert(block.hash(), block.header.height);
+        if let Some(c) = certificate {
+            m.certificates.insert(block.header.height, c.to_vec());
+        }
         m.blocks.push(block.clone());
         m.roots.push(ledger.state_root());
         m.latest = Some(ledger.clone());
@@ -118,6 +132,9 @@ impl Archive for MemoryArchive {
             .checked_sub(1)
             .and_then(|i| m.blocks.get(usize::try_from(i).ok()?))
             .cloned())
+    }
+    fn certificate(&self, height: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.lock().certificates.get(&height).cloned())
     }
     fn block_by_hash(&self, hash: &Hash) -> Result<Option<Block>, StorageError> {
         let height = self.lock().heights.get(hash).copied();

@@ -10,10 +10,12 @@
 
 pub mod application;
 pub mod archive;
+pub mod orchestrator;
 pub mod sim;
 
-pub use application::{Application, Finalized, Mailbox, Reporter, Start};
+pub use application::{Application, EpochStart, Finalized, Mailbox, Reporter, Start};
 pub use archive::{Archive, MemoryArchive};
+pub use orchestrator::{launch, EngineChannels, Launched, Orchestrator};
 
 use tranche_types::commonware_codec::Encode;
 use tranche_types::{ChainId, Hash};
@@ -35,14 +37,16 @@ pub fn genesis_digest(chain_id: &ChainId) -> Digest {
 /// The engine settings every Tranche validator uses, simulated or real:
 /// round-robin leaders, a 1 s leader timeout (well above
 /// [`application::EMPTY_BLOCK_INTERVAL`]), and the consensus journal in
-/// `partition` of the runtime's storage.
+/// `partition` of the runtime's storage; `epoch` builds on `floor`, the
+/// previous epoch's last block (the genesis digest for the first).
 pub fn engine_config<B>(
     scheme: Scheme,
     blocker: B,
     mailbox: Mailbox,
     reporter: Reporter,
     partition: String,
-    genesis: Digest,
+    floor: Digest,
+    epoch: u64,
 ) -> commonware_consensus::simplex::Config<
     Scheme,
     commonware_consensus::simplex::elector::RoundRobin<commonware_cryptography::Sha256>,
@@ -70,8 +74,8 @@ where
         strategy: commonware_parallel::Sequential,
         partition,
         mailbox_size: NZUsize!(4096),
-        epoch: Epoch::new(0),
-        floor: Floor::Genesis(genesis),
+        epoch: Epoch::new(epoch),
+        floor: Floor::Genesis(floor),
         leader_timeout: Duration::from_secs(1),
         certification_timeout: Duration::from_secs(2),
         timeout_retry: Duration::from_secs(5),

@@ -24,7 +24,7 @@ pub fn link(latency_ms: u64, jitter_ms: u64, loss_percent: u8) -> Link {
         .expect("a share of 100 is a probability"),
     }
 }
-use crate::{genesis_digest, Application, MemoryArchive, Scheme, Start};
+use crate::{launch, Archive as _, EngineChannels, MemoryArchive, Scheme, Start};
 use std::time::{Duration, UNIX_EPOCH};
 use tranche_crypto::{sign_transaction, Keypair};
 use tranche_ledger::{Genesis, GenesisOrganisation, Ledger};
@@ -33,8 +33,11 @@ use tranche_types::commonware_codec::DecodeExt as _;
 use tranche_types::*;
 
 const CHAIN: &str = "tranche-sim";
+const NAMESPACE: &[u8] = b"tranche-sim";
 /// The fewest blocks every run finalizes.
 pub const BLOCKS_MIN: u64 = 8;
+/// Blocks per epoch in simulated chains.
+pub const EPOCH_BLOCKS: u64 = 5;
 const QUOTA: Quota = Quota::per_second(NZU32!(10_000));
 
 fn validator_key(i: usize) -> Keypair {
@@ -48,7 +51,10 @@ fn consensus_key(k: &Keypair) -> ed25519::PrivateKey {
     .expect("a 32-byte seed")
 }
 
-fn genesis(n: usize) -> Ledger {
+/// The genesis of `n` validators, each bonding 100; a `spare` one bonds
+/// nothing (it holds 500 stake to bond later) and so starts off the
+/// committee of `n - 1`.
+fn genesis(n: usize, spare: Option<usize>) -> Ledger {
     let organisations = (0..n)
         .map(|i| GenesisOrganisation {
             org: format!("validator-{i}").parse().unwrap(),
@@ -60,11 +66,14 @@ fn genesis(n: usize) -> Ledger {
                 vec![Role::Validator]
             },
             governor: true,
-            stake: 100,
-            bond: 100,
+            stake: if spare == Some(i) { 500 } else { 100 },
+            bond: if spare == Some(i) { 0 } else { 100 },
         })
         .collect();
     Ledger::genesis(&Genesis {
+        // Short epochs, so every run crosses several of them.
+        epoch_blocks: Some(EPOCH_BLOCKS),
+        committee_max: spare.map(|_| u32::try_from(n - 1).expect("a small committee")),
         chain_id: CHAIN.parse().unwrap(),
         organisations,
     })
@@ -113,8 +122,18 @@ pub enum Fault {
     /// The last validator is Byzantine: for every vote it sees it signs two
     /// conflicting ones (commonware's `conflicter`) and never proposes. The
     /// others must keep finalizing, record its equivocation on chain and
-    /// slash its bond.
+    /// slash its bond; it leaves the committee at the next epoch.
     Equivocate,
+    /// The committee has one seat fewer than there are validators: the last
+    /// validator starts off it, following the chain. Once `at` blocks are
+    /// final it bonds more than anyone, so at the next epoch it joins the
+    /// committee and the validator with the least stake (the next to last:
+    /// ties go by id) leaves it and follows. Both must keep up, and the new
+    /// member must propose blocks.
+    Join {
+        /// The height at which it bonds.
+        at: u64,
+    },
 }
 
 /// One simulated run.
@@ -209,7 +228,6 @@ fn start_validator(
     i: usize,
     incarnation: usize,
     genesis: &Ledger,
-    participants: &Set<ed25519::PublicKey>,
     channels: Channels,
     archive: &MemoryArchive,
 ) -> Running {
@@ -228,32 +246,25 @@ fn start_validator(
     };
     // Finalized blocks are read back from the archive; nobody listens here.
     let (observer, _) = mpsc::unbounded_channel();
-    let scheme = Scheme::signer(b"tranche-sim", participants.clone(), consensus_key(&key)).unwrap();
-    let (application, mailbox, reporter) = Application::new(
-        context.child("application"),
-        key.public_key(),
-        scheme.clone(),
+    let launched = launch(
+        &context,
+        consensus_key(&key),
+        NAMESPACE,
         start,
         archive.clone(),
+        control,
         blocks,
+        EngineChannels {
+            votes,
+            certificates,
+            resolver,
+        },
         observer,
+        format!("validator-{i}"),
     );
-    let app = application.start();
-    let engine = simplex::Engine::new(
-        context.child("engine"),
-        crate::engine_config(
-            scheme,
-            control.clone(),
-            mailbox.clone(),
-            reporter,
-            format!("validator-{i}"),
-            genesis_digest(&CHAIN.parse().unwrap()),
-        ),
-    );
-    let engine = engine.start(votes, certificates, resolver);
     Running {
-        mailbox,
-        tasks: vec![app, engine],
+        mailbox: launched.mailbox,
+        tasks: vec![launched.application, launched.engines],
     }
 }
 
@@ -340,7 +351,8 @@ pub fn run_scenario(scenario: &Scenario) -> Chains {
         .await;
         network.start();
         set_links(&oracle, &pubs, &link, |_, _| true, true).await;
-        let genesis = genesis(n);
+        let spare = matches!(fault, Fault::Join { .. }).then_some(n - 1);
+        let genesis = genesis(n, spare);
         // Every validator's channels exist before any engine starts, so no
         // early message is lost to a channel not yet registered.
         let mut channels = Vec::new();
@@ -368,13 +380,22 @@ pub fn run_scenario(scenario: &Scenario) -> Chains {
                     context.child("byzantine"),
                     simplex::mocks::conflicter::Config { scheme },
                 );
-                conflicter.start(ch.1);
+                // It votes in the first epoch, on that epoch's sub-channel.
+                let (mux, mut handle) = commonware_p2p::utils::mux::Muxer::new(
+                    context.child("byzantine_votes"),
+                    ch.1 .0,
+                    ch.1 .1,
+                );
+                mux.start();
+                conflicter.start(handle.register(0).await.unwrap());
                 running.push(None);
                 continue;
             }
-            running.push(archives[i].as_ref().map(|archive| {
-                start_validator(&context, i, 0, &genesis, &participants, ch, archive)
-            }));
+            running.push(
+                archives[i]
+                    .as_ref()
+                    .map(|archive| start_validator(&context, i, 0, &genesis, ch, archive)),
+            );
         }
         // Clients send every transaction to every validator.
         let now = context
@@ -391,6 +412,28 @@ pub fn run_scenario(scenario: &Scenario) -> Chains {
         let mut goal = BLOCKS_MIN;
         match fault {
             Fault::None | Fault::Equivocate => {}
+            Fault::Join { at } => {
+                while lowest_height(&archives) < at {
+                    context.sleep(Duration::from_millis(50)).await;
+                }
+                let newcomer = validator_key(n - 1);
+                let bond = Transaction {
+                    chain_id: CHAIN.parse().unwrap(),
+                    signer: newcomer.public_key(),
+                    nonce: 1,
+                    valid_until: Timestamp(now + 3_600_000),
+                    payload: Payload::BondValidator(BondValidator {
+                        consensus_key: newcomer.public_key(),
+                        amount: 300,
+                    }),
+                };
+                let bond = sign_transaction(&newcomer, bond).unwrap();
+                for r in running.iter().flatten() {
+                    r.mailbox.submit(bond.clone()).await.unwrap();
+                }
+                // Two epochs after it bonds, with the new committee at work.
+                goal = goal.max(highest_height(&archives) + 3 * EPOCH_BLOCKS);
+            }
             Fault::Partition { at, heal_ms } => {
                 while lowest_height(&archives) < at {
                     context.sleep(Duration::from_millis(50)).await;
@@ -423,13 +466,7 @@ pub fn run_scenario(scenario: &Scenario) -> Chains {
                 let channels = register(&oracle, &pubs[victim]).await;
                 let archive = archives[victim].as_ref().expect("it has an archive");
                 running[victim] = Some(start_validator(
-                    &context,
-                    victim,
-                    1,
-                    &genesis,
-                    &participants,
-                    channels,
-                    archive,
+                    &context, victim, 1, &genesis, channels, archive,
                 ));
                 // It must catch up past where the others are now.
                 goal = goal.max(highest_height(&archives) + 3);
@@ -465,6 +502,22 @@ pub fn run_scenario(scenario: &Scenario) -> Chains {
             .map(|a| {
                 let (_, ledger) = a.latest().expect("every validator finalized blocks");
                 ledger.check_invariants();
+                if let Fault::Join { .. } = fault {
+                    let keys: Vec<PublicKey> =
+                        ledger.committee().members.0.iter().map(|m| m.key).collect();
+                    assert!(
+                        keys.contains(&validator_key(n - 1).public_key())
+                            && !keys.contains(&validator_key(n - 2).public_key()),
+                        "seed {seed}: the committee did not change"
+                    );
+                    // It could only propose once on the committee.
+                    let proposed = a
+                        .chain()
+                        .iter()
+                        .filter_map(|(h, _, _)| a.block(*h).ok().flatten())
+                        .any(|b| b.header.proposer == validator_key(n - 1).public_key());
+                    assert!(proposed, "seed {seed}: the newcomer proposed nothing");
+                }
                 if let Some(i) = byzantine {
                     let org: OrgId = format!("validator-{i}").parse().unwrap();
                     let v = &ledger.state().validators[&org];

@@ -121,3 +121,16 @@ fn an_equivocating_validator_is_recorded_and_slashed() {
         common_prefix_agrees(seed, &chains);
     }
 }
+
+#[test]
+fn a_validator_joins_and_another_leaves_at_the_next_epoch() {
+    for seed in [61, 62] {
+        let link = link(20, 10, 0);
+        let n = if seed % 2 == 0 { 5 } else { 7 };
+        // The committee checks (who sits on it, that the newcomer proposed)
+        // run inside the scenario.
+        let chains = run_scenario(&scenario(seed, n, link, Fault::Join { at: 4 }));
+        assert_eq!(chains.len(), n, "members and followers all keep up");
+        common_prefix_agrees(seed, &chains);
+    }
+}

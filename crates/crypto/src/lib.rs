@@ -13,7 +13,10 @@ mod sign;
 mod tx;
 
 pub use keyfile::{CipherSection, KdfParams, KdfSection, KeyFile, KeyFileError, KEYFILE_VERSION};
-pub use sign::{signing_message, verify, verify_data_integrity, Domain, Keypair, SignatureError};
+pub use sign::{
+    is_valid_public_key, signing_message, verify, verify_data_integrity, Domain, Keypair,
+    SignatureError,
+};
 pub use tx::{
     sign_transaction, verify_transaction, verify_transactions_batch, SignError, VerifyError,
 };

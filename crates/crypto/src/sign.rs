@@ -143,6 +143,12 @@ pub fn verify_data_integrity(
         .map_err(|_| SignatureError::Invalid)
 }
 
+/// Whether `public_key` is a usable ed25519 key: a point on the curve that
+/// is not of small order (such a key could sign for anything weakly).
+pub fn is_valid_public_key(public_key: &PublicKey) -> bool {
+    VerifyingKey::from_bytes(&public_key.0).is_ok_and(|k| !k.is_weak())
+}
+
 /// Checks `signature` over `body` as a message of `domain` on `chain_id`.
 /// Uses strict verification: no malleable or small-order encodings pass.
 pub fn verify(

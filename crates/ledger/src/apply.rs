@@ -620,6 +620,27 @@ pub(crate) fn execute(
         Payload::BondValidator(p) => {
             let org = org_with(state, signer, Role::Validator)?;
             refuse_tombstoned(state, &org)?;
+            if !tranche_crypto::is_valid_public_key(&p.consensus_key) {
+                return Err(reject(
+                    RejectCode::InvalidField,
+                    format!("{} is not a usable ed25519 key", p.consensus_key),
+                ));
+            }
+            // One key, one vote: a committee cannot hold a key twice.
+            let taken = state
+                .validators
+                .iter()
+                .any(|(o, v)| *o != org && v.consensus_key == p.consensus_key)
+                || state
+                    .org_by_key
+                    .get(&p.consensus_key)
+                    .is_some_and(|o| *o != org);
+            if taken {
+                return Err(reject(
+                    RejectCode::ConsensusKeyTaken,
+                    format!("{} is another organisation's key", p.consensus_key),
+                ));
+            }
             take_stake(state, &org, p.amount)?;
             let v = state.validators.entry(org).or_insert(Validator {
                 consensus_key: p.consensus_key,

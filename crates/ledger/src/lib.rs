@@ -24,15 +24,16 @@ mod state;
 
 pub use query::{IssuanceCheck, RevocationCheck, TokenSupply};
 pub use state::{
-    Asset, Checkpoint, Claim, Custody, Distribution, Entitlement, Equivocation, Freeze,
-    IssuanceRequest, Organisation, RevocationRequest, Roles, State, Token, TokenKind, Validator,
+    Asset, ChainParams, Checkpoint, Claim, Committee, Custody, Distribution, Entitlement,
+    Equivocation, Freeze, IssuanceRequest, Member, Organisation, RevocationRequest, Roles, State,
+    Token, TokenKind, Validator,
 };
 
 use serde::{Deserialize, Serialize};
 use tranche_types::{
-    ChainId, Date, Evidence, Hash, Memo, OffenceKind, OrgId, Outcome, PublicKey, Reference,
-    RejectCode, Rejection, Role, Signature, SignedTransaction, Timestamp, TokenId, Units,
-    WalletAddress,
+    BoundedVec, ChainId, Date, Evidence, Hash, Memo, OffenceKind, OrgId, Outcome, PublicKey,
+    Reference, RejectCode, Rejection, Role, Signature, SignedTransaction, Timestamp, TokenId,
+    Units, WalletAddress,
 };
 
 /// Where in the chain a transaction is applied: the only clock the ledger has.
@@ -50,6 +51,13 @@ impl BlockContext {
         self.time.date()
     }
 }
+
+/// The most validators a committee may have.
+pub const COMMITTEE_MAX: usize = 32;
+/// Blocks per epoch unless the genesis says otherwise.
+pub const EPOCH_BLOCKS_DEFAULT: u64 = 1_000;
+/// The fewest blocks an epoch may have.
+pub const EPOCH_BLOCKS_MIN: u64 = 4;
 
 /// A founding organisation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +86,13 @@ pub struct Genesis {
     pub chain_id: ChainId,
     /// The founding organisations.
     pub organisations: Vec<GenesisOrganisation>,
+    /// Blocks per epoch (default 1,000): the committee is elected again
+    /// after every block whose height is a multiple of this.
+    #[serde(default)]
+    pub epoch_blocks: Option<u64>,
+    /// The most validators in a committee (default and most: 32).
+    #[serde(default)]
+    pub committee_max: Option<u32>,
 }
 
 /// Why a genesis is unusable.
@@ -165,6 +180,13 @@ pub enum LedgerEvent {
         agent: OrgId,
         /// Which power.
         action: String,
+    },
+    /// An epoch ended: the committee of the next one was elected (C-2).
+    CommitteeElected {
+        /// The new epoch.
+        epoch: u64,
+        /// Its members.
+        members: Vec<Member>,
     },
     /// A validator's equivocation was recorded and its bond slashed (C-2).
     Slashed {
@@ -267,10 +289,34 @@ impl Ledger {
                 state.stake.insert(o.org.clone(), o.stake - o.bond);
             }
         }
-        Ok(Ledger {
+        let epoch_blocks = genesis.epoch_blocks.unwrap_or(EPOCH_BLOCKS_DEFAULT);
+        if !(EPOCH_BLOCKS_MIN..=1_000_000_000).contains(&epoch_blocks) {
+            return Err(GenesisError(format!(
+                "epoch_blocks must be {EPOCH_BLOCKS_MIN} to 1000000000, not {epoch_blocks}"
+            )));
+        }
+        let committee_max = genesis.committee_max.unwrap_or(COMMITTEE_MAX as u32);
+        if !(1..=COMMITTEE_MAX as u32).contains(&committee_max) {
+            return Err(GenesisError(format!(
+                "committee_max must be 1 to {COMMITTEE_MAX}, not {committee_max}"
+            )));
+        }
+        state.params = ChainParams {
+            epoch_blocks,
+            committee_max,
+        };
+        let mut ledger = Ledger {
             chain_id: genesis.chain_id.clone(),
             state,
-        })
+        };
+        // Empty when no organisation validates: a ledger for study or
+        // benchmarks, on which a node refuses to start.
+        let members = ledger.next_committee();
+        ledger.state.committee = Committee {
+            epoch: 0,
+            members: BoundedVec::new(members).expect("at most committee_max members"),
+        };
+        Ok(ledger)
     }
 
     /// The state's canonical encoding, for storage to persist.
@@ -301,6 +347,74 @@ impl Ledger {
     /// The state root (see [`State::root`]).
     pub fn state_root(&self) -> Hash {
         self.state.root(&self.chain_id)
+    }
+
+    /// The chain's consensus parameters.
+    pub fn params(&self) -> &ChainParams {
+        &self.state.params
+    }
+
+    /// The committee of the epoch the next block belongs to.
+    pub fn committee(&self) -> &Committee {
+        &self.state.committee
+    }
+
+    /// The epoch of the block at `height` (heights start at 1).
+    pub fn epoch_of(&self, height: u64) -> u64 {
+        height.saturating_sub(1) / self.state.params.epoch_blocks
+    }
+
+    /// The last height of `epoch`.
+    pub fn epoch_end(&self, epoch: u64) -> u64 {
+        (epoch + 1).saturating_mul(self.state.params.epoch_blocks)
+    }
+
+    /// Who would sit on a committee elected now: the election of bonded
+    /// validators (see [`Ledger::elect`]), or, on a chain where nobody has
+    /// bonded, every organisation holding the validator role and never
+    /// caught equivocating, each signing with its own key.
+    pub fn next_committee(&self) -> Vec<Member> {
+        let max = self.state.params.committee_max as usize;
+        let elected: Vec<Member> = self
+            .elect(max)
+            .into_iter()
+            .map(|(org, key, _)| Member { org, key })
+            .collect();
+        if !elected.is_empty() {
+            return elected;
+        }
+        let punished: std::collections::BTreeSet<&OrgId> =
+            self.state.equivocations.values().map(|e| &e.org).collect();
+        self.state
+            .orgs
+            .iter()
+            .filter(|(org, o)| o.roles.has(Role::Validator) && !punished.contains(org))
+            .take(max)
+            .map(|(org, o)| Member {
+                org: org.clone(),
+                key: o.key,
+            })
+            .collect()
+    }
+
+    /// Ends a block: after the last block of an epoch, elects the next
+    /// epoch's committee. Should the election find nobody, the committee
+    /// stays as it is, so the chain never stops for want of validators.
+    pub fn finish_block(&mut self, ctx: &BlockContext) -> Option<LedgerEvent> {
+        let length = self.state.params.epoch_blocks;
+        if ctx.height == 0 || !ctx.height.is_multiple_of(length) {
+            return None;
+        }
+        let epoch = ctx.height / length;
+        let mut members = self.next_committee();
+        if members.is_empty() {
+            members = self.state.committee.members.0.clone();
+        }
+        self.state.committee = Committee {
+            epoch,
+            members: BoundedVec::new(members.clone()).expect("at most committee_max members"),
+        };
+        Some(LedgerEvent::CommitteeElected { epoch, members })
     }
 
     /// The organisation that signs consensus votes with `key`: a bonded

@@ -6,9 +6,9 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use tranche_types::commonware_codec::{Encode, Write};
 use tranche_types::{
-    record, AssetId, AssetKind, ChainId, ClaimTopic, CountryCode, Currency, Date, Did, Hash, Money,
-    OffenceKind, OrgId, PublicKey, RequestId, RequestIssuance, Role, TokenId, TokenRules, Units,
-    WalletAddress,
+    record, AssetId, AssetKind, BoundedVec, ChainId, ClaimTopic, CountryCode, Currency, Date, Did,
+    Hash, Money, OffenceKind, OrgId, PublicKey, RequestId, RequestIssuance, Role, TokenId,
+    TokenRules, Units, WalletAddress,
 };
 
 /// A set of roles as a bit mask: bit `r` for the role with code `r`.
@@ -276,6 +276,49 @@ record! {
     }
 }
 
+record! {
+    /// The chain's consensus parameters, fixed at genesis (C-2).
+    pub struct ChainParams {
+        /// Blocks per epoch: the committee changes after every block whose
+        /// height is a multiple of this.
+        pub epoch_blocks: u64,
+        /// The most validators in a committee.
+        pub committee_max: u32,
+    }
+}
+
+impl Default for ChainParams {
+    fn default() -> Self {
+        ChainParams {
+            epoch_blocks: crate::EPOCH_BLOCKS_DEFAULT,
+            committee_max: crate::COMMITTEE_MAX as u32,
+        }
+    }
+}
+
+record! {
+    /// One member of a committee: an organisation and the key it signs
+    /// consensus votes with.
+    pub struct Member {
+        /// The organisation.
+        pub org: OrgId,
+        /// Its consensus key.
+        pub key: PublicKey,
+    }
+}
+
+record! {
+    /// The validators that vote on the blocks of one epoch (C-2). Epoch `e`
+    /// holds heights `e * epoch_blocks + 1` to `(e + 1) * epoch_blocks`.
+    #[derive(Default)]
+    pub struct Committee {
+        /// The epoch.
+        pub epoch: u64,
+        /// Its members, one vote each.
+        pub members: BoundedVec<Member, { crate::COMMITTEE_MAX }>,
+    }
+}
+
 /// The whole ledger state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct State {
@@ -323,6 +366,10 @@ pub struct State {
     pub delegations: BTreeMap<(OrgId, OrgId), u128>,
     /// Equivocations by (consensus key, epoch, view).
     pub equivocations: BTreeMap<(PublicKey, u64, u64), Equivocation>,
+    /// The consensus parameters.
+    pub params: ChainParams,
+    /// The committee of the epoch the next block belongs to.
+    pub committee: Committee,
 }
 
 /// Feeds the canonical encoding of each map into the hash, one by one.
@@ -365,6 +412,10 @@ impl State {
         feed(&mut h, b"validators", &self.validators);
         feed(&mut h, b"delegations", &self.delegations);
         feed(&mut h, b"equivocations", &self.equivocations);
+        h.update(b"params");
+        h.update(self.params.encode());
+        h.update(b"committee");
+        h.update(self.committee.encode());
         // org_by_key and did_wallets are indexes derived from the maps above.
         Hash(h.finalize().into())
     }
@@ -493,6 +544,8 @@ impl State {
         write_map(&mut out, &self.validators);
         write_map(&mut out, &self.delegations);
         write_map(&mut out, &self.equivocations);
+        self.params.write(&mut out);
+        self.committee.write(&mut out);
         out
     }
 
@@ -530,6 +583,8 @@ impl State {
                 validators: read_map(&mut buf)?,
                 delegations: read_map(&mut buf)?,
                 equivocations: read_map(&mut buf)?,
+                params: ChainParams::read_cfg(&mut buf, &())?,
+                committee: Committee::read_cfg(&mut buf, &())?,
                 ..State::default()
             };
             for (org, o) in &s.orgs {

@@ -369,6 +369,8 @@ fn sr1_rec1_an_issuer_can_never_also_be_a_tsp() {
         bond: 0,
     }];
     assert!(Ledger::genesis(&Genesis {
+        epoch_blocks: None,
+        committee_max: None,
         chain_id: id(CHAIN),
         organisations: founders
     })
@@ -1681,6 +1683,8 @@ fn c2_genesis_may_bond_validators() {
     let mut orgs = genesis_orgs();
     orgs[0].bond = 600;
     let ledger = Ledger::genesis(&Genesis {
+        epoch_blocks: None,
+        committee_max: None,
         chain_id: id(CHAIN),
         organisations: orgs.clone(),
     })
@@ -1691,6 +1695,8 @@ fn c2_genesis_may_bond_validators() {
     assert_eq!(ledger.elect(5).len(), 1);
     orgs[0].bond = 1_001;
     assert!(Ledger::genesis(&Genesis {
+        epoch_blocks: None,
+        committee_max: None,
         chain_id: id(CHAIN),
         organisations: orgs.clone(),
     })
@@ -1699,8 +1705,120 @@ fn c2_genesis_may_bond_validators() {
     orgs[4].stake = 5;
     orgs[4].bond = 1; // the custodian has no validator role
     assert!(Ledger::genesis(&Genesis {
+        epoch_blocks: None,
+        committee_max: None,
         chain_id: id(CHAIN),
         organisations: orgs,
     })
     .is_err());
+}
+
+#[test]
+fn c2_the_committee_is_elected_again_after_each_epochs_last_block() {
+    let mut orgs = genesis_orgs();
+    for o in orgs.iter_mut().take(4) {
+        o.bond = 100; // the four founders
+    }
+    let mut w = World::new();
+    w.ledger = Ledger::genesis(&Genesis {
+        chain_id: id(CHAIN),
+        organisations: orgs.clone(),
+        epoch_blocks: Some(10),
+        committee_max: Some(4),
+    })
+    .unwrap();
+    let names = |l: &Ledger| -> Vec<String> {
+        l.committee()
+            .members
+            .0
+            .iter()
+            .map(|m| m.org.to_string())
+            .collect()
+    };
+    assert_eq!(w.ledger.committee().epoch, 0);
+    assert_eq!(
+        names(&w.ledger),
+        ["acme-tsp", "aml-regulator", "big-exchange", "first-issuer"]
+    );
+    assert_eq!((w.ledger.epoch_of(10), w.ledger.epoch_of(11)), (0, 1));
+    assert_eq!(w.ledger.epoch_end(1), 20);
+    // node-runner outbids everyone; nothing changes until the epoch ends.
+    w.ok(
+        &w.validator.clone(),
+        Payload::BondValidator(BondValidator {
+            consensus_key: key(209).public_key(),
+            amount: 500,
+        }),
+    );
+    let at = |height| BlockContext {
+        height,
+        time: Timestamp(START_MS),
+    };
+    assert_eq!(w.ledger.finish_block(&at(9)), None);
+    assert_eq!(w.ledger.committee().epoch, 0);
+    let root = w.ledger.state_root();
+    match w.ledger.finish_block(&at(10)) {
+        Some(LedgerEvent::CommitteeElected { epoch, members }) => {
+            assert_eq!(epoch, 1);
+            assert_eq!(members[0].key, key(209).public_key());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_ne!(w.ledger.state_root(), root, "the committee is state");
+    // Ties go by organisation id: first-issuer drops out.
+    assert_eq!(
+        names(&w.ledger),
+        ["node-runner", "acme-tsp", "aml-regulator", "big-exchange"]
+    );
+    let restored = Ledger::restore(id(CHAIN), &w.ledger.snapshot()).unwrap();
+    assert_eq!(restored.committee(), w.ledger.committee());
+    assert_eq!(restored.params().epoch_blocks, 10);
+}
+
+#[test]
+fn c2_one_key_one_vote() {
+    let mut w = World::new();
+    let bond = |k: PublicKey| {
+        Payload::BondValidator(BondValidator {
+            consensus_key: k,
+            amount: 10,
+        })
+    };
+    w.ok(&w.tsp.clone(), bond(key(201).public_key()));
+    // Another organisation's consensus key, or its signing key, is taken.
+    w.rejects(
+        &w.issuer.clone(),
+        bond(key(201).public_key()),
+        RejectCode::ConsensusKeyTaken,
+    );
+    w.rejects(
+        &w.issuer.clone(),
+        bond(key(3).public_key()),
+        RejectCode::ConsensusKeyTaken,
+    );
+    // Bytes that are no usable key.
+    w.rejects(
+        &w.issuer.clone(),
+        bond(PublicKey([0; 32])),
+        RejectCode::InvalidField,
+    );
+    // Its own key is fine, and so is bonding more behind the same one.
+    w.ok(&w.issuer.clone(), bond(key(2).public_key()));
+    w.ok(&w.tsp.clone(), bond(key(201).public_key()));
+}
+
+#[test]
+fn c2_genesis_bounds_its_consensus_parameters() {
+    for (epoch_blocks, committee_max) in [(Some(3), None), (None, Some(0)), (None, Some(33))] {
+        let g = Genesis {
+            chain_id: id(CHAIN),
+            organisations: genesis_orgs(),
+            epoch_blocks,
+            committee_max,
+        };
+        assert!(
+            Ledger::genesis(&g).is_err(),
+            "{epoch_blocks:?} {committee_max:?}"
+        );
+    }
 }

@@ -329,6 +329,8 @@ pub fn execute(ledger: &mut Ledger, block: &Block) -> Executed {
             events.push(event);
         }
     }
+    // Last, so the election sees everything the epoch's last block did.
+    events.extend(ledger.finish_block(&ctx));
     Executed {
         receipts,
         events,

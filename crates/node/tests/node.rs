@@ -15,6 +15,8 @@ fn tsp() -> Keypair {
 
 fn ledger() -> Ledger {
     Ledger::genesis(&Genesis {
+        epoch_blocks: None,
+        committee_max: None,
         chain_id: CHAIN.parse().unwrap(),
         organisations: vec![GenesisOrganisation {
             org: "tsp".parse().unwrap(),
@@ -247,6 +249,8 @@ fn invalid_blocks_are_refused_with_the_reason() {
 fn evidence_goes_in_once_and_is_recorded_after_the_transactions() {
     // A chain whose only organisation is a validator signing with its own key.
     let mut l = Ledger::genesis(&Genesis {
+        epoch_blocks: None,
+        committee_max: None,
         chain_id: CHAIN.parse().unwrap(),
         organisations: vec![GenesisOrganisation {
             org: "tsp".parse().unwrap(),

@@ -68,12 +68,10 @@ impl View {
 pub struct Shared {
     /// The chain.
     pub chain_id: ChainId,
-    /// This node's organisation.
-    pub org: OrgId,
+    /// This node's organisation, if its key is one's.
+    pub org: Option<OrgId>,
     /// This node's key.
     pub me: PublicKey,
-    /// The committee.
-    pub validators: Vec<(OrgId, PublicKey)>,
     /// The finalized chain.
     pub store: Arc<ChainStore>,
     /// The application, for submissions.
@@ -265,7 +263,9 @@ async fn status(State(s): State<Arc<Shared>>) -> ApiResult {
         "block_hash": view.block_hash,
         "block_time": view.time,
         "state_root": view.state_root,
-        "validators": s.validators.iter().map(|(o, k)| json!({"org": o, "key": k})).collect::<Vec<_>>(),
+        "epoch": view.ledger.committee().epoch,
+        "validating": view.ledger.committee().members.0.iter().any(|m| m.key == s.me),
+        "validators": view.ledger.committee().members.0,
     })))
 }
 
@@ -359,18 +359,21 @@ async fn nonce(State(s): State<Arc<Shared>>, Path(key): Path<String>) -> ApiResu
 async fn validators(State(s): State<Arc<Shared>>) -> ApiResult {
     let view = s.view();
     let state = view.ledger.state();
-    let elected = view.ledger.elect(crate::VALIDATORS_MAX);
+    let elected = view.ledger.next_committee();
     at(
         &view,
         json!({
-            "committee": s.validators.iter().map(|(o, k)| json!({"org": o, "key": k})).collect::<Vec<_>>(),
+            "epoch": view.ledger.committee().epoch,
+            "epoch_blocks": view.ledger.params().epoch_blocks,
+            "next_epoch_at": view.ledger.epoch_end(view.ledger.committee().epoch),
+            "committee": view.ledger.committee().members.0,
             "validators": state.validators.iter().map(|(org, v)| json!({
                 "org": org,
                 "consensus_key": v.consensus_key,
                 "bonded": v.bonded.to_string(),
                 "delegated": v.delegated.to_string(),
                 "tombstoned": v.tombstoned,
-                "elected": elected.iter().any(|(o, _, _)| o == org),
+                "elected": elected.iter().any(|m| m.org == *org),
             })).collect::<Vec<_>>(),
             "equivocations": state.equivocations.iter().map(|((key, epoch, view), e)| json!({
                 "org": e.org,

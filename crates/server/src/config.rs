@@ -23,11 +23,13 @@ pub struct NodeConfig {
     pub password_file: Option<PathBuf>,
     /// Where the node keeps its chain and consensus journal.
     pub data_dir: PathBuf,
-    /// The address validators connect to (authenticated and encrypted).
+    /// The address other nodes connect to (authenticated and encrypted).
     pub p2p_listen: SocketAddr,
     /// The address of the HTTP node API.
     pub api_listen: SocketAddr,
-    /// The other validators: their public keys and p2p addresses.
+    /// Every other node: its public key and p2p address. Validators of any
+    /// epoch and followers alike; a node accepts connections only from the
+    /// keys listed here.
     #[serde(default)]
     pub peers: Vec<Peer>,
     /// Serve the API over TLS with this certificate and key; plain HTTP
@@ -143,11 +145,11 @@ impl NodeConfig {
                 return Err(format!("two peers share the address {}", p.address));
             }
         }
-        if self.peers.len() > crate::VALIDATORS_MAX {
+        if self.peers.len() > crate::PEERS_MAX {
             return Err(format!(
-                "{} peers; at most {} validators are supported",
+                "{} peers; at most {} are supported",
                 self.peers.len(),
-                crate::VALIDATORS_MAX
+                crate::PEERS_MAX
             ));
         }
         Ok(())

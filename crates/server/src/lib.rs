@@ -14,5 +14,6 @@ pub mod tls;
 pub use config::{NodeConfig, Peer, TlsFiles};
 pub use service::{run, NodeError};
 
-/// The most validators a committee may have.
-pub const VALIDATORS_MAX: usize = 32;
+/// The most other nodes one node may know (validators of any epoch and
+/// followers).
+pub const PEERS_MAX: usize = 256;

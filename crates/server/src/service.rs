@@ -4,27 +4,25 @@
 
 use crate::api::{self, Shared, View};
 use crate::config::{read_text, NodeConfig};
-use crate::VALIDATORS_MAX;
-use commonware_consensus::simplex;
 use commonware_cryptography::{ed25519, ChaCha20Poly1305};
 use commonware_p2p::authenticated::lookup;
 use commonware_p2p::{Address, AddressableManager as _};
 use commonware_runtime::{tokio as cw_tokio, Quota, Runner as _, Spawner as _, Supervisor as _};
 use commonware_stream::{cups, cups::Cups, sake, sake::Sake};
 use commonware_utils::channel::mpsc;
-use commonware_utils::ordered::{Map, Set};
+use commonware_utils::ordered::Map;
 use commonware_utils::{NZUsize, NZU32};
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use tranche_consensus::{genesis_digest, Application, Scheme, Start};
+use tranche_consensus::{EngineChannels, Start};
 use tranche_crypto::Keypair;
 use tranche_ledger::{Genesis, Ledger};
 use tranche_node::Tip;
 use tranche_storage::ChainStore;
 use tranche_types::commonware_codec::DecodeExt as _;
-use tranche_types::{OrgId, PublicKey};
+use tranche_types::PublicKey;
 
 /// Why a node cannot start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -65,29 +63,6 @@ pub fn load_genesis(config: &NodeConfig) -> Result<Ledger, NodeError> {
         ))
     })?;
     Ledger::genesis(&genesis).map_err(|e| setup(format!("{}: {e}", config.genesis.display())))
-}
-
-/// The committee, one vote each: the genesis ledger's election of bonded
-/// validators, or, before anyone has bonded (a new chain), every
-/// organisation holding the validator role at genesis, each signing with
-/// its own key.
-pub fn committee(genesis: &Ledger) -> Vec<(OrgId, PublicKey)> {
-    let elected: Vec<(OrgId, PublicKey)> = genesis
-        .elect(VALIDATORS_MAX)
-        .into_iter()
-        .map(|(org, key, _)| (org, key))
-        .collect();
-    if !elected.is_empty() {
-        return elected;
-    }
-    genesis
-        .state()
-        .orgs
-        .iter()
-        .filter(|(_, o)| o.roles.has(tranche_types::Role::Validator))
-        .take(VALIDATORS_MAX)
-        .map(|(org, o)| (org.clone(), o.key))
-        .collect()
 }
 
 fn consensus_key(key: &Keypair) -> ed25519::PrivateKey {
@@ -146,36 +121,11 @@ fn open_store(
 /// calling thread.
 pub fn run(config: &NodeConfig, key: Keypair) -> Result<(), NodeError> {
     let genesis = load_genesis(config)?;
-    let committee = committee(&genesis);
     let me = key.public_key();
-    let Some((my_org, _)) = committee.iter().find(|(_, k)| *k == me) else {
-        let names: Vec<String> = committee
-            .iter()
-            .map(|(o, k)| format!("{o} ({k})"))
-            .collect();
-        return Err(setup(format!(
-            "this node's key {me} is not a validator of this chain; the validators are: {}",
-            names.join(", ")
-        )));
-    };
-    let my_org = my_org.clone();
-    let mut addresses = Vec::new();
-    for (org, k) in &committee {
-        let address = if *k == me {
-            config.p2p_listen
-        } else {
-            config
-                .peers
-                .iter()
-                .find(|p| p.key == *k)
-                .map(|p| p.address)
-                .ok_or_else(|| {
-                    setup(format!(
-                        "validator {org} ({k}) has no address: add it under [[peers]]"
-                    ))
-                })?
-        };
-        addresses.push((consensus_public(k)?, address));
+    let my_org = genesis.state().org_by_key.get(&me).cloned();
+    let mut addresses = vec![(consensus_public(&me)?, config.p2p_listen)];
+    for peer in &config.peers {
+        addresses.push((consensus_public(&peer.key)?, peer.address));
     }
     let tls = config
         .tls
@@ -185,6 +135,37 @@ pub fn run(config: &NodeConfig, key: Keypair) -> Result<(), NodeError> {
         .map_err(setup)?;
     let scheme_name = if tls.is_some() { "https" } else { "http" };
     let (store, start) = open_store(config, &genesis)?;
+    // The committee of the epoch this node resumes in: it can only take part
+    // (or follow) if it can reach some member.
+    let committee = start.ledger.committee().clone();
+    if committee.members.0.is_empty() {
+        return Err(setup(
+            "this chain has no validators: the genesis gives no organisation the validator role",
+        ));
+    }
+    let reachable = committee
+        .members
+        .0
+        .iter()
+        .any(|m| m.key != me && config.peers.iter().any(|p| p.key == m.key));
+    let alone = committee.members.0.len() == 1 && committee.members.0[0].key == me;
+    if !reachable && !alone {
+        let names: Vec<String> = committee
+            .members
+            .0
+            .iter()
+            .map(|m| format!("{} ({})", m.org, m.key))
+            .collect();
+        return Err(setup(format!(
+            "none of this epoch's validators is under [[peers]]; add their addresses: {}",
+            names.join(", ")
+        )));
+    }
+    for m in committee.members.0.iter() {
+        if m.key != me && !config.peers.iter().any(|p| p.key == m.key) {
+            tracing::warn!(org = %m.org, key = %m.key, "a validator of this epoch has no address under [[peers]]");
+        }
+    }
     let chain_id = genesis.chain_id().clone();
     let api_listener =
         std::net::TcpListener::bind(config.api_listen).map_err(|e| NodeError::Listen {
@@ -197,7 +178,10 @@ pub fn run(config: &NodeConfig, key: Keypair) -> Result<(), NodeError> {
     let runtime = cw_tokio::Config::new().with_storage_directory(config.data_dir.join("consensus"));
     let p2p_listen = config.p2p_listen;
     let api_listen = config.api_listen;
-    tracing::info!(org = %my_org, chain = %chain_id, height = start.tip.height, "starting validator");
+    let who = my_org
+        .as_ref()
+        .map_or_else(|| me.to_string(), |o| o.to_string());
+    tracing::info!(node = %who, chain = %chain_id, height = start.tip.height, epoch = committee.epoch, "starting node");
     cw_tokio::Runner::new(runtime).start(|context| async move {
         let signer = consensus_key(&key);
         let namespace = format!("tranche/{chain_id}");
@@ -214,7 +198,7 @@ pub fn run(config: &NodeConfig, key: Keypair) -> Result<(), NodeError> {
             handshake,
             namespace.as_bytes(),
             p2p_listen,
-            NonZeroUsize::new(addresses.len()).expect("the committee includes this node"),
+            NonZeroUsize::new(addresses.len()).expect("the list includes this node"),
             MESSAGE_BYTES_MAX,
             NZUsize!(4096),
         );
@@ -231,7 +215,7 @@ pub fn run(config: &NodeConfig, key: Keypair) -> Result<(), NodeError> {
             .map(|(k, a)| (k.clone(), Address::from(*a)))
             .collect::<Vec<_>>()
             .try_into()
-            .expect("committee keys are distinct");
+            .expect("peer keys are distinct (the configuration checks)");
         oracle.track(0, peers);
         let votes = network.register(0, QUOTA);
         let certificates = network.register(1, QUOTA);
@@ -241,32 +225,28 @@ pub fn run(config: &NodeConfig, key: Keypair) -> Result<(), NodeError> {
 
         let (observer, mut finalized) = mpsc::unbounded_channel();
         let view = View::of_start(&start);
-        let participants: Set<ed25519::PublicKey> =
-            Set::try_from(addresses.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>())
-                .expect("committee keys are distinct");
-        let scheme = Scheme::signer(namespace.as_bytes(), participants, signer)
-            .expect("this node is in the committee");
-        let (application, mailbox, reporter) = Application::new(
-            context.child("application"),
-            me,
-            scheme.clone(),
+        let launched = tranche_consensus::launch(
+            &context,
+            signer,
+            namespace.as_bytes(),
             start,
             Arc::clone(&store),
+            oracle.clone(),
             blocks,
+            EngineChannels {
+                votes,
+                certificates,
+                resolver,
+            },
             observer,
+            "simplex".to_string(),
         );
-        application.start();
-        let engine = simplex::Engine::new(
-            context.child("engine"),
-            tranche_consensus::engine_config(scheme, oracle.clone(), mailbox.clone(), reporter, "simplex".to_string(), genesis_digest(&chain_id)),
-        );
-        let engine = engine.start(votes, certificates, resolver);
+        let (mailbox, engines) = (launched.mailbox, launched.engines);
 
         let shared = Arc::new(Shared {
             chain_id: chain_id.clone(),
             org: my_org,
             me,
-            validators: committee,
             store,
             mailbox,
             view: RwLock::new(Arc::new(view)),
@@ -288,7 +268,7 @@ pub fn run(config: &NodeConfig, key: Keypair) -> Result<(), NodeError> {
         tracing::info!(api = %format!("{scheme_name}://{api_listen}"), p2p = %p2p_listen, "validator running");
         tokio::select! {
             _ = shutdown_signal() => tracing::info!("stopping on signal"),
-            _ = engine => tracing::error!("the consensus engine stopped"),
+            _ = engines => tracing::error!("the consensus orchestrator stopped"),
             _ = api => tracing::error!("the node API stopped"),
         }
     });

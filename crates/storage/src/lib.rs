@@ -25,6 +25,10 @@ const RECEIPTS: TableDefinition<u64, &[u8]> = TableDefinition::new("receipts");
 const ROOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("state_roots");
 const HASHES: TableDefinition<&[u8], u64> = TableDefinition::new("block_hashes");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Consensus certificates that finalized a block, by the block's height, in
+/// the consensus engine's encoding: what lets a node prove to another that
+/// a block is final.
+const CERTIFICATES: TableDefinition<u64, &[u8]> = TableDefinition::new("certificates");
 /// Transaction hash to (height, position in block).
 const TXS: TableDefinition<&[u8], (u64, u32)> = TableDefinition::new("transactions");
 /// (height, sequence in block) to a transfer record, as JSON.
@@ -115,6 +119,7 @@ impl ChainStore {
             txn.open_table(META).map_err(storage_err)?;
             txn.open_table(TXS).map_err(storage_err)?;
             txn.open_table(TRANSFERS).map_err(storage_err)?;
+            txn.open_table(CERTIFICATES).map_err(storage_err)?;
         }
         txn.commit().map_err(storage_err)?;
         Ok(ChainStore { db: database })
@@ -128,15 +133,17 @@ impl ChainStore {
         Ok(last.map_or(0, |(k, _)| k.value()))
     }
 
-    /// Stores a finalized block with its receipts, the transfers it made and
-    /// the ledger after it, atomically. The block must follow the last one
-    /// stored.
+    /// Stores a finalized block with its receipts, the transfers it made,
+    /// the ledger after it and the certificate that finalized it (if it was
+    /// finalized by its own, not by a descendant's), atomically. The block
+    /// must follow the last one stored.
     pub fn commit(
         &self,
         block: &Block,
         receipts: &[Receipt],
         transfers: &[TransferRecord],
         ledger: &Ledger,
+        certificate: Option<&[u8]>,
     ) -> Result<(), StorageError> {
         let height = block.header.height;
         let last = self.finalized_height()?;
@@ -192,6 +199,12 @@ impl ChainStore {
                 txs.insert(stx.hash().0.as_slice(), (height, index))
                     .map_err(storage_err)?;
             }
+            if let Some(certificate) = certificate {
+                txn.open_table(CERTIFICATES)
+                    .map_err(storage_err)?
+                    .insert(height, certificate)
+                    .map_err(storage_err)?;
+            }
             let mut table = txn.open_table(TRANSFERS).map_err(storage_err)?;
             for (seq, t) in transfers.iter().enumerate() {
                 let seq = u32::try_from(seq).expect("blocks make fewer than 2^32 transfers");
@@ -215,6 +228,17 @@ impl ChainStore {
         Block::from_bytes(bytes.value())
             .map(Some)
             .map_err(|e| StorageError::Damaged(e.to_string()))
+    }
+
+    /// The certificate that finalized the block at `height`, if it had one
+    /// of its own.
+    pub fn certificate(&self, height: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        let txn = self.db.begin_read().map_err(storage_err)?;
+        let table = txn.open_table(CERTIFICATES).map_err(storage_err)?;
+        Ok(table
+            .get(height)
+            .map_err(storage_err)?
+            .map(|v| v.value().to_vec()))
     }
 
     /// The block with this hash.

@@ -17,6 +17,8 @@ fn tsp() -> Keypair {
 
 fn genesis() -> Ledger {
     Ledger::genesis(&Genesis {
+        epoch_blocks: None,
+        committee_max: None,
         chain_id: CHAIN.parse().unwrap(),
         organisations: vec![GenesisOrganisation {
             org: "tsp".parse().unwrap(),
@@ -84,7 +86,9 @@ fn extend(store: &ChainStore, n: u64, report: impl Fn(u64)) {
         height += 1;
         let (block, receipts) = next_block(&mut ledger, height, parent);
         assert_eq!(receipts[0].outcome, Outcome::Applied);
-        store.commit(&block, &receipts, &[], &ledger).unwrap();
+        store
+            .commit(&block, &receipts, &[], &ledger, Some(&[7, 7]))
+            .unwrap();
         report(height);
     }
 }
@@ -112,6 +116,10 @@ fn check_whole(store: &ChainStore) -> u64 {
         assert!(block.tx_root_matches());
         assert_eq!(store.block_by_hash(&block.hash()).unwrap().unwrap(), block);
         assert_eq!(store.receipts(h).unwrap().unwrap().len(), 1);
+        assert_eq!(
+            store.certificate(h).unwrap().as_deref(),
+            Some(&[7u8, 7][..])
+        );
         parent = block.hash();
     }
     if height > 0 {
@@ -158,7 +166,7 @@ fn blocks_out_of_order_are_refused() {
         .1;
     let (gap, r) = next_block(&mut ledger, 4, store.block(2).unwrap().unwrap().hash());
     assert!(matches!(
-        store.commit(&gap, &r, &[], &ledger),
+        store.commit(&gap, &r, &[], &ledger, None),
         Err(StorageError::OutOfOrder { height: 4, .. })
     ));
     let mut ledger = store
@@ -168,7 +176,7 @@ fn blocks_out_of_order_are_refused() {
         .1;
     let (fork, r) = next_block(&mut ledger, 3, Hash([9; 32]));
     assert!(matches!(
-        store.commit(&fork, &r, &[], &ledger),
+        store.commit(&fork, &r, &[], &ledger, None),
         Err(StorageError::OutOfOrder { height: 3, .. })
     ));
     assert_eq!(check_whole(&store), 2);

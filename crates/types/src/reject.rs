@@ -159,6 +159,8 @@ reject_codes! {
     Tombstoned = 53, "TOMBSTONED", "this validator was slashed for equivocating and can never be bonded to or elected again";
     /// The offence is already on the chain.
     OffenceRecorded = 54, "OFFENCE_RECORDED", "this validator's offence in this view is already recorded; it is punished once";
+    /// Another organisation signs with this consensus key.
+    ConsensusKeyTaken = 55, "CONSENSUS_KEY_TAKEN", "another organisation already uses this key; bond behind a key of your own";
 }
 
 impl fmt::Display for RejectCode {

@@ -60,6 +60,8 @@ fn setup(holders: usize) -> Result<(Net, Vec<Keypair>)> {
         bond: 0,
     };
     let genesis = Genesis {
+        epoch_blocks: None,
+        committee_max: None,
         chain_id: parse(CHAIN),
         organisations: vec![
             org("tsp", &tsp, Role::Tsp),

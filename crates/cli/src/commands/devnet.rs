@@ -103,6 +103,10 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
         keys.push(key.public_key());
     }
     let genesis = Genesis {
+        // Epochs of 100 blocks (about a minute when idle), so a devnet
+        // shows committees being elected.
+        epoch_blocks: Some(100),
+        committee_max: None,
         chain_id: CHAIN_ID.parse::<ChainId>()?,
         organisations,
     };

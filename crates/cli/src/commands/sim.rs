@@ -39,7 +39,10 @@ pub struct SimArgs {
     /// split into two halves for 15 s, then heal); `crash` (after 3 blocks
     /// the last validator is killed, and restarted 20 s later from its store);
     /// `equivocate` (the last validator signs two conflicting votes for every
-    /// vote it sees; the others must record it on chain and slash its bond).
+    /// vote it sees; the others must record it on chain and slash its bond);
+    /// `join` (the committee has a seat fewer than there are validators;
+    /// after 4 blocks the last one bonds, joins at the next epoch, and the
+    /// next to last leaves; both keep up). Epochs are 5 blocks long.
     #[arg(long, value_enum, default_value_t = FaultArg::None)]
     fault: FaultArg,
 }
@@ -55,6 +58,8 @@ pub enum FaultArg {
     Crash,
     /// A validator signing conflicting votes.
     Equivocate,
+    /// A validator joining the committee and another leaving it.
+    Join,
 }
 
 impl FaultArg {
@@ -70,6 +75,7 @@ impl FaultArg {
                 down_ms: 20_000,
             },
             FaultArg::Equivocate => Fault::Equivocate,
+            FaultArg::Join => Fault::Join { at: 4 },
         }
     }
 }
@@ -89,7 +95,10 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
     if args.loss_percent > 50 {
         bail!("--loss-percent must be 0 to 50");
     }
-    let faulty = usize::from(matches!(args.fault, FaultArg::Crash | FaultArg::Equivocate));
+    let faulty = usize::from(matches!(
+        args.fault,
+        FaultArg::Crash | FaultArg::Equivocate | FaultArg::Join
+    ));
     if faulty == 1 && (args.down + 1) * 3 >= args.validators {
         bail!("--fault crash and --fault equivocate take one more validator out: with --down {} that leaves no quorum of {}", args.down, args.validators);
     }

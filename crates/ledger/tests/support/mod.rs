@@ -106,6 +106,8 @@ pub fn genesis_orgs() -> Vec<GenesisOrganisation> {
 impl World {
     pub fn new() -> World {
         let ledger = Ledger::genesis(&Genesis {
+            epoch_blocks: None,
+            committee_max: None,
             chain_id: id(CHAIN),
             organisations: genesis_orgs(),
         })
