@@ -112,7 +112,9 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
         .iter()
         .map(|n| n["api"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(apis.len(), 4);
+    // Four validators, then the custodian's node, which follows.
+    assert_eq!(apis.len(), 5);
+    assert_eq!(status(&apis[4]).unwrap()["validating"], false);
 
     // A regulator follows every finalized transfer live.
     let watch_out = dir.join("watch.jsonl");
@@ -227,7 +229,8 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
     wait_for("the restarted validator to catch up", || {
         height(&apis[3]) >= target
     });
-    for api in &apis[..3] {
+    wait_for("the follower to keep up", || height(&apis[4]) >= target);
+    for api in [&apis[0], &apis[1], &apis[2], &apis[4]] {
         assert_eq!(
             root_at(api, target),
             root_at(&apis[3], target),
@@ -235,11 +238,12 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
         );
     }
     // Epochs are 100 blocks: the committee is elected again, and every
-    // validator, the restarted one too, carries on into the new epoch.
+    // validator, the restarted one too, carries on into the new epoch; the
+    // follower follows into it.
     wait_for("an epoch change", || {
-        apis.iter().all(|api| {
+        apis.iter().enumerate().all(|(i, api)| {
             status(api)
-                .is_some_and(|s| s["epoch"].as_u64().unwrap() >= 1 && s["validating"] == true)
+                .is_some_and(|s| s["epoch"].as_u64().unwrap() >= 1 && s["validating"] == (i < 4))
         })
     });
     drop(nodes);

@@ -702,17 +702,19 @@ where
                 return Resolved::Invalid;
             };
             let verdict = tranche_node::verify(&block, &tip, ledger, now, &self.limits);
-            let committee = ledger.committee().clone();
-            let evidence_ok = block.evidence.is_empty() || {
-                // Evidence is of the epoch the block is in, checked against
-                // that epoch's committee.
-                let scheme = self.verifier(&committee);
-                let rng = self.context.as_mut();
-                block
-                    .evidence
-                    .iter()
-                    .all(|e| e.epoch == committee.epoch && evidence_holds(e, &scheme, rng))
-            };
+            // Evidence is checked against the committee of its epoch (the
+            // block's or the one before; verification saw to that).
+            let committees: Vec<Option<Committee>> = block
+                .evidence
+                .iter()
+                .map(|e| ledger.committee_of(e.epoch).cloned())
+                .collect();
+            let evidence_ok = block.evidence.iter().zip(committees).all(|(e, c)| {
+                c.is_some_and(|c| {
+                    let scheme = self.verifier(&c);
+                    evidence_holds(e, &scheme, self.context.as_mut())
+                })
+            });
             if verdict.is_err() || !evidence_ok {
                 // Never worth looking at again.
                 self.received.remove(&digest);
@@ -943,15 +945,21 @@ where
 
     /// Keeps the engine's evidence of an offence for the next proposals.
     fn on_offence(&mut self, activity: &Activity<Scheme, Digest>) {
-        let committee = self.base_ledger.committee().clone();
+        use commonware_consensus::Epochable as _;
+        let epoch = match activity {
+            Activity::ConflictingNotarize(c) => c.epoch(),
+            Activity::ConflictingFinalize(c) => c.epoch(),
+            Activity::NullifyFinalize(c) => c.epoch(),
+            _ => return,
+        };
+        let Some(committee) = self.base_ledger.committee_of(epoch.get()).cloned() else {
+            // Of an epoch too old for any block to carry it.
+            return;
+        };
         let scheme = self.verifier(&committee);
         let Some(evidence) = evidence_of(activity, &scheme) else {
             return;
         };
-        if evidence.epoch != committee.epoch {
-            // Of an epoch whose blocks can no longer carry it.
-            return;
-        }
         let known = self
             .offences
             .iter()

@@ -2,11 +2,12 @@
 //! simulated network, for tests and `tranche sim`: the same seed replays the
 //! same run exactly.
 
-use commonware_consensus::simplex;
 use commonware_cryptography::{ed25519, Signer as _};
 pub use commonware_p2p::simulated::Link;
 use commonware_p2p::simulated::{self, Network};
-use commonware_runtime::{deterministic, Clock as _, Quota, Runner as _, Supervisor as _};
+use commonware_runtime::{
+    deterministic, Clock as _, Quota, Runner as _, Spawner as _, Supervisor as _,
+};
 use commonware_utils::channel::mpsc;
 use commonware_utils::ordered::Set;
 use commonware_utils::{NZUsize, NZU32};
@@ -36,6 +37,8 @@ const CHAIN: &str = "tranche-sim";
 const NAMESPACE: &[u8] = b"tranche-sim";
 /// The fewest blocks every run finalizes.
 pub const BLOCKS_MIN: u64 = 8;
+/// Epochs in which a Byzantine validator is ready to equivocate.
+const BYZANTINE_EPOCHS: u64 = 64;
 /// Blocks per epoch in simulated chains.
 pub const EPOCH_BLOCKS: u64 = 5;
 const QUOTA: Quota = Quota::per_second(NZU32!(10_000));
@@ -96,6 +99,45 @@ fn register_wallet(nonce: u64, valid_until: Timestamp) -> SignedTransaction {
     sign_transaction(&validator_key(0), tx).unwrap()
 }
 
+/// A Byzantine validator that never proposes: for each proposal it sees a
+/// vote on, it signs a vote for that proposal and then one for a made-up
+/// block in the same view, and sends both to everyone. (In that order: a
+/// vote for an unknown block arriving first would only get it blocked, not
+/// caught.)
+async fn double_vote<S, R>(scheme: Scheme, (mut sender, mut receiver): (S, R))
+where
+    S: commonware_p2p::Sender<PublicKey = ed25519::PublicKey>,
+    R: commonware_p2p::Receiver<PublicKey = ed25519::PublicKey>,
+{
+    use commonware_consensus::simplex::types::{Finalize, Notarize, Proposal, Vote};
+    use tranche_types::commonware_codec::Encode as _;
+    let mut done = std::collections::HashSet::new();
+    let forged = |p: &Proposal<crate::Digest>| {
+        let payload =
+            commonware_cryptography::sha256::Digest(Hash::digest(b"forged", &p.payload.0).0);
+        Proposal::new(p.round, p.parent, payload)
+    };
+    while let Ok((_, bytes)) = receiver.recv().await {
+        let Ok(vote) = Vote::<Scheme, crate::Digest>::decode(bytes) else {
+            continue;
+        };
+        let votes = match vote {
+            Vote::Notarize(n) if done.insert((0u8, n.proposal.round)) => [
+                Notarize::sign(&scheme, n.proposal.clone()).map(Vote::Notarize),
+                Notarize::sign(&scheme, forged(&n.proposal)).map(Vote::Notarize),
+            ],
+            Vote::Finalize(f) if done.insert((1u8, f.proposal.round)) => [
+                Finalize::sign(&scheme, f.proposal.clone()).map(Vote::Finalize),
+                Finalize::sign(&scheme, forged(&f.proposal)).map(Vote::Finalize),
+            ],
+            _ => continue,
+        };
+        for v in votes.into_iter().flatten() {
+            sender.send(commonware_p2p::Recipients::All, v.encode(), true);
+        }
+    }
+}
+
 /// A fault injected into a simulated run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -119,8 +161,8 @@ pub enum Fault {
         /// How long it stays down, in ms.
         down_ms: u64,
     },
-    /// The last validator is Byzantine: for every vote it sees it signs two
-    /// conflicting ones (commonware's `conflicter`) and never proposes. The
+    /// The last validator is Byzantine: for every proposal it sees voted on
+    /// it signs two conflicting votes, and it never proposes. The
     /// others must keep finalizing, record its equivocation on chain and
     /// slash its bond; it leaves the committee at the next epoch.
     Equivocate,
@@ -350,7 +392,24 @@ pub fn run_scenario(scenario: &Scenario) -> Chains {
         )
         .await;
         network.start();
-        set_links(&oracle, &pubs, &link, |_, _| true, true).await;
+        let byzantine = (fault == Fault::Equivocate).then_some(n - 1);
+        let honest = |i: usize| Some(i) != byzantine;
+        set_links(&oracle, &pubs, &link, |i, j| honest(i) && honest(j), true).await;
+        if byzantine.is_some() {
+            // The equivocator is well connected: its two votes reach the
+            // others before their quorum does. The engine keeps whole votes
+            // only until a round's certificate forms; a conflicting vote
+            // arriving later gets its sender blocked, with no evidence.
+            let fast = self::link(1, 0, 0);
+            set_links(
+                &oracle,
+                &pubs,
+                &fast,
+                |i, j| !(honest(i) && honest(j)),
+                true,
+            )
+            .await;
+        }
         let spare = matches!(fault, Fault::Join { .. }).then_some(n - 1);
         let genesis = genesis(n, spare);
         // Every validator's channels exist before any engine starts, so no
@@ -359,35 +418,31 @@ pub fn run_scenario(scenario: &Scenario) -> Chains {
         for key in &pubs {
             channels.push(register(&oracle, key).await);
         }
-        let byzantine = (fault == Fault::Equivocate).then_some(n - 1);
         let archives: Vec<Option<MemoryArchive>> = (0..n)
             .map(|i| (i >= down && Some(i) != byzantine).then(MemoryArchive::default))
             .collect();
         let mut running: Vec<Option<Running>> = Vec::new();
         for (i, ch) in channels.into_iter().enumerate() {
             if Some(i) == byzantine {
-                let scheme = Scheme::signer(
-                    b"tranche-sim",
-                    participants.clone(),
-                    consensus_key(&keys[i]),
-                )
-                .unwrap();
-                let conflicter = simplex::mocks::conflicter::Conflicter::<
-                    _,
-                    _,
-                    commonware_cryptography::Sha256,
-                >::new(
-                    context.child("byzantine"),
-                    simplex::mocks::conflicter::Config { scheme },
-                );
-                // It votes in the first epoch, on that epoch's sub-channel.
+                // It equivocates in every epoch it sits on the committee
+                // (until it is slashed, which takes it off), each on that
+                // epoch's sub-channel: the committee stays the same until then.
                 let (mux, mut handle) = commonware_p2p::utils::mux::Muxer::new(
                     context.child("byzantine_votes"),
                     ch.1 .0,
                     ch.1 .1,
                 );
                 mux.start();
-                conflicter.start(handle.register(0).await.unwrap());
+                for epoch in 0..BYZANTINE_EPOCHS {
+                    let scheme =
+                        Scheme::signer(NAMESPACE, participants.clone(), consensus_key(&keys[i]))
+                            .unwrap();
+                    let channel = handle.register(epoch).await.unwrap();
+                    context
+                        .child("byzantine")
+                        .with_attribute("epoch", epoch)
+                        .spawn(move |_| double_vote(scheme, channel));
+                }
                 running.push(None);
                 continue;
             }

@@ -410,38 +410,55 @@ impl Ledger {
         if members.is_empty() {
             members = self.state.committee.members.0.clone();
         }
-        self.state.committee = Committee {
+        let next = Committee {
             epoch,
             members: BoundedVec::new(members.clone()).expect("at most committee_max members"),
         };
+        self.state.previous_committee = std::mem::replace(&mut self.state.committee, next);
         Some(LedgerEvent::CommitteeElected { epoch, members })
     }
 
-    /// The organisation that signs consensus votes with `key`: a bonded
-    /// validator by its consensus key, else a validator organisation by its
-    /// own key (a chain whose committee nobody has bonded for).
-    pub fn validator_org(&self, key: &PublicKey) -> Option<OrgId> {
-        if let Some((org, _)) = self
-            .state
-            .validators
-            .iter()
-            .find(|(_, v)| v.consensus_key == *key)
-        {
-            return Some(org.clone());
+    /// The committee of `epoch`, if it is the current or the previous one:
+    /// the epochs whose offences may be recorded.
+    pub fn committee_of(&self, epoch: u64) -> Option<&Committee> {
+        let s = &self.state;
+        if epoch == s.committee.epoch {
+            Some(&s.committee)
+        } else if epoch + 1 == s.committee.epoch && !s.previous_committee.members.0.is_empty() {
+            Some(&s.previous_committee)
+        } else {
+            None
         }
-        let org = self.state.org_by_key.get(key)?;
-        let o = self
-            .state
-            .orgs
-            .get(org)
-            .expect("the key index names organisations");
-        o.roles.has(Role::Validator).then(|| org.clone())
     }
 
-    /// Whether `evidence` can be recorded on this state: it names a validator
-    /// and its offence in that view is not yet recorded. That its proof holds
-    /// is for consensus to check, which knows the committee's keys.
+    /// Whether `evidence` can be recorded on this state: it is of the current
+    /// epoch or the one before, names a member of that epoch's committee,
+    /// and its offence in that view is not yet recorded. That its proof
+    /// holds is for consensus to check, which knows the committee's keys.
     pub fn check_offence(&self, evidence: &Evidence) -> Result<OrgId, Rejection> {
+        let Some(committee) = self.committee_of(evidence.epoch) else {
+            return Err(reject(
+                RejectCode::InvalidField,
+                format!(
+                    "evidence of epoch {} is too old to record in epoch {}",
+                    evidence.epoch, self.state.committee.epoch
+                ),
+            ));
+        };
+        let Some(member) = committee
+            .members
+            .0
+            .iter()
+            .find(|m| m.key == evidence.offender)
+        else {
+            return Err(reject(
+                RejectCode::UnknownValidator,
+                format!(
+                    "{} did not vote in epoch {}",
+                    evidence.offender, evidence.epoch
+                ),
+            ));
+        };
         if self.state.equivocations.contains_key(&evidence.offence()) {
             return Err(reject(
                 RejectCode::OffenceRecorded,
@@ -451,12 +468,7 @@ impl Ledger {
                 ),
             ));
         }
-        self.validator_org(&evidence.offender).ok_or_else(|| {
-            reject(
-                RejectCode::UnknownValidator,
-                format!("no validator signs with {}", evidence.offender),
-            )
-        })
+        Ok(member.org.clone())
     }
 
     /// Records an equivocation (C-2): the offender loses its whole bond

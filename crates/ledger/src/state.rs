@@ -370,6 +370,9 @@ pub struct State {
     pub params: ChainParams,
     /// The committee of the epoch the next block belongs to.
     pub committee: Committee,
+    /// The committee of the epoch before (empty in the first), whose
+    /// offences may still be recorded.
+    pub previous_committee: Committee,
 }
 
 /// Feeds the canonical encoding of each map into the hash, one by one.
@@ -416,6 +419,7 @@ impl State {
         h.update(self.params.encode());
         h.update(b"committee");
         h.update(self.committee.encode());
+        h.update(self.previous_committee.encode());
         // org_by_key and did_wallets are indexes derived from the maps above.
         Hash(h.finalize().into())
     }
@@ -546,6 +550,7 @@ impl State {
         write_map(&mut out, &self.equivocations);
         self.params.write(&mut out);
         self.committee.write(&mut out);
+        self.previous_committee.write(&mut out);
         out
     }
 
@@ -585,6 +590,7 @@ impl State {
                 equivocations: read_map(&mut buf)?,
                 params: ChainParams::read_cfg(&mut buf, &())?,
                 committee: Committee::read_cfg(&mut buf, &())?,
+                previous_committee: Committee::read_cfg(&mut buf, &())?,
                 ..State::default()
             };
             for (org, o) in &s.orgs {

@@ -1550,10 +1550,10 @@ fn the_same_transactions_give_the_same_state_root() {
     let _ = Encode::encode(&Units(1));
 }
 
-fn evidence(offender: &Keypair, view: u64) -> Evidence {
+fn evidence(offender: &Keypair, epoch: u64, view: u64) -> Evidence {
     Evidence {
         offender: offender.public_key(),
-        epoch: 0,
+        epoch,
         view,
         kind: OffenceKind::ConflictingNotarize,
         // The ledger records the proof as it is: consensus checks it.
@@ -1579,14 +1579,24 @@ fn c2_an_equivocation_slashes_the_whole_bond_once_and_tombstones_the_validator()
             amount: 100,
         }),
     );
+    // Epoch 1's committee is the election: node-runner alone has bonded.
+    let epoch_end = w.ledger.epoch_end(0);
     let ctx = BlockContext {
-        height: 7,
+        height: epoch_end,
         time: Timestamp(START_MS),
     };
+    assert!(w.ledger.finish_block(&ctx).is_some());
+    assert_eq!(
+        w.ledger.committee().members.0[0].key,
+        consensus.public_key()
+    );
+    // Before: node-runner's own key voted in epoch 0, not its consensus key.
+    let early = w.ledger.check_offence(&evidence(&consensus, 0, 5));
+    assert_eq!(early.unwrap_err().code, RejectCode::UnknownValidator);
     let before = w.ledger.state_root();
     let event = w
         .ledger
-        .record_offence(&ctx, &evidence(&consensus, 12))
+        .record_offence(&ctx, &evidence(&consensus, 1, 12))
         .unwrap();
     assert_eq!(
         event,
@@ -1601,8 +1611,8 @@ fn c2_an_equivocation_slashes_the_whole_bond_once_and_tombstones_the_validator()
     assert_ne!(w.ledger.state_root(), before);
     let v = &w.ledger.state().validators[&id::<OrgId>("node-runner")];
     assert_eq!((v.bonded, v.delegated, v.tombstoned), (0, 100, true));
-    let record = &w.ledger.state().equivocations[&(consensus.public_key(), 0, 12)];
-    assert_eq!((record.height, record.slashed), (7, 400));
+    let record = &w.ledger.state().equivocations[&(consensus.public_key(), 1, 12)];
+    assert_eq!((record.height, record.slashed), (epoch_end, 400));
     assert!(w
         .ledger
         .elect(10)
@@ -1611,19 +1621,32 @@ fn c2_an_equivocation_slashes_the_whole_bond_once_and_tombstones_the_validator()
 
     // Once per view; another view of the same validator is another offence,
     // with nothing left to slash.
-    let again = w.ledger.record_offence(&ctx, &evidence(&consensus, 12));
+    let again = w.ledger.record_offence(&ctx, &evidence(&consensus, 1, 12));
     assert_eq!(again.unwrap_err().code, RejectCode::OffenceRecorded);
     match w
         .ledger
-        .record_offence(&ctx, &evidence(&consensus, 13))
+        .record_offence(&ctx, &evidence(&consensus, 1, 13))
         .unwrap()
     {
         LedgerEvent::Slashed { slashed, .. } => assert_eq!(slashed, 0),
         other => panic!("{other:?}"),
     }
     // Nobody signs with a stranger's key.
-    let stranger = w.ledger.check_offence(&evidence(&key(250), 1));
+    let stranger = w.ledger.check_offence(&evidence(&key(250), 1, 1));
     assert_eq!(stranger.unwrap_err().code, RejectCode::UnknownValidator);
+    // Offences of the epoch before may still be recorded; older ones not.
+    let next = BlockContext {
+        height: w.ledger.epoch_end(1),
+        time: Timestamp(START_MS),
+    };
+    w.ledger.finish_block(&next);
+    assert!(w.ledger.check_offence(&evidence(&consensus, 1, 14)).is_ok());
+    w.ledger.finish_block(&BlockContext {
+        height: w.ledger.epoch_end(2),
+        time: Timestamp(START_MS),
+    });
+    let old = w.ledger.check_offence(&evidence(&consensus, 1, 15));
+    assert_eq!(old.unwrap_err().code, RejectCode::InvalidField);
 
     // A tombstoned validator takes no bond and no delegation; its
     // delegators may still withdraw.
@@ -1665,7 +1688,7 @@ fn c2_a_validator_organisation_without_a_bond_is_recorded_by_its_own_key() {
     // acme-tsp holds the validator role but has bonded nothing.
     match w
         .ledger
-        .record_offence(&ctx, &evidence(&w.tsp.clone(), 4))
+        .record_offence(&ctx, &evidence(&w.tsp.clone(), 0, 4))
         .unwrap()
     {
         LedgerEvent::Slashed { org, slashed, .. } => {
@@ -1674,7 +1697,9 @@ fn c2_a_validator_organisation_without_a_bond_is_recorded_by_its_own_key() {
         other => panic!("{other:?}"),
     }
     // The custodian is no validator: its key signs no votes.
-    let custodian = w.ledger.check_offence(&evidence(&w.custodian.clone(), 4));
+    let custodian = w
+        .ledger
+        .check_offence(&evidence(&w.custodian.clone(), 0, 4));
     assert_eq!(custodian.unwrap_err().code, RejectCode::UnknownValidator);
 }
 

@@ -31,6 +31,10 @@ pub struct ChainArgs {
     /// First port of the benchmark's devnet.
     #[arg(long, default_value_t = 28000)]
     pub base_port: u16,
+    /// Offer this many transfers a second, evenly paced, instead of as many
+    /// as the clients can send: latency below saturation.
+    #[arg(long)]
+    pub rate: Option<u32>,
 }
 
 fn open(dir: &Path, org: &str, password: &str) -> Result<Keypair> {
@@ -83,6 +87,9 @@ pub fn run(args: ChainArgs) -> Result<ExitCode> {
     }
     if args.per_sender == 0 || args.per_sender > 60 {
         bail!("--per-sender must be 1 to 60");
+    }
+    if args.rate.is_some_and(|r| r == 0 || r > 1_000_000) {
+        bail!("--rate must be 1 to 1000000 transfers a second");
     }
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path().join("devnet");
@@ -138,6 +145,7 @@ fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
         .as_array()
         .context("devnet.json has nodes")?
         .iter()
+        .filter(|n| n["validator"] == true)
         .filter_map(|n| n["api"].as_str().map(String::from))
         .collect();
     let client = Client::new(&apis[0])?;
@@ -285,7 +293,11 @@ fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
         .as_u64()
         .unwrap_or(0);
     let submitted: Arc<Mutex<HashMap<Hash, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
-    let queue = Arc::new(Mutex::new(txs.into_iter()));
+    let queue = Arc::new(Mutex::new(txs.into_iter().enumerate()));
+    // The k-th transfer is due k / rate seconds after the start.
+    let pace = args
+        .rate
+        .map(|r| Duration::from_nanos(1_000_000_000 / u64::from(r)));
     let start = Instant::now();
     let mut workers = Vec::new();
     for w in 0..args.clients.max(1) {
@@ -296,7 +308,11 @@ fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
             let c = Client::new(&api)?;
             loop {
                 let next = queue.lock().expect("queue").next();
-                let Some(stx) = next else { return Ok(()) };
+                let Some((k, stx)) = next else { return Ok(()) };
+                if let Some(pace) = pace {
+                    let due = start + pace * u32::try_from(k).expect("at most 60,000 transfers");
+                    std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                }
                 let at = Instant::now();
                 c.submit(&stx)?;
                 submitted.lock().expect("map").insert(stx.hash(), at);
@@ -347,6 +363,7 @@ fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
         "transfers": total,
         "blocks": height - start_height - 1,
         "seconds_ms": elapsed.as_millis(),
+        "offered_per_s": args.rate,
         "tx_per_s": tx_per_s,
         "p50_ms": pct(50).as_millis(),
         "p99_ms": pct(99).as_millis(),

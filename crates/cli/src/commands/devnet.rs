@@ -1,5 +1,6 @@
 //! `tranche devnet`: a local chain of four organisations, each running its
-//! validator as its own `tranche node` process.
+//! validator as its own `tranche node` process, and a custodian running a
+//! node that follows the chain without voting.
 
 use super::client::Client;
 use crate::keystore::{read_keyfile, write_private_atomically};
@@ -23,8 +24,9 @@ pub struct DevnetArgs {
     /// Started again on the same folder, it resumes the same chain.
     #[arg(long, default_value = "devnet")]
     pub data_dir: PathBuf,
-    /// First port: validators' p2p ports are this and the next three, their
-    /// APIs 100 above. Used when the devnet is created.
+    /// First port: the nodes' p2p ports are this and the next four (the
+    /// validators, then the custodian's follower), their APIs 100 above.
+    /// Used when the devnet is created.
     #[arg(long, default_value_t = 27000)]
     pub base_port: u16,
     /// Start the nodes, print where they are, and return instead of staying
@@ -48,11 +50,15 @@ const ORGS: [(&str, &[Role], bool); 7] = [
     ("devnet-appraiser", &[Role::Appraiser], false),
 ];
 const VALIDATORS: usize = 4;
+/// The validators' nodes, then the custodian's, which follows the chain
+/// (it reads it, for its own records, without voting).
+const NODES: usize = 5;
 const CHAIN_ID: &str = "tranche-devnet";
 
 #[derive(Debug, Serialize)]
 struct NodeEntry {
     org: String,
+    validator: bool,
     pid: u32,
     api: String,
     p2p: String,
@@ -113,7 +119,7 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
     tranche_ledger::Ledger::genesis(&genesis)?;
     let p2p = |i: usize| SocketAddr::from((Ipv4Addr::LOCALHOST, base_port + i as u16));
     let api = |i: usize| SocketAddr::from((Ipv4Addr::LOCALHOST, base_port + 100 + i as u16));
-    for (i, (name, _, _)) in ORGS.iter().take(VALIDATORS).enumerate() {
+    for (i, (name, _, _)) in ORGS.iter().take(NODES).enumerate() {
         let config = NodeConfig {
             genesis: "../genesis.json".into(),
             key: format!("../keys/{name}.key").into(),
@@ -121,7 +127,7 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
             data_dir: "data".into(),
             p2p_listen: p2p(i),
             api_listen: api(i),
-            peers: (0..VALIDATORS)
+            peers: (0..NODES)
                 .filter(|j| *j != i)
                 .map(|j| Peer {
                     key: keys[j],
@@ -189,9 +195,7 @@ pub fn run(args: DevnetArgs) -> Result<std::process::ExitCode> {
     let dir = &args.data_dir;
     let resumed = dir.join("genesis.json").exists();
     if !resumed {
-        for port in
-            (0..VALIDATORS as u16).flat_map(|i| [args.base_port + i, args.base_port + 100 + i])
-        {
+        for port in (0..NODES as u16).flat_map(|i| [args.base_port + i, args.base_port + 100 + i]) {
             if !port_free(port) {
                 bail!("port {port} is in use: pick other ports with --base-port");
             }
@@ -204,7 +208,7 @@ pub fn run(args: DevnetArgs) -> Result<std::process::ExitCode> {
     let exe = std::env::current_exe().context("cannot find the tranche executable")?;
     let mut children: Vec<(String, Child)> = Vec::new();
     let mut nodes = Vec::new();
-    for (name, _, _) in ORGS.iter().take(VALIDATORS) {
+    for (i, (name, _, _)) in ORGS.iter().take(NODES).enumerate() {
         let config_path = dir.join(name).join("node.toml");
         let config = NodeConfig::load(&config_path)?;
         // Fail here, not in four logs, if the key cannot be opened.
@@ -226,6 +230,7 @@ pub fn run(args: DevnetArgs) -> Result<std::process::ExitCode> {
             .with_context(|| format!("cannot start the node of {name}"))?;
         nodes.push(NodeEntry {
             org: name.to_string(),
+            validator: i < VALIDATORS,
             pid: child.id(),
             api: format!("http://{}", config.api_listen),
             p2p: config.p2p_listen.to_string(),
@@ -254,8 +259,12 @@ pub fn run(args: DevnetArgs) -> Result<std::process::ExitCode> {
     println!("devnet {CHAIN_ID} is finalizing blocks:");
     for n in &file.nodes {
         println!(
-            "  {:<18} api {}  p2p {}  pid {}",
-            n.org, n.api, n.p2p, n.pid
+            "  {:<18} api {}  p2p {}  pid {}{}",
+            n.org,
+            n.api,
+            n.p2p,
+            n.pid,
+            if n.validator { "" } else { "  (follows)" }
         );
     }
     println!("keys in {} (password in {})", file.keys, file.password_file);
@@ -281,7 +290,7 @@ pub fn run(args: DevnetArgs) -> Result<std::process::ExitCode> {
                             if let Ok(Some(status)) = child.try_wait() {
                                 reported[i] = true;
                                 eprintln!(
-                                    "node {org} exited ({status}); the others go on while 3 of 4 run. Restart it with:\n  {} node --config {}",
+                                    "node {org} exited ({status}); the others go on while 3 of the 4 validators run. Restart it with:\n  {} node --config {}",
                                     exe.display(),
                                     file.nodes[i].config
                                 );
