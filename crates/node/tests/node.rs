@@ -14,6 +14,11 @@ fn tsp() -> Keypair {
 }
 
 fn ledger() -> Ledger {
+    ledger_of(vec![Role::Tsp], 0)
+}
+
+/// A chain of one organisation, the TSP, with these roles and this bond.
+fn ledger_of(roles: Vec<Role>, bond: u128) -> Ledger {
     Ledger::genesis(&Genesis {
         epoch_blocks: None,
         committee_max: None,
@@ -21,10 +26,10 @@ fn ledger() -> Ledger {
         organisations: vec![GenesisOrganisation {
             org: "tsp".parse().unwrap(),
             key: tsp().public_key(),
-            roles: vec![Role::Tsp],
+            roles,
             governor: true,
-            stake: 0,
-            bond: 0,
+            stake: bond,
+            bond,
         }],
     })
     .unwrap()
@@ -248,20 +253,7 @@ fn invalid_blocks_are_refused_with_the_reason() {
 #[test]
 fn evidence_goes_in_once_and_is_recorded_after_the_transactions() {
     // A chain whose only organisation is a validator signing with its own key.
-    let mut l = Ledger::genesis(&Genesis {
-        epoch_blocks: None,
-        committee_max: None,
-        chain_id: CHAIN.parse().unwrap(),
-        organisations: vec![GenesisOrganisation {
-            org: "tsp".parse().unwrap(),
-            key: tsp().public_key(),
-            roles: vec![Role::Tsp, Role::Validator],
-            governor: true,
-            stake: 10,
-            bond: 10,
-        }],
-    })
-    .unwrap();
+    let mut l = ledger_of(vec![Role::Tsp, Role::Validator], 10);
     let offence = |offender: PublicKey, view: u64| Evidence {
         offender,
         epoch: 0,
