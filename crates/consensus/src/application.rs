@@ -520,10 +520,10 @@ where
 
     /// Tells the orchestrator when the next block's epoch is a new one.
     fn announce_epoch(&mut self) {
-        let committee = self.base_ledger.committee().clone();
-        if self.announced == Some(committee.epoch) {
+        if self.announced == Some(self.base_ledger.committee().epoch) {
             return;
         }
+        let committee = self.base_ledger.committee().clone();
         let first =
             self.base_ledger.epoch_end(committee.epoch) - self.base_ledger.params().epoch_blocks;
         let floor = if first == 0 {
