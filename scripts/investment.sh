@@ -27,10 +27,6 @@ send() { # ORG PAYLOAD_JSON
   echo "$2" > "$WORK/payload.json"
   "$TRANCHE" send "$WORK/payload.json" --key-file "$DEVNET/keys/$1.key" --password-file "$PW"
 }
-send_as_investor() { # KEY PAYLOAD_JSON
-  echo "$2" > "$WORK/payload.json"
-  "$TRANCHE" send "$WORK/payload.json" --key "$1"
-}
 address() { "$TRANCHE" key show "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["address"])'; }
 field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
 
@@ -65,8 +61,13 @@ send devnet-tsp "{\"type\":\"create_checkpoint\",\"token\":\"$TOKEN\"}"
 send devnet-tsp "{\"type\":\"declare_distribution\",\"distribution\":\"D-$RUN\",\"token\":\"$TOKEN\",\"checkpoint\":1,\"total\":{\"minor\":\"500000\",\"currency\":$USD}}"
 send devnet-tsp "{\"type\":\"record_payment\",\"distribution\":\"D-$RUN\",\"wallet\":\"$ALICE\"}"
 
-echo "== F6-7 Alice transfers 100 tokens to Bob, signing with her own key"
-send_as_investor alice "{\"type\":\"transfer\",\"token\":\"$TOKEN\",\"to\":\"$BOB\",\"amount\":\"100\",\"reference\":null}"
+echo "== F6-7 Alice transfers 100 tokens to Bob in two transfers, signed offline with her own key and submitted as one batch"
+CHAIN=$("$TRANCHE" query status | field 'd["chain_id"]')
+for n in 1 2; do
+  "$TRANCHE" tx build transfer --chain-id "$CHAIN" --key alice --nonce "$n" --token "$TOKEN" --to "$BOB" --amount 50 --out "$WORK/transfer-$n.json"
+  "$TRANCHE" tx sign "$WORK/transfer-$n.json" --key alice --out "$WORK/transfer-$n.signed.json"
+done
+"$TRANCHE" submit "$WORK/transfer-1.signed.json" "$WORK/transfer-2.signed.json"
 
 echo "== F5-10 the TSP requests revocation of 200 of Bob's tokens; the issuer revokes them"
 send devnet-tsp "{\"type\":\"request_revocation\",\"request\":\"V-$RUN\",\"token\":\"$TOKEN\",\"amount\":\"200\"}"
@@ -90,5 +91,5 @@ ALICE_UNITS=$(units "$ALICE") BOB_UNITS=$(units "$BOB")
 echo "balances: alice $ALICE_UNITS, bob $BOB_UNITS"
 [ "$ALICE_UNITS" = "500" ] || { echo "alice should hold 600 - 100 = 500" >&2; exit 1; }
 [ "$BOB_UNITS" = "300" ] || { echo "bob should hold 400 + 100 - 200 = 300" >&2; exit 1; }
-[ "$(cat "$WORK/count")" -ge 4 ] || { echo "expected issuance, transfer and revocation transfers" >&2; exit 1; }
+[ "$(cat "$WORK/count")" -ge 5 ] || { echo "expected issuance, two transfers and revocation" >&2; exit 1; }
 echo "investment scenario complete"

@@ -97,10 +97,13 @@ enum Command {
     ///   tranche send p.json --key-file devnet/keys/devnet-tsp.key --password-file devnet/password
     #[command(verbatim_doc_comment)]
     Send(commands::client::SendArgs),
-    /// Send a transaction signed elsewhere (`tranche tx sign`) to a node.
+    /// Send transactions signed elsewhere (`tranche tx sign`) to a node.
+    ///
+    /// Several files go as batches, their signatures checked together.
     ///
     /// Example:
     ///   tranche submit signed.json --node http://127.0.0.1:27100
+    ///   tranche submit settlement/*.json --node http://127.0.0.1:27100
     #[command(verbatim_doc_comment)]
     Submit(commands::client::SubmitArgs),
     /// Read the chain from a node: status, transactions, blocks, ledger state, transfers.

@@ -76,12 +76,12 @@ pub enum Message {
         /// The engine's evidence.
         activity: Activity<Scheme, Digest>,
     },
-    /// A client submits a transaction.
+    /// A client submits transactions.
     Submit {
-        /// The transaction.
-        tx: SignedTransaction,
-        /// Its hash, or why it was refused.
-        response: oneshot::Sender<Result<Hash, AdmitError>>,
+        /// The transactions.
+        txs: Vec<SignedTransaction>,
+        /// For each, its hash or why it was refused.
+        response: oneshot::Sender<Vec<Result<Hash, AdmitError>>>,
     },
 }
 
@@ -94,11 +94,22 @@ pub struct Mailbox {
 impl Mailbox {
     /// Submits a transaction to this validator's mempool.
     pub async fn submit(&self, tx: SignedTransaction) -> Result<Hash, AdmitError> {
-        let (response, receiver) = oneshot::channel();
-        self.sender.send_lossy(Message::Submit { tx, response });
-        receiver
+        self.submit_batch(vec![tx])
             .await
+            .pop()
             .unwrap_or(Err(AdmitError::Full("the validator is shutting down")))
+    }
+
+    /// Submits transactions to this validator's mempool at once (their
+    /// signatures are checked in one batch); one answer per transaction,
+    /// in order, as if submitted one by one.
+    pub async fn submit_batch(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, AdmitError>> {
+        let count = txs.len();
+        let (response, receiver) = oneshot::channel();
+        self.sender.send_lossy(Message::Submit { txs, response });
+        receiver.await.unwrap_or_else(|_| {
+            vec![Err(AdmitError::Full("the validator is shutting down")); count]
+        })
     }
 }
 
@@ -562,11 +573,11 @@ where
     }
 
     /// The tip and ledger after the block with `digest`, if known.
-    fn state_after(&self, digest: &Digest) -> Option<(Tip, &Ledger)> {
+    fn state_after(&self, digest: &Digest) -> Option<(Tip, &Arc<Ledger>)> {
         if *digest == self.base {
             return Some((self.base_tip, &self.base_ledger));
         }
-        self.known.get(digest).map(|k| (k.tip, k.ledger.as_ref()))
+        self.known.get(digest).map(|k| (k.tip, &k.ledger))
     }
 
     /// Answers a request to propose now, or holds it back (see
@@ -650,7 +661,7 @@ where
         let (_, ledger) = self
             .state_after(&parent)
             .expect("a block is remembered only once its parent's state is known");
-        let mut after = ledger.clone();
+        let mut after = Ledger::clone(ledger);
         let executed = tranche_node::execute(&mut after, &block);
         self.known.insert(
             digest,
@@ -698,10 +709,21 @@ where
                 return Resolved::Invalid;
             };
             let parent = self.parent_digest(&block);
-            let Some((tip, ledger)) = self.state_after(&parent) else {
+            let Some((tip, ledger)) = self
+                .state_after(&parent)
+                .map(|(tip, ledger)| (tip, Arc::clone(ledger)))
+            else {
                 return Resolved::Invalid;
             };
-            let verdict = tranche_node::verify(&block, &tip, ledger, now, &self.limits);
+            let verdict = tranche_node::verify(
+                &block,
+                &tip,
+                &ledger,
+                now,
+                &self.limits,
+                &mut self.mempool,
+                self.context.as_mut(),
+            );
             // Evidence is checked against the committee of its epoch (the
             // block's or the one before; verification saw to that).
             let committees: Vec<Option<Committee>> = block
@@ -998,11 +1020,40 @@ where
         let _ = self.blocks_out.send(Recipients::All, message, false);
     }
 
+    /// Admits `txs` to the mempool, their signatures checked in one batch,
+    /// and, if `pass_on`, queues the newly admitted ones for the other
+    /// validators.
+    fn admit(
+        &mut self,
+        txs: Vec<SignedTransaction>,
+        pass_on: bool,
+    ) -> Vec<Result<Hash, AdmitError>> {
+        let now = self.now();
+        let fresh: Vec<Option<Vec<u8>>> = txs
+            .iter()
+            .map(|tx| (pass_on && !self.mempool.verified(tx)).then(|| tx.to_bytes()))
+            .collect();
+        let results = if txs.len() == 1 {
+            // One signature alone checks faster than a batch of one.
+            txs.into_iter()
+                .map(|tx| self.mempool.admit(tx, &self.base_ledger, now))
+                .collect()
+        } else {
+            self.mempool
+                .admit_batch(txs, &self.base_ledger, now, self.context.as_mut())
+        };
+        for (result, bytes) in results.iter().zip(fresh) {
+            if let (Ok(_), Some(bytes)) = (result, bytes) {
+                self.gossip(&bytes);
+            }
+        }
+        results
+    }
+
     /// Admits the transactions a peer passed on; never passes them on again.
     /// Stops at the first malformed frame (a faulty peer).
     fn receive_txs(&mut self, mut rest: &[u8]) {
-        let now = self.now();
-        let mut admitted = false;
+        let mut txs = Vec::new();
         for _ in 0..GOSSIP_BATCH_MAX {
             let Some((len, tail)) = rest.split_first_chunk::<4>() else {
                 break;
@@ -1014,10 +1065,10 @@ where
             let (bytes, tail) = tail.split_at(len);
             rest = tail;
             if let Ok(tx) = SignedTransaction::from_bytes(bytes) {
-                admitted |= self.mempool.admit(tx, &self.base_ledger, now).is_ok();
+                txs.push(tx);
             }
         }
-        if admitted {
+        if self.admit(txs, false).iter().any(Result::is_ok) {
             self.propose_pending();
         }
     }
@@ -1169,15 +1220,9 @@ where
                         self.retry_waiting();
                     }
                     Message::Offence { activity } => self.on_offence(&activity),
-                    Message::Submit { tx, response } => {
-                        let now = self.now();
-                        let fresh = !self.mempool.contains(&tx.hash());
-                        let bytes = fresh.then(|| tx.to_bytes());
-                        let result = self.mempool.admit(tx, &self.base_ledger, now);
-                        if let (Ok(_), Some(bytes)) = (&result, bytes) {
-                            self.gossip(&bytes);
-                        }
-                        response.send_lossy(result);
+                    Message::Submit { txs, response } => {
+                        let results = self.admit(txs, true);
+                        response.send_lossy(results);
                         self.propose_pending();
                     }
                 }

@@ -18,8 +18,18 @@ pub use sign::{
     SignatureError,
 };
 pub use tx::{
-    sign_transaction, verify_transaction, verify_transactions_batch, SignError, VerifyError,
+    sign_transaction, verify_transaction, verify_transactions_batch, SignError, TxVerifier,
+    VerifyError,
 };
 
 /// Re-exported so callers draw keys from the same `rand_core` version.
 pub use rand_core;
+/// Re-exported: batch verification draws its coefficients through this
+/// version, the one commonware's runtime provides.
+pub use rand_core_010;
+
+/// The operating system's random source, for batch verification outside a
+/// runtime that provides one.
+pub fn os_rng() -> impl rand_core_010::CryptoRng {
+    rand_core_010::UnwrapErr(getrandom::SysRng)
+}

@@ -1,8 +1,10 @@
 //! Signing and verifying transactions.
 
-use crate::sign::{signing_message, verify, Domain, Keypair, SignatureError};
-use ed25519_dalek::VerifyingKey;
-use tranche_types::{ChainId, SignedTransaction, Transaction};
+use crate::sign::{is_valid_public_key, signing_message, Domain, Keypair, SignatureError};
+use ed25519_zebra::{VerificationKey, VerificationKeyBytes};
+use rand_core_010::CryptoRng;
+use std::collections::HashMap;
+use tranche_types::{ChainId, PublicKey, SignedTransaction, Transaction};
 
 /// Why a transaction could not be signed with a key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,55 +47,124 @@ pub fn sign_transaction(key: &Keypair, tx: Transaction) -> Result<SignedTransact
     Ok(SignedTransaction { tx, signature })
 }
 
-/// Checks that `stx` is for `chain_id` and that its signer signed exactly it.
+/// Checks that `stx` is for `chain_id` and that its signer signed exactly it,
+/// under the rules of [`TxVerifier`].
 pub fn verify_transaction(stx: &SignedTransaction, chain_id: &ChainId) -> Result<(), VerifyError> {
+    TxVerifier::new().verify(stx, chain_id)
+}
+
+/// Checks many transactions for `chain_id` at once with batch verification,
+/// under the rules of [`TxVerifier`]; `rng` draws the batch's coefficients.
+pub fn verify_transactions_batch<'a>(
+    txs: impl IntoIterator<Item = &'a SignedTransaction>,
+    chain_id: &ChainId,
+    rng: impl CryptoRng,
+) -> Result<(), VerifyError> {
+    TxVerifier::new().verify_batch(txs, chain_id, rng)
+}
+
+/// Signer keys a verifier remembers; past this it forgets them all and
+/// starts again (a key costs one point decompression to learn).
+const KEYS_MAX: usize = 65_536;
+
+/// Checks transaction signatures the way every node must, so that all agree
+/// on every block: ZIP-215 ed25519 rules (cofactored equation, canonical
+/// `s`), under which a batch verifies exactly when each of its signatures
+/// does, plus a usable signer key (a curve point not of small order, for
+/// which nobody but its owner can sign). Transaction signatures made by
+/// [`sign_transaction`] pass; other signatures in Tranche keep RFC 8032
+/// strict checks.
+///
+/// It remembers the decompressed keys of recent signers, which makes the
+/// next check of the same signer cheaper.
+#[derive(Default)]
+pub struct TxVerifier {
+    keys: HashMap<PublicKey, VerificationKey>,
+}
+
+impl std::fmt::Debug for TxVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TxVerifier({} keys)", self.keys.len())
+    }
+}
+
+impl TxVerifier {
+    /// A verifier that knows no keys yet.
+    pub fn new() -> TxVerifier {
+        TxVerifier::default()
+    }
+
+    /// The signer's key, decompressed, if it is usable.
+    fn key(&mut self, signer: &PublicKey) -> Result<VerificationKey, SignatureError> {
+        if let Some(key) = self.keys.get(signer) {
+            return Ok(*key);
+        }
+        if !is_valid_public_key(signer) {
+            return Err(SignatureError::BadPublicKey);
+        }
+        let key = VerificationKey::try_from(signer.0).map_err(|_| SignatureError::BadPublicKey)?;
+        if self.keys.len() >= KEYS_MAX {
+            self.keys.clear();
+        }
+        self.keys.insert(*signer, key);
+        Ok(key)
+    }
+
+    /// Checks that `stx` is for `chain_id` and that its signer signed exactly it.
+    pub fn verify(
+        &mut self,
+        stx: &SignedTransaction,
+        chain_id: &ChainId,
+    ) -> Result<(), VerifyError> {
+        same_chain(stx, chain_id)?;
+        let key = self.key(&stx.tx.signer)?;
+        let message = signing_message(Domain::Transaction, chain_id, &stx.tx.to_bytes());
+        key.verify(
+            &ed25519_zebra::Signature::from_bytes(&stx.signature.0),
+            &message,
+        )
+        .map_err(|_| SignatureError::Invalid)?;
+        Ok(())
+    }
+
+    /// Checks many transactions for `chain_id` at once: faster than one by
+    /// one, and it accepts exactly when each would pass [`Self::verify`]. On
+    /// failure it says only that some transaction is bad: check them one by
+    /// one to find which. `rng` draws the batch's random coefficients; they
+    /// must be unpredictable to whoever made the signatures.
+    pub fn verify_batch<'a>(
+        &mut self,
+        txs: impl IntoIterator<Item = &'a SignedTransaction>,
+        chain_id: &ChainId,
+        rng: impl CryptoRng,
+    ) -> Result<(), VerifyError> {
+        let mut batch = ed25519_zebra::batch::Verifier::new();
+        let mut any = false;
+        for stx in txs {
+            same_chain(stx, chain_id)?;
+            self.key(&stx.tx.signer)?;
+            let message = signing_message(Domain::Transaction, chain_id, &stx.tx.to_bytes());
+            batch.queue((
+                VerificationKeyBytes::from(stx.tx.signer.0),
+                ed25519_zebra::Signature::from_bytes(&stx.signature.0),
+                &message,
+            ));
+            any = true;
+        }
+        if !any {
+            return Ok(());
+        }
+        batch.verify(rng).map_err(|_| SignatureError::Invalid)?;
+        Ok(())
+    }
+}
+
+fn same_chain(stx: &SignedTransaction, chain_id: &ChainId) -> Result<(), VerifyError> {
     if &stx.tx.chain_id != chain_id {
         return Err(VerifyError::WrongChain {
             signed_for: stx.tx.chain_id.to_string(),
             expected: chain_id.to_string(),
         });
     }
-    verify(
-        &stx.tx.signer,
-        Domain::Transaction,
-        chain_id,
-        &stx.tx.to_bytes(),
-        &stx.signature,
-    )?;
-    Ok(())
-}
-
-/// Checks many transactions for `chain_id` at once with ed25519 batch
-/// verification, which is faster than one by one. On failure it says only
-/// that some signature is bad: check them one by one to find which.
-pub fn verify_transactions_batch(
-    txs: &[SignedTransaction],
-    chain_id: &ChainId,
-) -> Result<(), VerifyError> {
-    let mut messages = Vec::with_capacity(txs.len());
-    let mut signatures = Vec::with_capacity(txs.len());
-    let mut keys = Vec::with_capacity(txs.len());
-    for stx in txs {
-        if &stx.tx.chain_id != chain_id {
-            return Err(VerifyError::WrongChain {
-                signed_for: stx.tx.chain_id.to_string(),
-                expected: chain_id.to_string(),
-            });
-        }
-        let key =
-            VerifyingKey::from_bytes(&stx.tx.signer.0).map_err(|_| SignatureError::BadPublicKey)?;
-        if key.is_weak() {
-            return Err(SignatureError::BadPublicKey.into());
-        }
-        keys.push(key);
-        messages.push(signing_message(
-            Domain::Transaction,
-            chain_id,
-            &stx.tx.to_bytes(),
-        ));
-        signatures.push(ed25519_dalek::Signature::from_bytes(&stx.signature.0));
-    }
-    let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-    ed25519_dalek::verify_batch(&refs, &signatures, &keys).map_err(|_| SignatureError::Invalid)?;
     Ok(())
 }

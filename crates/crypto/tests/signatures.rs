@@ -123,9 +123,71 @@ fn batch_verification_accepts_good_and_refuses_one_bad() {
             sign_transaction(&k, transfer(&k, "alpha")).unwrap()
         })
         .collect();
-    verify_transactions_batch(&txs, &c).unwrap();
+    verify_transactions_batch(&txs, &c, os_rng()).unwrap();
+    // Signatures from one signer are taken together; still each counts.
+    let k = key(1);
+    let mut same: Vec<_> = (0..8u64)
+        .map(|n| {
+            let mut tx = transfer(&k, "alpha");
+            tx.nonce = n;
+            sign_transaction(&k, tx).unwrap()
+        })
+        .collect();
+    verify_transactions_batch(&same, &c, os_rng()).unwrap();
+    same[3].signature.0[40] ^= 1;
+    assert!(verify_transactions_batch(&same, &c, os_rng()).is_err());
     txs[7].tx.nonce = 99;
-    assert!(verify_transactions_batch(&txs, &c).is_err());
+    assert!(verify_transactions_batch(&txs, &c, os_rng()).is_err());
+    // An empty batch holds nothing false.
+    verify_transactions_batch(&[], &c, os_rng()).unwrap();
+}
+
+#[test]
+fn a_verifier_agrees_one_by_one_and_in_batches_and_refuses_unusable_keys() {
+    let c = chain("alpha");
+    let mut v = TxVerifier::new();
+    let k = key(3);
+    let good = sign_transaction(&k, transfer(&k, "alpha")).unwrap();
+    let mut bad = good.clone();
+    bad.signature.0[0] ^= 1;
+    // A non-canonical s (s + l) is refused both ways.
+    let mut high_s = good.clone();
+    let l: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    let mut carry = 0u16;
+    for (s, l) in high_s.signature.0[32..].iter_mut().zip(l) {
+        let sum = u16::from(*s) + u16::from(l) + carry;
+        *s = sum as u8;
+        carry = sum >> 8;
+    }
+    for _ in 0..2 {
+        // The second round uses the keys the verifier remembers.
+        v.verify(&good, &c).unwrap();
+        assert!(v.verify(&bad, &c).is_err());
+        assert!(v.verify(&high_s, &c).is_err());
+        v.verify_batch([&good], &c, os_rng()).unwrap();
+        assert!(v.verify_batch([&good, &bad], &c, os_rng()).is_err());
+        assert!(v.verify_batch([&high_s], &c, os_rng()).is_err());
+    }
+    // The identity point is a small-order key anyone can sign for: with
+    // R = identity and s = 0, the cofactored equation holds for any message.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let mut tx = transfer(&k, "alpha");
+    tx.signer = PublicKey(identity);
+    let mut sig = [0u8; 64];
+    sig[0] = 1;
+    let weak = SignedTransaction {
+        tx,
+        signature: Signature(sig),
+    };
+    assert_eq!(
+        v.verify(&weak, &c),
+        Err(VerifyError::Signature(SignatureError::BadPublicKey))
+    );
+    assert!(v.verify_batch([&weak], &c, os_rng()).is_err());
 }
 
 fn rng() -> impl rand_core::CryptoRngCore {

@@ -3,11 +3,11 @@
 //! finalized block.
 
 use crate::mempool::Mempool;
-use tranche_crypto::verify_transactions_batch;
+use tranche_crypto::rand_core_010::CryptoRng;
 use tranche_ledger::{BlockContext, Ledger, LedgerEvent};
 use tranche_types::{
-    Block, Evidence, Hash, Outcome, PublicKey, Receipt, Timestamp, BLOCK_EVIDENCE_MAX,
-    BLOCK_TXS_MAX,
+    Block, Evidence, Hash, Outcome, PublicKey, Receipt, SignedTransaction, Timestamp,
+    BLOCK_EVIDENCE_MAX, BLOCK_TXS_MAX,
 };
 
 /// The last block a new one builds on.
@@ -195,13 +195,17 @@ pub fn build(
 /// as of the verifier's clock `now`. Business rejections inside are fine (they
 /// get receipts); transactions that could never be in a block are not.
 /// Evidence must be recordable on the parent state; that its proofs hold is
-/// checked by consensus, which knows the committee's keys.
+/// checked by consensus, which knows the committee's keys. Signatures are
+/// checked in one batch (`rng` draws its coefficients), but for those of
+/// transactions waiting in `mempool`, which were checked on admission.
 pub fn verify(
     block: &Block,
     tip: &Tip,
     ledger: &Ledger,
     now: Timestamp,
     limits: &BlockLimits,
+    mempool: &mut Mempool,
+    rng: impl CryptoRng,
 ) -> Result<(), BlockError> {
     let h = &block.header;
     if &h.chain_id != ledger.chain_id() {
@@ -274,13 +278,25 @@ pub fn verify(
             return Err(bad("the block carries this offence twice".into()));
         }
     }
-    if verify_transactions_batch(&block.txs, ledger.chain_id()).is_err() {
+    // Each signature is checked once per node: those of transactions this
+    // node admitted to its mempool were checked then.
+    let unchecked: Vec<(usize, &SignedTransaction)> = block
+        .txs
+        .iter()
+        .enumerate()
+        .filter(|(_, stx)| !mempool.verified(stx))
+        .collect();
+    let chain = ledger.chain_id();
+    let verifier = mempool.verifier();
+    if verifier
+        .verify_batch(unchecked.iter().map(|(_, stx)| *stx), chain, rng)
+        .is_err()
+    {
         // Find which one, for the record.
-        let index = block
-            .txs
+        let index = unchecked
             .iter()
-            .position(|stx| tranche_crypto::verify_transaction(stx, ledger.chain_id()).is_err())
-            .unwrap_or(0);
+            .find(|(_, stx)| verifier.verify(stx, chain).is_err())
+            .map_or(0, |(i, _)| *i);
         return Err(BlockError::BadTransaction {
             index,
             reason: "its signature does not verify".into(),

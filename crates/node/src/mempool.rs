@@ -3,7 +3,8 @@
 //! bounded in count overall and per signer.
 
 use std::collections::BTreeMap;
-use tranche_crypto::verify_transaction;
+use tranche_crypto::rand_core_010::CryptoRng;
+use tranche_crypto::TxVerifier;
 use tranche_ledger::Ledger;
 use tranche_types::{Hash, PublicKey, SignedTransaction, Timestamp, TX_BYTES_MAX};
 
@@ -72,12 +73,21 @@ pub enum AdmitError {
     Full(&'static str),
 }
 
+/// What the checks before the signature found.
+enum Precheck {
+    /// Exactly this transaction waits already.
+    Held(Hash),
+    /// New, and admissible if its signature verifies.
+    New(Hash),
+}
+
 /// Transactions waiting for a block.
 #[derive(Debug, Default)]
 pub struct Mempool {
     limits: MempoolLimits,
     by_hash: BTreeMap<Hash, SignedTransaction>,
     by_signer: BTreeMap<(PublicKey, u64), Hash>,
+    verifier: TxVerifier,
 }
 
 impl Mempool {
@@ -104,6 +114,19 @@ impl Mempool {
         self.by_hash.contains_key(hash)
     }
 
+    /// Whether exactly `stx`, signature and all, waits here: its signature
+    /// was checked when it was admitted.
+    pub fn verified(&self, stx: &SignedTransaction) -> bool {
+        self.by_hash
+            .get(&stx.hash())
+            .is_some_and(|held| held.signature == stx.signature)
+    }
+
+    /// The signature checker this mempool uses (it remembers signer keys).
+    pub fn verifier(&mut self) -> &mut TxVerifier {
+        &mut self.verifier
+    }
+
     /// Admits `stx` if it could go into a block on top of `ledger` at `now`;
     /// returns its hash. Submitting the same transaction again is harmless.
     pub fn admit(
@@ -112,15 +135,103 @@ impl Mempool {
         ledger: &Ledger,
         now: Timestamp,
     ) -> Result<Hash, AdmitError> {
+        let hash = match self.precheck(&stx, ledger, now)? {
+            Precheck::Held(hash) => return Ok(hash),
+            Precheck::New(hash) => hash,
+        };
+        // The signature last: it is the dearest check.
+        self.verifier
+            .verify(&stx, ledger.chain_id())
+            .map_err(|e| AdmitError::Invalid(e.to_string()))?;
+        self.insert(hash, stx)
+    }
+
+    /// Admits many transactions at once, as [`Self::admit`] would one by
+    /// one, but checks their signatures in one batch (`rng` draws its
+    /// coefficients). Returns one result per transaction, in order.
+    pub fn admit_batch(
+        &mut self,
+        stxs: Vec<SignedTransaction>,
+        ledger: &Ledger,
+        now: Timestamp,
+        rng: impl CryptoRng,
+    ) -> Vec<Result<Hash, AdmitError>> {
+        let mut results: Vec<Result<Hash, AdmitError>> = Vec::with_capacity(stxs.len());
+        let mut fresh = Vec::new();
+        let mut copies = Vec::new();
+        for (i, stx) in stxs.iter().enumerate() {
+            match self.precheck(stx, ledger, now) {
+                Ok(Precheck::Held(hash)) => results.push(Ok(hash)),
+                Ok(Precheck::New(hash)) => {
+                    // Two of the batch may share a signer and nonce: the
+                    // second is taken as `admit` would take it after the first.
+                    let first = fresh.iter().find(|&&(j, _): &&(usize, Hash)| {
+                        stxs[j].tx.signer == stx.tx.signer && stxs[j].tx.nonce == stx.tx.nonce
+                    });
+                    match first {
+                        Some(&(j, other))
+                            if other == hash && stxs[j].signature == stx.signature =>
+                        {
+                            // The same transaction twice: the same answer.
+                            copies.push((i, j));
+                            results.push(Ok(hash))
+                        }
+                        Some(&(_, other)) => results.push(Err(AdmitError::NonceTaken(other))),
+                        None => {
+                            fresh.push((i, hash));
+                            results.push(Ok(hash));
+                        }
+                    }
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        let chain = ledger.chain_id();
+        let all_good = self
+            .verifier
+            .verify_batch(fresh.iter().map(|&(i, _)| &stxs[i]), chain, rng)
+            .is_ok();
+        let mut stxs: Vec<Option<SignedTransaction>> = stxs.into_iter().map(Some).collect();
+        for (i, hash) in fresh {
+            let stx = stxs[i].take().expect("each index is taken once");
+            if !all_good {
+                // Find which: one by one.
+                if let Err(e) = self.verifier.verify(&stx, chain) {
+                    results[i] = Err(AdmitError::Invalid(e.to_string()));
+                    continue;
+                }
+            }
+            results[i] = self.insert(hash, stx);
+        }
+        for (i, j) in copies {
+            results[i] = results[j].clone();
+        }
+        results
+    }
+
+    /// Every check of [`Self::admit`] but the signature.
+    fn precheck(
+        &self,
+        stx: &SignedTransaction,
+        ledger: &Ledger,
+        now: Timestamp,
+    ) -> Result<Precheck, AdmitError> {
         let size = stx.to_bytes().len();
         if size > TX_BYTES_MAX {
             return Err(AdmitError::TooLarge(size));
         }
         let hash = stx.hash();
-        if self.by_hash.contains_key(&hash) {
-            return Ok(hash);
+        if self.verified(stx) {
+            return Ok(Precheck::Held(hash));
         }
         let tx = &stx.tx;
+        if &tx.chain_id != ledger.chain_id() {
+            return Err(AdmitError::Invalid(format!(
+                "the transaction is for chain {:?}, not {:?}",
+                tx.chain_id.to_string(),
+                ledger.chain_id().to_string()
+            )));
+        }
         if tx.valid_until < now {
             return Err(AdmitError::Expired(tx.valid_until));
         }
@@ -143,11 +254,17 @@ impl Mempool {
         if let Some(other) = self.by_signer.get(&(tx.signer, tx.nonce)) {
             return Err(AdmitError::NonceTaken(*other));
         }
-        // The signature last: it is the dearest check.
-        verify_transaction(&stx, ledger.chain_id())
-            .map_err(|e| AdmitError::Invalid(e.to_string()))?;
+        Ok(Precheck::New(hash))
+    }
+
+    /// Holds a transaction whose every check passed, room permitting.
+    fn insert(&mut self, hash: Hash, stx: SignedTransaction) -> Result<Hash, AdmitError> {
         if self.by_hash.len() >= self.limits.txs_max {
             return Err(AdmitError::Full("overall"));
+        }
+        let tx = &stx.tx;
+        if let Some(other) = self.by_signer.get(&(tx.signer, tx.nonce)) {
+            return Err(AdmitError::NonceTaken(*other));
         }
         let waiting = self
             .by_signer

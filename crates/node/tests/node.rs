@@ -1,7 +1,7 @@
 //! The mempool's admission rules, and blocks built by one node verified and
 //! executed by another.
 
-use tranche_crypto::{sign_transaction, Keypair};
+use tranche_crypto::{os_rng, sign_transaction, Keypair};
 use tranche_ledger::{Genesis, GenesisOrganisation, Ledger};
 use tranche_node::*;
 use tranche_types::*;
@@ -33,6 +33,25 @@ fn ledger_of(roles: Vec<Role>, bond: u128) -> Ledger {
         }],
     })
     .unwrap()
+}
+
+/// Verifies `block` at [`NOW`] as a node that has seen none of its
+/// transactions would.
+fn verify_afresh(
+    block: &Block,
+    tip: &Tip,
+    ledger: &Ledger,
+    limits: &BlockLimits,
+) -> Result<(), BlockError> {
+    verify(
+        block,
+        tip,
+        ledger,
+        NOW,
+        limits,
+        &mut Mempool::default(),
+        os_rng(),
+    )
 }
 
 fn register(signer: &Keypair, nonce: u64, n: u8) -> SignedTransaction {
@@ -156,7 +175,7 @@ fn a_block_built_by_one_node_verifies_and_executes_on_another() {
     let mut tip = Tip::GENESIS;
     let block = build(&proposer, &tip, &m, tsp().public_key(), NOW, &limits);
     assert_eq!(block.txs.len(), 5);
-    verify(&block, &tip, &follower, NOW, &limits).unwrap();
+    verify_afresh(&block, &tip, &follower, &limits).unwrap();
     let a = execute(&mut proposer, &block);
     let b = execute(&mut follower, &block);
     assert_eq!(a, b);
@@ -169,7 +188,7 @@ fn a_block_built_by_one_node_verifies_and_executes_on_another() {
     let next = build(&proposer, &tip, &m, tsp().public_key(), NOW, &limits);
     assert_eq!(next.header.height, 2);
     assert!(next.header.time > block.header.time);
-    verify(&next, &tip, &follower, NOW, &limits).unwrap();
+    verify_afresh(&next, &tip, &follower, &limits).unwrap();
 }
 
 #[test]
@@ -181,7 +200,7 @@ fn invalid_blocks_are_refused_with_the_reason() {
     let limits = BlockLimits::default();
     let tip = Tip::GENESIS;
     let good = build(&l, &tip, &m, tsp().public_key(), NOW, &limits);
-    let check = |b: &Block| verify(b, &tip, &l, NOW, &limits);
+    let check = |b: &Block| verify_afresh(b, &tip, &l, &limits);
 
     let mut b = good.clone();
     b.header.height = 2;
@@ -244,7 +263,7 @@ fn invalid_blocks_are_refused_with_the_reason() {
         ..limits
     };
     assert_eq!(
-        verify(&good, &tip, &l, NOW, &tight),
+        verify_afresh(&good, &tip, &l, &tight),
         Err(BlockError::TooManyTxs(2))
     );
     assert_eq!(check(&good), Ok(()));
@@ -270,18 +289,18 @@ fn evidence_goes_in_once_and_is_recorded_after_the_transactions() {
     assert_eq!(chosen, vec![guilty.clone()]);
     let limits = BlockLimits::default();
     let good = build(&l, &Tip::GENESIS, &m, tsp().public_key(), NOW, &limits).with_evidence(chosen);
-    verify(&good, &Tip::GENESIS, &l, NOW, &limits).unwrap();
+    verify_afresh(&good, &Tip::GENESIS, &l, &limits).unwrap();
 
     let mut tampered = good.clone();
     tampered.evidence[0].view = 4;
     assert_eq!(
-        verify(&tampered, &Tip::GENESIS, &l, NOW, &limits),
+        verify_afresh(&tampered, &Tip::GENESIS, &l, &limits),
         Err(BlockError::EvidenceRootMismatch)
     );
     for bad in [vec![stranger], vec![guilty.clone(), guilty.clone()]] {
         let b = good.clone().with_evidence(bad);
         assert!(matches!(
-            verify(&b, &Tip::GENESIS, &l, NOW, &limits),
+            verify_afresh(&b, &Tip::GENESIS, &l, &limits),
             Err(BlockError::BadEvidence { .. })
         ));
     }
@@ -299,4 +318,71 @@ fn evidence_goes_in_once_and_is_recorded_after_the_transactions() {
         Block::from_bytes(&tranche_types::commonware_codec::Encode::encode(&good)).unwrap(),
         good
     );
+}
+
+#[test]
+fn a_batch_is_admitted_as_one_by_one_would_be_and_each_signature_checked_once() {
+    let l = ledger();
+    let mut m = Mempool::new(MempoolLimits::default());
+    let good = register(&tsp(), 1, 10);
+    let honest = register(&tsp(), 2, 11);
+    let mut forged = honest.clone();
+    forged.signature.0[0] ^= 1;
+    let used = register(&tsp(), 0, 12);
+    let results = m.admit_batch(
+        vec![good.clone(), forged.clone(), good.clone(), used],
+        &l,
+        NOW,
+        os_rng(),
+    );
+    assert_eq!(results[0], Ok(good.hash()));
+    assert!(matches!(results[1], Err(AdmitError::Invalid(_))));
+    assert_eq!(results[2], Ok(good.hash()));
+    assert!(matches!(results[3], Err(AdmitError::NonceUsed { .. })));
+    assert_eq!(m.len(), 1);
+    assert!(m.verified(&good));
+    assert!(!m.verified(&forged));
+    // The same batch again is harmless; the honest version gets in.
+    let again = m.admit_batch(vec![good.clone(), honest.clone()], &l, NOW, os_rng());
+    assert_eq!(again, vec![Ok(good.hash()), Ok(honest.hash())]);
+    assert!(m.verified(&honest));
+
+    let limits = BlockLimits::default();
+    let block = build(&l, &Tip::GENESIS, &m, tsp().public_key(), NOW, &limits);
+    assert_eq!(block.txs, vec![good.clone(), honest.clone()]);
+    // Checked on admission, or now by a node that never saw them.
+    verify(&block, &Tip::GENESIS, &l, NOW, &limits, &mut m, os_rng()).unwrap();
+    let mut stranger = Mempool::default();
+    verify(
+        &block,
+        &Tip::GENESIS,
+        &l,
+        NOW,
+        &limits,
+        &mut stranger,
+        os_rng(),
+    )
+    .unwrap();
+    // A transaction id commits to no signature: a block carrying a held
+    // transaction with another signature is checked, and refused, by all.
+    let mut tampered = block.clone();
+    tampered.txs[1] = forged;
+    assert_eq!(tampered.hash(), block.hash());
+    for mempool in [&mut m, &mut stranger] {
+        assert_eq!(
+            verify(
+                &tampered,
+                &Tip::GENESIS,
+                &l,
+                NOW,
+                &limits,
+                mempool,
+                os_rng()
+            ),
+            Err(BlockError::BadTransaction {
+                index: 1,
+                reason: "its signature does not verify".into()
+            })
+        );
+    }
 }

@@ -32,6 +32,10 @@ use tranche_types::{
 pub const OPENAPI: &str = include_str!("openapi.json");
 /// The largest request body accepted (a signed transaction is far smaller).
 pub const BODY_BYTES_MAX: usize = 256 * 1024;
+/// The most transactions one batch submission carries.
+pub const BATCH_TXS_MAX: usize = 1000;
+/// The largest batch submission body.
+pub const BATCH_BODY_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// The most transfers one query returns.
 pub const TRANSFERS_MAX: usize = 1000;
 
@@ -189,6 +193,7 @@ pub const ROUTES: &[&str] = &[
     "/openapi.json",
     "/status",
     "/transactions",
+    "/transactions/batch",
     "/transactions/{hash}",
     "/blocks/latest",
     "/blocks/{height}",
@@ -210,6 +215,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/status", get(status))
         .route("/transactions", post(submit))
+        .route(
+            "/transactions/batch",
+            post(submit_batch).layer(axum::extract::DefaultBodyLimit::max(BATCH_BODY_BYTES_MAX)),
+        )
         .route("/transactions/{hash}", get(transaction))
         .route("/blocks/latest", get(latest_block))
         .route("/blocks/{height}", get(block))
@@ -292,6 +301,71 @@ async fn submit(
         StatusCode::ACCEPTED,
         Json(json!({"hash": hash, "status": "pending"})),
     ))
+}
+
+async fn submit_batch(
+    State(s): State<Arc<Shared>>,
+    body: Result<Json<Vec<SignedTransaction>>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    let Json(txs) = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("a batch body may be at most {BATCH_BODY_BYTES_MAX} bytes; send fewer transactions at a time"),
+            );
+        }
+        ApiError::bad_request(format!(
+            "the body is not a JSON array of signed transactions (each as `tranche tx sign --format json` writes it): {}",
+            e.body_text()
+        ))
+    })?;
+    if txs.len() > BATCH_TXS_MAX {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "the batch holds {} transactions; at most {BATCH_TXS_MAX} are allowed",
+                txs.len()
+            ),
+        ));
+    }
+    let mut results: Vec<Option<Value>> = Vec::with_capacity(txs.len());
+    let mut pending = Vec::with_capacity(txs.len());
+    for stx in txs {
+        let hash = stx.hash();
+        // Resubmitting a finalized transaction is harmless: say where it is.
+        match s.store.transaction(&hash)? {
+            Some((height, index)) => results.push(Some(
+                json!({"hash": hash, "status": "finalized", "height": height, "index": index}),
+            )),
+            None => {
+                results.push(None);
+                pending.push((hash, stx));
+            }
+        }
+    }
+    let (hashes, txs): (Vec<Hash>, Vec<SignedTransaction>) = pending.into_iter().unzip();
+    let mut answers = s.mailbox.submit_batch(txs).await.into_iter().zip(hashes);
+    let mut refused = 0usize;
+    for slot in results.iter_mut().filter(|r| r.is_none()) {
+        let (answer, hash) = answers
+            .next()
+            .expect("one answer per transaction submitted");
+        *slot = Some(match answer {
+            Ok(hash) => json!({"hash": hash, "status": "pending"}),
+            Err(e) => {
+                refused += 1;
+                let e = admit_error(e);
+                json!({"hash": hash, "error": {"code": e.code, "message": e.message}})
+            }
+        });
+    }
+    Ok(Json(json!({
+        "accepted": results.len() - refused,
+        "refused": refused,
+        "results": results,
+    })))
 }
 
 async fn transaction(State(s): State<Arc<Shared>>, Path(hash): Path<String>) -> ApiResult {

@@ -5,7 +5,7 @@ use super::bench::{per_second, ratio, SplitMix};
 use anyhow::{bail, Result};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use tranche_crypto::{sign_transaction, verify_transactions_batch, Keypair};
+use tranche_crypto::{os_rng, sign_transaction, verify_transactions_batch, Keypair};
 use tranche_ledger::{BlockContext, Genesis, GenesisOrganisation, Ledger};
 use tranche_types::*;
 
@@ -211,7 +211,7 @@ pub fn run(holders: usize, txs: usize, block: usize, rounds: usize) -> Result<Ex
         let start = Instant::now();
         let mut applied = 0usize;
         for b in &blocks {
-            verify_transactions_batch(b, &chain)?;
+            verify_transactions_batch(*b, &chain, os_rng())?;
             ctx.height += 1;
             for stx in *b {
                 if ledger.apply_verified(&ctx, stx).outcome == Outcome::Applied {
@@ -228,7 +228,7 @@ pub fn run(holders: usize, txs: usize, block: usize, rounds: usize) -> Result<Ex
 
         let start = Instant::now();
         for b in &blocks {
-            verify_transactions_batch(b, &chain)?;
+            verify_transactions_batch(*b, &chain, os_rng())?;
         }
         verify_only = verify_only.min(start.elapsed());
     }

@@ -127,6 +127,21 @@ impl Client {
         }
     }
 
+    /// Submits up to 1,000 transactions at once; the node answers each.
+    pub fn submit_batch(&self, txs: &[SignedTransaction]) -> Result<Value> {
+        let (status, body) = self.answer(
+            "/transactions/batch",
+            self.http
+                .post(format!("{}/transactions/batch", self.base))
+                .json(txs)
+                .send(),
+        )?;
+        match status {
+            200 => Ok(body),
+            _ => Err(api_error(status, &body)),
+        }
+    }
+
     /// Waits until the transaction is finalized; returns its record.
     pub fn wait(&self, hash: &Hash, timeout: Duration) -> Result<Value> {
         let path = format!("/transactions/{hash}");
@@ -183,8 +198,11 @@ pub struct SendArgs {
 /// `tranche submit`.
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
-    /// A signed transaction (JSON, hex or binary, as `tranche tx sign` writes it).
-    pub file: PathBuf,
+    /// Signed transactions (JSON, hex or binary, as `tranche tx sign` writes
+    /// them). Several go to the node in batches of up to 1,000, their
+    /// signatures checked together; each is answered on its own.
+    #[arg(required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
     #[command(flatten)]
     pub node: NodeUrl,
     /// Return once the node accepts it, without waiting for finality.
@@ -251,11 +269,90 @@ pub fn send(ctx: &Ctx, args: SendArgs) -> Result<ExitCode> {
 }
 
 pub fn submit(ctx: &Ctx, args: SubmitArgs) -> Result<ExitCode> {
-    let bytes = read_bounded(&args.file, TX_FILE_BYTES_MAX)?;
-    let stx = decode_signed(&args.file, &bytes)?;
+    let mut txs = Vec::with_capacity(args.files.len());
+    for file in &args.files {
+        let bytes = read_bounded(file, TX_FILE_BYTES_MAX)?;
+        txs.push(decode_signed(file, &bytes)?);
+    }
     let client = args.node.client()?;
-    deliver(ctx, &client, &stx, args.no_wait)
+    if let [stx] = txs.as_slice() {
+        return deliver(ctx, &client, stx, args.no_wait);
+    }
+    // Refused ones are reported, and the rest still go in.
+    let mut answers = Vec::with_capacity(txs.len());
+    for chunk in txs.chunks(BATCH_TXS_MAX) {
+        let body = client.submit_batch(chunk)?;
+        let results = body["results"]
+            .as_array()
+            .filter(|r| r.len() == chunk.len())
+            .ok_or_else(|| {
+                anyhow!("the node answered the batch without one result each: {body}")
+            })?;
+        answers.extend(results.iter().cloned());
+    }
+    let mut all_applied = true;
+    let mut records = Vec::with_capacity(answers.len());
+    for (file, answer) in args.files.iter().zip(answers) {
+        let hash = answer["hash"].as_str().unwrap_or("?").to_string();
+        let record = if answer.get("error").is_some() {
+            all_applied = false;
+            if !ctx.json {
+                println!(
+                    "{}: transaction {hash} refused: {} ({})",
+                    file.display(),
+                    answer["error"]["message"].as_str().unwrap_or(""),
+                    answer["error"]["code"].as_str().unwrap_or("")
+                );
+            }
+            answer
+        } else if args.no_wait {
+            if !ctx.json {
+                println!(
+                    "{}: transaction {hash} {}",
+                    file.display(),
+                    answer["status"].as_str().unwrap_or("accepted")
+                );
+            }
+            answer
+        } else {
+            let hash: Hash = hash
+                .parse()
+                .map_err(|_| anyhow!("the node answered with a malformed hash: {answer}"))?;
+            let record = client.wait(&hash, Duration::from_secs(60))?;
+            let outcome = &record["receipt"]["outcome"];
+            let applied = outcome["status"] == "applied";
+            all_applied &= applied;
+            if !ctx.json {
+                if applied {
+                    println!(
+                        "{}: transaction {hash} applied in block {}",
+                        file.display(),
+                        record["height"]
+                    );
+                } else {
+                    println!(
+                        "{}: transaction {hash} finalized in block {} but rejected: {outcome}",
+                        file.display(),
+                        record["height"]
+                    );
+                }
+            }
+            record
+        };
+        records.push(record);
+    }
+    if ctx.json {
+        print_json(&Value::Array(records));
+    }
+    Ok(if all_applied {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_REJECTED)
+    })
 }
+
+/// The most transactions the node takes in one batch.
+const BATCH_TXS_MAX: usize = 1000;
 
 /// What `tranche query` reads.
 #[derive(Debug, Subcommand)]
