@@ -690,6 +690,13 @@ where
     /// fetched them after being down). Iterative: a validator catching up
     /// may resolve thousands of blocks at once.
     fn resolve(&mut self, digest: Digest) -> Resolved {
+        self.resolve_certified(digest, false)
+    }
+
+    /// [`Self::resolve`]; if `certified`, `digest` is final by a
+    /// certificate this node checked, so its blocks' transaction signatures
+    /// need no checking here (see [`tranche_node::verify_certified`]).
+    fn resolve_certified(&mut self, digest: Digest, certified: bool) -> Resolved {
         let mut path = Vec::new();
         let mut cursor = digest;
         while cursor != self.base && !self.known.contains_key(&cursor) {
@@ -715,15 +722,19 @@ where
             else {
                 return Resolved::Invalid;
             };
-            let verdict = tranche_node::verify(
-                &block,
-                &tip,
-                &ledger,
-                now,
-                &self.limits,
-                &mut self.mempool,
-                self.context.as_mut(),
-            );
+            let verdict = if certified {
+                tranche_node::verify_certified(&block, &tip, &ledger, &self.limits)
+            } else {
+                tranche_node::verify(
+                    &block,
+                    &tip,
+                    &ledger,
+                    now,
+                    &self.limits,
+                    &mut self.mempool,
+                    self.context.as_mut(),
+                )
+            };
             // Evidence is checked against the committee of its epoch (the
             // block's or the one before; verification saw to that).
             let committees: Vec<Option<Committee>> = block
@@ -876,7 +887,9 @@ where
         let Some(target) = self.target else {
             return;
         };
-        match self.resolve(target) {
+        // A quorum certified the target final: it and its ancestors were
+        // checked by honest members before they voted.
+        match self.resolve_certified(target, true) {
             Resolved::Valid => {}
             Resolved::Missing(d) => {
                 self.request(d);

@@ -207,6 +207,30 @@ pub fn verify(
     mempool: &mut Mempool,
     rng: impl CryptoRng,
 ) -> Result<(), BlockError> {
+    verify_certified(block, tip, ledger, limits)?;
+    if block.header.time > now.plus_ms(limits.future_drift_ms_max) {
+        return Err(BlockError::TimeTooFarAhead {
+            got: block.header.time,
+            now,
+        });
+    }
+    check_signatures(block, ledger, mempool, rng)
+}
+
+/// Checks a block that a quorum of the committee has certified final: all
+/// that [`verify`] checks but the proposer's clock, which was judged when
+/// the block was proposed, and the transactions' signatures, which every
+/// honest member of that quorum checked before voting (a certificate
+/// needs more than a third of the committee's honest members). A node
+/// that follows finalized blocks spends nothing on signatures, which are
+/// most of the work; it still re-executes every block, so the state roots
+/// it serves are its own.
+pub fn verify_certified(
+    block: &Block,
+    tip: &Tip,
+    ledger: &Ledger,
+    limits: &BlockLimits,
+) -> Result<(), BlockError> {
     let h = &block.header;
     if &h.chain_id != ledger.chain_id() {
         return Err(BlockError::WrongChain(h.chain_id.to_string()));
@@ -234,9 +258,6 @@ pub fn verify(
             parent: tip.time,
             got: h.time,
         });
-    }
-    if h.time > now.plus_ms(limits.future_drift_ms_max) {
-        return Err(BlockError::TimeTooFarAhead { got: h.time, now });
     }
     let actual = ledger.state_root();
     if h.parent_state_root != actual {
@@ -278,8 +299,18 @@ pub fn verify(
             return Err(bad("the block carries this offence twice".into()));
         }
     }
-    // Each signature is checked once per node: those of transactions this
-    // node admitted to its mempool were checked then.
+    Ok(())
+}
+
+/// Checks the signatures of a block's transactions, once per node: those
+/// of transactions waiting in `mempool` were checked on admission; the
+/// rest are checked in one batch.
+fn check_signatures(
+    block: &Block,
+    ledger: &Ledger,
+    mempool: &mut Mempool,
+    rng: impl CryptoRng,
+) -> Result<(), BlockError> {
     let unchecked: Vec<(usize, &SignedTransaction)> = block
         .txs
         .iter()

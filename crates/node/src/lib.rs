@@ -15,5 +15,8 @@
 pub mod block;
 pub mod mempool;
 
-pub use block::{build, execute, select_evidence, verify, BlockError, BlockLimits, Executed, Tip};
+pub use block::{
+    build, execute, select_evidence, verify, verify_certified, BlockError, BlockLimits, Executed,
+    Tip,
+};
 pub use mempool::{AdmitError, Mempool, MempoolLimits};

@@ -385,4 +385,14 @@ fn a_batch_is_admitted_as_one_by_one_would_be_and_each_signature_checked_once() 
             })
         );
     }
+    // A block certified final is taken without its signatures (a quorum
+    // checked them), but every other rule still holds.
+    verify_certified(&tampered, &Tip::GENESIS, &l, &limits).unwrap();
+    let mut gap = block.clone();
+    gap.txs.remove(0);
+    gap.header.tx_root = tranche_types::tx_root(&gap.txs);
+    assert!(matches!(
+        verify_certified(&gap, &Tip::GENESIS, &l, &limits),
+        Err(BlockError::BadTransaction { index: 0, .. })
+    ));
 }
