@@ -58,6 +58,8 @@ impl TransferFilter {
     }
 }
 const SNAPSHOT: &str = "snapshot";
+/// The hash of the last block stored, so a commit need not decode it.
+const TIP: &str = "tip";
 
 /// Why storage failed or refused.
 #[derive(Debug, thiserror::Error)]
@@ -155,10 +157,14 @@ impl ChainStore {
         }
         let parent = match last {
             0 => Hash::ZERO,
-            h => self
-                .block(h)?
-                .ok_or_else(|| StorageError::Damaged(format!("block {h} is missing")))?
-                .hash(),
+            h => match self.tip_hash()? {
+                Some(hash) => hash,
+                // A store written before the tip was kept.
+                None => self
+                    .block(h)?
+                    .ok_or_else(|| StorageError::Damaged(format!("block {h} is missing")))?
+                    .hash(),
+            },
         };
         if block.header.parent != parent {
             return Err(StorageError::OutOfOrder {
@@ -189,9 +195,10 @@ impl ChainStore {
                 .map_err(storage_err)?
                 .insert(block.hash().0.as_slice(), height)
                 .map_err(storage_err)?;
-            txn.open_table(META)
-                .map_err(storage_err)?
-                .insert(SNAPSHOT, snapshot.as_slice())
+            let mut meta = txn.open_table(META).map_err(storage_err)?;
+            meta.insert(SNAPSHOT, snapshot.as_slice())
+                .map_err(storage_err)?;
+            meta.insert(TIP, block.hash().0.as_slice())
                 .map_err(storage_err)?;
             let mut txs = txn.open_table(TXS).map_err(storage_err)?;
             for (index, stx) in block.txs.iter().enumerate() {
@@ -216,6 +223,18 @@ impl ChainStore {
         }
         txn.commit().map_err(storage_err)?;
         Ok(())
+    }
+
+    /// The hash of the last block stored, if the store keeps it.
+    fn tip_hash(&self) -> Result<Option<Hash>, StorageError> {
+        let txn = self.db.begin_read().map_err(storage_err)?;
+        let table = txn.open_table(META).map_err(storage_err)?;
+        let Some(bytes) = table.get(TIP).map_err(storage_err)? else {
+            return Ok(None);
+        };
+        <[u8; 32]>::try_from(bytes.value())
+            .map(|h| Some(Hash(h)))
+            .map_err(|_| StorageError::Damaged("the stored tip hash is not 32 bytes".into()))
     }
 
     /// The block at `height`.
