@@ -23,7 +23,7 @@ pub struct ChainArgs {
     #[arg(long, default_value_t = 1000)]
     pub senders: usize,
     /// Transfers each sender signs (at most 60: the mempool holds 64 per signer).
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 60)]
     pub per_sender: usize,
     /// Concurrent HTTP clients submitting.
     #[arg(long, default_value_t = 16)]
@@ -86,6 +86,7 @@ fn usd(minor: u128) -> Money {
 
 #[allow(clippy::disallowed_methods)] // Instant::now: a benchmark measures wall time
 pub fn run(args: ChainArgs) -> Result<ExitCode> {
+    // One issuance allocates to at most 1,000 wallets.
     if args.senders == 0 || args.senders > 1_000 {
         bail!("--senders must be 1 to 1000");
     }
@@ -354,6 +355,9 @@ fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
     let mut finalized = 0usize;
     let mut height = start_height + 1;
     let mut last = start;
+    // The longest time between two blocks while transfers were finalizing.
+    let mut block_gap_max = 0u64;
+    let mut last_block_time: Option<u64> = None;
     let deadline = Duration::from_secs(300);
     while finalized < total {
         if start.elapsed() > deadline {
@@ -364,6 +368,12 @@ fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
             continue;
         };
         let seen = Instant::now();
+        if let Some(t) = block["block"]["header"]["time"].as_u64() {
+            if let Some(prev) = last_block_time.filter(|_| finalized > 0) {
+                block_gap_max = block_gap_max.max(t.saturating_sub(prev));
+            }
+            last_block_time = Some(t);
+        }
         let receipts = block["receipts"].as_array().cloned().unwrap_or_default();
         let map = submitted.lock().expect("map");
         for r in receipts {
@@ -398,5 +408,6 @@ fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
         "tx_per_s": tx_per_s,
         "p50_ms": pct(50).as_millis(),
         "p99_ms": pct(99).as_millis(),
+        "block_gap_max_ms": block_gap_max,
     }))
 }
