@@ -14,7 +14,7 @@ use crate::application::{participants, EpochStart};
 use crate::{engine_config, ConsensusKey, Mailbox, Reporter, Scheme};
 use commonware_consensus::simplex;
 use commonware_cryptography::{ed25519, Signer as _};
-use commonware_p2p::utils::mux::Muxer;
+use commonware_p2p::utils::mux::{MuxHandle, Muxer, SubReceiver, SubSender};
 use commonware_p2p::{Blocker, Receiver, Sender};
 use commonware_runtime::{Clock, Handle, Metrics, Spawner, Storage};
 use commonware_utils::channel::mpsc;
@@ -90,32 +90,42 @@ where
         resolver.start();
         let me = signer.public_key();
         let mut engine: Option<Handle<()>> = None;
+        // The next epoch's sub-channels, opened while this epoch runs: the
+        // validators that finish the epoch first start the next engine and
+        // vote at once, and their first messages would be dropped by a node
+        // still finishing the epoch (costing the new epoch's first view a
+        // timeout) if nothing were there to hold them.
+        let mut next = None;
         while let Some(start) = epochs.recv().await {
             if let Some(previous) = engine.take() {
                 previous.abort();
             }
-            let participants = participants(&start.committee);
-            if participants.position(&me).is_none() {
-                tracing::info!(
-                    epoch = start.epoch,
-                    "not on this epoch's committee: following"
-                );
-                continue;
-            }
             let epoch = start.epoch;
-            let scheme = Scheme::signer(&namespace, participants, signer.clone())
-                .expect("this node is on the committee");
-            let registered = async {
-                Some((
-                    votes_mux.register(epoch).await.ok()?,
-                    certificates_mux.register(epoch).await.ok()?,
-                    resolver_mux.register(epoch).await.ok()?,
-                ))
+            let early = match next.take() {
+                Some((e, channels)) if e == epoch => Some(channels),
+                // Dropping them closes them.
+                _ => None,
             };
-            let Some((v, c, r)) = registered.await else {
+            let mut muxes = [&mut votes_mux, &mut certificates_mux, &mut resolver_mux];
+            let channels = match early {
+                Some(channels) => Some(channels),
+                None => open_epoch(&mut muxes, epoch).await,
+            };
+            let Some([v, c, r]) = channels else {
                 // The muxers stopped: the node is shutting down.
                 return;
             };
+            let Some(following) = open_epoch(&mut muxes, epoch + 1).await else {
+                return;
+            };
+            next = Some((epoch + 1, following));
+            let participants = participants(&start.committee);
+            if participants.position(&me).is_none() {
+                tracing::info!(epoch, "not on this epoch's committee: following");
+                continue;
+            }
+            let scheme = Scheme::signer(&namespace, participants, signer.clone())
+                .expect("this node is on the committee");
             tracing::info!(epoch, "starting this epoch's consensus engine");
             let config = engine_config(
                 scheme,
@@ -134,6 +144,20 @@ where
             engine = Some(started);
         }
     }
+}
+
+/// One epoch's sub-channel of each of the three consensus channels, or
+/// `None` if the muxers have stopped (the node is shutting down).
+async fn open_epoch<S: Sender>(
+    muxes: &mut [&mut MuxHandle<S>; 3],
+    epoch: u64,
+) -> Option<[(SubSender<S>, SubReceiver<S::PublicKey>); 3]> {
+    let [votes, certificates, resolver] = muxes;
+    Some([
+        votes.register(epoch).await.ok()?,
+        certificates.register(epoch).await.ok()?,
+        resolver.register(epoch).await.ok()?,
+    ])
 }
 
 /// A node's consensus side, running.
