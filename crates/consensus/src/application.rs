@@ -33,8 +33,9 @@ use rand_core_010::CryptoRng;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tranche_ledger::{Committee, Ledger, LedgerEvent};
+use tranche_ledger::{Committee, Ledger, LedgerEvent, TransferRecord};
 use tranche_node::{AdmitError, BlockLimits, Mempool, MempoolLimits, Tip};
+use tranche_storage::BlockRecord;
 use tranche_types::{
     Block, Evidence, EvidenceProof, Hash, OffenceKind, PublicKey, Receipt, SignedTransaction,
     Timestamp,
@@ -223,6 +224,15 @@ impl Start {
 /// Well under the engine's leader timeout, so waiting never costs a view.
 pub const EMPTY_BLOCK_INTERVAL: Duration = Duration::from_millis(500);
 
+/// How long a leader waits after its parent's time before proposing a block
+/// with transactions. Without it a busy chain makes a block per round trip
+/// (dozens a second, on one machine), and every block costs each node disk
+/// syncs whatever it carries: spacing them lets blocks fill instead.
+pub const MIN_BLOCK_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The most finalized blocks stored in one write.
+const COMMIT_BATCH_MAX: usize = 64;
+
 /// The most offences kept waiting for a block to carry them.
 const OFFENCES_MAX: usize = 256;
 /// The most finalization certificates kept for blocks not yet applied.
@@ -236,7 +246,10 @@ pub const ANCESTORS_MAX: usize = 64;
 /// How often missing blocks are asked for again, and how long a request is
 /// left to be answered before it is repeated.
 const RETRY: Duration = Duration::from_millis(500);
-/// Messages on the block channel: a block's contents, or a request for one.
+/// Messages on the block channel: a block's contents, or a request for one
+/// (its digest, and the asker's finalized height, 8 bytes big-endian: the
+/// answer is the block and its ancestors above that height, at most
+/// [`ANCESTORS_MAX`]).
 const TAG_BLOCK: u8 = 0;
 const TAG_REQUEST: u8 = 1;
 /// Transactions clients submitted to one validator, passed on to the others
@@ -294,6 +307,7 @@ struct Known {
     block: Block,
     receipts: Vec<Receipt>,
     events: Vec<LedgerEvent>,
+    state_root: Hash,
     ledger: Arc<Ledger>,
 }
 
@@ -326,6 +340,8 @@ pub struct Application<E: Clock + Spawner + CryptoRng, S, R, A> {
     epochs: mpsc::UnboundedSender<EpochStart>,
     /// When this node last applied a finalized block (or started).
     progress: SystemTime,
+    /// Since when a finalized block's ancestor has been missing, if one is.
+    stuck_since: Option<SystemTime>,
     /// Which committee member to ask for blocks next.
     sync_turn: usize,
     mailbox: mpsc::UnboundedReceiver<Message>,
@@ -348,8 +364,8 @@ pub struct Application<E: Clock + Spawner + CryptoRng, S, R, A> {
     requested: HashMap<Digest, SystemTime>,
     mempool: Mempool,
     observer: mpsc::UnboundedSender<Finalized>,
-    /// A proposal held back while there is nothing to include, and when it
-    /// is due anyway.
+    /// A proposal held back (see [`Self::proposal_due`]), and its parent's
+    /// time.
     pending: Option<(
         Context<Digest, ConsensusKey>,
         oneshot::Sender<Digest>,
@@ -472,6 +488,7 @@ where
             announced: None,
             epochs,
             progress,
+            stuck_since: None,
             sync_turn: 0,
             mailbox: receiver,
             blocks_out: blocks.0,
@@ -610,9 +627,9 @@ where
         if ledger.epoch_of(tip.height + 1) != epoch {
             return;
         }
-        let due = UNIX_EPOCH + Duration::from_millis(tip.time.0) + EMPTY_BLOCK_INTERVAL;
-        if self.mempool.is_empty() && self.context.current() < due {
-            self.pending = Some((context, response, due));
+        let parent_time = UNIX_EPOCH + Duration::from_millis(tip.time.0);
+        if self.context.current() < self.proposal_due(parent_time) {
+            self.pending = Some((context, response, parent_time));
             return;
         }
         if let Some(digest) = self.propose(&context) {
@@ -620,12 +637,23 @@ where
         }
     }
 
-    /// Proposes the held-back block if it is due or there is now something
-    /// to include.
+    /// When a block on a parent made at `parent_time` is due: after
+    /// [`MIN_BLOCK_INTERVAL`] if there is something to include, else after
+    /// [`EMPTY_BLOCK_INTERVAL`].
+    fn proposal_due(&self, parent_time: SystemTime) -> SystemTime {
+        if self.mempool.is_empty() {
+            parent_time + EMPTY_BLOCK_INTERVAL
+        } else {
+            parent_time + MIN_BLOCK_INTERVAL
+        }
+    }
+
+    /// Proposes the held-back block once it is due (sooner if something to
+    /// include has arrived).
     fn propose_pending(&mut self) {
         let ready = match &self.pending {
-            Some((_, response, due)) => {
-                response.is_closed() || !self.mempool.is_empty() || self.context.current() >= *due
+            Some((_, response, parent_time)) => {
+                response.is_closed() || self.context.current() >= self.proposal_due(*parent_time)
             }
             None => false,
         };
@@ -671,6 +699,7 @@ where
                 block,
                 receipts: executed.receipts,
                 events: executed.events,
+                state_root: executed.state_root,
                 ledger: Arc::new(after),
             },
         );
@@ -806,6 +835,8 @@ where
         self.requested.insert(digest, now);
         let mut bytes = vec![TAG_REQUEST];
         bytes.extend_from_slice(digest.as_ref());
+        // Ancestors at or below this height are final here: not wanted.
+        bytes.extend_from_slice(&self.base_tip.height.to_be_bytes());
         let _ = self.blocks_out.send(Recipients::All, bytes, false);
     }
 
@@ -824,12 +855,17 @@ where
 
     /// Answers `peer`'s request for `digest` with the block and its
     /// ancestors, newest first.
-    fn answer(&mut self, peer: ConsensusKey, digest: Digest) {
+    fn answer(&mut self, peer: ConsensusKey, digest: Digest, floor: u64) {
         let mut cursor = digest;
         for _ in 0..ANCESTORS_MAX {
             let Some(block) = self.lookup(&cursor) else {
                 break;
             };
+            if block.header.height <= floor {
+                // The asker has finalized it: a lagging node asking for
+                // many blocks would otherwise get back what it holds.
+                break;
+            }
             let _ =
                 self.blocks_out
                     .send(Recipients::One(peer.clone()), block_message(&block), false);
@@ -892,6 +928,7 @@ where
         match self.resolve_certified(target, true) {
             Resolved::Valid => {}
             Resolved::Missing(d) => {
+                self.stuck_since.get_or_insert(self.context.current());
                 self.request(d);
                 return;
             }
@@ -911,31 +948,59 @@ where
             chain.push(cursor);
             cursor = k.parent;
         }
-        for digest in chain.into_iter().rev() {
-            let k = self
-                .known
-                .remove(&digest)
-                .expect("every block on the final chain is known");
-            let certificate = self.certificates.remove(&digest);
+        let finals: Vec<(Digest, Known, Option<Vec<u8>>)> = chain
+            .into_iter()
+            .rev()
+            .map(|digest| {
+                let k = self
+                    .known
+                    .remove(&digest)
+                    .expect("every block on the final chain is known");
+                (digest, k, self.certificates.remove(&digest))
+            })
+            .collect();
+        // Stored in batches, one disk sync each: a node that fell behind
+        // catches up at the speed of execution, not of syncs.
+        for batch in finals.chunks(COMMIT_BATCH_MAX) {
+            let transfers: Vec<Vec<TransferRecord>> = batch
+                .iter()
+                .map(|(_, k, _)| {
+                    k.events
+                        .iter()
+                        .filter_map(|e| match e {
+                            LedgerEvent::Transfer(t) => Some(t.clone()),
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .collect();
+            let records: Vec<BlockRecord<'_>> = batch
+                .iter()
+                .zip(&transfers)
+                .map(|((_, k, certificate), transfers)| BlockRecord {
+                    block: &k.block,
+                    receipts: &k.receipts,
+                    transfers,
+                    state_root: k.state_root,
+                    certificate: certificate.as_deref(),
+                })
+                .collect();
+            let (_, last, _) = batch.last().expect("chunks are not empty");
             self.archive
-                .commit(
-                    &k.block,
-                    &k.receipts,
-                    &k.events,
-                    &k.ledger,
-                    certificate.as_deref(),
-                )
+                .commit(&records, &last.ledger)
                 .unwrap_or_else(|e| {
                     panic!(
-                        "the chain store refused finalized block {}: {e}",
-                        k.tip.height
+                        "the chain store refused finalized blocks up to {}: {e}",
+                        last.tip.height
                     )
                 });
+        }
+        for (digest, k, _) in finals {
             self.base = digest;
             self.base_tip = k.tip;
             self.base_ledger = Arc::clone(&k.ledger);
             self.observer.send_lossy(Finalized {
-                state_root: k.ledger.state_root(),
+                state_root: k.state_root,
                 block: k.block,
                 receipts: k.receipts,
                 events: k.events,
@@ -943,6 +1008,7 @@ where
             });
         }
         self.progress = self.context.current();
+        self.stuck_since = None;
         self.announce_epoch();
         let now = self.now();
         self.mempool.prune(&self.base_ledger, now);
@@ -1088,15 +1154,26 @@ where
 
     /// Asks a committee member for the finalized blocks after this node's
     /// last one, if this node does not vote in the current epoch (it
-    /// follows) or has finalized nothing for a while (it may have slept
-    /// through an epoch change, whose engine its peers have stopped).
+    /// follows), has finalized nothing for a while (it may have slept
+    /// through an epoch change, whose engine its peers have stopped), or has
+    /// been missing an ancestor of a block it knows is final.
     fn sync(&mut self) {
         let idle = self
             .context
             .current()
             .duration_since(self.progress)
             .unwrap_or_default();
-        if self.member() && idle < SYNC_AFTER {
+        // Or it knows a later block is final but cannot get a block before
+        // it: a busy node's inbound queues drop messages, and fetching by
+        // height with a certificate does not depend on any one of them.
+        let stuck = self.stuck_since.is_some_and(|since| {
+            self.context
+                .current()
+                .duration_since(since)
+                .unwrap_or_default()
+                >= RETRY
+        });
+        if self.member() && idle < SYNC_AFTER && !stuck {
             return;
         }
         let others: Vec<ConsensusKey> = self
@@ -1189,7 +1266,7 @@ where
             self.context,
             on_start => {
                 let mut wake = match &self.pending {
-                    Some((_, _, due)) => tick.min(*due),
+                    Some((_, _, parent_time)) => tick.min(self.proposal_due(*parent_time)),
                     None => tick,
                 };
                 if let Some(at) = self.flush_at {
@@ -1255,8 +1332,14 @@ where
                     }
                     Some((&TAG_TXS, rest)) => self.receive_txs(rest),
                     Some((&TAG_REQUEST, rest)) => {
-                        if let Ok(arr) = <[u8; 32]>::try_from(rest) {
-                            self.answer(peer, commonware_cryptography::sha256::Digest(arr));
+                        if let Some((digest, floor)) = rest.split_first_chunk::<32>() {
+                            if let Ok(floor) = <[u8; 8]>::try_from(floor) {
+                                self.answer(
+                                    peer,
+                                    commonware_cryptography::sha256::Digest(*digest),
+                                    u64::from_be_bytes(floor),
+                                );
+                            }
                         }
                     }
                     Some((&TAG_SYNC, rest)) => {

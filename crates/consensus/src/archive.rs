@@ -5,25 +5,16 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tranche_ledger::{Ledger, LedgerEvent, TransferRecord};
-use tranche_storage::{ChainStore, StorageError};
-use tranche_types::{Block, Hash, Receipt};
+use tranche_ledger::Ledger;
+use tranche_storage::{BlockRecord, ChainStore, StorageError};
+use tranche_types::{Block, Hash};
 
 /// Finalized blocks, kept durably.
 pub trait Archive: Send + 'static {
-    /// Stores a finalized block with its receipts, what the ledger recorded
-    /// while applying it, the ledger after it, and the finalization
-    /// certificate naming it, if there was one (a block finalized by a
-    /// descendant's certificate has none of its own).
-    /// Blocks arrive in height order, each exactly once.
-    fn commit(
-        &mut self,
-        block: &Block,
-        receipts: &[Receipt],
-        events: &[LedgerEvent],
-        ledger: &Ledger,
-        certificate: Option<&[u8]>,
-    ) -> Result<(), StorageError>;
+    /// Stores consecutive finalized blocks and `ledger`, the state after
+    /// the last, all or none. Blocks arrive in height order, each exactly
+    /// once.
+    fn commit(&mut self, blocks: &[BlockRecord<'_>], ledger: &Ledger) -> Result<(), StorageError>;
     /// The finalization certificate of the block at `height`, if it had one.
     fn certificate(&self, height: u64) -> Result<Option<Vec<u8>>, StorageError>;
     /// The finalized block at `height`.
@@ -33,22 +24,8 @@ pub trait Archive: Send + 'static {
 }
 
 impl Archive for Arc<ChainStore> {
-    fn commit(
-        &mut self,
-        block: &Block,
-        receipts: &[Receipt],
-        events: &[LedgerEvent],
-        ledger: &Ledger,
-        certificate: Option<&[u8]>,
-    ) -> Result<(), StorageError> {
-        let transfers: Vec<TransferRecord> = events
-            .iter()
-            .filter_map(|e| match e {
-                LedgerEvent::Transfer(t) => Some(t.clone()),
-                _ => None,
-            })
-            .collect();
-        ChainStore::commit(self, block, receipts, &transfers, ledger, certificate)
+    fn commit(&mut self, blocks: &[BlockRecord<'_>], ledger: &Ledger) -> Result<(), StorageError> {
+        self.commit_batch(blocks, ledger)
     }
     fn certificate(&self, height: u64) -> Result<Option<Vec<u8>>, StorageError> {
         ChainStore::certificate(self, height)
@@ -101,29 +78,29 @@ impl MemoryArchive {
 }
 
 impl Archive for MemoryArchive {
-    fn commit(
-        &mut self,
-        block: &Block,
-        _receipts: &[Receipt],
-        _events: &[LedgerEvent],
-        ledger: &Ledger,
-        certificate: Option<&[u8]>,
-    ) -> Result<(), StorageError> {
+    fn commit(&mut self, blocks: &[BlockRecord<'_>], ledger: &Ledger) -> Result<(), StorageError> {
         let mut m = self.lock();
-        let expected = m.blocks.len() as u64 + 1;
-        if block.header.height != expected {
-            return Err(StorageError::OutOfOrder {
-                height: block.header.height,
-                reason: format!("{expected} was expected"),
-            });
+        for (i, c) in blocks.iter().enumerate() {
+            let expected = (m.blocks.len() + i) as u64 + 1;
+            if c.block.header.height != expected {
+                return Err(StorageError::OutOfOrder {
+                    height: c.block.header.height,
+                    reason: format!("{expected} was expected"),
+                });
+            }
         }
-        m.heights.insert(block.hash(), block.header.height);
-        if let Some(c) = certificate {
-            m.certificates.insert(block.header.height, c.to_vec());
+        for c in blocks {
+            m.heights.insert(c.block.hash(), c.block.header.height);
+            if let Some(certificate) = c.certificate {
+                m.certificates
+                    .insert(c.block.header.height, certificate.to_vec());
+            }
+            m.blocks.push(c.block.clone());
+            m.roots.push(c.state_root);
         }
-        m.blocks.push(block.clone());
-        m.roots.push(ledger.state_root());
-        m.latest = Some(ledger.clone());
+        if !blocks.is_empty() {
+            m.latest = Some(ledger.clone());
+        }
         Ok(())
     }
     fn block(&self, height: u64) -> Result<Option<Block>, StorageError> {

@@ -61,6 +61,21 @@ const SNAPSHOT: &str = "snapshot";
 /// The hash of the last block stored, so a commit need not decode it.
 const TIP: &str = "tip";
 
+/// A finalized block as [`ChainStore::commit_batch`] stores it.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockRecord<'a> {
+    /// The block.
+    pub block: &'a Block,
+    /// Its receipts, one per transaction.
+    pub receipts: &'a [Receipt],
+    /// The transfers it made.
+    pub transfers: &'a [TransferRecord],
+    /// The state root after it.
+    pub state_root: Hash,
+    /// The certificate that finalized it, if it was finalized by its own.
+    pub certificate: Option<&'a [u8]>,
+}
+
 /// Why storage failed or refused.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -147,15 +162,30 @@ impl ChainStore {
         ledger: &Ledger,
         certificate: Option<&[u8]>,
     ) -> Result<(), StorageError> {
-        let height = block.header.height;
-        let last = self.finalized_height()?;
-        if height != last + 1 {
-            return Err(StorageError::OutOfOrder {
-                height,
-                reason: format!("the last stored block is {last}"),
-            });
-        }
-        let parent = match last {
+        let record = BlockRecord {
+            block,
+            receipts,
+            transfers,
+            state_root: ledger.state_root(),
+            certificate,
+        };
+        self.commit_batch(&[record], ledger)
+    }
+
+    /// Stores consecutive finalized blocks, each with its receipts,
+    /// transfers, state root and certificate, and `ledger`, the state after
+    /// the last, in one atomic write: one disk sync for all of them. The
+    /// first must follow the last block stored, and each the one before.
+    pub fn commit_batch(
+        &self,
+        records: &[BlockRecord<'_>],
+        ledger: &Ledger,
+    ) -> Result<(), StorageError> {
+        let Some(last_record) = records.last() else {
+            return Ok(());
+        };
+        let mut height = self.finalized_height()?;
+        let mut parent = match height {
             0 => Hash::ZERO,
             h => match self.tip_hash()? {
                 Some(hash) => hash,
@@ -166,60 +196,79 @@ impl ChainStore {
                     .hash(),
             },
         };
-        if block.header.parent != parent {
+        for r in records {
+            let h = &r.block.header;
+            if h.height != height + 1 {
+                return Err(StorageError::OutOfOrder {
+                    height: h.height,
+                    reason: format!("the block before it is {height}"),
+                });
+            }
+            if h.parent != parent {
+                return Err(StorageError::OutOfOrder {
+                    height: h.height,
+                    reason: format!(
+                        "its parent is {}, the block before it is {parent}",
+                        h.parent
+                    ),
+                });
+            }
+            height = h.height;
+            parent = r.block.hash();
+        }
+        if ledger.state_root() != last_record.state_root {
             return Err(StorageError::OutOfOrder {
                 height,
-                reason: format!(
-                    "its parent is {}, the last stored block is {parent}",
-                    block.header.parent
-                ),
+                reason: "the ledger given is not the state after it".into(),
             });
         }
-        let root = ledger.state_root();
         let snapshot = ledger.snapshot();
         let txn = self.db.begin_write().map_err(storage_err)?;
         {
-            txn.open_table(BLOCKS)
-                .map_err(storage_err)?
-                .insert(height, block.encode().as_ref())
-                .map_err(storage_err)?;
-            txn.open_table(RECEIPTS)
-                .map_err(storage_err)?
-                .insert(height, receipts.to_vec().encode().as_ref())
-                .map_err(storage_err)?;
-            txn.open_table(ROOTS)
-                .map_err(storage_err)?
-                .insert(height, root.0.as_slice())
-                .map_err(storage_err)?;
-            txn.open_table(HASHES)
-                .map_err(storage_err)?
-                .insert(block.hash().0.as_slice(), height)
-                .map_err(storage_err)?;
+            let mut blocks = txn.open_table(BLOCKS).map_err(storage_err)?;
+            let mut receipts = txn.open_table(RECEIPTS).map_err(storage_err)?;
+            let mut roots = txn.open_table(ROOTS).map_err(storage_err)?;
+            let mut hashes = txn.open_table(HASHES).map_err(storage_err)?;
+            let mut txs = txn.open_table(TXS).map_err(storage_err)?;
+            let mut certificates = txn.open_table(CERTIFICATES).map_err(storage_err)?;
+            let mut transfers = txn.open_table(TRANSFERS).map_err(storage_err)?;
+            for r in records {
+                let height = r.block.header.height;
+                blocks
+                    .insert(height, r.block.encode().as_ref())
+                    .map_err(storage_err)?;
+                receipts
+                    .insert(height, r.receipts.to_vec().encode().as_ref())
+                    .map_err(storage_err)?;
+                roots
+                    .insert(height, r.state_root.0.as_slice())
+                    .map_err(storage_err)?;
+                hashes
+                    .insert(r.block.hash().0.as_slice(), height)
+                    .map_err(storage_err)?;
+                for (index, stx) in r.block.txs.iter().enumerate() {
+                    let index =
+                        u32::try_from(index).expect("blocks hold fewer than 2^32 transactions");
+                    txs.insert(stx.hash().0.as_slice(), (height, index))
+                        .map_err(storage_err)?;
+                }
+                if let Some(certificate) = r.certificate {
+                    certificates
+                        .insert(height, certificate)
+                        .map_err(storage_err)?;
+                }
+                for (seq, t) in r.transfers.iter().enumerate() {
+                    let seq = u32::try_from(seq).expect("blocks make fewer than 2^32 transfers");
+                    let json = serde_json::to_vec(t).expect("a transfer record serializes");
+                    transfers
+                        .insert((height, seq), json.as_slice())
+                        .map_err(storage_err)?;
+                }
+            }
             let mut meta = txn.open_table(META).map_err(storage_err)?;
             meta.insert(SNAPSHOT, snapshot.as_slice())
                 .map_err(storage_err)?;
-            meta.insert(TIP, block.hash().0.as_slice())
-                .map_err(storage_err)?;
-            let mut txs = txn.open_table(TXS).map_err(storage_err)?;
-            for (index, stx) in block.txs.iter().enumerate() {
-                let index = u32::try_from(index).expect("blocks hold fewer than 2^32 transactions");
-                txs.insert(stx.hash().0.as_slice(), (height, index))
-                    .map_err(storage_err)?;
-            }
-            if let Some(certificate) = certificate {
-                txn.open_table(CERTIFICATES)
-                    .map_err(storage_err)?
-                    .insert(height, certificate)
-                    .map_err(storage_err)?;
-            }
-            let mut table = txn.open_table(TRANSFERS).map_err(storage_err)?;
-            for (seq, t) in transfers.iter().enumerate() {
-                let seq = u32::try_from(seq).expect("blocks make fewer than 2^32 transfers");
-                let json = serde_json::to_vec(t).expect("a transfer record serializes");
-                table
-                    .insert((height, seq), json.as_slice())
-                    .map_err(storage_err)?;
-            }
+            meta.insert(TIP, parent.0.as_slice()).map_err(storage_err)?;
         }
         txn.commit().map_err(storage_err)?;
         Ok(())

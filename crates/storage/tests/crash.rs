@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 use tranche_crypto::{sign_transaction, Keypair};
 use tranche_ledger::{BlockContext, Genesis, GenesisOrganisation, Ledger};
-use tranche_storage::{ChainStore, StorageError};
+use tranche_storage::{BlockRecord, ChainStore, StorageError};
 use tranche_types::*;
 
 const CHAIN: &str = "tranche-crash";
@@ -238,4 +238,52 @@ fn kill_dash_9_loses_nothing_finalized() {
         );
         before = height;
     }
+}
+
+#[test]
+fn a_batch_of_blocks_is_stored_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chain.redb");
+    let store = ChainStore::open(&path).unwrap();
+    extend(&store, 2, |_| ());
+    let (_, mut ledger) = store.load_ledger(&CHAIN.parse().unwrap()).unwrap().unwrap();
+    let mut parent = store.block(2).unwrap().unwrap().hash();
+    let mut made = Vec::new();
+    for height in 3..=5 {
+        let (block, receipts) = next_block(&mut ledger, height, parent);
+        parent = block.hash();
+        made.push((block, receipts, ledger.state_root()));
+    }
+    let all = made;
+    fn as_records(items: &[(Block, Vec<Receipt>, Hash)]) -> Vec<BlockRecord<'_>> {
+        items
+            .iter()
+            .map(|(block, receipts, root)| BlockRecord {
+                block,
+                receipts,
+                transfers: &[],
+                state_root: *root,
+                certificate: Some(&[7, 7]),
+            })
+            .collect()
+    }
+    // A gap inside the batch: nothing of it is stored.
+    let gapped = [all[0].clone(), all[2].clone()];
+    assert!(matches!(
+        store.commit_batch(&as_records(&gapped), &ledger),
+        Err(StorageError::OutOfOrder { height: 5, .. })
+    ));
+    assert_eq!(store.finalized_height().unwrap(), 2);
+    // The state given must be the state after the last block.
+    let early = store
+        .load_ledger(&CHAIN.parse().unwrap())
+        .unwrap()
+        .unwrap()
+        .1;
+    assert!(store.commit_batch(&as_records(&all), &early).is_err());
+    assert_eq!(store.finalized_height().unwrap(), 2);
+    store.commit_batch(&as_records(&all), &ledger).unwrap();
+    drop(store);
+    let store = ChainStore::open(&path).unwrap();
+    assert_eq!(check_whole(&store), 5);
 }

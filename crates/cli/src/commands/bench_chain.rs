@@ -357,6 +357,7 @@ fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
     let mut last = start;
     // The longest time between two blocks while transfers were finalizing.
     let mut block_gap_max = 0u64;
+    let mut block_gap_at = 0u64;
     let mut last_block_time: Option<u64> = None;
     let deadline = Duration::from_secs(300);
     while finalized < total {
@@ -370,7 +371,10 @@ fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
         let seen = Instant::now();
         if let Some(t) = block["block"]["header"]["time"].as_u64() {
             if let Some(prev) = last_block_time.filter(|_| finalized > 0) {
-                block_gap_max = block_gap_max.max(t.saturating_sub(prev));
+                if t.saturating_sub(prev) > block_gap_max {
+                    block_gap_max = t.saturating_sub(prev);
+                    block_gap_at = height;
+                }
             }
             last_block_time = Some(t);
         }
@@ -409,5 +413,6 @@ fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
         "p50_ms": pct(50).as_millis(),
         "p99_ms": pct(99).as_millis(),
         "block_gap_max_ms": block_gap_max,
+        "block_gap_before": block_gap_at,
     }))
 }
