@@ -117,8 +117,13 @@ impl Mempool {
     /// Whether exactly `stx`, signature and all, waits here: its signature
     /// was checked when it was admitted.
     pub fn verified(&self, stx: &SignedTransaction) -> bool {
+        self.holds(&stx.hash(), stx)
+    }
+
+    /// Whether `stx`, whose hash is `hash`, waits here with its signature.
+    fn holds(&self, hash: &Hash, stx: &SignedTransaction) -> bool {
         self.by_hash
-            .get(&stx.hash())
+            .get(hash)
             .is_some_and(|held| held.signature == stx.signature)
     }
 
@@ -221,7 +226,7 @@ impl Mempool {
             return Err(AdmitError::TooLarge(size));
         }
         let hash = stx.hash();
-        if self.verified(stx) {
+        if self.holds(&hash, stx) {
             return Ok(Precheck::Held(hash));
         }
         let tx = &stx.tx;
