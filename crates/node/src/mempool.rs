@@ -164,16 +164,15 @@ impl Mempool {
         let mut results: Vec<Result<Hash, AdmitError>> = Vec::with_capacity(stxs.len());
         let mut fresh = Vec::new();
         let mut copies = Vec::new();
+        // The first fresh transaction of the batch for each signer and nonce.
+        let mut firsts: BTreeMap<(PublicKey, u64), (usize, Hash)> = BTreeMap::new();
         for (i, stx) in stxs.iter().enumerate() {
             match self.precheck(stx, ledger, now) {
                 Ok(Precheck::Held(hash)) => results.push(Ok(hash)),
                 Ok(Precheck::New(hash)) => {
                     // Two of the batch may share a signer and nonce: the
                     // second is taken as `admit` would take it after the first.
-                    let first = fresh.iter().find(|&&(j, _): &&(usize, Hash)| {
-                        stxs[j].tx.signer == stx.tx.signer && stxs[j].tx.nonce == stx.tx.nonce
-                    });
-                    match first {
+                    match firsts.get(&(stx.tx.signer, stx.tx.nonce)) {
                         Some(&(j, other))
                             if other == hash && stxs[j].signature == stx.signature =>
                         {
@@ -183,6 +182,7 @@ impl Mempool {
                         }
                         Some(&(_, other)) => results.push(Err(AdmitError::NonceTaken(other))),
                         None => {
+                            firsts.insert((stx.tx.signer, stx.tx.nonce), (i, hash));
                             fresh.push((i, hash));
                             results.push(Ok(hash));
                         }

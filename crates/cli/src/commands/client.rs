@@ -114,31 +114,26 @@ impl Client {
 
     /// Submits a signed transaction; returns the node's answer.
     pub fn submit(&self, stx: &SignedTransaction) -> Result<Value> {
-        let (status, body) = self.answer(
-            "/transactions",
-            self.http
-                .post(format!("{}/transactions", self.base))
-                .json(stx)
-                .send(),
-        )?;
-        match status {
-            200 | 202 => Ok(body),
-            _ => Err(api_error(status, &body)),
-        }
+        self.post("/transactions", stx)
     }
 
     /// Submits up to 1,000 transactions at once; the node answers each.
     pub fn submit_batch(&self, txs: &[SignedTransaction]) -> Result<Value> {
-        let (status, body) = self.answer(
-            "/transactions/batch",
+        self.post("/transactions/batch", txs)
+    }
+
+    /// POSTs `body` as JSON to `path`; a 200 or 202 answer is the result.
+    fn post(&self, path: &str, body: &(impl serde::Serialize + ?Sized)) -> Result<Value> {
+        let (status, answer) = self.answer(
+            path,
             self.http
-                .post(format!("{}/transactions/batch", self.base))
-                .json(txs)
+                .post(format!("{}{path}", self.base))
+                .json(body)
                 .send(),
         )?;
         match status {
-            200 => Ok(body),
-            _ => Err(api_error(status, &body)),
+            200 | 202 => Ok(answer),
+            _ => Err(api_error(status, &answer)),
         }
     }
 
