@@ -5,7 +5,8 @@
 //! Every block a validator has proposed or verified is kept with the ledger
 //! state after it, so a proposal can build on a notarized but not yet
 //! finalized parent. Finalization walks back to the last finalized block and
-//! commits the chain in order to the archive before reporting it.
+//! hands the chain in order to the archive's writer, which reports it once
+//! stored.
 //!
 //! Evidence of equivocation the engine reports is kept and put in this
 //! validator's next proposals until the chain records it; a block's
@@ -17,7 +18,7 @@
 //! signatures of their own: they hash-link to a digest that consensus
 //! certified, and each is still verified and executed on its parent's state.
 
-use crate::archive::Archive;
+use crate::archive::{ms_between, Archive, Final, Stored};
 use crate::{genesis_digest, ConsensusKey, Digest, Scheme};
 use commonware_actor::Feedback;
 use commonware_consensus::simplex::types::{Activity, Context, Finalization};
@@ -33,9 +34,8 @@ use rand_core_010::CryptoRng;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tranche_ledger::{Committee, Ledger, LedgerEvent, TransferRecord};
+use tranche_ledger::{Committee, Ledger, LedgerEvent};
 use tranche_node::{AdmitError, BlockLimits, Mempool, MempoolLimits, Tip};
-use tranche_storage::BlockRecord;
 use tranche_types::{
     Block, Evidence, EvidenceProof, Hash, OffenceKind, PublicKey, Receipt, SignedTransaction,
     Timestamp,
@@ -77,19 +77,22 @@ pub enum Message {
         /// The engine's evidence.
         activity: Activity<Scheme, Digest>,
     },
-    /// A client submits transactions.
-    Submit {
-        /// The transactions.
-        txs: Vec<SignedTransaction>,
-        /// For each, its hash or why it was refused.
-        response: oneshot::Sender<Vec<Result<Hash, AdmitError>>>,
-    },
+}
+
+/// Transactions a client submits, and where their answers go. Kept apart
+/// from the engine's messages, which go first: a vote waiting behind a queue
+/// of signature checks slows every block.
+#[derive(Debug)]
+struct Submission {
+    txs: Vec<SignedTransaction>,
+    response: oneshot::Sender<Vec<Result<Hash, AdmitError>>>,
 }
 
 /// The handle the engine and clients use.
 #[derive(Clone, Debug)]
 pub struct Mailbox {
     sender: mpsc::UnboundedSender<Message>,
+    submissions: mpsc::UnboundedSender<Submission>,
 }
 
 impl Mailbox {
@@ -107,7 +110,7 @@ impl Mailbox {
     pub async fn submit_batch(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, AdmitError>> {
         let count = txs.len();
         let (response, receiver) = oneshot::channel();
-        self.sender.send_lossy(Message::Submit { txs, response });
+        self.submissions.send_lossy(Submission { txs, response });
         receiver.await.unwrap_or_else(|_| {
             vec![Err(AdmitError::Full("the validator is shutting down")); count]
         })
@@ -230,9 +233,6 @@ pub const EMPTY_BLOCK_INTERVAL: Duration = Duration::from_millis(500);
 /// syncs whatever it carries: spacing them lets blocks fill instead.
 pub const MIN_BLOCK_INTERVAL: Duration = Duration::from_millis(50);
 
-/// The most finalized blocks stored in one write.
-const COMMIT_BATCH_MAX: usize = 64;
-
 /// The most offences kept waiting for a block to carry them.
 const OFFENCES_MAX: usize = 256;
 /// The most finalization certificates kept for blocks not yet applied.
@@ -345,9 +345,12 @@ pub struct Application<E: Clock + Spawner + CryptoRng, S, R, A> {
     /// Which committee member to ask for blocks next.
     sync_turn: usize,
     mailbox: mpsc::UnboundedReceiver<Message>,
+    submissions: mpsc::UnboundedReceiver<Submission>,
+    /// The last block this validator proposed and sent out.
+    sent: Option<Digest>,
     blocks_out: S,
     blocks_in: R,
-    archive: A,
+    store: Stored<A>,
     limits: BlockLimits,
     /// The digest consensus starts from.
     genesis: Digest,
@@ -363,7 +366,6 @@ pub struct Application<E: Clock + Spawner + CryptoRng, S, R, A> {
     /// When each missing block was last asked for.
     requested: HashMap<Digest, SystemTime>,
     mempool: Mempool,
-    observer: mpsc::UnboundedSender<Finalized>,
     /// A proposal held back (see [`Self::proposal_due`]), and its parent's
     /// time.
     pending: Option<(
@@ -376,12 +378,6 @@ pub struct Application<E: Clock + Spawner + CryptoRng, S, R, A> {
     outbox_count: usize,
     /// When the outbox goes out at the latest.
     flush_at: Option<SystemTime>,
-}
-
-/// What the chain store holds; a store that cannot be read is a fault the
-/// node cannot work around.
-fn stored<T>(read: Result<T, tranche_storage::StorageError>) -> T {
-    read.unwrap_or_else(|e| panic!("the chain store cannot be read: {e}"))
 }
 
 fn digest_of(hash: &Hash) -> Digest {
@@ -470,6 +466,7 @@ where
         observer: mpsc::UnboundedSender<Finalized>,
     ) -> (Self, Mailbox, Reporter, mpsc::UnboundedReceiver<EpochStart>) {
         let (sender, receiver) = mpsc::unbounded_channel();
+        let (submissions, submitted) = mpsc::unbounded_channel();
         let (epochs, epochs_out) = mpsc::unbounded_channel();
         let progress = context.current();
         let genesis = genesis_digest(start.ledger.chain_id());
@@ -478,6 +475,7 @@ where
         } else {
             digest_of(&start.tip.hash)
         };
+        let store = Stored::start(context.child("writer"), archive, observer);
         let app = Application {
             context: ContextCell::new(context),
             me,
@@ -491,9 +489,11 @@ where
             stuck_since: None,
             sync_turn: 0,
             mailbox: receiver,
+            submissions: submitted,
+            sent: None,
             blocks_out: blocks.0,
             blocks_in: blocks.1,
-            archive,
+            store,
             limits: BlockLimits::default(),
             genesis,
             base,
@@ -505,7 +505,6 @@ where
             target: None,
             requested: HashMap::new(),
             mempool: Mempool::new(MempoolLimits::default()),
-            observer,
             pending: None,
             outbox: Vec::new(),
             outbox_count: 0,
@@ -515,6 +514,7 @@ where
             app,
             Mailbox {
                 sender: sender.clone(),
+                submissions,
             },
             Reporter { sender },
             epochs_out,
@@ -560,9 +560,8 @@ where
             self.base
         } else {
             let block = self
-                .archive
+                .store
                 .block(first)
-                .unwrap_or_else(|e| panic!("the chain store cannot be read: {e}"))
                 .expect("the blocks before the last finalized one are stored");
             digest_of(&block.hash())
         };
@@ -676,10 +675,24 @@ where
         let parent = context.parent.1;
         let now = self.now();
         let (tip, ledger) = self.state_after(&parent)?;
+        let started = self.context.current();
         let block = tranche_node::build(ledger, &tip, &self.mempool, self.me, now, &self.limits)
             .with_evidence(tranche_node::select_evidence(ledger, &self.offences));
         let digest = digest_of(&block.hash());
+        let (height, txs) = (block.header.height, block.txs.len());
+        // Sent now rather than when the engine asks: the others can start
+        // checking it while this validator's vote is on its way.
+        let _ = self
+            .blocks_out
+            .send(Recipients::All, block_message(&block), true);
+        self.sent = Some(digest);
         self.remember(digest, parent, block);
+        tracing::debug!(
+            height,
+            txs,
+            ms = ms_between(started, self.context.current()),
+            "proposed"
+        );
         Some(digest)
     }
 
@@ -848,9 +861,7 @@ where
         if let Some(b) = self.received.get(digest) {
             return Some(b.clone());
         }
-        self.archive
-            .block_by_hash(&Hash(digest.0))
-            .unwrap_or_else(|e| panic!("the chain store cannot be read: {e}"))
+        self.store.block_by_hash(&Hash(digest.0))
     }
 
     /// Answers `peer`'s request for `digest` with the block and its
@@ -889,7 +900,18 @@ where
                     // Consensus moved on without this verdict.
                     continue;
                 }
-                match self.judge(&context, digest) {
+                let verdict = self.judge(&context, digest);
+                if verdict == Resolved::Valid {
+                    if let Some(k) = self.known.get(&digest) {
+                        let made = UNIX_EPOCH + Duration::from_millis(k.tip.time.0);
+                        tracing::debug!(
+                            height = k.tip.height,
+                            since_made_ms = ms_between(made, self.context.current()),
+                            "verified once received"
+                        );
+                    }
+                }
+                match verdict {
                     Resolved::Valid => {
                         response.send_lossy(true);
                     }
@@ -948,65 +970,28 @@ where
             chain.push(cursor);
             cursor = k.parent;
         }
-        let finals: Vec<(Digest, Known, Option<Vec<u8>>)> = chain
-            .into_iter()
-            .rev()
-            .map(|digest| {
-                let k = self
-                    .known
-                    .remove(&digest)
-                    .expect("every block on the final chain is known");
-                (digest, k, self.certificates.remove(&digest))
-            })
-            .collect();
-        // Stored in batches, one disk sync each: a node that fell behind
-        // catches up at the speed of execution, not of syncs.
-        for batch in finals.chunks(COMMIT_BATCH_MAX) {
-            let transfers: Vec<Vec<TransferRecord>> = batch
-                .iter()
-                .map(|(_, k, _)| {
-                    k.events
-                        .iter()
-                        .filter_map(|e| match e {
-                            LedgerEvent::Transfer(t) => Some(t.clone()),
-                            _ => None,
-                        })
-                        .collect()
-                })
-                .collect();
-            let records: Vec<BlockRecord<'_>> = batch
-                .iter()
-                .zip(&transfers)
-                .map(|((_, k, certificate), transfers)| BlockRecord {
-                    block: &k.block,
-                    receipts: &k.receipts,
-                    transfers,
-                    state_root: k.state_root,
-                    certificate: certificate.as_deref(),
-                })
-                .collect();
-            let (_, last, _) = batch.last().expect("chunks are not empty");
-            self.archive
-                .commit(&records, &last.ledger)
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "the chain store refused finalized blocks up to {}: {e}",
-                        last.tip.height
-                    )
-                });
-        }
-        for (digest, k, _) in finals {
+        let mut finals = Vec::with_capacity(chain.len());
+        for digest in chain.into_iter().rev() {
+            let k = self
+                .known
+                .remove(&digest)
+                .expect("every block on the final chain is known");
             self.base = digest;
             self.base_tip = k.tip;
             self.base_ledger = Arc::clone(&k.ledger);
-            self.observer.send_lossy(Finalized {
-                state_root: k.state_root,
-                block: k.block,
-                receipts: k.receipts,
-                events: k.events,
-                ledger: k.ledger,
+            finals.push(Final {
+                hash: Hash(digest.0),
+                certificate: self.certificates.remove(&digest),
+                finalized: Finalized {
+                    state_root: k.state_root,
+                    block: k.block,
+                    receipts: k.receipts,
+                    events: k.events,
+                    ledger: k.ledger,
+                },
             });
         }
+        self.store.store(finals);
         self.progress = self.context.current();
         self.stuck_since = None;
         self.announce_epoch();
@@ -1026,11 +1011,7 @@ where
     fn finalized(&mut self, payload: Digest, certificate: Vec<u8>) {
         let known_final = payload == self.base
             || payload == self.genesis
-            || self
-                .archive
-                .block_by_hash(&Hash(payload.0))
-                .unwrap_or_else(|e| panic!("the chain store cannot be read: {e}"))
-                .is_some();
+            || self.store.block_by_hash(&Hash(payload.0)).is_some();
         if known_final {
             return;
         }
@@ -1210,7 +1191,7 @@ where
         let end = last.min(from + ANCESTORS_MAX as u64).min(epoch_end);
         let mut found = None;
         for h in (from + 1..=end).rev() {
-            if let Some(c) = stored(self.archive.certificate(h)) {
+            if let Some(c) = self.store.certificate(h) {
                 found = Some((h, c));
                 break;
             }
@@ -1219,7 +1200,7 @@ where
             return;
         };
         for h in from + 1..=until {
-            let Some(block) = stored(self.archive.block(h)) else {
+            let Some(block) = self.store.block(h) else {
                 return;
             };
             let _ =
@@ -1281,7 +1262,15 @@ where
                     }
                     Message::Verify { context, payload, response } => {
                         {
-                            match self.judge(&context, payload) {
+                            let started = self.context.current();
+                            let verdict = self.judge(&context, payload);
+                            tracing::debug!(
+                                view = context.round.view().get(),
+                                verdict = ?verdict,
+                                ms = ms_between(started, self.context.current()),
+                                "verify"
+                            );
+                            match verdict {
                                 Resolved::Valid => {
                                     response.send_lossy(true);
                                 }
@@ -1300,7 +1289,11 @@ where
                         }
                     }
                     Message::Broadcast { payload } => {
-                        if let Some(k) = self.known.get(&payload) {
+                        // A block proposed here went out already (see
+                        // `propose`); the epoch's last block proposed again
+                        // did not.
+                        let unsent = self.sent != Some(payload);
+                        if let Some(k) = self.known.get(&payload).filter(|_| unsent) {
                             let bytes = block_message(&k.block);
                             let _ = self.blocks_out.send(Recipients::All, bytes, true);
                         }
@@ -1310,11 +1303,6 @@ where
                         self.retry_waiting();
                     }
                     Message::Offence { activity } => self.on_offence(&activity),
-                    Message::Submit { txs, response } => {
-                        let results = self.admit(txs, true);
-                        response.send_lossy(results);
-                        self.propose_pending();
-                    }
                 }
             },
             Ok((peer, bytes)) = self.blocks_in.recv() else break => {
@@ -1323,6 +1311,13 @@ where
                     Some((&TAG_BLOCK, rest)) => {
                         if let Ok(block) = Block::from_bytes(rest) {
                             if block.header.height > self.base_tip.height {
+                                let made = UNIX_EPOCH + Duration::from_millis(block.header.time.0);
+                                tracing::debug!(
+                                    height = block.header.height,
+                                    txs = block.txs.len(),
+                                    since_made_ms = ms_between(made, self.context.current()),
+                                    "block received"
+                                );
                                 let digest = digest_of(&block.hash());
                                 self.received.insert(digest, block);
                                 self.finalize();
@@ -1351,6 +1346,11 @@ where
                     // Anything else is noise from a faulty peer.
                     _ => {}
                 }
+            },
+            Some(Submission { txs, response }) = self.submissions.recv() else break => {
+                let results = self.admit(txs, true);
+                response.send_lossy(results);
+                self.propose_pending();
             },
             _ = self.context.sleep_until(wake) => {
                 if self.flush_at.is_some_and(|at| self.context.current() >= at) {

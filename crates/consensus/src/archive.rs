@@ -1,16 +1,30 @@
 //! Where a validator keeps what it has finalized: on disk in a node
-//! ([`ChainStore`]), in memory in simulations ([`MemoryArchive`]). The
-//! application commits each finalized block here before reporting it, and
-//! answers other validators' requests for blocks from here.
+//! ([`ChainStore`]), in memory in simulations ([`MemoryArchive`]).
+//!
+//! The application hands finalized blocks to a writer task and goes on
+//! voting: a disk sync per block would otherwise hold up the next
+//! verification. The writer stores them in order, whatever has queued up in
+//! one write, and only then reports them, so nothing a node reports final
+//! can be lost in a crash (what was handed over but not yet stored is
+//! fetched again from peers after a restart). Until a block is stored, the
+//! application answers other validators' requests for it from memory.
 
-use std::collections::HashMap;
+use crate::application::Finalized;
+use commonware_runtime::{Clock, Spawner};
+use commonware_utils::channel::fallible::FallibleExt as _;
+use commonware_utils::channel::mpsc;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use tranche_ledger::Ledger;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tranche_ledger::{Ledger, LedgerEvent, TransferRecord};
 use tranche_storage::{BlockRecord, ChainStore, StorageError};
 use tranche_types::{Block, Hash};
 
+/// The most finalized blocks stored in one write.
+const COMMIT_BATCH_MAX: usize = 64;
+
 /// Finalized blocks, kept durably.
-pub trait Archive: Send + 'static {
+pub trait Archive: Clone + Send + Sync + 'static {
     /// Stores consecutive finalized blocks and `ledger`, the state after
     /// the last, all or none. Blocks arrive in height order, each exactly
     /// once.
@@ -21,6 +35,193 @@ pub trait Archive: Send + 'static {
     fn block(&self, height: u64) -> Result<Option<Block>, StorageError>;
     /// The finalized block with this hash.
     fn block_by_hash(&self, hash: &Hash) -> Result<Option<Block>, StorageError>;
+}
+
+/// A finalized block on its way to the archive.
+#[derive(Debug)]
+pub(crate) struct Final {
+    /// The block's hash.
+    pub(crate) hash: Hash,
+    /// What is reported once it is stored.
+    pub(crate) finalized: Finalized,
+    /// The certificate that finalized it, if it was the last of a run.
+    pub(crate) certificate: Option<Vec<u8>>,
+}
+
+/// Blocks handed to the writer and not yet stored.
+#[derive(Debug, Default)]
+struct Unstored {
+    by_height: BTreeMap<u64, Arc<Final>>,
+    heights: HashMap<Hash, u64>,
+}
+
+/// The application's side of its archive: reads see every block handed
+/// over, stored or not.
+#[derive(Debug)]
+pub(crate) struct Stored<A> {
+    archive: A,
+    unstored: Arc<Mutex<Unstored>>,
+    jobs: mpsc::UnboundedSender<Vec<Arc<Final>>>,
+}
+
+/// A chain store that cannot be read or written is a fault the node cannot
+/// work around.
+fn stored<T>(result: Result<T, StorageError>) -> T {
+    result.unwrap_or_else(|e| panic!("the chain store failed: {e}"))
+}
+
+fn lock(unstored: &Mutex<Unstored>) -> std::sync::MutexGuard<'_, Unstored> {
+    // A panic while holding the lock leaves plain data behind; keep going.
+    unstored.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<A: Archive> Stored<A> {
+    /// Starts the writer of `archive` (on a thread of its own where the
+    /// runtime has threads), which reports each block on `observer` once it
+    /// is stored.
+    pub(crate) fn start<E: Spawner + Clock>(
+        context: E,
+        archive: A,
+        observer: mpsc::UnboundedSender<Finalized>,
+    ) -> Self {
+        let (jobs, queue) = mpsc::unbounded_channel();
+        let unstored = Arc::new(Mutex::new(Unstored::default()));
+        let writer = Arc::clone(&unstored);
+        let store = archive.clone();
+        context
+            .dedicated()
+            .spawn(move |context| write(context, store, writer, queue, observer));
+        Stored {
+            archive,
+            unstored,
+            jobs,
+        }
+    }
+
+    /// Hands consecutive finalized blocks, following those handed before,
+    /// to the writer.
+    pub(crate) fn store(&self, finals: Vec<Final>) {
+        let finals: Vec<Arc<Final>> = finals.into_iter().map(Arc::new).collect();
+        {
+            let mut u = lock(&self.unstored);
+            for f in &finals {
+                let height = f.finalized.block.header.height;
+                u.heights.insert(f.hash, height);
+                u.by_height.insert(height, Arc::clone(f));
+            }
+        }
+        // The writer stops only with the runtime.
+        let _ = self.jobs.send(finals);
+    }
+
+    /// The finalized block at `height`.
+    pub(crate) fn block(&self, height: u64) -> Option<Block> {
+        if let Some(f) = lock(&self.unstored).by_height.get(&height) {
+            return Some(f.finalized.block.clone());
+        }
+        stored(self.archive.block(height))
+    }
+
+    /// The finalized block with this hash.
+    pub(crate) fn block_by_hash(&self, hash: &Hash) -> Option<Block> {
+        {
+            let u = lock(&self.unstored);
+            if let Some(f) = u.heights.get(hash).and_then(|h| u.by_height.get(h)) {
+                return Some(f.finalized.block.clone());
+            }
+        }
+        stored(self.archive.block_by_hash(hash))
+    }
+
+    /// The finalization certificate of the block at `height`, if it had one.
+    pub(crate) fn certificate(&self, height: u64) -> Option<Vec<u8>> {
+        if let Some(f) = lock(&self.unstored).by_height.get(&height) {
+            return f.certificate.clone();
+        }
+        stored(self.archive.certificate(height))
+    }
+}
+
+/// Milliseconds from `a` to `b` (0 if `b` is earlier), for logs.
+pub(crate) fn ms_between(a: SystemTime, b: SystemTime) -> u128 {
+    b.duration_since(a).map(|d| d.as_millis()).unwrap_or(0)
+}
+
+/// The writer: stores handed-over blocks in order, everything queued in
+/// as few writes as [`COMMIT_BATCH_MAX`] allows, then reports them.
+async fn write<E: Clock, A: Archive>(
+    context: E,
+    mut archive: A,
+    unstored: Arc<Mutex<Unstored>>,
+    mut jobs: mpsc::UnboundedReceiver<Vec<Arc<Final>>>,
+    observer: mpsc::UnboundedSender<Finalized>,
+) {
+    while let Some(mut finals) = jobs.recv().await {
+        while let Ok(more) = jobs.try_recv() {
+            finals.extend(more);
+        }
+        let started = context.current();
+        for batch in finals.chunks(COMMIT_BATCH_MAX) {
+            let transfers: Vec<Vec<TransferRecord>> = batch
+                .iter()
+                .map(|f| {
+                    f.finalized
+                        .events
+                        .iter()
+                        .filter_map(|e| match e {
+                            LedgerEvent::Transfer(t) => Some(t.clone()),
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .collect();
+            let records: Vec<BlockRecord<'_>> = batch
+                .iter()
+                .zip(&transfers)
+                .map(|(f, transfers)| BlockRecord {
+                    block: &f.finalized.block,
+                    receipts: &f.finalized.receipts,
+                    transfers,
+                    state_root: f.finalized.state_root,
+                    certificate: f.certificate.as_deref(),
+                })
+                .collect();
+            let last = &batch.last().expect("chunks are not empty").finalized;
+            archive.commit(&records, &last.ledger).unwrap_or_else(|e| {
+                panic!(
+                    "the chain store refused finalized blocks up to {}: {e}",
+                    last.block.header.height
+                )
+            });
+        }
+        if let Some(last) = finals.last() {
+            let block = &last.finalized.block;
+            let now = context.current();
+            let made = UNIX_EPOCH + Duration::from_millis(block.header.time.0);
+            tracing::debug!(
+                height = block.header.height,
+                blocks = finals.len(),
+                store_ms = ms_between(started, now),
+                since_made_ms = ms_between(made, now),
+                "stored"
+            );
+        }
+        {
+            let mut u = lock(&unstored);
+            for f in &finals {
+                u.by_height.remove(&f.finalized.block.header.height);
+                u.heights.remove(&f.hash);
+            }
+        }
+        for f in finals {
+            let finalized = match Arc::try_unwrap(f) {
+                Ok(f) => f.finalized,
+                // A reader holds it for a moment.
+                Err(shared) => shared.finalized.clone(),
+            };
+            observer.send_lossy(finalized);
+        }
+    }
 }
 
 impl Archive for Arc<ChainStore> {

@@ -209,6 +209,11 @@ pub fn run(config: &NodeConfig, key: Keypair) -> Result<(), NodeError> {
         p2p_config.allowed_handshake_rate_per_ip = Quota::per_second(NZU32!(128));
         p2p_config.allowed_handshake_rate_per_subnet = Quota::per_second(NZU32!(256));
         p2p_config.dial_frequency = Duration::from_millis(500);
+        // A failed dial (a peer not yet listening, both sides dialing at
+        // once) reserves the peer for this long; the default 60 s left a
+        // validator cut off from some peers for a minute after start-up or
+        // any dropped link, costing a leader timeout in every view it led.
+        p2p_config.peer_connection_cooldown = Duration::from_secs(1);
         let (mut network, mut oracle) = lookup::Network::new(context.child("p2p"), p2p_config);
         let peers: Map<ed25519::PublicKey, Address> = addresses
             .iter()

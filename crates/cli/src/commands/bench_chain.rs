@@ -352,6 +352,9 @@ fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
     }
     // Watch finalized blocks on one node.
     let mut latencies: Vec<Duration> = Vec::with_capacity(total);
+    // Of each latency, the part after the block's proposal time: voting,
+    // storing and serving it, as opposed to waiting to be included.
+    let mut after_block: Vec<u64> = Vec::with_capacity(total);
     let mut finalized = 0usize;
     let mut height = start_height + 1;
     let mut last = start;
@@ -369,7 +372,9 @@ fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
             continue;
         };
         let seen = Instant::now();
-        if let Some(t) = block["block"]["header"]["time"].as_u64() {
+        let seen_ms = now().0;
+        let block_time = block["block"]["header"]["time"].as_u64();
+        if let Some(t) = block_time {
             if let Some(prev) = last_block_time.filter(|_| finalized > 0) {
                 if t.saturating_sub(prev) > block_gap_max {
                     block_gap_max = t.saturating_sub(prev);
@@ -387,6 +392,7 @@ fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
                     bail!("a benchmark transfer was rejected: {r}");
                 }
                 latencies.push(seen.duration_since(*at));
+                after_block.push(seen_ms.saturating_sub(block_time.unwrap_or(seen_ms)));
                 finalized += 1;
                 last = seen;
             }
@@ -399,7 +405,10 @@ fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
     }
     let elapsed = last.duration_since(start);
     latencies.sort();
+    after_block.sort();
     let pct = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
+    let after_block_pct =
+        |p: usize| after_block[(after_block.len() * p / 100).min(after_block.len() - 1)];
     let tx_per_s = (total as u128 * 1_000_000) / elapsed.as_micros().max(1);
     Ok(json!({
         "bench": "chain",
@@ -412,6 +421,8 @@ fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
         "tx_per_s": tx_per_s,
         "p50_ms": pct(50).as_millis(),
         "p99_ms": pct(99).as_millis(),
+        "after_block_p50_ms": after_block_pct(50),
+        "after_block_p99_ms": after_block_pct(99),
         "block_gap_max_ms": block_gap_max,
         "block_gap_before": block_gap_at,
     }))
