@@ -272,3 +272,79 @@ fn malformed_key_files_say_what_is_wrong() {
         KeyFileError::UnsupportedVersion(2)
     );
 }
+
+mod batch_agrees_with_zebra {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// How a signature in a generated batch is spoiled, if at all.
+    #[derive(Clone, Copy, Debug)]
+    enum Spoil {
+        None,
+        /// A bit of R, which may leave it off the curve.
+        R(u8),
+        /// A bit of s, which may leave it non-canonical.
+        S(u8),
+        /// The signed transaction changes after signing.
+        Message,
+        /// R replaced by a small-order point (the identity).
+        SmallOrderR,
+    }
+
+    fn spoil() -> impl Strategy<Value = Spoil> {
+        prop_oneof![
+            4 => Just(Spoil::None),
+            1 => (0u8..255).prop_map(Spoil::R),
+            1 => (0u8..255).prop_map(Spoil::S),
+            1 => Just(Spoil::Message),
+            1 => Just(Spoil::SmallOrderR),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// The batch check gives ed25519-zebra's verdict, and holds exactly
+        /// when every signature passes on its own.
+        #[test]
+        fn verdicts_match(spoils in prop::collection::vec((1u8..6, spoil()), 1..12)) {
+            let c = chain("alpha");
+            let txs: Vec<SignedTransaction> = spoils
+                .iter()
+                .enumerate()
+                .map(|(i, &(signer, spoil))| {
+                    let k = key(signer);
+                    let mut tx = transfer(&k, "alpha");
+                    tx.nonce = i as u64;
+                    let mut stx = sign_transaction(&k, tx).unwrap();
+                    match spoil {
+                        Spoil::None => {}
+                        Spoil::R(bit) => stx.signature.0[usize::from(bit / 8)] ^= 1 << (bit % 8),
+                        Spoil::S(bit) => stx.signature.0[32 + usize::from(bit / 8)] ^= 1 << (bit % 8),
+                        Spoil::Message => stx.tx.nonce += 1000,
+                        Spoil::SmallOrderR => {
+                            stx.signature.0[..32].fill(0);
+                            stx.signature.0[0] = 1;
+                        }
+                    }
+                    stx
+                })
+                .collect();
+            let mut v = TxVerifier::new();
+            let each = txs.iter().all(|stx| v.verify(stx, &c).is_ok());
+            let batch = v.verify_batch(&txs, &c, os_rng()).is_ok();
+            let mut zebra = ed25519_zebra::batch::Verifier::new();
+            for stx in &txs {
+                let message = signing_message(Domain::Transaction, &c, &stx.tx.to_bytes());
+                zebra.queue((
+                    ed25519_zebra::VerificationKeyBytes::from(stx.tx.signer.0),
+                    ed25519_zebra::Signature::from_bytes(&stx.signature.0),
+                    &message,
+                ));
+            }
+            let theirs = zebra.verify(os_rng()).is_ok();
+            prop_assert_eq!(batch, each);
+            prop_assert_eq!(batch, theirs);
+        }
+    }
+}
