@@ -1299,6 +1299,14 @@ where
                         }
                     }
                     Message::Finalized { payload, certificate } => {
+                        if let Some(k) = self.known.get(&payload) {
+                            let made = UNIX_EPOCH + Duration::from_millis(k.tip.time.0);
+                            tracing::debug!(
+                                height = k.tip.height,
+                                since_made_ms = ms_between(made, self.context.current()),
+                                "finalization reported"
+                            );
+                        }
                         self.finalized(payload, certificate);
                         self.retry_waiting();
                     }

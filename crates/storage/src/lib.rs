@@ -115,6 +115,18 @@ fn decode_receipts(bytes: &[u8]) -> Result<Vec<Receipt>, StorageError> {
     Ok(receipts)
 }
 
+fn decode_transfer(bytes: &[u8]) -> Result<TransferRecord, StorageError> {
+    let mut buf = Copying(bytes);
+    let record = TransferRecord::read_cfg(&mut buf, &())
+        .map_err(|e| StorageError::Damaged(format!("a transfer record: {e}")))?;
+    if !buf.0.is_empty() {
+        return Err(StorageError::Damaged(
+            "a transfer record: trailing bytes".into(),
+        ));
+    }
+    Ok(record)
+}
+
 fn decode_root(bytes: &[u8]) -> Result<Hash, StorageError> {
     let arr: [u8; 32] = bytes
         .try_into()
@@ -213,6 +225,16 @@ impl ChainStore {
                     ),
                 });
             }
+            if r.receipts.len() != r.block.txs.len() {
+                return Err(StorageError::OutOfOrder {
+                    height: h.height,
+                    reason: format!(
+                        "it has {} transactions but {} receipts",
+                        r.block.txs.len(),
+                        r.receipts.len()
+                    ),
+                });
+            }
             height = h.height;
             parent = r.block.hash();
         }
@@ -246,10 +268,9 @@ impl ChainStore {
                 hashes
                     .insert(r.block.hash().0.as_slice(), height)
                     .map_err(storage_err)?;
-                for (index, stx) in r.block.txs.iter().enumerate() {
-                    let index =
-                        u32::try_from(index).expect("blocks hold fewer than 2^32 transactions");
-                    txs.insert(stx.hash().0.as_slice(), (height, index))
+                // The receipts name each transaction's hash and place.
+                for receipt in r.receipts {
+                    txs.insert(receipt.tx_hash.0.as_slice(), (height, receipt.index))
                         .map_err(storage_err)?;
                 }
                 if let Some(certificate) = r.certificate {
@@ -259,9 +280,8 @@ impl ChainStore {
                 }
                 for (seq, t) in r.transfers.iter().enumerate() {
                     let seq = u32::try_from(seq).expect("blocks make fewer than 2^32 transfers");
-                    let json = serde_json::to_vec(t).expect("a transfer record serializes");
                     transfers
-                        .insert((height, seq), json.as_slice())
+                        .insert((height, seq), t.encode().as_ref())
                         .map_err(storage_err)?;
                 }
             }
@@ -347,8 +367,7 @@ impl ChainStore {
         let mut found = Vec::new();
         for entry in range {
             let (_, value) = entry.map_err(storage_err)?;
-            let record: TransferRecord = serde_json::from_slice(value.value())
-                .map_err(|e| StorageError::Damaged(format!("a transfer record: {e}")))?;
+            let record = decode_transfer(value.value())?;
             if filter.matches(&record) {
                 found.push(record);
                 if found.len() >= limit {
