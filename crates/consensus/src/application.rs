@@ -18,7 +18,7 @@
 //! signatures of their own: they hash-link to a digest that consensus
 //! certified, and each is still verified and executed on its parent's state.
 
-use crate::archive::{ms_between, Archive, Final, Stored};
+use crate::archive::{ms_between, since, Archive, Final, Stored};
 use crate::{genesis_digest, ConsensusKey, Digest, Scheme};
 use commonware_actor::Feedback;
 use commonware_consensus::simplex::types::{Activity, Context, Finalization};
@@ -902,14 +902,7 @@ where
                 }
                 let verdict = self.judge(&context, digest);
                 if verdict == Resolved::Valid {
-                    if let Some(k) = self.known.get(&digest) {
-                        let made = UNIX_EPOCH + Duration::from_millis(k.tip.time.0);
-                        tracing::debug!(
-                            height = k.tip.height,
-                            since_made_ms = ms_between(made, self.context.current()),
-                            "verified once received"
-                        );
-                    }
+                    self.trace_known(&digest, "verified once received");
                 }
                 match verdict {
                     Resolved::Valid => {
@@ -931,6 +924,18 @@ where
             if !still.is_empty() {
                 self.waiting.insert(digest, still);
             }
+        }
+    }
+
+    /// Logs (at debug) a step of the known block `digest`, with the time
+    /// since its proposal: where a block's latency goes.
+    fn trace_known(&self, digest: &Digest, step: &str) {
+        if let Some(k) = self.known.get(digest) {
+            tracing::debug!(
+                height = k.tip.height,
+                since_made_ms = since(k.tip.time, self.context.current()),
+                "{step}"
+            );
         }
     }
 
@@ -1299,14 +1304,7 @@ where
                         }
                     }
                     Message::Finalized { payload, certificate } => {
-                        if let Some(k) = self.known.get(&payload) {
-                            let made = UNIX_EPOCH + Duration::from_millis(k.tip.time.0);
-                            tracing::debug!(
-                                height = k.tip.height,
-                                since_made_ms = ms_between(made, self.context.current()),
-                                "finalization reported"
-                            );
-                        }
+                        self.trace_known(&payload, "finalization reported");
                         self.finalized(payload, certificate);
                         self.retry_waiting();
                     }
@@ -1319,11 +1317,10 @@ where
                     Some((&TAG_BLOCK, rest)) => {
                         if let Ok(block) = Block::from_bytes(rest) {
                             if block.header.height > self.base_tip.height {
-                                let made = UNIX_EPOCH + Duration::from_millis(block.header.time.0);
                                 tracing::debug!(
                                     height = block.header.height,
                                     txs = block.txs.len(),
-                                    since_made_ms = ms_between(made, self.context.current()),
+                                    since_made_ms = since(block.header.time, self.context.current()),
                                     "block received"
                                 );
                                 let digest = digest_of(&block.hash());

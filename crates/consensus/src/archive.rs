@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tranche_ledger::{Ledger, LedgerEvent, TransferRecord};
 use tranche_storage::{BlockRecord, ChainStore, StorageError};
-use tranche_types::{Block, Hash};
+use tranche_types::{Block, Hash, Timestamp};
 
 /// The most finalized blocks stored in one write.
 const COMMIT_BATCH_MAX: usize = 64;
@@ -147,6 +147,11 @@ pub(crate) fn ms_between(a: SystemTime, b: SystemTime) -> u128 {
     b.duration_since(a).map(|d| d.as_millis()).unwrap_or(0)
 }
 
+/// Milliseconds from a block's timestamp to `now`, for logs.
+pub(crate) fn since(time: Timestamp, now: SystemTime) -> u128 {
+    ms_between(UNIX_EPOCH + Duration::from_millis(time.0), now)
+}
+
 /// The writer: stores handed-over blocks in order, everything queued in
 /// as few writes as [`COMMIT_BATCH_MAX`] allows, then reports them.
 async fn write<E: Clock, A: Archive>(
@@ -197,12 +202,11 @@ async fn write<E: Clock, A: Archive>(
         if let Some(last) = finals.last() {
             let block = &last.finalized.block;
             let now = context.current();
-            let made = UNIX_EPOCH + Duration::from_millis(block.header.time.0);
             tracing::debug!(
                 height = block.header.height,
                 blocks = finals.len(),
                 store_ms = ms_between(started, now),
-                since_made_ms = ms_between(made, now),
+                since_made_ms = since(block.header.time, now),
                 "stored"
             );
         }
