@@ -60,7 +60,7 @@ pub fn engine_config<B>(
 where
     B: commonware_p2p::Blocker<PublicKey = ConsensusKey>,
 {
-    use commonware_consensus::simplex::{Floor, ForwardPolicy, SkipBudget, SkipPolicy};
+    use commonware_consensus::simplex::{Floor, ForwardPolicy, SkipPolicy};
     use commonware_consensus::types::{Epoch, ViewDelta};
     use commonware_utils::{NZDuration, NZUsize, NZU16};
     use std::time::Duration;
@@ -82,10 +82,13 @@ where
         fetch_timeout: NZDuration!(Duration::from_secs(1)),
         fetch_retry_delay: Duration::from_millis(100),
         view_retention: ViewDelta::new(10),
-        skip: SkipPolicy::Enabled {
-            timeout: Duration::from_secs(6),
-            budget: SkipBudget::Participants,
-        },
+        // No early nullify of a leader not heard from lately: an epoch's
+        // engine starts knowing nobody's activity, and once a quorum's first
+        // votes are in, the next leader whose own are still queued counted
+        // as inactive. Two validators nullifying the new epoch's second view
+        // that way stalled the chain for two leader timeouts. A validator
+        // that is down costs a leader timeout in each view it leads instead.
+        skip: SkipPolicy::Disabled,
         replay_buffer: NZUsize!(1024 * 1024),
         write_buffer: NZUsize!(1024 * 1024),
         page_cache: commonware_runtime::buffer::paged::CacheRef::new(NZU16!(4096), NZUsize!(64)),
