@@ -2,7 +2,7 @@
 //! their signature, chain, validity window and nonce make sense now, and
 //! bounded in count overall and per signer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use tranche_crypto::rand_core_010::CryptoRng;
 use tranche_crypto::TxVerifier;
 use tranche_ledger::Ledger;
@@ -85,8 +85,10 @@ enum Precheck {
 #[derive(Debug, Default)]
 pub struct Mempool {
     limits: MempoolLimits,
-    by_hash: BTreeMap<Hash, SignedTransaction>,
-    by_signer: BTreeMap<(PublicKey, u64), Hash>,
+    /// Never iterated: its order cannot leak into blocks.
+    by_hash: HashMap<Hash, SignedTransaction>,
+    /// Each waiting transaction's hash and deadline, by signer and nonce.
+    by_signer: BTreeMap<(PublicKey, u64), (Hash, Timestamp)>,
     verifier: TxVerifier,
 }
 
@@ -256,7 +258,7 @@ impl Mempool {
                 next,
             });
         }
-        if let Some(other) = self.by_signer.get(&(tx.signer, tx.nonce)) {
+        if let Some((other, _)) = self.by_signer.get(&(tx.signer, tx.nonce)) {
             return Err(AdmitError::NonceTaken(*other));
         }
         Ok(Precheck::New(hash))
@@ -268,7 +270,7 @@ impl Mempool {
             return Err(AdmitError::Full("overall"));
         }
         let tx = &stx.tx;
-        if let Some(other) = self.by_signer.get(&(tx.signer, tx.nonce)) {
+        if let Some((other, _)) = self.by_signer.get(&(tx.signer, tx.nonce)) {
             return Err(AdmitError::NonceTaken(*other));
         }
         let waiting = self
@@ -278,7 +280,8 @@ impl Mempool {
         if waiting >= self.limits.per_signer_max {
             return Err(AdmitError::Full("for this signer"));
         }
-        self.by_signer.insert((tx.signer, tx.nonce), hash);
+        self.by_signer
+            .insert((tx.signer, tx.nonce), (hash, tx.valid_until));
         self.by_hash.insert(hash, stx);
         Ok(hash)
     }
@@ -290,7 +293,7 @@ impl Mempool {
     pub fn select(&self, ledger: &Ledger, max: usize) -> Vec<SignedTransaction> {
         let mut runs: Vec<Vec<&SignedTransaction>> = Vec::new();
         let mut signer: Option<PublicKey> = None;
-        for ((key, nonce), hash) in &self.by_signer {
+        for ((key, nonce), (hash, _)) in &self.by_signer {
             if signer != Some(*key) {
                 signer = Some(*key);
                 runs.push(Vec::new());
@@ -323,16 +326,24 @@ impl Mempool {
 
     /// Drops what `ledger` has made stale: used nonces and expired bounds.
     pub fn prune(&mut self, ledger: &Ledger, now: Timestamp) {
-        let stale: Vec<(PublicKey, u64)> = self
-            .by_signer
-            .iter()
-            .filter(|((key, nonce), hash)| {
-                *nonce < ledger.next_nonce(key) || self.by_hash[*hash].tx.valid_until < now
-            })
-            .map(|(k, _)| *k)
-            .collect();
+        let mut stale = Vec::new();
+        // Each signer's next nonce looked up once for its whole run.
+        let mut next: Option<(PublicKey, u64)> = None;
+        for (&(key, nonce), &(_, valid_until)) in &self.by_signer {
+            let n = match next {
+                Some((k, n)) if k == key => n,
+                _ => {
+                    let n = ledger.next_nonce(&key);
+                    next = Some((key, n));
+                    n
+                }
+            };
+            if nonce < n || valid_until < now {
+                stale.push((key, nonce));
+            }
+        }
         for key in stale {
-            if let Some(hash) = self.by_signer.remove(&key) {
+            if let Some((hash, _)) = self.by_signer.remove(&key) {
                 self.by_hash.remove(&hash);
             }
         }
