@@ -26,7 +26,7 @@ use commonware_consensus::simplex::Plan;
 use commonware_consensus::{Automaton, CertifiableAutomaton, Relay};
 use commonware_macros::select_loop;
 use commonware_p2p::{Receiver, Recipients, Sender};
-use commonware_runtime::{spawn_cell, Clock, ContextCell, Handle, Spawner};
+use commonware_runtime::{Clock, ContextCell, Handle, Spawner};
 use commonware_utils::channel::fallible::{FallibleExt as _, OneshotExt as _};
 use commonware_utils::channel::{mpsc, oneshot};
 use commonware_utils::ordered::Set;
@@ -578,7 +578,16 @@ where
 
     /// Runs the actor until the runtime stops.
     pub fn start(mut self) -> Handle<()> {
-        spawn_cell!(self.context, self.run())
+        // On a thread of its own where the runtime has threads: it computes
+        // (signature checks, execution) between awaits, and flooded with
+        // transactions it would hold a runtime worker for long stretches,
+        // starving the engine's actors queued on that worker (a proposal
+        // once waited 0.9 s to be voted on, and the view timed out).
+        let context = self.context.take().dedicated();
+        context.spawn(move |context| {
+            self.context.restore(context);
+            self.run()
+        })
     }
 
     fn now(&self) -> Timestamp {
