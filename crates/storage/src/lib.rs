@@ -105,26 +105,24 @@ pub struct ChainStore {
     db: Database,
 }
 
-fn decode_receipts(bytes: &[u8]) -> Result<Vec<Receipt>, StorageError> {
+/// A stored value in the canonical encoding, whole: `what` names it in the
+/// error a damaged store gets.
+fn decode<T: Read>(bytes: &[u8], cfg: &T::Cfg, what: &str) -> Result<T, StorageError> {
     let mut buf = Copying(bytes);
-    let receipts = Vec::<Receipt>::read_cfg(&mut buf, &((0..=BLOCK_TXS_MAX).into(), ()))
-        .map_err(|e| StorageError::Damaged(format!("receipts: {e}")))?;
+    let value =
+        T::read_cfg(&mut buf, cfg).map_err(|e| StorageError::Damaged(format!("{what}: {e}")))?;
     if !buf.0.is_empty() {
-        return Err(StorageError::Damaged("receipts: trailing bytes".into()));
+        return Err(StorageError::Damaged(format!("{what}: trailing bytes")));
     }
-    Ok(receipts)
+    Ok(value)
+}
+
+fn decode_receipts(bytes: &[u8]) -> Result<Vec<Receipt>, StorageError> {
+    decode(bytes, &((0..=BLOCK_TXS_MAX).into(), ()), "receipts")
 }
 
 fn decode_transfer(bytes: &[u8]) -> Result<TransferRecord, StorageError> {
-    let mut buf = Copying(bytes);
-    let record = TransferRecord::read_cfg(&mut buf, &())
-        .map_err(|e| StorageError::Damaged(format!("a transfer record: {e}")))?;
-    if !buf.0.is_empty() {
-        return Err(StorageError::Damaged(
-            "a transfer record: trailing bytes".into(),
-        ));
-    }
-    Ok(record)
+    decode(bytes, &(), "a transfer record")
 }
 
 fn decode_root(bytes: &[u8]) -> Result<Hash, StorageError> {
