@@ -16,7 +16,17 @@ use std::process::ExitCode;
 /// Keys live in <HOME>/keys as password-encrypted files; nothing here needs a
 /// network, so keys can be kept and used on an offline machine (cold storage).
 #[derive(Debug, Parser)]
-#[command(name = "tranche", version, propagate_version = true)]
+#[command(
+    name = "tranche",
+    version,
+    propagate_version = true,
+    after_help = "Exit codes, the same for every command:\n  \
+        0  done (a transaction: applied)\n  \
+        1  failed: a file, a password, the network or a node fault; the message says which\n  \
+        2  usage: a missing, unknown or contradictory argument\n  \
+        3  rejected: the chain refused the transaction (the receipt's code says why) or the node refused to take it\n  \
+        4  not found: the node has no such transaction, block, wallet, token, ..."
+)]
 struct Cli {
     /// Folder for keys and local state.
     #[arg(long, global = true, env = "TRANCHE_HOME", default_value_os_t = default_home())]
@@ -90,10 +100,11 @@ enum Command {
     ///
     /// The nonce is the signer's next as the node knows it (or --nonce); the
     /// chain is the node's. Exits 0 if the ledger applied the transaction,
-    /// 3 if it was finalized but rejected (the receipt's code says why).
+    /// 3 if the node refused it or it was finalized but rejected (the
+    /// receipt's code says why).
     ///
     /// Example:
-    ///   echo '{"type":"register_wallet","wallet":"tr1...","did":"did:key:z6Mk..."}' > p.json
+    ///   tranche did bind-wallet --chain-id tranche-devnet --key alice --out p.json
     ///   tranche send p.json --key-file devnet/keys/devnet-tsp.key --password-file devnet/password
     #[command(verbatim_doc_comment)]
     Send(commands::client::SendArgs),
@@ -172,7 +183,7 @@ fn main() -> ExitCode {
             } else {
                 eprintln!("error: {e:#}");
             }
-            ExitCode::FAILURE
+            ExitCode::from(commands::exit_code(&e))
         }
     }
 }

@@ -2,90 +2,11 @@
 //! inspection, and the errors for wrong passwords, tampered files and
 //! transactions moved to another chain.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-struct Env {
-    dir: tempfile::TempDir,
-}
+mod support;
 
-impl Env {
-    fn new() -> Self {
-        let env = Self {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        std::fs::write(env.path("pw"), "correct horse battery\n").unwrap();
-        std::fs::write(env.path("wrong-pw"), "not the password\n").unwrap();
-        env
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_tranche"))
-            .args(args)
-            .env("TRANCHE_HOME", self.path("home"))
-            .env_remove("TRANCHE_PASSWORD")
-            .env_remove("TRANCHE_CHAIN_ID")
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "tranche {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(!out.status.success(), "tranche {args:?} should fail");
-        String::from_utf8(out.stderr).unwrap() + &String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        serde_json::from_str(&self.ok(&all)).unwrap()
-    }
-
-    /// Makes keys `alice` and `bob` and an unsigned transfer from alice to bob.
-    fn transfer_file(&self) -> PathBuf {
-        self.ok(&["key", "new", "alice", "--password-file", "pw"]);
-        self.ok(&["key", "new", "bob", "--password-file", "pw"]);
-        let bob = self.json(&["key", "show", "bob"])["address"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        self.ok(&[
-            "tx",
-            "build",
-            "transfer",
-            "--chain-id",
-            "alpha",
-            "--key",
-            "alice",
-            "--nonce",
-            "1",
-            "--token",
-            "SEOUL-TOWER-1",
-            "--to",
-            &bob,
-            "--amount",
-            "10",
-            "--out",
-            "t.json",
-        ]);
-        self.path("t.json")
-    }
-}
+use support::Env;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -659,21 +580,7 @@ fn any_ledger_transaction_builds_from_its_json_payload() {
         "description": "0101010101010101010101010101010101010101010101010101010101010101",
         "price": {"minor": "10000000", "currency": {"code": "USD", "kind": "fiat", "decimals": 2}},
         "tolerance_bps": 500}"#;
-    std::fs::write(env.path("payload.json"), payload).unwrap();
-    env.ok(&[
-        "tx",
-        "build",
-        "payload",
-        "payload.json",
-        "--chain-id",
-        "alpha",
-        "--key",
-        "alice",
-        "--nonce",
-        "3",
-        "--out",
-        "t.json",
-    ]);
+    env.build_payload(payload, "alice", "3", "t.json");
     env.ok(&[
         "tx",
         "sign",

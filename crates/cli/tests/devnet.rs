@@ -106,6 +106,11 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
         .status()
         .unwrap();
     assert!(up.success(), "the devnet comes up");
+    assert_eq!(
+        devnet(&dir)["ready"],
+        true,
+        "devnet.json says the nodes finalize"
+    );
     let apis: Vec<String> = devnet(&dir)["nodes"]
         .as_array()
         .unwrap()
@@ -181,6 +186,32 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
     });
     let block_time = status(&apis[1]).unwrap()["block_time"].as_u64().unwrap();
     assert_eq!(transfers(block_time + 3_600_000), 0);
+
+    // Exit codes a script can act on: 4 for what the node does not have,
+    // 3 for a transaction the ledger rejects.
+    let missing = tranche()
+        .args(["query", "tx", &"0".repeat(64), "--node", &apis[0]])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(4), "not found");
+    let rejected_payload = dir.join("rejected.json");
+    std::fs::write(
+        &rejected_payload,
+        r#"{"type":"withdraw_issuance","request":"R-NONE"}"#,
+    )
+    .unwrap();
+    let rejected = tranche()
+        .arg("send")
+        .arg(&rejected_payload)
+        .arg("--key-file")
+        .arg(dir.join("keys/devnet-tsp.key"))
+        .arg("--password-file")
+        .arg(dir.join("password"))
+        .args(["--node", &apis[0]])
+        .output()
+        .unwrap();
+    assert_eq!(rejected.status.code(), Some(3), "rejected");
+    assert!(String::from_utf8_lossy(&rejected.stdout).contains("UNKNOWN_REQUEST"));
 
     // The committee is the genesis election (C-2): four bonded validators,
     // one vote each, nobody caught equivocating.

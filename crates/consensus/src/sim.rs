@@ -91,9 +91,9 @@ fn register_wallet(nonce: u64, valid_until: Timestamp) -> SignedTransaction {
         signer: validator_key(0).public_key(),
         nonce,
         valid_until,
-        payload: Payload::RegisterWallet(RegisterWallet {
-            wallet: Keypair::from_seed(&seed).address(),
-            did: Did::parse(&format!("did:key:z6MkSim{nonce}")).unwrap(),
+        payload: Payload::RegisterWallet({
+            let person = Keypair::from_seed(&seed);
+            Ledger::sign_binding(&CHAIN.parse().unwrap(), &person, &person)
         }),
     };
     sign_transaction(&validator_key(0), tx).unwrap()

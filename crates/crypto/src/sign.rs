@@ -25,16 +25,25 @@ pub enum Domain {
     Credential,
     /// A consensus vote or proposal.
     Consensus,
+    /// A wallet key's consent to being bound to a DID (SR-5).
+    WalletBinding,
+    /// A DID's key proving control of the DID in a binding (SR-5).
+    DidControl,
+    /// A holder's consent to a custodian keeping a wallet for them (SR-3).
+    CustodyConsent,
 }
 
 impl Domain {
     /// Every domain.
-    pub const ALL: [Domain; 5] = [
+    pub const ALL: [Domain; 8] = [
         Domain::Transaction,
         Domain::CustodianCosign,
         Domain::ExchangeReport,
         Domain::Credential,
         Domain::Consensus,
+        Domain::WalletBinding,
+        Domain::DidControl,
+        Domain::CustodyConsent,
     ];
 
     /// The label that prefixes every message of this domain.
@@ -45,6 +54,9 @@ impl Domain {
             Domain::ExchangeReport => b"TRANCHE/v1/exchange-report\0",
             Domain::Credential => b"TRANCHE/v1/credential\0",
             Domain::Consensus => b"TRANCHE/v1/consensus\0",
+            Domain::WalletBinding => b"TRANCHE/v1/wallet-binding\0",
+            Domain::DidControl => b"TRANCHE/v1/did-control\0",
+            Domain::CustodyConsent => b"TRANCHE/v1/custody-consent\0",
         }
     }
 }

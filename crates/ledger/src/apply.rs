@@ -3,6 +3,7 @@
 //! refused transaction leaves no trace but its nonce.
 
 use crate::compliance::{balance, check, check_receiver, did_of, overflow, token, Mode};
+use crate::consent::{check_binding, check_custody_consent, did_key, did_of_key};
 use crate::state::{
     Asset, Checkpoint, Claim, Custody, Distribution, Entitlement, Freeze, IssuanceRequest,
     Organisation, RevocationRequest, Roles, State, Token, TokenKind, Validator,
@@ -159,6 +160,41 @@ fn set_balance(state: &mut State, id: &TokenId, w: &WalletAddress, units: Units)
     }
 }
 
+/// The balances and holder counts a transaction's moves overwrote, so that
+/// a transaction that moves several times, each move checked against the
+/// state the moves before it left, can put everything back when a later
+/// move is refused: a refused transaction still changes nothing.
+#[derive(Default)]
+struct Undo {
+    balances: Vec<(TokenId, WalletAddress, Units)>,
+    holders: Vec<(TokenId, u32)>,
+}
+
+impl Undo {
+    /// Remembers what a move of `id` from `from` to `to` will overwrite.
+    fn remember(&mut self, state: &State, id: &TokenId, from: &WalletAddress, to: &WalletAddress) {
+        for w in [from, to] {
+            self.balances.push((id.clone(), *w, balance(state, id, w)));
+        }
+        let holders = state.tokens.get(id).expect("the token was checked").holders;
+        self.holders.push((id.clone(), holders));
+    }
+
+    /// Puts back everything remembered, the oldest value last.
+    fn restore(self, state: &mut State) {
+        for (id, w, units) in self.balances.into_iter().rev() {
+            set_balance(state, &id, &w, units);
+        }
+        for (id, holders) in self.holders.into_iter().rev() {
+            state
+                .tokens
+                .get_mut(&id)
+                .expect("the token was checked")
+                .holders = holders;
+        }
+    }
+}
+
 fn sum(allocations: &[Allocation]) -> Result<Units, Rejection> {
     allocations
         .iter()
@@ -227,6 +263,7 @@ pub(crate) fn execute(
                     format!("{org} onboards no one: a TSP, exchange, custodian or claim issuer binds wallets"),
                 ));
             }
+            check_binding(tx.chain_id, p)?;
             if let Some(d) = state.wallets.get(&p.wallet) {
                 return Err(reject(
                     RejectCode::AlreadyExists,
@@ -238,6 +275,7 @@ pub(crate) fn execute(
         }
         Payload::AddClaim(p) => {
             let org = org_with(state, signer, Role::ClaimIssuer)?;
+            did_key(&p.did)?;
             if p.topic == ClaimTopic::JURISDICTION && p.country.is_none() {
                 return Err(reject(
                     RejectCode::InvalidField,
@@ -271,6 +309,7 @@ pub(crate) fn execute(
         }
         Payload::RegisterAsset(p) => {
             let org = org_with(state, signer, Role::Tsp)?;
+            did_key(&p.owner)?;
             if state.assets.contains_key(&p.asset) {
                 return Err(reject(
                     RejectCode::AlreadyExists,
@@ -326,8 +365,10 @@ pub(crate) fn execute(
         }
         Payload::RequestIssuance(p) => request_issuance(state, signer, p),
         Payload::ExecuteIssuance(p) => execute_issuance(state, &mut tx, signer, p),
+        Payload::WithdrawIssuance(p) => withdraw_issuance(state, signer, p),
         Payload::OpenCustodialWallet(p) => {
             let org = org_with(state, signer, Role::Custodian)?;
+            check_custody_consent(tx.chain_id, &org, &p.holder, &p.consent)?;
             let wallet = custodial_wallet(&org, &p.holder);
             if state.custody.contains_key(&wallet) {
                 return Err(reject(
@@ -423,6 +464,7 @@ pub(crate) fn execute(
         }
         Payload::RecoverWallet(p) => {
             let agent = agent_of(state, signer, &p.token)?;
+            refuse_revocation_wallet(&p.token, &p.lost)?;
             let lost_did = did_of(state, &p.lost)?.clone();
             let new_did = did_of(state, &p.new)?;
             if *new_did != lost_did {
@@ -713,6 +755,20 @@ fn empty_rules() -> TokenRules {
     }
 }
 
+/// Refuses to move anything out of `token`'s revocation wallet (L-2, REC-6).
+pub(crate) fn refuse_revocation_wallet(
+    token: &TokenId,
+    from: &WalletAddress,
+) -> Result<(), Rejection> {
+    if *from == revocation_wallet(token) {
+        return Err(reject(
+            RejectCode::RevocationWalletLocked,
+            format!("{from} is the revocation wallet of {token}; nothing leaves it"),
+        ));
+    }
+    Ok(())
+}
+
 fn refuse_tombstoned(state: &State, org: &OrgId) -> Result<(), Rejection> {
     if state.validators.get(org).is_some_and(|v| v.tombstoned) {
         return Err(reject(
@@ -928,7 +984,10 @@ fn request_issuance(
         ));
     }
     if state.tokens.contains_key(&p.token)
-        || state.issuances.values().any(|r| r.terms.token == p.token)
+        || state
+            .issuances
+            .values()
+            .any(|r| r.terms.token == p.token && !r.withdrawn)
     {
         return Err(reject(
             RejectCode::AlreadyExists,
@@ -1030,8 +1089,46 @@ fn request_issuance(
             tsp: org,
             terms: p.clone(),
             issued: None,
+            withdrawn: false,
         },
     );
+    Ok(())
+}
+
+fn withdraw_issuance(
+    state: &mut State,
+    signer: &PublicKey,
+    p: &WithdrawIssuance,
+) -> Result<(), Rejection> {
+    let org = org_with(state, signer, Role::Tsp)?;
+    let r = state.issuances.get_mut(&p.request).ok_or_else(|| {
+        reject(
+            RejectCode::UnknownRequest,
+            format!("no issuance request {}", p.request),
+        )
+    })?;
+    if r.tsp != org {
+        return Err(reject(
+            RejectCode::NotTheTsp,
+            format!("{} filed request {}, not {org}", r.tsp, p.request),
+        ));
+    }
+    if r.issued.is_some() {
+        return Err(reject(
+            RejectCode::RequestAlreadyExecuted,
+            format!(
+                "request {} was carried out already; ask for a revocation instead",
+                p.request
+            ),
+        ));
+    }
+    if r.withdrawn {
+        return Err(reject(
+            RejectCode::RequestWithdrawn,
+            format!("request {} is withdrawn already", p.request),
+        ));
+    }
+    r.withdrawn = true;
     Ok(())
 }
 
@@ -1059,6 +1156,12 @@ fn execute_issuance(
         return Err(reject(
             RejectCode::RequestAlreadyExecuted,
             format!("request {} was carried out already", p.request),
+        ));
+    }
+    if r.withdrawn {
+        return Err(reject(
+            RejectCode::RequestWithdrawn,
+            format!("{} withdrew request {}", r.tsp, p.request),
         ));
     }
     // ST-1: exactly what was requested, to exactly whom.
@@ -1093,16 +1196,24 @@ fn execute_issuance(
         holders: 0,
         checkpoints: 0,
     };
-    // Every investor must pass the token's rules before anything is issued.
-    let mut view = t.clone();
-    for a in terms.allocations.iter() {
-        check_receiver(state, tx.ctx, &token_id, &view, None, &a.wallet, a.amount)?;
-        view.holders += 1;
-    }
+    // Every investor must pass the token's rules on what they receive in
+    // total: each allocation is checked against the state the allocations
+    // before it leave (two wallets of one identity count together). If one is
+    // refused, the new token and everything credited go again.
     let allocations = terms.allocations.clone();
     state.tokens.insert(token_id.clone(), t);
-    for a in allocations.iter() {
+    for (n, a) in allocations.iter().enumerate() {
+        let t = state.tokens.get(&token_id).expect("inserted above");
+        if let Err(r) = check_receiver(state, tx.ctx, &token_id, t, None, &a.wallet, a.amount) {
+            for earlier in &allocations[..n] {
+                set_balance(state, &token_id, &earlier.wallet, Units::ZERO);
+            }
+            state.tokens.remove(&token_id);
+            return Err(r);
+        }
         credit(state, &token_id, &a.wallet, a.amount);
+    }
+    for a in allocations.iter() {
         tx.record(&token_id, None, a.wallet, a.amount, TransferKind::Issuance);
     }
     state
@@ -1137,19 +1248,30 @@ fn custodial_transfer(
         .orgs
         .get(&p.custodian)
         .ok_or_else(|| unknown_org(&p.custodian))?;
-    // ST-3: only a wallet of the holder's own identity can instruct a move.
-    let holder = state.wallets.get(&signer.address()).cloned().ok_or_else(|| {
-        reject(
-            RejectCode::HolderAuthorizationMissing,
-            format!("the signer {} is not a holder's wallet; a custodian cannot move custodial tokens alone", signer.address()),
-        )
-    })?;
+    // ST-3: only the holder's own key instructs a move: the key of the
+    // holder's DID, or a wallet the holder bound to it (a binding carries the
+    // DID's signature, so nobody else can make one).
+    let (holder, bound) = match state.wallets.get(&signer.address()) {
+        Some(did) => (did.clone(), true),
+        None => (did_of_key(signer), false),
+    };
     let from = custodial_wallet(&p.custodian, &holder);
     if !state.custody.contains_key(&from) {
-        return Err(reject(
-            RejectCode::UnknownCustodialWallet,
-            format!("{} keeps no wallet for {holder}", p.custodian),
-        ));
+        return Err(if bound {
+            reject(
+                RejectCode::UnknownCustodialWallet,
+                format!("{} keeps no wallet for {holder}", p.custodian),
+            )
+        } else {
+            reject(
+                RejectCode::HolderAuthorizationMissing,
+                format!(
+                    "the signer {signer} is neither a wallet bound to an identity nor the key of a DID \
+                     {} keeps a wallet for; a custodial wallet moves only on its holder's own signature",
+                    p.custodian
+                ),
+            )
+        });
     }
     let message = cosign_message(signer, tx.stx.tx.nonce, p);
     verify(
@@ -1350,6 +1472,9 @@ fn settle(state: &mut State, tx: &mut Tx<'_>, p: &Settle) -> Result<(), Rejectio
             "a settlement needs at least one leg",
         ));
     }
+    for leg in p.legs.iter() {
+        refuse_revocation_wallet(&leg.token, &leg.from)?;
+    }
     let signer = tx.stx.tx.signer;
     let digest = settlement_digest(&signer, tx.stx.tx.nonce, &p.legs);
     for leg in p.legs.iter() {
@@ -1377,11 +1502,14 @@ fn settle(state: &mut State, tx: &mut Tx<'_>, p: &Settle) -> Result<(), Rejectio
             ));
         }
     }
-    // Every leg must pass on its own, and each wallet must cover all it gives.
-    let mut outgoing: std::collections::BTreeMap<(TokenId, WalletAddress), Units> =
-        Default::default();
+    // Each leg is checked against the state the legs before it leave, so the
+    // settlement meets every rule on its combined effect (free balance,
+    // per-identity limit, holder count): applied, it is what the same legs
+    // applied one by one in this order would give. A refused leg puts the
+    // earlier ones back.
+    let mut undo = Undo::default();
     for leg in p.legs.iter() {
-        check(
+        if let Err(r) = check(
             state,
             tx.ctx,
             &leg.token,
@@ -1389,25 +1517,14 @@ fn settle(state: &mut State, tx: &mut Tx<'_>, p: &Settle) -> Result<(), Rejectio
             &leg.to,
             leg.amount,
             Mode::Holder,
-        )?;
-        let e = outgoing
-            .entry((leg.token.clone(), leg.from))
-            .or_insert(Units::ZERO);
-        *e = e.checked_add(leg.amount).ok_or_else(overflow)?;
-    }
-    for ((token, from), total) in &outgoing {
-        let held = balance(state, token, from);
-        if held < *total {
-            return Err(reject(
-                RejectCode::InsufficientBalance,
-                format!(
-                    "wallet {from} holds {held} of {token} but gives {total} in this settlement"
-                ),
-            ));
+        ) {
+            undo.restore(state);
+            return Err(r);
         }
+        undo.remember(state, &leg.token, &leg.from, &leg.to);
+        move_units(state, &leg.token, &leg.from, &leg.to, leg.amount);
     }
     for leg in p.legs.iter() {
-        move_units(state, &leg.token, &leg.from, &leg.to, leg.amount);
         tx.record(
             &leg.token,
             Some(leg.from),

@@ -12,6 +12,7 @@
 //!   wallet holds exactly what was revoked;
 //! - an executed issuance issued exactly the sum of its allocations;
 //! - nothing ever leaves a revocation wallet;
+//! - no wallet has more of a token frozen than it holds;
 //! - no organisation is an issuer and also a TSP or an exchange.
 //!
 //! A refused transaction changes nothing but its signer's nonce, and its
@@ -19,6 +20,7 @@
 
 mod apply;
 mod compliance;
+mod consent;
 mod query;
 mod state;
 
@@ -637,6 +639,18 @@ impl Ledger {
                 "token {id}: the revocation wallet holds what was revoked"
             );
             assert_eq!(holders, t.holders, "token {id}: holder count");
+        }
+        for ((token, wallet), f) in &s.freezes {
+            let held = s
+                .balances
+                .get(&(token.clone(), *wallet))
+                .copied()
+                .unwrap_or(Units::ZERO);
+            assert!(
+                f.amount <= held,
+                "token {token}: wallet {wallet} has {} frozen of the {held} it holds",
+                f.amount
+            );
         }
         for (id, r) in &s.issuances {
             if let Some(issued) = r.issued {

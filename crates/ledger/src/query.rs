@@ -19,6 +19,8 @@ pub struct IssuanceCheck {
     pub issued: Option<Units>,
     /// Whether issued equals requested.
     pub matches: bool,
+    /// Withdrawn by the TSP before it was carried out: it never will be.
+    pub withdrawn: bool,
 }
 
 /// A TSP's check of a revocation (F5-10, SR-1): requested against revoked.
@@ -61,6 +63,7 @@ impl Ledger {
             requested: r.terms.amount,
             issued: r.issued,
             matches: r.issued == Some(r.terms.amount),
+            withdrawn: r.withdrawn,
         })
     }
 
@@ -139,6 +142,47 @@ impl Ledger {
         legs: &[tranche_types::Leg],
     ) -> Vec<u8> {
         crate::apply::settlement_digest(signer, nonce, legs)
+    }
+
+    /// What a wallet key and a DID key sign to bind the wallet to the DID
+    /// (domains `wallet-binding` and `did-control`; SR-5).
+    pub fn binding_message(wallet: &WalletAddress, did: &Did) -> Vec<u8> {
+        crate::consent::binding_message(wallet, did)
+    }
+
+    /// What a holder's DID key signs to let a custodian keep a wallet for
+    /// them (domain `custody-consent`; SR-3).
+    pub fn custody_message(custodian: &OrgId, holder: &Did) -> Vec<u8> {
+        crate::consent::custody_message(custodian, holder)
+    }
+
+    /// A wallet's binding to the DID of `did_key`, both consents signed
+    /// (the same key may be both); see [`Ledger::binding_message`].
+    pub fn sign_binding(
+        chain_id: &tranche_types::ChainId,
+        wallet: &tranche_crypto::Keypair,
+        did_key: &tranche_crypto::Keypair,
+    ) -> tranche_types::RegisterWallet {
+        crate::consent::sign_binding(chain_id, wallet, did_key)
+    }
+
+    /// The consent of `holder_key`'s DID to `custodian` keeping a wallet for it.
+    pub fn sign_custody_consent(
+        chain_id: &tranche_types::ChainId,
+        custodian: &OrgId,
+        holder_key: &tranche_crypto::Keypair,
+    ) -> tranche_types::OpenCustodialWallet {
+        crate::consent::sign_custody_consent(chain_id, custodian, holder_key)
+    }
+
+    /// The did:key of a key.
+    pub fn did_of_key(key: &PublicKey) -> Did {
+        crate::consent::did_of_key(key)
+    }
+
+    /// The key controlling a DID, or why the ledger refuses it (`INVALID_DID`).
+    pub fn did_key(did: &Did) -> Result<PublicKey, tranche_types::Rejection> {
+        crate::consent::did_key(did)
     }
 
     /// The epoch's validator set (C-2): the top `n` bonded validators by

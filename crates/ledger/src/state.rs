@@ -111,6 +111,8 @@ record! {
         pub terms: RequestIssuance,
         /// Issued amount, once carried out.
         pub issued: Option<Units>,
+        /// Withdrawn by its TSP before it was carried out.
+        pub withdrawn: bool,
     }
 }
 

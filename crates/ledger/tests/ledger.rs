@@ -98,7 +98,7 @@ fn rec4_assets_of_every_kind_including_ones_still_to_be_created() {
             &w.tsp.clone(),
             Payload::RegisterAsset(RegisterAsset {
                 asset: id(&format!("A-{n}")),
-                owner: Did::parse("did:key:z6MkOwner").unwrap(),
+                owner: owner_did(),
                 kind: *kind,
                 description: Hash([n as u8; 32]),
                 price: usd(500_000),
@@ -115,7 +115,7 @@ fn f5_1_only_a_tsp_registers_assets_once() {
     w.register_asset("A-1", usd(1_000));
     let p = Payload::RegisterAsset(RegisterAsset {
         asset: id("A-1"),
-        owner: Did::parse("did:key:z6MkOwner").unwrap(),
+        owner: owner_did(),
         kind: AssetKind::Intangible,
         description: Hash([0; 32]),
         price: usd(1_000),
@@ -391,35 +391,6 @@ fn sr2_rec1_an_issuer_can_never_also_be_an_exchange() {
 
 // --- Governance (C-1) --------------------------------------------------------
 
-/// Admits `org` with `key` and optionally grants it `role`, by quorum.
-fn admit(w: &mut World, org: &str, k: &Keypair, role: Option<Role>) {
-    let governors = [w.tsp.clone(), w.issuer.clone(), w.exchange.clone()];
-    let admit = GovernanceAction::Admit(AdmitOrganisation {
-        org: id(org),
-        key: k.public_key(),
-        governor: false,
-    });
-    for g in &governors {
-        w.ok(
-            g,
-            Payload::Govern(Govern {
-                action: admit.clone(),
-            }),
-        );
-    }
-    if let Some(role) = role {
-        let grant = GovernanceAction::Grant(RoleChange { org: id(org), role });
-        for g in &governors {
-            w.ok(
-                g,
-                Payload::Govern(Govern {
-                    action: grant.clone(),
-                }),
-            );
-        }
-    }
-}
-
 #[test]
 fn c1_admission_and_roles_need_two_thirds_of_the_governors() {
     let mut w = World::new();
@@ -511,27 +482,15 @@ fn l1_both_parties_need_a_bound_wallet_and_valid_claims() {
     let c = carol();
     let p = w.transfer("T", &c, 1);
     w.rejects(&a.key, p.clone(), RejectCode::WalletNotRegistered);
-    w.ok(
-        &w.tsp.clone(),
-        Payload::RegisterWallet(RegisterWallet {
-            wallet: c.wallet(),
-            did: c.did.clone(),
-        }),
-    );
+    w.ok(&w.tsp.clone(), Payload::RegisterWallet(c.binding()));
     w.rejects(
         &w.tsp.clone(),
-        Payload::RegisterWallet(RegisterWallet {
-            wallet: c.wallet(),
-            did: c.did.clone(),
-        }),
+        Payload::RegisterWallet(c.binding()),
         RejectCode::AlreadyExists,
     );
     w.rejects(
         &w.appraiser.clone(),
-        Payload::RegisterWallet(RegisterWallet {
-            wallet: key(80).address(),
-            did: c.did.clone(),
-        }),
+        Payload::RegisterWallet(c.other_wallet(80).binding()),
         RejectCode::MissingRole,
     );
     // Bound, but no KYC claim.
@@ -611,19 +570,7 @@ fn with_rules(rules: TokenRules) -> (World, Person, Person) {
     let (a, b) = (alice(), bob());
     w.onboard(&a, "KR");
     w.onboard(&b, "US");
-    w.register_asset("A-T", usd(10_000_000));
-    w.appraise("A-T", usd(10_000_000));
-    let mut r = w.request("R-T", "A-T", "T", &[(&a, 600), (&b, 400)], 1_000);
-    r.rules = rules;
-    w.ok(&w.tsp.clone(), Payload::RequestIssuance(r.clone()));
-    w.ok(
-        &w.issuer.clone(),
-        Payload::ExecuteIssuance(ExecuteIssuance {
-            request: r.request,
-            amount: r.amount,
-            allocations: r.allocations,
-        }),
-    );
+    w.issue_with_rules(&[(&a, 600), (&b, 400)], rules);
     (w, a, b)
 }
 
@@ -702,17 +649,8 @@ fn l1_holder_count_and_per_identity_limits() {
     );
     w.ok(&b.key, w.transfer("T", &a, 50));
     // A second wallet of the same identity counts toward the same limit.
-    let a2 = Person {
-        key: key(150),
-        did: a.did.clone(),
-    };
-    w.ok(
-        &w.tsp.clone(),
-        Payload::RegisterWallet(RegisterWallet {
-            wallet: a2.wallet(),
-            did: a.did.clone(),
-        }),
-    );
+    let a2 = a.other_wallet(150);
+    w.ok(&w.tsp.clone(), Payload::RegisterWallet(a2.binding()));
     w.rejects(
         &b.key,
         w.transfer("T", &a2, 1),
@@ -863,17 +801,8 @@ fn agent_forced_transfer_is_recorded_with_its_reason_and_checks_the_receiver() {
 fn agent_recovery_moves_a_lost_wallet_to_one_of_the_same_identity_with_its_freeze() {
     let (mut w, a, b) = issued();
     let issuer = w.issuer.clone();
-    let new = Person {
-        key: key(160),
-        did: a.did.clone(),
-    };
-    w.ok(
-        &w.tsp.clone(),
-        Payload::RegisterWallet(RegisterWallet {
-            wallet: new.wallet(),
-            did: a.did.clone(),
-        }),
-    );
+    let new = a.other_wallet(160);
+    w.ok(&w.tsp.clone(), Payload::RegisterWallet(new.binding()));
     w.ok(
         &issuer,
         Payload::FreezePartial(FreezePartial {
@@ -902,46 +831,17 @@ fn agent_recovery_moves_a_lost_wallet_to_one_of_the_same_identity_with_its_freez
 
 // --- Custody (SR-3, ST-3) -------------------------------------------------------
 
-fn custodial_transfer(
-    w: &World,
-    holder: &Person,
-    to: &Person,
-    amount: u128,
-    cosigner: &Keypair,
-) -> Payload {
-    let mut p = CustodialTransfer {
-        custodian: id("safe-custody"),
-        token: id("T"),
-        to: to.wallet(),
-        amount: Units(amount),
-        reference: None,
-        cosignature: Signature([0; 64]),
-    };
-    let nonce = w.ledger.next_nonce(&holder.key.public_key());
-    let message = tranche_ledger_cosign(&holder.key.public_key(), nonce, &p);
-    p.cosignature = cosigner.sign(Domain::CustodianCosign, &id(CHAIN), &message);
-    Payload::CustodialTransfer(p)
-}
-
-fn tranche_ledger_cosign(signer: &PublicKey, nonce: u64, p: &CustodialTransfer) -> Vec<u8> {
-    Ledger::cosign_message(signer, nonce, p)
-}
-
 #[test]
 fn sr3_a_custodial_wallet_moves_with_holder_and_custodian_and_keeps_the_signature() {
     let (mut w, a, b) = issued();
     let custodian = w.custodian.clone();
     w.ok(
         &custodian,
-        Payload::OpenCustodialWallet(OpenCustodialWallet {
-            holder: a.did.clone(),
-        }),
+        Payload::OpenCustodialWallet(a.custody("safe-custody")),
     );
     w.rejects(
         &custodian,
-        Payload::OpenCustodialWallet(OpenCustodialWallet {
-            holder: a.did.clone(),
-        }),
+        Payload::OpenCustodialWallet(a.custody("safe-custody")),
         RejectCode::AlreadyExists,
     );
     let vault = Ledger::custodial_wallet(&id("safe-custody"), &a.did);
@@ -955,7 +855,7 @@ fn sr3_a_custodial_wallet_moves_with_holder_and_custodian_and_keeps_the_signatur
             reference: None,
         }),
     );
-    let p = custodial_transfer(&w, &a, &b, 50, &custodian);
+    let p = custodial_transfer(&w, &a.key, &b, 50, &custodian);
     w.ok(&a.key, p);
     let LedgerEvent::Transfer(r) = &w.events[0] else {
         panic!()
@@ -970,34 +870,19 @@ fn sr3_a_custodial_wallet_moves_with_holder_and_custodian_and_keeps_the_signatur
 fn st3_a_custodian_alone_can_never_move_a_holders_tokens() {
     let (mut w, a, b) = issued();
     let custodian = w.custodian.clone();
-    w.ok(
-        &custodian,
-        Payload::OpenCustodialWallet(OpenCustodialWallet {
-            holder: a.did.clone(),
-        }),
-    );
-    let vault = Ledger::custodial_wallet(&id("safe-custody"), &a.did);
-    w.ok(
-        &a.key,
-        Payload::Transfer(Transfer {
-            token: id("T"),
-            to: vault,
-            amount: Units(200),
-            reference: None,
-        }),
-    );
+    let vault = w.entrust(&a, 200);
     // The custodian signs the instruction itself: it is not the holder.
     let holder_as_custodian = Person {
         key: custodian.clone(),
-        did: a.did.clone(),
+        ..a.clone()
     };
-    let p = custodial_transfer(&w, &holder_as_custodian, &b, 50, &custodian);
+    let p = custodial_transfer(&w, &holder_as_custodian.key, &b, 50, &custodian);
     w.rejects(&custodian, p, RejectCode::HolderAuthorizationMissing);
     // The holder without the custodian's co-signature: refused too.
-    let p = custodial_transfer(&w, &a, &b, 50, &a.key);
+    let p = custodial_transfer(&w, &a.key, &b, 50, &a.key);
     w.rejects(&a.key, p, RejectCode::BadCosignature);
     // Bob has no custodial wallet there.
-    let p = custodial_transfer(&w, &b, &a, 1, &custodian);
+    let p = custodial_transfer(&w, &b.key, &a, 1, &custodian);
     w.rejects(&b.key, p, RejectCode::UnknownCustodialWallet);
     assert_eq!(w.balance("T", &vault), 200);
 }
@@ -1532,7 +1417,13 @@ fn amounts_that_overflow_are_refused() {
 
 #[test]
 fn every_reject_code_is_reached_by_a_test() {
-    let source = include_str!("ledger.rs");
+    let source = [
+        include_str!("ledger.rs"),
+        include_str!("combined.rs"),
+        include_str!("consent.rs"),
+        include_str!("lifecycle.rs"),
+    ]
+    .concat();
     for code in RejectCode::ALL {
         let name = format!("RejectCode::{code:?}");
         assert!(source.contains(&name), "no test reaches {name}");

@@ -60,9 +60,9 @@ fn register(signer: &Keypair, nonce: u64, n: u8) -> SignedTransaction {
         signer: signer.public_key(),
         nonce,
         valid_until: NOW.plus_ms(3_600_000),
-        payload: Payload::RegisterWallet(RegisterWallet {
-            wallet: Keypair::from_seed(&[n; 32]).address(),
-            did: Did::parse(&format!("did:key:z6MkWallet{n}")).unwrap(),
+        payload: Payload::RegisterWallet({
+            let person = Keypair::from_seed(&[n; 32]);
+            Ledger::sign_binding(&CHAIN.parse().unwrap(), &person, &person)
         }),
     };
     sign_transaction(signer, tx).unwrap()

@@ -384,14 +384,28 @@ async fn transaction(State(s): State<Arc<Shared>>, Path(hash): Path<String>) -> 
         .and_then(|i| receipts.get(i))
         .ok_or_else(|| ApiError::not_found(format!("receipt {index} of block {height}")))?;
     let block = s.store.block(height)?;
-    Ok(Json(json!({
+    let stx = block
+        .as_ref()
+        .and_then(|b| usize::try_from(index).ok().and_then(|i| b.txs.get(i)));
+    let mut answer = json!({
         "hash": hash,
         "status": "finalized",
         "height": height,
         "index": index,
-        "block_time": block.map(|b| b.header.time),
+        "block_time": block.as_ref().map(|b| b.header.time),
         "receipt": receipt,
-    })))
+    });
+    // What an applied transaction created at an address derived on chain,
+    // so its sender need not work the address out.
+    if let (Some(stx), tranche_types::Outcome::Applied) = (stx, &receipt.outcome) {
+        if let tranche_types::Payload::OpenCustodialWallet(p) = &stx.tx.payload {
+            let view = s.view();
+            if let Some(org) = view.ledger.state().org_by_key.get(&stx.tx.signer) {
+                answer["custodial_wallet"] = json!(Ledger::custodial_wallet(org, &p.holder));
+            }
+        }
+    }
+    Ok(Json(answer))
 }
 
 async fn block_at(s: &Shared, height: u64) -> ApiResult {
@@ -498,6 +512,25 @@ async fn wallet(State(s): State<Arc<Shared>>, Path(address): Path<String>) -> Ap
         .filter(|(_, w)| *w == address)
         .map(|(t, _)| t)
         .collect();
+    // The custodial wallets kept for this wallet's identity (SR-3).
+    let custodial: Vec<Value> = view
+        .ledger
+        .identity(&address)
+        .map(|did| {
+            state
+                .did_wallets
+                .range((did.clone(), WalletAddress([0; 20]))..)
+                .take_while(|((d, _), ())| d == did)
+                .filter_map(|((_, w), ())| {
+                    state
+                        .custody
+                        .get(w)
+                        .filter(|_| *w != address)
+                        .map(|c| json!({"wallet": w, "custodian": c.custodian}))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     at(
         &view,
         json!({
@@ -506,6 +539,7 @@ async fn wallet(State(s): State<Arc<Shared>>, Path(address): Path<String>) -> Ap
             "custody": state.custody.get(&address),
             "balances": balances,
             "frozen_tokens": frozen,
+            "custodial_wallets": custodial,
         }),
     )
 }
@@ -519,7 +553,11 @@ async fn token(State(s): State<Arc<Shared>>, Path(token): Path<String>) -> ApiRe
         .ok_or_else(|| ApiError::not_found(format!("no token {token}")))?;
     at(
         &view,
-        json!({"token": t, "supply": view.ledger.supply(&token)}),
+        json!({
+            "token": t,
+            "supply": view.ledger.supply(&token),
+            "revocation_wallet": Ledger::revocation_wallet(&token),
+        }),
     )
 }
 

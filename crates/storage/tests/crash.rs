@@ -41,9 +41,9 @@ fn next_block(ledger: &mut Ledger, height: u64, parent: Hash) -> (Block, Vec<Rec
         signer: tsp().public_key(),
         nonce: height,
         valid_until: Timestamp(u64::MAX),
-        payload: Payload::RegisterWallet(RegisterWallet {
-            wallet: Keypair::from_seed(&seed).address(),
-            did: Did::parse(&format!("did:key:z6MkWallet{height}")).unwrap(),
+        payload: Payload::RegisterWallet({
+            let person = Keypair::from_seed(&seed);
+            Ledger::sign_binding(&CHAIN.parse().unwrap(), &person, &person)
         }),
     };
     let stx = sign_transaction(&tsp(), tx).unwrap();

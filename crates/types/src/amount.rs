@@ -96,18 +96,44 @@ impl Serialize for Units {
     }
 }
 
+/// Amounts come from JSON as decimal strings of whole units only: a JSON
+/// number is refused with a message saying so, since numbers lose digits
+/// in many JSON libraries and cannot say whether they are whole.
 impl<'de> Deserialize<'de> for Units {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Repr {
-            Text(String),
-            Number(u64),
+        struct UnitsVisitor;
+
+        fn number<E: serde::de::Error>(shown: impl fmt::Display) -> E {
+            E::custom(format!(
+                "amounts are decimal strings of whole units, e.g. \"15\", not the JSON number {shown}"
+            ))
         }
-        match Repr::deserialize(d)? {
-            Repr::Text(t) => t.parse().map_err(serde::de::Error::custom),
-            Repr::Number(n) => Ok(Units(u128::from(n))),
+
+        impl serde::de::Visitor<'_> for UnitsVisitor {
+            type Value = Units;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an amount as a decimal string of whole units, e.g. \"15\"")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Units, E> {
+                v.parse().map_err(E::custom)
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Units, E> {
+                Err(number(v))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Units, E> {
+                Err(number(v))
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Units, E> {
+                Err(number(v))
+            }
         }
+
+        d.deserialize_any(UnitsVisitor)
     }
 }
 
@@ -493,6 +519,19 @@ mod tests {
         assert!(Currency::new("usd", CurrencyKind::Fiat, 2).is_err());
         assert!(Currency::new("XYZ", CurrencyKind::Crypto, 19).is_err());
         assert!(Currency::known("XYZ").is_err());
+    }
+
+    #[test]
+    fn amounts_given_as_json_numbers_are_refused_with_a_message_saying_why() {
+        assert_eq!(serde_json::from_str::<Units>(r#""15""#).unwrap(), Units(15));
+        for bad in ["15", "1.5", "-3"] {
+            let e = serde_json::from_str::<Units>(bad).unwrap_err().to_string();
+            assert!(e.contains("decimal strings of whole units"), "{bad}: {e}");
+        }
+        let e = serde_json::from_str::<Units>(r#""1.5""#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("whole number of token units"), "{e}");
     }
 
     #[test]

@@ -121,6 +121,13 @@ impl Hash {
     }
 }
 
+impl Signature {
+    /// The all-zero signature: a place held for a signature yet to be made.
+    pub fn unset() -> Signature {
+        Signature([0u8; 64])
+    }
+}
+
 impl PublicKey {
     /// The wallet this key controls.
     pub fn address(&self) -> crate::WalletAddress {

@@ -275,13 +275,22 @@ record! {
 }
 
 record! {
-    /// Bind a wallet to a DID (SR-5): done by the organisation that onboarded
-    /// the person (TSP, exchange, custodian or claim issuer).
+    /// Bind a wallet to a DID (SR-5): sent by the organisation that onboarded
+    /// the person (TSP, exchange, custodian or claim issuer), carrying the
+    /// person's consent: the wallet key's signature over the binding and the
+    /// DID key's proof of control of the DID (the same key may be both).
+    /// `tranche did bind-wallet` makes this payload.
     pub struct RegisterWallet {
-        /// The wallet.
+        /// The wallet: the address of `wallet_key`.
         pub wallet: WalletAddress,
-        /// Its owner's DID.
+        /// Its owner's DID, a did:key.
         pub did: Did,
+        /// The wallet's public key.
+        pub wallet_key: PublicKey,
+        /// The wallet key's signature over the binding (domain `wallet-binding`).
+        pub wallet_signature: Signature,
+        /// The DID key's signature over the binding (domain `did-control`).
+        pub did_signature: Signature,
     }
 }
 
@@ -397,6 +406,15 @@ record! {
 }
 
 record! {
+    /// The TSP withdraws an issuance request it filed that was not carried
+    /// out, freeing its token id; the request id stays used.
+    pub struct WithdrawIssuance {
+        /// The request withdrawn.
+        pub request: RequestId,
+    }
+}
+
+record! {
     /// The issuer issues what was requested (F5-5, F5-6); the amount and every
     /// allocation must equal the request exactly (ST-1).
     pub struct ExecuteIssuance {
@@ -410,10 +428,14 @@ record! {
 }
 
 record! {
-    /// A custodian opens the custodial wallet of one holder (SR-3).
+    /// A custodian opens the custodial wallet of one holder (SR-3), with the
+    /// holder's consent. `tranche did consent-custody` makes this payload.
     pub struct OpenCustodialWallet {
-        /// The holder's DID.
+        /// The holder's DID, a did:key.
         pub holder: Did,
+        /// The holder's DID key's signature over (custodian, holder)
+        /// (domain `custody-consent`).
+        pub consent: Signature,
     }
 }
 
@@ -432,7 +454,9 @@ record! {
         /// An optional reference.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub reference: Option<Reference>,
-        /// The custodian's signature over the holder's instruction.
+        /// The custodian's signature over the holder's instruction. Left out
+        /// of a payload file, it is all zeros until `tranche tx cosign` adds it.
+        #[serde(default = "Signature::unset")]
         pub cosignature: Signature,
     }
 }
@@ -607,7 +631,9 @@ record! {
     pub struct Settle {
         /// The legs.
         pub legs: BoundedVec<Leg, SETTLEMENT_LEGS_MAX>,
-        /// Approvals from the owners of `from` wallets other than the signer.
+        /// Approvals from the owners of `from` wallets other than the signer;
+        /// left out of a payload file, none until `tranche tx approve` adds them.
+        #[serde(default)]
         pub approvals: BoundedVec<Approval, SETTLEMENT_LEGS_MAX>,
     }
 }
@@ -689,5 +715,7 @@ tagged! {
         Delegate(Delegate) = 26,
         /// Withdraw delegated stake.
         Undelegate(Delegate) = 27,
+        /// Withdraw an issuance request.
+        WithdrawIssuance(WithdrawIssuance) = 28,
     }
 }

@@ -161,6 +161,12 @@ reject_codes! {
     OffenceRecorded = 54, "OFFENCE_RECORDED", "this validator's offence in this view is already recorded; it is punished once";
     /// Another organisation signs with this consensus key.
     ConsensusKeyTaken = 55, "CONSENSUS_KEY_TAKEN", "another organisation already uses this key; bond behind a key of your own";
+    /// The DID is not a did:key of a usable ed25519 key.
+    InvalidDid = 56, "INVALID_DID", "the chain accepts only did:key DIDs of ed25519 keys, whose control it can check; make one with `tranche did new`";
+    /// A person's signed consent is missing or does not verify (SR-3, SR-5).
+    ConsentMissing = 57, "CONSENT_MISSING", "binding a wallet needs the wallet key's and the DID key's signatures, opening a custodial wallet the holder's; have the person sign with `tranche did bind-wallet` or `tranche did consent-custody`";
+    /// The request was withdrawn by its TSP.
+    RequestWithdrawn = 58, "REQUEST_WITHDRAWN", "the TSP withdrew this request; it can no longer be carried out";
 }
 
 impl fmt::Display for RejectCode {
@@ -276,6 +282,15 @@ mod tests {
             assert!(!c.summary().is_empty());
         }
         assert_eq!(RejectCode::from_code(0), None);
+    }
+
+    #[test]
+    fn every_code_is_documented_in_the_api_doc() {
+        let doc = include_str!("../../../docs/API.md");
+        for c in RejectCode::ALL {
+            let row = format!("| {} | `{}` | {} |", c.code(), c.name(), c.summary());
+            assert!(doc.contains(&row), "docs/API.md lacks the row {row}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! invocation so that ratios hold on a noisy machine.
 #![allow(clippy::disallowed_methods)] // a benchmark reads the clock by nature
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Subcommand;
 use rustc_hash::FxHashMap;
 use std::process::ExitCode;
@@ -325,7 +325,7 @@ pub(crate) fn per_second(ops: usize, d: Duration) -> u64 {
 
 fn matching(sizes: &[usize], ops: usize, rounds: usize, seed: u64) -> Result<ExitCode> {
     if sizes.is_empty() || ops == 0 {
-        bail!("--sizes and --ops must not be empty or zero");
+        super::usage!("--sizes and --ops must not be empty or zero");
     }
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; use --release for meaningful numbers");

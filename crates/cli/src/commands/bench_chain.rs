@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tranche_crypto::rand_core::OsRng;
 use tranche_crypto::{sign_transaction, KeyFile, Keypair};
+use tranche_ledger::Ledger;
 use tranche_types::*;
 
 /// `tranche bench chain` settings.
@@ -88,16 +89,16 @@ fn usd(minor: u128) -> Money {
 pub fn run(args: ChainArgs) -> Result<ExitCode> {
     // One issuance allocates to at most 1,000 wallets.
     if args.senders == 0 || args.senders > 1_000 {
-        bail!("--senders must be 1 to 1000");
+        super::usage!("--senders must be 1 to 1000");
     }
     if args.per_sender == 0 || args.per_sender > 60 {
-        bail!("--per-sender must be 1 to 60");
+        super::usage!("--per-sender must be 1 to 60");
     }
     if args.batch == 0 || args.batch > 1_000 {
-        bail!("--batch must be 1 to 1000");
+        super::usage!("--batch must be 1 to 1000");
     }
     if args.rate.is_some_and(|r| r == 0 || r > 1_000_000) {
-        bail!("--rate must be 1 to 1000000 transfers a second");
+        super::usage!("--rate must be 1 to 1000000 transfers a second");
     }
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path().join("devnet");
@@ -166,22 +167,19 @@ fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
     let senders: Vec<Keypair> = (0..args.senders)
         .map(|_| Keypair::generate(&mut OsRng))
         .collect();
-    let receiver = Keypair::generate(&mut OsRng).address();
-    let did = Did::parse("did:key:z6MkBenchInvestor").map_err(|e| anyhow!("{e}"))?;
+    let receiver_key = Keypair::generate(&mut OsRng);
+    let receiver = receiver_key.address();
+    // One investor holds every wallet: each binding carries its consent.
+    let investor = Keypair::generate(&mut OsRng);
+    let did = Ledger::did_of_key(&investor.public_key());
     eprintln!(
         "setting up: {} wallets, one KYC'd identity, one token",
         args.senders + 1
     );
     let mut wallets: Vec<Payload> = senders
         .iter()
-        .map(|k| k.address())
-        .chain([receiver])
-        .map(|wallet| {
-            Payload::RegisterWallet(RegisterWallet {
-                wallet,
-                did: did.clone(),
-            })
-        })
+        .chain([&receiver_key])
+        .map(|k| Payload::RegisterWallet(Ledger::sign_binding(&chain, k, &investor)))
         .collect();
     let asset: AssetId = "A-BENCH".parse()?;
     // The asset is priced so that its price over the unit price (1 USD) is

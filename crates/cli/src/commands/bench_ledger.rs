@@ -79,15 +79,10 @@ fn setup(holders: usize) -> Result<(Net, Vec<Keypair>)> {
         },
     };
     let people: Vec<Keypair> = (0..holders as u32).map(|i| key(1_000 + i)).collect();
-    for (i, p) in people.iter().enumerate() {
-        let did = Did::parse(&format!("did:key:z6MkBench{i}"))?;
-        net.apply(
-            &tsp,
-            Payload::RegisterWallet(RegisterWallet {
-                wallet: p.address(),
-                did: did.clone(),
-            }),
-        )?;
+    for p in &people {
+        let binding = Ledger::sign_binding(&parse(CHAIN), p, p);
+        let did = binding.did.clone();
+        net.apply(&tsp, Payload::RegisterWallet(binding))?;
         for (topic, country) in [
             (ClaimTopic::KYC, None),
             (ClaimTopic::JURISDICTION, Some(CountryCode::new("KR")?)),
@@ -111,7 +106,7 @@ fn setup(holders: usize) -> Result<(Net, Vec<Keypair>)> {
         &tsp,
         Payload::RegisterAsset(RegisterAsset {
             asset: parse("A-BENCH"),
-            owner: Did::parse("did:key:z6MkOwner")?,
+            owner: Ledger::did_of_key(&tsp.public_key()),
             kind: AssetKind::Tangible,
             description: Hash([2; 32]),
             price: price.clone(),
@@ -171,7 +166,7 @@ fn setup(holders: usize) -> Result<(Net, Vec<Keypair>)> {
 
 pub fn run(holders: usize, txs: usize, block: usize, rounds: usize) -> Result<ExitCode> {
     if !(2..=ALLOCATIONS_MAX).contains(&holders) || txs == 0 || block == 0 {
-        bail!("--holders must be 2 to {ALLOCATIONS_MAX}, --txs and --block at least 1");
+        super::usage!("--holders must be 2 to {ALLOCATIONS_MAX}, --txs and --block at least 1");
     }
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; use --release for meaningful numbers");

@@ -39,9 +39,6 @@ impl NodeUrl {
     }
 }
 
-/// Exit code of a transaction the ledger rejected (its receipt says why).
-pub const EXIT_REJECTED: u8 = 3;
-
 /// A blocking client of one node.
 pub struct Client {
     /// The node's base URL.
@@ -66,7 +63,7 @@ impl Client {
     pub fn with_ca(url: &str, ca_cert: Option<&std::path::Path>) -> Result<Client> {
         let base = url.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            bail!("--node {url:?} is not an http:// or https:// URL");
+            super::usage!("--node {url:?} is not an http:// or https:// URL");
         }
         let mut builder = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30));
         if let Some(path) = ca_cert {
@@ -109,7 +106,7 @@ impl Client {
     /// GETs `path`, which must exist.
     pub fn get_found(&self, path: &str) -> Result<Value> {
         self.get(path)?
-            .ok_or_else(|| anyhow!("the node has no {path}"))
+            .ok_or_else(|| super::NotFound(format!("the node {} has no {path}", self.base)).into())
     }
 
     /// Submits a signed transaction; returns the node's answer.
@@ -133,6 +130,9 @@ impl Client {
         )?;
         match status {
             200 | 202 => Ok(answer),
+            // The node refused the transaction itself (its nonce, its size,
+            // its validity): the caller's to fix, like a ledger rejection.
+            409 | 413 | 422 => Err(super::Refused(api_error(status, &answer).to_string()).into()),
             _ => Err(api_error(status, &answer)),
         }
     }
@@ -235,7 +235,7 @@ fn deliver(ctx: &Ctx, client: &Client, stx: &SignedTransaction, no_wait: bool) -
     Ok(if applied {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(EXIT_REJECTED)
+        ExitCode::from(super::exit::REJECTED)
     })
 }
 
@@ -246,7 +246,7 @@ pub fn send(ctx: &Ctx, args: SendArgs) -> Result<ExitCode> {
     let chain_id = client.chain_id()?;
     let signer = key.public_key();
     let nonce = match args.nonce {
-        Some(0) => bail!("--nonce starts at 1"),
+        Some(0) => super::usage!("--nonce starts at 1"),
         Some(n) => n,
         None => client.get_found(&format!("/signers/{signer}/nonce"))?["data"]["next_nonce"]
             .as_u64()
@@ -342,7 +342,7 @@ pub fn submit(ctx: &Ctx, args: SubmitArgs) -> Result<ExitCode> {
     Ok(if all_applied {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(EXIT_REJECTED)
+        ExitCode::from(super::exit::REJECTED)
     })
 }
 
@@ -485,10 +485,9 @@ pub fn query(_ctx: &Ctx, args: QueryArgs) -> Result<ExitCode> {
             print_json(&v);
             Ok(ExitCode::SUCCESS)
         }
-        None => {
-            eprintln!("not found: {path}");
-            Ok(ExitCode::from(2))
-        }
+        None => Err(
+            super::NotFound(format!("not found: the node {} has no {path}", client.base)).into(),
+        ),
     }
 }
 

@@ -68,6 +68,9 @@ struct NodeEntry {
 
 #[derive(Debug, Serialize)]
 struct DevnetFile {
+    /// False while the nodes start; true once every node has finalized a
+    /// block, so a script that finds `"ready": true` may send at once.
+    ready: bool,
     chain_id: String,
     password_file: String,
     keys: String,
@@ -81,7 +84,7 @@ fn port_free(port: u16) -> bool {
 /// Creates keys, genesis and node configurations, unless they exist.
 fn create(dir: &Path, base_port: u16) -> Result<()> {
     if !(1024..=65_000).contains(&base_port) {
-        bail!("--base-port must be 1024 to 65000");
+        super::usage!("--base-port must be 1024 to 65000");
     }
     std::fs::create_dir_all(dir.join("keys"))
         .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -239,16 +242,22 @@ pub fn run(args: DevnetArgs) -> Result<std::process::ExitCode> {
         });
         children.push((name.to_string(), child));
     }
-    let file = DevnetFile {
+    let mut file = DevnetFile {
+        ready: false,
         chain_id: CHAIN_ID.into(),
         password_file: dir.join("password").display().to_string(),
         keys: dir.join("keys").display().to_string(),
         nodes,
     };
-    write_private_atomically(
-        &dir.join("devnet.json"),
-        (serde_json::to_string_pretty(&file)? + "\n").as_bytes(),
-    )?;
+    // Written at once, so the pids are known while the nodes start, and
+    // again with "ready": true once all of them finalize.
+    let write = |file: &DevnetFile| -> Result<()> {
+        write_private_atomically(
+            &dir.join("devnet.json"),
+            (serde_json::to_string_pretty(file)? + "\n").as_bytes(),
+        )
+    };
+    write(&file)?;
     for (i, (org, child)) in children.iter_mut().enumerate() {
         let entry = &file.nodes[i];
         if let Err(e) = wait_ready(&entry.api, child, org, Path::new(&entry.log)) {
@@ -256,6 +265,8 @@ pub fn run(args: DevnetArgs) -> Result<std::process::ExitCode> {
             return Err(e);
         }
     }
+    file.ready = true;
+    write(&file)?;
     println!("devnet {CHAIN_ID} is finalizing blocks:");
     for n in &file.nodes {
         println!(

@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tranche_identity::*;
-use tranche_types::{CountryCode, Timestamp};
+use tranche_ledger::Ledger;
+use tranche_types::{ChainId, CountryCode, OrgId, Payload, Timestamp};
 
 /// The largest credential, presentation or status list read.
 const DOC_BYTES_MAX: u64 = 1024 * 1024;
@@ -40,6 +41,59 @@ pub enum DidCommand {
     Show {
         /// The key's name.
         name: String,
+    },
+    /// Consent to binding your wallet to your DID (SR-5): writes the
+    /// register_wallet payload an onboarding organisation sends.
+    ///
+    /// The chain binds a wallet to a DID only with two signatures: the
+    /// wallet key's, agreeing to the binding, and the DID key's, proving
+    /// control of the DID (the same key may be both). Both are made here,
+    /// offline if you like (REC-5); hand the file to your TSP, exchange or
+    /// custodian, who sends it with `tranche send`.
+    ///
+    /// Example:
+    ///   tranche did new alice-id
+    ///   tranche key new alice
+    ///   tranche did bind-wallet --chain-id tranche-devnet --key alice --did-key alice-id --out bind.json
+    ///   tranche send bind.json --key-file devnet/keys/devnet-tsp.key --password-file devnet/password
+    #[command(verbatim_doc_comment)]
+    BindWallet {
+        /// The chain the binding is for.
+        #[arg(long, env = "TRANCHE_CHAIN_ID")]
+        chain_id: ChainId,
+        /// The wallet's key.
+        #[command(flatten)]
+        key: KeyArgs,
+        /// The keystore name of the key behind your DID (default: the wallet's own key).
+        #[arg(long)]
+        did_key: Option<String>,
+        /// Write the payload here (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Consent to a custodian keeping a wallet for you (SR-3): writes the
+    /// open_custodial_wallet payload the custodian sends.
+    ///
+    /// Signed with the key behind your DID, for one custodian on one chain.
+    ///
+    /// Example:
+    ///   tranche did consent-custody --chain-id tranche-devnet --custodian devnet-custodian \
+    ///       --key alice-id --out custody.json
+    ///   tranche send custody.json --key-file devnet/keys/devnet-custodian.key --password-file devnet/password
+    #[command(verbatim_doc_comment)]
+    ConsentCustody {
+        /// The chain the consent is for.
+        #[arg(long, env = "TRANCHE_CHAIN_ID")]
+        chain_id: ChainId,
+        /// The custodian's organisation id.
+        #[arg(long)]
+        custodian: OrgId,
+        /// The key behind your DID.
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Write the payload here (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -277,8 +331,69 @@ fn credential_json(c: &VerifiedCredential) -> Value {
     })
 }
 
+/// Writes a payload that carries a person's consent to `out` (or standard output).
+fn write_consent(ctx: &Ctx, payload: &Payload, out: Option<&Path>, what: &str) -> Result<()> {
+    let text = serde_json::to_string_pretty(payload)? + "\n";
+    match out {
+        Some(path) => {
+            write_private_atomically(path, text.as_bytes())?;
+            if ctx.json {
+                print_json(&json!({ "file": path.display().to_string() }));
+            } else {
+                println!("{what} written to {}", path.display());
+                println!(
+                    "the organisation sends it with: tranche send {} --key-file ORG.key",
+                    path.display()
+                );
+            }
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
 pub fn run_did(ctx: &Ctx, cmd: DidCommand) -> Result<ExitCode> {
     let (name, file) = match cmd {
+        DidCommand::BindWallet {
+            chain_id,
+            key,
+            did_key,
+            out,
+        } => {
+            let wallet = open_key(ctx, &key)?;
+            let did = match did_key {
+                Some(name) => open_key(
+                    ctx,
+                    &KeyArgs {
+                        key: Some(name),
+                        key_file: None,
+                        password_file: key.password_file.clone(),
+                    },
+                )?,
+                None => wallet.clone(),
+            };
+            let p = Payload::RegisterWallet(Ledger::sign_binding(&chain_id, &wallet, &did));
+            write_consent(
+                ctx,
+                &p,
+                out.as_deref(),
+                "binding of your wallet to your DID",
+            )?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        DidCommand::ConsentCustody {
+            chain_id,
+            custodian,
+            key,
+            out,
+        } => {
+            let holder = open_key(ctx, &key)?;
+            let p = Payload::OpenCustodialWallet(Ledger::sign_custody_consent(
+                &chain_id, &custodian, &holder,
+            ));
+            write_consent(ctx, &p, out.as_deref(), "consent to custody")?;
+            return Ok(ExitCode::SUCCESS);
+        }
         DidCommand::New {
             name,
             password_file,
@@ -318,7 +433,7 @@ pub fn run_vc(ctx: &Ctx, cmd: VcCommand) -> Result<ExitCode> {
             out,
         } => {
             if !subject.starts_with("did:") {
-                bail!("--subject must be a DID such as did:key:z6Mk...");
+                super::usage!("--subject must be a DID such as did:key:z6Mk...");
             }
             let kind = match kind {
                 Kind::Kyc => CredentialKind::Kyc {

@@ -1,5 +1,13 @@
 //! One module per command group.
 
+/// Returns a [`Usage`] error: the command line is wrong (exit 2).
+macro_rules! usage {
+    ($($arg:tt)*) => {
+        return Err($crate::commands::Usage(format!($($arg)*)).into())
+    };
+}
+pub(crate) use usage;
+
 pub mod bench;
 pub mod bench_chain;
 pub mod bench_ledger;
@@ -13,10 +21,62 @@ pub mod tx;
 
 use crate::keystore::{read_keyfile, Keystore};
 use crate::{password, Ctx};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 use tranche_crypto::{KeyFile, Keypair};
+
+/// The exit codes every command uses (listed in `tranche --help`).
+pub mod exit {
+    /// Anything else went wrong: a file, a password, the network, a node fault.
+    pub const FAILURE: u8 = 1;
+    /// The command line is wrong: a missing, unknown or contradictory argument.
+    pub const USAGE: u8 = 2;
+    /// The chain or the node refused the transaction; the message or receipt says why.
+    pub const REJECTED: u8 = 3;
+    /// What was asked for does not exist on the node (yet).
+    pub const NOT_FOUND: u8 = 4;
+}
+
+/// An error in how the command was called (exits [`exit::USAGE`]).
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+/// The node does not have what was asked for (exits [`exit::NOT_FOUND`]).
+#[derive(Debug)]
+pub struct NotFound(pub String);
+
+/// The node or the ledger refused a transaction (exits [`exit::REJECTED`]).
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+macro_rules! message_error {
+    ($($t:ident),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl std::error::Error for $t {}
+    )*};
+}
+message_error!(Usage, NotFound, Refused);
+
+/// The exit code for an error: the most specific kind found in its chain.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if cause.is::<Usage>() {
+            return exit::USAGE;
+        }
+        if cause.is::<NotFound>() {
+            return exit::NOT_FOUND;
+        }
+        if cause.is::<Refused>() {
+            return exit::REJECTED;
+        }
+    }
+    exit::FAILURE
+}
 
 /// Which key signs.
 #[derive(Debug, Args)]
@@ -44,7 +104,7 @@ pub fn load_key_file(ctx: &Ctx, args: &KeyArgs) -> Result<(String, KeyFile)> {
             Ok((path.display().to_string(), file))
         }
         (None, Some(path)) => Ok((path.display().to_string(), read_keyfile(path)?)),
-        (None, None) => bail!("give --key NAME or --key-file PATH"),
+        (None, None) => Err(Usage("give --key NAME or --key-file PATH".into()).into()),
     }
 }
 

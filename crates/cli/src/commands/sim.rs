@@ -82,7 +82,7 @@ impl FaultArg {
 
 pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
     if !(1..=32).contains(&args.validators) {
-        bail!("--validators must be 1 to 32");
+        super::usage!("--validators must be 1 to 32");
     }
     if args.down * 3 >= args.validators {
         bail!(
@@ -93,17 +93,17 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
         );
     }
     if args.loss_percent > 50 {
-        bail!("--loss-percent must be 0 to 50");
+        super::usage!("--loss-percent must be 0 to 50");
     }
     let faulty = usize::from(matches!(
         args.fault,
         FaultArg::Crash | FaultArg::Equivocate | FaultArg::Join
     ));
     if faulty == 1 && (args.down + 1) * 3 >= args.validators {
-        bail!("--fault crash and --fault equivocate take one more validator out: with --down {} that leaves no quorum of {}", args.down, args.validators);
+        super::usage!("--fault crash and --fault equivocate take one more validator out: with --down {} that leaves no quorum of {}", args.down, args.validators);
     }
     if args.txs == 0 || args.txs > 10_000 {
-        bail!("--txs must be 1 to 10000");
+        super::usage!("--txs must be 1 to 10000");
     }
     let seeds: Vec<u64> = match args.seed {
         Some(s) => vec![s],

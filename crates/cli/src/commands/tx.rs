@@ -8,10 +8,11 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tranche_crypto::{sign_transaction, verify_transaction};
+use tranche_crypto::{sign_transaction, verify_transaction, Domain, Keypair};
+use tranche_ledger::Ledger;
 use tranche_types::{
-    ChainId, Payload, PublicKey, Reference, SignedTransaction, Timestamp, TokenId, Transaction,
-    Transfer, Units, WalletAddress, TX_BYTES_MAX,
+    Approval, BoundedVec, ChainId, Payload, PublicKey, Reference, SignedTransaction, Timestamp,
+    TokenId, Transaction, Transfer, Units, WalletAddress, SETTLEMENT_LEGS_MAX, TX_BYTES_MAX,
 };
 
 /// The largest transaction file read (JSON is wordier than the binary form).
@@ -44,6 +45,36 @@ pub enum TxCommand {
         #[arg(long, value_enum, default_value_t = Format::Json)]
         format: Format,
     },
+    /// Add a custodian's co-signature to a holder's unsigned custodial transfer (SR-3).
+    ///
+    /// The holder builds the move out of their custodial wallet as a
+    /// custodial_transfer payload without "cosignature"; the custodian reads
+    /// it, co-signs with its organisation's key (offline if it likes) and
+    /// hands it back; the holder then signs it with `tranche tx sign`. The
+    /// co-signature covers the holder's key and nonce, the token, the
+    /// beneficiary, the amount and the reference, so it is good for this
+    /// one instruction only.
+    ///
+    /// Example:
+    ///   tranche tx build payload move.json --chain-id tranche-devnet --key alice --nonce 4 --out t.json
+    ///   tranche tx cosign t.json --key-file devnet/keys/devnet-custodian.key --out t.json
+    ///   tranche tx sign t.json --key alice --out t.signed.json
+    #[command(verbatim_doc_comment)]
+    Cosign(AddSignatureArgs),
+    /// Add a wallet owner's approval to an unsigned settlement.
+    ///
+    /// Every wallet a settlement takes from must be its signer's or carry its
+    /// owner's approval. Each owner runs this on the unsigned settlement (a
+    /// settle payload, "approvals" left out), offline if they like; the
+    /// signer then signs it with `tranche tx sign`. An approval covers the
+    /// signer, its nonce and every leg.
+    ///
+    /// Example:
+    ///   tranche tx build payload dvp.json --chain-id tranche-devnet --key alice --nonce 5 --out s.json
+    ///   tranche tx approve s.json --key bob --out s.json
+    ///   tranche tx sign s.json --key alice --out s.signed.json
+    #[command(verbatim_doc_comment)]
+    Approve(AddSignatureArgs),
     /// Decode a signed transaction, print it, and verify its signature.
     ///
     /// Reads JSON, hex or raw canonical bytes. Exits 0 only if the signature is
@@ -59,6 +90,19 @@ pub enum TxCommand {
         #[arg(long)]
         chain_id: Option<ChainId>,
     },
+}
+
+/// A signature added to an unsigned transaction before its signer signs it.
+#[derive(Debug, Args)]
+pub struct AddSignatureArgs {
+    /// The unsigned transaction ('-' reads standard input).
+    file: PathBuf,
+    #[command(flatten)]
+    key: super::KeyArgs,
+    /// Write the transaction, still unsigned, here (default: standard output;
+    /// the same file as the input is fine).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -106,6 +150,16 @@ pub enum BuildCommand {
     /// execute_revocation, issue_cash_token, mint_cash, settle,
     /// bond_validator, delegate, undelegate) and carries that kind's fields;
     /// unknown fields are refused. See docs/ARCHITECTURE.md for what each does.
+    /// Amounts are decimal strings of whole units ("15"), never JSON numbers.
+    ///
+    /// Some payloads carry other parties' signatures, each made with its own
+    /// command, offline if need be (REC-5):
+    ///   register_wallet       the person's: `tranche did bind-wallet` writes the payload
+    ///   open_custodial_wallet the holder's: `tranche did consent-custody` writes it
+    ///   custodial_transfer    leave out "cosignature"; the custodian adds it
+    ///                         with `tranche tx cosign` before the holder signs
+    ///   settle                leave out "approvals"; each other wallet's owner
+    ///                         adds theirs with `tranche tx approve`
     ///
     /// Example: with payload.json holding
     ///   {"type": "register_asset", "asset": "A-17", "owner": "did:key:z6Mk...",
@@ -173,7 +227,7 @@ pub fn run(ctx: &Ctx, cmd: TxCommand) -> Result<ExitCode> {
             reference,
         }) => {
             if amount.is_zero() {
-                bail!("--amount must be at least 1");
+                super::usage!("--amount must be at least 1");
             }
             let payload = Payload::Transfer(Transfer {
                 token,
@@ -192,6 +246,8 @@ pub fn run(ctx: &Ctx, cmd: TxCommand) -> Result<ExitCode> {
             out,
             format,
         } => sign(ctx, &file, &key, out.as_deref(), format),
+        TxCommand::Cosign(a) => cosign(ctx, &a),
+        TxCommand::Approve(a) => approve(ctx, &a),
         TxCommand::Inspect { file, chain_id } => inspect(ctx, &file, chain_id.as_ref()),
     }
 }
@@ -213,10 +269,10 @@ fn build(ctx: &Ctx, common: CommonArgs, payload: Payload) -> Result<ExitCode> {
     let signer = match (&common.key, common.signer) {
         (Some(name), _) => Keystore::new(&ctx.home).load(name)?.1.public_key,
         (None, Some(pk)) => pk,
-        (None, None) => bail!("give --key NAME or --signer PUBLIC_KEY"),
+        (None, None) => super::usage!("give --key NAME or --signer PUBLIC_KEY"),
     };
     if common.nonce == 0 {
-        bail!("--nonce starts at 1 for a signer's first transaction");
+        super::usage!("--nonce starts at 1 for a signer's first transaction");
     }
     let valid_until = match common.valid_until {
         Some(t) => t,
@@ -273,25 +329,7 @@ fn sign(
     out: Option<&Path>,
     format: Format,
 ) -> Result<ExitCode> {
-    let bytes = read_bounded(file, TX_FILE_BYTES_MAX)?;
-    let tx: Transaction = match serde_json::from_slice(&bytes) {
-        Ok(tx) => tx,
-        Err(e) => {
-            if serde_json::from_slice::<SignedTransaction>(&bytes).is_ok() {
-                bail!(
-                    "{} is already signed; inspect it with `tranche tx inspect {}`",
-                    file.display(),
-                    file.display()
-                );
-            }
-            return Err(describe_json_error(
-                file,
-                &e,
-                "an unsigned transaction",
-                "chain_id, signer, nonce, valid_until, payload (write one with `tranche tx build`)",
-            ));
-        }
-    };
+    let tx = read_unsigned(file)?;
     let (key_path, key_file) = super::load_key_file(ctx, key_args)?;
     if key_file.public_key != tx.signer {
         bail!(
@@ -339,6 +377,119 @@ fn sign(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Reads an unsigned transaction (JSON, as `tranche tx build` writes it).
+fn read_unsigned(file: &Path) -> Result<Transaction> {
+    let bytes = read_bounded(file, TX_FILE_BYTES_MAX)?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        if serde_json::from_slice::<SignedTransaction>(&bytes).is_ok() {
+            anyhow!(
+                "{} is already signed; co-signatures and approvals go on before the signer \
+                 signs; inspect it with `tranche tx inspect {}`",
+                file.display(),
+                file.display()
+            )
+        } else {
+            describe_json_error(
+                file,
+                &e,
+                "an unsigned transaction",
+                "chain_id, signer, nonce, valid_until, payload (write one with `tranche tx build`)",
+            )
+        }
+    })
+}
+
+/// Writes an unsigned transaction `tx` to `out` (or standard output).
+fn write_unsigned(ctx: &Ctx, tx: &Transaction, out: Option<&Path>, done: &str) -> Result<()> {
+    let text = serde_json::to_string_pretty(tx)? + "\n";
+    match out {
+        Some(path) => {
+            write_private_atomically(path, text.as_bytes())?;
+            if ctx.json {
+                print_json(
+                    &serde_json::json!({ "file": path.display().to_string(), "hash": tx.hash() }),
+                );
+            } else {
+                println!("{done}: {} written to {}", tx.hash(), path.display());
+                println!(
+                    "the signer signs it with: tranche tx sign {} --key NAME",
+                    path.display()
+                );
+            }
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+/// Reads the unsigned transaction `a.file`, has `add` put a signature by
+/// `a.key` into it (the key is opened only once `add` asks, after checking
+/// the payload), and writes it to `a.out`.
+fn add_signature(
+    ctx: &Ctx,
+    a: &AddSignatureArgs,
+    done: &str,
+    add: impl FnOnce(&mut Transaction, &dyn Fn() -> Result<Keypair>) -> Result<()>,
+) -> Result<ExitCode> {
+    let mut tx = read_unsigned(&a.file)?;
+    add(&mut tx, &|| super::open_key(ctx, &a.key))?;
+    write_unsigned(ctx, &tx, a.out.as_deref(), done)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cosign(ctx: &Ctx, a: &AddSignatureArgs) -> Result<ExitCode> {
+    add_signature(ctx, a, "co-signed transaction", |tx, open_key| {
+        let (signer, nonce, chain_id) = (tx.signer, tx.nonce, tx.chain_id.clone());
+        let kind = kind_name(&tx.payload);
+        let Payload::CustodialTransfer(p) = &mut tx.payload else {
+            bail!(
+                "{} is a {kind} transaction; only a custodial_transfer carries a custodian's co-signature",
+                a.file.display()
+            );
+        };
+        let message = Ledger::cosign_message(&signer, nonce, p);
+        p.cosignature = open_key()?.sign(Domain::CustodianCosign, &chain_id, &message);
+        Ok(())
+    })
+}
+
+fn approve(ctx: &Ctx, a: &AddSignatureArgs) -> Result<ExitCode> {
+    add_signature(ctx, a, "approved transaction", |tx, open_key| {
+        let (signer, nonce, chain_id) = (tx.signer, tx.nonce, tx.chain_id.clone());
+        let kind = kind_name(&tx.payload);
+        let Payload::Settle(p) = &mut tx.payload else {
+            bail!(
+                "{} is a {kind} transaction; only a settle carries approvals",
+                a.file.display()
+            );
+        };
+        let key = open_key()?;
+        let wallet = key.address();
+        if wallet == signer.address() {
+            bail!("{wallet} is the settlement's signer: its signature approves its own legs");
+        }
+        if !p.legs.iter().any(|l| l.from == wallet) {
+            bail!("wallet {wallet} gives nothing in this settlement, so it has nothing to approve");
+        }
+        let digest = Ledger::settlement_digest(&signer, nonce, &p.legs);
+        let approval = Approval {
+            key: key.public_key(),
+            signature: key.sign(Domain::Transaction, &chain_id, &digest),
+        };
+        // Approving again replaces this key's earlier approval.
+        let mut approvals: Vec<Approval> = p
+            .approvals
+            .iter()
+            .filter(|x| x.key != approval.key)
+            .cloned()
+            .collect();
+        approvals.push(approval);
+        p.approvals = BoundedVec::new(approvals)
+            .map_err(|_| anyhow!("a settlement carries at most {SETTLEMENT_LEGS_MAX} approvals"))?;
+        Ok(())
+    })
+}
+
 /// Decodes a signed transaction from JSON, hex or raw canonical bytes.
 pub(crate) fn decode_signed(file: &Path, bytes: &[u8]) -> Result<SignedTransaction> {
     let trimmed = bytes.trim_ascii();
@@ -372,6 +523,14 @@ struct Inspection<'a> {
     signer_address: String,
     transaction: &'a SignedTransaction,
     encoded_hex: String,
+}
+
+/// The payload's kind as its JSON "type" names it, e.g. `settle`.
+fn kind_name(p: &Payload) -> String {
+    serde_json::to_value(p)
+        .ok()
+        .and_then(|v| v["type"].as_str().map(String::from))
+        .unwrap_or_else(|| format!("kind {}", p.tag()))
 }
 
 fn describe_payload(p: &Payload) -> String {

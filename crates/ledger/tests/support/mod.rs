@@ -44,21 +44,62 @@ pub fn key(n: u8) -> Keypair {
     Keypair::from_seed(&[n; 32])
 }
 
-/// A person: a key (their wallet) and a DID.
+/// A person: a key (their wallet) and a DID, a did:key of a key of its own.
+#[derive(Clone)]
 pub struct Person {
     pub key: Keypair,
+    pub id_key: Keypair,
     pub did: Did,
+}
+
+/// The key behind person `n`'s DID.
+pub fn id_key(n: u8) -> Keypair {
+    let mut seed = [0xD1; 32];
+    seed[0] = n;
+    Keypair::from_seed(&seed)
+}
+
+/// The did:key of `key`.
+pub fn did_of(key: &Keypair) -> Did {
+    Ledger::did_of_key(&key.public_key())
+}
+
+/// An asset owner's DID.
+pub fn owner_did() -> Did {
+    did_of(&key(250))
 }
 
 impl Person {
     pub fn new(n: u8) -> Person {
+        let id_key = id_key(n);
         Person {
             key: key(100 + n),
-            did: Did::parse(&format!("did:key:z6MkPerson{n}")).unwrap(),
+            did: did_of(&id_key),
+            id_key,
         }
     }
+
+    /// Another wallet, with the key seeded `n`, of the same person.
+    pub fn other_wallet(&self, n: u8) -> Person {
+        Person {
+            key: key(n),
+            ..self.clone()
+        }
+    }
+
     pub fn wallet(&self) -> WalletAddress {
         self.key.address()
+    }
+
+    /// The person's consent to binding their wallet to their DID, signed
+    /// by the wallet key and by the DID's key.
+    pub fn binding(&self) -> RegisterWallet {
+        Ledger::sign_binding(&id(CHAIN), &self.key, &self.id_key)
+    }
+
+    /// The person's consent to `custodian` keeping a wallet for them.
+    pub fn custody(&self, custodian: &str) -> OpenCustodialWallet {
+        Ledger::sign_custody_consent(&id(CHAIN), &id(custodian), &self.id_key)
     }
 }
 
@@ -193,13 +234,7 @@ impl World {
     /// jurisdiction claim valid for a year.
     pub fn onboard(&mut self, p: &Person, country: &str) {
         let tsp = key(1);
-        self.ok(
-            &tsp,
-            Payload::RegisterWallet(RegisterWallet {
-                wallet: p.wallet(),
-                did: p.did.clone(),
-            }),
-        );
+        self.ok(&tsp, Payload::RegisterWallet(p.binding()));
         self.claim(&p.did, ClaimTopic::KYC, None);
         self.claim(&p.did, ClaimTopic::JURISDICTION, Some(country));
     }
@@ -224,7 +259,7 @@ impl World {
             &tsp,
             Payload::RegisterAsset(RegisterAsset {
                 asset: id(asset),
-                owner: Did::parse("did:key:z6MkOwner").unwrap(),
+                owner: owner_did(),
                 kind: AssetKind::Tangible,
                 description: Hash([1; 32]),
                 price,
@@ -295,6 +330,43 @@ impl World {
         );
     }
 
+    /// Issues token `T` (1,000 units of asset `A-T`) to `investors` under `rules`.
+    pub fn issue_with_rules(&mut self, investors: &[(&Person, u128)], rules: TokenRules) {
+        self.register_asset("A-T", usd(10_000_000));
+        self.appraise("A-T", usd(10_000_000));
+        let mut r = self.request("R-T", "A-T", "T", investors, 1_000);
+        r.rules = rules;
+        self.ok(&key(1), Payload::RequestIssuance(r.clone()));
+        self.ok(
+            &key(2),
+            Payload::ExecuteIssuance(ExecuteIssuance {
+                request: r.request,
+                amount: r.amount,
+                allocations: r.allocations,
+            }),
+        );
+    }
+
+    /// Opens `p`'s custodial wallet at safe-custody, with their consent, and
+    /// moves `amount` of `T` into it; returns the wallet.
+    pub fn entrust(&mut self, p: &Person, amount: u128) -> WalletAddress {
+        self.ok(
+            &key(5),
+            Payload::OpenCustodialWallet(p.custody("safe-custody")),
+        );
+        let vault = Ledger::custodial_wallet(&id("safe-custody"), &p.did);
+        self.ok(
+            &p.key,
+            Payload::Transfer(Transfer {
+                token: id("T"),
+                to: vault,
+                amount: Units(amount),
+                reference: None,
+            }),
+        );
+        vault
+    }
+
     pub fn transfer(&self, token: &str, to: &Person, amount: u128) -> Payload {
         Payload::Transfer(Transfer {
             token: id(token),
@@ -307,6 +379,62 @@ impl World {
     pub fn balance(&self, token: &str, wallet: &WalletAddress) -> u128 {
         self.ledger.balance(&id(token), wallet).0
     }
+}
+
+/// Admits `org` with `key` and optionally grants it `role`, by quorum.
+pub fn admit(w: &mut World, org: &str, k: &Keypair, role: Option<Role>) {
+    let governors = [w.tsp.clone(), w.issuer.clone(), w.exchange.clone()];
+    let admit = GovernanceAction::Admit(AdmitOrganisation {
+        org: id(org),
+        key: k.public_key(),
+        governor: false,
+    });
+    for g in &governors {
+        w.ok(
+            g,
+            Payload::Govern(Govern {
+                action: admit.clone(),
+            }),
+        );
+    }
+    if let Some(role) = role {
+        let grant = GovernanceAction::Grant(RoleChange { org: id(org), role });
+        for g in &governors {
+            w.ok(
+                g,
+                Payload::Govern(Govern {
+                    action: grant.clone(),
+                }),
+            );
+        }
+    }
+}
+
+/// A custodial transfer of `amount` of `T` to `to` from `holder_key`, co-signed
+/// by `cosigner` for that key's next nonce.
+pub fn custodial_transfer(
+    w: &World,
+    holder_key: &Keypair,
+    to: &Person,
+    amount: u128,
+    cosigner: &Keypair,
+) -> Payload {
+    let mut p = CustodialTransfer {
+        custodian: id("safe-custody"),
+        token: id("T"),
+        to: to.wallet(),
+        amount: Units(amount),
+        reference: None,
+        cosignature: Signature::unset(),
+    };
+    let nonce = w.ledger.next_nonce(&holder_key.public_key());
+    let message = Ledger::cosign_message(&holder_key.public_key(), nonce, &p);
+    p.cosignature = cosigner.sign(
+        tranche_crypto::Domain::CustodianCosign,
+        &id(CHAIN),
+        &message,
+    );
+    Payload::CustodialTransfer(p)
 }
 
 pub fn default_rules() -> TokenRules {

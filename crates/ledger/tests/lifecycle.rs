@@ -1,0 +1,163 @@
+//! Requests a TSP takes back (F5-4) and the revocation wallet that nothing
+//! leaves, by any path (L-2, REC-6).
+
+mod support;
+
+use support::*;
+use tranche_ledger::*;
+use tranche_types::*;
+
+/// A world with the paper's asset registered and appraised, and alice onboarded.
+fn appraised() -> (World, Person) {
+    let mut w = World::new();
+    let a = Person::new(1);
+    w.onboard(&a, "KR");
+    w.register_asset("A-T", usd(10_000_000));
+    w.appraise("A-T", usd(10_000_000));
+    (w, a)
+}
+
+fn withdraw(request: &str) -> Payload {
+    Payload::WithdrawIssuance(WithdrawIssuance {
+        request: id(request),
+    })
+}
+
+#[test]
+fn f5_4_a_tsp_withdraws_its_request_and_frees_the_token_id() {
+    let (mut w, a) = appraised();
+    let tsp = w.tsp.clone();
+    let r = w.request("R-1", "A-T", "T", &[(&a, 1_000)], 1_000);
+    w.ok(&tsp, Payload::RequestIssuance(r.clone()));
+    // The token id is taken while the request stands.
+    let again = w.request("R-2", "A-T", "T", &[(&a, 1_000)], 1_000);
+    w.rejects(
+        &tsp,
+        Payload::RequestIssuance(again.clone()),
+        RejectCode::AlreadyExists,
+    );
+    // Only the TSP that filed it withdraws it.
+    w.rejects(&w.issuer.clone(), withdraw("R-1"), RejectCode::MissingRole);
+    let other_tsp = key(54);
+    admit(&mut w, "other-tsp", &other_tsp, Some(Role::Tsp));
+    w.rejects(&other_tsp, withdraw("R-1"), RejectCode::NotTheTsp);
+    w.rejects(&tsp, withdraw("R-404"), RejectCode::UnknownRequest);
+    w.ok(&tsp, withdraw("R-1"));
+    let check = w.ledger.issuance_check(&id("R-1")).unwrap();
+    assert!(check.withdrawn && check.issued.is_none());
+    w.rejects(&tsp, withdraw("R-1"), RejectCode::RequestWithdrawn);
+    // The issuer can no longer carry it out.
+    w.rejects(
+        &w.issuer.clone(),
+        Payload::ExecuteIssuance(ExecuteIssuance {
+            request: r.request,
+            amount: r.amount,
+            allocations: r.allocations,
+        }),
+        RejectCode::RequestWithdrawn,
+    );
+    // The token id is free again; the request id stays used.
+    w.rejects(
+        &tsp,
+        Payload::RequestIssuance(w.request("R-1", "A-T", "T", &[(&a, 1_000)], 1_000)),
+        RejectCode::AlreadyExists,
+    );
+    w.ok(&tsp, Payload::RequestIssuance(again.clone()));
+    w.ok(
+        &w.issuer.clone(),
+        Payload::ExecuteIssuance(ExecuteIssuance {
+            request: again.request,
+            amount: again.amount,
+            allocations: again.allocations,
+        }),
+    );
+    // A request carried out is revoked, not withdrawn.
+    w.rejects(&tsp, withdraw("R-2"), RejectCode::RequestAlreadyExecuted);
+}
+
+#[test]
+fn l2_rec6_every_path_out_of_a_revocation_wallet_is_locked() {
+    let mut w = World::new();
+    let (a, b) = (Person::new(1), Person::new(2));
+    w.onboard(&a, "KR");
+    w.onboard(&b, "US");
+    w.tokenize("T", &[(&a, 600), (&b, 400)]);
+    let (tsp, issuer) = (w.tsp.clone(), w.issuer.clone());
+    w.ok(
+        &tsp,
+        Payload::RequestRevocation(RequestRevocation {
+            request: id("V-1"),
+            token: id("T"),
+            amount: Units(100),
+        }),
+    );
+    w.ok(
+        &issuer,
+        Payload::ExecuteRevocation(ExecuteRevocation {
+            request: id("V-1"),
+            moves: BoundedVec(vec![Allocation {
+                wallet: a.wallet(),
+                amount: Units(100),
+            }]),
+        }),
+    );
+    let rev = Ledger::revocation_wallet(&id("T"));
+    assert_eq!(w.balance("T", &rev), 100);
+    // Recovery, as if the revocation wallet were a lost wallet of Alice's.
+    w.rejects(
+        &issuer,
+        Payload::RecoverWallet(RecoverWallet {
+            token: id("T"),
+            lost: rev,
+            new: a.wallet(),
+        }),
+        RejectCode::RevocationWalletLocked,
+    );
+    // A forced transfer.
+    w.rejects(
+        &issuer,
+        Payload::ForcedTransfer(ForcedTransfer {
+            token: id("T"),
+            from: rev,
+            to: a.wallet(),
+            amount: Units(1),
+            reason: Memo::new("court order").unwrap(),
+        }),
+        RejectCode::RevocationWalletLocked,
+    );
+    // A settlement leg (before any question of approvals).
+    w.rejects(
+        &a.key,
+        Payload::Settle(Settle {
+            legs: BoundedVec(vec![Leg {
+                token: id("T"),
+                from: rev,
+                to: a.wallet(),
+                amount: Units(1),
+            }]),
+            approvals: BoundedVec::default(),
+        }),
+        RejectCode::RevocationWalletLocked,
+    );
+    // A revocation moving revoked units again.
+    w.ok(
+        &tsp,
+        Payload::RequestRevocation(RequestRevocation {
+            request: id("V-2"),
+            token: id("T"),
+            amount: Units(1),
+        }),
+    );
+    w.rejects(
+        &issuer,
+        Payload::ExecuteRevocation(ExecuteRevocation {
+            request: id("V-2"),
+            moves: BoundedVec(vec![Allocation {
+                wallet: rev,
+                amount: Units(1),
+            }]),
+        }),
+        RejectCode::RevocationWalletLocked,
+    );
+    assert_eq!(w.balance("T", &rev), 100);
+}
