@@ -365,7 +365,7 @@ fn the_w3c_credential_verifies_through_vc_verify() {
     let env = Env::new();
     let vector = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../identity/tests/data/signedJCS.json"
+        "/../core/identity/tests/data/signedJCS.json"
     );
     let out = env.ok(&["vc", "verify", vector]);
     assert!(out.starts_with("valid"), "{out}");

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tranche_crypto::rand_core::{OsRng, RngCore as _};
 use tranche_crypto::{KdfParams, KeyFile, Keypair};
 use tranche_ledger::{Genesis, GenesisOrganisation};
-use tranche_server::{NodeConfig, Peer};
+use tranche_node::{NodeConfig, Peer};
 use tranche_types::{ChainId, Role};
 
 /// `tranche devnet` settings.

@@ -5,7 +5,7 @@ use crate::password;
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
-use tranche_server::NodeConfig;
+use tranche_node::NodeConfig;
 
 /// `tranche node` settings.
 #[derive(Debug, Args)]
@@ -34,6 +34,6 @@ pub fn run_node(args: NodeArgs) -> Result<()> {
         .open(pw.as_bytes())
         .with_context(|| format!("key file {}", config.key.display()))?;
     init_logging();
-    tranche_server::run(&config, key)?;
+    tranche_node::run(&config, key)?;
     Ok(())
 }

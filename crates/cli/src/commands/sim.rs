@@ -3,7 +3,7 @@
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum as _};
 use std::process::ExitCode;
-use tranche_consensus::sim::{common_prefix_agrees, link, run_scenario, Fault, Scenario};
+use tranche_sim::{common_prefix_agrees, link, run_scenario, Fault, Scenario};
 
 /// The simulator's settings (see `tranche sim --help`).
 #[derive(Debug, Args)]

@@ -1,0 +1,195 @@
+//! The application side of simplex: proposes blocks built from the mempool,
+//! verifies other validators' blocks against their parent's state, sends and
+//! receives block contents over a p2p channel, and applies finalized blocks.
+//!
+//! Every block a validator has proposed or verified is kept with the ledger
+//! state after it, so a proposal can build on a notarized but not yet
+//! finalized parent. Finalization walks back to the last finalized block and
+//! hands the chain in order to the archive's writer, which reports it once
+//! stored.
+//!
+//! Evidence of equivocation the engine reports is kept and put in this
+//! validator's next proposals until the chain records it; a block's
+//! evidence is checked against the committee's keys before voting for it.
+//!
+//! A validator that lacks a block (it was down, or a message was lost) asks
+//! its peers for it by digest; a peer answers with the block and up to
+//! [`ANCESTORS_MAX`] of its ancestors. Blocks fetched this way need no
+//! signatures of their own: they hash-link to a digest that consensus
+//! certified, and each is still verified and executed on its parent's state.
+
+use crate::archive::{ms_between, since, Archive, Final, Stored};
+use crate::{genesis_digest, ConsensusKey, Digest, Scheme};
+use commonware_actor::Feedback;
+use commonware_consensus::simplex::types::{Activity, Context, Finalization};
+use commonware_consensus::simplex::Plan;
+use commonware_consensus::{Automaton, CertifiableAutomaton, Relay};
+use commonware_macros::select_loop;
+use commonware_p2p::{Receiver, Recipients, Sender};
+use commonware_runtime::{Clock, ContextCell, Handle, Spawner};
+use commonware_utils::channel::fallible::{FallibleExt as _, OneshotExt as _};
+use commonware_utils::channel::{mpsc, oneshot};
+use commonware_utils::ordered::Set;
+use rand_core_010::CryptoRng;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tranche_block::{AdmitError, BlockLimits, Mempool, MempoolLimits, Tip};
+use tranche_ledger::{Committee, Ledger, LedgerEvent};
+use tranche_types::{
+    Block, Evidence, EvidenceProof, Hash, OffenceKind, PublicKey, Receipt, SignedTransaction,
+    Timestamp,
+};
+
+mod actor;
+mod evidence;
+mod ingress;
+mod peers;
+mod wire;
+
+pub use evidence::{evidence_holds, evidence_of};
+use ingress::Submission;
+pub use ingress::{Finalized, Mailbox, Message, Reporter, Start};
+use wire::*;
+
+/// How long a leader with nothing to include waits after its parent's time
+/// before proposing an empty block, unless a transaction arrives first.
+/// Well under the engine's leader timeout, so waiting never costs a view.
+pub const EMPTY_BLOCK_INTERVAL: Duration = Duration::from_millis(500);
+
+/// How long a leader waits after its parent's time before proposing a block
+/// with transactions. Without it a busy chain makes a block per round trip
+/// (dozens a second, on one machine), and every block costs each node votes,
+/// a disk sync and a state root whatever it carries: spacing them lets blocks
+/// fill instead. At 10,000 transfers a second on two cores, 120 ms gave the
+/// lowest latency of 30 to 200 ms (fewer, fuller blocks); an idle chain's
+/// first transaction waits at most this long.
+pub const MIN_BLOCK_INTERVAL: Duration = Duration::from_millis(120);
+
+/// The most offences kept waiting for a block to carry them.
+const OFFENCES_MAX: usize = 256;
+/// The most finalization certificates kept for blocks not yet applied.
+const CERTIFICATES_MAX: usize = 1024;
+/// How long a committee member goes without finalizing anything before it
+/// asks its peers for finalized blocks (it may have missed an epoch change).
+const SYNC_AFTER: Duration = Duration::from_secs(2);
+
+/// The most blocks sent in answer to one request.
+pub const ANCESTORS_MAX: usize = 64;
+/// How often missing blocks are asked for again, and how long a request is
+/// left to be answered before it is repeated.
+const RETRY: Duration = Duration::from_millis(500);
+
+/// A verification waiting for a block's contents (or its ancestors').
+type Waiter = (Context<Digest, ConsensusKey>, oneshot::Sender<bool>);
+
+/// An epoch this node has reached: who votes in it, and the block it starts
+/// from (the previous epoch's last block, or the genesis digest).
+#[derive(Clone, Debug)]
+pub struct EpochStart {
+    /// The epoch.
+    pub epoch: u64,
+    /// Its committee.
+    pub committee: Committee,
+    /// The digest its first block builds on.
+    pub floor: Digest,
+}
+
+/// The consensus keys of a committee, in the engine's canonical order. Keys
+/// the engine cannot use are left out, the same way on every node (the
+/// ledger admits none).
+pub fn participants(committee: &Committee) -> Set<ConsensusKey> {
+    let keys: std::collections::BTreeSet<ConsensusKey> = committee
+        .members
+        .0
+        .iter()
+        .filter_map(|m| consensus_key(&m.key))
+        .collect();
+    Set::try_from(keys.into_iter().collect::<Vec<_>>()).expect("a set of distinct keys")
+}
+
+/// The engine's form of a Tranche key, if it is a usable one.
+pub fn consensus_key(key: &PublicKey) -> Option<ConsensusKey> {
+    use tranche_types::commonware_codec::DecodeExt as _;
+    ConsensusKey::decode(tranche_types::commonware_codec::Copying(key.0.as_slice())).ok()
+}
+
+/// A block known to this validator, with the ledger after it.
+struct Known {
+    parent: Digest,
+    tip: Tip,
+    block: Block,
+    receipts: Vec<Receipt>,
+    events: Vec<LedgerEvent>,
+    state_root: Hash,
+    ledger: Arc<Ledger>,
+}
+
+/// What resolving a block found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Resolved {
+    /// The block and all its ancestors are valid and executed.
+    Valid,
+    /// The block, or an ancestor, is invalid or cannot be built on.
+    Invalid,
+    /// This block's contents are missing.
+    Missing(Digest),
+}
+
+/// The application actor.
+#[allow(missing_debug_implementations)] // holds the runtime context and channels
+pub struct Application<E: Clock + Spawner + CryptoRng, S, R, A> {
+    context: ContextCell<E>,
+    me: PublicKey,
+    /// The chain's consensus namespace, to check votes and certificates.
+    namespace: Vec<u8>,
+    /// Verifiers of recent epochs' committees.
+    verifiers: BTreeMap<u64, Scheme>,
+    /// Offences the engine caught, waiting for a block to record them.
+    offences: Vec<Evidence>,
+    /// Finalization certificates of blocks not yet applied.
+    certificates: HashMap<Digest, Vec<u8>>,
+    /// The epoch last announced to the orchestrator.
+    announced: Option<u64>,
+    epochs: mpsc::UnboundedSender<EpochStart>,
+    /// When this node last applied a finalized block (or started).
+    progress: SystemTime,
+    /// Since when a finalized block's ancestor has been missing, if one is.
+    stuck_since: Option<SystemTime>,
+    /// Which committee member to ask for blocks next.
+    sync_turn: usize,
+    mailbox: mpsc::UnboundedReceiver<Message>,
+    submissions: mpsc::UnboundedReceiver<Submission>,
+    /// The last block this validator proposed and sent out.
+    sent: Option<Digest>,
+    blocks_out: S,
+    blocks_in: R,
+    store: Stored<A>,
+    limits: BlockLimits,
+    /// The digest consensus starts from.
+    genesis: Digest,
+    /// The last finalized block (genesis at first) and the ledger after it.
+    base: Digest,
+    base_ledger: Arc<Ledger>,
+    base_tip: Tip,
+    known: HashMap<Digest, Known>,
+    received: HashMap<Digest, Block>,
+    waiting: HashMap<Digest, Vec<Waiter>>,
+    /// The newest digest consensus finalized that is not yet applied here.
+    target: Option<Digest>,
+    /// When each missing block was last asked for.
+    requested: HashMap<Digest, SystemTime>,
+    mempool: Mempool,
+    /// A proposal held back (see [`Self::proposal_due`]), and its parent's
+    /// time.
+    pending: Option<(
+        Context<Digest, ConsensusKey>,
+        oneshot::Sender<Digest>,
+        SystemTime,
+    )>,
+    /// Admitted transactions not yet passed on, framed, and how many.
+    outbox: Vec<u8>,
+    outbox_count: usize,
+    /// When the outbox goes out at the latest.
+    flush_at: Option<SystemTime>,
+}

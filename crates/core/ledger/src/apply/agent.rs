@@ -1,0 +1,147 @@
+//! Agent powers of a token's issuer: freezes, pause, forced transfers and
+//! recovery of lost wallets, each recorded with the agent.
+
+use super::*;
+
+pub(super) fn set_frozen(
+    state: &mut State,
+    tx: &mut Tx<'_>,
+    p: &SetFrozen,
+) -> Result<(), Rejection> {
+    let signer = &tx.stx.tx.signer;
+    let agent = agent_of(state, signer, &p.token)?;
+    let f = state
+        .freezes
+        .entry((p.token.clone(), p.wallet))
+        .or_insert(Freeze {
+            all: false,
+            amount: Units::ZERO,
+        });
+    f.all = p.frozen;
+    tidy_freeze(state, &p.token, &p.wallet);
+    tx.events.push(agent_event(
+        &p.token,
+        agent,
+        if p.frozen { "freeze" } else { "unfreeze" },
+    ));
+    Ok(())
+}
+
+pub(super) fn freeze_partial(
+    state: &mut State,
+    tx: &mut Tx<'_>,
+    p: &FreezePartial,
+) -> Result<(), Rejection> {
+    let signer = &tx.stx.tx.signer;
+    let agent = agent_of(state, signer, &p.token)?;
+    let held = balance(state, &p.token, &p.wallet);
+    if p.amount > held {
+        return Err(reject(
+            RejectCode::InsufficientBalance,
+            format!(
+                "wallet {} holds {held} of {}; cannot freeze {}",
+                p.wallet, p.token, p.amount
+            ),
+        ));
+    }
+    let f = state
+        .freezes
+        .entry((p.token.clone(), p.wallet))
+        .or_insert(Freeze {
+            all: false,
+            amount: Units::ZERO,
+        });
+    f.amount = p.amount;
+    tidy_freeze(state, &p.token, &p.wallet);
+    tx.events
+        .push(agent_event(&p.token, agent, "freeze_partial"));
+    Ok(())
+}
+
+pub(super) fn set_paused(
+    state: &mut State,
+    tx: &mut Tx<'_>,
+    p: &SetPaused,
+) -> Result<(), Rejection> {
+    let signer = &tx.stx.tx.signer;
+    let agent = agent_of(state, signer, &p.token)?;
+    state
+        .tokens
+        .get_mut(&p.token)
+        .expect("agent_of found it")
+        .paused = p.paused;
+    tx.events.push(agent_event(
+        &p.token,
+        agent,
+        if p.paused { "pause" } else { "unpause" },
+    ));
+    Ok(())
+}
+
+pub(super) fn forced_transfer(
+    state: &mut State,
+    tx: &mut Tx<'_>,
+    p: &ForcedTransfer,
+) -> Result<(), Rejection> {
+    let signer = &tx.stx.tx.signer;
+    let ctx = tx.ctx;
+    let agent = agent_of(state, signer, &p.token)?;
+    check(state, ctx, &p.token, &p.from, &p.to, p.amount, Mode::Forced)?;
+    move_units(state, &p.token, &p.from, &p.to, p.amount);
+    // Frozen units that were moved are no longer frozen.
+    let left = balance(state, &p.token, &p.from);
+    if let Some(f) = state.freezes.get_mut(&(p.token.clone(), p.from)) {
+        if f.amount > left {
+            f.amount = left;
+        }
+    }
+    tidy_freeze(state, &p.token, &p.from);
+    tx.record(&p.token, Some(p.from), p.to, p.amount, TransferKind::Forced)
+        .reason = Some(p.reason.clone());
+    tx.events
+        .push(agent_event(&p.token, agent, "forced_transfer"));
+    Ok(())
+}
+
+pub(super) fn recover_wallet(
+    state: &mut State,
+    tx: &mut Tx<'_>,
+    p: &RecoverWallet,
+) -> Result<(), Rejection> {
+    let signer = &tx.stx.tx.signer;
+    let ctx = tx.ctx;
+    let agent = agent_of(state, signer, &p.token)?;
+    refuse_revocation_wallet(&p.token, &p.lost)?;
+    let lost_did = did_of(state, &p.lost)?.clone();
+    let new_did = did_of(state, &p.new)?;
+    if *new_did != lost_did {
+        return Err(reject(
+            RejectCode::DifferentIdentity,
+            format!("{} belongs to {lost_did}, {} to {new_did}", p.lost, p.new),
+        ));
+    }
+    let amount = balance(state, &p.token, &p.lost);
+    check(
+        state,
+        ctx,
+        &p.token,
+        &p.lost,
+        &p.new,
+        amount,
+        Mode::Recovery,
+    )?;
+    move_units(state, &p.token, &p.lost, &p.new, amount);
+    if let Some(f) = state.freezes.remove(&(p.token.clone(), p.lost)) {
+        state.freezes.insert((p.token.clone(), p.new), f);
+    }
+    tx.record(
+        &p.token,
+        Some(p.lost),
+        p.new,
+        amount,
+        TransferKind::Recovery,
+    );
+    tx.events
+        .push(agent_event(&p.token, agent, "recover_wallet"));
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! Assets (F5-1, SR-6): registration by a TSP and appraisal.
+
+use super::*;
+
+pub(super) fn register_asset(
+    state: &mut State,
+    tx: &mut Tx<'_>,
+    p: &RegisterAsset,
+) -> Result<(), Rejection> {
+    let signer = &tx.stx.tx.signer;
+    let org = org_with(state, signer, Role::Tsp)?;
+    did_key(&p.owner)?;
+    if state.assets.contains_key(&p.asset) {
+        return Err(reject(
+            RejectCode::AlreadyExists,
+            format!("asset {} exists already", p.asset),
+        ));
+    }
+    if p.price.minor.0 == 0 {
+        return Err(reject(
+            RejectCode::ZeroAmount,
+            "the asset's price must be above zero",
+        ));
+    }
+    if p.tolerance_bps > 10_000 {
+        return Err(reject(
+            RejectCode::InvalidField,
+            "tolerance_bps is at most 10000 (100%)",
+        ));
+    }
+    state.assets.insert(
+        p.asset.clone(),
+        Asset {
+            tsp: org,
+            owner: p.owner.clone(),
+            kind: p.kind,
+            description: p.description,
+            price: p.price.clone(),
+            tolerance_bps: p.tolerance_bps,
+            appraiser: None,
+            appraisal: None,
+        },
+    );
+    Ok(())
+}
+
+pub(super) fn record_appraisal(
+    state: &mut State,
+    tx: &mut Tx<'_>,
+    p: &RecordAppraisal,
+) -> Result<(), Rejection> {
+    let signer = &tx.stx.tx.signer;
+    let org = org_with(state, signer, Role::Appraiser)?;
+    let asset = state
+        .assets
+        .get_mut(&p.asset)
+        .ok_or_else(|| unknown_asset(&p.asset))?;
+    if asset.price.currency != p.value.currency {
+        return Err(reject(
+            RejectCode::CurrencyMismatch,
+            format!(
+                "the asset is priced in {}, the appraisal is in {}",
+                asset.price.currency.code(),
+                p.value.currency.code()
+            ),
+        ));
+    }
+    asset.appraiser = Some(org);
+    asset.appraisal = Some(p.value.clone());
+    Ok(())
+}

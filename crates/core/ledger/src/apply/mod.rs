@@ -1,0 +1,332 @@
+//! The handlers: one per kind of transaction. Each checks everything first
+//! and changes the state only once nothing can refuse it any more, so a
+//! refused transaction leaves no trace but its nonce.
+
+use crate::compliance::{balance, check, check_receiver, did_of, overflow, token, Mode};
+use crate::consent::{check_binding, check_custody_consent, did_key, did_of_key};
+use crate::state::{
+    Asset, Checkpoint, Claim, Custody, Distribution, Entitlement, Freeze, IssuanceRequest,
+    Organisation, RevocationRequest, Roles, State, Token, TokenKind, Validator,
+};
+use crate::{reject, BlockContext, LedgerEvent, TransferKind, TransferRecord};
+use tranche_crypto::{verify, Domain};
+use tranche_types::commonware_codec::Encode;
+use tranche_types::*;
+
+mod agent;
+mod assets;
+mod custody;
+mod distributions;
+mod governance;
+mod identity;
+mod issuance;
+mod revocation;
+mod settlement;
+mod staking;
+mod transfers;
+
+pub(crate) use crate::address::{custodial_wallet, revocation_wallet};
+use agent::*;
+use assets::*;
+pub(crate) use custody::*;
+use distributions::*;
+pub(crate) use governance::*;
+use identity::*;
+use issuance::*;
+use revocation::*;
+pub(crate) use settlement::*;
+use staking::*;
+use transfers::*;
+
+struct Tx<'a> {
+    chain_id: &'a ChainId,
+    ctx: &'a BlockContext,
+    stx: &'a SignedTransaction,
+    events: &'a mut Vec<LedgerEvent>,
+}
+
+impl Tx<'_> {
+    fn signer_wallet(&self) -> WalletAddress {
+        self.stx.tx.signer.address()
+    }
+
+    fn record(
+        &mut self,
+        token: &TokenId,
+        from: Option<WalletAddress>,
+        to: WalletAddress,
+        amount: Units,
+        kind: TransferKind,
+    ) -> &mut TransferRecord {
+        self.events.push(LedgerEvent::Transfer(TransferRecord {
+            date: self.ctx.date(),
+            height: self.ctx.height,
+            tx: self.stx.hash(),
+            token: token.clone(),
+            from,
+            to,
+            amount,
+            reference: None,
+            kind,
+            custodian_signature: None,
+            reason: None,
+        }));
+        match self.events.last_mut() {
+            Some(LedgerEvent::Transfer(r)) => r,
+            _ => unreachable!("a transfer record was just pushed"),
+        }
+    }
+}
+
+/// The organisation that signed, which must hold `role`.
+fn org_with(state: &State, signer: &PublicKey, role: Role) -> Result<OrgId, Rejection> {
+    let org = state.org_by_key.get(signer).ok_or_else(|| {
+        reject(
+            RejectCode::NotAdmitted,
+            format!("key {signer} belongs to no admitted organisation"),
+        )
+    })?;
+    if !state.orgs[org].roles.has(role) {
+        return Err(reject(
+            RejectCode::MissingRole,
+            format!("{org} does not hold the {role:?} role"),
+        ));
+    }
+    Ok(org.clone())
+}
+
+fn any_org(state: &State, signer: &PublicKey) -> Result<OrgId, Rejection> {
+    state.org_by_key.get(signer).cloned().ok_or_else(|| {
+        reject(
+            RejectCode::NotAdmitted,
+            format!("key {signer} belongs to no admitted organisation"),
+        )
+    })
+}
+
+/// Moves units between wallets, keeping the holder count.
+fn move_units(
+    state: &mut State,
+    id: &TokenId,
+    from: &WalletAddress,
+    to: &WalletAddress,
+    amount: Units,
+) {
+    let rev = revocation_wallet(id);
+    let from_before = balance(state, id, from);
+    let from_after = from_before
+        .checked_sub(amount)
+        .expect("the balance was checked before moving");
+    set_balance(state, id, from, from_after);
+    credit(state, id, to, amount);
+    let t = state.tokens.get_mut(id).expect("the token was checked");
+    if from_after.is_zero() && *from != rev {
+        t.holders -= 1;
+    }
+}
+
+/// Adds units to a wallet, keeping the holder count.
+fn credit(state: &mut State, id: &TokenId, to: &WalletAddress, amount: Units) {
+    let before = balance(state, id, to);
+    let after = before
+        .checked_add(amount)
+        .expect("supply is bounded by issuance");
+    set_balance(state, id, to, after);
+    if before.is_zero() && *to != revocation_wallet(id) {
+        state.tokens.get_mut(id).expect("the token exists").holders += 1;
+    }
+}
+
+fn set_balance(state: &mut State, id: &TokenId, w: &WalletAddress, units: Units) {
+    if units.is_zero() {
+        state.balances.remove(&(id.clone(), *w));
+    } else {
+        state.balances.insert((id.clone(), *w), units);
+    }
+}
+
+/// The balances and holder counts a transaction's moves overwrote, so that
+/// a transaction that moves several times, each move checked against the
+/// state the moves before it left, can put everything back when a later
+/// move is refused: a refused transaction still changes nothing.
+#[derive(Default)]
+struct Undo {
+    balances: Vec<(TokenId, WalletAddress, Units)>,
+    holders: Vec<(TokenId, u32)>,
+}
+
+impl Undo {
+    /// Remembers what a move of `id` from `from` to `to` will overwrite.
+    fn remember(&mut self, state: &State, id: &TokenId, from: &WalletAddress, to: &WalletAddress) {
+        for w in [from, to] {
+            self.balances.push((id.clone(), *w, balance(state, id, w)));
+        }
+        let holders = state.tokens.get(id).expect("the token was checked").holders;
+        self.holders.push((id.clone(), holders));
+    }
+
+    /// Puts back everything remembered, the oldest value last.
+    fn restore(self, state: &mut State) {
+        for (id, w, units) in self.balances.into_iter().rev() {
+            set_balance(state, &id, &w, units);
+        }
+        for (id, holders) in self.holders.into_iter().rev() {
+            state
+                .tokens
+                .get_mut(&id)
+                .expect("the token was checked")
+                .holders = holders;
+        }
+    }
+}
+
+fn sum(allocations: &[Allocation]) -> Result<Units, Rejection> {
+    allocations
+        .iter()
+        .try_fold(Units::ZERO, |a, x| a.checked_add(x.amount))
+        .ok_or_else(overflow)
+}
+
+fn unique_wallets(allocations: &[Allocation]) -> Result<(), Rejection> {
+    let mut seen = std::collections::BTreeSet::new();
+    for a in allocations {
+        if a.amount.is_zero() {
+            return Err(reject(
+                RejectCode::ZeroAmount,
+                format!("allocation to {} is zero", a.wallet),
+            ));
+        }
+        if !seen.insert(a.wallet) {
+            return Err(reject(
+                RejectCode::InvalidField,
+                format!("wallet {} appears twice in the allocations", a.wallet),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses to move anything out of `token`'s revocation wallet (L-2, REC-6).
+pub(crate) fn refuse_revocation_wallet(
+    token: &TokenId,
+    from: &WalletAddress,
+) -> Result<(), Rejection> {
+    if *from == revocation_wallet(token) {
+        return Err(reject(
+            RejectCode::RevocationWalletLocked,
+            format!("{from} is the revocation wallet of {token}; nothing leaves it"),
+        ));
+    }
+    Ok(())
+}
+
+fn bind(state: &mut State, wallet: WalletAddress, did: &Did) {
+    state.wallets.insert(wallet, did.clone());
+    state.did_wallets.insert((did.clone(), wallet), ());
+}
+
+fn unknown_asset(id: &AssetId) -> Rejection {
+    reject(
+        RejectCode::UnknownAsset,
+        format!("no asset {id} is registered"),
+    )
+}
+
+fn agent_event(token: &TokenId, agent: OrgId, action: &str) -> LedgerEvent {
+    LedgerEvent::AgentAction {
+        token: token.clone(),
+        agent,
+        action: action.to_string(),
+    }
+}
+
+fn tidy_freeze(state: &mut State, token: &TokenId, wallet: &WalletAddress) {
+    let key = (token.clone(), *wallet);
+    if state
+        .freezes
+        .get(&key)
+        .is_some_and(|f| !f.all && f.amount.is_zero())
+    {
+        state.freezes.remove(&key);
+    }
+}
+
+/// The token's agent (its issuer) must be the signer.
+fn agent_of(state: &State, signer: &PublicKey, id: &TokenId) -> Result<OrgId, Rejection> {
+    let t = token(state, id)?;
+    let org = any_org(state, signer)?;
+    if t.issuer != org {
+        return Err(reject(
+            RejectCode::NotTokenAgent,
+            format!("{org} is not the agent of {id}; its issuer {} is", t.issuer),
+        ));
+    }
+    Ok(org)
+}
+
+/// The token's TSP must be the signer.
+fn tsp_of_token(state: &State, signer: &PublicKey, id: &TokenId) -> Result<OrgId, Rejection> {
+    let org = org_with(state, signer, Role::Tsp)?;
+    let t = token(state, id)?;
+    if t.tsp.as_ref() != Some(&org) {
+        return Err(reject(
+            RejectCode::NotTheTsp,
+            format!("{org} is not the TSP of {id}"),
+        ));
+    }
+    Ok(org)
+}
+
+fn unknown_org(org: &OrgId) -> Rejection {
+    reject(
+        RejectCode::UnknownOrganisation,
+        format!("no organisation {org} is admitted"),
+    )
+}
+
+/// Applies `stx`'s payload, or refuses it without changing the state.
+pub(crate) fn execute(
+    state: &mut State,
+    chain_id: &ChainId,
+    ctx: &BlockContext,
+    stx: &SignedTransaction,
+    events: &mut Vec<LedgerEvent>,
+) -> Result<(), Rejection> {
+    let mut tx = Tx {
+        chain_id,
+        ctx,
+        stx,
+        events,
+    };
+    let signer = &stx.tx.signer;
+    match &stx.tx.payload {
+        Payload::Transfer(p) => transfer(state, &mut tx, p),
+        Payload::Govern(p) => govern(state, &mut tx, signer, &p.action),
+        Payload::RegisterWallet(p) => register_wallet(state, &mut tx, p),
+        Payload::AddClaim(p) => add_claim(state, &mut tx, p),
+        Payload::RevokeClaim(p) => revoke_claim(state, &mut tx, p),
+        Payload::RegisterAsset(p) => register_asset(state, &mut tx, p),
+        Payload::RecordAppraisal(p) => record_appraisal(state, &mut tx, p),
+        Payload::RequestIssuance(p) => request_issuance(state, signer, p),
+        Payload::ExecuteIssuance(p) => execute_issuance(state, &mut tx, signer, p),
+        Payload::WithdrawIssuance(p) => withdraw_issuance(state, signer, p),
+        Payload::OpenCustodialWallet(p) => open_custodial_wallet(state, &mut tx, p),
+        Payload::CustodialTransfer(p) => custodial_transfer(state, &mut tx, signer, p),
+        Payload::SetFrozen(p) => set_frozen(state, &mut tx, p),
+        Payload::FreezePartial(p) => freeze_partial(state, &mut tx, p),
+        Payload::SetPaused(p) => set_paused(state, &mut tx, p),
+        Payload::ForcedTransfer(p) => forced_transfer(state, &mut tx, p),
+        Payload::RecoverWallet(p) => recover_wallet(state, &mut tx, p),
+        Payload::CreateCheckpoint(p) => create_checkpoint(state, &mut tx, p),
+        Payload::DeclareDistribution(p) => declare_distribution(state, signer, p),
+        Payload::RecordPayment(p) => record_payment(state, &mut tx, p),
+        Payload::RequestRevocation(p) => request_revocation(state, &mut tx, p),
+        Payload::ExecuteRevocation(p) => execute_revocation(state, &mut tx, signer, p),
+        Payload::IssueCashToken(p) => issue_cash_token(state, &mut tx, p),
+        Payload::MintCash(p) => mint_cash(state, &mut tx, p),
+        Payload::Settle(p) => settle(state, &mut tx, p),
+        Payload::BondValidator(p) => bond_validator(state, &mut tx, p),
+        Payload::Delegate(p) => delegate(state, &mut tx, p),
+        Payload::Undelegate(p) => undelegate(state, &mut tx, p),
+    }
+}

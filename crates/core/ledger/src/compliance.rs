@@ -1,0 +1,273 @@
+//! The transfer rules (L-1, F6-7): identities, claims, jurisdictions, holder
+//! and balance limits, lock-up, freezes, pause, revocation and expiry.
+
+use crate::address::revocation_wallet;
+use crate::state::{State, Token, TokenKind};
+use crate::{reject, BlockContext};
+use tranche_types::{
+    ClaimTopic, CountryCode, Did, RejectCode, Rejection, Role, TokenId, Units, WalletAddress,
+};
+
+/// Who is moving the tokens, which decides which rules apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// The holder (or a settlement on their behalf): every rule.
+    Holder,
+    /// The token's agent: identity rules for the receiver only.
+    Forced,
+    /// A lost wallet's tokens to a new wallet of the same identity.
+    Recovery,
+    /// Into the revocation wallet: only the balance matters.
+    Revocation,
+}
+
+pub(crate) fn token<'a>(state: &'a State, id: &TokenId) -> Result<&'a Token, Rejection> {
+    state
+        .tokens
+        .get(id)
+        .ok_or_else(|| reject(RejectCode::UnknownToken, format!("no token {id} exists")))
+}
+
+pub(crate) fn balance(state: &State, token: &TokenId, wallet: &WalletAddress) -> Units {
+    state
+        .balances
+        .get(&(token.clone(), *wallet))
+        .copied()
+        .unwrap_or(Units::ZERO)
+}
+
+pub(crate) fn did_of<'a>(state: &'a State, wallet: &WalletAddress) -> Result<&'a Did, Rejection> {
+    state.wallets.get(wallet).ok_or_else(|| {
+        reject(
+            RejectCode::WalletNotRegistered,
+            format!("wallet {wallet} is not bound to an identity"),
+        )
+    })
+}
+
+/// A valid claim of `topic` about `did`: not revoked, not expired, and from
+/// an organisation that still holds the claim-issuer role.
+fn valid_claim<'a>(
+    state: &'a State,
+    ctx: &BlockContext,
+    did: &Did,
+    topic: ClaimTopic,
+) -> Option<&'a crate::state::Claim> {
+    let from = (did.clone(), topic, min_org());
+    state
+        .claims
+        .range(from..)
+        .take_while(|((d, t, _), _)| d == did && *t == topic)
+        .find(|((_, _, issuer), c)| {
+            !c.revoked
+                && c.expiry_date >= ctx.date()
+                && state
+                    .orgs
+                    .get(issuer)
+                    .is_some_and(|o| o.roles.has(Role::ClaimIssuer))
+        })
+        .map(|(_, c)| c)
+}
+
+fn min_org() -> tranche_types::OrgId {
+    // The smallest possible organisation id: one character, the lowest allowed.
+    tranche_types::OrgId::new("-").expect("'-' is a valid organisation id")
+}
+
+/// The identity's country from a valid jurisdiction claim, if any.
+fn country(state: &State, ctx: &BlockContext, did: &Did) -> Option<CountryCode> {
+    valid_claim(state, ctx, did, ClaimTopic::JURISDICTION).and_then(|c| c.country)
+}
+
+/// Checks that `wallet`'s identity may hold `token` under its rules.
+fn check_identity(
+    state: &State,
+    ctx: &BlockContext,
+    t: &Token,
+    wallet: &WalletAddress,
+) -> Result<(), Rejection> {
+    let did = did_of(state, wallet)?;
+    if t.kind == TokenKind::Cash {
+        return Ok(());
+    }
+    for topic in t.rules.required_topics.iter() {
+        if valid_claim(state, ctx, did, *topic).is_none() {
+            return Err(reject(
+                RejectCode::IdentityNotVerified,
+                format!(
+                    "{did} (wallet {wallet}) has no valid claim of topic {} from a trusted claim issuer",
+                    topic.0
+                ),
+            ));
+        }
+    }
+    let allowed = &t.rules.allowed_countries;
+    let denied = &t.rules.denied_countries;
+    if !allowed.is_empty() || !denied.is_empty() {
+        let c = country(state, ctx, did);
+        let refused = match c {
+            Some(c) => denied.contains(&c) || (!allowed.is_empty() && !allowed.contains(&c)),
+            None => !allowed.is_empty(),
+        };
+        if refused {
+            let shown = c.map_or("unknown".to_string(), |c| c.to_string());
+            return Err(reject(
+                RejectCode::CountryNotAllowed,
+                format!("{did} resides in {shown}, which this token's rules do not allow"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `to` may receive `amount` of `t` given that `from` (if any)
+/// gives it: identity, per-identity balance and holder-count limits.
+pub(crate) fn check_receiver(
+    state: &State,
+    ctx: &BlockContext,
+    id: &TokenId,
+    t: &Token,
+    from: Option<&WalletAddress>,
+    to: &WalletAddress,
+    amount: Units,
+) -> Result<(), Rejection> {
+    check_identity(state, ctx, t, to)?;
+    if t.kind == TokenKind::Cash {
+        return Ok(());
+    }
+    let max = t.rules.max_balance_per_identity;
+    if !max.is_zero() {
+        let did = did_of(state, to)?;
+        let mut held = Units::ZERO;
+        let start = (did.clone(), WalletAddress([0; 20]));
+        for ((d, w), ()) in state.did_wallets.range(start..) {
+            if d != did {
+                break;
+            }
+            if Some(w) != from {
+                held = held
+                    .checked_add(balance(state, id, w))
+                    .ok_or_else(overflow)?;
+            }
+        }
+        let after = held.checked_add(amount).ok_or_else(overflow)?;
+        if after > max {
+            return Err(reject(
+                RejectCode::MaxBalanceExceeded,
+                format!("{did} would hold {after} of {id}; at most {max} are allowed per identity"),
+            ));
+        }
+    }
+    if t.rules.max_holders > 0 && balance(state, id, to).is_zero() {
+        let sender_leaves = from.is_some_and(|f| balance(state, id, f) == amount);
+        if !sender_leaves && t.holders >= t.rules.max_holders {
+            return Err(reject(
+                RejectCode::MaxHoldersReached,
+                format!("{id} has {} holders, its most", t.holders),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn overflow() -> Rejection {
+    reject(RejectCode::Overflow, "the amounts are too large")
+}
+
+/// Checks a movement of `amount` of `id` from `from` to `to` under `mode`.
+pub(crate) fn check(
+    state: &State,
+    ctx: &BlockContext,
+    id: &TokenId,
+    from: &WalletAddress,
+    to: &WalletAddress,
+    amount: Units,
+    mode: Mode,
+) -> Result<(), Rejection> {
+    let t = token(state, id)?;
+    if amount.is_zero() {
+        return Err(reject(
+            RejectCode::ZeroAmount,
+            "the amount must be at least 1",
+        ));
+    }
+    if *from == revocation_wallet(id) {
+        return Err(reject(
+            RejectCode::RevocationWalletLocked,
+            format!("{from} is the revocation wallet of {id}; nothing leaves it"),
+        ));
+    }
+    if t.is_revoked() {
+        return Err(reject(
+            RejectCode::TokenRevoked,
+            format!("{id} is revoked; it never moves again"),
+        ));
+    }
+    if mode != Mode::Revocation {
+        if let Some(expiry) = t.expiry_date {
+            if ctx.date() > expiry {
+                return Err(reject(
+                    RejectCode::TokenExpired,
+                    format!("{id} expired on {expiry}; only revocation may move it"),
+                ));
+            }
+        }
+        if *to == revocation_wallet(id) {
+            return Err(reject(
+                RejectCode::InvalidField,
+                format!(
+                    "{to} is the revocation wallet of {id}; only a revocation sends tokens there"
+                ),
+            ));
+        }
+    }
+    let held = balance(state, id, from);
+    if held < amount {
+        return Err(reject(
+            RejectCode::InsufficientBalance,
+            format!("wallet {from} holds {held} of {id}; {amount} were to be moved"),
+        ));
+    }
+    if mode == Mode::Holder {
+        if t.paused {
+            return Err(reject(
+                RejectCode::TokenPaused,
+                format!("{id} is paused by its agent"),
+            ));
+        }
+        for w in [from, to] {
+            if state.freezes.get(&(id.clone(), *w)).is_some_and(|f| f.all) {
+                return Err(reject(
+                    RejectCode::WalletFrozen,
+                    format!("wallet {w} is frozen for {id}"),
+                ));
+            }
+        }
+        let frozen = state
+            .freezes
+            .get(&(id.clone(), *from))
+            .map_or(Units::ZERO, |f| f.amount);
+        let free = held.checked_sub(frozen).unwrap_or(Units::ZERO);
+        if free < amount {
+            return Err(reject(
+                RejectCode::WalletFrozen,
+                format!(
+                    "wallet {from} has {frozen} of its {held} {id} frozen; only {free} may move"
+                ),
+            ));
+        }
+        if let Some(until) = t.rules.lockup_until {
+            if ctx.date() < until {
+                return Err(reject(
+                    RejectCode::LockedUp,
+                    format!("{id} is locked up until {until}"),
+                ));
+            }
+        }
+        check_identity(state, ctx, t, from)?;
+    }
+    if mode != Mode::Revocation {
+        check_receiver(state, ctx, id, t, Some(from), to, amount)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,686 @@
+//! Applies signed transactions to the security-token ledger: organisations and
+//! roles, identities and claims, assets, issuance, compliant transfers,
+//! custody, agent powers, distributions, revocation, settlement and staking.
+//!
+//! Pure and deterministic: no IO, no clock, no randomness. The block's height
+//! and time come in through [`BlockContext`]; the same transactions applied to
+//! the same genesis give the same state root.
+//!
+//! Invariants, checked after every transaction in debug builds
+//! ([`Ledger::check_invariants`]) and by property tests:
+//! - per token, the balances add up to what was issued, and the revocation
+//!   wallet holds exactly what was revoked;
+//! - an executed issuance issued exactly the sum of its allocations;
+//! - nothing ever leaves a revocation wallet;
+//! - no wallet has more of a token frozen than it holds;
+//! - no organisation is an issuer and also a TSP or an exchange.
+//!
+//! A refused transaction changes nothing but its signer's nonce, and its
+//! receipt carries a stable reject code and a message a person can act on.
+
+mod address;
+mod apply;
+mod compliance;
+mod consent;
+mod query;
+mod state;
+
+pub use query::{IssuanceCheck, RevocationCheck, TokenSupply};
+pub use state::{
+    Asset, ChainParams, Checkpoint, Claim, Committee, Custody, Distribution, Entitlement,
+    Equivocation, Freeze, IssuanceRequest, Member, Organisation, RevocationRequest, Roles, State,
+    Token, TokenKind, Validator,
+};
+
+use serde::{Deserialize, Serialize};
+use tranche_types::{
+    BoundedVec, ChainId, Date, Evidence, Hash, Memo, OffenceKind, OrgId, Outcome, PublicKey,
+    Reference, RejectCode, Rejection, Role, Signature, SignedTransaction, Timestamp, TokenId,
+    Units, WalletAddress,
+};
+
+/// Where in the chain a transaction is applied: the only clock the ledger has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockContext {
+    /// The block's height.
+    pub height: u64,
+    /// The time its proposer stamped.
+    pub time: Timestamp,
+}
+
+impl BlockContext {
+    /// The calendar day of the block.
+    pub fn date(&self) -> Date {
+        self.time.date()
+    }
+}
+
+/// The most validators a committee may have.
+pub const COMMITTEE_MAX: usize = 32;
+/// Blocks per epoch unless the genesis says otherwise.
+pub const EPOCH_BLOCKS_DEFAULT: u64 = 1_000;
+/// The fewest blocks an epoch may have.
+pub const EPOCH_BLOCKS_MIN: u64 = 4;
+
+/// A founding organisation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenesisOrganisation {
+    /// Its id.
+    pub org: OrgId,
+    /// Its signing key.
+    pub key: PublicKey,
+    /// Its roles.
+    pub roles: Vec<Role>,
+    /// Whether it governs. Founders usually do.
+    pub governor: bool,
+    /// Its stake units, for bonding and delegating.
+    #[serde(default)]
+    pub stake: u128,
+    /// Of `stake`, the units it bonds as a validator from the start, behind
+    /// its own key (needs the validator role).
+    #[serde(default)]
+    pub bond: u128,
+}
+
+/// The ledger's first state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Genesis {
+    /// The chain.
+    pub chain_id: ChainId,
+    /// The founding organisations.
+    pub organisations: Vec<GenesisOrganisation>,
+    /// Blocks per epoch (default 1,000): the committee is elected again
+    /// after every block whose height is a multiple of this.
+    #[serde(default)]
+    pub epoch_blocks: Option<u64>,
+    /// The most validators in a committee (default and most: 32).
+    #[serde(default)]
+    pub committee_max: Option<u32>,
+}
+
+/// Why a genesis is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid genesis: {0}")]
+pub struct GenesisError(pub String);
+
+tranche_types::unit_enum! {
+    /// How tokens moved.
+    pub enum TransferKind {
+        /// Signed by the holder.
+        Holder = 0,
+        /// Out of a custodial wallet, with the custodian's co-signature.
+        Custodial = 1,
+        /// Issued to an investor.
+        Issuance = 2,
+        /// Moved into the revocation wallet.
+        Revocation = 3,
+        /// Forced by the token's agent.
+        Forced = 4,
+        /// Recovery of a lost wallet.
+        Recovery = 5,
+        /// A leg of a settlement.
+        Settlement = 6,
+        /// Cash minted by a central bank.
+        Mint = 7,
+    }
+}
+
+tranche_types::record! {
+    /// The record of a movement of tokens (C-3, F6-7): date, token, originator,
+    /// beneficiary, amount and reference, plus how and by whose authority.
+    /// Stored in the canonical encoding; served as JSON.
+    pub struct TransferRecord {
+        /// The block's day.
+        pub date: Date,
+        /// The block's height.
+        pub height: u64,
+        /// The transaction.
+        pub tx: Hash,
+        /// The token.
+        pub token: TokenId,
+        /// The originator wallet (`None` for issuance and minting).
+        pub from: Option<WalletAddress>,
+        /// The beneficiary wallet.
+        pub to: WalletAddress,
+        /// Units moved.
+        pub amount: Units,
+        /// The reference given, e.g. an exchange trade id.
+        pub reference: Option<Reference>,
+        /// How.
+        pub kind: TransferKind,
+        /// The custodian's co-signature, for a custodial transfer (SR-3).
+        pub custodian_signature: Option<Signature>,
+        /// The recorded reason, for a forced transfer.
+        pub reason: Option<Memo>,
+    }
+}
+
+/// What a transaction did besides changing balances, for the record (REC-9).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum LedgerEvent {
+    /// Tokens moved.
+    Transfer(TransferRecord),
+    /// A governance action reached its quorum and took effect.
+    GovernanceExecuted {
+        /// The action's digest.
+        action: Hash,
+    },
+    /// A governance vote was counted.
+    GovernanceVote {
+        /// The action's digest.
+        action: Hash,
+        /// The voter.
+        org: OrgId,
+        /// Votes so far.
+        votes: u32,
+        /// Votes needed.
+        quorum: u32,
+    },
+    /// An agent power was used on a token, by whom.
+    AgentAction {
+        /// The token.
+        token: TokenId,
+        /// The agent organisation.
+        agent: OrgId,
+        /// Which power.
+        action: String,
+    },
+    /// An epoch ended: the committee of the next one was elected (C-2).
+    CommitteeElected {
+        /// The new epoch.
+        epoch: u64,
+        /// Its members.
+        members: Vec<Member>,
+    },
+    /// A validator's equivocation was recorded and its bond slashed (C-2).
+    Slashed {
+        /// The offending organisation.
+        org: OrgId,
+        /// Its consensus key.
+        key: PublicKey,
+        /// What it did.
+        kind: OffenceKind,
+        /// The consensus view of the offence.
+        view: u64,
+        /// The bonded stake it lost.
+        slashed: u128,
+    },
+}
+
+/// The result of applying one transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    /// Applied, or rejected with the reason.
+    pub outcome: Outcome,
+    /// What it recorded.
+    pub events: Vec<LedgerEvent>,
+}
+
+/// The ledger: its chain, its state.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    chain_id: ChainId,
+    state: State,
+}
+
+pub(crate) fn reject(code: RejectCode, message: impl Into<String>) -> Rejection {
+    Rejection::new(code, message)
+}
+
+impl Ledger {
+    /// The ledger at genesis.
+    pub fn genesis(genesis: &Genesis) -> Result<Ledger, GenesisError> {
+        let mut state = State::default();
+        if genesis.organisations.is_empty() {
+            return Err(GenesisError(
+                "at least one founding organisation is needed".into(),
+            ));
+        }
+        if !genesis.organisations.iter().any(|o| o.governor) {
+            return Err(GenesisError(
+                "at least one founding organisation must govern".into(),
+            ));
+        }
+        for o in &genesis.organisations {
+            let mut roles = Roles::default();
+            for r in &o.roles {
+                roles = roles.with(*r);
+            }
+            if apply::violates_separation(roles) {
+                return Err(GenesisError(format!(
+                    "{} would be an issuer and also a TSP or an exchange (SR-1, SR-2, REC-1)",
+                    o.org
+                )));
+            }
+            if state.orgs.contains_key(&o.org) {
+                return Err(GenesisError(format!("{} is listed twice", o.org)));
+            }
+            if state.org_by_key.insert(o.key, o.org.clone()).is_some() {
+                return Err(GenesisError(format!("{}'s key is used twice", o.org)));
+            }
+            state.orgs.insert(
+                o.org.clone(),
+                Organisation {
+                    key: o.key,
+                    roles,
+                    governor: o.governor,
+                },
+            );
+            if o.bond > o.stake {
+                return Err(GenesisError(format!(
+                    "{} would bond {} of its {} stake",
+                    o.org, o.bond, o.stake
+                )));
+            }
+            if o.bond > 0 {
+                if !roles.has(Role::Validator) {
+                    return Err(GenesisError(format!(
+                        "{} bonds stake but is not a validator",
+                        o.org
+                    )));
+                }
+                state.validators.insert(
+                    o.org.clone(),
+                    state::Validator {
+                        consensus_key: o.key,
+                        bonded: o.bond,
+                        delegated: 0,
+                        tombstoned: false,
+                    },
+                );
+            }
+            if o.stake > o.bond {
+                state.stake.insert(o.org.clone(), o.stake - o.bond);
+            }
+        }
+        let epoch_blocks = genesis.epoch_blocks.unwrap_or(EPOCH_BLOCKS_DEFAULT);
+        if !(EPOCH_BLOCKS_MIN..=1_000_000_000).contains(&epoch_blocks) {
+            return Err(GenesisError(format!(
+                "epoch_blocks must be {EPOCH_BLOCKS_MIN} to 1000000000, not {epoch_blocks}"
+            )));
+        }
+        let committee_max = genesis.committee_max.unwrap_or(COMMITTEE_MAX as u32);
+        if !(1..=COMMITTEE_MAX as u32).contains(&committee_max) {
+            return Err(GenesisError(format!(
+                "committee_max must be 1 to {COMMITTEE_MAX}, not {committee_max}"
+            )));
+        }
+        state.params = ChainParams {
+            epoch_blocks,
+            committee_max,
+        };
+        let mut ledger = Ledger {
+            chain_id: genesis.chain_id.clone(),
+            state,
+        };
+        // Empty when no organisation validates: a ledger for study or
+        // benchmarks, on which a node refuses to start.
+        let members = ledger.next_committee();
+        ledger.state.committee = Committee {
+            epoch: 0,
+            members: BoundedVec::new(members).expect("at most committee_max members"),
+        };
+        Ok(ledger)
+    }
+
+    /// The state's canonical encoding, for storage to persist.
+    pub fn snapshot(&self) -> Vec<u8> {
+        self.state.to_bytes()
+    }
+
+    /// The ledger of `chain_id` from a snapshot written by [`Ledger::snapshot`].
+    pub fn restore(
+        chain_id: ChainId,
+        snapshot: &[u8],
+    ) -> Result<Ledger, tranche_types::DecodeError> {
+        let state = State::from_bytes(snapshot)?;
+        let ledger = Ledger { chain_id, state };
+        Ok(ledger)
+    }
+
+    /// The chain this ledger belongs to.
+    pub fn chain_id(&self) -> &ChainId {
+        &self.chain_id
+    }
+
+    /// The state, read-only.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The state root (see [`State::root`]).
+    pub fn state_root(&self) -> Hash {
+        self.state.root(&self.chain_id)
+    }
+
+    /// The chain's consensus parameters.
+    pub fn params(&self) -> &ChainParams {
+        &self.state.params
+    }
+
+    /// The committee of the epoch the next block belongs to.
+    pub fn committee(&self) -> &Committee {
+        &self.state.committee
+    }
+
+    /// The epoch of the block at `height` (heights start at 1).
+    pub fn epoch_of(&self, height: u64) -> u64 {
+        height.saturating_sub(1) / self.state.params.epoch_blocks
+    }
+
+    /// The last height of `epoch`.
+    pub fn epoch_end(&self, epoch: u64) -> u64 {
+        (epoch + 1).saturating_mul(self.state.params.epoch_blocks)
+    }
+
+    /// Who would sit on a committee elected now: the election of bonded
+    /// validators (see [`Ledger::elect`]), or, on a chain where nobody has
+    /// bonded, every organisation holding the validator role and never
+    /// caught equivocating, each signing with its own key.
+    pub fn next_committee(&self) -> Vec<Member> {
+        let max = self.state.params.committee_max as usize;
+        let elected: Vec<Member> = self
+            .elect(max)
+            .into_iter()
+            .map(|(org, key, _)| Member { org, key })
+            .collect();
+        if !elected.is_empty() {
+            return elected;
+        }
+        let punished: std::collections::BTreeSet<&OrgId> =
+            self.state.equivocations.values().map(|e| &e.org).collect();
+        self.state
+            .orgs
+            .iter()
+            .filter(|(org, o)| o.roles.has(Role::Validator) && !punished.contains(org))
+            .take(max)
+            .map(|(org, o)| Member {
+                org: org.clone(),
+                key: o.key,
+            })
+            .collect()
+    }
+
+    /// Ends a block: after the last block of an epoch, elects the next
+    /// epoch's committee. Should the election find nobody, the committee
+    /// stays as it is, so the chain never stops for want of validators.
+    pub fn finish_block(&mut self, ctx: &BlockContext) -> Option<LedgerEvent> {
+        let length = self.state.params.epoch_blocks;
+        if ctx.height == 0 || !ctx.height.is_multiple_of(length) {
+            return None;
+        }
+        let epoch = ctx.height / length;
+        let mut members = self.next_committee();
+        if members.is_empty() {
+            members = self.state.committee.members.0.clone();
+        }
+        let next = Committee {
+            epoch,
+            members: BoundedVec::new(members.clone()).expect("at most committee_max members"),
+        };
+        self.state.previous_committee = std::mem::replace(&mut self.state.committee, next);
+        Some(LedgerEvent::CommitteeElected { epoch, members })
+    }
+
+    /// The committee of `epoch`, if it is the current or the previous one:
+    /// the epochs whose offences may be recorded.
+    pub fn committee_of(&self, epoch: u64) -> Option<&Committee> {
+        let s = &self.state;
+        if epoch == s.committee.epoch {
+            Some(&s.committee)
+        } else if epoch + 1 == s.committee.epoch && !s.previous_committee.members.0.is_empty() {
+            Some(&s.previous_committee)
+        } else {
+            None
+        }
+    }
+
+    /// Whether `evidence` can be recorded on this state: it is of the current
+    /// epoch or the one before, names a member of that epoch's committee,
+    /// and its offence in that view is not yet recorded. That its proof
+    /// holds is for consensus to check, which knows the committee's keys.
+    pub fn check_offence(&self, evidence: &Evidence) -> Result<OrgId, Rejection> {
+        let Some(committee) = self.committee_of(evidence.epoch) else {
+            return Err(reject(
+                RejectCode::InvalidField,
+                format!(
+                    "evidence of epoch {} is too old to record in epoch {}",
+                    evidence.epoch, self.state.committee.epoch
+                ),
+            ));
+        };
+        let Some(member) = committee
+            .members
+            .0
+            .iter()
+            .find(|m| m.key == evidence.offender)
+        else {
+            return Err(reject(
+                RejectCode::UnknownValidator,
+                format!(
+                    "{} did not vote in epoch {}",
+                    evidence.offender, evidence.epoch
+                ),
+            ));
+        };
+        if self.state.equivocations.contains_key(&evidence.offence()) {
+            return Err(reject(
+                RejectCode::OffenceRecorded,
+                format!(
+                    "{} is already punished for view {} of epoch {}",
+                    evidence.offender, evidence.view, evidence.epoch
+                ),
+            ));
+        }
+        Ok(member.org.clone())
+    }
+
+    /// Records an equivocation (C-2): the offender loses its whole bond
+    /// (burned) and is tombstoned, so it is never elected again. Delegations
+    /// to it stay with their delegators, who may withdraw them.
+    pub fn record_offence(
+        &mut self,
+        ctx: &BlockContext,
+        evidence: &Evidence,
+    ) -> Result<LedgerEvent, Rejection> {
+        let org = self.check_offence(evidence)?;
+        let slashed = match self.state.validators.get_mut(&org) {
+            Some(v) => {
+                v.tombstoned = true;
+                std::mem::take(&mut v.bonded)
+            }
+            None => 0,
+        };
+        self.state.equivocations.insert(
+            evidence.offence(),
+            Equivocation {
+                org: org.clone(),
+                kind: evidence.kind,
+                height: ctx.height,
+                slashed,
+                evidence: Hash::digest(
+                    b"tranche/evidence-item/v1",
+                    &tranche_types::commonware_codec::Encode::encode(evidence),
+                ),
+            },
+        );
+        Ok(LedgerEvent::Slashed {
+            org,
+            key: evidence.offender,
+            kind: evidence.kind,
+            view: evidence.view,
+            slashed,
+        })
+    }
+
+    /// Verifies the signature, then applies the transaction.
+    pub fn apply(&mut self, ctx: &BlockContext, stx: &SignedTransaction) -> Applied {
+        if let Err(e) = tranche_crypto::verify_transaction(stx, &self.chain_id) {
+            let code = match e {
+                tranche_crypto::VerifyError::WrongChain { .. } => RejectCode::WrongChain,
+                tranche_crypto::VerifyError::Signature(_) => RejectCode::BadSignature,
+            };
+            return Applied {
+                outcome: Outcome::Rejected(reject(code, e.to_string())),
+                events: Vec::new(),
+            };
+        }
+        self.apply_verified(ctx, stx)
+    }
+
+    /// Applies a transaction whose signature the caller has verified (for
+    /// example with batch verification over a whole block).
+    pub fn apply_verified(&mut self, ctx: &BlockContext, stx: &SignedTransaction) -> Applied {
+        let mut events = Vec::new();
+        let outcome = match self.envelope(ctx, stx) {
+            Err(r) => Outcome::Rejected(r),
+            Ok(()) => {
+                // The nonce is used whatever the outcome, so a refused
+                // transaction cannot be replayed.
+                self.state.nonces.insert(stx.tx.signer, stx.tx.nonce);
+                match apply::execute(&mut self.state, &self.chain_id, ctx, stx, &mut events) {
+                    Ok(()) => Outcome::Applied,
+                    Err(r) => {
+                        events.clear();
+                        Outcome::Rejected(r)
+                    }
+                }
+            }
+        };
+        #[cfg(debug_assertions)]
+        self.check_invariants();
+        Applied { outcome, events }
+    }
+
+    /// What applying the transaction would give, without changing anything.
+    /// Works on a copy of the state, so it costs a copy of the state.
+    pub fn dry_run(&self, ctx: &BlockContext, stx: &SignedTransaction) -> Outcome {
+        let mut copy = self.clone();
+        copy.apply(ctx, stx).outcome
+    }
+
+    /// Checks a holder transfer against every rule, without a transaction and
+    /// without changing anything: the same checks and codes as a transfer.
+    pub fn check_transfer(
+        &self,
+        ctx: &BlockContext,
+        token: &TokenId,
+        from: &WalletAddress,
+        to: &WalletAddress,
+        amount: Units,
+    ) -> Result<(), Rejection> {
+        compliance::check(
+            &self.state,
+            ctx,
+            token,
+            from,
+            to,
+            amount,
+            compliance::Mode::Holder,
+        )
+    }
+
+    fn envelope(&self, ctx: &BlockContext, stx: &SignedTransaction) -> Result<(), Rejection> {
+        let tx = &stx.tx;
+        if tx.chain_id != self.chain_id {
+            return Err(reject(
+                RejectCode::WrongChain,
+                format!(
+                    "transaction is for chain {}, this is {}",
+                    tx.chain_id, self.chain_id
+                ),
+            ));
+        }
+        if ctx.time > tx.valid_until {
+            return Err(reject(
+                RejectCode::Expired,
+                format!("valid until {}, block time is {}", tx.valid_until, ctx.time),
+            ));
+        }
+        let last = self.state.nonces.get(&tx.signer).copied().unwrap_or(0);
+        if tx.nonce != last + 1 {
+            return Err(reject(
+                RejectCode::BadNonce,
+                format!(
+                    "nonce {} given; the signer's next nonce is {}",
+                    tx.nonce,
+                    last + 1
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Panics if an invariant is broken (see the crate documentation).
+    pub fn check_invariants(&self) {
+        let s = &self.state;
+        let mut sums: std::collections::BTreeMap<&TokenId, (Units, u32)> = Default::default();
+        for ((token, wallet), units) in &s.balances {
+            assert!(!units.is_zero(), "zero balances are not kept");
+            let entry = sums.entry(token).or_insert((Units::ZERO, 0));
+            entry.0 = entry.0.checked_add(*units).expect("supply fits");
+            if *wallet != apply::revocation_wallet(token) {
+                entry.1 += 1;
+            }
+        }
+        for (id, t) in &s.tokens {
+            let (sum, holders) = sums.get(id).copied().unwrap_or((Units::ZERO, 0));
+            assert_eq!(
+                sum, t.issued,
+                "token {id}: balances add up to the issued supply"
+            );
+            let in_revocation = s
+                .balances
+                .get(&(id.clone(), apply::revocation_wallet(id)))
+                .copied()
+                .unwrap_or(Units::ZERO);
+            assert_eq!(
+                in_revocation, t.revoked,
+                "token {id}: the revocation wallet holds what was revoked"
+            );
+            assert_eq!(holders, t.holders, "token {id}: holder count");
+        }
+        for ((token, wallet), f) in &s.freezes {
+            let held = s
+                .balances
+                .get(&(token.clone(), *wallet))
+                .copied()
+                .unwrap_or(Units::ZERO);
+            assert!(
+                f.amount <= held,
+                "token {token}: wallet {wallet} has {} frozen of the {held} it holds",
+                f.amount
+            );
+        }
+        for (id, r) in &s.issuances {
+            if let Some(issued) = r.issued {
+                let sum = r
+                    .terms
+                    .allocations
+                    .iter()
+                    .try_fold(Units::ZERO, |a, x| a.checked_add(x.amount))
+                    .expect("allocations fit");
+                assert_eq!(issued, sum, "issuance {id}: issued equals its allocations");
+                assert_eq!(
+                    issued, r.terms.amount,
+                    "issuance {id}: issued equals requested"
+                );
+            }
+        }
+        for (id, r) in &s.revocations {
+            if let Some(revoked) = r.revoked {
+                assert_eq!(
+                    revoked, r.amount,
+                    "revocation {id}: revoked equals requested"
+                );
+            }
+        }
+        for (id, o) in &s.orgs {
+            assert!(
+                !apply::violates_separation(o.roles),
+                "{id}: separation of duties"
+            );
+        }
+    }
+}
