@@ -98,6 +98,8 @@ echo "== F5-7/SR-1 the TSP checks issued against requested"
 "$TRANCHE" query issuance "R-$RUN" > "$WORK/issuance.json"
 check "requested" 1000 "$(field 'd["data"]["check"]["requested"]' < "$WORK/issuance.json")"
 check "issued" 1000 "$(field 'd["data"]["check"]["issued"]' < "$WORK/issuance.json")"
+check "by the issuer named" devnet-issuer "$(field 'd["data"]["check"]["issuer"]' < "$WORK/issuance.json")"
+check "the withdrawn request" True "$("$TRANCHE" query issuance "R0-$RUN" | field 'd["data"]["check"]["withdrawn"]')"
 
 echo "== F5-9 the TSP declares a distribution of 5,000 USD over a checkpoint and records payments"
 send devnet-tsp "{\"type\":\"create_checkpoint\",\"token\":\"$TOKEN\"}"

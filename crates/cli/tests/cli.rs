@@ -572,7 +572,7 @@ fn vc_issue_explains_what_a_kind_needs() {
 }
 
 #[test]
-fn any_ledger_transaction_builds_from_its_json_payload() {
+fn a_payload_builds_signs_and_inspects_and_an_impossible_currency_is_refused() {
     let env = Env::new();
     env.ok(&["key", "new", "alice", "--password-file", "pw"]);
     let payload = r#"{"type": "register_asset", "asset": "A-17",

@@ -149,20 +149,45 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
     );
     assert!(stdout.contains("investment scenario complete"));
 
-    // The live stream saw the issuance, the transfer and the revocation.
-    wait_for("the watcher to see four transfers", || {
+    // The live stream saw every movement of the scenario, in order: two
+    // issuances, three holder transfers, the custodial move, two settlement
+    // legs and the revocation.
+    wait_for("the watcher to see the scenario's nine transfers", || {
         std::fs::read_to_string(&watch_out)
             .unwrap_or_default()
             .lines()
             .count()
-            >= 4
+            >= 9
     });
     let streamed: Vec<Value> = std::fs::read_to_string(&watch_out)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert!(streamed.iter().all(|e| e["transfer"]["token"].is_string()));
+    let kinds: Vec<&str> = streamed
+        .iter()
+        .map(|e| e["transfer"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "issuance",
+            "issuance",
+            "holder",
+            "holder",
+            "holder",
+            "custodial",
+            "settlement",
+            "settlement",
+            "revocation"
+        ]
+    );
+    assert!(streamed.iter().all(
+        |e| e["transfer"]["token"] == streamed[0]["transfer"]["token"]
+            && e["state_root"].is_string()
+    ));
+    let revocation = &streamed[8]["transfer"];
+    assert_eq!(revocation["amount"], "200");
     // History by time: everything so far, and nothing from the future.
     let transfers = |since: u64| -> usize {
         let out = tranche()

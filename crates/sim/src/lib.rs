@@ -84,19 +84,8 @@ fn genesis(n: usize, spare: Option<usize>) -> Ledger {
 }
 
 fn register_wallet(nonce: u64, valid_until: Timestamp) -> SignedTransaction {
-    let mut seed = [9u8; 32];
-    seed[..8].copy_from_slice(&nonce.to_be_bytes());
-    let tx = Transaction {
-        chain_id: CHAIN.parse().unwrap(),
-        signer: validator_key(0).public_key(),
-        nonce,
-        valid_until,
-        payload: Payload::RegisterWallet({
-            let person = Keypair::from_seed(&seed);
-            Ledger::sign_binding(&CHAIN.parse().unwrap(), &person, &person)
-        }),
-    };
-    sign_transaction(&validator_key(0), tx).unwrap()
+    let person = tranche_testkit::numbered_key(9, nonce);
+    tranche_testkit::register_wallet(CHAIN, &validator_key(0), nonce, valid_until, &person)
 }
 
 /// A Byzantine validator that never proposes: for each proposal it sees a
@@ -479,7 +468,7 @@ pub fn run_scenario(scenario: &Scenario) -> Chains {
                     valid_until: Timestamp(now + 3_600_000),
                     payload: Payload::BondValidator(BondValidator {
                         consensus_key: newcomer.public_key(),
-                        amount: 300,
+                        amount: Stake(300),
                     }),
                 };
                 let bond = sign_transaction(&newcomer, bond).unwrap();

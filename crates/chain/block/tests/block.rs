@@ -3,14 +3,14 @@
 
 use tranche_block::*;
 use tranche_crypto::{os_rng, sign_transaction, Keypair};
-use tranche_ledger::{Genesis, GenesisOrganisation, Ledger};
+use tranche_ledger::Ledger;
 use tranche_types::*;
 
 const CHAIN: &str = "tranche-block-test";
 const NOW: Timestamp = Timestamp(1_767_225_600_000);
 
 fn tsp() -> Keypair {
-    Keypair::from_seed(&[1; 32])
+    tranche_testkit::key(1)
 }
 
 fn ledger() -> Ledger {
@@ -19,20 +19,7 @@ fn ledger() -> Ledger {
 
 /// A chain of one organisation, the TSP, with these roles and this bond.
 fn ledger_of(roles: Vec<Role>, bond: u128) -> Ledger {
-    Ledger::genesis(&Genesis {
-        epoch_blocks: None,
-        committee_max: None,
-        chain_id: CHAIN.parse().unwrap(),
-        organisations: vec![GenesisOrganisation {
-            org: "tsp".parse().unwrap(),
-            key: tsp().public_key(),
-            roles,
-            governor: true,
-            stake: bond,
-            bond,
-        }],
-    })
-    .unwrap()
+    tranche_testkit::one_org_ledger(CHAIN, "tsp", &tsp(), roles, bond)
 }
 
 /// Verifies `block` at [`NOW`] as a node that has seen none of its
@@ -55,17 +42,8 @@ fn verify_afresh(
 }
 
 fn register(signer: &Keypair, nonce: u64, n: u8) -> SignedTransaction {
-    let tx = Transaction {
-        chain_id: CHAIN.parse().unwrap(),
-        signer: signer.public_key(),
-        nonce,
-        valid_until: NOW.plus_ms(3_600_000),
-        payload: Payload::RegisterWallet({
-            let person = Keypair::from_seed(&[n; 32]);
-            Ledger::sign_binding(&CHAIN.parse().unwrap(), &person, &person)
-        }),
-    };
-    sign_transaction(signer, tx).unwrap()
+    let person = tranche_testkit::key(n);
+    tranche_testkit::register_wallet(CHAIN, signer, nonce, NOW.plus_ms(3_600_000), &person)
 }
 
 #[test]

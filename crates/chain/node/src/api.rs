@@ -30,14 +30,8 @@ use tranche_types::{
 
 /// The OpenAPI document served at `/openapi.json`.
 pub const OPENAPI: &str = include_str!("openapi.json");
-/// The largest request body accepted (a signed transaction is far smaller).
-pub const BODY_BYTES_MAX: usize = 256 * 1024;
-/// The most transactions one batch submission carries.
-pub const BATCH_TXS_MAX: usize = 1000;
-/// The largest batch submission body.
-pub const BATCH_BODY_BYTES_MAX: usize = 4 * 1024 * 1024;
-/// The most transfers one query returns.
-pub const TRANSFERS_MAX: usize = 1000;
+use tranche_api::{ErrorBody, ErrorCode, TRANSFERS_DEFAULT};
+pub use tranche_api::{BATCH_BODY_BYTES_MAX, BATCH_TXS_MAX, BODY_BYTES_MAX, TRANSFERS_MAX};
 
 /// The last finalized state, as readers see it.
 #[derive(Clone, Debug)]
@@ -107,68 +101,62 @@ impl Shared {
     }
 }
 
-/// An API error: an HTTP status, a stable code and a message a person can act on.
+/// An API error: a stable code (which decides the HTTP status) and a
+/// message a person can act on.
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
-            status,
             code,
             message: message.into(),
         }
     }
     fn not_found(what: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", what)
+        ApiError::new(ErrorCode::NotFound, what)
     }
     fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        ApiError::new(ErrorCode::BadRequest, message)
+    }
+    fn body(&self) -> ErrorBody {
+        ErrorBody {
+            code: self.code,
+            message: self.message.clone(),
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"code": self.code, "message": self.message})),
-        )
-            .into_response()
+        let status = StatusCode::from_u16(self.code.status())
+            .expect("every error code has a valid HTTP status");
+        (status, Json(self.body())).into_response()
     }
 }
 
 impl From<tranche_storage::StorageError> for ApiError {
     fn from(e: tranche_storage::StorageError) -> ApiError {
         tracing::error!(error = %e, "storage read failed");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "storage",
-            "the node's storage failed; see its log",
-        )
+        ApiError::new(ErrorCode::Storage, "the node's storage failed; see its log")
     }
 }
 
 fn admit_error(e: AdmitError) -> ApiError {
     let code = match &e {
-        AdmitError::TooLarge(_) => "tx_too_large",
-        AdmitError::Invalid(_) => "tx_invalid",
-        AdmitError::Expired(_) => "tx_expired",
-        AdmitError::ValidityTooLong(_) => "tx_validity_too_long",
-        AdmitError::NonceUsed { .. } => "nonce_used",
-        AdmitError::NonceTooFar { .. } => "nonce_too_far",
-        AdmitError::NonceTaken(_) => "nonce_taken",
-        AdmitError::Full(_) => "mempool_full",
+        AdmitError::TooLarge(_) => ErrorCode::TxTooLarge,
+        AdmitError::Invalid(_) => ErrorCode::TxInvalid,
+        AdmitError::Expired(_) => ErrorCode::TxExpired,
+        AdmitError::ValidityTooLong(_) => ErrorCode::TxValidityTooLong,
+        AdmitError::NonceUsed { .. } => ErrorCode::NonceUsed,
+        AdmitError::NonceTooFar { .. } => ErrorCode::NonceTooFar,
+        AdmitError::NonceTaken(_) => ErrorCode::NonceTaken,
+        AdmitError::Full(_) => ErrorCode::MempoolFull,
     };
-    let status = match &e {
-        AdmitError::Full(_) => StatusCode::SERVICE_UNAVAILABLE,
-        AdmitError::NonceTaken(_) | AdmitError::NonceUsed { .. } => StatusCode::CONFLICT,
-        _ => StatusCode::UNPROCESSABLE_ENTITY,
-    };
-    ApiError::new(status, code, e.to_string())
+    ApiError::new(code, e.to_string())
 }
 
 type ApiResult = Result<Json<Value>, ApiError>;
@@ -310,8 +298,7 @@ async fn submit_batch(
     let Json(txs) = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             return ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
+                ErrorCode::TooLarge,
                 format!("a batch body may be at most {BATCH_BODY_BYTES_MAX} bytes; send fewer transactions at a time"),
             );
         }
@@ -322,8 +309,7 @@ async fn submit_batch(
     })?;
     if txs.len() > BATCH_TXS_MAX {
         return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
+            ErrorCode::TooLarge,
             format!(
                 "the batch holds {} transactions; at most {BATCH_TXS_MAX} are allowed",
                 txs.len()
@@ -357,7 +343,7 @@ async fn submit_batch(
             Err(e) => {
                 refused += 1;
                 let e = admit_error(e);
-                json!({"hash": hash, "error": {"code": e.code, "message": e.message}})
+                json!({"hash": hash, "error": e.body()})
             }
         });
     }
@@ -637,7 +623,7 @@ async fn transfers(
 ) -> ApiResult {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let (token, wallet) = q.filter()?;
-    let limit = q.limit.unwrap_or(100);
+    let limit = q.limit.unwrap_or(TRANSFERS_DEFAULT);
     if !(1..=TRANSFERS_MAX).contains(&limit) {
         return Err(ApiError::bad_request(format!(
             "limit must be 1 to {TRANSFERS_MAX}"

@@ -18,7 +18,8 @@ pub struct NodeConfig {
     /// key signs blocks and consensus votes and identifies the node to peers.
     pub key: PathBuf,
     /// A file holding the key file's password. Without it the password is
-    /// read from the environment variable `TRANCHE_KEY_PASSWORD`.
+    /// read from the environment variable `TRANCHE_PASSWORD` (as for every
+    /// `tranche` command), else asked for at a terminal.
     #[serde(default)]
     pub password_file: Option<PathBuf>,
     /// Where the node keeps its chain and consensus journal.

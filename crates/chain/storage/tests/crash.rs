@@ -4,49 +4,25 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use tranche_crypto::{sign_transaction, Keypair};
-use tranche_ledger::{BlockContext, Genesis, GenesisOrganisation, Ledger};
+use tranche_crypto::Keypair;
+use tranche_ledger::{BlockContext, Ledger};
 use tranche_storage::{BlockRecord, ChainStore, StorageError};
 use tranche_types::*;
 
 const CHAIN: &str = "tranche-crash";
 
 fn tsp() -> Keypair {
-    Keypair::from_seed(&[1; 32])
+    tranche_testkit::key(1)
 }
 
 fn genesis() -> Ledger {
-    Ledger::genesis(&Genesis {
-        epoch_blocks: None,
-        committee_max: None,
-        chain_id: CHAIN.parse().unwrap(),
-        organisations: vec![GenesisOrganisation {
-            org: "tsp".parse().unwrap(),
-            key: tsp().public_key(),
-            roles: vec![Role::Tsp],
-            governor: true,
-            stake: 0,
-            bond: 0,
-        }],
-    })
-    .unwrap()
+    tranche_testkit::one_org_ledger(CHAIN, "tsp", &tsp(), vec![Role::Tsp], 0)
 }
 
 /// Block `height` of a deterministic chain: one wallet registration.
 fn next_block(ledger: &mut Ledger, height: u64, parent: Hash) -> (Block, Vec<Receipt>) {
-    let mut seed = [7u8; 32];
-    seed[..8].copy_from_slice(&height.to_be_bytes());
-    let tx = Transaction {
-        chain_id: CHAIN.parse().unwrap(),
-        signer: tsp().public_key(),
-        nonce: height,
-        valid_until: Timestamp(u64::MAX),
-        payload: Payload::RegisterWallet({
-            let person = Keypair::from_seed(&seed);
-            Ledger::sign_binding(&CHAIN.parse().unwrap(), &person, &person)
-        }),
-    };
-    let stx = sign_transaction(&tsp(), tx).unwrap();
+    let person = tranche_testkit::numbered_key(7, height);
+    let stx = tranche_testkit::register_wallet(CHAIN, &tsp(), height, Timestamp(u64::MAX), &person);
     let parent_root = ledger.state_root();
     let time = Timestamp(1_767_225_600_000 + height * 1_000);
     let block = Block::new(

@@ -130,9 +130,6 @@ impl Client {
         )?;
         match status {
             200 | 202 => Ok(answer),
-            // The node refused the transaction itself (its nonce, its size,
-            // its validity): the caller's to fix, like a ledger rejection.
-            409 | 413 | 422 => Err(super::Refused(api_error(status, &answer).to_string()).into()),
             _ => Err(api_error(status, &answer)),
         }
     }
@@ -162,10 +159,18 @@ impl Client {
     }
 }
 
+/// The node's error answer as an error; one that refuses the transaction
+/// itself (its nonce, size or validity) is the caller's to fix, like a
+/// ledger rejection, and exits 3.
 fn api_error(status: u16, body: &Value) -> anyhow::Error {
-    match (body["code"].as_str(), body["message"].as_str()) {
-        (Some(code), Some(message)) => anyhow!("the node refused ({status} {code}): {message}"),
-        _ => anyhow!("the node answered {status}: {body}"),
+    match serde_json::from_value::<tranche_api::ErrorBody>(body.clone()) {
+        Ok(e) if e.code.refuses_transaction() => super::Refused(format!(
+            "the node refused the transaction ({status} {}): {}",
+            e.code, e.message
+        ))
+        .into(),
+        Ok(e) => anyhow!("the node refused ({status} {}): {}", e.code, e.message),
+        Err(_) => anyhow!("the node answered {status}: {body}"),
     }
 }
 
@@ -275,7 +280,7 @@ pub fn submit(ctx: &Ctx, args: SubmitArgs) -> Result<ExitCode> {
     }
     // Refused ones are reported, and the rest still go in.
     let mut answers = Vec::with_capacity(txs.len());
-    for chunk in txs.chunks(BATCH_TXS_MAX) {
+    for chunk in txs.chunks(tranche_api::BATCH_TXS_MAX) {
         let body = client.submit_batch(chunk)?;
         let results = body["results"]
             .as_array()
@@ -345,9 +350,6 @@ pub fn submit(ctx: &Ctx, args: SubmitArgs) -> Result<ExitCode> {
         ExitCode::from(super::exit::REJECTED)
     })
 }
-
-/// The most transactions the node takes in one batch.
-const BATCH_TXS_MAX: usize = 1000;
 
 /// What `tranche query` reads.
 #[derive(Debug, Subcommand)]

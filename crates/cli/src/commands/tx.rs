@@ -143,7 +143,8 @@ pub enum BuildCommand {
     ///
     /// The payload names its kind in "type" (transfer, govern, register_wallet,
     /// add_claim, revoke_claim, register_asset, record_appraisal,
-    /// request_issuance, execute_issuance, open_custodial_wallet,
+    /// request_issuance, execute_issuance, withdraw_issuance,
+    /// open_custodial_wallet,
     /// custodial_transfer, set_frozen, freeze_partial, set_paused,
     /// forced_transfer, recover_wallet, create_checkpoint,
     /// declare_distribution, record_payment, request_revocation,

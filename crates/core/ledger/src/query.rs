@@ -6,19 +6,25 @@ use crate::Ledger;
 use serde::{Deserialize, Serialize};
 use tranche_types::{Did, OrgId, PublicKey, RequestId, TokenId, Units, WalletAddress};
 
-/// A TSP's check of an issuance (F5-7, SR-1): requested against issued.
+/// A TSP's check of an issuance (F5-7, SR-1): what it requested, of whom,
+/// and what that issuer issued. (That issued equals requested is the
+/// ledger's rule, ST-1; this is what the TSP reads to see it.)
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssuanceCheck {
     /// The request.
     pub request: RequestId,
     /// The token.
     pub token: TokenId,
+    /// The TSP that filed it.
+    pub tsp: OrgId,
+    /// The issuer it names: the only one that may carry it out.
+    pub issuer: OrgId,
     /// Requested units.
     pub requested: Units,
-    /// Issued units, once carried out.
+    /// Issued units, once that issuer carried it out.
     pub issued: Option<Units>,
-    /// Whether issued equals requested.
-    pub matches: bool,
+    /// Whether it was carried out.
+    pub executed: bool,
     /// Withdrawn by the TSP before it was carried out: it never will be.
     pub withdrawn: bool,
 }
@@ -32,10 +38,13 @@ pub struct RevocationCheck {
     pub token: TokenId,
     /// Requested units.
     pub requested: Units,
-    /// Revoked units, once carried out.
+    /// The TSP that filed it.
+    pub tsp: OrgId,
+    /// Revoked units, once carried out (by the token's issuer, the only
+    /// one that may).
     pub revoked: Option<Units>,
-    /// Whether revoked equals requested.
-    pub matches: bool,
+    /// Whether it was carried out.
+    pub executed: bool,
 }
 
 /// An exchange's check of a token (SR-2, F6-2): issued against revoked.
@@ -62,7 +71,9 @@ impl Ledger {
             token: r.terms.token.clone(),
             requested: r.terms.amount,
             issued: r.issued,
-            matches: r.issued == Some(r.terms.amount),
+            tsp: r.tsp.clone(),
+            issuer: r.terms.issuer.clone(),
+            executed: r.issued.is_some(),
             withdrawn: r.withdrawn,
         })
     }
@@ -74,8 +85,9 @@ impl Ledger {
             request: request.clone(),
             token: r.token.clone(),
             requested: r.amount,
+            tsp: r.tsp.clone(),
             revoked: r.revoked,
-            matches: r.revoked == Some(r.amount),
+            executed: r.revoked.is_some(),
         })
     }
 

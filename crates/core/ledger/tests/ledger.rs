@@ -227,7 +227,11 @@ fn f5_7_tsp_verifies_issued_equals_requested() {
     let check = w.ledger.issuance_check(&id("R-T")).unwrap();
     assert_eq!(check.requested, Units(1_000));
     assert_eq!(check.issued, Some(Units(1_000)));
-    assert!(check.matches);
+    assert!(check.executed);
+    assert_eq!(
+        (check.tsp.as_str(), check.issuer.as_str()),
+        ("acme-tsp", "first-issuer")
+    );
 }
 
 #[test]
@@ -1023,7 +1027,12 @@ fn st2_issuer_cannot_revoke_less_or_more_than_requested() {
     );
     w.ok(&issuer, moves(600, 400));
     let check = w.ledger.revocation_check(&id("V-1")).unwrap();
-    assert!(check.matches, "F5-10: the TSP verifies revoked = requested");
+    assert!(check.executed);
+    assert_eq!(
+        check.revoked,
+        Some(check.requested),
+        "F5-10: the TSP verifies revoked = requested"
+    );
 }
 
 #[test]
@@ -1310,7 +1319,7 @@ fn c2_the_election_picks_the_top_stake_with_a_deterministic_tie_break() {
     let bond = |n: u128, k: u8| {
         Payload::BondValidator(BondValidator {
             consensus_key: key(200 + k).public_key(),
-            amount: n,
+            amount: Stake(n),
         })
     };
     w.ok(&w.tsp.clone(), bond(300, 1));
@@ -1327,7 +1336,7 @@ fn c2_the_election_picks_the_top_stake_with_a_deterministic_tie_break() {
     let delegate = |v: &str, n: u128| {
         Payload::Delegate(Delegate {
             validator: id(v),
-            amount: n,
+            amount: Stake(n),
         })
     };
     w.ok(&w.regulator.clone(), delegate("node-runner", 100));
@@ -1348,14 +1357,14 @@ fn c2_the_election_picks_the_top_stake_with_a_deterministic_tie_break() {
         &w.regulator.clone(),
         Payload::Undelegate(Delegate {
             validator: id("node-runner"),
-            amount: 100,
+            amount: Stake(100),
         }),
     );
     w.rejects(
         &w.regulator.clone(),
         Payload::Undelegate(Delegate {
             validator: id("node-runner"),
-            amount: 1,
+            amount: Stake(1),
         }),
         RejectCode::InsufficientStake,
     );
@@ -1460,14 +1469,14 @@ fn c2_an_equivocation_slashes_the_whole_bond_once_and_tombstones_the_validator()
         &w.validator.clone(),
         Payload::BondValidator(BondValidator {
             consensus_key: consensus.public_key(),
-            amount: 400,
+            amount: Stake(400),
         }),
     );
     w.ok(
         &w.regulator.clone(),
         Payload::Delegate(Delegate {
             validator: id("node-runner"),
-            amount: 100,
+            amount: Stake(100),
         }),
     );
     // Epoch 1's committee is the election: node-runner alone has bonded.
@@ -1545,7 +1554,7 @@ fn c2_an_equivocation_slashes_the_whole_bond_once_and_tombstones_the_validator()
         &w.validator.clone(),
         Payload::BondValidator(BondValidator {
             consensus_key: consensus.public_key(),
-            amount: 50,
+            amount: Stake(50),
         }),
         RejectCode::Tombstoned,
     );
@@ -1553,7 +1562,7 @@ fn c2_an_equivocation_slashes_the_whole_bond_once_and_tombstones_the_validator()
         &w.tsp.clone(),
         Payload::Delegate(Delegate {
             validator: id("node-runner"),
-            amount: 1,
+            amount: Stake(1),
         }),
         RejectCode::Tombstoned,
     );
@@ -1561,7 +1570,7 @@ fn c2_an_equivocation_slashes_the_whole_bond_once_and_tombstones_the_validator()
         &w.regulator.clone(),
         Payload::Undelegate(Delegate {
             validator: id("node-runner"),
-            amount: 100,
+            amount: Stake(100),
         }),
     );
     // The snapshot keeps the record.
@@ -1663,7 +1672,7 @@ fn c2_the_committee_is_elected_again_after_each_epochs_last_block() {
         &w.validator.clone(),
         Payload::BondValidator(BondValidator {
             consensus_key: key(209).public_key(),
-            amount: 500,
+            amount: Stake(500),
         }),
     );
     let at = |height| BlockContext {
@@ -1697,7 +1706,7 @@ fn c2_one_key_one_vote() {
     let bond = |k: PublicKey| {
         Payload::BondValidator(BondValidator {
             consensus_key: k,
-            amount: 10,
+            amount: Stake(10),
         })
     };
     w.ok(&w.tsp.clone(), bond(key(201).public_key()));

@@ -14,6 +14,9 @@ pub enum AmountError {
     /// The text is not a whole number of units.
     #[error("{0:?} is not a whole number of token units (digits only, e.g. 1000)")]
     NotUnits(String),
+    /// The text is not a whole number of stake units.
+    #[error("{0:?} is not a whole number of stake units (digits only, e.g. 1000)")]
+    NotStake(String),
     /// The text is not an amount of money in the currency's decimals.
     #[error("{text:?} is not an amount of {code}: use digits with at most {decimals} decimal places, e.g. {example}")]
     NotMoney {
@@ -46,113 +49,134 @@ pub enum AmountError {
     Underflow,
 }
 
-/// A number of security-token units. Tokens are indivisible (the paper splits
-/// an asset of price AP into AP/SP whole tokens), so one unit is one token.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Units(pub u128);
+/// Declares a count of whole units: checked arithmetic, decimal text, JSON
+/// as a string (a u128 does not survive a JavaScript number, and a JSON
+/// number cannot say it is whole), and a fixed-width canonical encoding.
+macro_rules! whole_amount {
+    ($(#[$doc:meta])* $name:ident, $visitor:ident, $not:ident, $zero_doc:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub u128);
 
-impl Units {
-    /// No tokens.
-    pub const ZERO: Units = Units(0);
+        impl $name {
+            #[doc = $zero_doc]
+            pub const ZERO: $name = $name(0);
 
-    /// `self + other`, or `None` on overflow.
-    pub fn checked_add(self, other: Units) -> Option<Units> {
-        self.0.checked_add(other.0).map(Units)
-    }
-
-    /// `self - other`, or `None` if `other` is larger.
-    pub fn checked_sub(self, other: Units) -> Option<Units> {
-        self.0.checked_sub(other.0).map(Units)
-    }
-
-    /// Whether this is zero tokens.
-    pub fn is_zero(self) -> bool {
-        self.0 == 0
-    }
-}
-
-impl fmt::Display for Units {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-impl FromStr for Units {
-    type Err = AmountError;
-    fn from_str(s: &str) -> Result<Self, AmountError> {
-        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(AmountError::NotUnits(s.chars().take(60).collect()));
-        }
-        s.parse::<u128>()
-            .map(Units)
-            .map_err(|_| AmountError::NotUnits(s.chars().take(60).collect()))
-    }
-}
-
-/// Amounts go to JSON as strings: a u128 does not survive a JavaScript number.
-impl Serialize for Units {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-/// Amounts come from JSON as decimal strings of whole units only: a JSON
-/// number is refused with a message saying so, since numbers lose digits
-/// in many JSON libraries and cannot say whether they are whole.
-impl<'de> Deserialize<'de> for Units {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct UnitsVisitor;
-
-        fn number<E: serde::de::Error>(shown: impl fmt::Display) -> E {
-            E::custom(format!(
-                "amounts are decimal strings of whole units, e.g. \"15\", not the JSON number {shown}"
-            ))
-        }
-
-        impl serde::de::Visitor<'_> for UnitsVisitor {
-            type Value = Units;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an amount as a decimal string of whole units, e.g. \"15\"")
+            /// `self + other`, or `None` on overflow.
+            pub fn checked_add(self, other: $name) -> Option<$name> {
+                self.0.checked_add(other.0).map($name)
             }
 
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Units, E> {
-                v.parse().map_err(E::custom)
+            /// `self - other`, or `None` if `other` is larger.
+            pub fn checked_sub(self, other: $name) -> Option<$name> {
+                self.0.checked_sub(other.0).map($name)
             }
 
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Units, E> {
-                Err(number(v))
-            }
-
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Units, E> {
-                Err(number(v))
-            }
-
-            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Units, E> {
-                Err(number(v))
+            /// Whether this is zero.
+            pub fn is_zero(self) -> bool {
+                self.0 == 0
             }
         }
 
-        d.deserialize_any(UnitsVisitor)
-    }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = AmountError;
+            fn from_str(s: &str) -> Result<Self, AmountError> {
+                if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(AmountError::$not(s.chars().take(60).collect()));
+                }
+                s.parse::<u128>()
+                    .map($name)
+                    .map_err(|_| AmountError::$not(s.chars().take(60).collect()))
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        /// From JSON as decimal strings of whole units only: a JSON number is
+        /// refused with a message saying so.
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct $visitor;
+
+                fn number<E: serde::de::Error>(shown: impl fmt::Display) -> E {
+                    E::custom(format!(
+                        "amounts are decimal strings of whole units, e.g. \"15\", not the JSON number {shown}"
+                    ))
+                }
+
+                impl serde::de::Visitor<'_> for $visitor {
+                    type Value = $name;
+
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("an amount as a decimal string of whole units, e.g. \"15\"")
+                    }
+
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$name, E> {
+                        v.parse().map_err(E::custom)
+                    }
+
+                    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<$name, E> {
+                        Err(number(v))
+                    }
+
+                    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<$name, E> {
+                        Err(number(v))
+                    }
+
+                    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<$name, E> {
+                        Err(number(v))
+                    }
+                }
+
+                d.deserialize_any($visitor)
+            }
+        }
+
+        impl Write for $name {
+            fn write(&self, buf: &mut impl BufMut) {
+                self.0.write(buf);
+            }
+        }
+
+        impl FixedSize for $name {
+            const SIZE: usize = u128::SIZE;
+        }
+
+        impl Read for $name {
+            type Cfg = ();
+            fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+                Ok($name(u128::read_cfg(buf, &())?))
+            }
+        }
+    };
 }
 
-impl Write for Units {
-    fn write(&self, buf: &mut impl BufMut) {
-        self.0.write(buf);
-    }
-}
+whole_amount!(
+    /// A number of security-token units. Tokens are indivisible (the paper splits
+    /// an asset of price AP into AP/SP whole tokens), so one unit is one token.
+    Units,
+    UnitsVisitor,
+    NotUnits,
+    "No tokens."
+);
 
-impl FixedSize for Units {
-    const SIZE: usize = u128::SIZE;
-}
-
-impl Read for Units {
-    type Cfg = ();
-    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        Ok(Units(u128::read_cfg(buf, &())?))
-    }
-}
+whole_amount!(
+    /// A number of stake units an organisation bonds or delegates (C-2).
+    Stake,
+    StakeVisitor,
+    NotStake,
+    "No stake."
+);
 
 /// What kind of money a currency is (F6-4, F6-11).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -21,7 +21,7 @@ mod reject;
 mod time;
 mod tx;
 
-pub use amount::{AmountError, Currency, CurrencyKind, MinorUnits, Money, Units};
+pub use amount::{AmountError, Currency, CurrencyKind, MinorUnits, Money, Stake, Units};
 pub use block::{
     evidence_root, tx_root, Block, BlockHeader, Evidence, EvidenceProof, OffenceKind, Outcome,
     Receipt, BLOCK_EVIDENCE_MAX, BLOCK_TXS_MAX, EVIDENCE_PROOF_MAX,

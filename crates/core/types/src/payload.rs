@@ -5,7 +5,7 @@
 use crate::codec::BoundedVec;
 use crate::{
     record, tagged, unit_enum, AssetId, Currency, Date, Did, Hash, IdError, Money, OrgId,
-    PublicKey, Reference, RequestId, Signature, TokenId, Units, WalletAddress,
+    PublicKey, Reference, RequestId, Signature, Stake, TokenId, Units, WalletAddress,
 };
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error as CodecError, FixedSize, Read, Write};
@@ -644,7 +644,7 @@ record! {
         /// The key it votes with.
         pub consensus_key: PublicKey,
         /// Stake units bonded, from the organisation's stake balance.
-        pub amount: u128,
+        pub amount: Stake,
     }
 }
 
@@ -654,7 +654,7 @@ record! {
         /// The validator organisation.
         pub validator: OrgId,
         /// Stake units.
-        pub amount: u128,
+        pub amount: Stake,
     }
 }
 

@@ -27,7 +27,7 @@ where
         observer: mpsc::UnboundedSender<Finalized>,
     ) -> (Self, Mailbox, Reporter, mpsc::UnboundedReceiver<EpochStart>) {
         let (sender, receiver) = mpsc::unbounded_channel();
-        let (submissions, submitted) = mpsc::unbounded_channel();
+        let (submissions, submitted) = mpsc::channel(SUBMISSIONS_QUEUED_MAX);
         let (epochs, epochs_out) = mpsc::unbounded_channel();
         let progress = context.current();
         let genesis = genesis_digest(start.ledger.chain_id());

@@ -54,7 +54,7 @@ pub(super) struct Submission {
 #[derive(Clone, Debug)]
 pub struct Mailbox {
     pub(super) sender: mpsc::UnboundedSender<Message>,
-    pub(super) submissions: mpsc::UnboundedSender<Submission>,
+    pub(super) submissions: mpsc::Sender<Submission>,
 }
 
 impl Mailbox {
@@ -72,7 +72,13 @@ impl Mailbox {
     pub async fn submit_batch(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, AdmitError>> {
         let count = txs.len();
         let (response, receiver) = oneshot::channel();
-        self.submissions.send_lossy(Submission { txs, response });
+        if let Err(e) = self.submissions.try_send(Submission { txs, response }) {
+            let why = match e {
+                mpsc::error::TrySendError::Full(_) => "the validator's submission queue is full",
+                mpsc::error::TrySendError::Closed(_) => "the validator is shutting down",
+            };
+            return vec![Err(AdmitError::Full(why)); count];
+        }
         receiver.await.unwrap_or_else(|_| {
             vec![Err(AdmitError::Full("the validator is shutting down")); count]
         })

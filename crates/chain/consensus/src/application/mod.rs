@@ -66,6 +66,10 @@ pub const EMPTY_BLOCK_INTERVAL: Duration = Duration::from_millis(500);
 /// first transaction waits at most this long.
 pub const MIN_BLOCK_INTERVAL: Duration = Duration::from_millis(120);
 
+/// The most client submissions (each a transaction or a batch) waiting for
+/// the application; past it a submission is refused at once as
+/// `mempool_full`, so a flood of clients cannot grow the node's memory.
+pub const SUBMISSIONS_QUEUED_MAX: usize = 1024;
 /// The most offences kept waiting for a block to carry them.
 const OFFENCES_MAX: usize = 256;
 /// The most finalization certificates kept for blocks not yet applied.
@@ -159,7 +163,7 @@ pub struct Application<E: Clock + Spawner + CryptoRng, S, R, A> {
     /// Which committee member to ask for blocks next.
     sync_turn: usize,
     mailbox: mpsc::UnboundedReceiver<Message>,
-    submissions: mpsc::UnboundedReceiver<Submission>,
+    submissions: mpsc::Receiver<Submission>,
     /// The last block this validator proposed and sent out.
     sent: Option<Digest>,
     blocks_out: S,

@@ -32,7 +32,14 @@ pub(super) fn bond_validator(
             format!("{} is another organisation's key", p.consensus_key),
         ));
     }
-    take_stake(state, &org, p.amount)?;
+    let amount = p.amount.0;
+    let bonded = state
+        .validators
+        .get(&org)
+        .map_or(0, |v| v.bonded)
+        .checked_add(amount)
+        .ok_or_else(overflow)?;
+    take_stake(state, &org, amount)?;
     let v = state.validators.entry(org).or_insert(Validator {
         consensus_key: p.consensus_key,
         bonded: 0,
@@ -40,7 +47,7 @@ pub(super) fn bond_validator(
         tombstoned: false,
     });
     v.consensus_key = p.consensus_key;
-    v.bonded += p.amount;
+    v.bonded = bonded;
     Ok(())
 }
 
@@ -54,16 +61,26 @@ pub(super) fn delegate(state: &mut State, tx: &mut Tx<'_>, p: &Delegate) -> Resu
         ));
     }
     refuse_tombstoned(state, &p.validator)?;
-    take_stake(state, &org, p.amount)?;
+    let amount = p.amount.0;
+    let key = (org.clone(), p.validator.clone());
+    let delegated = state.validators[&p.validator]
+        .delegated
+        .checked_add(amount)
+        .ok_or_else(overflow)?;
+    let delegation = state
+        .delegations
+        .get(&key)
+        .copied()
+        .unwrap_or(0)
+        .checked_add(amount)
+        .ok_or_else(overflow)?;
+    take_stake(state, &org, amount)?;
     state
         .validators
         .get_mut(&p.validator)
         .expect("checked")
-        .delegated += p.amount;
-    *state
-        .delegations
-        .entry((org, p.validator.clone()))
-        .or_insert(0) += p.amount;
+        .delegated = delegated;
+    state.delegations.insert(key, delegation);
     Ok(())
 }
 
@@ -76,7 +93,15 @@ pub(super) fn undelegate(
     let org = any_org(state, signer)?;
     let key = (org.clone(), p.validator.clone());
     let delegated = state.delegations.get(&key).copied().unwrap_or(0);
-    if p.amount == 0 || p.amount > delegated {
+    let amount = p.amount.0;
+    let free = state
+        .stake
+        .get(&org)
+        .copied()
+        .unwrap_or(0)
+        .checked_add(amount)
+        .ok_or_else(overflow)?;
+    if amount == 0 || amount > delegated {
         return Err(reject(
             RejectCode::InsufficientStake,
             format!(
@@ -85,17 +110,18 @@ pub(super) fn undelegate(
             ),
         ));
     }
-    if delegated == p.amount {
+    if delegated == amount {
         state.delegations.remove(&key);
     } else {
-        state.delegations.insert(key, delegated - p.amount);
+        state.delegations.insert(key, delegated - amount);
     }
+    // A validator's delegated total includes every delegation to it.
     state
         .validators
         .get_mut(&p.validator)
         .expect("a delegation names a validator")
-        .delegated -= p.amount;
-    *state.stake.entry(org).or_insert(0) += p.amount;
+        .delegated -= amount;
+    state.stake.insert(org, free);
     Ok(())
 }
 

@@ -1,0 +1,12 @@
+//! Defines the node API's edge: its error codes with their HTTP statuses,
+//! its limits, and the wire types clients and role services share, with no
+//! dependency on the chain (only on `tranche-types`).
+//!
+//! Every code maps to one status and one meaning; codes never change
+//! meaning once released.
+
+mod error;
+mod limits;
+
+pub use error::{ErrorBody, ErrorCode};
+pub use limits::*;
