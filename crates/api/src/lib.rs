@@ -7,6 +7,10 @@
 
 mod error;
 mod limits;
+pub mod node;
+
+#[cfg(feature = "client")]
+pub mod client;
 
 pub use error::{ErrorBody, ErrorCode};
 pub use limits::*;

@@ -122,7 +122,7 @@ fn open_store(
 pub fn run(config: &NodeConfig, key: Keypair) -> Result<(), NodeError> {
     let genesis = load_genesis(config)?;
     let me = key.public_key();
-    let my_org = genesis.state().org_by_key.get(&me).cloned();
+    let my_org = genesis.organisation_of_key(&me).cloned();
     let mut addresses = vec![(consensus_public(&me)?, config.p2p_listen)];
     for peer in &config.peers {
         addresses.push((consensus_public(&peer.key)?, peer.address));

@@ -90,3 +90,42 @@ fn unusable_tls_files_are_refused_with_the_reason() {
     let err = server_config(&cert, &other_key).unwrap_err();
     assert!(err.contains("do not make a TLS identity"), "{err}");
 }
+
+#[tokio::test]
+async fn the_typed_client_trusts_a_private_ca_and_nothing_else() {
+    use tranche_api::client::{ClientError, NodeClient};
+    use tranche_api::node::Status;
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, _) = identity(dir.path());
+    let status = Status {
+        chain_id: "tranche-tls".parse().unwrap(),
+        org: None,
+        key: tranche_types::PublicKey([3; 32]),
+        finalized_height: 7,
+        block_hash: tranche_types::Hash([1; 32]),
+        block_time: tranche_types::Timestamp(1),
+        state_root: tranche_types::Hash([2; 32]),
+        epoch: 0,
+        validating: false,
+        validators: Vec::new(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = TlsListener::new(listener, server_config(&cert, &key).unwrap()).unwrap();
+    let addr = axum::serve::Listener::local_addr(&listener).unwrap();
+    let answer = status.clone();
+    let app = axum::Router::new().route(
+        "/status",
+        axum::routing::get(move || async move { axum::Json(answer) }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let url = format!("https://localhost:{}", addr.port());
+    let pem = std::fs::read(&cert).unwrap();
+    let trusting = NodeClient::new(&url, Some(&pem)).unwrap();
+    assert_eq!(trusting.status().await.unwrap(), status);
+    let stranger = NodeClient::new(&url, None).unwrap();
+    assert!(matches!(
+        stranger.status().await,
+        Err(ClientError::Unreachable { .. })
+    ));
+}

@@ -50,11 +50,7 @@ pub struct TransferFilter {
 
 impl TransferFilter {
     fn matches(&self, t: &TransferRecord) -> bool {
-        self.token.as_ref().is_none_or(|k| *k == t.token)
-            && self
-                .wallet
-                .as_ref()
-                .is_none_or(|w| *w == t.to || t.from.as_ref() == Some(w))
+        t.matches(self.token.as_ref(), self.wallet.as_ref())
     }
 }
 const SNAPSHOT: &str = "snapshot";

@@ -51,11 +51,7 @@ fn open(dir: &Path, org: &str, password: &str) -> Result<Keypair> {
 /// and waits until all are finalized.
 fn setup(client: &Client, chain: &ChainId, key: &Keypair, payloads: Vec<Payload>) -> Result<()> {
     let signer = key.public_key();
-    let next = |c: &Client| -> Result<u64> {
-        c.get_found(&format!("/signers/{signer}/nonce"))?["data"]["next_nonce"]
-            .as_u64()
-            .ok_or_else(|| anyhow!("no nonce"))
-    };
+    let next = |c: &Client| -> Result<u64> { c.next_nonce(&signer) };
     let first = next(client)?;
     let total = payloads.len() as u64;
     let mut sent = 0u64;
@@ -263,9 +259,13 @@ fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
             allocations,
         })],
     )?;
-    let check = client.get_found(&format!("/issuances/{request_id}"))?;
-    if check["data"]["check"]["issued"] != check["data"]["check"]["requested"] {
-        bail!("the benchmark token was not issued: {check}");
+    let issued = client
+        .found("benchmark issuance", |c| c.issuance(request_id.as_str()))?
+        .data
+        .check
+        .and_then(|c| c.issued);
+    if issued != Some(amount) {
+        bail!("the benchmark token was not issued: {issued:?} of {amount}");
     }
 
     // Sign everything before the clock starts.
@@ -295,9 +295,7 @@ fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
         "submitting {total} signed transfers through {} clients, {} a request",
         args.clients, args.batch
     );
-    let start_height = client.get_found("/status")?["finalized_height"]
-        .as_u64()
-        .unwrap_or(0);
+    let start_height = client.status()?.finalized_height;
     let submitted: Arc<Mutex<HashMap<Hash, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
     let queue = Arc::new(Mutex::new(txs.into_iter().enumerate()));
     // The k-th transfer is due k / rate seconds after the start.
@@ -341,8 +339,8 @@ fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
                     c.submit(stx)?;
                 } else {
                     let answer = c.submit_batch(&txs)?;
-                    if answer["refused"] != 0 {
-                        bail!("the node refused benchmark transfers: {answer}");
+                    if answer.refused != 0 {
+                        bail!("the node refused {} benchmark transfers", answer.refused);
                     }
                 }
             }
@@ -365,32 +363,28 @@ fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
         if start.elapsed() > deadline {
             bail!("only {finalized} of {total} transfers finalized in {deadline:?}");
         }
-        let Some(block) = client.get(&format!("/blocks/{height}"))? else {
+        let Some(block) = client.call(|c| c.block(height))? else {
             std::thread::sleep(Duration::from_millis(10));
             continue;
         };
         let seen = Instant::now();
         let seen_ms = now().0;
-        let block_time = block["block"]["header"]["time"].as_u64();
-        if let Some(t) = block_time {
-            if let Some(prev) = last_block_time.filter(|_| finalized > 0) {
-                if t.saturating_sub(prev) > block_gap_max {
-                    block_gap_max = t.saturating_sub(prev);
-                    block_gap_at = height;
-                }
+        let block_time = block.block.header.time.0;
+        if let Some(prev) = last_block_time.filter(|_| finalized > 0) {
+            if block_time.saturating_sub(prev) > block_gap_max {
+                block_gap_max = block_time.saturating_sub(prev);
+                block_gap_at = height;
             }
-            last_block_time = Some(t);
         }
-        let receipts = block["receipts"].as_array().cloned().unwrap_or_default();
+        last_block_time = Some(block_time);
         let map = submitted.lock().expect("map");
-        for r in receipts {
-            let hash: Hash = serde_json::from_value(r["tx_hash"].clone())?;
-            if let Some(at) = map.get(&hash) {
-                if r["outcome"]["status"] != "applied" {
-                    bail!("a benchmark transfer was rejected: {r}");
+        for r in &block.receipts {
+            if let Some(at) = map.get(&r.tx_hash) {
+                if let Outcome::Rejected(why) = &r.outcome {
+                    bail!("a benchmark transfer was rejected: {why}");
                 }
                 latencies.push(seen.duration_since(*at));
-                after_block.push(seen_ms.saturating_sub(block_time.unwrap_or(seen_ms)));
+                after_block.push(seen_ms.saturating_sub(block_time));
                 finalized += 1;
                 last = seen;
             }

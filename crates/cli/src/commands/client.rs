@@ -5,15 +5,19 @@ use super::tx::{decode_signed, parse_duration_ms, read_payload, TX_FILE_BYTES_MA
 use super::{now, open_key, print_json, KeyArgs};
 use crate::keystore::read_bounded;
 use crate::Ctx;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Result};
 use clap::{Args, Subcommand};
+use serde_json::json;
 use serde_json::Value;
-use std::io::BufRead as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use tranche_api::client::{BlockingNodeClient, ClientError, NodeClient, NodeEvent, TransferFilter};
+use tranche_api::node::{
+    BatchAnswer, BatchItem, Status, SubmitStatus, Submitted, TransactionRecord,
+};
 use tranche_crypto::sign_transaction;
-use tranche_types::{ChainId, Hash, SignedTransaction, Transaction};
+use tranche_types::{ChainId, Hash, Outcome, SignedTransaction, Transaction, WalletAddress};
 
 /// The node to talk to.
 #[derive(Debug, Args)]
@@ -39,16 +43,27 @@ impl NodeUrl {
     }
 }
 
-/// A blocking client of one node.
+/// A blocking client of one node: the typed client of `tranche-api`, its
+/// errors mapped to the exit codes every command uses.
+#[derive(Debug)]
 pub struct Client {
     /// The node's base URL.
     pub base: String,
-    http: reqwest::blocking::Client,
+    inner: BlockingNodeClient,
 }
 
-impl std::fmt::Debug for Client {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("base", &self.base).finish()
+/// The CLI's error for a failed call: a refused transaction exits 3, a
+/// missing thing 4, a bad URL 2, anything else 1.
+fn cli_error(e: ClientError) -> anyhow::Error {
+    match e {
+        ClientError::BadUrl(_) => super::Usage(format!("--node {e}")).into(),
+        ClientError::Refused { ref body, .. } if body.code.refuses_transaction() => {
+            super::Refused(format!("the node refused the transaction: {e}")).into()
+        }
+        ref refused @ ClientError::Refused { .. } if refused.is_not_found() => {
+            super::NotFound(e.to_string()).into()
+        }
+        e => anyhow::Error::new(e),
     }
 }
 
@@ -61,116 +76,69 @@ impl Client {
     /// A client of the node at `url`, trusting `ca_cert` (PEM) besides the
     /// system's roots.
     pub fn with_ca(url: &str, ca_cert: Option<&std::path::Path>) -> Result<Client> {
-        let base = url.trim_end_matches('/').to_string();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            super::usage!("--node {url:?} is not an http:// or https:// URL");
-        }
-        let mut builder = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30));
-        if let Some(path) = ca_cert {
-            let pem = read_bounded(path, 1 << 20)?;
-            let cert = reqwest::Certificate::from_pem(&pem)
-                .with_context(|| format!("{} is not a PEM certificate", path.display()))?;
-            builder = builder.add_root_certificate(cert);
-        }
+        let pem = ca_cert.map(|p| read_bounded(p, 1 << 20)).transpose()?;
+        let inner = BlockingNodeClient::new(url, pem.as_deref()).map_err(|e| match e {
+            ClientError::BadCaCertificate(_) => anyhow!(
+                "{} is not a PEM certificate",
+                ca_cert.map(|p| p.display().to_string()).unwrap_or_default()
+            ),
+            e => cli_error(e),
+        })?;
         Ok(Client {
-            base,
-            http: builder.build()?,
+            base: inner.inner().base().to_string(),
+            inner,
         })
     }
 
-    fn answer(
-        &self,
-        path: &str,
-        response: reqwest::Result<reqwest::blocking::Response>,
-    ) -> Result<(u16, Value)> {
-        let response =
-            response.with_context(|| format!("cannot reach the node at {}", self.base))?;
-        let status = response.status().as_u16();
-        let body: Value = response
-            .json()
-            .with_context(|| format!("{}{path} did not answer JSON", self.base))?;
-        Ok((status, body))
+    /// Runs one call of the typed client.
+    pub fn call<'a, F, T>(&'a self, f: impl FnOnce(&'a NodeClient) -> F) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<T, ClientError>> + 'a,
+    {
+        self.inner.run(f).map_err(cli_error)
     }
 
-    /// GETs `path`; `Ok(None)` for 404.
-    pub fn get(&self, path: &str) -> Result<Option<Value>> {
-        let (status, body) =
-            self.answer(path, self.http.get(format!("{}{path}", self.base)).send())?;
-        match status {
-            200 => Ok(Some(body)),
-            404 => Ok(None),
-            _ => Err(api_error(status, &body)),
-        }
+    /// Like [`Client::call`] for a thing that may not exist: `None` is an
+    /// error that exits 4, naming what was asked.
+    pub fn found<'a, F, T>(&'a self, what: &str, f: impl FnOnce(&'a NodeClient) -> F) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<Option<T>, ClientError>> + 'a,
+    {
+        self.call(f)?.ok_or_else(|| {
+            super::NotFound(format!("not found: the node {} has no {what}", self.base)).into()
+        })
     }
 
-    /// GETs `path`, which must exist.
-    pub fn get_found(&self, path: &str) -> Result<Value> {
-        self.get(path)?
-            .ok_or_else(|| super::NotFound(format!("the node {} has no {path}", self.base)).into())
+    /// The node's status.
+    pub fn status(&self) -> Result<Status> {
+        self.call(|c| c.status())
     }
 
-    /// Submits a signed transaction; returns the node's answer.
-    pub fn submit(&self, stx: &SignedTransaction) -> Result<Value> {
-        self.post("/transactions", stx)
+    /// Submits a signed transaction.
+    pub fn submit(&self, stx: &SignedTransaction) -> Result<Submitted> {
+        self.call(|c| c.submit(stx))
     }
 
     /// Submits up to 1,000 transactions at once; the node answers each.
-    pub fn submit_batch(&self, txs: &[SignedTransaction]) -> Result<Value> {
-        self.post("/transactions/batch", txs)
+    pub fn submit_batch(&self, txs: &[SignedTransaction]) -> Result<BatchAnswer> {
+        self.call(|c| c.submit_batch(txs))
     }
 
-    /// POSTs `body` as JSON to `path`; a 200 or 202 answer is the result.
-    fn post(&self, path: &str, body: &(impl serde::Serialize + ?Sized)) -> Result<Value> {
-        let (status, answer) = self.answer(
-            path,
-            self.http
-                .post(format!("{}{path}", self.base))
-                .json(body)
-                .send(),
-        )?;
-        match status {
-            200 | 202 => Ok(answer),
-            _ => Err(api_error(status, &answer)),
-        }
+    /// The signer's next nonce, as the node knows it.
+    pub fn next_nonce(&self, signer: &tranche_types::PublicKey) -> Result<u64> {
+        self.call(|c| c.next_nonce(signer))
     }
 
     /// Waits until the transaction is finalized; returns its record.
-    pub fn wait(&self, hash: &Hash, timeout: Duration) -> Result<Value> {
-        let path = format!("/transactions/{hash}");
-        let mut waited = Duration::ZERO;
-        let step = Duration::from_millis(100);
-        loop {
-            if let Some(found) = self.get(&path)? {
-                return Ok(found);
-            }
-            if waited >= timeout {
-                bail!("transaction {hash} was accepted but not finalized within {timeout:?}; ask again with `tranche query tx {hash}`");
-            }
-            std::thread::sleep(step);
-            waited += step;
-        }
+    pub fn wait(&self, hash: &Hash, timeout: Duration) -> Result<TransactionRecord> {
+        self.call(|c| c.wait(hash, timeout))?.ok_or_else(|| {
+            anyhow!("transaction {hash} was accepted but not finalized within {timeout:?}; ask again with `tranche query tx {hash}`")
+        })
     }
 
     /// The chain this node runs.
     pub fn chain_id(&self) -> Result<ChainId> {
-        let status = self.get_found("/status")?;
-        serde_json::from_value(status["chain_id"].clone())
-            .context("the node's status has no chain_id")
-    }
-}
-
-/// The node's error answer as an error; one that refuses the transaction
-/// itself (its nonce, size or validity) is the caller's to fix, like a
-/// ledger rejection, and exits 3.
-fn api_error(status: u16, body: &Value) -> anyhow::Error {
-    match serde_json::from_value::<tranche_api::ErrorBody>(body.clone()) {
-        Ok(e) if e.code.refuses_transaction() => super::Refused(format!(
-            "the node refused the transaction ({status} {}): {}",
-            e.code, e.message
-        ))
-        .into(),
-        Ok(e) => anyhow!("the node refused ({status} {}): {}", e.code, e.message),
-        Err(_) => anyhow!("the node answered {status}: {body}"),
+        Ok(self.status()?.chain_id)
     }
 }
 
@@ -217,24 +185,21 @@ fn deliver(ctx: &Ctx, client: &Client, stx: &SignedTransaction, no_wait: bool) -
         if ctx.json {
             print_json(&accepted);
         } else {
-            println!(
-                "transaction {hash} {}",
-                accepted["status"].as_str().unwrap_or("accepted")
-            );
+            println!("transaction {hash} {}", status_word(accepted.status));
         }
         return Ok(ExitCode::SUCCESS);
     }
     let record = client.wait(&hash, Duration::from_secs(60))?;
-    let outcome = &record["receipt"]["outcome"];
-    let applied = outcome["status"] == "applied";
+    let applied = record.receipt.outcome == Outcome::Applied;
     if ctx.json {
         print_json(&record);
     } else if applied {
-        println!("transaction {hash} applied in block {}", record["height"]);
+        println!("transaction {hash} applied in block {}", record.height);
     } else {
         println!(
             "transaction {hash} finalized in block {} but rejected: {}",
-            record["height"], outcome
+            record.height,
+            outcome_text(&record.receipt.outcome)
         );
     }
     Ok(if applied {
@@ -242,6 +207,17 @@ fn deliver(ctx: &Ctx, client: &Client, stx: &SignedTransaction, no_wait: bool) -
     } else {
         ExitCode::from(super::exit::REJECTED)
     })
+}
+
+fn status_word(status: SubmitStatus) -> &'static str {
+    match status {
+        SubmitStatus::Pending => "pending",
+        SubmitStatus::Finalized => "finalized",
+    }
+}
+
+fn outcome_text(outcome: &Outcome) -> String {
+    serde_json::to_string(outcome).unwrap_or_else(|_| format!("{outcome:?}"))
 }
 
 pub fn send(ctx: &Ctx, args: SendArgs) -> Result<ExitCode> {
@@ -253,9 +229,7 @@ pub fn send(ctx: &Ctx, args: SendArgs) -> Result<ExitCode> {
     let nonce = match args.nonce {
         Some(0) => super::usage!("--nonce starts at 1"),
         Some(n) => n,
-        None => client.get_found(&format!("/signers/{signer}/nonce"))?["data"]["next_nonce"]
-            .as_u64()
-            .ok_or_else(|| anyhow!("the node did not say the signer's next nonce"))?,
+        None => client.next_nonce(&signer)?,
     };
     let tx = Transaction {
         chain_id,
@@ -279,65 +253,55 @@ pub fn submit(ctx: &Ctx, args: SubmitArgs) -> Result<ExitCode> {
         return deliver(ctx, &client, stx, args.no_wait);
     }
     // Refused ones are reported, and the rest still go in.
-    let mut answers = Vec::with_capacity(txs.len());
+    let mut answers: Vec<BatchItem> = Vec::with_capacity(txs.len());
     for chunk in txs.chunks(tranche_api::BATCH_TXS_MAX) {
-        let body = client.submit_batch(chunk)?;
-        let results = body["results"]
-            .as_array()
-            .filter(|r| r.len() == chunk.len())
-            .ok_or_else(|| {
-                anyhow!("the node answered the batch without one result each: {body}")
-            })?;
-        answers.extend(results.iter().cloned());
+        answers.extend(client.submit_batch(chunk)?.results);
     }
     let mut all_applied = true;
     let mut records = Vec::with_capacity(answers.len());
     for (file, answer) in args.files.iter().zip(answers) {
-        let hash = answer["hash"].as_str().unwrap_or("?").to_string();
-        let record = if answer.get("error").is_some() {
+        let hash = answer.hash;
+        let record = if let Some(error) = &answer.error {
             all_applied = false;
             if !ctx.json {
                 println!(
                     "{}: transaction {hash} refused: {} ({})",
                     file.display(),
-                    answer["error"]["message"].as_str().unwrap_or(""),
-                    answer["error"]["code"].as_str().unwrap_or("")
+                    error.message,
+                    error.code
                 );
             }
-            answer
+            serde_json::to_value(&answer)?
         } else if args.no_wait {
             if !ctx.json {
                 println!(
                     "{}: transaction {hash} {}",
                     file.display(),
-                    answer["status"].as_str().unwrap_or("accepted")
+                    answer.status.map_or("accepted", status_word)
                 );
             }
-            answer
+            serde_json::to_value(&answer)?
         } else {
-            let hash: Hash = hash
-                .parse()
-                .map_err(|_| anyhow!("the node answered with a malformed hash: {answer}"))?;
             let record = client.wait(&hash, Duration::from_secs(60))?;
-            let outcome = &record["receipt"]["outcome"];
-            let applied = outcome["status"] == "applied";
+            let applied = record.receipt.outcome == Outcome::Applied;
             all_applied &= applied;
             if !ctx.json {
                 if applied {
                     println!(
                         "{}: transaction {hash} applied in block {}",
                         file.display(),
-                        record["height"]
+                        record.height
                     );
                 } else {
                     println!(
-                        "{}: transaction {hash} finalized in block {} but rejected: {outcome}",
+                        "{}: transaction {hash} finalized in block {} but rejected: {}",
                         file.display(),
-                        record["height"]
+                        record.height,
+                        outcome_text(&record.receipt.outcome)
                     );
                 }
             }
-            record
+            serde_json::to_value(&record)?
         };
         records.push(record);
     }
@@ -433,32 +397,58 @@ pub struct QueryArgs {
     pub node: NodeUrl,
 }
 
-/// Encodes one path segment (ids are plain, but never trust that).
-fn seg(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+fn parsed<T: std::str::FromStr>(what: &str, text: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse()
+        .map_err(|e| super::Usage(format!("{what} {text:?} is not valid: {e}")).into())
 }
 
 pub fn query(_ctx: &Ctx, args: QueryArgs) -> Result<ExitCode> {
     let client = args.node.client()?;
-    let path = match &args.what {
-        QueryCommand::Status => "/status".to_string(),
-        QueryCommand::Tx { hash } => format!("/transactions/{hash}"),
-        QueryCommand::Block { height } => format!("/blocks/{}", seg(height)),
-        QueryCommand::Org { org } => format!("/organisations/{}", seg(org)),
-        QueryCommand::Wallet { address } => format!("/wallets/{}", seg(address)),
-        QueryCommand::Token { token } => format!("/tokens/{}", seg(token)),
-        QueryCommand::Asset { asset } => format!("/assets/{}", seg(asset)),
-        QueryCommand::Issuance { request } => format!("/issuances/{}", seg(request)),
-        QueryCommand::Revocation { request } => format!("/revocations/{}", seg(request)),
-        QueryCommand::Nonce { key } => format!("/signers/{}/nonce", seg(key)),
-        QueryCommand::Validators => "/validators".to_string(),
+    let answer: Value = match &args.what {
+        QueryCommand::Status => serde_json::to_value(client.status()?)?,
+        QueryCommand::Tx { hash } => {
+            serde_json::to_value(client.found(&format!("finalized transaction {hash}"), |c| {
+                c.transaction(hash)
+            })?)?
+        }
+        QueryCommand::Block { height } if height == "latest" => {
+            serde_json::to_value(client.found("finalized block", |c| c.latest_block())?)?
+        }
+        QueryCommand::Block { height } => {
+            let h: u64 = parsed("height", height)?;
+            serde_json::to_value(client.found(&format!("block {h}"), |c| c.block(h))?)?
+        }
+        QueryCommand::Org { org } => serde_json::to_value(
+            client.found(&format!("organisation {org}"), |c| c.organisation(org))?,
+        )?,
+        QueryCommand::Wallet { address } => {
+            let w: WalletAddress = parsed("wallet address", address)?;
+            serde_json::to_value(client.call(|c| c.wallet(&w))?)?
+        }
+        QueryCommand::Token { token } => {
+            serde_json::to_value(client.found(&format!("token {token}"), |c| c.token(token))?)?
+        }
+        QueryCommand::Asset { asset } => {
+            serde_json::to_value(client.found(&format!("asset {asset}"), |c| c.asset(asset))?)?
+        }
+        QueryCommand::Issuance { request } => {
+            serde_json::to_value(client.found(&format!("issuance request {request}"), |c| {
+                c.issuance(request)
+            })?)?
+        }
+        QueryCommand::Revocation { request } => {
+            serde_json::to_value(client.found(&format!("revocation request {request}"), |c| {
+                c.revocation(request)
+            })?)?
+        }
+        QueryCommand::Nonce { key } => {
+            let k: tranche_types::PublicKey = parsed("public key", key)?;
+            json!({"data": {"next_nonce": client.next_nonce(&k)?}})
+        }
+        QueryCommand::Validators => serde_json::to_value(client.call(|c| c.validators())?)?,
         QueryCommand::Transfers {
             token,
             wallet,
@@ -466,31 +456,18 @@ pub fn query(_ctx: &Ctx, args: QueryArgs) -> Result<ExitCode> {
             until,
             limit,
         } => {
-            let mut q = vec![format!("limit={limit}")];
-            if let Some(t) = token {
-                q.push(format!("token={}", seg(t)));
-            }
-            if let Some(w) = wallet {
-                q.push(format!("wallet={}", seg(w)));
-            }
-            if let Some(s) = since {
-                q.push(format!("since={s}"));
-            }
-            if let Some(u) = until {
-                q.push(format!("until={u}"));
-            }
-            format!("/transfers?{}", q.join("&"))
+            let filter = TransferFilter {
+                token: token.as_deref().map(|t| parsed("token", t)).transpose()?,
+                wallet: wallet.as_deref().map(|w| parsed("wallet", w)).transpose()?,
+                since: *since,
+                until: *until,
+                limit: Some(*limit as usize),
+            };
+            serde_json::to_value(client.call(|c| c.transfers(&filter))?)?
         }
     };
-    match client.get(&path)? {
-        Some(v) => {
-            print_json(&v);
-            Ok(ExitCode::SUCCESS)
-        }
-        None => Err(
-            super::NotFound(format!("not found: the node {} has no {path}", client.base)).into(),
-        ),
-    }
+    print_json(&answer);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `tranche watch`.
@@ -508,49 +485,35 @@ pub struct WatchArgs {
 
 pub fn watch(_ctx: &Ctx, args: WatchArgs) -> Result<ExitCode> {
     let client = args.node.client()?;
-    let mut q = Vec::new();
-    if let Some(t) = &args.token {
-        q.push(format!("token={}", seg(t)));
-    }
-    if let Some(w) = &args.wallet {
-        q.push(format!("wallet={}", seg(w)));
-    }
-    let url = format!("{}/events?{}", client.base, q.join("&"));
-    // No overall timeout: the stream lasts as long as the user watches.
-    let mut builder = reqwest::blocking::Client::builder().timeout(None);
-    if let Some(path) = &args.node.ca_cert {
-        let pem = read_bounded(path, 1 << 20)?;
-        builder = builder.add_root_certificate(
-            reqwest::Certificate::from_pem(&pem)
-                .with_context(|| format!("{} is not a PEM certificate", path.display()))?,
-        );
-    }
-    let response = builder
-        .build()?
-        .get(&url)
-        .send()
-        .with_context(|| format!("cannot reach the node at {}", client.base))?;
-    if !response.status().is_success() {
-        let status = response.status().as_u16();
-        let body: Value = response.json().unwrap_or(Value::Null);
-        return Err(api_error(status, &body));
-    }
-    // One JSON line per finalized transfer, as the server-sent events arrive.
-    let mut event = String::new();
-    for line in std::io::BufReader::new(response).lines() {
-        let line = line.context("the stream broke")?;
-        if let Some(name) = line.strip_prefix("event:") {
-            event = name.trim().to_string();
-        } else if let Some(data) = line.strip_prefix("data:") {
-            match event.as_str() {
-                "transfer" => println!("{}", data.trim()),
-                "lagged" => eprintln!(
-                    "missed {} blocks; query /transfers to catch up",
-                    data.trim()
+    let filter = TransferFilter {
+        token: args
+            .token
+            .as_deref()
+            .map(|t| parsed("--token", t))
+            .transpose()?,
+        wallet: args
+            .wallet
+            .as_deref()
+            .map(|w| parsed("--wallet", w))
+            .transpose()?,
+        ..TransferFilter::default()
+    };
+    // One JSON line per finalized transfer, as the events arrive; the stream
+    // lasts as long as the user watches.
+    client.call(|c| async move {
+        let mut events = c.events(&filter).await?;
+        while let Some(event) = events.next().await? {
+            match event {
+                NodeEvent::Transfer(t) => println!(
+                    "{}",
+                    serde_json::to_string(&t).expect("a transfer event serializes")
                 ),
-                _ => {}
+                NodeEvent::Lagged(n) => {
+                    eprintln!("missed {n} blocks; query /transfers to catch up")
+                }
             }
         }
-    }
+        Ok(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -161,10 +161,8 @@ fn wait_ready(api: &str, child: &mut Child, org: &str, log: &Path) -> Result<()>
                 log.display()
             );
         }
-        if let Ok(Some(s)) = client.get("/status") {
-            if s["finalized_height"].as_u64().unwrap_or(0) > 0 {
-                return Ok(());
-            }
+        if client.status().is_ok_and(|s| s.finalized_height > 0) {
+            return Ok(());
         }
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -25,18 +25,19 @@ mod consent;
 mod query;
 mod state;
 
-pub use query::{IssuanceCheck, RevocationCheck, TokenSupply};
 pub use state::{
     Asset, ChainParams, Checkpoint, Claim, Committee, Custody, Distribution, Entitlement,
     Equivocation, Freeze, IssuanceRequest, Member, Organisation, RevocationRequest, Roles, State,
     Token, TokenKind, Validator,
 };
+pub use tranche_types::{
+    IssuanceCheck, RevocationCheck, TokenSupply, TransferKind, TransferRecord,
+};
 
 use serde::{Deserialize, Serialize};
 use tranche_types::{
-    BoundedVec, ChainId, Date, Evidence, Hash, Memo, OffenceKind, OrgId, Outcome, PublicKey,
-    Reference, RejectCode, Rejection, Role, Signature, SignedTransaction, Timestamp, TokenId,
-    Units, WalletAddress,
+    BoundedVec, ChainId, Date, Evidence, Hash, OffenceKind, OrgId, Outcome, PublicKey, RejectCode,
+    Rejection, Role, SignedTransaction, Timestamp, TokenId, Units, WalletAddress,
 };
 
 /// Where in the chain a transaction is applied: the only clock the ledger has.
@@ -102,58 +103,6 @@ pub struct Genesis {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid genesis: {0}")]
 pub struct GenesisError(pub String);
-
-tranche_types::unit_enum! {
-    /// How tokens moved.
-    pub enum TransferKind {
-        /// Signed by the holder.
-        Holder = 0,
-        /// Out of a custodial wallet, with the custodian's co-signature.
-        Custodial = 1,
-        /// Issued to an investor.
-        Issuance = 2,
-        /// Moved into the revocation wallet.
-        Revocation = 3,
-        /// Forced by the token's agent.
-        Forced = 4,
-        /// Recovery of a lost wallet.
-        Recovery = 5,
-        /// A leg of a settlement.
-        Settlement = 6,
-        /// Cash minted by a central bank.
-        Mint = 7,
-    }
-}
-
-tranche_types::record! {
-    /// The record of a movement of tokens (C-3, F6-7): date, token, originator,
-    /// beneficiary, amount and reference, plus how and by whose authority.
-    /// Stored in the canonical encoding; served as JSON.
-    pub struct TransferRecord {
-        /// The block's day.
-        pub date: Date,
-        /// The block's height.
-        pub height: u64,
-        /// The transaction.
-        pub tx: Hash,
-        /// The token.
-        pub token: TokenId,
-        /// The originator wallet (`None` for issuance and minting).
-        pub from: Option<WalletAddress>,
-        /// The beneficiary wallet.
-        pub to: WalletAddress,
-        /// Units moved.
-        pub amount: Units,
-        /// The reference given, e.g. an exchange trade id.
-        pub reference: Option<Reference>,
-        /// How.
-        pub kind: TransferKind,
-        /// The custodian's co-signature, for a custodial transfer (SR-3).
-        pub custodian_signature: Option<Signature>,
-        /// The recorded reason, for a forced transfer.
-        pub reason: Option<Memo>,
-    }
-}
 
 /// What a transaction did besides changing balances, for the record (REC-9).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

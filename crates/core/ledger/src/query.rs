@@ -1,66 +1,15 @@
 //! What each role verifies on chain.
 
 use crate::compliance::balance;
-use crate::state::{Organisation, Token};
+use crate::state::{
+    Asset, Custody, Equivocation, IssuanceRequest, Organisation, RevocationRequest, Token,
+    Validator,
+};
 use crate::Ledger;
-use serde::{Deserialize, Serialize};
-use tranche_types::{Did, OrgId, PublicKey, RequestId, TokenId, Units, WalletAddress};
-
-/// A TSP's check of an issuance (F5-7, SR-1): what it requested, of whom,
-/// and what that issuer issued. (That issued equals requested is the
-/// ledger's rule, ST-1; this is what the TSP reads to see it.)
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IssuanceCheck {
-    /// The request.
-    pub request: RequestId,
-    /// The token.
-    pub token: TokenId,
-    /// The TSP that filed it.
-    pub tsp: OrgId,
-    /// The issuer it names: the only one that may carry it out.
-    pub issuer: OrgId,
-    /// Requested units.
-    pub requested: Units,
-    /// Issued units, once that issuer carried it out.
-    pub issued: Option<Units>,
-    /// Whether it was carried out.
-    pub executed: bool,
-    /// Withdrawn by the TSP before it was carried out: it never will be.
-    pub withdrawn: bool,
-}
-
-/// A TSP's check of a revocation (F5-10, SR-1): requested against revoked.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RevocationCheck {
-    /// The request.
-    pub request: RequestId,
-    /// The token.
-    pub token: TokenId,
-    /// Requested units.
-    pub requested: Units,
-    /// The TSP that filed it.
-    pub tsp: OrgId,
-    /// Revoked units, once carried out (by the token's issuer, the only
-    /// one that may).
-    pub revoked: Option<Units>,
-    /// Whether it was carried out.
-    pub executed: bool,
-}
-
-/// An exchange's check of a token (SR-2, F6-2): issued against revoked.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenSupply {
-    /// The token.
-    pub token: TokenId,
-    /// Units issued.
-    pub issued: Units,
-    /// Units revoked.
-    pub revoked: Units,
-    /// Units circulating.
-    pub circulating: Units,
-    /// Revoked for good: delist it.
-    pub revoked_for_good: bool,
-}
+use tranche_types::{
+    AssetId, Did, IssuanceCheck, OrgId, PublicKey, RequestId, RevocationCheck, TokenId,
+    TokenSupply, Units, WalletAddress,
+};
 
 impl Ledger {
     /// Requested against issued, for a TSP.
@@ -195,6 +144,87 @@ impl Ledger {
     /// The key controlling a DID, or why the ledger refuses it (`INVALID_DID`).
     pub fn did_key(did: &Did) -> Result<PublicKey, tranche_types::Rejection> {
         crate::consent::did_key(did)
+    }
+
+    /// The organisation that signs with `key`, if any.
+    pub fn organisation_of_key(&self, key: &PublicKey) -> Option<&OrgId> {
+        self.state().org_by_key.get(key)
+    }
+
+    /// A registered asset.
+    pub fn asset(&self, asset: &AssetId) -> Option<&Asset> {
+        self.state().assets.get(asset)
+    }
+
+    /// An issuance request and what came of it.
+    pub fn issuance(&self, request: &RequestId) -> Option<&IssuanceRequest> {
+        self.state().issuances.get(request)
+    }
+
+    /// A revocation request and what came of it.
+    pub fn revocation(&self, request: &RequestId) -> Option<&RevocationRequest> {
+        self.state().revocations.get(request)
+    }
+
+    /// A bonded validator.
+    pub fn validator(&self, org: &OrgId) -> Option<&Validator> {
+        self.state().validators.get(org)
+    }
+
+    /// Every bonded validator, by organisation.
+    pub fn validators(&self) -> impl Iterator<Item = (&OrgId, &Validator)> {
+        self.state().validators.iter()
+    }
+
+    /// Every equivocation recorded, by offender key, epoch and view.
+    pub fn equivocations(&self) -> impl Iterator<Item = (&(PublicKey, u64, u64), &Equivocation)> {
+        self.state().equivocations.iter()
+    }
+
+    /// Who keeps `wallet` for whom, if it is a custodial wallet.
+    pub fn custody(&self, wallet: &WalletAddress) -> Option<&Custody> {
+        self.state().custody.get(wallet)
+    }
+
+    /// The custodial wallets kept for `did`, with their custody.
+    pub fn custodial_wallets_of<'a>(
+        &'a self,
+        did: &'a Did,
+    ) -> impl Iterator<Item = (WalletAddress, &'a Custody)> + 'a {
+        let state = self.state();
+        state
+            .did_wallets
+            .range((did.clone(), WalletAddress([0; 20]))..)
+            .take_while(move |((d, _), ())| d == did)
+            .filter_map(move |((_, w), ())| state.custody.get(w).map(|c| (*w, c)))
+    }
+
+    /// `wallet`'s balance of every token it holds. Looks the wallet up once
+    /// per token on the chain, never reads every balance.
+    pub fn balances_of<'a>(
+        &'a self,
+        wallet: &'a WalletAddress,
+    ) -> impl Iterator<Item = (&'a TokenId, Units)> + 'a {
+        let state = self.state();
+        state.tokens.keys().filter_map(move |t| {
+            state
+                .balances
+                .get(&(t.clone(), *wallet))
+                .map(|units| (t, *units))
+        })
+    }
+
+    /// The tokens for which `wallet` is frozen, wholly or in part: one look-up
+    /// per token on the chain.
+    pub fn frozen_tokens_of<'a>(
+        &'a self,
+        wallet: &'a WalletAddress,
+    ) -> impl Iterator<Item = &'a TokenId> + 'a {
+        let state = self.state();
+        state
+            .tokens
+            .keys()
+            .filter(move |t| state.freezes.contains_key(&((*t).clone(), *wallet)))
     }
 
     /// The epoch's validator set (C-2): the top `n` bonded validators by

@@ -17,6 +17,7 @@ pub mod codec;
 mod hash;
 mod id;
 mod payload;
+mod records;
 mod reject;
 mod time;
 mod tx;
@@ -34,6 +35,7 @@ pub use id::{
     WalletAddress, ADDRESS_HRP,
 };
 pub use payload::*;
+pub use records::{IssuanceCheck, RevocationCheck, TokenSupply, TransferKind, TransferRecord};
 pub use reject::{RejectCode, Rejection};
 pub use time::{Date, DateError, Timestamp, TimestampError, MS_PER_DAY};
 pub use tx::{SignedTransaction, Transaction, TX_BYTES_MAX};

@@ -1,0 +1,538 @@
+//! A typed client of the node API: every call answers the `node` module's
+//! types, never raw JSON. Async, over rustls, trusting a private CA if given;
+//! each request has a timeout, and calls that are safe to repeat (every
+//! read, and submissions, which a node answers alike when repeated) are
+//! retried on transport failures. [`BlockingNodeClient`] wraps it for
+//! command-line tools and threads.
+
+use crate::node::{
+    AssetView, At, BatchAnswer, BlockRecord, IssuanceView, NextNonce, OrganisationView,
+    RevocationView, Status, Submitted, TokenView, TransactionRecord, TransferEvent, Transfers,
+    Validators, WalletView,
+};
+use crate::{ErrorBody, BATCH_TXS_MAX};
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+use tranche_types::{Hash, PublicKey, SignedTransaction, TokenId, WalletAddress};
+
+/// How many times a call safe to repeat is tried when the node cannot be reached.
+pub const ATTEMPTS_MAX: u32 = 3;
+/// How long one request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The first pause before a retry; each next one is twice as long.
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The URL is not an http:// or https:// URL.
+    #[error("{0:?} is not an http:// or https:// URL")]
+    BadUrl(String),
+    /// The CA certificate is not PEM.
+    #[error("the CA certificate is not a PEM certificate: {0}")]
+    BadCaCertificate(String),
+    /// The node could not be reached or broke off.
+    #[error("cannot reach the node at {url}: {reason}")]
+    Unreachable {
+        /// The node's base URL.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The node answered with an error.
+    #[error("the node refused ({status} {}): {}", .body.code, .body.message)]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The node's stable code and message.
+        body: ErrorBody,
+    },
+    /// The node answered something this client does not understand.
+    #[error("the node's answer to {path} is not what the API describes: {reason}")]
+    Unexpected {
+        /// The path asked.
+        path: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// A batch larger than the node takes.
+    #[error("a batch holds at most {BATCH_TXS_MAX} transactions, not {0}")]
+    BatchTooLarge(usize),
+}
+
+impl ClientError {
+    /// Whether the node said it has no such thing.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ClientError::Refused { status: 404, .. })
+    }
+}
+
+/// Filters for transfer history and the live stream.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TransferFilter {
+    /// Only this token's transfers.
+    pub token: Option<TokenId>,
+    /// Only transfers from or to this wallet.
+    pub wallet: Option<WalletAddress>,
+    /// Blocks from this time on, in ms since 1970.
+    pub since: Option<u64>,
+    /// Blocks before this time, in ms since 1970.
+    pub until: Option<u64>,
+    /// At most this many (history only).
+    pub limit: Option<usize>,
+}
+
+impl TransferFilter {
+    fn query(&self) -> String {
+        let mut q = Vec::new();
+        if let Some(t) = &self.token {
+            q.push(format!("token={}", segment(t.as_str())));
+        }
+        if let Some(w) = &self.wallet {
+            q.push(format!("wallet={w}"));
+        }
+        if let Some(s) = self.since {
+            q.push(format!("since={s}"));
+        }
+        if let Some(u) = self.until {
+            q.push(format!("until={u}"));
+        }
+        if let Some(l) = self.limit {
+            q.push(format!("limit={l}"));
+        }
+        q.join("&")
+    }
+}
+
+/// `text` percent-encoded for one path segment or query value.
+pub fn segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// An async client of one node.
+#[derive(Clone, Debug)]
+pub struct NodeClient {
+    base: String,
+    http: reqwest::Client,
+    /// The same, without an overall timeout, for the live stream.
+    stream: reqwest::Client,
+}
+
+impl NodeClient {
+    /// A client of the node at `url`, trusting `ca_cert_pem` (a private
+    /// network's CA) besides the system's roots.
+    pub fn new(url: &str, ca_cert_pem: Option<&[u8]>) -> Result<NodeClient, ClientError> {
+        let base = url.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::BadUrl(url.to_string()));
+        }
+        let build = |timeout: Option<Duration>| {
+            let mut b = reqwest::Client::builder().connect_timeout(Duration::from_secs(10));
+            if let Some(t) = timeout {
+                b = b.timeout(t);
+            }
+            if let Some(pem) = ca_cert_pem {
+                let certs = reqwest::Certificate::from_pem_bundle(pem)
+                    .map_err(|e| ClientError::BadCaCertificate(e.to_string()))?;
+                if certs.is_empty() {
+                    return Err(ClientError::BadCaCertificate(
+                        "it holds no PEM certificate".into(),
+                    ));
+                }
+                for cert in certs {
+                    b = b.add_root_certificate(cert);
+                }
+            }
+            b.build()
+                .map_err(|e| ClientError::BadCaCertificate(e.to_string()))
+        };
+        Ok(NodeClient {
+            http: build(Some(REQUEST_TIMEOUT))?,
+            stream: build(None)?,
+            base,
+        })
+    }
+
+    /// The node's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn unreachable(&self, e: &reqwest::Error) -> ClientError {
+        ClientError::Unreachable {
+            url: self.base.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    async fn answer<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        response: reqwest::Response,
+    ) -> Result<T, ClientError> {
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+        if (200..300).contains(&status) {
+            return serde_json::from_slice(&bytes).map_err(|e| ClientError::Unexpected {
+                path: path.to_string(),
+                reason: e.to_string(),
+            });
+        }
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => Err(ClientError::Refused { status, body }),
+            Err(_) => Err(ClientError::Unexpected {
+                path: path.to_string(),
+                reason: format!("status {status}: {}", String::from_utf8_lossy(&bytes)),
+            }),
+        }
+    }
+
+    /// Sends a request safe to repeat, retrying it when the node cannot be
+    /// reached (not when it answers).
+    async fn repeatable<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        make: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
+        let mut pause = RETRY_PAUSE;
+        let mut attempt = 1;
+        loop {
+            match make().send().await {
+                Ok(response) => return self.answer(path, response).await,
+                Err(e) if attempt >= ATTEMPTS_MAX => return Err(self.unreachable(&e)),
+                Err(_) => {
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        self.repeatable(path, || self.http.get(&url)).await
+    }
+
+    /// GETs `path`; `None` if the node has no such thing.
+    async fn find<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, ClientError> {
+        match self.get(path).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The node, its chain and its last finalized block.
+    pub async fn status(&self) -> Result<Status, ClientError> {
+        self.get("/status").await
+    }
+
+    /// Submits a signed transaction.
+    pub async fn submit(&self, stx: &SignedTransaction) -> Result<Submitted, ClientError> {
+        let url = format!("{}/transactions", self.base);
+        self.repeatable("/transactions", || self.http.post(&url).json(stx))
+            .await
+    }
+
+    /// Submits up to [`BATCH_TXS_MAX`] transactions at once; one answer each.
+    pub async fn submit_batch(
+        &self,
+        txs: &[SignedTransaction],
+    ) -> Result<BatchAnswer, ClientError> {
+        if txs.len() > BATCH_TXS_MAX {
+            return Err(ClientError::BatchTooLarge(txs.len()));
+        }
+        let url = format!("{}/transactions/batch", self.base);
+        let answer: BatchAnswer = self
+            .repeatable("/transactions/batch", || self.http.post(&url).json(txs))
+            .await?;
+        if answer.results.len() != txs.len() {
+            return Err(ClientError::Unexpected {
+                path: "/transactions/batch".into(),
+                reason: format!(
+                    "{} results for {} transactions",
+                    answer.results.len(),
+                    txs.len()
+                ),
+            });
+        }
+        Ok(answer)
+    }
+
+    /// A finalized transaction, or `None` until it is.
+    pub async fn transaction(&self, hash: &Hash) -> Result<Option<TransactionRecord>, ClientError> {
+        self.find(&format!("/transactions/{hash}")).await
+    }
+
+    /// Waits until the transaction is finalized (polling every 100 ms).
+    pub async fn wait(
+        &self,
+        hash: &Hash,
+        timeout: Duration,
+    ) -> Result<Option<TransactionRecord>, ClientError> {
+        let step = Duration::from_millis(100);
+        let mut waited = Duration::ZERO;
+        loop {
+            if let Some(found) = self.transaction(hash).await? {
+                return Ok(Some(found));
+            }
+            if waited >= timeout {
+                return Ok(None);
+            }
+            tokio::time::sleep(step).await;
+            waited += step;
+        }
+    }
+
+    /// The finalized block at `height`, or `None`.
+    pub async fn block(&self, height: u64) -> Result<Option<BlockRecord>, ClientError> {
+        self.find(&format!("/blocks/{height}")).await
+    }
+
+    /// The last finalized block, or `None` before the first.
+    pub async fn latest_block(&self) -> Result<Option<BlockRecord>, ClientError> {
+        self.find("/blocks/latest").await
+    }
+
+    /// The nonce `signer`'s next transaction must carry.
+    pub async fn next_nonce(&self, signer: &PublicKey) -> Result<u64, ClientError> {
+        let at: At<NextNonce> = self.get(&format!("/signers/{signer}/nonce")).await?;
+        Ok(at.data.next_nonce)
+    }
+
+    /// The committee, validators and equivocations.
+    pub async fn validators(&self) -> Result<At<Validators>, ClientError> {
+        self.get("/validators").await
+    }
+
+    /// An organisation, or `None`.
+    pub async fn organisation(
+        &self,
+        org: &str,
+    ) -> Result<Option<At<OrganisationView>>, ClientError> {
+        self.find(&format!("/organisations/{}", segment(org))).await
+    }
+
+    /// A wallet.
+    pub async fn wallet(&self, address: &WalletAddress) -> Result<At<WalletView>, ClientError> {
+        self.get(&format!("/wallets/{address}")).await
+    }
+
+    /// A token, or `None`.
+    pub async fn token(&self, token: &str) -> Result<Option<At<TokenView>>, ClientError> {
+        self.find(&format!("/tokens/{}", segment(token))).await
+    }
+
+    /// An asset, or `None`.
+    pub async fn asset(&self, asset: &str) -> Result<Option<At<AssetView>>, ClientError> {
+        self.find(&format!("/assets/{}", segment(asset))).await
+    }
+
+    /// An issuance request and its check, or `None`.
+    pub async fn issuance(&self, request: &str) -> Result<Option<At<IssuanceView>>, ClientError> {
+        self.find(&format!("/issuances/{}", segment(request))).await
+    }
+
+    /// A revocation request and its check, or `None`.
+    pub async fn revocation(
+        &self,
+        request: &str,
+    ) -> Result<Option<At<RevocationView>>, ClientError> {
+        self.find(&format!("/revocations/{}", segment(request)))
+            .await
+    }
+
+    /// Finalized transfers matching `filter`, oldest first.
+    pub async fn transfers(&self, filter: &TransferFilter) -> Result<At<Transfers>, ClientError> {
+        self.get(&format!("/transfers?{}", filter.query())).await
+    }
+
+    /// Finalized transfers matching `filter`'s token and wallet, live.
+    pub async fn events(&self, filter: &TransferFilter) -> Result<EventStream, ClientError> {
+        let live = TransferFilter {
+            token: filter.token.clone(),
+            wallet: filter.wallet,
+            ..TransferFilter::default()
+        };
+        let path = format!("/events?{}", live.query());
+        let response = self
+            .stream
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        if !response.status().is_success() {
+            return Err(self
+                .answer::<serde_json::Value>(&path, response)
+                .await
+                .err()
+                .unwrap_or(ClientError::Unexpected {
+                    path,
+                    reason: "an error status with a success body".into(),
+                }));
+        }
+        Ok(EventStream {
+            response,
+            buffer: Vec::new(),
+            event: String::new(),
+            base: self.base.clone(),
+        })
+    }
+}
+
+/// What the live stream says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// A finalized transfer.
+    Transfer(Box<TransferEvent>),
+    /// This reader was too slow and missed this many blocks; catch up from
+    /// [`NodeClient::transfers`].
+    Lagged(u64),
+}
+
+/// Server-sent events from `GET /events`, one [`NodeEvent`] at a time.
+#[derive(Debug)]
+pub struct EventStream {
+    response: reqwest::Response,
+    buffer: Vec<u8>,
+    event: String,
+    base: String,
+}
+
+/// The longest line of the stream kept (a transfer event is far shorter).
+const EVENT_LINE_BYTES_MAX: usize = 64 * 1024;
+
+impl EventStream {
+    /// The next event; `None` when the node ends the stream.
+    pub async fn next(&mut self) -> Result<Option<NodeEvent>, ClientError> {
+        loop {
+            while let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                let line = String::from_utf8_lossy(&line);
+                let line = line.trim_end_matches(['\r', '\n']);
+                if let Some(name) = line.strip_prefix("event:") {
+                    self.event = name.trim().to_string();
+                } else if let Some(data) = line.strip_prefix("data:") {
+                    let data = data.trim();
+                    let unexpected = |reason: String| ClientError::Unexpected {
+                        path: "/events".into(),
+                        reason,
+                    };
+                    match self.event.as_str() {
+                        "transfer" => {
+                            let event: TransferEvent = serde_json::from_str(data)
+                                .map_err(|e| unexpected(e.to_string()))?;
+                            return Ok(Some(NodeEvent::Transfer(Box::new(event))));
+                        }
+                        "lagged" => {
+                            let n = data.parse().map_err(|_| unexpected(data.to_string()))?;
+                            return Ok(Some(NodeEvent::Lagged(n)));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            if self.buffer.len() > EVENT_LINE_BYTES_MAX {
+                return Err(ClientError::Unexpected {
+                    path: "/events".into(),
+                    reason: format!("a line longer than {EVENT_LINE_BYTES_MAX} bytes"),
+                });
+            }
+            match self.response.chunk().await {
+                Ok(Some(chunk)) => self.buffer.extend_from_slice(&chunk),
+                Ok(None) => return Ok(None),
+                Err(e) => {
+                    return Err(ClientError::Unreachable {
+                        url: self.base.clone(),
+                        reason: e.to_string(),
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// [`NodeClient`] for code without an async runtime: each call runs on a
+/// runtime of its own.
+#[derive(Debug)]
+pub struct BlockingNodeClient {
+    client: NodeClient,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl BlockingNodeClient {
+    /// A blocking client of the node at `url` (see [`NodeClient::new`]).
+    pub fn new(url: &str, ca_cert_pem: Option<&[u8]>) -> Result<Self, ClientError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ClientError::Unreachable {
+                url: url.to_string(),
+                reason: format!("no runtime for the client: {e}"),
+            })?;
+        Ok(BlockingNodeClient {
+            client: NodeClient::new(url, ca_cert_pem)?,
+            runtime,
+        })
+    }
+
+    /// The async client inside.
+    pub fn inner(&self) -> &NodeClient {
+        &self.client
+    }
+
+    /// Runs `f` on the async client to completion.
+    pub fn run<'a, F, T>(&'a self, f: impl FnOnce(&'a NodeClient) -> F) -> T
+    where
+        F: std::future::Future<Output = T> + 'a,
+    {
+        self.runtime.block_on(f(&self.client))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_and_segments_are_encoded() {
+        let f = TransferFilter {
+            token: Some("T 1/x".parse().unwrap_or_else(|_| "T-1".parse().unwrap())),
+            since: Some(5),
+            limit: Some(10),
+            ..TransferFilter::default()
+        };
+        let q = f.query();
+        assert!(q.contains("since=5") && q.contains("limit=10"), "{q}");
+        assert_eq!(segment("a b/c"), "a%20b%2Fc");
+    }
+
+    #[test]
+    fn urls_other_than_http_are_refused() {
+        assert!(matches!(
+            NodeClient::new("ftp://x", None),
+            Err(ClientError::BadUrl(_))
+        ));
+        assert!(matches!(
+            NodeClient::new("http://127.0.0.1:1", Some(b"not pem")),
+            Err(ClientError::BadCaCertificate(_))
+        ));
+    }
+
+    #[test]
+    fn an_unreachable_node_is_retried_then_named() {
+        let client = BlockingNodeClient::new("http://127.0.0.1:9", None).unwrap();
+        match client.run(|c| c.status()) {
+            Err(ClientError::Unreachable { url, .. }) => assert_eq!(url, "http://127.0.0.1:9"),
+            other => panic!("expected unreachable, got {other:?}"),
+        }
+    }
+}

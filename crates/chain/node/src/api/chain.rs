@@ -1,0 +1,345 @@
+//! The chain's side of the API: status, submissions, finalized transactions
+//! and blocks, nonces and validators.
+
+use super::{admit_error, at, parse, Answer, ApiError, Shared};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use std::sync::Arc;
+use tranche_api::node::{
+    At, BatchAnswer, BatchItem, BlockRecord, EquivocationView, MemberView, NextNonce, Status,
+    SubmitStatus, Submitted, TransactionRecord, ValidatorView, Validators,
+};
+use tranche_api::{ErrorBody, ErrorCode, BATCH_BODY_BYTES_MAX, BATCH_TXS_MAX};
+use tranche_ledger::{Ledger, Member};
+use tranche_types::{Hash, Outcome, Payload, PublicKey, SignedTransaction, Stake};
+
+pub(super) fn member(m: &Member) -> MemberView {
+    MemberView {
+        org: m.org.clone(),
+        key: m.key,
+    }
+}
+
+/// The node's chain, its last finalized block and the committee.
+#[utoipa::path(get, path = "/status", tag = "chain",
+    responses((status = 200, description = "This node and its last finalized block", body = Status)))]
+pub(super) async fn status(State(s): State<Arc<Shared>>) -> Answer<Status> {
+    let view = s.view();
+    let committee = view.ledger.committee();
+    Ok(Json(Status {
+        chain_id: s.chain_id.clone(),
+        org: s.org.clone(),
+        key: s.me,
+        finalized_height: view.height,
+        block_hash: view.block_hash,
+        block_time: view.time,
+        state_root: view.state_root,
+        epoch: committee.epoch,
+        validating: committee.members.0.iter().any(|m| m.key == s.me),
+        validators: committee.members.0.iter().map(member).collect(),
+    }))
+}
+
+fn finalized(hash: Hash, height: u64, index: u32) -> Submitted {
+    Submitted {
+        hash,
+        status: SubmitStatus::Finalized,
+        height: Some(height),
+        index: Some(index),
+    }
+}
+
+/// Submits a signed transaction (as `tranche tx sign --format json` writes it).
+#[utoipa::path(post, path = "/transactions", tag = "chain",
+    request_body(content = Object, description = "A signed transaction in JSON"),
+    responses(
+        (status = 202, description = "Accepted into the mempool", body = Submitted),
+        (status = 200, description = "Already finalized: resubmitting is harmless", body = Submitted),
+        (status = 400, description = "Not a signed transaction", body = ErrorBody),
+        (status = 409, description = "nonce_used or nonce_taken", body = ErrorBody),
+        (status = 422, description = "tx_invalid, tx_expired, tx_validity_too_long, tx_too_large or nonce_too_far", body = ErrorBody),
+        (status = 503, description = "mempool_full: try again shortly", body = ErrorBody)))]
+pub(super) async fn submit(
+    State(s): State<Arc<Shared>>,
+    body: Result<Json<SignedTransaction>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Submitted>), ApiError> {
+    let Json(stx) = body.map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body is not a signed transaction in JSON (as `tranche tx sign --format json` writes it): {}",
+            e.body_text()
+        ))
+    })?;
+    let hash = stx.hash();
+    // Resubmitting a finalized transaction is harmless: say where it is.
+    if let Some((height, index)) = s.store.transaction(&hash)? {
+        return Ok((StatusCode::OK, Json(finalized(hash, height, index))));
+    }
+    let hash = s.mailbox.submit(stx).await.map_err(admit_error)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Submitted {
+            hash,
+            status: SubmitStatus::Pending,
+            height: None,
+            index: None,
+        }),
+    ))
+}
+
+/// Submits up to 1,000 signed transactions at once; each is answered as a
+/// single submission would be, in order.
+#[utoipa::path(post, path = "/transactions/batch", tag = "chain",
+    request_body(content = Vec<Object>, description = "A JSON array of signed transactions"),
+    responses(
+        (status = 200, description = "One answer per transaction", body = BatchAnswer),
+        (status = 400, description = "Not an array of signed transactions", body = ErrorBody),
+        (status = 413, description = "too_large: too many transactions or bytes", body = ErrorBody)))]
+pub(super) async fn submit_batch(
+    State(s): State<Arc<Shared>>,
+    body: Result<Json<Vec<SignedTransaction>>, axum::extract::rejection::JsonRejection>,
+) -> Answer<BatchAnswer> {
+    let Json(txs) = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::new(
+                ErrorCode::TooLarge,
+                format!("a batch body may be at most {BATCH_BODY_BYTES_MAX} bytes; send fewer transactions at a time"),
+            );
+        }
+        ApiError::bad_request(format!(
+            "the body is not a JSON array of signed transactions (each as `tranche tx sign --format json` writes it): {}",
+            e.body_text()
+        ))
+    })?;
+    if txs.len() > BATCH_TXS_MAX {
+        return Err(ApiError::new(
+            ErrorCode::TooLarge,
+            format!(
+                "the batch holds {} transactions; at most {BATCH_TXS_MAX} are allowed",
+                txs.len()
+            ),
+        ));
+    }
+    let mut results: Vec<Option<BatchItem>> = Vec::with_capacity(txs.len());
+    let mut pending = Vec::with_capacity(txs.len());
+    for stx in txs {
+        let hash = stx.hash();
+        // Resubmitting a finalized transaction is harmless: say where it is.
+        match s.store.transaction(&hash)? {
+            Some((height, index)) => results.push(Some(BatchItem {
+                hash,
+                status: Some(SubmitStatus::Finalized),
+                height: Some(height),
+                index: Some(index),
+                error: None,
+            })),
+            None => {
+                results.push(None);
+                pending.push((hash, stx));
+            }
+        }
+    }
+    let (hashes, txs): (Vec<Hash>, Vec<SignedTransaction>) = pending.into_iter().unzip();
+    let mut answers = s.mailbox.submit_batch(txs).await.into_iter().zip(hashes);
+    let mut refused = 0usize;
+    for slot in results.iter_mut().filter(|r| r.is_none()) {
+        let (answer, hash) = answers
+            .next()
+            .expect("one answer per transaction submitted");
+        *slot = Some(match answer {
+            Ok(hash) => BatchItem {
+                hash,
+                status: Some(SubmitStatus::Pending),
+                height: None,
+                index: None,
+                error: None,
+            },
+            Err(e) => {
+                refused += 1;
+                BatchItem {
+                    hash,
+                    status: None,
+                    height: None,
+                    index: None,
+                    error: Some(admit_error(e).body()),
+                }
+            }
+        });
+    }
+    let results: Vec<BatchItem> = results.into_iter().flatten().collect();
+    Ok(Json(BatchAnswer {
+        accepted: results.len() - refused,
+        refused,
+        results,
+    }))
+}
+
+/// A finalized transaction: its block, position, time and receipt.
+#[utoipa::path(get, path = "/transactions/{hash}", tag = "chain",
+    params(("hash" = String, Path, description = "The transaction's id (64 hex digits)")),
+    responses(
+        (status = 200, description = "Finalized, with its receipt", body = TransactionRecord),
+        (status = 404, description = "Not finalized on this node (yet)", body = ErrorBody)))]
+pub(super) async fn transaction(
+    State(s): State<Arc<Shared>>,
+    Path(hash): Path<String>,
+) -> Answer<TransactionRecord> {
+    let hash: Hash = parse("transaction hash", &hash)?;
+    let Some((height, index)) = s.store.transaction(&hash)? else {
+        return Err(ApiError::not_found(format!(
+            "transaction {hash} is not finalized on this node (yet): if it was accepted, ask again shortly"
+        )));
+    };
+    let receipts = s
+        .store
+        .receipts(height)?
+        .ok_or_else(|| ApiError::not_found(format!("block {height}")))?;
+    let receipt = usize::try_from(index)
+        .ok()
+        .and_then(|i| receipts.get(i))
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("receipt {index} of block {height}")))?;
+    let block = s.store.block(height)?;
+    let stx = block
+        .as_ref()
+        .and_then(|b| usize::try_from(index).ok().and_then(|i| b.txs.get(i)));
+    // What an applied transaction created at an address derived on chain,
+    // so its sender need not work the address out.
+    let custodial_wallet = match (stx, &receipt.outcome) {
+        (Some(stx), Outcome::Applied) => match &stx.tx.payload {
+            Payload::OpenCustodialWallet(p) => s
+                .view()
+                .ledger
+                .organisation_of_key(&stx.tx.signer)
+                .map(|org| Ledger::custodial_wallet(org, &p.holder)),
+            _ => None,
+        },
+        _ => None,
+    };
+    Ok(Json(TransactionRecord {
+        hash,
+        status: SubmitStatus::Finalized,
+        height,
+        index,
+        block_time: block.as_ref().map(|b| b.header.time),
+        receipt,
+        custodial_wallet,
+    }))
+}
+
+fn block_at(s: &Shared, height: u64) -> Answer<BlockRecord> {
+    let block = s
+        .store
+        .block(height)?
+        .ok_or_else(|| ApiError::not_found(format!("no finalized block at height {height}")))?;
+    let receipts = s.store.receipts(height)?.unwrap_or_default();
+    let state_root = s.store.state_root(height)?;
+    Ok(Json(BlockRecord {
+        hash: block.hash(),
+        height,
+        state_root,
+        block,
+        receipts,
+    }))
+}
+
+/// The last finalized block.
+#[utoipa::path(get, path = "/blocks/latest", tag = "chain",
+    responses(
+        (status = 200, description = "The block, its receipts and the state root after it", body = BlockRecord),
+        (status = 404, description = "Nothing finalized yet", body = ErrorBody)))]
+pub(super) async fn latest_block(State(s): State<Arc<Shared>>) -> Answer<BlockRecord> {
+    let height = s.view().height;
+    block_at(&s, height)
+}
+
+/// The finalized block at a height.
+#[utoipa::path(get, path = "/blocks/{height}", tag = "chain",
+    params(("height" = u64, Path, description = "The block's height")),
+    responses(
+        (status = 200, description = "The block, its receipts and the state root after it", body = BlockRecord),
+        (status = 400, description = "Not a height", body = ErrorBody),
+        (status = 404, description = "No finalized block there", body = ErrorBody)))]
+pub(super) async fn block(
+    State(s): State<Arc<Shared>>,
+    Path(height): Path<String>,
+) -> Answer<BlockRecord> {
+    let height: u64 = height
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("height {height:?} is not a number")))?;
+    block_at(&s, height)
+}
+
+/// The nonce a signer's next transaction must carry.
+#[utoipa::path(get, path = "/signers/{key}/nonce", tag = "chain",
+    params(("key" = String, Path, description = "The signer's public key (64 hex digits)")),
+    responses(
+        (status = 200, description = "The next nonce", body = At<NextNonce>),
+        (status = 400, description = "Not a public key", body = ErrorBody)))]
+pub(super) async fn nonce(
+    State(s): State<Arc<Shared>>,
+    Path(key): Path<String>,
+) -> Answer<At<NextNonce>> {
+    let key: PublicKey = parse("public key", &key)?;
+    let view = s.view();
+    let next_nonce = view.ledger.next_nonce(&key);
+    at(&view, NextNonce { next_nonce })
+}
+
+pub(super) fn validator_view(
+    org: &tranche_types::OrgId,
+    v: &tranche_ledger::Validator,
+    elected: bool,
+) -> ValidatorView {
+    ValidatorView {
+        org: org.clone(),
+        consensus_key: v.consensus_key,
+        bonded: Stake(v.bonded),
+        delegated: Stake(v.delegated),
+        tombstoned: v.tombstoned,
+        elected,
+    }
+}
+
+/// The committee signing consensus votes, every bonded validator with its
+/// stake and standing, and every equivocation recorded (C-2).
+#[utoipa::path(get, path = "/validators", tag = "chain",
+    responses((status = 200, description = "The committee, validators and equivocations", body = At<Validators>)))]
+pub(super) async fn validators(State(s): State<Arc<Shared>>) -> Answer<At<Validators>> {
+    let view = s.view();
+    let elected = view.ledger.next_committee();
+    let epoch = view.ledger.committee().epoch;
+    let answer = Validators {
+        epoch,
+        epoch_blocks: view.ledger.params().epoch_blocks,
+        next_epoch_at: view.ledger.epoch_end(epoch),
+        committee: view
+            .ledger
+            .committee()
+            .members
+            .0
+            .iter()
+            .map(member)
+            .collect(),
+        validators: view
+            .ledger
+            .validators()
+            .map(|(org, v)| validator_view(org, v, elected.iter().any(|m| m.org == *org)))
+            .collect(),
+        equivocations: view
+            .ledger
+            .equivocations()
+            .map(|((key, epoch, view), e)| EquivocationView {
+                org: e.org.clone(),
+                key: *key,
+                epoch: *epoch,
+                view: *view,
+                kind: e.kind,
+                height: e.height,
+                slashed: Stake(e.slashed),
+                evidence: e.evidence,
+            })
+            .collect(),
+    };
+    at(&view, answer)
+}

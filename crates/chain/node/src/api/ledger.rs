@@ -1,0 +1,229 @@
+//! The ledger's side of the API: organisations, wallets, tokens, assets and
+//! the requests a TSP checks, each read from the last finalized state.
+
+use super::chain::validator_view;
+use super::{at, parse, Answer, ApiError, Shared};
+use axum::extract::{Path, State};
+use std::sync::Arc;
+use tranche_api::node::{
+    AssetView, At, Balance, CustodialWallet, CustodyView, IssuanceRequestView, IssuanceView,
+    OrganisationView, RevocationRequestView, RevocationView, TokenKindView, TokenRecord, TokenView,
+    WalletView,
+};
+use tranche_api::ErrorBody;
+use tranche_ledger::{Ledger, Token, TokenKind};
+use tranche_types::{AssetId, OrgId, RequestId, TokenId, WalletAddress};
+
+/// An admitted organisation: its key, roles and validator bond.
+#[utoipa::path(get, path = "/organisations/{org}", tag = "ledger",
+    params(("org" = String, Path, description = "The organisation's id")),
+    responses(
+        (status = 200, description = "The organisation", body = At<OrganisationView>),
+        (status = 404, description = "No such organisation", body = ErrorBody)))]
+pub(super) async fn organisation(
+    State(s): State<Arc<Shared>>,
+    Path(org): Path<String>,
+) -> Answer<At<OrganisationView>> {
+    let org: OrgId = parse("organisation", &org)?;
+    let view = s.view();
+    let o = view
+        .ledger
+        .organisation(&org)
+        .ok_or_else(|| ApiError::not_found(format!("no organisation {org}")))?;
+    let elected = view.ledger.next_committee();
+    let validator = view
+        .ledger
+        .validator(&org)
+        .map(|v| validator_view(&org, v, elected.iter().any(|m| m.org == org)));
+    let answer = OrganisationView {
+        key: o.key,
+        roles: o.roles.list(),
+        governor: o.governor,
+        validator,
+        org,
+    };
+    at(&view, answer)
+}
+
+/// A wallet: its DID, custody, balances, freezes and the custodial wallets
+/// kept for the same identity.
+#[utoipa::path(get, path = "/wallets/{address}", tag = "ledger",
+    params(("address" = String, Path, description = "The wallet address (tr1...)")),
+    responses(
+        (status = 200, description = "The wallet", body = At<WalletView>),
+        (status = 400, description = "Not a wallet address", body = ErrorBody)))]
+pub(super) async fn wallet(
+    State(s): State<Arc<Shared>>,
+    Path(address): Path<String>,
+) -> Answer<At<WalletView>> {
+    let address: WalletAddress = parse("wallet address", &address)?;
+    let view = s.view();
+    let ledger = &view.ledger;
+    let balances = ledger
+        .balances_of(&address)
+        .map(|(token, units)| Balance {
+            token: token.clone(),
+            units,
+        })
+        .collect();
+    let frozen_tokens = ledger.frozen_tokens_of(&address).cloned().collect();
+    let did = ledger.identity(&address).cloned();
+    // The custodial wallets kept for this wallet's identity (SR-3).
+    let custodial_wallets = did
+        .as_ref()
+        .map(|did| {
+            ledger
+                .custodial_wallets_of(did)
+                .filter(|(w, _)| *w != address)
+                .map(|(wallet, c)| CustodialWallet {
+                    wallet,
+                    custodian: c.custodian.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let answer = WalletView {
+        address,
+        did,
+        custody: ledger.custody(&address).map(|c| CustodyView {
+            custodian: c.custodian.clone(),
+            holder: c.holder.clone(),
+        }),
+        balances,
+        frozen_tokens,
+        custodial_wallets,
+    };
+    at(&view, answer)
+}
+
+fn token_record(t: &Token) -> TokenRecord {
+    TokenRecord {
+        kind: match t.kind {
+            TokenKind::Security => TokenKindView::Security,
+            TokenKind::Cash => TokenKindView::Cash,
+        },
+        issuer: t.issuer.clone(),
+        tsp: t.tsp.clone(),
+        asset: t.asset.clone(),
+        request: t.request.clone(),
+        unit_price: t.unit_price.clone(),
+        currency: t.currency.clone(),
+        issue_date: t.issue_date,
+        expiry_date: t.expiry_date,
+        issued: t.issued,
+        revoked: t.revoked,
+        paused: t.paused,
+        rules: t.rules.clone(),
+        holders: t.holders,
+        checkpoints: t.checkpoints,
+    }
+}
+
+/// A token, its supply (what an exchange checks, SR-2) and its revocation wallet.
+#[utoipa::path(get, path = "/tokens/{token}", tag = "ledger",
+    params(("token" = String, Path, description = "The token's id")),
+    responses(
+        (status = 200, description = "The token", body = At<TokenView>),
+        (status = 404, description = "No such token", body = ErrorBody)))]
+pub(super) async fn token(
+    State(s): State<Arc<Shared>>,
+    Path(token): Path<String>,
+) -> Answer<At<TokenView>> {
+    let token: TokenId = parse("token", &token)?;
+    let view = s.view();
+    let t = view
+        .ledger
+        .token(&token)
+        .ok_or_else(|| ApiError::not_found(format!("no token {token}")))?;
+    let answer = TokenView {
+        token: token_record(t),
+        supply: view.ledger.supply(&token),
+        revocation_wallet: Ledger::revocation_wallet(&token),
+    };
+    at(&view, answer)
+}
+
+/// A registered asset and its latest appraisal (F5-1, SR-6).
+#[utoipa::path(get, path = "/assets/{asset}", tag = "ledger",
+    params(("asset" = String, Path, description = "The asset's id")),
+    responses(
+        (status = 200, description = "The asset", body = At<AssetView>),
+        (status = 404, description = "No such asset", body = ErrorBody)))]
+pub(super) async fn asset(
+    State(s): State<Arc<Shared>>,
+    Path(asset): Path<String>,
+) -> Answer<At<AssetView>> {
+    let asset: AssetId = parse("asset", &asset)?;
+    let view = s.view();
+    let a = view
+        .ledger
+        .asset(&asset)
+        .ok_or_else(|| ApiError::not_found(format!("no asset {asset}")))?;
+    let answer = AssetView {
+        tsp: a.tsp.clone(),
+        owner: a.owner.clone(),
+        kind: a.kind,
+        description: a.description,
+        price: a.price.clone(),
+        tolerance_bps: a.tolerance_bps,
+        appraiser: a.appraiser.clone(),
+        appraisal: a.appraisal.clone(),
+    };
+    at(&view, answer)
+}
+
+/// An issuance request and its check: requested against issued (SR-1).
+#[utoipa::path(get, path = "/issuances/{request}", tag = "ledger",
+    params(("request" = String, Path, description = "The request's id")),
+    responses(
+        (status = 200, description = "The request and its check", body = At<IssuanceView>),
+        (status = 404, description = "No such request", body = ErrorBody)))]
+pub(super) async fn issuance(
+    State(s): State<Arc<Shared>>,
+    Path(request): Path<String>,
+) -> Answer<At<IssuanceView>> {
+    let request: RequestId = parse("request", &request)?;
+    let view = s.view();
+    let r = view
+        .ledger
+        .issuance(&request)
+        .ok_or_else(|| ApiError::not_found(format!("no issuance request {request}")))?;
+    let answer = IssuanceView {
+        request: IssuanceRequestView {
+            tsp: r.tsp.clone(),
+            terms: r.terms.clone(),
+            issued: r.issued,
+            withdrawn: r.withdrawn,
+        },
+        check: view.ledger.issuance_check(&request),
+    };
+    at(&view, answer)
+}
+
+/// A revocation request and its check: requested against revoked (SR-1).
+#[utoipa::path(get, path = "/revocations/{request}", tag = "ledger",
+    params(("request" = String, Path, description = "The request's id")),
+    responses(
+        (status = 200, description = "The request and its check", body = At<RevocationView>),
+        (status = 404, description = "No such request", body = ErrorBody)))]
+pub(super) async fn revocation(
+    State(s): State<Arc<Shared>>,
+    Path(request): Path<String>,
+) -> Answer<At<RevocationView>> {
+    let request: RequestId = parse("request", &request)?;
+    let view = s.view();
+    let r = view
+        .ledger
+        .revocation(&request)
+        .ok_or_else(|| ApiError::not_found(format!("no revocation request {request}")))?;
+    let answer = RevocationView {
+        request: RevocationRequestView {
+            tsp: r.tsp.clone(),
+            token: r.token.clone(),
+            amount: r.amount,
+            revoked: r.revoked,
+        },
+        check: view.ledger.revocation_check(&request),
+    };
+    at(&view, answer)
+}
