@@ -40,6 +40,43 @@ pub struct World {
     pub events: Vec<LedgerEvent>,
 }
 
+/// The file the reject codes this process reaches go to, when the
+/// reachability test runs the others (see `every_reject_code_is_reached`).
+pub const REACHED_CODES_ENV: &str = "TRANCHE_REACHED_CODES";
+
+/// Notes that a test drove the ledger to `code`.
+pub fn reached(code: RejectCode) {
+    if let Some(path) = std::env::var_os(REACHED_CODES_ENV) {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        writeln!(f, "{}", code.name()).unwrap();
+    }
+}
+
+/// Asserts that `outcome` is a rejection with `code`, and notes it.
+#[track_caller]
+pub fn refused(outcome: Outcome, code: RejectCode) {
+    match outcome {
+        Outcome::Rejected(r) => assert_eq!(r.code, code, "expected {code:?}, got: {r}"),
+        Outcome::Applied => panic!("expected {code:?}, but it was applied"),
+    }
+    reached(code);
+}
+
+/// Asserts that `result` is a rejection with `code`, and notes it.
+#[track_caller]
+pub fn refused_with<T: std::fmt::Debug>(result: Result<T, Rejection>, code: RejectCode) {
+    match result {
+        Err(r) => assert_eq!(r.code, code, "expected {code:?}, got: {r}"),
+        Ok(v) => panic!("expected {code:?}, got {v:?}"),
+    }
+    reached(code);
+}
+
 pub fn key(n: u8) -> Keypair {
     Keypair::from_seed(&[n; 32])
 }
@@ -208,6 +245,7 @@ impl World {
         match outcome {
             Outcome::Rejected(r) => {
                 assert_eq!(r.code, code, "expected {code:?}, got: {r}");
+                reached(code);
                 assert_eq!(
                     dry,
                     Outcome::Rejected(r.clone()),

@@ -1,9 +1,7 @@
 //! Requests a TSP takes back (F5-4) and the revocation wallet that nothing
 //! leaves, by any path (L-2, REC-6).
 
-mod support;
-
-use support::*;
+use crate::support::*;
 use tranche_ledger::*;
 use tranche_types::*;
 

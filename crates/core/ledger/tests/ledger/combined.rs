@@ -3,10 +3,8 @@
 //! alone against the state before the transaction. Property test: an
 //! applied settlement is what its legs applied one by one would give.
 
-mod support;
-
+use crate::support::*;
 use proptest::prelude::*;
-use support::*;
 use tranche_crypto::Domain;
 use tranche_ledger::*;
 use tranche_types::*;

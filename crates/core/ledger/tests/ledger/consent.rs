@@ -2,9 +2,7 @@
 //! wallet to a DID, or opens a custodial wallet, without the person's own
 //! signatures, and only the holder's own keys instruct a custodial move.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 use tranche_crypto::Domain;
 use tranche_ledger::*;
 use tranche_types::*;
@@ -141,10 +139,7 @@ fn sr5_a_did_key_must_decode_to_an_ed25519_key() {
     let mut bytes = vec![0xed, 0x01];
     bytes.extend_from_slice(&[0u8; 32]);
     let weak = Did::parse(&format!("did:key:z{}", bs58::encode(&bytes).into_string())).unwrap();
-    assert_eq!(
-        Ledger::did_key(&weak).unwrap_err().code,
-        RejectCode::InvalidDid
-    );
+    refused_with(Ledger::did_key(&weak), RejectCode::InvalidDid);
 }
 
 #[test]
