@@ -13,8 +13,8 @@ pub mod archive;
 pub mod orchestrator;
 
 pub use application::{Application, EpochStart, Finalized, Mailbox, Reporter, Start};
-pub use archive::{Archive, MemoryArchive};
 pub use orchestrator::{launch, EngineChannels, Launched, Orchestrator};
+pub use tranche_storage::{Archive, MemoryArchive};
 
 use tranche_types::commonware_codec::Encode;
 use tranche_types::{ChainId, Hash};

@@ -12,6 +12,10 @@
 //! - Everything read back is decoded with bounds; damaged storage is an error,
 //!   never a panic.
 
+mod archive;
+
+pub use archive::{Archive, MemoryArchive};
+
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::Path;
 use tranche_ledger::{Ledger, TransferRecord};

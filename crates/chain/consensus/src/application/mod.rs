@@ -18,7 +18,7 @@
 //! signatures of their own: they hash-link to a digest that consensus
 //! certified, and each is still verified and executed on its parent's state.
 
-use crate::archive::{ms_between, since, Archive, Final, Stored};
+use crate::archive::{ms_between, since, Final, Stored};
 use crate::{genesis_digest, ConsensusKey, Digest, Scheme};
 use commonware_actor::Feedback;
 use commonware_consensus::simplex::types::{Activity, Context, Finalization};
@@ -36,6 +36,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tranche_block::{AdmitError, BlockLimits, Mempool, MempoolLimits, Tip};
 use tranche_ledger::{Committee, Ledger, LedgerEvent};
+use tranche_storage::Archive;
 use tranche_types::{
     Block, Evidence, EvidenceProof, Hash, OffenceKind, PublicKey, Receipt, SignedTransaction,
     Timestamp,
