@@ -69,8 +69,8 @@ fn genesis(n: usize, spare: Option<usize>) -> Ledger {
                 vec![Role::Validator]
             },
             governor: true,
-            stake: if spare == Some(i) { 500 } else { 100 },
-            bond: if spare == Some(i) { 0 } else { 100 },
+            stake: Stake(if spare == Some(i) { 500 } else { 100 }),
+            bond: Stake(if spare == Some(i) { 0 } else { 100 }),
         })
         .collect();
     Ledger::genesis(&Genesis {
@@ -566,7 +566,7 @@ pub fn run_scenario(scenario: &Scenario) -> Chains {
                     let org: OrgId = format!("validator-{i}").parse().unwrap();
                     let v = &ledger.state().validators[&org];
                     assert!(
-                        v.tombstoned && v.bonded == 0,
+                        v.tombstoned && v.bonded.is_zero(),
                         "seed {seed}: the equivocator keeps its bond"
                     );
                     assert!(

@@ -5,7 +5,9 @@
 
 use tranche_crypto::{sign_transaction, Keypair};
 use tranche_ledger::{Genesis, GenesisOrganisation, Ledger};
-use tranche_types::{ChainId, OrgId, Payload, Role, SignedTransaction, Timestamp, Transaction};
+use tranche_types::{
+    ChainId, OrgId, Payload, Role, SignedTransaction, Stake, Timestamp, Transaction,
+};
 
 /// The key whose seed is 32 bytes of `n`.
 pub fn key(n: u8) -> Keypair {
@@ -37,8 +39,8 @@ pub fn one_org_ledger(
             key: key.public_key(),
             roles,
             governor: true,
-            stake: bond,
-            bond,
+            stake: Stake(bond),
+            bond: Stake(bond),
         }],
     })
     .expect("a valid genesis")

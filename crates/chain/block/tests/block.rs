@@ -287,7 +287,10 @@ fn evidence_goes_in_once_and_is_recorded_after_the_transactions() {
     assert_eq!(executed.receipts[0].outcome, Outcome::Applied);
     assert!(matches!(
         executed.events.last(),
-        Some(tranche_ledger::LedgerEvent::Slashed { slashed: 10, .. })
+        Some(tranche_ledger::LedgerEvent::Slashed {
+            slashed: tranche_types::Stake(10),
+            ..
+        })
     ));
     // Recorded: a later block may not carry it again.
     assert!(select_evidence(&l, &[guilty]).is_empty());

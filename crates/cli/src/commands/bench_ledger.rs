@@ -56,8 +56,8 @@ fn setup(holders: usize) -> Result<(Net, Vec<Keypair>)> {
         key: k.public_key(),
         roles: vec![role],
         governor: true,
-        stake: 0,
-        bond: 0,
+        stake: Stake::ZERO,
+        bond: Stake::ZERO,
     };
     let genesis = Genesis {
         epoch_blocks: None,

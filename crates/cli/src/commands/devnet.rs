@@ -15,7 +15,7 @@ use tranche_crypto::rand_core::{OsRng, RngCore as _};
 use tranche_crypto::{KdfParams, KeyFile, Keypair};
 use tranche_ledger::{Genesis, GenesisOrganisation};
 use tranche_node::{NodeConfig, Peer};
-use tranche_types::{ChainId, Role};
+use tranche_types::{ChainId, Role, Stake};
 
 /// `tranche devnet` settings.
 #[derive(Debug, Args)]
@@ -106,8 +106,8 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
             key: key.public_key(),
             roles: roles.to_vec(),
             governor: validator,
-            stake: if validator { 1_000 } else { 0 },
-            bond: if validator { 1_000 } else { 0 },
+            stake: Stake(if validator { 1_000 } else { 0 }),
+            bond: Stake(if validator { 1_000 } else { 0 }),
         });
         keys.push(key.public_key());
     }

@@ -37,7 +37,7 @@ pub use tranche_types::{
 use serde::{Deserialize, Serialize};
 use tranche_types::{
     BoundedVec, ChainId, Date, Evidence, Hash, OffenceKind, OrgId, Outcome, PublicKey, RejectCode,
-    Rejection, Role, SignedTransaction, Timestamp, TokenId, Units, WalletAddress,
+    Rejection, Role, SignedTransaction, Stake, Timestamp, TokenId, Units, WalletAddress,
 };
 
 /// Where in the chain a transaction is applied: the only clock the ledger has.
@@ -74,13 +74,13 @@ pub struct GenesisOrganisation {
     pub roles: Vec<Role>,
     /// Whether it governs. Founders usually do.
     pub governor: bool,
-    /// Its stake units, for bonding and delegating.
+    /// Its stake units, for bonding and delegating (a decimal string).
     #[serde(default)]
-    pub stake: u128,
+    pub stake: Stake,
     /// Of `stake`, the units it bonds as a validator from the start, behind
     /// its own key (needs the validator role).
     #[serde(default)]
-    pub bond: u128,
+    pub bond: Stake,
 }
 
 /// The ledger's first state.
@@ -153,7 +153,7 @@ pub enum LedgerEvent {
         /// The consensus view of the offence.
         view: u64,
         /// The bonded stake it lost.
-        slashed: u128,
+        slashed: Stake,
     },
 }
 
@@ -222,7 +222,7 @@ impl Ledger {
                     o.org, o.bond, o.stake
                 )));
             }
-            if o.bond > 0 {
+            if !o.bond.is_zero() {
                 if !roles.has(Role::Validator) {
                     return Err(GenesisError(format!(
                         "{} bonds stake but is not a validator",
@@ -234,13 +234,13 @@ impl Ledger {
                     state::Validator {
                         consensus_key: o.key,
                         bonded: o.bond,
-                        delegated: 0,
+                        delegated: Stake::ZERO,
                         tombstoned: false,
                     },
                 );
             }
-            if o.stake > o.bond {
-                state.stake.insert(o.org.clone(), o.stake - o.bond);
+            if let Some(free) = o.stake.checked_sub(o.bond).filter(|f| !f.is_zero()) {
+                state.stake.insert(o.org.clone(), free);
             }
         }
         let epoch_blocks = genesis.epoch_blocks.unwrap_or(EPOCH_BLOCKS_DEFAULT);
@@ -439,7 +439,7 @@ impl Ledger {
                 v.tombstoned = true;
                 std::mem::take(&mut v.bonded)
             }
-            None => 0,
+            None => Stake::ZERO,
         };
         self.state.equivocations.insert(
             evidence.offence(),

@@ -240,7 +240,7 @@ impl Ledger {
                 (
                     org.clone(),
                     v.consensus_key,
-                    v.bonded.saturating_add(v.delegated),
+                    v.bonded.0.saturating_add(v.delegated.0),
                 )
             })
             .collect();

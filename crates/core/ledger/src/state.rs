@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use tranche_types::commonware_codec::{Encode, Write};
 use tranche_types::{
     record, AssetId, AssetKind, BoundedVec, ChainId, ClaimTopic, CountryCode, Currency, Date, Did,
-    Hash, Money, OffenceKind, OrgId, PublicKey, RequestId, RequestIssuance, Role, TokenId,
+    Hash, Money, OffenceKind, OrgId, PublicKey, RequestId, RequestIssuance, Role, Stake, TokenId,
     TokenRules, Units, WalletAddress,
 };
 
@@ -253,9 +253,9 @@ record! {
         /// Its consensus key.
         pub consensus_key: PublicKey,
         /// Stake it bonded itself.
-        pub bonded: u128,
+        pub bonded: Stake,
         /// Stake delegated to it.
-        pub delegated: u128,
+        pub delegated: Stake,
         /// Whether it was caught equivocating: it is never elected again.
         pub tombstoned: bool,
     }
@@ -271,7 +271,7 @@ record! {
         /// The block that recorded it.
         pub height: u64,
         /// The bonded stake it lost.
-        pub slashed: u128,
+        pub slashed: Stake,
         /// The hash of the evidence's canonical encoding; the block at
         /// `height` carries the evidence itself.
         pub evidence: Hash,
@@ -361,11 +361,11 @@ pub struct State {
     /// Entitlements by (distribution, wallet).
     pub entitlements: BTreeMap<(RequestId, WalletAddress), Entitlement>,
     /// Free (unbonded, undelegated) stake per organisation.
-    pub stake: BTreeMap<OrgId, u128>,
+    pub stake: BTreeMap<OrgId, Stake>,
     /// Bonded validators.
     pub validators: BTreeMap<OrgId, Validator>,
     /// Delegations by (delegator, validator).
-    pub delegations: BTreeMap<(OrgId, OrgId), u128>,
+    pub delegations: BTreeMap<(OrgId, OrgId), Stake>,
     /// Equivocations by (consensus key, epoch, view).
     pub equivocations: BTreeMap<(PublicKey, u64, u64), Equivocation>,
     /// The consensus parameters.
@@ -451,6 +451,7 @@ read_plain!(
     Hash,
     u64,
     u128,
+    Stake,
     WalletAddress,
     Did,
     ClaimTopic,

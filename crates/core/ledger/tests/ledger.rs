@@ -377,8 +377,8 @@ fn sr1_rec1_an_issuer_can_never_also_be_a_tsp() {
         key: key(60).public_key(),
         roles: vec![Role::Issuer, Role::Tsp],
         governor: true,
-        stake: 0,
-        bond: 0,
+        stake: Stake::ZERO,
+        bond: Stake::ZERO,
     }];
     assert!(Ledger::genesis(&Genesis {
         epoch_blocks: None,
@@ -1538,14 +1538,17 @@ fn c2_an_equivocation_slashes_the_whole_bond_once_and_tombstones_the_validator()
             key: consensus.public_key(),
             kind: OffenceKind::ConflictingNotarize,
             view: 12,
-            slashed: 400,
+            slashed: Stake(400),
         }
     );
     assert_ne!(w.ledger.state_root(), before);
     let v = &w.ledger.state().validators[&id::<OrgId>("node-runner")];
-    assert_eq!((v.bonded, v.delegated, v.tombstoned), (0, 100, true));
+    assert_eq!(
+        (v.bonded, v.delegated, v.tombstoned),
+        (Stake(0), Stake(100), true)
+    );
     let record = &w.ledger.state().equivocations[&(consensus.public_key(), 1, 12)];
-    assert_eq!((record.height, record.slashed), (epoch_end, 400));
+    assert_eq!((record.height, record.slashed), (epoch_end, Stake(400)));
     assert!(w
         .ledger
         .elect(10)
@@ -1561,7 +1564,7 @@ fn c2_an_equivocation_slashes_the_whole_bond_once_and_tombstones_the_validator()
         .record_offence(&ctx, &evidence(&consensus, 1, 13))
         .unwrap()
     {
-        LedgerEvent::Slashed { slashed, .. } => assert_eq!(slashed, 0),
+        LedgerEvent::Slashed { slashed, .. } => assert_eq!(slashed, Stake::ZERO),
         other => panic!("{other:?}"),
     }
     // Nobody signs with a stranger's key.
@@ -1625,7 +1628,7 @@ fn c2_a_validator_organisation_without_a_bond_is_recorded_by_its_own_key() {
         .unwrap()
     {
         LedgerEvent::Slashed { org, slashed, .. } => {
-            assert_eq!((org.as_str(), slashed), ("acme-tsp", 0));
+            assert_eq!((org.as_str(), slashed), ("acme-tsp", Stake::ZERO));
         }
         other => panic!("{other:?}"),
     }
@@ -1639,7 +1642,7 @@ fn c2_a_validator_organisation_without_a_bond_is_recorded_by_its_own_key() {
 #[test]
 fn c2_genesis_may_bond_validators() {
     let mut orgs = genesis_orgs();
-    orgs[0].bond = 600;
+    orgs[0].bond = Stake(600);
     let ledger = Ledger::genesis(&Genesis {
         epoch_blocks: None,
         committee_max: None,
@@ -1648,10 +1651,13 @@ fn c2_genesis_may_bond_validators() {
     })
     .unwrap();
     let v = &ledger.state().validators[&id::<OrgId>("acme-tsp")];
-    assert_eq!((v.bonded, v.consensus_key), (600, key(1).public_key()));
-    assert_eq!(ledger.state().stake[&id::<OrgId>("acme-tsp")], 400);
+    assert_eq!(
+        (v.bonded, v.consensus_key),
+        (Stake(600), key(1).public_key())
+    );
+    assert_eq!(ledger.state().stake[&id::<OrgId>("acme-tsp")], Stake(400));
     assert_eq!(ledger.elect(5).len(), 1);
-    orgs[0].bond = 1_001;
+    orgs[0].bond = Stake(1_001);
     assert!(Ledger::genesis(&Genesis {
         epoch_blocks: None,
         committee_max: None,
@@ -1659,9 +1665,9 @@ fn c2_genesis_may_bond_validators() {
         organisations: orgs.clone(),
     })
     .is_err());
-    orgs[0].bond = 0;
-    orgs[4].stake = 5;
-    orgs[4].bond = 1; // the custodian has no validator role
+    orgs[0].bond = Stake::ZERO;
+    orgs[4].stake = Stake(5);
+    orgs[4].bond = Stake(1); // the custodian has no validator role
     assert!(Ledger::genesis(&Genesis {
         epoch_blocks: None,
         committee_max: None,
@@ -1675,7 +1681,7 @@ fn c2_genesis_may_bond_validators() {
 fn c2_the_committee_is_elected_again_after_each_epochs_last_block() {
     let mut orgs = genesis_orgs();
     for o in orgs.iter_mut().take(4) {
-        o.bond = 100; // the four founders
+        o.bond = Stake(100); // the four founders
     }
     let mut w = World::new();
     w.ledger = Ledger::genesis(&Genesis {

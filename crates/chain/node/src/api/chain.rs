@@ -12,7 +12,7 @@ use tranche_api::node::{
 };
 use tranche_api::{ErrorBody, ErrorCode, BATCH_BODY_BYTES_MAX, BATCH_TXS_MAX};
 use tranche_ledger::{Ledger, Member};
-use tranche_types::{Hash, Outcome, Payload, PublicKey, SignedTransaction, Stake};
+use tranche_types::{Hash, Outcome, Payload, PublicKey, SignedTransaction};
 
 pub(super) fn member(m: &Member) -> MemberView {
     MemberView {
@@ -294,8 +294,8 @@ pub(super) fn validator_view(
     ValidatorView {
         org: org.clone(),
         consensus_key: v.consensus_key,
-        bonded: Stake(v.bonded),
-        delegated: Stake(v.delegated),
+        bonded: v.bonded,
+        delegated: v.delegated,
         tombstoned: v.tombstoned,
         elected,
     }
@@ -336,7 +336,7 @@ pub(super) async fn validators(State(s): State<Arc<Shared>>) -> Answer<At<Valida
                 view: *view,
                 kind: e.kind,
                 height: e.height,
-                slashed: Stake(e.slashed),
+                slashed: e.slashed,
                 evidence: e.evidence,
             })
             .collect(),

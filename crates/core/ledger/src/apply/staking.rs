@@ -32,18 +32,17 @@ pub(super) fn bond_validator(
             format!("{} is another organisation's key", p.consensus_key),
         ));
     }
-    let amount = p.amount.0;
     let bonded = state
         .validators
         .get(&org)
-        .map_or(0, |v| v.bonded)
-        .checked_add(amount)
+        .map_or(Stake::ZERO, |v| v.bonded)
+        .checked_add(p.amount)
         .ok_or_else(overflow)?;
-    take_stake(state, &org, amount)?;
+    take_stake(state, &org, p.amount)?;
     let v = state.validators.entry(org).or_insert(Validator {
         consensus_key: p.consensus_key,
-        bonded: 0,
-        delegated: 0,
+        bonded: Stake::ZERO,
+        delegated: Stake::ZERO,
         tombstoned: false,
     });
     v.consensus_key = p.consensus_key;
@@ -61,20 +60,19 @@ pub(super) fn delegate(state: &mut State, tx: &mut Tx<'_>, p: &Delegate) -> Resu
         ));
     }
     refuse_tombstoned(state, &p.validator)?;
-    let amount = p.amount.0;
     let key = (org.clone(), p.validator.clone());
     let delegated = state.validators[&p.validator]
         .delegated
-        .checked_add(amount)
+        .checked_add(p.amount)
         .ok_or_else(overflow)?;
     let delegation = state
         .delegations
         .get(&key)
         .copied()
-        .unwrap_or(0)
-        .checked_add(amount)
+        .unwrap_or(Stake::ZERO)
+        .checked_add(p.amount)
         .ok_or_else(overflow)?;
-    take_stake(state, &org, amount)?;
+    take_stake(state, &org, p.amount)?;
     state
         .validators
         .get_mut(&p.validator)
@@ -92,16 +90,11 @@ pub(super) fn undelegate(
     let signer = &tx.stx.tx.signer;
     let org = any_org(state, signer)?;
     let key = (org.clone(), p.validator.clone());
-    let delegated = state.delegations.get(&key).copied().unwrap_or(0);
-    let amount = p.amount.0;
-    let free = state
-        .stake
-        .get(&org)
-        .copied()
-        .unwrap_or(0)
-        .checked_add(amount)
-        .ok_or_else(overflow)?;
-    if amount == 0 || amount > delegated {
+    let delegated = state.delegations.get(&key).copied().unwrap_or(Stake::ZERO);
+    let left = delegated
+        .checked_sub(p.amount)
+        .filter(|_| !p.amount.is_zero());
+    let Some(left) = left else {
         return Err(reject(
             RejectCode::InsufficientStake,
             format!(
@@ -109,18 +102,28 @@ pub(super) fn undelegate(
                 p.validator, p.amount
             ),
         ));
-    }
-    if delegated == amount {
+    };
+    let free = state
+        .stake
+        .get(&org)
+        .copied()
+        .unwrap_or(Stake::ZERO)
+        .checked_add(p.amount)
+        .ok_or_else(overflow)?;
+    if left.is_zero() {
         state.delegations.remove(&key);
     } else {
-        state.delegations.insert(key, delegated - amount);
+        state.delegations.insert(key, left);
     }
     // A validator's delegated total includes every delegation to it.
-    state
+    let v = state
         .validators
         .get_mut(&p.validator)
-        .expect("a delegation names a validator")
-        .delegated -= amount;
+        .expect("a delegation names a validator");
+    v.delegated = v
+        .delegated
+        .checked_sub(p.amount)
+        .expect("a validator's delegated total covers each delegation");
     state.stake.insert(org, free);
     Ok(())
 }
@@ -135,18 +138,19 @@ pub(super) fn refuse_tombstoned(state: &State, org: &OrgId) -> Result<(), Reject
     Ok(())
 }
 
-pub(super) fn take_stake(state: &mut State, org: &OrgId, amount: u128) -> Result<(), Rejection> {
-    let free = state.stake.get(org).copied().unwrap_or(0);
-    if amount == 0 || amount > free {
+pub(super) fn take_stake(state: &mut State, org: &OrgId, amount: Stake) -> Result<(), Rejection> {
+    let free = state.stake.get(org).copied().unwrap_or(Stake::ZERO);
+    let left = free.checked_sub(amount).filter(|_| !amount.is_zero());
+    let Some(left) = left else {
         return Err(reject(
             RejectCode::InsufficientStake,
             format!("{org} has {free} free stake; {amount} asked"),
         ));
-    }
-    if free == amount {
+    };
+    if left.is_zero() {
         state.stake.remove(org);
     } else {
-        state.stake.insert(org.clone(), free - amount);
+        state.stake.insert(org.clone(), left);
     }
     Ok(())
 }

@@ -147,8 +147,8 @@ pub fn genesis_orgs() -> Vec<GenesisOrganisation> {
             key: key(n).public_key(),
             roles,
             governor,
-            stake,
-            bond: 0,
+            stake: Stake(stake),
+            bond: Stake::ZERO,
         };
     vec![
         org("acme-tsp", 1, vec![Role::Tsp, Role::Validator], true, 1_000),
