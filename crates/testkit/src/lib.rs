@@ -3,6 +3,8 @@
 //! wallet binding with its consent. Deterministic: the same seeds give the
 //! same keys, transactions and state roots.
 
+pub mod world;
+
 use tranche_crypto::{sign_transaction, Keypair};
 use tranche_ledger::{Genesis, GenesisOrganisation, Ledger};
 use tranche_types::{
