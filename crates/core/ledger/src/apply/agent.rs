@@ -10,15 +10,7 @@ pub(super) fn set_frozen(
 ) -> Result<(), Rejection> {
     let signer = &tx.stx.tx.signer;
     let agent = agent_of(state, signer, &p.token)?;
-    let f = state
-        .freezes
-        .entry((p.token.clone(), p.wallet))
-        .or_insert(Freeze {
-            all: false,
-            amount: Units::ZERO,
-        });
-    f.all = p.frozen;
-    tidy_freeze(state, &p.token, &p.wallet);
+    change_freeze(state, &p.token, &p.wallet, |f| f.all = p.frozen);
     tx.events.push(agent_event(
         &p.token,
         agent,
@@ -44,15 +36,7 @@ pub(super) fn freeze_partial(
             ),
         ));
     }
-    let f = state
-        .freezes
-        .entry((p.token.clone(), p.wallet))
-        .or_insert(Freeze {
-            all: false,
-            amount: Units::ZERO,
-        });
-    f.amount = p.amount;
-    tidy_freeze(state, &p.token, &p.wallet);
+    change_freeze(state, &p.token, &p.wallet, |f| f.amount = p.amount);
     tx.events
         .push(agent_event(&p.token, agent, "freeze_partial"));
     Ok(())
@@ -89,13 +73,7 @@ pub(super) fn forced_transfer(
     check(state, ctx, &p.token, &p.from, &p.to, p.amount, Mode::Forced)?;
     move_units(state, &p.token, &p.from, &p.to, p.amount);
     // Frozen units that were moved are no longer frozen.
-    let left = balance(state, &p.token, &p.from);
-    if let Some(f) = state.freezes.get_mut(&(p.token.clone(), p.from)) {
-        if f.amount > left {
-            f.amount = left;
-        }
-    }
-    tidy_freeze(state, &p.token, &p.from);
+    clamp_freeze(state, &p.token, &p.from);
     tx.record(&p.token, Some(p.from), p.to, p.amount, TransferKind::Forced)
         .reason = Some(p.reason.clone());
     tx.events

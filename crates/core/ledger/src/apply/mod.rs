@@ -240,6 +240,36 @@ fn agent_event(token: &TokenId, agent: OrgId, action: &str) -> LedgerEvent {
     }
 }
 
+/// Changes `wallet`'s freeze for `token` (none yet: nothing frozen), and
+/// drops it if nothing is frozen any more.
+fn change_freeze(
+    state: &mut State,
+    token: &TokenId,
+    wallet: &WalletAddress,
+    change: impl FnOnce(&mut Freeze),
+) {
+    change(
+        state
+            .freezes
+            .entry((token.clone(), *wallet))
+            .or_insert(Freeze {
+                all: false,
+                amount: Units::ZERO,
+            }),
+    );
+    tidy_freeze(state, token, wallet);
+}
+
+/// After units left `wallet` without regard to its freeze (forced, revoked),
+/// no more stays frozen than it still holds.
+fn clamp_freeze(state: &mut State, token: &TokenId, wallet: &WalletAddress) {
+    let left = balance(state, token, wallet);
+    if let Some(f) = state.freezes.get_mut(&(token.clone(), *wallet)) {
+        f.amount = f.amount.min(left);
+    }
+    tidy_freeze(state, token, wallet);
+}
+
 fn tidy_freeze(state: &mut State, token: &TokenId, wallet: &WalletAddress) {
     let key = (token.clone(), *wallet);
     if state

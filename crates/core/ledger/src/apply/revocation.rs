@@ -100,11 +100,7 @@ pub(super) fn execute_revocation(
     for m in p.moves.iter() {
         move_units(state, &id, &m.wallet, &rev, m.amount);
         // Frozen units that were revoked are no longer frozen.
-        let left = balance(state, &id, &m.wallet);
-        if let Some(f) = state.freezes.get_mut(&(id.clone(), m.wallet)) {
-            f.amount = f.amount.min(left);
-        }
-        tidy_freeze(state, &id, &m.wallet);
+        clamp_freeze(state, &id, &m.wallet);
         tx.record(&id, Some(m.wallet), rev, m.amount, TransferKind::Revocation);
     }
     let t = state.tokens.get_mut(&id).expect("checked");
