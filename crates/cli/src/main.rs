@@ -4,8 +4,6 @@
 #![allow(rustdoc::bare_urls, rustdoc::invalid_html_tags)]
 
 mod commands;
-mod keystore;
-mod password;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

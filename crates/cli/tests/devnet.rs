@@ -7,6 +7,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use tranche_devnet::DevnetFile;
 
 fn tranche() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tranche"))
@@ -35,17 +36,12 @@ impl Drop for Nodes {
     }
 }
 
-fn devnet(dir: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("devnet.json")).unwrap()).unwrap()
+fn devnet(dir: &Path) -> DevnetFile {
+    DevnetFile::read(dir).unwrap()
 }
 
-fn pids(dir: &Path) -> Vec<u64> {
-    devnet(dir)["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["pid"].as_u64().unwrap())
-        .collect()
+fn pids(dir: &Path) -> Vec<u32> {
+    devnet(dir).nodes.iter().map(|n| n.pid).collect()
 }
 
 fn status(api: &str) -> Option<Value> {
@@ -106,17 +102,8 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
         .status()
         .unwrap();
     assert!(up.success(), "the devnet comes up");
-    assert_eq!(
-        devnet(&dir)["ready"],
-        true,
-        "devnet.json says the nodes finalize"
-    );
-    let apis: Vec<String> = devnet(&dir)["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["api"].as_str().unwrap().to_string())
-        .collect();
+    assert!(devnet(&dir).ready, "devnet.json says the nodes finalize");
+    let apis: Vec<String> = devnet(&dir).nodes.iter().map(|n| n.api.clone()).collect();
     // Four validators, then the custodian's node, which follows.
     assert_eq!(apis.len(), 5);
     assert_eq!(status(&apis[4]).unwrap()["validating"], false);

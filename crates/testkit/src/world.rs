@@ -115,6 +115,17 @@ impl Person {
         }
     }
 
+    /// Person `n` of many (benchmarks and load tests need more than 256),
+    /// with keys of their own, apart from every [`Person::new`].
+    pub fn numbered(n: u64) -> Person {
+        let id_key = crate::numbered_key(0xD2, n);
+        Person {
+            key: crate::numbered_key(0xB0, n),
+            did: did_of(&id_key),
+            id_key,
+        }
+    }
+
     /// Another wallet, with the key seeded `n`, of the same person.
     pub fn other_wallet(&self, n: u8) -> Person {
         Person {
@@ -284,43 +295,15 @@ impl World {
     }
 
     pub fn claim(&mut self, did: &Did, topic: ClaimTopic, country: Option<&str>) {
-        let claims = key(6);
-        self.ok(
-            &claims,
-            Payload::AddClaim(AddClaim {
-                did: did.clone(),
-                topic,
-                country: country.map(|c| CountryCode::new(c).unwrap()),
-                digest: Hash([7; 32]),
-                expiry_date: date("2026-12-31"),
-            }),
-        );
+        self.ok(&key(6), claim(did, topic, country));
     }
 
     pub fn register_asset(&mut self, asset: &str, price: Money) {
-        let tsp = key(1);
-        self.ok(
-            &tsp,
-            Payload::RegisterAsset(RegisterAsset {
-                asset: id(asset),
-                owner: owner_did(),
-                kind: AssetKind::Tangible,
-                description: Hash([1; 32]),
-                price,
-                tolerance_bps: 500,
-            }),
-        );
+        self.ok(&key(1), register_asset(asset, owner_did(), price));
     }
 
     pub fn appraise(&mut self, asset: &str, value: Money) {
-        let appraiser = key(7);
-        self.ok(
-            &appraiser,
-            Payload::RecordAppraisal(RecordAppraisal {
-                asset: id(asset),
-                value,
-            }),
-        );
+        self.ok(&key(7), appraisal(asset, value));
     }
 
     pub fn request(
@@ -331,26 +314,9 @@ impl World {
         allocations: &[(&Person, u128)],
         amount: u128,
     ) -> RequestIssuance {
-        RequestIssuance {
-            request: id(request),
-            asset: id(asset),
-            token: id(token),
-            unit_price: usd(10_000),
-            issue_date: date("2026-01-01"),
-            expiry_date: date("2030-12-31"),
-            amount: Units(amount),
-            issuer: id("first-issuer"),
-            allocations: BoundedVec(
-                allocations
-                    .iter()
-                    .map(|(p, n)| Allocation {
-                        wallet: p.wallet(),
-                        amount: Units(*n),
-                    })
-                    .collect(),
-            ),
-            rules: default_rules(),
-        }
+        let allocations: Vec<(WalletAddress, u128)> =
+            allocations.iter().map(|(p, n)| (p.wallet(), *n)).collect();
+        issuance_request(request, asset, token, "first-issuer", &allocations, amount)
     }
 
     /// The paper's numbers: AP 100,000 USD, SP 100 USD, 1,000 tokens, issued
@@ -364,14 +330,7 @@ impl World {
         let tsp = key(1);
         self.ok(&tsp, Payload::RequestIssuance(r.clone()));
         let issuer = key(2);
-        self.ok(
-            &issuer,
-            Payload::ExecuteIssuance(ExecuteIssuance {
-                request: r.request,
-                amount: r.amount,
-                allocations: r.allocations,
-            }),
-        );
+        self.ok(&issuer, execution(&r));
     }
 
     /// Issues token `T` (1,000 units of asset `A-T`) to `investors` under `rules`.
@@ -381,14 +340,20 @@ impl World {
         let mut r = self.request("R-T", "A-T", "T", investors, 1_000);
         r.rules = rules;
         self.ok(&key(1), Payload::RequestIssuance(r.clone()));
-        self.ok(
-            &key(2),
-            Payload::ExecuteIssuance(ExecuteIssuance {
-                request: r.request,
-                amount: r.amount,
-                allocations: r.allocations,
-            }),
-        );
+        self.ok(&key(2), execution(&r));
+    }
+
+    /// Issues `token` (asset `A-<token>`, appraised at its price: 100 USD a
+    /// unit) to `investors` under `rules`, all of it allocated.
+    pub fn issue(&mut self, token: &str, investors: &[(&Person, u128)], rules: TokenRules) {
+        let asset = format!("A-{token}");
+        let total: u128 = investors.iter().map(|(_, n)| n).sum();
+        self.register_asset(&asset, usd(total * 10_000));
+        self.appraise(&asset, usd(total * 10_000));
+        let mut r = self.request(&format!("R-{token}"), &asset, token, investors, total);
+        r.rules = rules;
+        self.ok(&key(1), Payload::RequestIssuance(r.clone()));
+        self.ok(&key(2), execution(&r));
     }
 
     /// Opens `p`'s custodial wallet at safe-custody, with their consent, and
@@ -479,6 +444,85 @@ pub fn custodial_transfer(
         &message,
     );
     Payload::CustodialTransfer(p)
+}
+
+/// `did`'s claim of `topic` (with `country` for a jurisdiction), valid
+/// through 2026 (the world's clock starts on 2026-01-01).
+pub fn claim(did: &Did, topic: ClaimTopic, country: Option<&str>) -> Payload {
+    claim_until(did, topic, country, date("2026-12-31"))
+}
+
+/// `did`'s claim of `topic`, valid through `expiry` (a chain on the wall
+/// clock needs one that outlives the run).
+pub fn claim_until(did: &Did, topic: ClaimTopic, country: Option<&str>, expiry: Date) -> Payload {
+    Payload::AddClaim(AddClaim {
+        did: did.clone(),
+        topic,
+        country: country.map(|c| CountryCode::new(c).unwrap()),
+        digest: Hash([7; 32]),
+        expiry_date: expiry,
+    })
+}
+
+/// A tangible asset `asset` of `owner`, priced at `price`.
+pub fn register_asset(asset: &str, owner: Did, price: Money) -> Payload {
+    Payload::RegisterAsset(RegisterAsset {
+        asset: id(asset),
+        owner,
+        kind: AssetKind::Tangible,
+        description: Hash([1; 32]),
+        price,
+        tolerance_bps: 500,
+    })
+}
+
+/// An appraisal of `asset` at `value`.
+pub fn appraisal(asset: &str, value: Money) -> Payload {
+    Payload::RecordAppraisal(RecordAppraisal {
+        asset: id(asset),
+        value,
+    })
+}
+
+/// A request for `issuer` to issue `amount` of `token` at 100 USD a unit,
+/// from 2026 to 2030, allocated to wallets, under [`default_rules`].
+pub fn issuance_request(
+    request: &str,
+    asset: &str,
+    token: &str,
+    issuer: &str,
+    allocations: &[(WalletAddress, u128)],
+    amount: u128,
+) -> RequestIssuance {
+    RequestIssuance {
+        request: id(request),
+        asset: id(asset),
+        token: id(token),
+        unit_price: usd(10_000),
+        issue_date: date("2026-01-01"),
+        expiry_date: date("2030-12-31"),
+        amount: Units(amount),
+        issuer: id(issuer),
+        allocations: BoundedVec(
+            allocations
+                .iter()
+                .map(|(wallet, n)| Allocation {
+                    wallet: *wallet,
+                    amount: Units(*n),
+                })
+                .collect(),
+        ),
+        rules: default_rules(),
+    }
+}
+
+/// The issuer's execution of `request` as requested.
+pub fn execution(request: &RequestIssuance) -> Payload {
+    Payload::ExecuteIssuance(ExecuteIssuance {
+        request: request.request.clone(),
+        amount: request.amount,
+        allocations: request.allocations.clone(),
+    })
 }
 
 pub fn default_rules() -> TokenRules {

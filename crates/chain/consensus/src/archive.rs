@@ -16,12 +16,18 @@ use commonware_utils::channel::mpsc;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::Notify;
 use tranche_ledger::{LedgerEvent, TransferRecord};
 use tranche_storage::{Archive, BlockRecord, StorageError};
 use tranche_types::{Block, Hash, Timestamp};
 
 /// The most finalized blocks stored in one write.
 const COMMIT_BATCH_MAX: usize = 64;
+
+/// The most finalized blocks handed to the writer and not yet stored. At
+/// the limit the application waits for the writer before it takes its next
+/// message: a stalled disk slows the chain down instead of filling memory.
+pub(crate) const UNSTORED_BLOCKS_MAX: usize = 1_024;
 
 /// A finalized block on its way to the archive.
 #[derive(Debug)]
@@ -47,7 +53,11 @@ struct Unstored {
 pub(crate) struct Stored<A> {
     archive: A,
     unstored: Arc<Mutex<Unstored>>,
+    // Unbounded as a channel, bounded by `room`: at most
+    // `UNSTORED_BLOCKS_MAX` blocks plus one hand-over are ever queued.
     jobs: mpsc::UnboundedSender<Vec<Arc<Final>>>,
+    /// Signalled by the writer each time it has stored blocks.
+    drained: Arc<Notify>,
 }
 
 /// A chain store that cannot be read or written is a fault the node cannot
@@ -72,15 +82,40 @@ impl<A: Archive> Stored<A> {
     ) -> Self {
         let (jobs, queue) = mpsc::unbounded_channel();
         let unstored = Arc::new(Mutex::new(Unstored::default()));
-        let writer = Arc::clone(&unstored);
+        let drained = Arc::new(Notify::new());
+        let writer = Writer {
+            unstored: Arc::clone(&unstored),
+            drained: Arc::clone(&drained),
+            observer,
+        };
         let store = archive.clone();
         context
             .dedicated()
-            .spawn(move |context| write(context, store, writer, queue, observer));
+            .spawn(move |context| write(context, store, writer, queue));
         Stored {
             archive,
             unstored,
             jobs,
+            drained,
+        }
+    }
+
+    /// Blocks handed over and not yet stored.
+    pub(crate) fn backlog(&self) -> usize {
+        lock(&self.unstored).by_height.len()
+    }
+
+    /// Waits until the writer has room: fewer than [`UNSTORED_BLOCKS_MAX`]
+    /// blocks unstored.
+    pub(crate) async fn room(&self) {
+        loop {
+            // Made before the check, so a drain between the check and the
+            // wait still wakes it.
+            let drained = self.drained.notified();
+            if self.backlog() < UNSTORED_BLOCKS_MAX {
+                return;
+            }
+            drained.await;
         }
     }
 
@@ -140,12 +175,18 @@ pub(crate) fn since(time: Timestamp, now: SystemTime) -> u128 {
 
 /// The writer: stores handed-over blocks in order, everything queued in
 /// as few writes as [`COMMIT_BATCH_MAX`] allows, then reports them.
+/// The writer's side: where stored blocks are taken off and reported.
+struct Writer {
+    unstored: Arc<Mutex<Unstored>>,
+    drained: Arc<Notify>,
+    observer: mpsc::UnboundedSender<Finalized>,
+}
+
 async fn write<E: Clock, A: Archive>(
     context: E,
     mut archive: A,
-    unstored: Arc<Mutex<Unstored>>,
+    writer: Writer,
     mut jobs: mpsc::UnboundedReceiver<Vec<Arc<Final>>>,
-    observer: mpsc::UnboundedSender<Finalized>,
 ) {
     while let Some(mut finals) = jobs.recv().await {
         while let Ok(more) = jobs.try_recv() {
@@ -197,19 +238,88 @@ async fn write<E: Clock, A: Archive>(
             );
         }
         {
-            let mut u = lock(&unstored);
+            let mut u = lock(&writer.unstored);
             for f in &finals {
                 u.by_height.remove(&f.finalized.block.header.height);
                 u.heights.remove(&f.hash);
             }
         }
+        writer.drained.notify_waiters();
         for f in finals {
             let finalized = match Arc::try_unwrap(f) {
                 Ok(f) => f.finalized,
                 // A reader holds it for a moment.
                 Err(shared) => shared.finalized.clone(),
             };
-            observer.send_lossy(finalized);
+            writer.observer.send_lossy(finalized);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_runtime::{deterministic, Runner as _, Supervisor as _};
+    use tranche_storage::MemoryArchive;
+    use tranche_types::{Block, PublicKey};
+
+    fn final_at(height: u64, ledger: &Arc<tranche_ledger::Ledger>) -> Final {
+        let block = Block::new(
+            "tranche-test".parse().unwrap(),
+            height,
+            Hash([height as u8; 32]),
+            Timestamp(height),
+            PublicKey([0; 32]),
+            Hash::ZERO,
+            Vec::new(),
+        );
+        Final {
+            hash: block.hash(),
+            certificate: None,
+            finalized: Finalized {
+                block,
+                receipts: Vec::new(),
+                events: Vec::new(),
+                state_root: Hash::ZERO,
+                ledger: Arc::clone(ledger),
+            },
+        }
+    }
+
+    #[test]
+    fn a_full_writer_makes_the_application_wait_until_blocks_are_stored() {
+        deterministic::Runner::default().start(|context| async move {
+            let archive = MemoryArchive::default();
+            let (observer, mut reported) = mpsc::unbounded_channel();
+            let stored = Stored::start(context.child("writer"), archive.clone(), observer);
+            let key = tranche_testkit::key(1);
+            let ledger = Arc::new(tranche_testkit::one_org_ledger(
+                "tranche-test",
+                "solo",
+                &key,
+                Vec::new(),
+                0,
+            ));
+            let full = UNSTORED_BLOCKS_MAX as u64;
+            stored.store((1..=full).map(|h| final_at(h, &ledger)).collect());
+            // Nothing awaited yet, so the writer has not run: the backlog is
+            // at the limit, and every block is readable while unstored.
+            assert_eq!(stored.backlog(), UNSTORED_BLOCKS_MAX);
+            assert_eq!(stored.block(full).unwrap().header.height, full);
+            assert!(archive.chain().is_empty());
+            // Returns only once the writer has stored blocks.
+            stored.room().await;
+            assert!(stored.backlog() < UNSTORED_BLOCKS_MAX);
+            assert!(!archive.chain().is_empty());
+            // Every block is reported once, in order, after it is stored.
+            for h in 1..=full {
+                let f = reported.recv().await.unwrap();
+                assert_eq!(f.block.header.height, h);
+            }
+            assert_eq!(archive.chain().len(), UNSTORED_BLOCKS_MAX);
+            assert_eq!(stored.backlog(), 0);
+            // With room, it does not wait at all.
+            stored.room().await;
+        });
     }
 }

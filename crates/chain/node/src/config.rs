@@ -97,6 +97,12 @@ pub fn read_text(path: &Path) -> Result<String, ConfigError> {
 }
 
 impl NodeConfig {
+    /// Opens the node's key: its key file, with the password from
+    /// `password_file` (else `TRANCHE_PASSWORD`, else a prompt).
+    pub fn open_key(&self) -> anyhow::Result<tranche_crypto::Keypair> {
+        tranche_keystore::open_key_file(&self.key, self.password_file.as_deref())
+    }
+
     /// Reads and checks a configuration file; relative paths in it become
     /// relative to the file's folder.
     pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {

@@ -3,7 +3,6 @@
 
 use super::tx::{decode_signed, parse_duration_ms, read_payload, TX_FILE_BYTES_MAX};
 use super::{now, open_key, print_json, KeyArgs};
-use crate::keystore::read_bounded;
 use crate::Ctx;
 use anyhow::{anyhow, Result};
 use clap::{Args, Subcommand};
@@ -17,6 +16,7 @@ use tranche_api::node::{
     BatchAnswer, BatchItem, Status, SubmitStatus, Submitted, TransactionRecord,
 };
 use tranche_crypto::sign_transaction;
+use tranche_keystore::read_bounded;
 use tranche_types::{ChainId, Hash, Outcome, SignedTransaction, Transaction, WalletAddress};
 
 /// The node to talk to.
@@ -68,11 +68,6 @@ fn cli_error(e: ClientError) -> anyhow::Error {
 }
 
 impl Client {
-    /// A client of the node at `url`.
-    pub fn new(url: &str) -> Result<Client> {
-        Client::with_ca(url, None)
-    }
-
     /// A client of the node at `url`, trusting `ca_cert` (PEM) besides the
     /// system's roots.
     pub fn with_ca(url: &str, ca_cert: Option<&std::path::Path>) -> Result<Client> {

@@ -2,7 +2,6 @@
 //! verifiable credentials and presentations (SR-5).
 
 use super::{now, open_key, print_json, KeyArgs};
-use crate::keystore::{read_bounded, write_private_atomically, Keystore};
 use crate::Ctx;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Subcommand, ValueEnum};
@@ -10,6 +9,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tranche_identity::*;
+use tranche_keystore::{read_bounded, write_private_atomically, Keystore};
 use tranche_ledger::Ledger;
 use tranche_types::{ChainId, CountryCode, OrgId, Payload, Timestamp};
 

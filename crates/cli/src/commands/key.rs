@@ -1,8 +1,7 @@
 //! `tranche key`: make, list, show and export keys.
 
 use super::print_json;
-use crate::keystore::{write_private_atomically, Keystore};
-use crate::{password, Ctx};
+use crate::Ctx;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use serde::Serialize;
@@ -10,6 +9,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tranche_crypto::rand_core::OsRng;
 use tranche_crypto::{KdfParams, KeyFile, Keypair};
+use tranche_keystore::password;
+use tranche_keystore::{write_private_atomically, Keystore};
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
@@ -99,7 +100,7 @@ pub fn create(
     password_file: Option<&std::path::Path>,
 ) -> Result<(PathBuf, KeyFile)> {
     let store = Keystore::new(&ctx.home);
-    crate::keystore::check_name(name)?;
+    tranche_keystore::check_name(name)?;
     if store.path(name).exists() {
         // Fail before asking for a password.
         anyhow::bail!(
@@ -126,7 +127,7 @@ pub fn run(ctx: &Ctx, cmd: KeyCommand) -> Result<ExitCode> {
             print_info(ctx, &info(&name, &file, Some(&path)));
         }
         KeyCommand::List => {
-            let crate::keystore::Listing { keys, problems } = store.list()?;
+            let tranche_keystore::Listing { keys, problems } = store.list()?;
             for p in &problems {
                 eprintln!("warning: skipped {p}");
             }

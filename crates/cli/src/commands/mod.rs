@@ -9,8 +9,6 @@ macro_rules! usage {
 pub(crate) use usage;
 
 pub mod bench;
-pub mod bench_chain;
-pub mod bench_ledger;
 pub mod client;
 pub mod devnet;
 pub mod identity;
@@ -19,12 +17,13 @@ pub mod node;
 pub mod sim;
 pub mod tx;
 
-use crate::keystore::{read_keyfile, Keystore};
-use crate::{password, Ctx};
+use crate::Ctx;
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 use tranche_crypto::{KeyFile, Keypair};
+use tranche_keystore::password;
+use tranche_keystore::{read_keyfile, Keystore};
 
 /// The exit codes every command uses (listed in `tranche --help`).
 pub mod exit {
@@ -132,16 +131,4 @@ pub fn now() -> tranche_types::Timestamp {
         .map(|d| d.as_millis())
         .unwrap_or(0);
     tranche_types::Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
-}
-
-/// Sends `signal` (e.g. "TERM", "KILL") to process `pid`;
-/// true if it was delivered. Through the shell's own `kill`, so no extra
-/// package is needed and no unsafe code.
-pub fn signal(pid: u64, signal: &str) -> bool {
-    std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("kill -s {signal} {pid}"))
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }

@@ -1,8 +1,6 @@
 //! `tranche node`: runs one validator from its configuration file.
 
-use crate::keystore::read_keyfile;
-use crate::password;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 use tranche_node::NodeConfig;
@@ -28,11 +26,7 @@ pub fn init_logging() {
 
 pub fn run_node(args: NodeArgs) -> Result<()> {
     let config = NodeConfig::load(&args.config)?;
-    let file = read_keyfile(&config.key)?;
-    let pw = password::obtain(config.password_file.as_deref(), false)?;
-    let key = file
-        .open(pw.as_bytes())
-        .with_context(|| format!("key file {}", config.key.display()))?;
+    let key = config.open_key()?;
     init_logging();
     tranche_node::run(&config, key)?;
     Ok(())

@@ -1,14 +1,15 @@
 //! `tranche tx`: build, sign offline and inspect transactions.
 
 use super::{now, print_json};
-use crate::keystore::{read_bounded, write_private_atomically, Keystore};
-use crate::{password, Ctx};
+use crate::Ctx;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tranche_crypto::{sign_transaction, verify_transaction, Domain, Keypair};
+use tranche_keystore::password;
+use tranche_keystore::{read_bounded, write_private_atomically, Keystore};
 use tranche_ledger::Ledger;
 use tranche_types::{
     Approval, BoundedVec, ChainId, Payload, PublicKey, Reference, SignedTransaction, Timestamp,

@@ -519,6 +519,16 @@ where
         select_loop! {
             self.context,
             on_start => {
+                if self.store.backlog() >= UNSTORED_BLOCKS_MAX {
+                    // Backpressure: the disk is behind; take nothing more
+                    // (no votes, no blocks) until it catches up.
+                    let started = self.context.current();
+                    self.store.room().await;
+                    tracing::warn!(
+                        waited_ms = ms_between(started, self.context.current()),
+                        "the chain store fell {UNSTORED_BLOCKS_MAX} blocks behind; waited for it"
+                    );
+                }
                 let mut wake = match &self.pending {
                     Some((_, _, parent_time)) => tick.min(self.proposal_due(*parent_time)),
                     None => tick,

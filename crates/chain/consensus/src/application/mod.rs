@@ -18,7 +18,7 @@
 //! signatures of their own: they hash-link to a digest that consensus
 //! certified, and each is still verified and executed on its parent's state.
 
-use crate::archive::{ms_between, since, Final, Stored};
+use crate::archive::{ms_between, since, Final, Stored, UNSTORED_BLOCKS_MAX};
 use crate::{genesis_digest, ConsensusKey, Digest, Scheme};
 use commonware_actor::Feedback;
 use commonware_consensus::simplex::types::{Activity, Context, Finalization};

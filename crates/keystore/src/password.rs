@@ -14,7 +14,7 @@ pub const PASSWORD_LEN_MIN: usize = 8;
 /// The password from `--password-file`, else `TRANCHE_PASSWORD`, else a prompt.
 pub fn obtain(password_file: Option<&Path>, confirm: bool) -> Result<Zeroizing<String>> {
     if let Some(path) = password_file {
-        let bytes = Zeroizing::new(crate::keystore::read_bounded(path, 4096)?);
+        let bytes = Zeroizing::new(crate::read_bounded(path, 4096)?);
         let text = std::str::from_utf8(&bytes)
             .with_context(|| format!("password file {} is not UTF-8 text", path.display()))?;
         let line = text.lines().next().unwrap_or("");

@@ -1,57 +1,67 @@
 //! `tranche bench chain`: finalized transfers per second and latency on a
 //! local network of four validator processes, driven through the node API.
+#![allow(clippy::disallowed_methods)] // a benchmark measures wall time
 
-use super::client::Client;
-use super::now;
 use anyhow::{anyhow, bail, Context, Result};
-use clap::Args;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, ExitCode};
 use std::sync::{Arc, Mutex};
 #[allow(clippy::disallowed_types)] // a benchmark measures wall time
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tranche_api::client::BlockingNodeClient;
 use tranche_crypto::rand_core::OsRng;
-use tranche_crypto::{sign_transaction, KeyFile, Keypair};
+use tranche_crypto::{sign_transaction, Keypair};
+use tranche_devnet::Devnet;
 use tranche_ledger::Ledger;
+use tranche_testkit::world::{
+    appraisal, claim_until, execution, issuance_request, register_asset, usd,
+};
 use tranche_types::*;
 
-/// `tranche bench chain` settings.
-#[derive(Debug, Args)]
-pub struct ChainArgs {
-    /// Wallets sending transfers (each its own signer).
-    #[arg(long, default_value_t = 1000)]
+/// The most senders: one issuance allocates to at most this many wallets.
+pub const SENDERS_MAX: usize = ALLOCATIONS_MAX;
+/// The most transfers a sender signs: the mempool holds 64 per signer.
+pub const PER_SENDER_MAX: usize = 60;
+
+/// What `tranche bench chain` measures.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Wallets sending transfers (each its own signer), 1 to [`SENDERS_MAX`].
     pub senders: usize,
-    /// Transfers each sender signs (at most 60: the mempool holds 64 per signer).
-    #[arg(long, default_value_t = 60)]
+    /// Transfers each sender signs, 1 to [`PER_SENDER_MAX`].
     pub per_sender: usize,
     /// Concurrent HTTP clients submitting.
-    #[arg(long, default_value_t = 16)]
     pub clients: usize,
     /// Transfers per submission (`POST /transactions/batch`); 1 submits
-    /// each on its own (`POST /transactions`).
-    #[arg(long, default_value_t = 50)]
+    /// each on its own (`POST /transactions`). At most `BATCH_TXS_MAX`.
     pub batch: usize,
     /// First port of the benchmark's devnet.
-    #[arg(long, default_value_t = 28000)]
     pub base_port: u16,
     /// Offer this many transfers a second, evenly paced, instead of as many
     /// as the clients can send: latency below saturation.
-    #[arg(long)]
     pub rate: Option<u32>,
 }
 
-fn open(dir: &Path, org: &str, password: &str) -> Result<Keypair> {
-    let text = std::fs::read_to_string(dir.join("keys").join(format!("{org}.key")))?;
-    Ok(KeyFile::from_json(&text)?.open(password.as_bytes())?)
+/// The wall clock, in milliseconds since 1970.
+fn now() -> Timestamp {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
 }
 
 /// Signs and submits `payloads` from `key` in order, at most 60 in flight,
 /// and waits until all are finalized.
-fn setup(client: &Client, chain: &ChainId, key: &Keypair, payloads: Vec<Payload>) -> Result<()> {
+fn setup(
+    client: &BlockingNodeClient,
+    chain: &ChainId,
+    key: &Keypair,
+    payloads: Vec<Payload>,
+) -> Result<()> {
     let signer = key.public_key();
-    let next = |c: &Client| -> Result<u64> { c.next_nonce(&signer) };
+    let next = |c: &BlockingNodeClient| -> Result<u64> { Ok(c.run(|c| c.next_nonce(&signer))?) };
     let first = next(client)?;
     let total = payloads.len() as u64;
     let mut sent = 0u64;
@@ -70,96 +80,54 @@ fn setup(client: &Client, chain: &ChainId, key: &Keypair, payloads: Vec<Payload>
                 valid_until: now().plus_ms(600_000),
                 payload,
             };
-            client.submit(&sign_transaction(key, tx)?)?;
+            let stx = sign_transaction(key, tx)?;
+            client.run(|c| c.submit(&stx))?;
             sent += 1;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
-fn usd(minor: u128) -> Money {
-    Money::new(minor, Currency::known("USD").expect("USD is known"))
-}
-
-#[allow(clippy::disallowed_methods)] // Instant::now: a benchmark measures wall time
-pub fn run(args: ChainArgs) -> Result<ExitCode> {
-    // One issuance allocates to at most 1,000 wallets.
-    if args.senders == 0 || args.senders > 1_000 {
-        super::usage!("--senders must be 1 to 1000");
+/// Runs the benchmark on a devnet of its own in a temporary folder, started
+/// with `tranche_exe`, and prints one JSON object.
+pub fn run(tranche_exe: &Path, options: &Options) -> Result<()> {
+    if options.senders == 0 || options.senders > SENDERS_MAX {
+        bail!("senders must be 1 to {SENDERS_MAX}");
     }
-    if args.per_sender == 0 || args.per_sender > 60 {
-        super::usage!("--per-sender must be 1 to 60");
+    if options.per_sender == 0 || options.per_sender > PER_SENDER_MAX {
+        bail!("transfers per sender must be 1 to {PER_SENDER_MAX}");
     }
-    if args.batch == 0 || args.batch > 1_000 {
-        super::usage!("--batch must be 1 to 1000");
+    if options.batch == 0 || options.batch > tranche_api::BATCH_TXS_MAX {
+        bail!("the batch must be 1 to {}", tranche_api::BATCH_TXS_MAX);
     }
-    if args.rate.is_some_and(|r| r == 0 || r > 1_000_000) {
-        super::usage!("--rate must be 1 to 1000000 transfers a second");
+    if options.rate == Some(0) {
+        bail!("the rate must be at least 1 transfer a second");
     }
     let tmp = tempfile::tempdir()?;
-    let dir = tmp.path().join("devnet");
-    let exe = std::env::current_exe()?;
-    let up = Command::new(&exe)
-        .args([
-            "devnet",
-            "--detach",
-            "--base-port",
-            &args.base_port.to_string(),
-            "--data-dir",
-        ])
-        .arg(&dir)
-        .status()?;
-    if !up.success() {
-        bail!("the benchmark's devnet did not start");
-    }
-    let devnet: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("devnet.json"))?)?;
-    let pids: Vec<u64> = devnet["nodes"]
-        .as_array()
-        .context("devnet.json has nodes")?
-        .iter()
-        .filter_map(|n| n["pid"].as_u64())
-        .collect();
-    let result = measure(&args, &dir, &devnet);
-    for pid in &pids {
-        super::signal(*pid, "TERM");
-    }
-    // Wait for the nodes to exit, so their ports are free for the next run.
-    for _ in 0..100 {
-        // `kill -0` delivers nothing: it only asks whether the process exists.
-        let alive = pids.iter().any(|pid| {
-            Command::new("sh")
-                .arg("-c")
-                .arg(format!("kill -0 {pid}"))
-                .stderr(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        });
-        if !alive {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let report = result?;
-    println!("{report}");
-    Ok(ExitCode::SUCCESS)
+    let mut devnet = Devnet::start(
+        tranche_exe,
+        &tranche_devnet::Options {
+            data_dir: tmp.path().join("devnet"),
+            base_port: options.base_port,
+        },
+    )
+    .context("the benchmark's devnet did not start")?;
+    let result = measure(options, &devnet);
+    // Stopped before the folder goes, and so that the ports are free for
+    // the next run.
+    devnet.stop();
+    println!("{}", result?);
+    Ok(())
 }
 
-#[allow(clippy::disallowed_methods)] // Instant::now: a benchmark measures wall time
-fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
-    let apis: Vec<String> = devnet["nodes"]
-        .as_array()
-        .context("devnet.json has nodes")?
-        .iter()
-        .filter(|n| n["validator"] == true)
-        .filter_map(|n| n["api"].as_str().map(String::from))
-        .collect();
-    let client = Client::new(&apis[0])?;
-    let chain = client.chain_id()?;
-    let password = std::fs::read_to_string(dir.join("password"))?;
-    let tsp = open(dir, "devnet-tsp", &password)?;
-    let kyc = open(dir, "devnet-kyc", &password)?;
-    let appraiser = open(dir, "devnet-appraiser", &password)?;
-    let issuer = open(dir, "devnet-issuer", &password)?;
+fn measure(args: &Options, devnet: &Devnet) -> Result<Value> {
+    let apis = devnet.file().validator_apis();
+    let client = BlockingNodeClient::new(&apis[0], None)?;
+    let chain: ChainId = devnet.file().chain_id.parse()?;
+    let tsp = devnet.open_key("devnet-tsp")?;
+    let kyc = devnet.open_key("devnet-kyc")?;
+    let appraiser = devnet.open_key("devnet-appraiser")?;
+    let issuer = devnet.open_key("devnet-issuer")?;
     let senders: Vec<Keypair> = (0..args.senders)
         .map(|_| Keypair::generate(&mut OsRng))
         .collect();
@@ -177,94 +145,47 @@ fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
         .chain([&receiver_key])
         .map(|k| Payload::RegisterWallet(Ledger::sign_binding(&chain, k, &investor)))
         .collect();
-    let asset: AssetId = "A-BENCH".parse()?;
-    // The asset is priced so that its price over the unit price (1 USD) is
-    // exactly the number of tokens issued (F5-2).
+    // The asset is priced so that its price over the unit price (100 USD)
+    // is exactly the number of tokens issued (F5-2).
     let each = 1_000u128;
-    let amount = Units(each * senders.len() as u128);
-    let price = usd(amount.0 * 100);
+    let amount = each * senders.len() as u128;
+    let price = usd(amount * 10_000);
     let token: TokenId = "T-BENCH".parse()?;
-    wallets.push(Payload::RegisterAsset(RegisterAsset {
-        asset: asset.clone(),
-        owner: did.clone(),
-        kind: AssetKind::Tangible,
-        description: Hash([1; 32]),
-        price: price.clone(),
-        tolerance_bps: 500,
-    }));
+    wallets.push(register_asset("A-BENCH", did.clone(), price.clone()));
     setup(&client, &chain, &tsp, wallets)?;
-    setup(
-        &client,
-        &chain,
-        &kyc,
-        vec![Payload::AddClaim(AddClaim {
-            did: did.clone(),
-            topic: ClaimTopic::KYC,
-            country: None,
-            digest: Hash([7; 32]),
-            expiry_date: "2099-12-31".parse()?,
-        })],
-    )?;
+    let kyc_until = "2099-12-31".parse()?;
+    let kyc_claim = claim_until(&did, ClaimTopic::KYC, None, kyc_until);
+    setup(&client, &chain, &kyc, vec![kyc_claim])?;
     setup(
         &client,
         &chain,
         &appraiser,
-        vec![Payload::RecordAppraisal(RecordAppraisal {
-            asset: asset.clone(),
-            value: price,
-        })],
+        vec![appraisal("A-BENCH", price)],
     )?;
-    let allocations = BoundedVec(
-        senders
-            .iter()
-            .map(|k| Allocation {
-                wallet: k.address(),
-                amount: Units(each),
-            })
-            .collect(),
-    );
-    let request = RequestIssuance {
-        request: "R-BENCH".parse()?,
-        asset,
-        token: token.clone(),
-        unit_price: usd(100),
-        issue_date: "2026-01-01".parse()?,
-        expiry_date: "2099-12-31".parse()?,
+    let allocations: Vec<(WalletAddress, u128)> =
+        senders.iter().map(|k| (k.address(), each)).collect();
+    let request = issuance_request(
+        "R-BENCH",
+        "A-BENCH",
+        token.as_str(),
+        "devnet-issuer",
+        &allocations,
         amount,
-        issuer: "devnet-issuer".parse()?,
-        allocations: allocations.clone(),
-        rules: TokenRules {
-            required_topics: BoundedVec(vec![ClaimTopic::KYC]),
-            allowed_countries: BoundedVec::default(),
-            denied_countries: BoundedVec::default(),
-            max_holders: 0,
-            max_balance_per_identity: Units(0),
-            lockup_until: None,
-        },
-    };
+    );
     let request_id = request.request.clone();
+    let execute = execution(&request);
     setup(
         &client,
         &chain,
         &tsp,
         vec![Payload::RequestIssuance(request)],
     )?;
-    setup(
-        &client,
-        &chain,
-        &issuer,
-        vec![Payload::ExecuteIssuance(ExecuteIssuance {
-            request: request_id.clone(),
-            amount,
-            allocations,
-        })],
-    )?;
+    setup(&client, &chain, &issuer, vec![execute])?;
     let issued = client
-        .found("benchmark issuance", |c| c.issuance(request_id.as_str()))?
-        .data
-        .check
+        .run(|c| c.issuance(request_id.as_str()))?
+        .and_then(|at| at.data.check)
         .and_then(|c| c.issued);
-    if issued != Some(amount) {
+    if issued != Some(Units(amount)) {
         bail!("the benchmark token was not issued: {issued:?} of {amount}");
     }
 
@@ -295,7 +216,7 @@ fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
         "submitting {total} signed transfers through {} clients, {} a request",
         args.clients, args.batch
     );
-    let start_height = client.status()?.finalized_height;
+    let start_height = client.run(|c| c.status())?.finalized_height;
     let submitted: Arc<Mutex<HashMap<Hash, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
     let queue = Arc::new(Mutex::new(txs.into_iter().enumerate()));
     // The k-th transfer is due k / rate seconds after the start.
@@ -310,7 +231,7 @@ fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
         let submitted = Arc::clone(&submitted);
         let api = apis[w % apis.len()].clone();
         workers.push(std::thread::spawn(move || -> Result<()> {
-            let c = Client::new(&api)?;
+            let c = BlockingNodeClient::new(&api, None)?;
             loop {
                 let taken: Vec<(usize, SignedTransaction)> =
                     queue.lock().expect("queue").by_ref().take(batch).collect();
@@ -336,9 +257,9 @@ fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
                 }
                 let txs: Vec<SignedTransaction> = taken.iter().map(|(_, t)| t.clone()).collect();
                 if let [stx] = txs.as_slice() {
-                    c.submit(stx)?;
+                    c.run(|c| c.submit(stx))?;
                 } else {
-                    let answer = c.submit_batch(&txs)?;
+                    let answer = c.run(|c| c.submit_batch(&txs))?;
                     if answer.refused != 0 {
                         bail!("the node refused {} benchmark transfers", answer.refused);
                     }
@@ -363,7 +284,7 @@ fn measure(args: &ChainArgs, dir: &Path, devnet: &Value) -> Result<Value> {
         if start.elapsed() > deadline {
             bail!("only {finalized} of {total} transfers finalized in {deadline:?}");
         }
-        let Some(block) = client.call(|c| c.block(height))? else {
+        let Some(block) = client.run(|c| c.block(height))? else {
             std::thread::sleep(Duration::from_millis(10));
             continue;
         };

@@ -1,0 +1,74 @@
+//! Tranche's benchmarks: the matching engine, the ledger and the whole chain, each against a baseline run in the same invocation.
+//!
+//! Machines that run them are noisy, so every benchmark reports a ratio to
+//! something measured alongside it, and ends with one JSON line for
+//! `docs/BENCHMARKS.md`. Build with `--release` for meaningful numbers.
+
+use std::time::Duration;
+
+pub mod chain;
+pub mod ledger;
+pub mod matching;
+
+/// SplitMix64: a tiny, well-known generator; the workloads only need to be
+/// reproducible, not unpredictable.
+#[derive(Debug, Clone)]
+pub struct SplitMix(pub u64);
+
+impl SplitMix {
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number below `n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
+/// Operations per second of `ops` done in `d`.
+pub fn per_second(ops: usize, d: Duration) -> u64 {
+    let ns = d.as_nanos().max(1);
+    u64::try_from(ops as u128 * 1_000_000_000 / ns).unwrap_or(u64::MAX)
+}
+
+/// How many times faster `engine` was than `baseline`.
+#[allow(clippy::float_arithmetic)] // a ratio of durations for the report
+pub fn ratio(baseline: Duration, engine: Duration) -> f64 {
+    baseline.as_secs_f64() / engine.as_secs_f64().max(1e-12)
+}
+
+/// Warns on standard error when the numbers would be meaningless.
+fn warn_if_debug() {
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; use --release for meaningful numbers");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generator_is_reproducible_and_bounded() {
+        let (mut a, mut b) = (SplitMix(7), SplitMix(7));
+        for _ in 0..1_000 {
+            let x = a.below(10);
+            assert_eq!(x, b.below(10));
+            assert!(x < 10);
+        }
+        assert_ne!(SplitMix(7).next_u64(), SplitMix(8).next_u64());
+    }
+
+    #[test]
+    fn rates_and_ratios_are_what_they_say() {
+        assert_eq!(per_second(500, Duration::from_millis(250)), 2_000);
+        let r = ratio(Duration::from_secs(3), Duration::from_secs(1));
+        assert!((2.99..3.01).contains(&r), "{r}");
+    }
+}

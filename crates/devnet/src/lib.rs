@@ -1,0 +1,425 @@
+//! A local Tranche network: the founding organisations' keys, genesis and node configurations, each node its own `tranche node` process.
+//!
+//! The first start creates everything in a folder; a later start on the
+//! same folder resumes the same chain. The nodes are child processes of
+//! the caller, described in `devnet.json` for scripts and tools.
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+use tranche_api::client::BlockingNodeClient;
+use tranche_crypto::rand_core::{OsRng, RngCore as _};
+use tranche_crypto::{KdfParams, KeyFile, Keypair};
+use tranche_keystore::{read_keyfile, write_private_atomically};
+use tranche_ledger::{Genesis, GenesisOrganisation};
+use tranche_node::{NodeConfig, Peer};
+use tranche_types::{ChainId, Role, Stake};
+
+/// The organisations of the devnet, with roles: the four validators first.
+const ORGS: [(&str, &[Role], bool); 7] = [
+    ("devnet-tsp", &[Role::Tsp, Role::Validator], true),
+    ("devnet-issuer", &[Role::Issuer, Role::Validator], true),
+    ("devnet-exchange", &[Role::Exchange, Role::Validator], true),
+    (
+        "devnet-regulator",
+        &[Role::Regulator, Role::Validator],
+        true,
+    ),
+    ("devnet-custodian", &[Role::Custodian], false),
+    ("devnet-kyc", &[Role::ClaimIssuer], false),
+    ("devnet-appraiser", &[Role::Appraiser], false),
+];
+const VALIDATORS: usize = 4;
+/// The validators' nodes, then the custodian's, which follows the chain
+/// (it reads it, for its own records, without voting).
+const NODES: usize = 5;
+/// The devnet's chain id.
+pub const CHAIN_ID: &str = "tranche-devnet";
+/// First ports a devnet may use: unprivileged, leaving room above for the
+/// API ports (100 higher).
+pub const BASE_PORTS: RangeInclusive<u16> = 1024..=65_000;
+/// How long a node may take to finalize its first block.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Where a devnet lives and which ports it takes.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Keys, genesis and each node's data.
+    pub data_dir: PathBuf,
+    /// The nodes' p2p ports are this and the next four (the validators,
+    /// then the custodian's follower), their APIs 100 above. Used when the
+    /// devnet is created.
+    pub base_port: u16,
+}
+
+/// One node as `devnet.json` describes it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeEntry {
+    /// The organisation running it.
+    pub org: String,
+    /// Whether it votes (the custodian's node only follows).
+    pub validator: bool,
+    /// Its process id.
+    pub pid: u32,
+    /// Its API's base URL.
+    pub api: String,
+    /// Its p2p address.
+    pub p2p: String,
+    /// Its configuration file.
+    pub config: String,
+    /// Its log file.
+    pub log: String,
+}
+
+/// `devnet.json`: what a script needs to use a running devnet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DevnetFile {
+    /// False while the nodes start; true once every node has finalized a
+    /// block, so a script that finds `"ready": true` may send at once.
+    pub ready: bool,
+    /// The chain id.
+    pub chain_id: String,
+    /// The file holding the password of every devnet key.
+    pub password_file: String,
+    /// The folder of the organisations' key files (`<org>.key`).
+    pub keys: String,
+    /// The nodes, validators first.
+    pub nodes: Vec<NodeEntry>,
+}
+
+impl DevnetFile {
+    /// Reads `<dir>/devnet.json`.
+    pub fn read(dir: &Path) -> Result<DevnetFile> {
+        let path = dir.join("devnet.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a devnet file", path.display()))
+    }
+
+    /// The validators' API URLs.
+    pub fn validator_apis(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|n| n.validator)
+            .map(|n| n.api.clone())
+            .collect()
+    }
+}
+
+/// A running devnet: its nodes are this process's children.
+#[derive(Debug)]
+pub struct Devnet {
+    dir: PathBuf,
+    exe: PathBuf,
+    file: DevnetFile,
+    children: Vec<(String, Child)>,
+    exited: Vec<bool>,
+}
+
+fn port_free(port: u16) -> bool {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
+}
+
+/// Whether `dir` holds a devnet (its genesis is written last).
+pub fn exists(dir: &Path) -> bool {
+    dir.join("genesis.json").exists()
+}
+
+/// Creates keys, genesis and node configurations in `dir`.
+fn create(dir: &Path, base_port: u16) -> Result<()> {
+    if !BASE_PORTS.contains(&base_port) {
+        bail!(
+            "the base port must be {} to {}",
+            BASE_PORTS.start(),
+            BASE_PORTS.end()
+        );
+    }
+    for port in (0..NODES as u16).flat_map(|i| [base_port + i, base_port + 100 + i]) {
+        if !port_free(port) {
+            bail!("port {port} is in use: pick another base port");
+        }
+    }
+    std::fs::create_dir_all(dir.join("keys"))
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut secret = [0u8; 24];
+    OsRng.fill_bytes(&mut secret);
+    let password = hex::encode(secret);
+    write_private_atomically(&dir.join("password"), password.as_bytes())?;
+    let mut organisations = Vec::new();
+    let mut keys = Vec::new();
+    for (name, roles, validator) in ORGS {
+        let key = Keypair::generate(&mut OsRng);
+        let file = KeyFile::seal(&key, password.as_bytes(), KdfParams::DEFAULT, &mut OsRng)?;
+        write_private_atomically(&key_path(dir, name), file.to_json().as_bytes())?;
+        organisations.push(GenesisOrganisation {
+            org: name.parse()?,
+            key: key.public_key(),
+            roles: roles.to_vec(),
+            governor: validator,
+            stake: Stake(if validator { 1_000 } else { 0 }),
+            bond: Stake(if validator { 1_000 } else { 0 }),
+        });
+        keys.push(key.public_key());
+    }
+    let genesis = Genesis {
+        // Epochs of 100 blocks (about a minute when idle), so a devnet
+        // shows committees being elected.
+        epoch_blocks: Some(100),
+        committee_max: None,
+        chain_id: CHAIN_ID.parse::<ChainId>()?,
+        organisations,
+    };
+    tranche_ledger::Ledger::genesis(&genesis)?;
+    let p2p = |i: usize| SocketAddr::from((Ipv4Addr::LOCALHOST, base_port + i as u16));
+    let api = |i: usize| SocketAddr::from((Ipv4Addr::LOCALHOST, base_port + 100 + i as u16));
+    for (i, (name, _, _)) in ORGS.iter().take(NODES).enumerate() {
+        let config = NodeConfig {
+            genesis: "../genesis.json".into(),
+            key: format!("../keys/{name}.key").into(),
+            password_file: Some("../password".into()),
+            data_dir: "data".into(),
+            p2p_listen: p2p(i),
+            api_listen: api(i),
+            peers: (0..NODES)
+                .filter(|j| *j != i)
+                .map(|j| Peer {
+                    key: keys[j],
+                    address: p2p(j),
+                })
+                .collect(),
+            // Loopback only; see docs/OPERATIONS.md for serving TLS.
+            tls: None,
+        };
+        let node_dir = dir.join(name);
+        std::fs::create_dir_all(&node_dir)?;
+        std::fs::write(node_dir.join("node.toml"), config.to_toml())?;
+    }
+    // Written last: its presence means the devnet is complete.
+    std::fs::write(
+        dir.join("genesis.json"),
+        serde_json::to_string_pretty(&genesis)? + "\n",
+    )?;
+    Ok(())
+}
+
+fn key_path(dir: &Path, org: &str) -> PathBuf {
+    dir.join("keys").join(format!("{org}.key"))
+}
+
+fn wait_ready(api: &str, child: &mut Child, org: &str, log: &Path) -> Result<()> {
+    let client = BlockingNodeClient::new(api, None)?;
+    let tries = READY_TIMEOUT.as_millis() / 100;
+    for _ in 0..tries {
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "node {org} exited ({status}) while starting; see {}",
+                log.display()
+            );
+        }
+        if client
+            .run(|c| c.status())
+            .is_ok_and(|s| s.finalized_height > 0)
+        {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!(
+        "node {org} did not finalize a block within {} s; see {}",
+        READY_TIMEOUT.as_secs(),
+        log.display()
+    )
+}
+
+/// Sends `signal` (e.g. "TERM", "KILL") to process `pid`; true if it was
+/// delivered. Through the shell's own `kill`, so no extra package is needed
+/// and no unsafe code.
+pub fn signal(pid: u64, signal: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -s {signal} {pid}"))
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+impl Devnet {
+    /// Starts the devnet in `options.data_dir`, creating it first if the
+    /// folder holds none, with `tranche` (the executable at `tranche_exe`)
+    /// running each node; returns once every node has finalized a block.
+    pub fn start(tranche_exe: &Path, options: &Options) -> Result<Devnet> {
+        let dir = &options.data_dir;
+        if !exists(dir) {
+            create(dir, options.base_port)?;
+        }
+        let mut children: Vec<(String, Child)> = Vec::new();
+        let mut nodes = Vec::new();
+        for (i, (name, _, _)) in ORGS.iter().take(NODES).enumerate() {
+            let config_path = dir.join(name).join("node.toml");
+            let config = NodeConfig::load(&config_path)?;
+            // Fail here, not in four logs, if the key cannot be read.
+            read_keyfile(&config.key)?;
+            let log_path = dir.join(name).join("node.log");
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .with_context(|| format!("cannot open {}", log_path.display()))?;
+            let child = Command::new(tranche_exe)
+                .arg("node")
+                .arg("--config")
+                .arg(&config_path)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()
+                .with_context(|| format!("cannot start the node of {name}"))?;
+            nodes.push(NodeEntry {
+                org: name.to_string(),
+                validator: i < VALIDATORS,
+                pid: child.id(),
+                api: format!("http://{}", config.api_listen),
+                p2p: config.p2p_listen.to_string(),
+                config: config_path.display().to_string(),
+                log: log_path.display().to_string(),
+            });
+            children.push((name.to_string(), child));
+        }
+        let mut devnet = Devnet {
+            dir: dir.clone(),
+            exe: tranche_exe.to_path_buf(),
+            file: DevnetFile {
+                ready: false,
+                chain_id: CHAIN_ID.into(),
+                password_file: dir.join("password").display().to_string(),
+                keys: dir.join("keys").display().to_string(),
+                nodes,
+            },
+            exited: vec![false; children.len()],
+            children,
+        };
+        // Written at once, so the pids are known while the nodes start, and
+        // again with "ready": true once all of them finalize.
+        devnet.write_file()?;
+        for i in 0..devnet.children.len() {
+            let entry = &devnet.file.nodes[i];
+            let (org, child) = &mut devnet.children[i];
+            if let Err(e) = wait_ready(&entry.api, child, org, Path::new(&entry.log)) {
+                devnet.stop();
+                return Err(e);
+            }
+        }
+        devnet.file.ready = true;
+        devnet.write_file()?;
+        Ok(devnet)
+    }
+
+    fn write_file(&self) -> Result<()> {
+        write_private_atomically(
+            &self.dir.join("devnet.json"),
+            (serde_json::to_string_pretty(&self.file)? + "\n").as_bytes(),
+        )
+    }
+
+    /// What `devnet.json` says.
+    pub fn file(&self) -> &DevnetFile {
+        &self.file
+    }
+
+    /// Opens the key of organisation `org` (e.g. `devnet-tsp`).
+    pub fn open_key(&self, org: &str) -> Result<Keypair> {
+        tranche_keystore::open_key_file(
+            &key_path(&self.dir, org),
+            Some(Path::new(&self.file.password_file)),
+        )
+    }
+
+    /// Nodes that exited since the last call, each with the command that
+    /// restarts it.
+    pub fn newly_exited(&mut self) -> Vec<(String, ExitStatus, String)> {
+        let mut out = Vec::new();
+        for (i, (org, child)) in self.children.iter_mut().enumerate() {
+            if !self.exited[i] {
+                if let Ok(Some(status)) = child.try_wait() {
+                    self.exited[i] = true;
+                    let restart = format!(
+                        "{} node --config {}",
+                        self.exe.display(),
+                        self.file.nodes[i].config
+                    );
+                    out.push((org.clone(), status, restart));
+                }
+            }
+        }
+        out
+    }
+
+    /// Runs until Ctrl-C or SIGTERM, telling on standard error of any node
+    /// that exits meanwhile; then stops the nodes.
+    pub fn serve_until_interrupted(mut self) -> Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            loop {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => break,
+                    _ = term.recv() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                        for (org, status, restart) in self.newly_exited() {
+                            eprintln!(
+                                "node {org} exited ({status}); the others go on while 3 of the 4 validators run. Restart it with:\n  {restart}"
+                            );
+                        }
+                    }
+                }
+            }
+            Ok::<(), std::io::Error>(())
+        })?;
+        self.stop();
+        Ok(())
+    }
+
+    /// Leaves the nodes running after this process exits (stop them with
+    /// the pids in `devnet.json`).
+    pub fn detach(mut self) {
+        self.children.clear();
+    }
+
+    /// Stops every node: SIGTERM, and SIGKILL for one still running after
+    /// five seconds. Waits until they are gone, so their ports are free.
+    pub fn stop(&mut self) {
+        for (_, child) in self.children.iter() {
+            signal(u64::from(child.id()), "TERM");
+        }
+        for (org, child) in self.children.iter_mut() {
+            for _ in 0..50 {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            if !matches!(child.try_wait(), Ok(Some(_))) {
+                eprintln!("node {org} did not stop; killing it");
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        self.children.clear();
+    }
+}
+
+impl Drop for Devnet {
+    /// A devnet dropped without `detach` takes its nodes with it, however
+    /// the caller ends.
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
