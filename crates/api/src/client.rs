@@ -6,7 +6,7 @@
 //! command-line tools and threads.
 
 use crate::node::{
-    AssetView, At, BatchAnswer, BlockRecord, IssuanceView, NextNonce, OrganisationView,
+    AssetView, At, BatchAnswer, BlockRecord, IssuanceView, NextNonce, OrganisationView, ProofView,
     RevocationView, Status, Submitted, TokenView, TransactionRecord, TransferEvent, Transfers,
     Validators, WalletView,
 };
@@ -64,6 +64,52 @@ impl ClientError {
     /// Whether the node said it has no such thing.
     pub fn is_not_found(&self) -> bool {
         matches!(self, ClientError::Refused { status: 404, .. })
+    }
+}
+
+/// Which record a proof is asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProofOf {
+    /// A wallet's balance of a token.
+    Balance {
+        /// The token.
+        token: String,
+        /// The wallet (tr1...).
+        wallet: String,
+    },
+    /// An issuance request and what came of it.
+    Issuance(String),
+    /// A revocation request and what came of it.
+    Revocation(String),
+    /// A claim an issuer made about a DID on a topic.
+    Claim {
+        /// The DID.
+        did: String,
+        /// The topic's number.
+        topic: u16,
+        /// The claim issuer.
+        issuer: String,
+    },
+    /// A custodial wallet's custody binding.
+    Custody(String),
+}
+
+impl ProofOf {
+    /// The request's path.
+    pub fn path(&self) -> String {
+        match self {
+            ProofOf::Balance { token, wallet } => {
+                format!("/proofs/balances/{}/{}", segment(token), segment(wallet))
+            }
+            ProofOf::Issuance(r) => format!("/proofs/issuances/{}", segment(r)),
+            ProofOf::Revocation(r) => format!("/proofs/revocations/{}", segment(r)),
+            ProofOf::Claim { did, topic, issuer } => format!(
+                "/proofs/claims/{}/{topic}/{}",
+                segment(did),
+                segment(issuer)
+            ),
+            ProofOf::Custody(w) => format!("/proofs/custody/{}", segment(w)),
+        }
     }
 }
 
@@ -348,6 +394,11 @@ impl NodeClient {
     ) -> Result<Option<At<RevocationView>>, ClientError> {
         self.find(&format!("/revocations/{}", segment(request)))
             .await
+    }
+
+    /// A proof of one record of the last finalized state.
+    pub async fn proof(&self, of: &ProofOf) -> Result<Option<At<ProofView>>, ClientError> {
+        self.find(&of.path()).await
     }
 
     /// Finalized transfers matching `filter`, oldest first.

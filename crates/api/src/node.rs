@@ -458,6 +458,33 @@ pub struct RevocationView {
     pub check: Option<RevocationCheck>,
 }
 
+/// `GET /proofs/...`: one record of the state (or its absence) with the
+/// Merkle proof that it is in the state whose root `At` names. Check it
+/// with `tranche verify` against a root you trust, not the node's word.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ProofView {
+    /// The chain.
+    #[schema(value_type = String)]
+    pub chain_id: ChainId,
+    /// The state's table the record is in (`balances`, `issuances`, ...).
+    pub table: String,
+    /// The record's key, canonical bytes in hex.
+    pub key: String,
+    /// The record's value, canonical bytes in hex; absent proves absence.
+    pub value: Option<String>,
+    /// The root of the state's Merkle tree; with the chain id it gives the
+    /// state root.
+    #[schema(value_type = String)]
+    pub tree_root: Hash,
+    /// The Merkle path (a sparse Merkle tree proof).
+    #[schema(value_type = Object)]
+    pub proof: serde_json::Value,
+    /// The key as text, for a person to read.
+    pub key_text: String,
+    /// The value as text, for a person to read.
+    pub value_text: Option<String>,
+}
+
 /// `GET /transfers`: finalized transfers, oldest first (C-3, F6-9).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Transfers {

@@ -5,7 +5,6 @@ use crate::{per_second, ratio, SplitMix};
 use anyhow::{bail, Result};
 use std::time::{Duration, Instant};
 use tranche_crypto::{os_rng, verify_transactions_batch};
-use tranche_testkit::signed;
 use tranche_testkit::world::{id, Person, World, CHAIN};
 use tranche_types::*;
 
@@ -60,10 +59,7 @@ pub fn run(options: &Options) -> Result<()> {
     let (world, people) = setup(holders)?;
     // Sign the transfers up front: signing is the wallets' work, not the ledger's.
     let mut rng = SplitMix(42);
-    let mut nonces: Vec<u64> = people
-        .iter()
-        .map(|p| world.ledger.next_nonce(&p.key.public_key()))
-        .collect();
+    let mut senders = crate::Senders::new(&people, &world.ledger);
     let mut txs_signed = Vec::with_capacity(txs);
     for _ in 0..txs {
         let from = rng.below(holders as u64) as usize;
@@ -71,20 +67,7 @@ pub fn run(options: &Options) -> Result<()> {
         if to >= from {
             to += 1;
         }
-        let payload = Payload::Transfer(Transfer {
-            token: id("BENCH"),
-            to: people[to].wallet(),
-            amount: Units(1 + rng.below(5) as u128),
-            reference: None,
-        });
-        txs_signed.push(signed(
-            CHAIN,
-            &people[from].key,
-            nonces[from],
-            Timestamp(u64::MAX),
-            payload,
-        ));
-        nonces[from] += 1;
+        txs_signed.push(senders.transfer(from, to, "BENCH", 1 + u128::from(rng.below(5))));
     }
     let blocks: Vec<&[SignedTransaction]> = txs_signed.chunks(block).collect();
     let chain: ChainId = id(CHAIN);

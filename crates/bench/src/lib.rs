@@ -1,4 +1,4 @@
-//! Tranche's benchmarks: the matching engine, the ledger and the whole chain, each against a baseline run in the same invocation.
+//! Tranche's benchmarks: the matching engine, the ledger, the state as it grows and the whole chain, each against a baseline run in the same invocation.
 //!
 //! Machines that run them are noisy, so every benchmark reports a ratio to
 //! something measured alongside it, and ends with one JSON line for
@@ -9,6 +9,7 @@ use std::time::Duration;
 pub mod chain;
 pub mod ledger;
 pub mod matching;
+pub mod state;
 
 /// SplitMix64: a tiny, well-known generator; the workloads only need to be
 /// reproducible, not unpredictable.
@@ -28,6 +29,52 @@ impl SplitMix {
     /// A number below `n` (n > 0).
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n
+    }
+}
+
+/// Holders among whom a benchmark's transfers go, each with the nonce
+/// their next transaction takes.
+#[derive(Debug)]
+struct Senders<'a> {
+    people: &'a [tranche_testkit::world::Person],
+    nonces: Vec<u64>,
+}
+
+impl<'a> Senders<'a> {
+    /// `people`, with their next nonces on `ledger`.
+    fn new(people: &'a [tranche_testkit::world::Person], ledger: &tranche_ledger::Ledger) -> Self {
+        let nonces = people
+            .iter()
+            .map(|p| ledger.next_nonce(&p.key.public_key()))
+            .collect();
+        Senders { people, nonces }
+    }
+
+    /// Person `from`'s transfer of `amount` of `token` to person `to`,
+    /// signed with `from`'s next nonce.
+    fn transfer(
+        &mut self,
+        from: usize,
+        to: usize,
+        token: &str,
+        amount: u128,
+    ) -> tranche_types::SignedTransaction {
+        use tranche_types::{Payload, Timestamp, Transfer, Units};
+        let payload = Payload::Transfer(Transfer {
+            token: tranche_testkit::world::id(token),
+            to: self.people[to].wallet(),
+            amount: Units(amount),
+            reference: None,
+        });
+        let nonce = self.nonces[from];
+        self.nonces[from] += 1;
+        tranche_testkit::signed(
+            tranche_testkit::world::CHAIN,
+            &self.people[from].key,
+            nonce,
+            Timestamp(u64::MAX),
+            payload,
+        )
     }
 }
 

@@ -130,6 +130,18 @@ enum Command {
     ///   tranche watch --token T-1 --node http://127.0.0.1:27103
     #[command(verbatim_doc_comment)]
     Watch(commands::client::WatchArgs),
+    /// Check a proof of a record of the state against a state root you trust.
+    ///
+    /// The proof comes from any node (`tranche query proof ...`); the root
+    /// from your own node (--node, its block at the proof's height) or from
+    /// --state-root. Nothing the proving node says is trusted: only the
+    /// Merkle path from the record to the root. Exits 0 if the proof holds.
+    ///
+    /// Example:
+    ///   tranche query proof balance T-1 tr1... --node http://127.0.0.1:27100 > p.json
+    ///   tranche verify p.json --node http://127.0.0.1:27102
+    #[command(verbatim_doc_comment)]
+    Verify(commands::verify::VerifyArgs),
     /// Measure performance against a baseline in the same run.
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
@@ -171,6 +183,7 @@ fn main() -> ExitCode {
         Command::Submit(a) => commands::client::submit(&ctx, a),
         Command::Query(a) => commands::client::query(&ctx, a),
         Command::Watch(a) => commands::client::watch(&ctx, a),
+        Command::Verify(a) => commands::verify::run(&ctx, a),
     };
     match result {
         Ok(code) => code,

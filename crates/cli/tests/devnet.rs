@@ -199,6 +199,55 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
     let block_time = status(&apis[1]).unwrap()["block_time"].as_u64().unwrap();
     assert_eq!(transfers(block_time + 3_600_000), 0);
 
+    // A proof from one organisation's node, checked against the state root
+    // of another's (SR-2, REC-2): the revocation wallet holds the 200
+    // revoked units. Altered, it does not hold.
+    let token = revocation["token"].as_str().unwrap();
+    let vault = revocation["to"].as_str().unwrap();
+    let out = tranche()
+        .args([
+            "query", "proof", "balance", token, vault, "--node", &apis[0],
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let proof_file = dir.join("proof.json");
+    std::fs::write(&proof_file, &out.stdout).unwrap();
+    let proof: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(proof["data"]["value_text"], "Units(200)");
+    let proof_height = proof["height"].as_u64().unwrap();
+    wait_for("the other node to reach the proof's height", || {
+        height(&apis[2]) >= proof_height
+    });
+    let verify = |file: &Path| {
+        tranche()
+            .arg("verify")
+            .arg(file)
+            .args(["--node", &apis[2]])
+            .output()
+            .unwrap()
+    };
+    let verified = verify(&proof_file);
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    assert!(String::from_utf8_lossy(&verified.stdout).contains("= Units(200)"));
+    let mut bent = proof.clone();
+    let value = bent["data"]["value"].as_str().unwrap().to_string();
+    let last = if value.ends_with('0') { "1" } else { "0" };
+    bent["data"]["value"] = Value::String(format!("{}{last}", &value[..value.len() - 1]));
+    let bent_file = dir.join("bent-proof.json");
+    std::fs::write(&bent_file, serde_json::to_vec(&bent).unwrap()).unwrap();
+    let refused = verify(&bent_file);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("does not hold"));
+
     // Exit codes a script can act on: 4 for what the node does not have,
     // 3 for a transaction the ledger rejects.
     let missing = tranche()

@@ -349,6 +349,18 @@ pub struct Executed {
 
 /// Applies a verified block to the ledger.
 pub fn execute(ledger: &mut Ledger, block: &Block) -> Executed {
+    let (receipts, events) = apply_block(ledger, block);
+    Executed {
+        receipts,
+        events,
+        state_root: ledger.state_root(),
+    }
+}
+
+/// Applies a verified block's transactions, evidence and end-of-block work
+/// to the ledger, without computing the state root after it (see
+/// [`execute`]): its receipts and what the ledger recorded.
+pub fn apply_block(ledger: &mut Ledger, block: &Block) -> (Vec<Receipt>, Vec<LedgerEvent>) {
     let ctx = BlockContext {
         height: block.header.height,
         time: block.header.time,
@@ -378,9 +390,5 @@ pub fn execute(ledger: &mut Ledger, block: &Block) -> Executed {
     }
     // Last, so the election sees everything the epoch's last block did.
     events.extend(ledger.finish_block(&ctx));
-    Executed {
-        receipts,
-        events,
-        state_root: ledger.state_root(),
-    }
+    (receipts, events)
 }

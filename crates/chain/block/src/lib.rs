@@ -16,7 +16,7 @@ pub mod block;
 pub mod mempool;
 
 pub use block::{
-    build, execute, select_evidence, verify, verify_certified, BlockError, BlockLimits, Executed,
-    Tip,
+    apply_block, build, execute, select_evidence, verify, verify_certified, BlockError,
+    BlockLimits, Executed, Tip,
 };
 pub use mempool::{AdmitError, Mempool, MempoolLimits};

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use std::process::ExitCode;
-use tranche_bench::{chain, ledger, matching};
+use tranche_bench::{chain, ledger, matching, state};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -48,6 +48,35 @@ pub enum BenchCommand {
         /// Rounds; the best is kept.
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
         rounds: u64,
+    },
+    /// The state as it grows: one block's apply, state root and commit at
+    /// each state size, against the smallest size, with restart time and
+    /// memory.
+    ///
+    /// Builds states of --holders holders (1,000 per token, so 1 to 1,000
+    /// tokens), each holder with a wallet bound to a DID, KYC and
+    /// jurisdiction claims and a balance; then executes --blocks blocks of
+    /// --block holder transfers on a copy of the parent state each, computes
+    /// the state root, and commits each to a chain store on disk. Reports
+    /// medians per block (signature checks apart), the restart (the stored
+    /// state read back and its Merkle tree built) and resident memory. The
+    /// last line is one JSON object. Build with --release.
+    ///
+    /// Example:
+    ///   cargo run --release --bin tranche -- bench state --holders 1000,100000
+    #[command(verbatim_doc_comment)]
+    State {
+        /// State sizes in holders, comma-separated, multiples of 1000; the
+        /// first is the baseline.
+        #[arg(long, value_delimiter = ',', default_value = "1000,100000,1000000",
+              value_parser = clap::value_parser!(u64).range(1_000..=10_000_000))]
+        holders: Vec<u64>,
+        /// Blocks measured at each size.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        blocks: u64,
+        /// Transfers per block.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+        block: u64,
     },
     /// The matching engine against a plain BTreeMap-of-VecDeque book.
     ///
@@ -139,6 +168,15 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
             txs: count(txs),
             block: count(block),
             rounds: count(rounds),
+        })?,
+        BenchCommand::State {
+            holders,
+            blocks,
+            block,
+        } => state::run(&state::Options {
+            holders: holders.into_iter().map(count).collect(),
+            blocks: count(blocks),
+            block: count(block),
         })?,
         BenchCommand::Matching {
             sizes,

@@ -11,7 +11,9 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use tranche_api::client::{BlockingNodeClient, ClientError, NodeClient, NodeEvent, TransferFilter};
+use tranche_api::client::{
+    BlockingNodeClient, ClientError, NodeClient, NodeEvent, ProofOf, TransferFilter,
+};
 use tranche_api::node::{
     BatchAnswer, BatchItem, Status, SubmitStatus, Submitted, TransactionRecord,
 };
@@ -358,6 +360,10 @@ pub enum QueryCommand {
     /// Validators: the committee, bonds and delegations, and recorded
     /// equivocations with the stake they cost (C-2).
     Validators,
+    /// A record of the state with its Merkle proof, for another party to
+    /// check with `tranche verify` (save it with `> proof.json`).
+    #[command(subcommand)]
+    Proof(ProofCommand),
     /// A signer's next nonce.
     Nonce {
         /// The public key (hex).
@@ -381,6 +387,79 @@ pub enum QueryCommand {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+}
+
+/// The records `tranche query proof` proves.
+#[derive(Debug, Subcommand)]
+pub enum ProofCommand {
+    /// A wallet's balance of a token (or that it holds none).
+    Balance {
+        /// The token id.
+        token: String,
+        /// The wallet address (tr1...).
+        wallet: String,
+    },
+    /// An issuance request and what came of it (SR-1).
+    Issuance {
+        /// The request id.
+        request: String,
+    },
+    /// A revocation request and what came of it (SR-1, F5-10).
+    Revocation {
+        /// The request id.
+        request: String,
+    },
+    /// A claim about a DID: its credential's digest, expiry, withdrawal.
+    Claim {
+        /// The DID.
+        did: String,
+        /// The topic: kyc, accredited, jurisdiction, legal-person, or a number.
+        topic: String,
+        /// The claim issuer's organisation id.
+        issuer: String,
+    },
+    /// A custodial wallet's custody binding (SR-3).
+    Custody {
+        /// The custodial wallet's address (tr1...).
+        wallet: String,
+    },
+}
+
+/// A claim topic by name or number.
+fn topic(text: &str) -> Result<u16> {
+    Ok(match text {
+        "kyc" => 1,
+        "accredited" => 2,
+        "jurisdiction" => 3,
+        "legal-person" => 4,
+        n => parsed(
+            "claim topic (kyc, accredited, jurisdiction, legal-person or a number)",
+            n,
+        )?,
+    })
+}
+
+impl ProofCommand {
+    fn of(&self) -> Result<ProofOf> {
+        Ok(match self {
+            ProofCommand::Balance { token, wallet } => ProofOf::Balance {
+                token: token.clone(),
+                wallet: wallet.clone(),
+            },
+            ProofCommand::Issuance { request } => ProofOf::Issuance(request.clone()),
+            ProofCommand::Revocation { request } => ProofOf::Revocation(request.clone()),
+            ProofCommand::Claim {
+                did,
+                topic: t,
+                issuer,
+            } => ProofOf::Claim {
+                did: did.clone(),
+                topic: topic(t)?,
+                issuer: issuer.clone(),
+            },
+            ProofCommand::Custody { wallet } => ProofOf::Custody(wallet.clone()),
+        })
+    }
 }
 
 /// `tranche query`.
@@ -444,6 +523,10 @@ pub fn query(_ctx: &Ctx, args: QueryArgs) -> Result<ExitCode> {
             json!({"data": {"next_nonce": client.next_nonce(&k)?}})
         }
         QueryCommand::Validators => serde_json::to_value(client.call(|c| c.validators())?)?,
+        QueryCommand::Proof(p) => {
+            let of = p.of()?;
+            serde_json::to_value(client.found("such record", |c| c.proof(&of))?)?
+        }
         QueryCommand::Transfers {
             token,
             wallet,

@@ -16,6 +16,7 @@ pub mod key;
 pub mod node;
 pub mod sim;
 pub mod tx;
+pub mod verify;
 
 use crate::Ctx;
 use anyhow::{Context, Result};

@@ -20,15 +20,17 @@
 
 mod address;
 mod apply;
+pub mod auth;
 mod compliance;
 mod consent;
 mod query;
 mod state;
 
+pub use auth::{ProofError, StateProof};
 pub use state::{
     Asset, ChainParams, Checkpoint, Claim, Committee, Custody, Distribution, Entitlement,
-    Equivocation, Freeze, IssuanceRequest, Member, Organisation, RevocationRequest, Roles, State,
-    Token, TokenKind, Validator,
+    Equivocation, Freeze, IssuanceRequest, Member, Organisation, ProofRequestError,
+    RevocationRequest, Roles, State, Table, Token, TokenKind, Validator,
 };
 pub use tranche_types::{
     IssuanceCheck, RevocationCheck, TokenSupply, TransferKind, TransferRecord,
@@ -36,8 +38,9 @@ pub use tranche_types::{
 
 use serde::{Deserialize, Serialize};
 use tranche_types::{
-    BoundedVec, ChainId, Date, Evidence, Hash, OffenceKind, OrgId, Outcome, PublicKey, RejectCode,
-    Rejection, Role, SignedTransaction, Stake, Timestamp, TokenId, Units, WalletAddress,
+    BoundedVec, ChainId, ClaimTopic, Date, Did, Evidence, Hash, OffenceKind, OrgId, Outcome,
+    PublicKey, RejectCode, Rejection, RequestId, Role, SignedTransaction, Stake, Timestamp,
+    TokenId, Units, WalletAddress,
 };
 
 /// Where in the chain a transaction is applied: the only clock the ledger has.
@@ -301,6 +304,48 @@ impl Ledger {
     /// The state root (see [`State::root`]).
     pub fn state_root(&self) -> Hash {
         self.state.root(&self.chain_id)
+    }
+
+    /// A proof of the record `key` (canonical bytes) of the state's table
+    /// `table`, present or absent, against [`Ledger::state_root`].
+    pub fn prove(&self, table: &str, key: &[u8]) -> Result<StateProof, ProofRequestError> {
+        self.state.prove(&self.chain_id, table, key)
+    }
+
+    /// A proof of `wallet`'s balance of `token` (absent: none).
+    pub fn prove_balance(&self, token: &TokenId, wallet: &WalletAddress) -> StateProof {
+        self.prove_key("balances", &(token.clone(), *wallet))
+    }
+
+    /// A proof of the issuance request `request` and what came of it.
+    pub fn prove_issuance(&self, request: &RequestId) -> StateProof {
+        self.prove_key("issuances", request)
+    }
+
+    /// A proof of the revocation request `request` and what came of it.
+    pub fn prove_revocation(&self, request: &RequestId) -> StateProof {
+        self.prove_key("revocations", request)
+    }
+
+    /// A proof of the claim `issuer` made about `did` on `topic` (its digest).
+    pub fn prove_claim(&self, did: &Did, topic: ClaimTopic, issuer: &OrgId) -> StateProof {
+        self.prove_key("claims", &(did.clone(), topic, issuer.clone()))
+    }
+
+    /// A proof of the custody binding of the custodial wallet `wallet`.
+    pub fn prove_custody(&self, wallet: &WalletAddress) -> StateProof {
+        self.prove_key("custody", wallet)
+    }
+
+    fn prove_key(
+        &self,
+        table: &str,
+        key: &impl tranche_types::commonware_codec::Write,
+    ) -> StateProof {
+        let mut bytes = Vec::new();
+        key.write(&mut bytes);
+        self.prove(table, &bytes)
+            .expect("a typed key of a table the state has")
     }
 
     /// The chain's consensus parameters.

@@ -1,9 +1,11 @@
-//! The ledger's state: ordered maps of plain records, so that iteration order,
-//! the canonical encoding and therefore the state root depend only on content.
+//! The ledger's state: ordered maps of plain records, so that iteration
+//! order, the canonical encoding and the state root depend only on content.
 
+use crate::auth::{key_hash, state_root, Authenticated, StateProof};
+use imbl::ordmap::DiffItem;
+use jmt::KeyHash;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::sync::Mutex;
 use tranche_types::commonware_codec::{Encode, Write};
 use tranche_types::{
     record, AssetId, AssetKind, BoundedVec, ChainId, ClaimTopic, CountryCode, Currency, Date, Did,
@@ -321,109 +323,338 @@ record! {
     }
 }
 
-/// The whole ledger state.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct State {
-    /// Organisations by id.
-    pub orgs: BTreeMap<OrgId, Organisation>,
-    /// Organisation by signing key.
-    pub org_by_key: BTreeMap<PublicKey, OrgId>,
-    /// Open governance votes: action digest to voters.
-    pub votes: BTreeMap<Hash, Vec<OrgId>>,
-    /// Last nonce used per signer.
-    pub nonces: BTreeMap<PublicKey, u64>,
-    /// Wallet to DID.
-    pub wallets: BTreeMap<WalletAddress, Did>,
-    /// DID to its wallets.
-    pub did_wallets: BTreeMap<(Did, WalletAddress), ()>,
-    /// Claims by (DID, topic, issuer).
-    pub claims: BTreeMap<(Did, ClaimTopic, OrgId), Claim>,
-    /// Assets.
-    pub assets: BTreeMap<AssetId, Asset>,
-    /// Issuance requests.
-    pub issuances: BTreeMap<RequestId, IssuanceRequest>,
-    /// Revocation requests.
-    pub revocations: BTreeMap<RequestId, RevocationRequest>,
-    /// Tokens.
-    pub tokens: BTreeMap<TokenId, Token>,
-    /// Balances by (token, wallet); zero balances are not kept.
-    pub balances: BTreeMap<(TokenId, WalletAddress), Units>,
-    /// Freezes by (token, wallet).
-    pub freezes: BTreeMap<(TokenId, WalletAddress), Freeze>,
-    /// Custodial wallets.
-    pub custody: BTreeMap<WalletAddress, Custody>,
-    /// Checkpoints by (token, number).
-    pub checkpoints: BTreeMap<(TokenId, u64), Checkpoint>,
-    /// Checkpointed balances by (token, number, wallet).
-    pub checkpoint_balances: BTreeMap<(TokenId, u64, WalletAddress), Units>,
-    /// Distributions.
-    pub distributions: BTreeMap<RequestId, Distribution>,
-    /// Entitlements by (distribution, wallet).
-    pub entitlements: BTreeMap<(RequestId, WalletAddress), Entitlement>,
-    /// Free (unbonded, undelegated) stake per organisation.
-    pub stake: BTreeMap<OrgId, Stake>,
-    /// Bonded validators.
-    pub validators: BTreeMap<OrgId, Validator>,
-    /// Delegations by (delegator, validator).
-    pub delegations: BTreeMap<(OrgId, OrgId), Stake>,
-    /// Equivocations by (consensus key, epoch, view).
-    pub equivocations: BTreeMap<(PublicKey, u64, u64), Equivocation>,
-    /// The consensus parameters.
-    pub params: ChainParams,
-    /// The committee of the epoch the next block belongs to.
-    pub committee: Committee,
-    /// The committee of the epoch before (empty in the first), whose
-    /// offences may still be recorded.
-    pub previous_committee: Committee,
+/// A table of the state: a persistent ordered map, so a copy (a block
+/// proposed or verified on its parent) costs nothing until it is written,
+/// and what changed between two copies is found without visiting what did
+/// not (see [`crate::auth`]).
+pub type Table<K, V> = imbl::OrdMap<K, V>;
+
+/// The state's tables, each authenticated and snapshotted under its name,
+/// in snapshot order; with the derived indexes and the chain's parameters
+/// and committees, the whole ledger state.
+macro_rules! tables {
+    ($( $(#[$doc:meta])* $name:ident: $k:ty => $v:ty; )*) => {
+        /// The whole ledger state.
+        #[derive(Default)]
+        pub struct State {
+            $( $(#[$doc])* pub $name: Table<$k, $v>, )*
+            /// Organisation by signing key (derived from `orgs`).
+            pub org_by_key: Table<PublicKey, OrgId>,
+            /// DID to its wallets (derived from `wallets`).
+            pub did_wallets: Table<(Did, WalletAddress), ()>,
+            /// The consensus parameters.
+            pub params: ChainParams,
+            /// The committee of the epoch the next block belongs to.
+            pub committee: Committee,
+            /// The committee of the epoch before (empty in the first), whose
+            /// offences may still be recorded.
+            pub previous_committee: Committee,
+            /// The Merkle tree, and the tables as it last saw them.
+            auth: Mutex<Auth>,
+        }
+
+        /// The tables as the tree last saw them.
+        #[derive(Clone, Default)]
+        struct Seen {
+            $( $name: Table<$k, $v>, )*
+            /// The encodings of params, committee and previous committee.
+            singletons: [Vec<u8>; 3],
+        }
+
+        impl Clone for State {
+            fn clone(&self) -> State {
+                State {
+                    $( $name: self.$name.clone(), )*
+                    org_by_key: self.org_by_key.clone(),
+                    did_wallets: self.did_wallets.clone(),
+                    params: self.params.clone(),
+                    committee: self.committee.clone(),
+                    previous_committee: self.previous_committee.clone(),
+                    auth: Mutex::new(lock(&self.auth).clone()),
+                }
+            }
+        }
+
+        impl PartialEq for State {
+            /// Content only: how far the tree was brought up to date is not.
+            fn eq(&self, other: &State) -> bool {
+                $( self.$name == other.$name && )*
+                self.org_by_key == other.org_by_key
+                    && self.did_wallets == other.did_wallets
+                    && self.params == other.params
+                    && self.committee == other.committee
+                    && self.previous_committee == other.previous_committee
+            }
+        }
+
+        impl Eq for State {}
+
+        impl std::fmt::Debug for State {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct("State")
+                    $( .field(stringify!($name), &self.$name) )*
+                    .field("params", &self.params)
+                    .field("committee", &self.committee)
+                    .field("previous_committee", &self.previous_committee)
+                    .finish_non_exhaustive()
+            }
+        }
+
+        impl State {
+            /// Brings the tree up to date with the tables and returns its
+            /// root, under the lock `auth` already holds.
+            fn bring_up_to_date(&self, auth: &mut Auth) -> [u8; 32] {
+                let mut changes = Vec::new();
+                $(
+                    diff(stringify!($name), &auth.seen.$name, &self.$name, &mut changes);
+                    auth.seen.$name = self.$name.clone();
+                )*
+                let singletons = [
+                    ("params", self.params.encode().to_vec()),
+                    ("committee", self.committee.encode().to_vec()),
+                    ("previous_committee", self.previous_committee.encode().to_vec()),
+                ];
+                for (i, (name, bytes)) in singletons.into_iter().enumerate() {
+                    if auth.seen.singletons[i] != bytes {
+                        changes.push((key_hash(name, &[]), Some(bytes.clone())));
+                        auth.seen.singletons[i] = bytes;
+                    }
+                }
+                auth.tree.update(changes);
+                auth.tree.root()
+            }
+
+            /// The canonical encoding of the record `key` (canonical bytes)
+            /// of `table`, if it holds one.
+            fn record(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, ProofRequestError> {
+                match table {
+                    $( stringify!($name) => {
+                        let key: $k = decode_key(key)?;
+                        Ok(self.$name.get(&key).map(|v| {
+                            let mut out = Vec::new();
+                            v.write(&mut out);
+                            out
+                        }))
+                    } )*
+                    "params" | "committee" | "previous_committee" if key.is_empty() => {
+                        let bytes = match table {
+                            "params" => self.params.encode(),
+                            "committee" => self.committee.encode(),
+                            _ => self.previous_committee.encode(),
+                        };
+                        Ok(Some(bytes.to_vec()))
+                    }
+                    _ => Err(ProofRequestError::UnknownTable(table.to_string())),
+                }
+            }
+
+            /// The record `key` of `table` and its `value` (canonical bytes)
+            /// as text: what a proof is about, for a person to read.
+            pub fn describe_record(
+                table: &str,
+                key: &[u8],
+                value: Option<&[u8]>,
+            ) -> Result<(String, Option<String>), ProofRequestError> {
+                match table {
+                    $( stringify!($name) => {
+                        let key: $k = decode_key(key)?;
+                        let value = value.map(decode_key::<$v>).transpose()?;
+                        Ok((format!("{key:?}"), value.map(|v| format!("{v:?}"))))
+                    } )*
+                    _ => Err(ProofRequestError::UnknownTable(table.to_string())),
+                }
+            }
+
+            /// The state's canonical encoding, for storage to persist as a snapshot.
+            pub fn to_bytes(&self) -> Vec<u8> {
+                let mut out = b"tranche/state-snapshot/v1".to_vec();
+                $( write_map(&mut out, &self.$name); )*
+                self.params.write(&mut out);
+                self.committee.write(&mut out);
+                self.previous_committee.write(&mut out);
+                out
+            }
+
+            /// Reads a snapshot written by [`State::to_bytes`], rebuilding the
+            /// derived indexes. Refuses anything but a whole, canonical snapshot.
+            pub fn from_bytes(bytes: &[u8]) -> Result<State, tranche_types::DecodeError> {
+                let fail = |reason: String| tranche_types::DecodeError {
+                    what: "state snapshot",
+                    reason,
+                };
+                let label: &[u8] = b"tranche/state-snapshot/v1";
+                let body = bytes
+                    .strip_prefix(label)
+                    .ok_or_else(|| fail("not a version 1 state snapshot".into()))?;
+                let mut buf = tranche_types::commonware_codec::Copying(body);
+                let mut read = || -> Result<State, CodecError> {
+                    let mut s = State {
+                        $( $name: read_map(&mut buf)?, )*
+                        params: ChainParams::read_cfg(&mut buf, &())?,
+                        committee: Committee::read_cfg(&mut buf, &())?,
+                        previous_committee: Committee::read_cfg(&mut buf, &())?,
+                        ..State::default()
+                    };
+                    for (org, o) in &s.orgs {
+                        s.org_by_key.insert(o.key, org.clone());
+                    }
+                    for (w, d) in &s.wallets {
+                        s.did_wallets.insert((d.clone(), *w), ());
+                    }
+                    Ok(s)
+                };
+                let state = read().map_err(|e| fail(e.to_string()))?;
+                if !buf.0.is_empty() {
+                    return Err(fail(format!("{} bytes after the snapshot", buf.0.len())));
+                }
+                Ok(state)
+            }
+        }
+    };
 }
 
-/// Feeds the canonical encoding of each map into the hash, one by one.
-fn feed<K: Write + Ord, V: Write>(h: &mut Sha256, label: &[u8], map: &BTreeMap<K, V>) {
-    h.update(label);
-    h.update((map.len() as u64).to_be_bytes());
-    let mut buf = Vec::with_capacity(256);
-    for (k, v) in map {
-        buf.clear();
-        k.write(&mut buf);
-        v.write(&mut buf);
-        h.update(&buf);
+tables! {
+    /// Organisations by id.
+    orgs: OrgId => Organisation;
+    /// Open governance votes: action digest to voters.
+    votes: Hash => Vec<OrgId>;
+    /// Last nonce used per signer.
+    nonces: PublicKey => u64;
+    /// Wallet to DID.
+    wallets: WalletAddress => Did;
+    /// Claims by (DID, topic, issuer).
+    claims: (Did, ClaimTopic, OrgId) => Claim;
+    /// Assets.
+    assets: AssetId => Asset;
+    /// Issuance requests.
+    issuances: RequestId => IssuanceRequest;
+    /// Revocation requests.
+    revocations: RequestId => RevocationRequest;
+    /// Tokens.
+    tokens: TokenId => Token;
+    /// Balances by (token, wallet); zero balances are not kept.
+    balances: (TokenId, WalletAddress) => Units;
+    /// Freezes by (token, wallet).
+    freezes: (TokenId, WalletAddress) => Freeze;
+    /// Custodial wallets.
+    custody: WalletAddress => Custody;
+    /// Checkpoints by (token, number).
+    checkpoints: (TokenId, u64) => Checkpoint;
+    /// Checkpointed balances by (token, number, wallet).
+    checkpoint_balances: (TokenId, u64, WalletAddress) => Units;
+    /// Distributions.
+    distributions: RequestId => Distribution;
+    /// Entitlements by (distribution, wallet).
+    entitlements: (RequestId, WalletAddress) => Entitlement;
+    /// Free (unbonded, undelegated) stake per organisation.
+    stake: OrgId => Stake;
+    /// Bonded validators.
+    validators: OrgId => Validator;
+    /// Delegations by (delegator, validator).
+    delegations: (OrgId, OrgId) => Stake;
+    /// Equivocations by (consensus key, epoch, view).
+    equivocations: (PublicKey, u64, u64) => Equivocation;
+}
+
+/// The Merkle tree and what it last saw.
+#[derive(Clone, Default)]
+struct Auth {
+    tree: Authenticated,
+    seen: Seen,
+}
+
+fn lock(auth: &Mutex<Auth>) -> std::sync::MutexGuard<'_, Auth> {
+    // A panic while holding the lock cannot leave the tree half-written:
+    // `Authenticated::update` replaces it only once the update succeeded.
+    auth.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Adds to `out` each record of `table` that differs between `seen` and
+/// `now`: its key hash and new encoding, or `None` if it is gone. Subtrees
+/// the two maps share are skipped without being visited.
+fn diff<K: Ord + Clone + Write, V: Clone + PartialEq + Write>(
+    table: &str,
+    seen: &Table<K, V>,
+    now: &Table<K, V>,
+    out: &mut Vec<(KeyHash, Option<Vec<u8>>)>,
+) {
+    let encode = |x: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = Vec::new();
+        x(&mut b);
+        b
+    };
+    for item in seen.diff(now) {
+        match item {
+            DiffItem::Add(k, v) | DiffItem::Update { new: (k, v), .. } => {
+                let key = encode(&|b| k.write(b));
+                out.push((key_hash(table, &key), Some(encode(&|b| v.write(b)))));
+            }
+            DiffItem::Remove(k, _) => {
+                let key = encode(&|b| k.write(b));
+                out.push((key_hash(table, &key), None));
+            }
+        }
     }
 }
 
+/// Why a proof cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofRequestError {
+    /// No table of that name.
+    #[error("the state has no table {0:?}")]
+    UnknownTable(String),
+    /// The key's bytes are not a key of the table.
+    #[error("not a key of the table: {0}")]
+    BadKey(String),
+}
+
+fn decode_key<K: ReadPlain>(bytes: &[u8]) -> Result<K, ProofRequestError> {
+    let mut buf = tranche_types::commonware_codec::Copying(bytes);
+    let key = K::read_plain(&mut buf).map_err(|e| ProofRequestError::BadKey(e.to_string()))?;
+    if !buf.0.is_empty() {
+        return Err(ProofRequestError::BadKey(format!(
+            "{} bytes after the key",
+            buf.0.len()
+        )));
+    }
+    Ok(key)
+}
+
 impl State {
-    /// The state root: SHA-256 over the chain id and every map's canonical
-    /// encoding, in a fixed order. It depends on nothing but the content.
+    /// The state root: the Merkle tree's root over every record, bound to
+    /// the chain. It depends on nothing but the content.
     pub fn root(&self, chain_id: &ChainId) -> Hash {
-        let mut h = Sha256::new();
-        h.update(b"tranche/state/v1");
-        h.update(chain_id.encode());
-        feed(&mut h, b"orgs", &self.orgs);
-        feed(&mut h, b"votes", &self.votes);
-        feed(&mut h, b"nonces", &self.nonces);
-        feed(&mut h, b"wallets", &self.wallets);
-        feed(&mut h, b"claims", &self.claims);
-        feed(&mut h, b"assets", &self.assets);
-        feed(&mut h, b"issuances", &self.issuances);
-        feed(&mut h, b"revocations", &self.revocations);
-        feed(&mut h, b"tokens", &self.tokens);
-        feed(&mut h, b"balances", &self.balances);
-        feed(&mut h, b"freezes", &self.freezes);
-        feed(&mut h, b"custody", &self.custody);
-        feed(&mut h, b"checkpoints", &self.checkpoints);
-        feed(&mut h, b"checkpoint_balances", &self.checkpoint_balances);
-        feed(&mut h, b"distributions", &self.distributions);
-        feed(&mut h, b"entitlements", &self.entitlements);
-        feed(&mut h, b"stake", &self.stake);
-        feed(&mut h, b"validators", &self.validators);
-        feed(&mut h, b"delegations", &self.delegations);
-        feed(&mut h, b"equivocations", &self.equivocations);
-        h.update(b"params");
-        h.update(self.params.encode());
-        h.update(b"committee");
-        h.update(self.committee.encode());
-        h.update(self.previous_committee.encode());
-        // org_by_key and did_wallets are indexes derived from the maps above.
-        Hash(h.finalize().into())
+        let mut auth = lock(&self.auth);
+        state_root(chain_id, &self.bring_up_to_date(&mut auth))
+    }
+
+    /// A proof of the record `key` (canonical bytes) of `table`, present or
+    /// absent, against [`State::root`].
+    pub fn prove(
+        &self,
+        chain_id: &ChainId,
+        table: &str,
+        key: &[u8],
+    ) -> Result<StateProof, ProofRequestError> {
+        let value = self.record(table, key)?;
+        let mut auth = lock(&self.auth);
+        let tree_root = self.bring_up_to_date(&mut auth);
+        let proof = auth.tree.prove(key_hash(table, key), value.clone());
+        Ok(StateProof {
+            chain_id: chain_id.clone(),
+            table: table.to_string(),
+            key: hex::encode(key),
+            value: value.map(hex::encode),
+            tree_root: Hash(tree_root),
+            proof,
+        })
+    }
+
+    /// How many nodes the Merkle tree holds (for measurements).
+    pub fn tree_nodes(&self) -> usize {
+        let mut auth = lock(&self.auth);
+        self.bring_up_to_date(&mut auth);
+        auth.tree.node_count()
     }
 }
 
@@ -499,7 +730,7 @@ impl ReadPlain for Vec<OrgId> {
     }
 }
 
-fn write_map<K: Write, V: Write>(out: &mut Vec<u8>, map: &BTreeMap<K, V>) {
+fn write_map<K: Write + Ord + Clone, V: Write + Clone>(out: &mut Vec<u8>, map: &Table<K, V>) {
     (map.len() as u64).write(out);
     for (k, v) in map {
         k.write(out);
@@ -507,11 +738,11 @@ fn write_map<K: Write, V: Write>(out: &mut Vec<u8>, map: &BTreeMap<K, V>) {
     }
 }
 
-fn read_map<K: ReadPlain + Ord, V: ReadPlain>(
+fn read_map<K: ReadPlain + Ord + Clone, V: ReadPlain + Clone>(
     buf: &mut impl tranche_types::commonware_codec::Buf,
-) -> Result<BTreeMap<K, V>, CodecError> {
+) -> Result<Table<K, V>, CodecError> {
     let n = u64::read_cfg(buf, &())?;
-    let mut map = BTreeMap::new();
+    let mut map = Table::new();
     for _ in 0..n {
         if !buf.has_remaining() {
             return Err(CodecError::EndOfBuffer);
@@ -519,95 +750,10 @@ fn read_map<K: ReadPlain + Ord, V: ReadPlain>(
         let k = K::read_plain(buf)?;
         let v = V::read_plain(buf)?;
         // Strictly increasing keys: one encoding per state.
-        if map.last_key_value().is_some_and(|(last, _)| *last >= k) {
+        if map.get_max().is_some_and(|(last, _)| *last >= k) {
             return Err(CodecError::Invalid("state", "map keys out of order"));
         }
         map.insert(k, v);
     }
     Ok(map)
-}
-
-impl State {
-    /// The state's canonical encoding, for storage to persist as a snapshot.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = b"tranche/state-snapshot/v1".to_vec();
-        write_map(&mut out, &self.orgs);
-        write_map(&mut out, &self.votes);
-        write_map(&mut out, &self.nonces);
-        write_map(&mut out, &self.wallets);
-        write_map(&mut out, &self.claims);
-        write_map(&mut out, &self.assets);
-        write_map(&mut out, &self.issuances);
-        write_map(&mut out, &self.revocations);
-        write_map(&mut out, &self.tokens);
-        write_map(&mut out, &self.balances);
-        write_map(&mut out, &self.freezes);
-        write_map(&mut out, &self.custody);
-        write_map(&mut out, &self.checkpoints);
-        write_map(&mut out, &self.checkpoint_balances);
-        write_map(&mut out, &self.distributions);
-        write_map(&mut out, &self.entitlements);
-        write_map(&mut out, &self.stake);
-        write_map(&mut out, &self.validators);
-        write_map(&mut out, &self.delegations);
-        write_map(&mut out, &self.equivocations);
-        self.params.write(&mut out);
-        self.committee.write(&mut out);
-        self.previous_committee.write(&mut out);
-        out
-    }
-
-    /// Reads a snapshot written by [`State::to_bytes`], rebuilding the
-    /// derived indexes. Refuses anything but a whole, canonical snapshot.
-    pub fn from_bytes(bytes: &[u8]) -> Result<State, tranche_types::DecodeError> {
-        let fail = |reason: String| tranche_types::DecodeError {
-            what: "state snapshot",
-            reason,
-        };
-        let label: &[u8] = b"tranche/state-snapshot/v1";
-        let body = bytes
-            .strip_prefix(label)
-            .ok_or_else(|| fail("not a version 1 state snapshot".into()))?;
-        let mut buf = tranche_types::commonware_codec::Copying(body);
-        let mut read = || -> Result<State, CodecError> {
-            let mut s = State {
-                orgs: read_map(&mut buf)?,
-                votes: read_map(&mut buf)?,
-                nonces: read_map(&mut buf)?,
-                wallets: read_map(&mut buf)?,
-                claims: read_map(&mut buf)?,
-                assets: read_map(&mut buf)?,
-                issuances: read_map(&mut buf)?,
-                revocations: read_map(&mut buf)?,
-                tokens: read_map(&mut buf)?,
-                balances: read_map(&mut buf)?,
-                freezes: read_map(&mut buf)?,
-                custody: read_map(&mut buf)?,
-                checkpoints: read_map(&mut buf)?,
-                checkpoint_balances: read_map(&mut buf)?,
-                distributions: read_map(&mut buf)?,
-                entitlements: read_map(&mut buf)?,
-                stake: read_map(&mut buf)?,
-                validators: read_map(&mut buf)?,
-                delegations: read_map(&mut buf)?,
-                equivocations: read_map(&mut buf)?,
-                params: ChainParams::read_cfg(&mut buf, &())?,
-                committee: Committee::read_cfg(&mut buf, &())?,
-                previous_committee: Committee::read_cfg(&mut buf, &())?,
-                ..State::default()
-            };
-            for (org, o) in &s.orgs {
-                s.org_by_key.insert(o.key, org.clone());
-            }
-            for (w, d) in &s.wallets {
-                s.did_wallets.insert((d.clone(), *w), ());
-            }
-            Ok(s)
-        };
-        let state = read().map_err(|e| fail(e.to_string()))?;
-        if !buf.0.is_empty() {
-            return Err(fail(format!("{} bytes after the snapshot", buf.0.len())));
-        }
-        Ok(state)
-    }
 }

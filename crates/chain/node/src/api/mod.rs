@@ -9,6 +9,7 @@
 
 mod chain;
 mod ledger;
+mod proofs;
 mod transfers;
 
 use axum::extract::Extension;
@@ -210,6 +211,11 @@ fn routes() -> (Router<Arc<Shared>>, utoipa::openapi::OpenApi) {
         .routes(routes!(ledger::asset))
         .routes(routes!(ledger::issuance))
         .routes(routes!(ledger::revocation))
+        .routes(routes!(proofs::balance))
+        .routes(routes!(proofs::issuance))
+        .routes(routes!(proofs::revocation))
+        .routes(routes!(proofs::claim))
+        .routes(routes!(proofs::custody))
         .routes(routes!(transfers::transfers))
         .routes(routes!(transfers::events))
         .split_for_parts()

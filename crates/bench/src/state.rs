@@ -1,0 +1,264 @@
+//! `tranche bench state`: what one block costs as the state grows — apply,
+//! state root and commit for blocks of holder transfers, with 1,000 holders
+//! as the baseline, and what a restart and the memory cost at each size.
+#![allow(clippy::disallowed_methods)] // a benchmark reads the clock by nature
+
+use crate::SplitMix;
+use anyhow::{bail, Context, Result};
+use std::time::{Duration, Instant};
+use tranche_block::apply_block;
+use tranche_crypto::{os_rng, verify_transactions_batch};
+use tranche_ledger::{Claim, Ledger};
+use tranche_storage::ChainStore;
+use tranche_testkit::key;
+use tranche_testkit::world::{id, Person, World, CHAIN};
+use tranche_types::*;
+
+/// Holders of each token (the first token's are real people whose
+/// transfers are measured; the others fill the state).
+const PER_TOKEN: usize = 1_000;
+
+/// What `tranche bench state` measures.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// State sizes in holders (each a multiple of 1,000, at least 1,000);
+    /// the first is the baseline.
+    pub holders: Vec<usize>,
+    /// Blocks measured at each size.
+    pub blocks: usize,
+    /// Transfers per block.
+    pub block: usize,
+}
+
+/// One size's figures, per block unless said otherwise (medians).
+#[derive(Debug, Clone, Copy)]
+struct Figures {
+    holders: usize,
+    tokens: usize,
+    apply_ms: f64,
+    root_ms: f64,
+    commit_ms: f64,
+    signatures_ms: f64,
+    restart_ms: f64,
+    rss_mb: u64,
+    tree_nodes: usize,
+}
+
+impl Figures {
+    /// Apply, root and commit: the block's cost apart from its signatures.
+    #[allow(clippy::float_arithmetic)] // milliseconds for a report
+    fn block_ms(&self) -> f64 {
+        self.apply_ms + self.root_ms + self.commit_ms
+    }
+}
+
+/// The process's resident memory, in MiB (Linux; 0 elsewhere).
+fn rss_mb() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096 / (1 << 20))
+}
+
+#[allow(clippy::float_arithmetic)] // milliseconds for a report
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1_000.0
+}
+
+#[allow(clippy::float_arithmetic)] // a median for a report
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// The state of `holders` holders across `holders / 1000` tokens: token
+/// `T0` issued by the ledger to 1,000 onboarded people (returned, with
+/// their keys), and the others filled in with the same records — a wallet
+/// bound to a DID with KYC and jurisdiction claims, a balance of 1,000 —
+/// as if each had been onboarded and issued to the same way.
+fn build(holders: usize) -> Result<(Vec<u8>, Vec<Person>)> {
+    let mut world = World::new();
+    let people: Vec<Person> = (0..PER_TOKEN as u64).map(Person::numbered).collect();
+    for p in &people {
+        world.onboard(p, "KR");
+    }
+    let rules = TokenRules {
+        required_topics: BoundedVec(vec![ClaimTopic::KYC]),
+        allowed_countries: BoundedVec(vec![CountryCode::new("KR")?]),
+        denied_countries: BoundedVec::default(),
+        max_holders: 0,
+        max_balance_per_identity: Units(0),
+        lockup_until: None,
+    };
+    let investors: Vec<(&Person, u128)> = people.iter().map(|p| (p, 1_000)).collect();
+    world.issue("T0", &investors, rules);
+    let mut state = world.ledger.state().clone();
+    let token = state.tokens[&id::<TokenId>("T0")].clone();
+    let kyc: OrgId = id("kyc-co");
+    let claim = |country: Option<CountryCode>| Claim {
+        country,
+        digest: Hash([7; 32]),
+        expiry_date: "2026-12-31".parse().expect("a date"),
+        revoked: false,
+    };
+    let kr = Some(CountryCode::new("KR")?);
+    for n in PER_TOKEN..holders {
+        let token_id: TokenId = format!("T{}", n / PER_TOKEN).parse()?;
+        if n % PER_TOKEN == 0 {
+            state.tokens.insert(token_id.clone(), token.clone());
+        }
+        let mut address = [0u8; 20];
+        address[..8].copy_from_slice(&(n as u64).to_be_bytes());
+        address[8] = 0xF1;
+        let wallet = WalletAddress(address);
+        let did = Did::parse(&format!("did:key:zfill{n}"))?;
+        state.wallets.insert(wallet, did.clone());
+        state.did_wallets.insert((did.clone(), wallet), ());
+        state
+            .claims
+            .insert((did.clone(), ClaimTopic::KYC, kyc.clone()), claim(None));
+        state
+            .claims
+            .insert((did, ClaimTopic::JURISDICTION, kyc.clone()), claim(kr));
+        state.balances.insert((token_id, wallet), Units(1_000));
+    }
+    Ok((state.to_bytes(), people))
+}
+
+/// Measures one size.
+fn measure(holders: usize, options: &Options) -> Result<Figures> {
+    eprintln!("building a state of {holders} holders");
+    let (snapshot, people) = build(holders)?;
+    let chain: ChainId = id(CHAIN);
+    // A restart: the snapshot read back and the Merkle tree rebuilt.
+    let started = Instant::now();
+    let mut ledger = Ledger::restore(chain.clone(), &snapshot)?;
+    let mut parent_root = ledger.state_root();
+    let restart = started.elapsed();
+    drop(snapshot);
+    let rss = rss_mb();
+    let tree_nodes = ledger.state().tree_nodes();
+
+    let dir = tempfile::tempdir()?;
+    let store = ChainStore::open(&dir.path().join("chain.redb"))?;
+    let mut rng = SplitMix(7);
+    let mut senders = crate::Senders::new(&people, &ledger);
+    let (mut apply, mut root, mut commit, mut signatures) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let proposer = key(1).public_key();
+    let mut parent = Hash::ZERO;
+    let mut time = Timestamp(tranche_testkit::world::START_MS);
+    for height in 1..=options.blocks as u64 {
+        let mut txs = Vec::with_capacity(options.block);
+        for _ in 0..options.block {
+            let from = rng.below(PER_TOKEN as u64) as usize;
+            let to = (from + 1 + rng.below(PER_TOKEN as u64 - 1) as usize) % PER_TOKEN;
+            txs.push(senders.transfer(from, to, "T0", 1));
+        }
+        time = time.plus_ms(1_000);
+        let block = Block::new(
+            chain.clone(),
+            height,
+            parent,
+            time,
+            proposer,
+            parent_root,
+            txs,
+        );
+
+        let started = Instant::now();
+        verify_transactions_batch(&block.txs, &chain, os_rng())?;
+        signatures.push(ms(started.elapsed()));
+
+        // A block is executed on a copy of its parent's state, as a
+        // validator verifying a proposal does.
+        let started = Instant::now();
+        let mut next = ledger.clone();
+        let (receipts, events) = apply_block(&mut next, &block);
+        apply.push(ms(started.elapsed()));
+        let started = Instant::now();
+        let state_root = next.state_root();
+        root.push(ms(started.elapsed()));
+        if receipts.iter().any(|r| r.outcome != Outcome::Applied) {
+            bail!("a measured transfer was rejected; the workload is wrong");
+        }
+
+        let transfers: Vec<TransferRecord> = events
+            .iter()
+            .filter_map(|e| match e {
+                tranche_ledger::LedgerEvent::Transfer(t) => Some(t.clone()),
+                _ => None,
+            })
+            .collect();
+        let started = Instant::now();
+        store
+            .commit(&block, &receipts, &transfers, &next, None)
+            .context("committing a measured block")?;
+        commit.push(ms(started.elapsed()));
+        parent = block.hash();
+        parent_root = state_root;
+        ledger = next;
+    }
+    Ok(Figures {
+        holders,
+        tokens: holders / PER_TOKEN,
+        apply_ms: median(apply),
+        root_ms: median(root),
+        commit_ms: median(commit),
+        signatures_ms: median(signatures),
+        restart_ms: ms(restart),
+        rss_mb: rss,
+        tree_nodes,
+    })
+}
+
+/// Runs the benchmark: a line per size, then one JSON object.
+pub fn run(options: &Options) -> Result<()> {
+    if options.holders.is_empty()
+        || options
+            .holders
+            .iter()
+            .any(|h| *h < PER_TOKEN || h % PER_TOKEN != 0)
+    {
+        bail!("state sizes must be multiples of {PER_TOKEN} holders, at least {PER_TOKEN}");
+    }
+    if options.blocks == 0 || options.block == 0 || options.block > PER_TOKEN {
+        bail!("at least one block of 1 to {PER_TOKEN} transfers");
+    }
+    crate::warn_if_debug();
+    let mut all: Vec<Figures> = Vec::new();
+    for &holders in &options.holders {
+        let f = measure(holders, options)?;
+        println!(
+            "{:>9} holders, {:>4} tokens: block {:>8.2} ms (apply {:.2}, root {:.2}, commit {:.2}), signatures {:.2} ms, restart {:.0} ms, {} MiB resident, {} tree nodes",
+            f.holders,
+            f.tokens,
+            f.block_ms(),
+            f.apply_ms,
+            f.root_ms,
+            f.commit_ms,
+            f.signatures_ms,
+            f.restart_ms,
+            f.rss_mb,
+            f.tree_nodes,
+        );
+        all.push(f);
+    }
+    let small = all[0];
+    let large = *all
+        .iter()
+        .max_by_key(|f| f.holders)
+        .expect("at least one size");
+    #[allow(clippy::float_arithmetic)] // a ratio for the report
+    let ratio = large.block_ms() / small.block_ms().max(1e-9);
+    println!(
+        "{{\"bench\":\"state\",\"holders_max\":{},\"block_ms_small\":{:.2},\"block_ms_large\":{:.2},\"ratio\":{:.2},\"rss_mb_large\":{},\"restart_ms_large\":{:.0}}}",
+        large.holders,
+        small.block_ms(),
+        large.block_ms(),
+        ratio,
+        large.rss_mb,
+        large.restart_ms,
+    );
+    Ok(())
+}

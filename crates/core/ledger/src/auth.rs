@@ -1,0 +1,238 @@
+//! The state's authentication: every record of the state is a leaf of a
+//! Jellyfish Merkle tree (a sparse Merkle tree over the hashes of the
+//! records' keys), and the state root is that tree's root bound to the
+//! chain.
+//!
+//! The tree is updated from what changed since it was last brought up to
+//! date, found by comparing each table with the copy taken then: the
+//! tables are persistent maps sharing every untouched subtree with that
+//! copy, so the comparison skips them, and bringing the tree up to date
+//! costs what the changes cost (times log N), not what the state holds.
+//! The root depends only on the records, never on the order they were
+//! written in or on when the tree was brought up to date.
+//!
+//! The tree holds hashes only; values are read from the tables. A proof
+//! of one record (its presence with its value, or its absence) is checked
+//! against a state root with [`StateProof::verify`], without the state.
+
+use jmt::proof::SparseMerkleProof;
+use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
+use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, Version};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tranche_types::{ChainId, Hash};
+
+/// The tree's hash: SHA-256, like every other hash of the chain.
+pub(crate) type Tree<'a, R> = JellyfishMerkleTree<'a, R, Sha256>;
+
+/// The tree's nodes, in a persistent map: a copy of the state (a block
+/// proposed or verified on a parent) shares every node with its parent.
+#[derive(Clone, Default)]
+pub(crate) struct Nodes(imbl::HashMap<NodeKey, Node>);
+
+impl TreeReader for Nodes {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        Ok(self.0.get(node_key).cloned())
+    }
+
+    fn get_value_option(&self, _: Version, _: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        // Values live in the state's tables; updating the tree reads none.
+        Ok(None)
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        // Only restoring a tree from chunks asks for it, which is never done.
+        Ok(None)
+    }
+}
+
+/// The tree as of the last time it was brought up to date.
+#[derive(Clone, Default)]
+pub(crate) struct Authenticated {
+    nodes: Nodes,
+    /// The version last written (each update writes the next one).
+    version: Option<Version>,
+    /// The tree's root (the empty tree's before the first update).
+    root: Option<RootHash>,
+}
+
+/// The key hash of the record `key` (canonical bytes) of table `table`.
+pub fn key_hash(table: &str, key: &[u8]) -> KeyHash {
+    let mut h = Sha256::new();
+    h.update(b"tranche/state/v2/");
+    h.update((table.len() as u64).to_be_bytes());
+    h.update(table.as_bytes());
+    h.update(key);
+    KeyHash(h.finalize().into())
+}
+
+/// The state root of a chain whose tree has root `tree_root`.
+pub fn state_root(chain_id: &ChainId, tree_root: &[u8; 32]) -> Hash {
+    let mut h = Sha256::new();
+    h.update(b"tranche/state/v2");
+    h.update(chain_id.as_str().as_bytes());
+    h.update([0]);
+    h.update(tree_root);
+    Hash(h.finalize().into())
+}
+
+/// A broken tree is a broken invariant: the nodes are only ever written by
+/// the tree itself.
+fn intact<T>(result: anyhow::Result<T>) -> T {
+    result.unwrap_or_else(|e| panic!("the state's Merkle tree is inconsistent: {e:#}"))
+}
+
+impl Authenticated {
+    /// The tree's root now.
+    pub(crate) fn root(&self) -> [u8; 32] {
+        self.root.unwrap_or(Tree::<Nodes>::EMPTY_ROOT).0
+    }
+
+    /// Writes `changes` (key hash, new value or `None` for removed) into the
+    /// tree, one version further, and drops the nodes that no longer belong
+    /// to it (no query reads an earlier version).
+    pub(crate) fn update(&mut self, changes: Vec<(KeyHash, Option<OwnedValue>)>) {
+        // The first update is written even if empty, so that a version (and
+        // a root node to prove absences from) always exists after it.
+        if changes.is_empty() && self.version.is_some() {
+            return;
+        }
+        let version = self.version.map_or(0, |v| v + 1);
+        let (root, batch) = intact(Tree::new(&self.nodes).put_value_set(changes, version));
+        for (key, node) in batch.node_batch.nodes() {
+            self.nodes.0.insert(key.clone(), node.clone());
+        }
+        for stale in &batch.stale_node_index_batch {
+            self.nodes.0.remove(&stale.node_key);
+        }
+        self.version = Some(version);
+        self.root = Some(root);
+    }
+
+    /// The proof of the record `key_hash` whose value is `value` (absent:
+    /// `None`), against the tree's root now. Call after [`Self::update`].
+    pub(crate) fn prove(
+        &self,
+        key_hash: KeyHash,
+        value: Option<Vec<u8>>,
+    ) -> SparseMerkleProof<Sha256> {
+        let version = self
+            .version
+            .expect("the tree is brought up to date before it proves anything");
+        let reader = WithValue {
+            nodes: &self.nodes,
+            key_hash,
+            value,
+        };
+        intact(Tree::new(&reader).get_with_proof(key_hash, version)).1
+    }
+
+    /// How many nodes the tree holds.
+    pub(crate) fn node_count(&self) -> usize {
+        self.nodes.0.len()
+    }
+}
+
+/// The tree's nodes with the one value a proof asks for.
+struct WithValue<'a> {
+    nodes: &'a Nodes,
+    key_hash: KeyHash,
+    value: Option<Vec<u8>>,
+}
+
+impl TreeReader for WithValue<'_> {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        self.nodes.get_node_option(node_key)
+    }
+
+    fn get_value_option(
+        &self,
+        _: Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
+        Ok(self.value.clone().filter(|_| key_hash == self.key_hash))
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        Ok(None)
+    }
+}
+
+/// A proof that one record of the state has a value, or is absent, in the
+/// state whose root is `state_root`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StateProof {
+    /// The chain.
+    pub chain_id: ChainId,
+    /// The table the record is in (e.g. `balances`).
+    pub table: String,
+    /// The record's key, canonical bytes in hex.
+    pub key: String,
+    /// The record's value, canonical bytes in hex; `None` proves absence.
+    pub value: Option<String>,
+    /// The root of the state's tree; with the chain id it gives the state root.
+    pub tree_root: Hash,
+    /// The tree's proof of the record's leaf (or of its absence).
+    pub proof: SparseMerkleProof<Sha256>,
+}
+
+/// Why a proof does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofError {
+    /// The key or value is not hex.
+    #[error("the proof's {0} is not hex")]
+    NotHex(&'static str),
+    /// The tree root and chain do not give the trusted state root.
+    #[error("the proof is for state root {proved}, not the trusted {trusted}")]
+    WrongRoot {
+        /// What the proof's tree root and chain give.
+        proved: Hash,
+        /// What the caller trusts.
+        trusted: Hash,
+    },
+    /// The Merkle path does not lead from the record to the tree root.
+    #[error("the Merkle proof does not hold: {0}")]
+    Invalid(String),
+}
+
+impl StateProof {
+    /// The record's key and value as text (`None`: proved absent).
+    pub fn describe(&self) -> Result<(String, Option<String>), crate::ProofRequestError> {
+        let bad = |what: &str| crate::ProofRequestError::BadKey(format!("the {what} is not hex"));
+        let key = hex::decode(&self.key).map_err(|_| bad("key"))?;
+        let value = self
+            .value
+            .as_ref()
+            .map(hex::decode)
+            .transpose()
+            .map_err(|_| bad("value"))?;
+        crate::State::describe_record(&self.table, &key, value.as_deref())
+    }
+
+    /// Checks the proof against `trusted`, a state root the caller already
+    /// trusts (from its own node, or a block certified by the committee).
+    /// Only the proof is used: not the node that served it.
+    pub fn verify(&self, trusted: &Hash) -> Result<(), ProofError> {
+        let proved = state_root(&self.chain_id, &self.tree_root.0);
+        if proved != *trusted {
+            return Err(ProofError::WrongRoot {
+                proved,
+                trusted: *trusted,
+            });
+        }
+        let key = hex::decode(&self.key).map_err(|_| ProofError::NotHex("key"))?;
+        let value = self
+            .value
+            .as_ref()
+            .map(hex::decode)
+            .transpose()
+            .map_err(|_| ProofError::NotHex("value"))?;
+        self.proof
+            .verify(
+                RootHash(self.tree_root.0),
+                key_hash(&self.table, &key),
+                value,
+            )
+            .map_err(|e| ProofError::Invalid(e.to_string()))
+    }
+}
