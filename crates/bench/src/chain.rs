@@ -120,10 +120,15 @@ pub fn run(tranche_exe: &Path, options: &Options) -> Result<()> {
     Ok(())
 }
 
-fn measure(args: &Options, devnet: &Devnet) -> Result<Value> {
-    let apis = devnet.file().validator_apis();
-    let client = BlockingNodeClient::new(&apis[0], None)?;
-    let chain: ChainId = devnet.file().chain_id.parse()?;
+/// Onboards `args.senders` wallets of one KYC'd investor and a receiver,
+/// issues them a token, and signs every transfer to be measured: nonce
+/// order within a signer, signers interleaved.
+fn prepare(
+    args: &Options,
+    devnet: &Devnet,
+    client: &BlockingNodeClient,
+    chain: &ChainId,
+) -> Result<Vec<SignedTransaction>> {
     let tsp = devnet.open_key("devnet-tsp")?;
     let kyc = devnet.open_key("devnet-kyc")?;
     let appraiser = devnet.open_key("devnet-appraiser")?;
@@ -143,7 +148,7 @@ fn measure(args: &Options, devnet: &Devnet) -> Result<Value> {
     let mut wallets: Vec<Payload> = senders
         .iter()
         .chain([&receiver_key])
-        .map(|k| Payload::RegisterWallet(Ledger::sign_binding(&chain, k, &investor)))
+        .map(|k| Payload::RegisterWallet(Ledger::sign_binding(chain, k, &investor)))
         .collect();
     // The asset is priced so that its price over the unit price (100 USD)
     // is exactly the number of tokens issued (F5-2).
@@ -152,16 +157,11 @@ fn measure(args: &Options, devnet: &Devnet) -> Result<Value> {
     let price = usd(amount * 10_000);
     let token: TokenId = "T-BENCH".parse()?;
     wallets.push(register_asset("A-BENCH", did.clone(), price.clone()));
-    setup(&client, &chain, &tsp, wallets)?;
+    setup(client, chain, &tsp, wallets)?;
     let kyc_until = "2099-12-31".parse()?;
     let kyc_claim = claim_until(&did, ClaimTopic::KYC, None, kyc_until);
-    setup(&client, &chain, &kyc, vec![kyc_claim])?;
-    setup(
-        &client,
-        &chain,
-        &appraiser,
-        vec![appraisal("A-BENCH", price)],
-    )?;
+    setup(client, chain, &kyc, vec![kyc_claim])?;
+    setup(client, chain, &appraiser, vec![appraisal("A-BENCH", price)])?;
     let allocations: Vec<(WalletAddress, u128)> =
         senders.iter().map(|k| (k.address(), each)).collect();
     let request = issuance_request(
@@ -174,13 +174,8 @@ fn measure(args: &Options, devnet: &Devnet) -> Result<Value> {
     );
     let request_id = request.request.clone();
     let execute = execution(&request);
-    setup(
-        &client,
-        &chain,
-        &tsp,
-        vec![Payload::RequestIssuance(request)],
-    )?;
-    setup(&client, &chain, &issuer, vec![execute])?;
+    setup(client, chain, &tsp, vec![Payload::RequestIssuance(request)])?;
+    setup(client, chain, &issuer, vec![execute])?;
     let issued = client
         .run(|c| c.issuance(request_id.as_str()))?
         .and_then(|at| at.data.check)
@@ -211,6 +206,14 @@ fn measure(args: &Options, devnet: &Devnet) -> Result<Value> {
     }
     // Nonce order within a signer; signers interleaved.
     txs.sort_by_key(|t| (t.tx.nonce, t.tx.signer));
+    Ok(txs)
+}
+
+fn measure(args: &Options, devnet: &Devnet) -> Result<Value> {
+    let apis = devnet.file().validator_apis();
+    let client = BlockingNodeClient::new(&apis[0], None)?;
+    let chain: ChainId = devnet.file().chain_id.parse()?;
+    let txs = prepare(args, devnet, &client, &chain)?;
     let total = txs.len();
     eprintln!(
         "submitting {total} signed transfers through {} clients, {} a request",

@@ -1,14 +1,15 @@
 //! Keeps what a node has finalized through any crash: each finalized block,
-//! its receipts, the state root after it, the ledger snapshot and the
-//! indexes the node API answers from (transactions by hash, transfers by
-//! height), committed together in one redb write transaction.
+//! its receipts, the state root after it, the ledger record by record and
+//! the indexes the node API answers from (transactions by hash, transfers
+//! by height), committed together in one redb write transaction.
 //!
 //! Invariants:
 //! - Blocks are stored at consecutive heights from 1, each naming its
 //!   predecessor's hash as its parent.
-//! - The latest snapshot is the ledger state after the latest block, and its
-//!   root equals the root stored for that height; a commit writes all of them
-//!   or none (redb commits are atomic and durable).
+//! - The `state` table holds the ledger after the latest block, and its root
+//!   equals the root stored for that height; a commit writes the records its
+//!   blocks changed (all of them the first time a process commits) with the
+//!   blocks, or nothing (redb commits are atomic and durable).
 //! - Everything read back is decoded with bounds; damaged storage is an error,
 //!   never a panic.
 
@@ -37,6 +38,10 @@ const CERTIFICATES: TableDefinition<u64, &[u8]> = TableDefinition::new("certific
 const TXS: TableDefinition<&[u8], (u64, u32)> = TableDefinition::new("transactions");
 /// (height, sequence in block) to a transfer record, as JSON.
 const TRANSFERS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("transfers");
+/// The ledger after the last stored block, record by record: (table, key)
+/// to value, each in the canonical encoding. A commit writes only the
+/// records its blocks changed.
+const STATE: TableDefinition<(&str, &[u8]), &[u8]> = TableDefinition::new("state");
 
 /// Which transfers a query wants: all of a token's, a wallet's (sent or
 /// received), or both, within a range of heights.
@@ -57,7 +62,6 @@ impl TransferFilter {
         t.matches(self.token.as_ref(), self.wallet.as_ref())
     }
 }
-const SNAPSHOT: &str = "snapshot";
 /// The hash of the last block stored, so a commit need not decode it.
 const TIP: &str = "tip";
 
@@ -103,6 +107,9 @@ fn storage_err<E: std::fmt::Display>(e: E) -> StorageError {
 #[derive(Debug)]
 pub struct ChainStore {
     db: Database,
+    /// The ledger the `state` table holds, once this process wrote or read
+    /// it: the next commit writes only what differs from it.
+    committed: std::sync::Mutex<Option<Ledger>>,
 }
 
 /// A stored value in the canonical encoding, whole: `what` names it in the
@@ -147,9 +154,13 @@ impl ChainStore {
             txn.open_table(TXS).map_err(storage_err)?;
             txn.open_table(TRANSFERS).map_err(storage_err)?;
             txn.open_table(CERTIFICATES).map_err(storage_err)?;
+            txn.open_table(STATE).map_err(storage_err)?;
         }
         txn.commit().map_err(storage_err)?;
-        Ok(ChainStore { db: database })
+        Ok(ChainStore {
+            db: database,
+            committed: std::sync::Mutex::new(None),
+        })
     }
 
     /// The height of the last stored block; 0 before the first.
@@ -242,8 +253,17 @@ impl ChainStore {
                 reason: "the ledger given is not the state after it".into(),
             });
         }
-        let snapshot = ledger.snapshot();
+        // What changed since the state on disk; everything, replacing what
+        // is there, when this process has not seen that state.
+        let mut committed = self.committed.lock().unwrap_or_else(|e| e.into_inner());
+        let (rows, whole) = match committed.as_ref() {
+            Some(earlier) => (ledger.state().changes_since(earlier.state()), false),
+            None => (ledger.state().rows(), true),
+        };
         let txn = self.db.begin_write().map_err(storage_err)?;
+        if whole {
+            txn.delete_table(STATE).map_err(storage_err)?;
+        }
         {
             let mut blocks = txn.open_table(BLOCKS).map_err(storage_err)?;
             let mut receipts = txn.open_table(RECEIPTS).map_err(storage_err)?;
@@ -283,12 +303,21 @@ impl ChainStore {
                         .map_err(storage_err)?;
                 }
             }
-            let mut meta = txn.open_table(META).map_err(storage_err)?;
-            meta.insert(SNAPSHOT, snapshot.as_slice())
+            let mut state = txn.open_table(STATE).map_err(storage_err)?;
+            for row in &rows {
+                let key = (row.table, row.key.as_slice());
+                match &row.value {
+                    Some(value) => state.insert(key, value.as_slice()).map(|_| ()),
+                    None => state.remove(key).map(|_| ()),
+                }
                 .map_err(storage_err)?;
+            }
+            let mut meta = txn.open_table(META).map_err(storage_err)?;
             meta.insert(TIP, parent.0.as_slice()).map_err(storage_err)?;
         }
         txn.commit().map_err(storage_err)?;
+        // Only once it is on disk.
+        *committed = Some(ledger.clone());
         Ok(())
     }
 
@@ -418,24 +447,32 @@ impl ChainStore {
         if height == 0 {
             return Ok(None);
         }
-        let snapshot = {
+        let ledger = {
             let txn = self.db.begin_read().map_err(storage_err)?;
-            let table = txn.open_table(META).map_err(storage_err)?;
-            let got = table.get(SNAPSHOT).map_err(storage_err)?;
-            got.map(|b| b.value().to_vec())
-                .ok_or_else(|| StorageError::Damaged("the ledger snapshot is missing".into()))?
+            let table = txn.open_table(STATE).map_err(storage_err)?;
+            let mut rows = Vec::new();
+            for entry in table.iter().map_err(storage_err)? {
+                let (key, value) = entry.map_err(storage_err)?;
+                let (table, key) = key.value();
+                rows.push((table.to_string(), key.to_vec(), value.value().to_vec()));
+            }
+            Ledger::from_rows(
+                chain_id.clone(),
+                rows.iter()
+                    .map(|(t, k, v)| (t.as_str(), k.as_slice(), v.as_slice())),
+            )
+            .map_err(|e| StorageError::Damaged(e.to_string()))?
         };
-        let ledger = Ledger::restore(chain_id.clone(), &snapshot)
-            .map_err(|e| StorageError::Damaged(e.to_string()))?;
         let stored = self.state_root(height)?.ok_or_else(|| {
             StorageError::Damaged(format!("the root of block {height} is missing"))
         })?;
         if ledger.state_root() != stored {
             return Err(StorageError::Damaged(format!(
-                "the snapshot's root {} is not block {height}'s root {stored}",
+                "the stored state's root {} is not block {height}'s root {stored}",
                 ledger.state_root()
             )));
         }
+        *self.committed.lock().unwrap_or_else(|e| e.into_inner()) = Some(ledger.clone());
         Ok(Some((height, ledger)))
     }
 }

@@ -20,6 +20,7 @@ use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, Version};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use tranche_types::{ChainId, Hash};
 
 /// The tree's hash: SHA-256, like every other hash of the chain.
@@ -27,12 +28,15 @@ pub(crate) type Tree<'a, R> = JellyfishMerkleTree<'a, R, Sha256>;
 
 /// The tree's nodes, in a persistent map: a copy of the state (a block
 /// proposed or verified on a parent) shares every node with its parent.
+/// Keys and nodes sit behind `Arc`s so that the map's copy-on-write, which
+/// clones the entries of each map node it touches, clones pointers rather
+/// than paths and child lists.
 #[derive(Clone, Default)]
-pub(crate) struct Nodes(imbl::HashMap<NodeKey, Node>);
+pub(crate) struct Nodes(imbl::HashMap<Arc<NodeKey>, Arc<Node>>);
 
 impl TreeReader for Nodes {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        Ok(self.0.get(node_key).cloned())
+        Ok(self.0.get(node_key).map(|n| Node::clone(n)))
     }
 
     fn get_value_option(&self, _: Version, _: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
@@ -100,7 +104,9 @@ impl Authenticated {
         let version = self.version.map_or(0, |v| v + 1);
         let (root, batch) = intact(Tree::new(&self.nodes).put_value_set(changes, version));
         for (key, node) in batch.node_batch.nodes() {
-            self.nodes.0.insert(key.clone(), node.clone());
+            self.nodes
+                .0
+                .insert(Arc::new(key.clone()), Arc::new(node.clone()));
         }
         for stale in &batch.stale_node_index_batch {
             self.nodes.0.remove(&stale.node_key);

@@ -24,13 +24,14 @@ pub mod auth;
 mod compliance;
 mod consent;
 mod query;
+mod records;
 mod state;
 
 pub use auth::{ProofError, StateProof};
 pub use state::{
     Asset, ChainParams, Checkpoint, Claim, Committee, Custody, Distribution, Entitlement,
     Equivocation, Freeze, IssuanceRequest, Member, Organisation, ProofRequestError,
-    RevocationRequest, Roles, State, Table, Token, TokenKind, Validator,
+    RevocationRequest, Roles, Row, State, Table, Token, TokenKind, Validator,
 };
 pub use tranche_types::{
     IssuanceCheck, RevocationCheck, TokenSupply, TransferKind, TransferRecord,
@@ -289,6 +290,17 @@ impl Ledger {
         let state = State::from_bytes(snapshot)?;
         let ledger = Ledger { chain_id, state };
         Ok(ledger)
+    }
+
+    /// The ledger a store's rows hold (see [`State::rows`]).
+    pub fn from_rows<'r>(
+        chain_id: ChainId,
+        rows: impl IntoIterator<Item = (&'r str, &'r [u8], &'r [u8])>,
+    ) -> Result<Ledger, tranche_types::DecodeError> {
+        Ok(Ledger {
+            chain_id,
+            state: State::from_rows(rows)?,
+        })
     }
 
     /// The chain this ledger belongs to.

@@ -4,324 +4,14 @@
 use crate::auth::{key_hash, state_root, Authenticated, StateProof};
 use imbl::ordmap::DiffItem;
 use jmt::KeyHash;
-use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 use tranche_types::commonware_codec::{Encode, Write};
 use tranche_types::{
-    record, AssetId, AssetKind, BoundedVec, ChainId, ClaimTopic, CountryCode, Currency, Date, Did,
-    Hash, Money, OffenceKind, OrgId, PublicKey, RequestId, RequestIssuance, Role, Stake, TokenId,
-    TokenRules, Units, WalletAddress,
+    AssetId, ChainId, ClaimTopic, Did, Hash, OrgId, PublicKey, RequestId, Stake, TokenId, Units,
+    WalletAddress,
 };
 
-/// A set of roles as a bit mask: bit `r` for the role with code `r`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Roles(pub u16);
-
-impl Roles {
-    /// Whether `role` is in the set.
-    pub fn has(self, role: Role) -> bool {
-        self.0 & (1 << role as u8) != 0
-    }
-    /// The set with `role` added.
-    pub fn with(self, role: Role) -> Roles {
-        Roles(self.0 | (1 << role as u8))
-    }
-    /// The set with `role` removed.
-    pub fn without(self, role: Role) -> Roles {
-        Roles(self.0 & !(1 << role as u8))
-    }
-    /// The roles in the set, in code order.
-    pub fn list(self) -> Vec<Role> {
-        Role::ALL.iter().copied().filter(|r| self.has(*r)).collect()
-    }
-}
-
-impl Write for Roles {
-    fn write(&self, buf: &mut impl tranche_types::codec::BufMut) {
-        self.0.write(buf);
-    }
-}
-
-impl tranche_types::commonware_codec::FixedSize for Roles {
-    const SIZE: usize = 2;
-}
-
-impl tranche_types::commonware_codec::Read for Roles {
-    type Cfg = ();
-    fn read_cfg(
-        buf: &mut impl tranche_types::commonware_codec::Buf,
-        _: &(),
-    ) -> Result<Self, tranche_types::commonware_codec::Error> {
-        Ok(Roles(u16::read_cfg(buf, &())?))
-    }
-}
-
-record! {
-    /// An admitted organisation (C-1).
-    pub struct Organisation {
-        /// The key its transactions are signed with.
-        pub key: PublicKey,
-        /// Its roles.
-        pub roles: Roles,
-        /// Whether it votes on governance.
-        pub governor: bool,
-    }
-}
-
-record! {
-    /// A claim on record: its digest, never the credential.
-    pub struct Claim {
-        /// For a jurisdiction claim, the country.
-        pub country: Option<CountryCode>,
-        /// Digest of the credential.
-        pub digest: Hash,
-        /// Last valid day.
-        pub expiry_date: Date,
-        /// Withdrawn by its issuer.
-        pub revoked: bool,
-    }
-}
-
-record! {
-    /// A registered asset (F5-1) and its appraisal (SR-6).
-    pub struct Asset {
-        /// The TSP that registered it.
-        pub tsp: OrgId,
-        /// The owner's DID.
-        pub owner: Did,
-        /// Its kind.
-        pub kind: AssetKind,
-        /// Digest of its description.
-        pub description: Hash,
-        /// Asking price AP.
-        pub price: Money,
-        /// Allowed appraisal deviation in basis points.
-        pub tolerance_bps: u16,
-        /// Who made the latest appraisal.
-        pub appraiser: Option<OrgId>,
-        /// The latest appraised value.
-        pub appraisal: Option<Money>,
-    }
-}
-
-record! {
-    /// An issuance request and what came of it (F5-4, F5-7).
-    pub struct IssuanceRequest {
-        /// The TSP that filed it.
-        pub tsp: OrgId,
-        /// The request as filed.
-        pub terms: RequestIssuance,
-        /// Issued amount, once carried out.
-        pub issued: Option<Units>,
-        /// Withdrawn by its TSP before it was carried out.
-        pub withdrawn: bool,
-    }
-}
-
-record! {
-    /// A revocation request and what came of it (F5-10).
-    pub struct RevocationRequest {
-        /// The TSP that filed it.
-        pub tsp: OrgId,
-        /// The token.
-        pub token: TokenId,
-        /// Requested amount.
-        pub amount: Units,
-        /// Revoked amount, once carried out.
-        pub revoked: Option<Units>,
-    }
-}
-
-tranche_types::unit_enum! {
-    /// Security token or cash token.
-    pub enum TokenKind {
-        /// Backed by an asset; issued on a TSP's request.
-        Security = 1,
-        /// A CBDC issued by a central bank.
-        Cash = 2,
-    }
-}
-
-record! {
-    /// A token and its life-cycle state.
-    pub struct Token {
-        /// Security or cash.
-        pub kind: TokenKind,
-        /// The issuer (the central bank for cash); also the token's agent.
-        pub issuer: OrgId,
-        /// The TSP, for a security token.
-        pub tsp: Option<OrgId>,
-        /// The asset, for a security token.
-        pub asset: Option<AssetId>,
-        /// The issuance request it came from.
-        pub request: Option<RequestId>,
-        /// SP, for a security token.
-        pub unit_price: Option<Money>,
-        /// The currency, for a cash token.
-        pub currency: Option<Currency>,
-        /// Issue date (L-3).
-        pub issue_date: Date,
-        /// Expiry date (L-3); `None` for cash.
-        pub expiry_date: Option<Date>,
-        /// Units ever issued (minted).
-        pub issued: Units,
-        /// Units moved into the revocation wallet.
-        pub revoked: Units,
-        /// Transfers paused by the agent.
-        pub paused: bool,
-        /// Compliance rules.
-        pub rules: TokenRules,
-        /// Wallets other than the revocation wallet with a balance.
-        pub holders: u32,
-        /// Checkpoints taken so far.
-        pub checkpoints: u64,
-    }
-}
-
-impl Token {
-    /// Whether the token is revoked for good: every issued unit sits in the
-    /// revocation wallet (L-2).
-    pub fn is_revoked(&self) -> bool {
-        self.kind == TokenKind::Security && !self.issued.is_zero() && self.revoked == self.issued
-    }
-
-    /// Units outside the revocation wallet.
-    pub fn circulating(&self) -> Units {
-        self.issued
-            .checked_sub(self.revoked)
-            .expect("revoked never exceeds issued")
-    }
-}
-
-record! {
-    /// A wallet's freeze for one token.
-    pub struct Freeze {
-        /// The whole wallet is frozen.
-        pub all: bool,
-        /// Units of its balance frozen.
-        pub amount: Units,
-    }
-}
-
-record! {
-    /// A custodial wallet's keeper and holder (SR-3).
-    pub struct Custody {
-        /// The custodian.
-        pub custodian: OrgId,
-        /// The holder's DID.
-        pub holder: Did,
-    }
-}
-
-record! {
-    /// A checkpoint of a token's balances (F5-9).
-    pub struct Checkpoint {
-        /// The height it was taken at.
-        pub height: u64,
-        /// Units held outside the revocation wallet then.
-        pub total: Units,
-    }
-}
-
-record! {
-    /// A profit distribution (F5-9).
-    pub struct Distribution {
-        /// The TSP that declared it.
-        pub tsp: OrgId,
-        /// The token.
-        pub token: TokenId,
-        /// The checkpoint.
-        pub checkpoint: u64,
-        /// The total declared.
-        pub total: Money,
-        /// What the rounding left undistributed, returned to the TSP.
-        pub remainder: Money,
-    }
-}
-
-record! {
-    /// One wallet's entitlement in a distribution.
-    pub struct Entitlement {
-        /// Minor units of the distribution's currency.
-        pub amount: Units,
-        /// Whether its payment is recorded.
-        pub paid: bool,
-    }
-}
-
-record! {
-    /// A bonded validator (C-2).
-    pub struct Validator {
-        /// Its consensus key.
-        pub consensus_key: PublicKey,
-        /// Stake it bonded itself.
-        pub bonded: Stake,
-        /// Stake delegated to it.
-        pub delegated: Stake,
-        /// Whether it was caught equivocating: it is never elected again.
-        pub tombstoned: bool,
-    }
-}
-
-record! {
-    /// An equivocation recorded against a validator (C-2).
-    pub struct Equivocation {
-        /// The offending organisation.
-        pub org: OrgId,
-        /// What it did.
-        pub kind: OffenceKind,
-        /// The block that recorded it.
-        pub height: u64,
-        /// The bonded stake it lost.
-        pub slashed: Stake,
-        /// The hash of the evidence's canonical encoding; the block at
-        /// `height` carries the evidence itself.
-        pub evidence: Hash,
-    }
-}
-
-record! {
-    /// The chain's consensus parameters, fixed at genesis (C-2).
-    pub struct ChainParams {
-        /// Blocks per epoch: the committee changes after every block whose
-        /// height is a multiple of this.
-        pub epoch_blocks: u64,
-        /// The most validators in a committee.
-        pub committee_max: u32,
-    }
-}
-
-impl Default for ChainParams {
-    fn default() -> Self {
-        ChainParams {
-            epoch_blocks: crate::EPOCH_BLOCKS_DEFAULT,
-            committee_max: crate::COMMITTEE_MAX as u32,
-        }
-    }
-}
-
-record! {
-    /// One member of a committee: an organisation and the key it signs
-    /// consensus votes with.
-    pub struct Member {
-        /// The organisation.
-        pub org: OrgId,
-        /// Its consensus key.
-        pub key: PublicKey,
-    }
-}
-
-record! {
-    /// The validators that vote on the blocks of one epoch (C-2). Epoch `e`
-    /// holds heights `e * epoch_blocks + 1` to `(e + 1) * epoch_blocks`.
-    #[derive(Default)]
-    pub struct Committee {
-        /// The epoch.
-        pub epoch: u64,
-        /// Its members, one vote each.
-        pub members: BoundedVec<Member, { crate::COMMITTEE_MAX }>,
-    }
-}
+pub use crate::records::*;
 
 /// A table of the state: a persistent ordered map, so a copy (a block
 /// proposed or verified on its parent) costs nothing until it is written,
@@ -401,6 +91,15 @@ macro_rules! tables {
         }
 
         impl State {
+            /// The parameters and committees, each with its encoding.
+            fn singletons(&self) -> [(&'static str, Vec<u8>); 3] {
+                [
+                    ("params", self.params.encode().to_vec()),
+                    ("committee", self.committee.encode().to_vec()),
+                    ("previous_committee", self.previous_committee.encode().to_vec()),
+                ]
+            }
+
             /// Brings the tree up to date with the tables and returns its
             /// root, under the lock `auth` already holds.
             fn bring_up_to_date(&self, auth: &mut Auth) -> [u8; 32] {
@@ -409,12 +108,7 @@ macro_rules! tables {
                     diff(stringify!($name), &auth.seen.$name, &self.$name, &mut changes);
                     auth.seen.$name = self.$name.clone();
                 )*
-                let singletons = [
-                    ("params", self.params.encode().to_vec()),
-                    ("committee", self.committee.encode().to_vec()),
-                    ("previous_committee", self.previous_committee.encode().to_vec()),
-                ];
-                for (i, (name, bytes)) in singletons.into_iter().enumerate() {
+                for (i, (name, bytes)) in self.singletons().into_iter().enumerate() {
                     if auth.seen.singletons[i] != bytes {
                         changes.push((key_hash(name, &[]), Some(bytes.clone())));
                         auth.seen.singletons[i] = bytes;
@@ -463,6 +157,85 @@ macro_rules! tables {
                     } )*
                     _ => Err(ProofRequestError::UnknownTable(table.to_string())),
                 }
+            }
+
+            /// Every record of the state as a row (table, key, value), for a
+            /// store that keeps the state record by record.
+            pub fn rows(&self) -> Vec<Row> {
+                let mut out = Vec::new();
+                $( for (k, v) in &self.$name {
+                    out.push(Row {
+                        table: stringify!($name),
+                        key: encoded(k),
+                        value: Some(encoded(v)),
+                    });
+                } )*
+                for (name, bytes) in self.singletons() {
+                    out.push(Row { table: name, key: Vec::new(), value: Some(bytes) });
+                }
+                out
+            }
+
+            /// The rows that differ between `earlier` and this state: what a
+            /// store that holds `earlier` writes (a `None` value: deleted) to
+            /// hold this one. Costs what changed: subtrees the two states
+            /// share are skipped.
+            pub fn changes_since(&self, earlier: &State) -> Vec<Row> {
+                let mut out = Vec::new();
+                $( changed_rows(stringify!($name), &earlier.$name, &self.$name, &mut out); )*
+                for ((name, now), (_, then)) in self.singletons().into_iter().zip(earlier.singletons()) {
+                    if now != then {
+                        out.push(Row { table: name, key: Vec::new(), value: Some(now) });
+                    }
+                }
+                out
+            }
+
+            /// The state a store's rows hold (any order), with the derived
+            /// indexes rebuilt. Refuses a row of no table, one that does not
+            /// decode, and a state without its parameters and committees.
+            pub fn from_rows<'r>(
+                rows: impl IntoIterator<Item = (&'r str, &'r [u8], &'r [u8])>,
+            ) -> Result<State, tranche_types::DecodeError> {
+                let fail = |reason: String| tranche_types::DecodeError {
+                    what: "state row",
+                    reason,
+                };
+                let mut s = State::default();
+                let mut singletons = 0u8;
+                for (table, key, value) in rows {
+                    let bad = |e: ProofRequestError| fail(format!("{table}: {e}"));
+                    match table {
+                        $( stringify!($name) => {
+                            let k: $k = decode_key(key).map_err(bad)?;
+                            let v: $v = decode_key(value).map_err(bad)?;
+                            s.$name.insert(k, v);
+                        } )*
+                        "params" => {
+                            s.params = decode_value(value).map_err(bad)?;
+                            singletons |= 1;
+                        }
+                        "committee" => {
+                            s.committee = decode_value(value).map_err(bad)?;
+                            singletons |= 2;
+                        }
+                        "previous_committee" => {
+                            s.previous_committee = decode_value(value).map_err(bad)?;
+                            singletons |= 4;
+                        }
+                        other => return Err(fail(format!("no table {other:?}"))),
+                    }
+                }
+                if singletons != 7 {
+                    return Err(fail("the parameters or committees are missing".into()));
+                }
+                for (org, o) in &s.orgs {
+                    s.org_by_key.insert(o.key, org.clone());
+                }
+                for (w, d) in &s.wallets {
+                    s.did_wallets.insert((d.clone(), *w), ());
+                }
+                Ok(s)
             }
 
             /// The state's canonical encoding, for storage to persist as a snapshot.
@@ -595,6 +368,58 @@ fn diff<K: Ord + Clone + Write, V: Clone + PartialEq + Write>(
             }
         }
     }
+}
+
+/// One record of the state as a store keeps it: its table, its key's and
+/// its value's canonical bytes (`None`: the record is gone).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    /// The table (`balances`, `params`, ...).
+    pub table: &'static str,
+    /// The key's canonical bytes (empty for params and committees).
+    pub key: Vec<u8>,
+    /// The value's canonical bytes, or `None` if the record was removed.
+    pub value: Option<Vec<u8>>,
+}
+
+fn encoded(x: &impl Write) -> Vec<u8> {
+    let mut out = Vec::new();
+    x.write(&mut out);
+    out
+}
+
+fn changed_rows<K: Ord + Clone + Write, V: Clone + PartialEq + Write>(
+    table: &'static str,
+    earlier: &Table<K, V>,
+    now: &Table<K, V>,
+    out: &mut Vec<Row>,
+) {
+    for item in earlier.diff(now) {
+        match item {
+            DiffItem::Add(k, v) | DiffItem::Update { new: (k, v), .. } => out.push(Row {
+                table,
+                key: encoded(k),
+                value: Some(encoded(v)),
+            }),
+            DiffItem::Remove(k, _) => out.push(Row {
+                table,
+                key: encoded(k),
+                value: None,
+            }),
+        }
+    }
+}
+
+fn decode_value<T: Read<Cfg = ()>>(bytes: &[u8]) -> Result<T, ProofRequestError> {
+    let mut buf = tranche_types::commonware_codec::Copying(bytes);
+    let v = T::read_cfg(&mut buf, &()).map_err(|e| ProofRequestError::BadKey(e.to_string()))?;
+    if !buf.0.is_empty() {
+        return Err(ProofRequestError::BadKey(format!(
+            "{} bytes after the value",
+            buf.0.len()
+        )));
+    }
+    Ok(v)
 }
 
 /// Why a proof cannot be made.

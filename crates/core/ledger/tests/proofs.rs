@@ -158,3 +158,20 @@ fn the_root_follows_the_records_whatever_the_order_they_were_written_in() {
     let copy = forward.ledger.clone();
     assert_eq!(copy.state_root(), forward.ledger.state_root());
 }
+
+#[test]
+fn the_tree_keeps_only_the_nodes_of_the_current_state() {
+    let (mut w, a, b, _) = world();
+    let nodes = w.ledger.state().tree_nodes();
+    // A hundred transfers back and forth, the root brought up to date after
+    // each: the records are the same in number, and so are the nodes
+    // (nodes replaced by an update are dropped, not kept for old roots).
+    for i in 0..100 {
+        let (from, to) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let p = w.transfer("T", to, 1);
+        w.ok(&from.key, p);
+        w.ledger.state_root();
+    }
+    let after = w.ledger.state().tree_nodes();
+    assert!(after <= nodes + 8, "{nodes} nodes before, {after} after");
+}

@@ -1,0 +1,321 @@
+//! The records the ledger's state holds: organisations, claims, assets,
+//! requests, tokens, freezes, custody, checkpoints, distributions,
+//! validators, equivocations and the chain's parameters and committees.
+
+use serde::{Deserialize, Serialize};
+use tranche_types::commonware_codec::Write;
+use tranche_types::{
+    record, AssetId, AssetKind, BoundedVec, CountryCode, Currency, Date, Did, Hash, Money,
+    OffenceKind, OrgId, PublicKey, RequestId, RequestIssuance, Role, Stake, TokenId, TokenRules,
+    Units,
+};
+
+/// A set of roles as a bit mask: bit `r` for the role with code `r`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Roles(pub u16);
+
+impl Roles {
+    /// Whether `role` is in the set.
+    pub fn has(self, role: Role) -> bool {
+        self.0 & (1 << role as u8) != 0
+    }
+    /// The set with `role` added.
+    pub fn with(self, role: Role) -> Roles {
+        Roles(self.0 | (1 << role as u8))
+    }
+    /// The set with `role` removed.
+    pub fn without(self, role: Role) -> Roles {
+        Roles(self.0 & !(1 << role as u8))
+    }
+    /// The roles in the set, in code order.
+    pub fn list(self) -> Vec<Role> {
+        Role::ALL.iter().copied().filter(|r| self.has(*r)).collect()
+    }
+}
+
+impl Write for Roles {
+    fn write(&self, buf: &mut impl tranche_types::codec::BufMut) {
+        self.0.write(buf);
+    }
+}
+
+impl tranche_types::commonware_codec::FixedSize for Roles {
+    const SIZE: usize = 2;
+}
+
+impl tranche_types::commonware_codec::Read for Roles {
+    type Cfg = ();
+    fn read_cfg(
+        buf: &mut impl tranche_types::commonware_codec::Buf,
+        _: &(),
+    ) -> Result<Self, tranche_types::commonware_codec::Error> {
+        Ok(Roles(u16::read_cfg(buf, &())?))
+    }
+}
+
+record! {
+    /// An admitted organisation (C-1).
+    pub struct Organisation {
+        /// The key its transactions are signed with.
+        pub key: PublicKey,
+        /// Its roles.
+        pub roles: Roles,
+        /// Whether it votes on governance.
+        pub governor: bool,
+    }
+}
+
+record! {
+    /// A claim on record: its digest, never the credential.
+    pub struct Claim {
+        /// For a jurisdiction claim, the country.
+        pub country: Option<CountryCode>,
+        /// Digest of the credential.
+        pub digest: Hash,
+        /// Last valid day.
+        pub expiry_date: Date,
+        /// Withdrawn by its issuer.
+        pub revoked: bool,
+    }
+}
+
+record! {
+    /// A registered asset (F5-1) and its appraisal (SR-6).
+    pub struct Asset {
+        /// The TSP that registered it.
+        pub tsp: OrgId,
+        /// The owner's DID.
+        pub owner: Did,
+        /// Its kind.
+        pub kind: AssetKind,
+        /// Digest of its description.
+        pub description: Hash,
+        /// Asking price AP.
+        pub price: Money,
+        /// Allowed appraisal deviation in basis points.
+        pub tolerance_bps: u16,
+        /// Who made the latest appraisal.
+        pub appraiser: Option<OrgId>,
+        /// The latest appraised value.
+        pub appraisal: Option<Money>,
+    }
+}
+
+record! {
+    /// An issuance request and what came of it (F5-4, F5-7).
+    pub struct IssuanceRequest {
+        /// The TSP that filed it.
+        pub tsp: OrgId,
+        /// The request as filed.
+        pub terms: RequestIssuance,
+        /// Issued amount, once carried out.
+        pub issued: Option<Units>,
+        /// Withdrawn by its TSP before it was carried out.
+        pub withdrawn: bool,
+    }
+}
+
+record! {
+    /// A revocation request and what came of it (F5-10).
+    pub struct RevocationRequest {
+        /// The TSP that filed it.
+        pub tsp: OrgId,
+        /// The token.
+        pub token: TokenId,
+        /// Requested amount.
+        pub amount: Units,
+        /// Revoked amount, once carried out.
+        pub revoked: Option<Units>,
+    }
+}
+
+tranche_types::unit_enum! {
+    /// Security token or cash token.
+    pub enum TokenKind {
+        /// Backed by an asset; issued on a TSP's request.
+        Security = 1,
+        /// A CBDC issued by a central bank.
+        Cash = 2,
+    }
+}
+
+record! {
+    /// A token and its life-cycle state.
+    pub struct Token {
+        /// Security or cash.
+        pub kind: TokenKind,
+        /// The issuer (the central bank for cash); also the token's agent.
+        pub issuer: OrgId,
+        /// The TSP, for a security token.
+        pub tsp: Option<OrgId>,
+        /// The asset, for a security token.
+        pub asset: Option<AssetId>,
+        /// The issuance request it came from.
+        pub request: Option<RequestId>,
+        /// SP, for a security token.
+        pub unit_price: Option<Money>,
+        /// The currency, for a cash token.
+        pub currency: Option<Currency>,
+        /// Issue date (L-3).
+        pub issue_date: Date,
+        /// Expiry date (L-3); `None` for cash.
+        pub expiry_date: Option<Date>,
+        /// Units ever issued (minted).
+        pub issued: Units,
+        /// Units moved into the revocation wallet.
+        pub revoked: Units,
+        /// Transfers paused by the agent.
+        pub paused: bool,
+        /// Compliance rules.
+        pub rules: TokenRules,
+        /// Wallets other than the revocation wallet with a balance.
+        pub holders: u32,
+        /// Checkpoints taken so far.
+        pub checkpoints: u64,
+    }
+}
+
+impl Token {
+    /// Whether the token is revoked for good: every issued unit sits in the
+    /// revocation wallet (L-2).
+    pub fn is_revoked(&self) -> bool {
+        self.kind == TokenKind::Security && !self.issued.is_zero() && self.revoked == self.issued
+    }
+
+    /// Units outside the revocation wallet.
+    pub fn circulating(&self) -> Units {
+        self.issued
+            .checked_sub(self.revoked)
+            .expect("revoked never exceeds issued")
+    }
+}
+
+record! {
+    /// A wallet's freeze for one token.
+    pub struct Freeze {
+        /// The whole wallet is frozen.
+        pub all: bool,
+        /// Units of its balance frozen.
+        pub amount: Units,
+    }
+}
+
+record! {
+    /// A custodial wallet's keeper and holder (SR-3).
+    pub struct Custody {
+        /// The custodian.
+        pub custodian: OrgId,
+        /// The holder's DID.
+        pub holder: Did,
+    }
+}
+
+record! {
+    /// A checkpoint of a token's balances (F5-9).
+    pub struct Checkpoint {
+        /// The height it was taken at.
+        pub height: u64,
+        /// Units held outside the revocation wallet then.
+        pub total: Units,
+    }
+}
+
+record! {
+    /// A profit distribution (F5-9).
+    pub struct Distribution {
+        /// The TSP that declared it.
+        pub tsp: OrgId,
+        /// The token.
+        pub token: TokenId,
+        /// The checkpoint.
+        pub checkpoint: u64,
+        /// The total declared.
+        pub total: Money,
+        /// What the rounding left undistributed, returned to the TSP.
+        pub remainder: Money,
+    }
+}
+
+record! {
+    /// One wallet's entitlement in a distribution.
+    pub struct Entitlement {
+        /// Minor units of the distribution's currency.
+        pub amount: Units,
+        /// Whether its payment is recorded.
+        pub paid: bool,
+    }
+}
+
+record! {
+    /// A bonded validator (C-2).
+    pub struct Validator {
+        /// Its consensus key.
+        pub consensus_key: PublicKey,
+        /// Stake it bonded itself.
+        pub bonded: Stake,
+        /// Stake delegated to it.
+        pub delegated: Stake,
+        /// Whether it was caught equivocating: it is never elected again.
+        pub tombstoned: bool,
+    }
+}
+
+record! {
+    /// An equivocation recorded against a validator (C-2).
+    pub struct Equivocation {
+        /// The offending organisation.
+        pub org: OrgId,
+        /// What it did.
+        pub kind: OffenceKind,
+        /// The block that recorded it.
+        pub height: u64,
+        /// The bonded stake it lost.
+        pub slashed: Stake,
+        /// The hash of the evidence's canonical encoding; the block at
+        /// `height` carries the evidence itself.
+        pub evidence: Hash,
+    }
+}
+
+record! {
+    /// The chain's consensus parameters, fixed at genesis (C-2).
+    pub struct ChainParams {
+        /// Blocks per epoch: the committee changes after every block whose
+        /// height is a multiple of this.
+        pub epoch_blocks: u64,
+        /// The most validators in a committee.
+        pub committee_max: u32,
+    }
+}
+
+impl Default for ChainParams {
+    fn default() -> Self {
+        ChainParams {
+            epoch_blocks: crate::EPOCH_BLOCKS_DEFAULT,
+            committee_max: crate::COMMITTEE_MAX as u32,
+        }
+    }
+}
+
+record! {
+    /// One member of a committee: an organisation and the key it signs
+    /// consensus votes with.
+    pub struct Member {
+        /// The organisation.
+        pub org: OrgId,
+        /// Its consensus key.
+        pub key: PublicKey,
+    }
+}
+
+record! {
+    /// The validators that vote on the blocks of one epoch (C-2). Epoch `e`
+    /// holds heights `e * epoch_blocks + 1` to `(e + 1) * epoch_blocks`.
+    #[derive(Default)]
+    pub struct Committee {
+        /// The epoch.
+        pub epoch: u64,
+        /// Its members, one vote each.
+        pub members: BoundedVec<Member, { crate::COMMITTEE_MAX }>,
+    }
+}
