@@ -19,7 +19,7 @@ pub use archive::{Archive, MemoryArchive};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::Path;
-use tranche_ledger::{Ledger, TransferRecord};
+use tranche_ledger::{Ledger, StateTree, TransferRecord};
 use tranche_types::commonware_codec::{Copying, Encode, Read};
 use tranche_types::{
     Block, ChainId, Hash, Receipt, Timestamp, TokenId, WalletAddress, BLOCK_TXS_MAX,
@@ -42,6 +42,17 @@ const TRANSFERS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("tran
 /// to value, each in the canonical encoding. A commit writes only the
 /// records its blocks changed.
 const STATE: TableDefinition<(&str, &[u8]), &[u8]> = TableDefinition::new("state");
+/// The state's Merkle tree, node by node (key to node), as of the last
+/// checkpoint, so a restart reads it back rather than hashing every record
+/// again. Written every [`TREE_CHECKPOINT_BLOCKS`] blocks, as far as it
+/// changed: its churn per block is many times the records'.
+const NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("state_tree");
+/// The records changed since the tree's checkpoint: a restart brings the
+/// stored tree up to date from these alone.
+const DIRTY: TableDefinition<(&str, &[u8]), ()> = TableDefinition::new("state_dirty");
+/// Blocks between two checkpoints of the stored Merkle tree: a restart
+/// re-hashes at most the records these many blocks changed.
+pub const TREE_CHECKPOINT_BLOCKS: u64 = 64;
 
 /// Which transfers a query wants: all of a token's, a wallet's (sent or
 /// received), or both, within a range of heights.
@@ -64,6 +75,10 @@ impl TransferFilter {
 }
 /// The hash of the last block stored, so a commit need not decode it.
 const TIP: &str = "tip";
+/// The version of the stored Merkle tree (8 bytes, big-endian).
+const TREE_VERSION: &str = "tree_version";
+/// The height of the stored Merkle tree's checkpoint (8 bytes, big-endian).
+const TREE_HEIGHT: &str = "tree_height";
 
 /// A finalized block as [`ChainStore::commit_batch`] stores it.
 #[derive(Clone, Copy, Debug)]
@@ -107,9 +122,18 @@ fn storage_err<E: std::fmt::Display>(e: E) -> StorageError {
 #[derive(Debug)]
 pub struct ChainStore {
     db: Database,
-    /// The ledger the `state` table holds, once this process wrote or read
-    /// it: the next commit writes only what differs from it.
-    committed: std::sync::Mutex<Option<Ledger>>,
+    /// What this process last wrote or read: the next commit writes only
+    /// what differs from it.
+    committed: std::sync::Mutex<Option<Committed>>,
+}
+
+/// The ledger the `state` table holds, and the tree the `state_tree` table
+/// holds with the height of its checkpoint.
+#[derive(Debug)]
+struct Committed {
+    ledger: Ledger,
+    tree: StateTree,
+    tree_height: u64,
 }
 
 /// A stored value in the canonical encoding, whole: `what` names it in the
@@ -155,6 +179,8 @@ impl ChainStore {
             txn.open_table(TRANSFERS).map_err(storage_err)?;
             txn.open_table(CERTIFICATES).map_err(storage_err)?;
             txn.open_table(STATE).map_err(storage_err)?;
+            txn.open_table(NODES).map_err(storage_err)?;
+            txn.open_table(DIRTY).map_err(storage_err)?;
         }
         txn.commit().map_err(storage_err)?;
         Ok(ChainStore {
@@ -257,12 +283,25 @@ impl ChainStore {
         // is there, when this process has not seen that state.
         let mut committed = self.committed.lock().unwrap_or_else(|e| e.into_inner());
         let (rows, whole) = match committed.as_ref() {
-            Some(earlier) => (ledger.state().changes_since(earlier.state()), false),
+            Some(c) => (ledger.state().changes_since(c.ledger.state()), false),
             None => (ledger.state().rows(), true),
+        };
+        let checkpoint = committed
+            .as_ref()
+            .is_none_or(|c| height >= c.tree_height + TREE_CHECKPOINT_BLOCKS);
+        let tree = checkpoint.then(|| ledger.state().tree());
+        let nodes = match (&tree, committed.as_ref()) {
+            (Some(now), Some(c)) => now.changes_since(&c.tree),
+            (Some(now), None) => now.rows(),
+            (None, _) => Vec::new(),
         };
         let txn = self.db.begin_write().map_err(storage_err)?;
         if whole {
             txn.delete_table(STATE).map_err(storage_err)?;
+            txn.delete_table(NODES).map_err(storage_err)?;
+        }
+        if checkpoint {
+            txn.delete_table(DIRTY).map_err(storage_err)?;
         }
         {
             let mut blocks = txn.open_table(BLOCKS).map_err(storage_err)?;
@@ -314,10 +353,42 @@ impl ChainStore {
             }
             let mut meta = txn.open_table(META).map_err(storage_err)?;
             meta.insert(TIP, parent.0.as_slice()).map_err(storage_err)?;
+            if let Some(tree) = &tree {
+                let mut stored = txn.open_table(NODES).map_err(storage_err)?;
+                for (key, node) in &nodes {
+                    match node {
+                        Some(node) => stored.insert(key.as_slice(), node.as_slice()).map(|_| ()),
+                        None => stored.remove(key.as_slice()).map(|_| ()),
+                    }
+                    .map_err(storage_err)?;
+                }
+                meta.insert(TREE_VERSION, tree.version().to_be_bytes().as_slice())
+                    .map_err(storage_err)?;
+                meta.insert(TREE_HEIGHT, height.to_be_bytes().as_slice())
+                    .map_err(storage_err)?;
+            } else {
+                let mut dirty = txn.open_table(DIRTY).map_err(storage_err)?;
+                for row in &rows {
+                    dirty
+                        .insert((row.table, row.key.as_slice()), ())
+                        .map_err(storage_err)?;
+                }
+            }
         }
         txn.commit().map_err(storage_err)?;
         // Only once it is on disk.
-        *committed = Some(ledger.clone());
+        *committed = Some(match (committed.take(), tree) {
+            (_, Some(tree)) => Committed {
+                ledger: ledger.clone(),
+                tree,
+                tree_height: height,
+            },
+            (Some(c), None) => Committed {
+                ledger: ledger.clone(),
+                ..c
+            },
+            (None, None) => unreachable!("a first commit is a checkpoint"),
+        });
         Ok(())
     }
 
@@ -447,7 +518,7 @@ impl ChainStore {
         if height == 0 {
             return Ok(None);
         }
-        let ledger = {
+        let (ledger, tree, tree_height) = {
             let txn = self.db.begin_read().map_err(storage_err)?;
             let table = txn.open_table(STATE).map_err(storage_err)?;
             let mut rows = Vec::new();
@@ -456,12 +527,41 @@ impl ChainStore {
                 let (table, key) = key.value();
                 rows.push((table.to_string(), key.to_vec(), value.value().to_vec()));
             }
-            Ledger::from_rows(
+            let tree = txn.open_table(NODES).map_err(storage_err)?;
+            let mut nodes = Vec::new();
+            for entry in tree.iter().map_err(storage_err)? {
+                let (key, node) = entry.map_err(storage_err)?;
+                nodes.push((key.value().to_vec(), node.value().to_vec()));
+            }
+            let dirty = txn.open_table(DIRTY).map_err(storage_err)?;
+            let mut changed = Vec::new();
+            for entry in dirty.iter().map_err(storage_err)? {
+                let (key, _) = entry.map_err(storage_err)?;
+                let (table, key) = key.value();
+                changed.push((table.to_string(), key.to_vec()));
+            }
+            let meta = txn.open_table(META).map_err(storage_err)?;
+            let number = |name: &str| -> Result<u64, StorageError> {
+                let got = meta.get(name).map_err(storage_err)?.ok_or_else(|| {
+                    StorageError::Damaged(format!("the state's {name} is missing"))
+                })?;
+                <[u8; 8]>::try_from(got.value())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| {
+                        StorageError::Damaged(format!("the state's {name} is not 8 bytes"))
+                    })
+            };
+            let (version, tree_height) = (number(TREE_VERSION)?, number(TREE_HEIGHT)?);
+            let (ledger, tree) = Ledger::from_stored(
                 chain_id.clone(),
                 rows.iter()
                     .map(|(t, k, v)| (t.as_str(), k.as_slice(), v.as_slice())),
+                nodes.iter().map(|(k, n)| (k.as_slice(), n.as_slice())),
+                version,
+                changed.iter().map(|(t, k)| (t.as_str(), k.as_slice())),
             )
-            .map_err(|e| StorageError::Damaged(e.to_string()))?
+            .map_err(|e| StorageError::Damaged(e.to_string()))?;
+            (ledger, tree, tree_height)
         };
         let stored = self.state_root(height)?.ok_or_else(|| {
             StorageError::Damaged(format!("the root of block {height} is missing"))
@@ -472,7 +572,11 @@ impl ChainStore {
                 ledger.state_root()
             )));
         }
-        *self.committed.lock().unwrap_or_else(|e| e.into_inner()) = Some(ledger.clone());
+        *self.committed.lock().unwrap_or_else(|e| e.into_inner()) = Some(Committed {
+            ledger: ledger.clone(),
+            tree,
+            tree_height,
+        });
         Ok(Some((height, ledger)))
     }
 }

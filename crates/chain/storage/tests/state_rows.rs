@@ -114,3 +114,37 @@ fn the_rows_of_a_state_rebuild_it_and_its_changes_turn_one_state_into_the_next()
     assert!(Ledger::from_rows(id(CHAIN), [("balances", &[1u8][..], &[2u8][..])]).is_err());
     assert!(Ledger::from_rows(id(CHAIN), std::iter::empty()).is_err());
 }
+
+#[test]
+fn the_tree_is_checkpointed_and_a_restart_brings_it_up_to_date_from_the_changed_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chain.redb");
+    let mut w = World::new();
+    let (a, b) = (Person::new(1), Person::new(2));
+    w.onboard(&a, "KR");
+    w.onboard(&b, "KR");
+    w.tokenize("T", &[(&a, 600), (&b, 400)]);
+    let blocks = 2 * tranche_storage::TREE_CHECKPOINT_BLOCKS + 40;
+    let mut store = ChainStore::open(&path).unwrap();
+    let mut parent = Hash::ZERO;
+    for height in 1..=blocks {
+        let (from, to) = if height % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let p = w.transfer("T", to, 1);
+        w.ok(&from.key, p);
+        let block = block(&w.ledger, height, parent);
+        store.commit(&block, &[], &[], &w.ledger, None).unwrap();
+        parent = block.hash();
+        if height == tranche_storage::TREE_CHECKPOINT_BLOCKS + 40 {
+            // A restart between checkpoints: the tree read back and brought
+            // up to date from the records changed since its checkpoint.
+            drop(store);
+            let (reopened, loaded) = reopened(&path);
+            assert_eq!(loaded.state_root(), w.ledger.state_root());
+            store = reopened;
+        }
+    }
+    drop(store);
+    let (_, loaded) = reopened(&path);
+    assert_eq!(loaded.state(), w.ledger.state());
+    assert_eq!(loaded.state_root(), w.ledger.state_root());
+}

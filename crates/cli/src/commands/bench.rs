@@ -58,8 +58,9 @@ pub enum BenchCommand {
     /// jurisdiction claims and a balance; then executes --blocks blocks of
     /// --block holder transfers on a copy of the parent state each, computes
     /// the state root, and commits each to a chain store on disk. Reports
-    /// medians per block (signature checks apart), the restart (the stored
-    /// state read back and its Merkle tree built) and resident memory. The
+    /// medians per block (signature checks apart), the restart (the store
+    /// reopened, its records and Merkle tree read back) and resident memory
+    /// after it. The
     /// last line is one JSON object. Build with --release.
     ///
     /// Example:

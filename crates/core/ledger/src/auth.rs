@@ -16,7 +16,7 @@
 //! against a state root with [`StateProof::verify`], without the state.
 
 use jmt::proof::SparseMerkleProof;
-use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
+use jmt::storage::{LeafNode, NibblePath, Node, NodeKey, TreeReader};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, Version};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -31,8 +31,10 @@ pub(crate) type Tree<'a, R> = JellyfishMerkleTree<'a, R, Sha256>;
 /// Keys and nodes sit behind `Arc`s so that the map's copy-on-write, which
 /// clones the entries of each map node it touches, clones pointers rather
 /// than paths and child lists.
+/// Ordered, so that what changed between two copies is found without
+/// visiting what they share (a store writes only the changed nodes).
 #[derive(Clone, Default)]
-pub(crate) struct Nodes(imbl::HashMap<Arc<NodeKey>, Arc<Node>>);
+pub(crate) struct Nodes(imbl::OrdMap<Arc<NodeKey>, Arc<Node>>);
 
 impl TreeReader for Nodes {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
@@ -137,6 +139,85 @@ impl Authenticated {
     pub(crate) fn node_count(&self) -> usize {
         self.nodes.0.len()
     }
+
+    /// The version last written.
+    pub(crate) fn version(&self) -> Option<Version> {
+        self.version
+    }
+
+    /// The nodes that differ between `earlier` and this tree, encoded:
+    /// what a store holding `earlier`'s nodes writes (`None`: delete).
+    pub(crate) fn node_changes_since(&self, earlier: &Authenticated) -> Vec<NodeRow> {
+        use imbl::ordmap::DiffItem;
+        let mut out = Vec::new();
+        for item in earlier.nodes.0.diff(&self.nodes.0) {
+            match item {
+                DiffItem::Add(k, n) | DiffItem::Update { new: (k, n), .. } => {
+                    out.push((encode_node_key(k), Some(encode_node(n))));
+                }
+                DiffItem::Remove(k, _) => out.push((encode_node_key(k), None)),
+            }
+        }
+        out
+    }
+
+    /// Every node, encoded.
+    pub(crate) fn all_nodes(&self) -> Vec<NodeRow> {
+        self.nodes
+            .0
+            .iter()
+            .map(|(k, n)| (encode_node_key(k), Some(encode_node(n))))
+            .collect()
+    }
+
+    /// The tree a store's nodes hold, at `version`. Refuses nodes that do
+    /// not decode and a version without a root among them.
+    pub(crate) fn from_nodes<'r>(
+        nodes: impl IntoIterator<Item = (&'r [u8], &'r [u8])>,
+        version: Version,
+    ) -> Result<Authenticated, String> {
+        let mut map = imbl::OrdMap::new();
+        for (key, node) in nodes {
+            let key = decode_node_key(key)?;
+            let node: Node = borsh::from_slice(node).map_err(|e| format!("a tree node: {e}"))?;
+            map.insert(Arc::new(key), Arc::new(node));
+        }
+        let nodes = Nodes(map);
+        let root = Tree::new(&nodes)
+            .get_root_hash_option(version)
+            .map_err(|e| format!("the tree's root: {e}"))?
+            .ok_or_else(|| format!("no root of the tree at version {version}"))?;
+        Ok(Authenticated {
+            nodes,
+            version: Some(version),
+            root: Some(root),
+        })
+    }
+}
+
+/// A tree node as a store keeps it: its key's and its own encodings
+/// (`None`: the node is gone).
+pub type NodeRow = (Vec<u8>, Option<Vec<u8>>);
+
+/// The version first, big-endian, so that a store's keys sort by version
+/// and each update's new nodes go in at the end.
+fn encode_node_key(key: &NodeKey) -> Vec<u8> {
+    let mut out = key.version().to_be_bytes().to_vec();
+    borsh::to_writer(&mut out, key.nibble_path()).expect("a nibble path encodes into memory");
+    out
+}
+
+fn decode_node_key(bytes: &[u8]) -> Result<NodeKey, String> {
+    let (version, path) = bytes
+        .split_first_chunk::<8>()
+        .ok_or_else(|| "a tree node's key is shorter than its version".to_string())?;
+    let path: NibblePath =
+        borsh::from_slice(path).map_err(|e| format!("a tree node's path: {e}"))?;
+    Ok(NodeKey::new(u64::from_be_bytes(*version), path))
+}
+
+fn encode_node(node: &Node) -> Vec<u8> {
+    borsh::to_vec(node).expect("a node encodes into memory")
 }
 
 /// The tree's nodes with the one value a proof asks for.

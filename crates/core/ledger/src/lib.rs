@@ -27,11 +27,11 @@ mod query;
 mod records;
 mod state;
 
-pub use auth::{ProofError, StateProof};
+pub use auth::{NodeRow, ProofError, StateProof};
 pub use state::{
     Asset, ChainParams, Checkpoint, Claim, Committee, Custody, Distribution, Entitlement,
     Equivocation, Freeze, IssuanceRequest, Member, Organisation, ProofRequestError,
-    RevocationRequest, Roles, Row, State, Table, Token, TokenKind, Validator,
+    RevocationRequest, Roles, Row, State, StateTree, Table, Token, TokenKind, Validator,
 };
 pub use tranche_types::{
     IssuanceCheck, RevocationCheck, TokenSupply, TransferKind, TransferRecord,
@@ -301,6 +301,19 @@ impl Ledger {
             chain_id,
             state: State::from_rows(rows)?,
         })
+    }
+
+    /// The ledger a store holds (see [`State::from_stored`]), and its
+    /// Merkle tree as stored.
+    pub fn from_stored<'r>(
+        chain_id: ChainId,
+        rows: impl IntoIterator<Item = (&'r str, &'r [u8], &'r [u8])>,
+        nodes: impl IntoIterator<Item = (&'r [u8], &'r [u8])>,
+        version: u64,
+        dirty: impl IntoIterator<Item = (&'r str, &'r [u8])>,
+    ) -> Result<(Ledger, StateTree), tranche_types::DecodeError> {
+        let (state, tree) = State::from_stored(rows, nodes, version, dirty)?;
+        Ok((Ledger { chain_id, state }, tree))
     }
 
     /// The chain this ledger belongs to.

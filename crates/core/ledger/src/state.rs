@@ -1,7 +1,7 @@
 //! The ledger's state: ordered maps of plain records, so that iteration
 //! order, the canonical encoding and the state root depend only on content.
 
-use crate::auth::{key_hash, state_root, Authenticated, StateProof};
+use crate::auth::{key_hash, state_root, Authenticated, NodeRow, StateProof};
 use imbl::ordmap::DiffItem;
 use jmt::KeyHash;
 use std::sync::Mutex;
@@ -91,6 +91,15 @@ macro_rules! tables {
         }
 
         impl State {
+            /// What the tree sees when it is up to date with this state.
+            fn seen_now(&self) -> Seen {
+                let [p, c, pc] = self.singletons();
+                Seen {
+                    $( $name: self.$name.clone(), )*
+                    singletons: [p.1, c.1, pc.1],
+                }
+            }
+
             /// The parameters and committees, each with its encoding.
             fn singletons(&self) -> [(&'static str, Vec<u8>); 3] {
                 [
@@ -422,6 +431,38 @@ fn decode_value<T: Read<Cfg = ()>>(bytes: &[u8]) -> Result<T, ProofRequestError>
     Ok(v)
 }
 
+/// A state's Merkle tree as of some version, for a store: what changed
+/// between two of them, node by node.
+#[derive(Clone)]
+pub struct StateTree(Authenticated);
+
+impl std::fmt::Debug for StateTree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateTree")
+            .field("version", &self.0.version())
+            .field("nodes", &self.0.node_count())
+            .finish()
+    }
+}
+
+impl StateTree {
+    /// The tree's version.
+    pub fn version(&self) -> u64 {
+        self.0.version().unwrap_or(0)
+    }
+
+    /// The nodes that differ between `earlier` and this tree (`None`:
+    /// delete): what a store holding `earlier` writes to hold this one.
+    pub fn changes_since(&self, earlier: &StateTree) -> Vec<NodeRow> {
+        self.0.node_changes_since(&earlier.0)
+    }
+
+    /// Every node.
+    pub fn rows(&self) -> Vec<NodeRow> {
+        self.0.all_nodes()
+    }
+}
+
 /// Why a proof cannot be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProofRequestError {
@@ -473,6 +514,59 @@ impl State {
             tree_root: Hash(tree_root),
             proof,
         })
+    }
+
+    /// The Merkle tree brought up to date, and a copy of it (O(1)).
+    fn tree_now(&self) -> Authenticated {
+        let mut auth = lock(&self.auth);
+        self.bring_up_to_date(&mut auth);
+        auth.tree.clone()
+    }
+
+    /// The state's Merkle tree, brought up to date (a copy: O(1)), for a
+    /// store to write what changed in it since the tree it holds.
+    pub fn tree(&self) -> StateTree {
+        StateTree(self.tree_now())
+    }
+
+    /// The state a store holds: its records (any order), its Merkle tree's
+    /// nodes as of an earlier version, and the records changed since that
+    /// version (`dirty`: table and key). The tree is brought up to date
+    /// from the dirty records alone — a restart does not hash the whole
+    /// state again — and returned as it was stored too, for the store's
+    /// next write. Debug builds rebuild the tree from every record as well
+    /// and refuse a stored tree that does not agree.
+    pub fn from_stored<'r>(
+        rows: impl IntoIterator<Item = (&'r str, &'r [u8], &'r [u8])>,
+        nodes: impl IntoIterator<Item = (&'r [u8], &'r [u8])>,
+        version: u64,
+        dirty: impl IntoIterator<Item = (&'r str, &'r [u8])>,
+    ) -> Result<(State, StateTree), tranche_types::DecodeError> {
+        let fail = |reason: String| tranche_types::DecodeError {
+            what: "state tree",
+            reason,
+        };
+        let state = State::from_rows(rows)?;
+        let stored = Authenticated::from_nodes(nodes, version).map_err(fail)?;
+        let mut changes = Vec::new();
+        for (table, key) in dirty {
+            let value = state
+                .record(table, key)
+                .map_err(|e| fail(format!("a changed record: {e}")))?;
+            changes.push((key_hash(table, key), value));
+        }
+        let mut tree = stored.clone();
+        tree.update(changes);
+        if cfg!(debug_assertions) && state.clone().tree_now().root() != tree.root() {
+            return Err(fail(
+                "the stored tree and changes are not the tree of the stored records".into(),
+            ));
+        }
+        *lock(&state.auth) = Auth {
+            seen: state.seen_now(),
+            tree,
+        };
+        Ok((state, StateTree(stored)))
     }
 
     /// How many nodes the Merkle tree holds (for measurements).
