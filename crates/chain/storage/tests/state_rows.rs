@@ -20,6 +20,16 @@ fn block(ledger: &Ledger, height: u64, parent: Hash) -> Block {
     )
 }
 
+/// Two onboarded people holding token `T`, 600 and 400.
+fn two_holders() -> (World, Person, Person) {
+    let mut w = World::new();
+    let (a, b) = (Person::new(1), Person::new(2));
+    w.onboard(&a, "KR");
+    w.onboard(&b, "KR");
+    w.tokenize("T", &[(&a, 600), (&b, 400)]);
+    (w, a, b)
+}
+
 fn reopened(path: &std::path::Path) -> (ChainStore, Ledger) {
     let store = ChainStore::open(path).unwrap();
     let (_, ledger) = store.load_ledger(&id(CHAIN)).unwrap().unwrap();
@@ -30,11 +40,7 @@ fn reopened(path: &std::path::Path) -> (ChainStore, Ledger) {
 fn each_commit_writes_what_changed_and_a_reopen_reads_the_same_state() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("chain.redb");
-    let mut w = World::new();
-    let (a, b) = (Person::new(1), Person::new(2));
-    w.onboard(&a, "KR");
-    w.onboard(&b, "KR");
-    w.tokenize("T", &[(&a, 600), (&b, 400)]);
+    let (mut w, a, b) = two_holders();
 
     let store = ChainStore::open(&path).unwrap();
     let b1 = block(&w.ledger, 1, Hash::ZERO);
@@ -69,11 +75,7 @@ fn each_commit_writes_what_changed_and_a_reopen_reads_the_same_state() {
 
 #[test]
 fn the_rows_of_a_state_rebuild_it_and_its_changes_turn_one_state_into_the_next() {
-    let mut w = World::new();
-    let (a, b) = (Person::new(1), Person::new(2));
-    w.onboard(&a, "KR");
-    w.onboard(&b, "KR");
-    w.tokenize("T", &[(&a, 600), (&b, 400)]);
+    let (mut w, a, b) = two_holders();
     let before = w.ledger.clone();
     let all = w.transfer("T", &b, 600);
     w.ok(&a.key, all);
@@ -119,11 +121,7 @@ fn the_rows_of_a_state_rebuild_it_and_its_changes_turn_one_state_into_the_next()
 fn the_tree_is_checkpointed_and_a_restart_brings_it_up_to_date_from_the_changed_records() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("chain.redb");
-    let mut w = World::new();
-    let (a, b) = (Person::new(1), Person::new(2));
-    w.onboard(&a, "KR");
-    w.onboard(&b, "KR");
-    w.tokenize("T", &[(&a, 600), (&b, 400)]);
+    let (mut w, a, b) = two_holders();
     let blocks = 2 * tranche_storage::TREE_CHECKPOINT_BLOCKS + 40;
     let mut store = ChainStore::open(&path).unwrap();
     let mut parent = Hash::ZERO;
