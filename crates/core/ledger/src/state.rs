@@ -112,11 +112,15 @@ macro_rules! tables {
             /// Brings the tree up to date with the tables and returns its
             /// root, under the lock `auth` already holds.
             fn bring_up_to_date(&self, auth: &mut Auth) -> [u8; 32] {
-                let mut changes = Vec::new();
+                let mut rows = Vec::new();
                 $(
-                    diff(stringify!($name), &auth.seen.$name, &self.$name, &mut changes);
+                    changed_rows(stringify!($name), &auth.seen.$name, &self.$name, &mut rows);
                     auth.seen.$name = self.$name.clone();
                 )*
+                let mut changes: Vec<(KeyHash, Option<Vec<u8>>)> = rows
+                    .into_iter()
+                    .map(|r| (key_hash(r.table, &r.key), r.value))
+                    .collect();
                 for (i, (name, bytes)) in self.singletons().into_iter().enumerate() {
                     if auth.seen.singletons[i] != bytes {
                         changes.push((key_hash(name, &[]), Some(bytes.clone())));
@@ -351,34 +355,6 @@ fn lock(auth: &Mutex<Auth>) -> std::sync::MutexGuard<'_, Auth> {
     auth.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Adds to `out` each record of `table` that differs between `seen` and
-/// `now`: its key hash and new encoding, or `None` if it is gone. Subtrees
-/// the two maps share are skipped without being visited.
-fn diff<K: Ord + Clone + Write, V: Clone + PartialEq + Write>(
-    table: &str,
-    seen: &Table<K, V>,
-    now: &Table<K, V>,
-    out: &mut Vec<(KeyHash, Option<Vec<u8>>)>,
-) {
-    let encode = |x: &dyn Fn(&mut Vec<u8>)| {
-        let mut b = Vec::new();
-        x(&mut b);
-        b
-    };
-    for item in seen.diff(now) {
-        match item {
-            DiffItem::Add(k, v) | DiffItem::Update { new: (k, v), .. } => {
-                let key = encode(&|b| k.write(b));
-                out.push((key_hash(table, &key), Some(encode(&|b| v.write(b)))));
-            }
-            DiffItem::Remove(k, _) => {
-                let key = encode(&|b| k.write(b));
-                out.push((key_hash(table, &key), None));
-            }
-        }
-    }
-}
-
 /// One record of the state as a store keeps it: its table, its key's and
 /// its value's canonical bytes (`None`: the record is gone).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -397,6 +373,9 @@ fn encoded(x: &impl Write) -> Vec<u8> {
     out
 }
 
+/// Adds to `out` each record of `table` that differs between `earlier` and
+/// `now`, with its new value or `None` if it is gone. Subtrees the two maps
+/// share are skipped without being visited.
 fn changed_rows<K: Ord + Clone + Write, V: Clone + PartialEq + Write>(
     table: &'static str,
     earlier: &Table<K, V>,

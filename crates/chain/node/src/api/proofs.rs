@@ -3,18 +3,22 @@
 //! the Merkle path to the state root, so another party can check it
 //! without trusting this node (SR-1, SR-2, REC-2).
 
-use super::{at, parse, Answer, ApiError, Shared};
+use super::{at, parse, Answer, Shared};
 use axum::extract::{Path, State};
 use std::sync::Arc;
 use tranche_api::node::{At, ProofView};
 use tranche_api::ErrorBody;
-use tranche_ledger::StateProof;
+use tranche_ledger::{Ledger, StateProof};
 use tranche_types::{ClaimTopic, Did, OrgId, RequestId, TokenId, WalletAddress};
 
-fn view_of(proof: StateProof) -> Result<ProofView, ApiError> {
+/// The proof `prove` makes on the last finalized state, answered with the
+/// height and root it holds against.
+fn proved(s: &Shared, prove: impl FnOnce(&Ledger) -> StateProof) -> Answer<At<ProofView>> {
+    let view = s.view();
+    let proof = prove(&view.ledger);
     let (key_text, value_text) = proof.describe().expect("a proof the state made reads back");
     let merkle = serde_json::to_value(&proof.proof).expect("a Merkle proof serializes");
-    Ok(ProofView {
+    let answer = ProofView {
         chain_id: proof.chain_id,
         table: proof.table,
         key: proof.key,
@@ -23,7 +27,8 @@ fn view_of(proof: StateProof) -> Result<ProofView, ApiError> {
         proof: merkle,
         key_text,
         value_text,
-    })
+    };
+    at(&view, answer)
 }
 
 /// A wallet's balance of a token, or that it holds none.
@@ -40,9 +45,7 @@ pub(super) async fn balance(
 ) -> Answer<At<ProofView>> {
     let token: TokenId = parse("token", &token)?;
     let wallet: WalletAddress = parse("wallet address", &wallet)?;
-    let view = s.view();
-    let proof = view_of(view.ledger.prove_balance(&token, &wallet))?;
-    at(&view, proof)
+    proved(&s, |l| l.prove_balance(&token, &wallet))
 }
 
 /// An issuance request and what came of it, or that there is none.
@@ -56,9 +59,7 @@ pub(super) async fn issuance(
     Path(request): Path<String>,
 ) -> Answer<At<ProofView>> {
     let request: RequestId = parse("request", &request)?;
-    let view = s.view();
-    let proof = view_of(view.ledger.prove_issuance(&request))?;
-    at(&view, proof)
+    proved(&s, |l| l.prove_issuance(&request))
 }
 
 /// A revocation request and what came of it, or that there is none.
@@ -72,9 +73,7 @@ pub(super) async fn revocation(
     Path(request): Path<String>,
 ) -> Answer<At<ProofView>> {
     let request: RequestId = parse("request", &request)?;
-    let view = s.view();
-    let proof = view_of(view.ledger.prove_revocation(&request))?;
-    at(&view, proof)
+    proved(&s, |l| l.prove_revocation(&request))
 }
 
 /// The claim `issuer` made about `did` on `topic` (its digest, expiry and
@@ -94,9 +93,7 @@ pub(super) async fn claim(
     let did: Did = parse("DID", &did)?;
     let topic: u16 = parse("claim topic", &topic)?;
     let issuer: OrgId = parse("organisation", &issuer)?;
-    let view = s.view();
-    let proof = view_of(view.ledger.prove_claim(&did, ClaimTopic(topic), &issuer))?;
-    at(&view, proof)
+    proved(&s, |l| l.prove_claim(&did, ClaimTopic(topic), &issuer))
 }
 
 /// A custodial wallet's custody binding (its custodian and holder), or
@@ -111,7 +108,5 @@ pub(super) async fn custody(
     Path(wallet): Path<String>,
 ) -> Answer<At<ProofView>> {
     let wallet: WalletAddress = parse("wallet address", &wallet)?;
-    let view = s.view();
-    let proof = view_of(view.ledger.prove_custody(&wallet))?;
-    at(&view, proof)
+    proved(&s, |l| l.prove_custody(&wallet))
 }
