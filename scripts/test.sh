@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The one gate: formatting, lints, the docs build, and every test in the workspace.
+# The one gate: formatting, lints, the docs build, and every test in the
+# workspace — the role services' on SQLite and on a throwaway PostgreSQL
+# server (scripts/with-postgres.sh; needs `apt-get install postgresql`).
 # Usage: ./scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,5 +15,5 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
-echo "== cargo test"
-cargo test --workspace --locked
+echo "== cargo test (with a throwaway PostgreSQL server)"
+./scripts/with-postgres.sh cargo test --workspace --locked

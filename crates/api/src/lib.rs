@@ -11,6 +11,8 @@ pub mod node;
 
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "server")]
+pub mod tls;
 
 pub use error::{ErrorBody, ErrorCode};
 pub use limits::*;

@@ -253,6 +253,21 @@ pub struct OrganisationView {
     pub governor: bool,
     /// Its bond, if it is a bonded validator.
     pub validator: Option<ValidatorView>,
+    /// The last head of its audit log it anchored on chain (REC-9).
+    #[serde(default)]
+    pub audit_anchor: Option<AuditAnchorView>,
+}
+
+/// An audit log's head as anchored on chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AuditAnchorView {
+    /// How many entries the log held.
+    pub entries: u64,
+    /// The hash of its last entry.
+    #[schema(value_type = String)]
+    pub head: Hash,
+    /// The block that anchored it.
+    pub height: u64,
 }
 
 /// A wallet's balance of one token.

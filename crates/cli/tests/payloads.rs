@@ -186,6 +186,10 @@ fn every_kind() -> Vec<Payload> {
         }),
         Payload::Delegate(delegate.clone()),
         Payload::Undelegate(delegate),
+        Payload::AnchorAudit(AnchorAudit {
+            entries: 12,
+            head: Hash([7; 32]),
+        }),
     ]
 }
 
@@ -221,6 +225,7 @@ fn kind(p: &Payload) -> &'static str {
         Payload::BondValidator(_) => "bond_validator",
         Payload::Delegate(_) => "delegate",
         Payload::Undelegate(_) => "undelegate",
+        Payload::AnchorAudit(_) => "anchor_audit",
     }
 }
 

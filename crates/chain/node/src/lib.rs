@@ -9,7 +9,6 @@
 pub mod api;
 pub mod config;
 pub mod service;
-pub mod tls;
 
 pub use config::{NodeConfig, Peer, TlsFiles};
 pub use service::{run, NodeError};

@@ -130,7 +130,7 @@ pub fn run(config: &NodeConfig, key: Keypair) -> Result<(), NodeError> {
     let tls = config
         .tls
         .as_ref()
-        .map(|t| crate::tls::server_config(&t.cert, &t.key))
+        .map(|t| tranche_api::tls::server_config(&t.cert, &t.key))
         .transpose()
         .map_err(setup)?;
     let scheme_name = if tls.is_some() { "https" } else { "http" };

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
-use tranche_node::tls::{server_config, TlsListener};
+use tranche_api::tls::{server_config, TlsListener};
 
 fn identity(
     dir: &std::path::Path,

@@ -31,11 +31,14 @@ pub enum Domain {
     DidControl,
     /// A holder's consent to a custodian keeping a wallet for them (SR-3).
     CustodyConsent,
+    /// An organisation's request to another organisation's service, signed
+    /// with its on-chain key (HTTP message signatures).
+    ServiceRequest,
 }
 
 impl Domain {
     /// Every domain.
-    pub const ALL: [Domain; 8] = [
+    pub const ALL: [Domain; 9] = [
         Domain::Transaction,
         Domain::CustodianCosign,
         Domain::ExchangeReport,
@@ -44,6 +47,7 @@ impl Domain {
         Domain::WalletBinding,
         Domain::DidControl,
         Domain::CustodyConsent,
+        Domain::ServiceRequest,
     ];
 
     /// The label that prefixes every message of this domain.
@@ -57,6 +61,7 @@ impl Domain {
             Domain::WalletBinding => b"TRANCHE/v1/wallet-binding\0",
             Domain::DidControl => b"TRANCHE/v1/did-control\0",
             Domain::CustodyConsent => b"TRANCHE/v1/custody-consent\0",
+            Domain::ServiceRequest => b"TRANCHE/v1/service-request\0",
         }
     }
 }

@@ -38,6 +38,14 @@ pub enum CredentialKind {
         /// The 20-character Legal Entity Identifier.
         lei: String,
     },
+    /// A member of an organisation's staff in a role, as the organisation
+    /// itself attests: how its people log in to its own service.
+    Staff {
+        /// The organisation's on-chain id.
+        organisation: String,
+        /// The staff role, e.g. `operator`.
+        role: String,
+    },
 }
 
 impl CredentialKind {
@@ -47,6 +55,7 @@ impl CredentialKind {
             CredentialKind::AccreditedInvestor => "AccreditedInvestorCredential",
             CredentialKind::Jurisdiction { .. } => "JurisdictionCredential",
             CredentialKind::LegalPerson { .. } => "LegalPersonCredential",
+            CredentialKind::Staff { .. } => "StaffCredential",
         }
     }
 
@@ -70,6 +79,20 @@ impl CredentialKind {
                     ));
                 }
             }
+            CredentialKind::Staff { organisation, role } => {
+                let name = |s: &str| {
+                    !s.is_empty()
+                        && s.len() <= 64
+                        && s.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                };
+                if !name(organisation) || !name(role) {
+                    return Err(VerifyError::Malformed(
+                        "a staff credential's organisation and role are 1 to 64 letters, digits, '-' or '_'"
+                            .into(),
+                    ));
+                }
+            }
             _ => {}
         }
         Ok(())
@@ -88,6 +111,10 @@ impl CredentialKind {
             }
             CredentialKind::LegalPerson { lei } => {
                 subject.insert("lei".into(), lei.clone().into());
+            }
+            CredentialKind::Staff { organisation, role } => {
+                subject.insert("organisation".into(), organisation.clone().into());
+                subject.insert("staffRole".into(), role.clone().into());
             }
         }
     }
@@ -230,6 +257,10 @@ pub struct VerifiedCredential {
     /// Whether its issuer is a DID bound to the signing key (else only the
     /// signing key is known; see `--trusted-issuer`).
     pub issuer_bound: bool,
+    /// What it asserts about its subject: `credentialSubject` without `id`.
+    pub claims: Map<String, Value>,
+    /// Its `id`, if it has one.
+    pub id: Option<String>,
 }
 
 fn string_field<'a>(
@@ -325,8 +356,12 @@ pub fn verify_credential(
             return Err(VerifyError::UntrustedIssuer(signer));
         }
     }
-    let subject = match obj.get("credentialSubject") {
-        Some(Value::Object(s)) => string_field(s, "id")?.map(str::to_string),
+    let (subject, claims) = match obj.get("credentialSubject") {
+        Some(Value::Object(s)) => {
+            let mut claims = s.clone();
+            claims.remove("id");
+            (string_field(s, "id")?.map(str::to_string), claims)
+        }
         _ => {
             return Err(VerifyError::Malformed(
                 "credentialSubject must be an object".into(),
@@ -339,6 +374,8 @@ pub fn verify_credential(
         subject,
         types,
         issuer_bound,
+        claims,
+        id: string_field(obj, "id")?.map(str::to_string),
     })
 }
 

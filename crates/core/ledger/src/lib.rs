@@ -29,8 +29,8 @@ mod state;
 
 pub use auth::{NodeRow, ProofError, StateProof};
 pub use state::{
-    Asset, ChainParams, Checkpoint, Claim, Committee, Custody, Distribution, Entitlement,
-    Equivocation, Freeze, IssuanceRequest, Member, Organisation, ProofRequestError,
+    Asset, AuditAnchor, ChainParams, Checkpoint, Claim, Committee, Custody, Distribution,
+    Entitlement, Equivocation, Freeze, IssuanceRequest, Member, Organisation, ProofRequestError,
     RevocationRequest, Roles, Row, State, StateTree, Table, Token, TokenKind, Validator,
 };
 pub use tranche_types::{

@@ -2,8 +2,8 @@
 
 use crate::compliance::balance;
 use crate::state::{
-    Asset, Custody, Equivocation, IssuanceRequest, Organisation, RevocationRequest, Token,
-    Validator,
+    Asset, AuditAnchor, Custody, Equivocation, IssuanceRequest, Organisation, RevocationRequest,
+    Token, Validator,
 };
 use crate::Ledger;
 use tranche_types::{
@@ -179,6 +179,11 @@ impl Ledger {
     /// Every equivocation recorded, by offender key, epoch and view.
     pub fn equivocations(&self) -> impl Iterator<Item = (&(PublicKey, u64, u64), &Equivocation)> {
         self.state().equivocations.iter()
+    }
+
+    /// The last audit-log head `org` anchored, if any (REC-9).
+    pub fn audit_anchor(&self, org: &OrgId) -> Option<&AuditAnchor> {
+        self.state().audit_anchors.get(org)
     }
 
     /// Who keeps `wallet` for whom, if it is a custodial wallet.

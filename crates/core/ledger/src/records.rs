@@ -278,6 +278,18 @@ record! {
 }
 
 record! {
+    /// The last audit-log head an organisation anchored (REC-9).
+    pub struct AuditAnchor {
+        /// How many entries the log held.
+        pub entries: u64,
+        /// The hash of its last entry.
+        pub head: Hash,
+        /// The block that anchored it.
+        pub height: u64,
+    }
+}
+
+record! {
     /// The chain's consensus parameters, fixed at genesis (C-2).
     pub struct ChainParams {
         /// Blocks per epoch: the committee changes after every block whose

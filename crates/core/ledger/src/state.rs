@@ -340,6 +340,8 @@ tables! {
     delegations: (OrgId, OrgId) => Stake;
     /// Equivocations by (consensus key, epoch, view).
     equivocations: (PublicKey, u64, u64) => Equivocation;
+    /// The last audit-log anchor of each organisation.
+    audit_anchors: OrgId => AuditAnchor;
 }
 
 /// The Merkle tree and what it last saw.
@@ -600,7 +602,8 @@ read_plain!(
     Distribution,
     Entitlement,
     Validator,
-    Equivocation
+    Equivocation,
+    AuditAnchor
 );
 
 impl<A: ReadPlain, B: ReadPlain> ReadPlain for (A, B) {

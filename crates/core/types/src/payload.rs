@@ -658,6 +658,19 @@ record! {
     }
 }
 
+record! {
+    /// An organisation anchors the head of its service's hash-chained audit
+    /// log (REC-9): after `entries` entries the chain's head is `head`.
+    /// Each anchor must cover more entries than the last, so a log cannot be
+    /// cut back or rewritten without the chain showing it.
+    pub struct AnchorAudit {
+        /// How many entries the log holds.
+        pub entries: u64,
+        /// The hash of its last entry.
+        pub head: Hash,
+    }
+}
+
 tagged! {
     /// What a transaction does. Tags are stable; new kinds get new tags.
     pub enum Payload {
@@ -717,5 +730,7 @@ tagged! {
         Undelegate(Delegate) = 27,
         /// Withdraw an issuance request.
         WithdrawIssuance(WithdrawIssuance) = 28,
+        /// Anchor an audit log's head.
+        AnchorAudit(AnchorAudit) = 29,
     }
 }

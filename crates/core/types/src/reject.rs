@@ -167,6 +167,8 @@ reject_codes! {
     ConsentMissing = 57, "CONSENT_MISSING", "binding a wallet needs the wallet key's and the DID key's signatures, opening a custodial wallet the holder's; have the person sign with `tranche did bind-wallet` or `tranche did consent-custody`";
     /// The request was withdrawn by its TSP.
     RequestWithdrawn = 58, "REQUEST_WITHDRAWN", "the TSP withdrew this request; it can no longer be carried out";
+    /// An audit anchor that does not cover more entries than the last one.
+    AuditAnchorNotAfter = 59, "AUDIT_ANCHOR_NOT_AFTER", "an audit log's anchor must cover more entries than its last anchor; a log is never cut back";
 }
 
 impl fmt::Display for RejectCode {

@@ -6,9 +6,9 @@ use super::{at, parse, Answer, ApiError, Shared};
 use axum::extract::{Path, State};
 use std::sync::Arc;
 use tranche_api::node::{
-    AssetView, At, Balance, CustodialWallet, CustodyView, IssuanceRequestView, IssuanceView,
-    OrganisationView, RevocationRequestView, RevocationView, TokenKindView, TokenRecord, TokenView,
-    WalletView,
+    AssetView, At, AuditAnchorView, Balance, CustodialWallet, CustodyView, IssuanceRequestView,
+    IssuanceView, OrganisationView, RevocationRequestView, RevocationView, TokenKindView,
+    TokenRecord, TokenView, WalletView,
 };
 use tranche_api::ErrorBody;
 use tranche_ledger::{Ledger, Token, TokenKind};
@@ -35,11 +35,17 @@ pub(super) async fn organisation(
         .ledger
         .validator(&org)
         .map(|v| validator_view(&org, v, elected.iter().any(|m| m.org == org)));
+    let audit_anchor = view.ledger.audit_anchor(&org).map(|a| AuditAnchorView {
+        entries: a.entries,
+        head: a.head,
+        height: a.height,
+    });
     let answer = OrganisationView {
         key: o.key,
         roles: o.roles.list(),
         governor: o.governor,
         validator,
+        audit_anchor,
         org,
     };
     at(&view, answer)

@@ -243,14 +243,7 @@ pub async fn serve(
     tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     shared: Arc<Shared>,
 ) {
-    let result = match tls {
-        Some(config) => match crate::tls::TlsListener::new(listener, config) {
-            Ok(listener) => axum::serve(listener, router(shared)).await,
-            Err(e) => Err(e),
-        },
-        None => axum::serve(listener, router(shared)).await,
-    };
-    if let Err(e) = result {
+    if let Err(e) = tranche_api::tls::serve(listener, tls, router(shared)).await {
         tracing::error!(error = %e, "the node API failed");
     }
 }

@@ -15,6 +15,7 @@ use tranche_types::*;
 
 mod agent;
 mod assets;
+mod audit;
 mod custody;
 mod distributions;
 mod governance;
@@ -28,6 +29,7 @@ mod transfers;
 pub(crate) use crate::address::{custodial_wallet, revocation_wallet};
 use agent::*;
 use assets::*;
+use audit::*;
 pub(crate) use custody::*;
 use distributions::*;
 pub(crate) use governance::*;
@@ -358,5 +360,6 @@ pub(crate) fn execute(
         Payload::BondValidator(p) => bond_validator(state, &mut tx, p),
         Payload::Delegate(p) => delegate(state, &mut tx, p),
         Payload::Undelegate(p) => undelegate(state, &mut tx, p),
+        Payload::AnchorAudit(p) => anchor_audit(state, &tx, p),
     }
 }

@@ -159,3 +159,33 @@ fn l2_rec6_every_path_out_of_a_revocation_wallet_is_locked() {
     );
     assert_eq!(w.balance("T", &rev), 100);
 }
+
+// --- Audit anchors (REC-9) ---------------------------------------------------
+
+#[test]
+fn rec9_an_audit_anchor_only_moves_forward_and_only_for_an_organisation() {
+    let mut w = World::new();
+    let anchor = |entries: u64, byte: u8| {
+        Payload::AnchorAudit(AnchorAudit {
+            entries,
+            head: Hash([byte; 32]),
+        })
+    };
+    let issuer = w.issuer.clone();
+    w.ok(&issuer, anchor(3, 1));
+    let org = w
+        .ledger
+        .organisation_of_key(&issuer.public_key())
+        .unwrap()
+        .clone();
+    let a = w.ledger.audit_anchor(&org).unwrap().clone();
+    assert_eq!((a.entries, a.head), (3, Hash([1; 32])));
+    // The same count again, or fewer: a log cut back or rewritten.
+    w.rejects(&issuer, anchor(3, 2), RejectCode::AuditAnchorNotAfter);
+    w.rejects(&issuer, anchor(2, 2), RejectCode::AuditAnchorNotAfter);
+    w.ok(&issuer, anchor(7, 3));
+    assert_eq!(w.ledger.audit_anchor(&org).unwrap().entries, 7);
+    // Someone who is no organisation.
+    let stranger = tranche_crypto::Keypair::from_seed(&[201; 32]);
+    w.rejects(&stranger, anchor(1, 1), RejectCode::NotAdmitted);
+}

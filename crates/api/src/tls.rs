@@ -1,5 +1,5 @@
-//! TLS for the node API, by configuration: a certificate chain and a private
-//! key in PEM files. Handshakes run in their own tasks so that a slow or
+//! TLS for the node API and the role services' APIs, by configuration: a
+//! certificate chain and a private key in PEM files. Handshakes run in their own tasks so that a slow or
 //! silent client cannot hold up anyone else's connection.
 
 use std::io;
@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::rustls::pki_types::pem::PemObject as _;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio_rustls::rustls::ServerConfig;
+pub use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
@@ -96,5 +96,18 @@ impl axum::serve::Listener for TlsListener {
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.local)
+    }
+}
+
+/// Serves `router` on `listener`, over TLS when `tls` is set, until the
+/// runtime stops or the listener fails.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<Arc<ServerConfig>>,
+    router: axum::Router,
+) -> io::Result<()> {
+    match tls {
+        Some(config) => axum::serve(TlsListener::new(listener, config)?, router).await,
+        None => axum::serve(listener, router).await,
     }
 }

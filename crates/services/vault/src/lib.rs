@@ -1,6 +1,8 @@
-//! Keeps personal data encrypted at rest (SR-4, REC-7): each record under its
-//! own AES-256-GCM data key, each data key wrapped by a master key, and
-//! searchable only through keyed blind indexes.
+//! Keeps personal data encrypted at rest (SR-4, REC-7): each record under its own AES-256-GCM data key, each data key wrapped by a master key, searchable only through keyed blind indexes.
+//!
+//! The vault lives in its service's database (SQLite or PostgreSQL, through
+//! sqlx's `Any` driver); [`SCHEMA`] is the migration that makes its tables.
+//! Binary values are stored as hex text so one schema serves both engines.
 //!
 //! Invariants:
 //! - No plaintext, and no searchable value in clear, is ever written to the
@@ -15,8 +17,8 @@
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use hmac::{Hmac, Mac};
-use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
+use sqlx::AnyPool;
 use std::path::Path;
 use tranche_crypto::rand_core::{OsRng, RngCore};
 use zeroize::Zeroizing;
@@ -33,7 +35,7 @@ pub const RECORD_BYTES_MAX: usize = 1024 * 1024;
 pub enum VaultError {
     /// The database failed.
     #[error("vault storage error: {0}")]
-    Storage(#[from] rusqlite::Error),
+    Storage(#[from] sqlx::Error),
     /// The master key given is not the one the vault is locked with.
     #[error("the vault is locked with master key {expected}, not {given}; use that key (or the one it was rotated to)")]
     WrongMasterKey {
@@ -170,16 +172,29 @@ fn key32(bytes: &[u8]) -> Option<Zeroizing<[u8; 32]>> {
     Some(Zeroizing::new(arr))
 }
 
-/// A stored record's sealed parts: data-key nonce, wrapped data key, nonce, ciphertext.
-type SealedRow = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
+/// The vault's tables: the migration a service runs before opening it.
+/// Binary columns hold lower-case hex.
+pub const SCHEMA: &str = "
+CREATE TABLE vault_records (
+    owner TEXT NOT NULL, record TEXT NOT NULL, master_id TEXT NOT NULL,
+    dek_nonce TEXT NOT NULL, wrapped_dek TEXT NOT NULL,
+    nonce TEXT NOT NULL, ciphertext TEXT NOT NULL,
+    PRIMARY KEY (owner, record));
+CREATE TABLE vault_blind_index (
+    field TEXT NOT NULL, tag TEXT NOT NULL, owner TEXT NOT NULL, record TEXT NOT NULL,
+    PRIMARY KEY (field, tag, owner, record));
+CREATE INDEX vault_blind_index_by_record ON vault_blind_index (owner, record);
+CREATE TABLE vault_keys (
+    name TEXT PRIMARY KEY, master_id TEXT NOT NULL, nonce TEXT NOT NULL, wrapped TEXT NOT NULL);
+";
 
 const INDEX_KEY_AAD: &[u8] = b"tranche/vault/index-key/v1";
 const RECORD_LABEL: &[u8] = b"tranche/vault/record/v1";
 const DEK_LABEL: &[u8] = b"tranche/vault/data-key/v1";
 
-/// An encrypted store of personal records in a SQLite database.
+/// An encrypted store of personal records in a service's database.
 pub struct Vault {
-    conn: Connection,
+    pool: AnyPool,
     master: MasterKey,
     index_key: Zeroizing<[u8; 32]>,
 }
@@ -199,32 +214,26 @@ fn check_id(what: &str, id: &str) -> Result<(), VaultError> {
     Ok(())
 }
 
+/// Hex read back from a column; anything else was altered.
+fn unhex(text: &str, owner: &str, record: &str) -> Result<Vec<u8>, VaultError> {
+    hex::decode(text).map_err(|_| VaultError::Tampered {
+        owner: owner.into(),
+        record: record.into(),
+    })
+}
+
 impl Vault {
-    /// Opens (creating if needed) the vault at `path`, unlocked by `master`.
-    pub fn open(path: &Path, master: MasterKey) -> Result<Vault, VaultError> {
-        let conn = Connection::open(path)?;
-        // Every commit reaches the disk before it returns.
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS records (
-                owner TEXT NOT NULL, record TEXT NOT NULL, master_id TEXT NOT NULL,
-                dek_nonce BLOB NOT NULL, wrapped_dek BLOB NOT NULL,
-                nonce BLOB NOT NULL, ciphertext BLOB NOT NULL,
-                PRIMARY KEY (owner, record));
-             CREATE TABLE IF NOT EXISTS blind_index (
-                field TEXT NOT NULL, tag BLOB NOT NULL, owner TEXT NOT NULL, record TEXT NOT NULL,
-                PRIMARY KEY (field, tag, owner, record));
-             CREATE INDEX IF NOT EXISTS blind_index_by_record ON blind_index (owner, record);
-             CREATE TABLE IF NOT EXISTS keys (
-                name TEXT PRIMARY KEY, master_id TEXT NOT NULL, nonce BLOB NOT NULL, wrapped BLOB NOT NULL);",
-        )?;
-        let stored: Option<(String, Vec<u8>, Vec<u8>)> = conn
-            .query_row(
-                "SELECT master_id, nonce, wrapped FROM keys WHERE name = 'index'",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
+    /// Opens the vault in `pool` (its tables made by [`SCHEMA`]), unlocked
+    /// by `master`; the first open makes and stores the index key.
+    pub async fn open(pool: AnyPool, master: MasterKey) -> Result<Vault, VaultError> {
+        let stored: Option<(String, String, String)> =
+            sqlx::query_as("SELECT master_id, nonce, wrapped FROM vault_keys WHERE name = 'index'")
+                .fetch_optional(&pool)
+                .await?;
+        let index_tampered = || VaultError::Tampered {
+            owner: "(vault)".into(),
+            record: "index key".into(),
+        };
         let index_key = match stored {
             Some((id, nonce, wrapped)) => {
                 if id != master.id {
@@ -233,31 +242,32 @@ impl Vault {
                         given: master.id.clone(),
                     });
                 }
-                let plain =
-                    open(&master.key, INDEX_KEY_AAD, &nonce, &wrapped).ok_or_else(|| {
-                        VaultError::Tampered {
-                            owner: "(vault)".into(),
-                            record: "index key".into(),
-                        }
-                    })?;
-                key32(&plain).ok_or_else(|| VaultError::Tampered {
-                    owner: "(vault)".into(),
-                    record: "index key".into(),
-                })?
+                let nonce = hex::decode(nonce).map_err(|_| index_tampered())?;
+                let wrapped = hex::decode(wrapped).map_err(|_| index_tampered())?;
+                let plain = open(&master.key, INDEX_KEY_AAD, &nonce, &wrapped)
+                    .ok_or_else(index_tampered)?;
+                key32(&plain).ok_or_else(index_tampered)?
             }
             None => {
                 let mut k = Zeroizing::new([0u8; 32]);
                 OsRng.fill_bytes(k.as_mut());
                 let (nonce, wrapped) = seal(&master.key, INDEX_KEY_AAD, k.as_ref());
-                conn.execute(
-                    "INSERT INTO keys (name, master_id, nonce, wrapped) VALUES ('index', ?1, ?2, ?3)",
-                    params![master.id, nonce.to_vec(), wrapped],
-                )?;
-                k
+                // Two services opening one new vault at once: the first key
+                // stored wins and the other open reads it back.
+                sqlx::query(
+                    "INSERT INTO vault_keys (name, master_id, nonce, wrapped) VALUES ('index', $1, $2, $3)
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(master.id.clone())
+                .bind(hex::encode(nonce))
+                .bind(hex::encode(wrapped))
+                .execute(&pool)
+                .await?;
+                return Box::pin(Vault::open(pool, master)).await;
             }
         };
         Ok(Vault {
-            conn,
+            pool,
             master,
             index_key,
         })
@@ -278,8 +288,8 @@ impl Vault {
     /// Stores (or replaces) `owner`'s record `record`, searchable by the
     /// `(field, value)` pairs in `index`. Owner and record ids are opaque
     /// (a DID, a number), never personal data.
-    pub fn put(
-        &mut self,
+    pub async fn put(
+        &self,
         owner: &str,
         record: &str,
         plaintext: &[u8],
@@ -292,6 +302,9 @@ impl Vault {
                 "a record holds at most {RECORD_BYTES_MAX} bytes"
             )));
         }
+        for (field, _) in index {
+            check_id("an index field", field)?;
+        }
         let mut dek = Zeroizing::new([0u8; 32]);
         OsRng.fill_bytes(dek.as_mut());
         let (nonce, ct) = seal(&dek, &bound(RECORD_LABEL, owner, record), plaintext);
@@ -300,40 +313,58 @@ impl Vault {
             &bound(DEK_LABEL, owner, record),
             dek.as_ref(),
         );
-        let tags: Vec<(String, [u8; 32])> = index
-            .iter()
-            .map(|(f, v)| (f.to_string(), self.blind_index(f, v)))
-            .collect();
-        let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT OR REPLACE INTO records (owner, record, master_id, dek_nonce, wrapped_dek, nonce, ciphertext)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![owner, record, self.master.id, dek_nonce.to_vec(), wrapped, nonce.to_vec(), ct],
-        )?;
-        tx.execute(
-            "DELETE FROM blind_index WHERE owner = ?1 AND record = ?2",
-            params![owner, record],
-        )?;
-        for (field, tag) in &tags {
-            tx.execute(
-                "INSERT OR IGNORE INTO blind_index (field, tag, owner, record) VALUES (?1, ?2, ?3, ?4)",
-                params![field, tag.to_vec(), owner, record],
-            )?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO vault_records (owner, record, master_id, dek_nonce, wrapped_dek, nonce, ciphertext)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (owner, record) DO UPDATE SET master_id = excluded.master_id,
+                dek_nonce = excluded.dek_nonce, wrapped_dek = excluded.wrapped_dek,
+                nonce = excluded.nonce, ciphertext = excluded.ciphertext",
+        )
+        .bind(owner.to_string())
+        .bind(record.to_string())
+        .bind(self.master.id.clone())
+        .bind(hex::encode(dek_nonce))
+        .bind(hex::encode(wrapped))
+        .bind(hex::encode(nonce))
+        .bind(hex::encode(ct))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM vault_blind_index WHERE owner = $1 AND record = $2")
+            .bind(owner.to_string())
+            .bind(record.to_string())
+            .execute(&mut *tx)
+            .await?;
+        for (field, value) in index {
+            sqlx::query(
+                "INSERT INTO vault_blind_index (field, tag, owner, record) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(field.to_string())
+            .bind(hex::encode(self.blind_index(field, value)))
+            .bind(owner.to_string())
+            .bind(record.to_string())
+            .execute(&mut *tx)
+            .await?;
         }
-        tx.commit()?;
+        tx.commit().await?;
         Ok(())
     }
 
     /// Reads `owner`'s record `record`, if there is one.
-    pub fn get(&self, owner: &str, record: &str) -> Result<Option<Zeroizing<Vec<u8>>>, VaultError> {
-        let row: Option<SealedRow> = self
-            .conn
-            .query_row(
-                "SELECT dek_nonce, wrapped_dek, nonce, ciphertext FROM records WHERE owner = ?1 AND record = ?2",
-                params![owner, record],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()?;
+    pub async fn get(
+        &self,
+        owner: &str,
+        record: &str,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, VaultError> {
+        let row: Option<(String, String, String, String)> = sqlx::query_as(
+            "SELECT dek_nonce, wrapped_dek, nonce, ciphertext FROM vault_records
+             WHERE owner = $1 AND record = $2",
+        )
+        .bind(owner.to_string())
+        .bind(record.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
         let Some((dek_nonce, wrapped, nonce, ct)) = row else {
             return Ok(None);
         };
@@ -344,86 +375,114 @@ impl Vault {
         let dek = open(
             &self.master.key,
             &bound(DEK_LABEL, owner, record),
-            &dek_nonce,
-            &wrapped,
+            &unhex(&dek_nonce, owner, record)?,
+            &unhex(&wrapped, owner, record)?,
         )
         .and_then(|d| key32(&d))
         .ok_or_else(tampered)?;
-        let plain =
-            open(&dek, &bound(RECORD_LABEL, owner, record), &nonce, &ct).ok_or_else(tampered)?;
+        let plain = open(
+            &dek,
+            &bound(RECORD_LABEL, owner, record),
+            &unhex(&nonce, owner, record)?,
+            &unhex(&ct, owner, record)?,
+        )
+        .ok_or_else(tampered)?;
         Ok(Some(plain))
     }
 
     /// The `(owner, record)` pairs whose `field` was indexed with `value`.
-    pub fn find(&self, field: &str, value: &str) -> Result<Vec<(String, String)>, VaultError> {
-        let tag = self.blind_index(field, value);
-        let mut stmt = self.conn.prepare(
-            "SELECT owner, record FROM blind_index WHERE field = ?1 AND tag = ?2 ORDER BY owner, record",
-        )?;
-        let rows = stmt.query_map(params![field, tag.to_vec()], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    pub async fn find(
+        &self,
+        field: &str,
+        value: &str,
+    ) -> Result<Vec<(String, String)>, VaultError> {
+        let tag = hex::encode(self.blind_index(field, value));
+        Ok(sqlx::query_as(
+            "SELECT owner, record FROM vault_blind_index WHERE field = $1 AND tag = $2
+             ORDER BY owner, record",
+        )
+        .bind(field.to_string())
+        .bind(tag)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Deletes a record and its index entries; false if there was none.
-    pub fn delete(&mut self, owner: &str, record: &str) -> Result<bool, VaultError> {
-        let tx = self.conn.transaction()?;
-        let n = tx.execute(
-            "DELETE FROM records WHERE owner = ?1 AND record = ?2",
-            params![owner, record],
-        )?;
-        tx.execute(
-            "DELETE FROM blind_index WHERE owner = ?1 AND record = ?2",
-            params![owner, record],
-        )?;
-        tx.commit()?;
+    pub async fn delete(&self, owner: &str, record: &str) -> Result<bool, VaultError> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("DELETE FROM vault_records WHERE owner = $1 AND record = $2")
+            .bind(owner.to_string())
+            .bind(record.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM vault_blind_index WHERE owner = $1 AND record = $2")
+            .bind(owner.to_string())
+            .bind(record.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(n > 0)
     }
 
     /// How many records the vault holds.
-    pub fn len(&self) -> Result<usize, VaultError> {
-        let n: i64 = self
-            .conn
-            .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))?;
+    pub async fn len(&self) -> Result<usize, VaultError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM vault_records")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
     /// Whether the vault holds no record.
-    pub fn is_empty(&self) -> Result<bool, VaultError> {
-        Ok(self.len()? == 0)
+    pub async fn is_empty(&self) -> Result<bool, VaultError> {
+        Ok(self.len().await? == 0)
     }
 
     /// Re-wraps every data key and the index key under `new`, in one
     /// transaction; returns how many records were re-wrapped. Blind indexes
     /// stay valid: the index key itself does not change.
-    pub fn rotate(&mut self, new: MasterKey) -> Result<usize, VaultError> {
-        let rows: Vec<(String, String, Vec<u8>, Vec<u8>)> = {
-            let mut stmt = self.conn.prepare(
-                "SELECT owner, record, dek_nonce, wrapped_dek FROM records ORDER BY owner, record",
-            )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-            rows.collect::<Result<_, _>>()?
-        };
-        let tx = self.conn.transaction()?;
+    pub async fn rotate(&mut self, new: MasterKey) -> Result<usize, VaultError> {
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT owner, record, dek_nonce, wrapped_dek FROM vault_records ORDER BY owner, record",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
         for (owner, record, dek_nonce, wrapped) in &rows {
             let aad = bound(DEK_LABEL, owner, record);
-            let dek = open(&self.master.key, &aad, dek_nonce, wrapped).ok_or_else(|| {
-                VaultError::Tampered {
-                    owner: owner.clone(),
-                    record: record.clone(),
-                }
+            let dek = open(
+                &self.master.key,
+                &aad,
+                &unhex(dek_nonce, owner, record)?,
+                &unhex(wrapped, owner, record)?,
+            )
+            .ok_or_else(|| VaultError::Tampered {
+                owner: owner.clone(),
+                record: record.clone(),
             })?;
             let (nonce, rewrapped) = seal(&new.key, &aad, &dek);
-            tx.execute(
-                "UPDATE records SET master_id = ?1, dek_nonce = ?2, wrapped_dek = ?3 WHERE owner = ?4 AND record = ?5",
-                params![new.id, nonce.to_vec(), rewrapped, owner, record],
-            )?;
+            sqlx::query(
+                "UPDATE vault_records SET master_id = $1, dek_nonce = $2, wrapped_dek = $3
+                 WHERE owner = $4 AND record = $5",
+            )
+            .bind(new.id.clone())
+            .bind(hex::encode(nonce))
+            .bind(hex::encode(rewrapped))
+            .bind(owner.clone())
+            .bind(record.clone())
+            .execute(&mut *tx)
+            .await?;
         }
         let (nonce, wrapped) = seal(&new.key, INDEX_KEY_AAD, self.index_key.as_ref());
-        tx.execute(
-            "UPDATE keys SET master_id = ?1, nonce = ?2, wrapped = ?3 WHERE name = 'index'",
-            params![new.id, nonce.to_vec(), wrapped],
-        )?;
-        tx.commit()?;
+        sqlx::query(
+            "UPDATE vault_keys SET master_id = $1, nonce = $2, wrapped = $3 WHERE name = 'index'",
+        )
+        .bind(new.id.clone())
+        .bind(hex::encode(nonce))
+        .bind(hex::encode(wrapped))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         self.master = new;
         Ok(rows.len())
     }

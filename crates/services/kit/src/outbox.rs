@@ -1,0 +1,242 @@
+//! The transactions a service signs: each recorded (payload, nonce, hash,
+//! signed bytes) in the same database transaction as the decision it carries
+//! out, before it is sent; sent until the chain has it.
+//!
+//! After a crash nothing is lost (what was decided is in the outbox) and
+//! nothing is doubled (a transaction is sent again byte for byte, with the
+//! same nonce, so the chain takes it at most once). Nonces are handed out
+//! in order from the chain's next nonce for the key, so they never repeat or
+//! leave gaps. The organisation's key belongs to its service alone: a
+//! transaction signed with it elsewhere takes a nonce the outbox expects.
+
+use crate::error::ServiceError;
+use sqlx::AnyConnection;
+use std::sync::Arc;
+use tranche_api::client::{ClientError, NodeClient};
+use tranche_api::ErrorCode;
+use tranche_crypto::{sign_transaction, Keypair};
+use tranche_types::{ChainId, Hash, Payload, SignedTransaction, Timestamp, Transaction};
+
+/// How long a recorded transaction stays valid: long enough to ride out a
+/// node restart, well inside what nodes accept.
+pub const VALIDITY_MS: u64 = 3_600_000;
+
+/// States of an outbox entry.
+pub mod state {
+    /// Recorded, not yet seen in a finalized block.
+    pub const PENDING: &str = "pending";
+    /// In a finalized block (applied or rejected: see `outcome`).
+    pub const FINAL: &str = "final";
+    /// Refused by the node as invalid: needs an operator.
+    pub const REFUSED: &str = "refused";
+}
+
+/// A service's outbox: its key and chain, and where it sends.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    key: Arc<Keypair>,
+    chain_id: ChainId,
+}
+
+/// A pending entry.
+#[derive(Clone, Debug)]
+pub struct Pending {
+    /// Its nonce.
+    pub nonce: u64,
+    /// The transaction.
+    pub stx: SignedTransaction,
+}
+
+fn decode(hex_tx: &str) -> Result<SignedTransaction, sqlx::Error> {
+    let bytes = hex::decode(hex_tx).map_err(|e| sqlx::Error::Decode(e.into()))?;
+    SignedTransaction::from_bytes(&bytes).map_err(|e| sqlx::Error::Decode(e.to_string().into()))
+}
+
+impl Outbox {
+    /// The outbox signing with `key` for `chain_id`.
+    pub fn new(key: Arc<Keypair>, chain_id: ChainId) -> Outbox {
+        Outbox { key, chain_id }
+    }
+
+    /// Notes the chain's next nonce for the key, if the outbox has not
+    /// handed out one past it already (the first start, or a key whose
+    /// nonces moved on while the service was away).
+    pub async fn start_at(
+        &self,
+        conn: &mut AnyConnection,
+        chain_next: u64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO kit_cursor (name, height) VALUES ('outbox_next_nonce', $1)
+             ON CONFLICT (name) DO UPDATE SET height = excluded.height
+             WHERE kit_cursor.height < excluded.height",
+        )
+        .bind(chain_next as i64)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Signs `payload` with the next nonce and records it, in the caller's
+    /// transaction; the hash is the transaction's id on chain.
+    pub async fn record(
+        &self,
+        conn: &mut AnyConnection,
+        payload: Payload,
+        now_ms: u64,
+    ) -> Result<Hash, ServiceError> {
+        let (next,): (i64,) =
+            sqlx::query_as("SELECT height FROM kit_cursor WHERE name = 'outbox_next_nonce'")
+                .fetch_optional(&mut *conn)
+                .await?
+                .ok_or_else(|| ServiceError::internal("the outbox", "not started"))?;
+        let nonce = next as u64;
+        let kind = serde_json::to_value(&payload)
+            .ok()
+            .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_string))
+            .unwrap_or_default();
+        let stx = self.sign(nonce, payload, now_ms)?;
+        let hash = stx.tx.hash();
+        sqlx::query(
+            "INSERT INTO kit_outbox (nonce, hash, kind, tx, valid_until, state, recorded_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(nonce as i64)
+        .bind(hash.to_hex())
+        .bind(kind)
+        .bind(hex::encode(stx.to_bytes()))
+        .bind(stx.tx.valid_until.0 as i64)
+        .bind(state::PENDING)
+        .bind(now_ms as i64)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("UPDATE kit_cursor SET height = $1 WHERE name = 'outbox_next_nonce'")
+            .bind(nonce as i64 + 1)
+            .execute(&mut *conn)
+            .await?;
+        Ok(hash)
+    }
+
+    fn sign(
+        &self,
+        nonce: u64,
+        payload: Payload,
+        now_ms: u64,
+    ) -> Result<SignedTransaction, ServiceError> {
+        let tx = Transaction {
+            chain_id: self.chain_id.clone(),
+            signer: self.key.public_key(),
+            nonce,
+            valid_until: Timestamp(now_ms.saturating_add(VALIDITY_MS)),
+            payload,
+        };
+        sign_transaction(&self.key, tx).map_err(|e| ServiceError::internal("signing", e))
+    }
+
+    /// Marks every entry `block` carries final, with its outcome, in the
+    /// follower's transaction.
+    pub async fn finalized(
+        conn: &mut AnyConnection,
+        height: u64,
+        receipts: &[tranche_types::Receipt],
+    ) -> Result<(), sqlx::Error> {
+        for r in receipts {
+            let outcome = match &r.outcome {
+                tranche_types::Outcome::Applied => "applied".to_string(),
+                tranche_types::Outcome::Rejected(rej) => rej.code.name().to_string(),
+            };
+            sqlx::query(
+                "UPDATE kit_outbox SET state = $1, height = $2, outcome = $3 WHERE hash = $4",
+            )
+            .bind(state::FINAL)
+            .bind(height as i64)
+            .bind(outcome)
+            .bind(r.tx_hash.to_hex())
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The entries not yet final, by nonce.
+    pub async fn pending(conn: &mut AnyConnection) -> Result<Vec<Pending>, sqlx::Error> {
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT nonce, tx FROM kit_outbox WHERE state = $1 ORDER BY nonce")
+                .bind(state::PENDING)
+                .fetch_all(&mut *conn)
+                .await?;
+        rows.into_iter()
+            .map(|(nonce, tx)| {
+                Ok(Pending {
+                    nonce: nonce as u64,
+                    stx: decode(&tx)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Sends every pending entry once. A transaction the node calls expired
+    /// is signed again with the same nonce and payload and a new validity (it
+    /// can no longer be included, so the new one cannot double it); one the
+    /// node calls invalid is set aside as refused for an operator. Returns
+    /// how many are still pending.
+    pub async fn send_pending(
+        &self,
+        db: &crate::Db,
+        node: &NodeClient,
+        now_ms: u64,
+    ) -> Result<usize, ServiceError> {
+        let pending = Outbox::pending(&mut *db.pool().acquire().await?).await?;
+        let count = pending.len();
+        for p in pending {
+            match node.submit(&p.stx).await {
+                Ok(_) => {}
+                Err(ClientError::Refused { body, .. }) => match body.code {
+                    // Ours is in the mempool or a block already: the follower
+                    // will see it.
+                    ErrorCode::NonceTaken | ErrorCode::NonceUsed => {}
+                    ErrorCode::MempoolFull => break,
+                    ErrorCode::TxExpired => {
+                        let renewed = self.sign(p.nonce, p.stx.tx.payload.clone(), now_ms)?;
+                        let mut w = db.write().await?;
+                        sqlx::query(
+                            "UPDATE kit_outbox SET hash = $1, tx = $2, valid_until = $3
+                             WHERE nonce = $4 AND state = $5",
+                        )
+                        .bind(renewed.tx.hash().to_hex())
+                        .bind(hex::encode(renewed.to_bytes()))
+                        .bind(renewed.tx.valid_until.0 as i64)
+                        .bind(p.nonce as i64)
+                        .bind(state::PENDING)
+                        .execute(&mut *w.tx)
+                        .await?;
+                        w.commit().await?;
+                        tracing::warn!(
+                            nonce = p.nonce,
+                            "an outbox transaction expired unsent; signed again"
+                        );
+                    }
+                    code => {
+                        tracing::error!(nonce = p.nonce, code = code.name(), message = %body.message,
+                            "the node refused an outbox transaction; later ones wait for an operator");
+                        let mut w = db.write().await?;
+                        sqlx::query(
+                            "UPDATE kit_outbox SET state = $1, outcome = $2 WHERE nonce = $3",
+                        )
+                        .bind(state::REFUSED)
+                        .bind(code.name())
+                        .bind(p.nonce as i64)
+                        .execute(&mut *w.tx)
+                        .await?;
+                        w.commit().await?;
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "the node is unreachable; the outbox tries again");
+                    break;
+                }
+            }
+        }
+        Ok(count)
+    }
+}
