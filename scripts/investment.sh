@@ -3,12 +3,15 @@
 # two investors with DIDs of their own consent to their wallets' bindings;
 # a KYC provider issues them credentials and records their digests; an asset
 # is registered and appraised; 1,000 tokens at SP 100 USD are requested,
-# executed and checked (SR-1); a profit is distributed; Alice transfers
+# approved by two of the issuer's operators in the issuer's service (four
+# eyes), executed by the service and checked (SR-1); a profit is distributed; Alice transfers
 # offline-signed, entrusts tokens to a custodian, and moves them out with
 # the custodian's co-signature (SR-3); Alice and Bob settle with Bob's
-# approval; a revocation is requested, executed and checked (F5-10); the
-# exchange checks the supply on its own node (SR-2) and the regulator reads
-# the transfers from its own (F6-9). Every check is asserted.
+# approval; a revocation is requested, approved, executed and checked
+# (F5-10); the exchange checks the supply on its own node (SR-2) and the
+# regulator reads the transfers from its own (F6-9); the issuer's audit log
+# is exported and verified against its anchor on chain (REC-9). Every check
+# is asserted.
 #
 #   scripts/investment.sh [DEVNET_DIR]      (default: ./devnet)
 #
@@ -57,6 +60,28 @@ caught_up() { # NODE
   echo "node $1 did not catch up with the TSP's node" >&2; exit 1
 }
 CHAIN=$("$TRANCHE" query status | field 'd["chain_id"]')
+# The issuer's service: its operators log in with their DIDs and staff credentials.
+ISSUER=$(devnet 'd["services"][0]["api"]')
+login() { # OPERATOR(0|1)
+  "$TRANCHE" service login "$ISSUER" --password-file "$PW" \
+    --key-file "$(devnet "d['services'][0]['staff'][$1]['key_file']")" \
+    --credential "$(devnet "d['services'][0]['staff'][$1]['credential']")" --out "$WORK/op$1.session" > /dev/null
+}
+queued() { # KIND ID: the request as the issuer's service shows it
+  "$TRANCHE" service call "$ISSUER" "/requests/$1/$2" --session "$WORK/op0.session"
+}
+decide() { # OPERATOR KIND ID BODY
+  "$TRANCHE" service call "$ISSUER" "/requests/$2/$3/decisions" --session "$WORK/op$1.session" --body "$4"
+}
+until_state() { # KIND ID STATE
+  local state=""
+  for _ in $(seq 600); do
+    state=$(queued "$1" "$2" 2>/dev/null | field 'd["state"]' || true)
+    [ "$state" = "$3" ] && { echo "  ok: $1 $2 is $3 in the issuer's service"; return; }
+    sleep 0.1
+  done
+  echo "check failed: $1 $2 did not become $3 in the issuer's service (it is ${state:-absent})" >&2; exit 1
+}
 USD='{"code":"USD","kind":"fiat","decimals":2}'
 
 echo "== SR-5 onboarding: each person's DID and wallet are keys of their own; they consent to the binding"
@@ -91,8 +116,21 @@ request() { # ID
 request "R0-$RUN"
 send devnet-tsp "{\"type\":\"withdraw_issuance\",\"request\":\"R0-$RUN\"}"
 request "R-$RUN"
-echo "== F5-5 the issuer issues them"
-send devnet-issuer "{\"type\":\"execute_issuance\",\"request\":\"R-$RUN\",\"amount\":\"1000\",\"allocations\":$ALLOC}"
+echo "== F5-5 two of the issuer's operators approve it in its service (four eyes); the service issues and checks"
+login 0
+login 1
+until_state issuance "R-$RUN" pending
+until_state issuance "R0-$RUN" withdrawn
+decide 0 issuance "R-$RUN" '{"decision":"approve","reason":"allocations match the subscriptions"}' > /dev/null
+check "one approval is not enough" pending "$(queued issuance "R-$RUN" | field 'd["state"]')"
+if decide 0 issuance "R-$RUN" '{"decision":"approve","reason":"again"}' 2> "$WORK/twice.err"; then
+  echo "check failed: the same operator approved twice" >&2; exit 1
+fi
+check "the same operator twice is refused" conflict "$(grep -o conflict "$WORK/twice.err" | head -1)"
+decide 1 issuance "R-$RUN" '{"decision":"approve","reason":"appraisal within tolerance"}' > /dev/null
+until_state issuance "R-$RUN" checked
+check "the TSP reads its request's standing with a signed request" checked "$("$TRANCHE" service call "$ISSUER" "/requests/issuance/R-$RUN" \
+  --sign-as devnet-tsp --key-file "$DEVNET/keys/devnet-tsp.key" --password-file "$PW" --chain-id "$CHAIN" | field 'd["state"]')"
 
 echo "== F5-7/SR-1 the TSP checks issued against requested"
 "$TRANCHE" query issuance "R-$RUN" > "$WORK/issuance.json"
@@ -138,7 +176,10 @@ echo "{\"type\":\"settle\",\"legs\":[{\"token\":\"$TOKEN\",\"from\":\"$ALICE\",\
 
 echo "== F5-10 the TSP requests revocation of 200 of Bob's tokens; the issuer revokes them; SR-1 the TSP checks"
 send devnet-tsp "{\"type\":\"request_revocation\",\"request\":\"V-$RUN\",\"token\":\"$TOKEN\",\"amount\":\"200\"}"
-send devnet-issuer "{\"type\":\"execute_revocation\",\"request\":\"V-$RUN\",\"moves\":[{\"wallet\":\"$BOB\",\"amount\":\"200\"}]}"
+until_state revocation "V-$RUN" pending
+decide 0 revocation "V-$RUN" "{\"decision\":\"approve\",\"reason\":\"court order 12\",\"moves\":[{\"wallet\":\"$BOB\",\"amount\":\"200\"}]}" > /dev/null
+decide 1 revocation "V-$RUN" '{"decision":"approve","reason":"moves checked against the order"}' > /dev/null
+until_state revocation "V-$RUN" checked
 "$TRANCHE" query revocation "V-$RUN" > "$WORK/revocation.json"
 check "revocation requested" 200 "$(field 'd["data"]["check"]["requested"]' < "$WORK/revocation.json")"
 check "revoked" 200 "$(field 'd["data"]["check"]["revoked"]' < "$WORK/revocation.json")"
@@ -162,6 +203,16 @@ caught_up "$REGULATOR_NODE"
 check "transfers of $TOKEN seen by the regulator's node" 9 "$(field 'len(d["data"]["transfers"])' < "$WORK/transfers.json")"
 check "their kinds" "issuance,issuance,holder,holder,holder,custodial,settlement,settlement,revocation" \
   "$(field '",".join(t["kind"] for t in d["data"]["transfers"])' < "$WORK/transfers.json")"
+
+echo "== REC-9 the issuer's audit log, exported, verifies against its anchor on chain"
+for _ in $(seq 300); do
+  "$TRANCHE" service call "$ISSUER" /audit/export --session "$WORK/op0.session" > "$WORK/audit.json"
+  "$TRANCHE" audit verify "$WORK/audit.json" --node "$REGULATOR_NODE" --json > "$WORK/audit-check.json"
+  [ "$(field 'd["anchored_entries"] == d["entries"]' < "$WORK/audit-check.json")" = True ] && break
+  sleep 0.2
+done
+check "every entry anchored" "$(field 'd["entries"]' < "$WORK/audit-check.json")" "$(field 'd["anchored_entries"]' < "$WORK/audit-check.json")"
+check "decisions in the log" 4 "$(field 'sum(1 for r in d["records"] if r["entry"]["action"] == "approve")' < "$WORK/audit.json")"
 
 echo "== balances"
 # Alice: 600 - 100 (to Bob) - 100 (into custody) - 30 + 10 = 380; custody 100 - 40 = 60;

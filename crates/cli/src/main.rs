@@ -82,6 +82,26 @@ enum Command {
     ///   tranche query status --node http://127.0.0.1:27100
     #[command(verbatim_doc_comment)]
     Devnet(commands::devnet::DevnetArgs),
+    /// Run an issuer's service: its approval queue for the issuance and
+    /// revocation requests naming it (four eyes by default), executed only
+    /// once approved, checked on chain; or keep its staff credentials.
+    ///
+    /// Its own process, key, data dir and database (SQLite by default,
+    /// PostgreSQL by database_url). Staff log in with `tranche service login`
+    /// and a staff credential from `tranche issuer ... staff add`.
+    ///
+    /// Examples:
+    ///   tranche issuer --config issuer.toml
+    ///   tranche issuer --config issuer.toml staff add --subject did:key:z6Mk... --out op.json
+    #[command(verbatim_doc_comment,
+              after_long_help = format!("An example config (--config FILE):\n\n{}", tranche_issuer::EXAMPLE_CONFIG))]
+    Issuer(commands::services::IssuerArgs),
+    /// Call a role service: log in with a DID, or sign as an organisation.
+    #[command(subcommand)]
+    Service(commands::services::ServiceCommand),
+    /// Check a role service's exported audit log against the chain.
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCommand),
     /// Run one validator node from its configuration file.
     ///
     /// The TOML file names the genesis, the node's key file (and password
@@ -184,6 +204,9 @@ fn main() -> ExitCode {
         Command::Query(a) => commands::client::query(&ctx, a),
         Command::Watch(a) => commands::client::watch(&ctx, a),
         Command::Verify(a) => commands::verify::run(&ctx, a),
+        Command::Issuer(a) => commands::services::issuer(&ctx, a),
+        Command::Service(c) => commands::services::service(&ctx, c),
+        Command::Audit(c) => commands::audit::run(&ctx, c),
     };
     match result {
         Ok(code) => code,

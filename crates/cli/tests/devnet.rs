@@ -4,36 +4,15 @@
 //! to the same state root.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use tranche_devnet::DevnetFile;
 
+mod support;
+
 fn tranche() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tranche"))
-}
-
-/// Kills every devnet node when the test ends, however it ends.
-struct Nodes {
-    dir: PathBuf,
-    extra: Vec<Child>,
-}
-
-impl Drop for Nodes {
-    fn drop(&mut self) {
-        for child in &mut self.extra {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        for pid in pids(&self.dir) {
-            // Some are gone already (the one the test killed).
-            let _ = Command::new("sh")
-                .arg("-c")
-                .arg(format!("kill -s KILL {pid}"))
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
 }
 
 fn devnet(dir: &Path) -> DevnetFile {
@@ -41,7 +20,12 @@ fn devnet(dir: &Path) -> DevnetFile {
 }
 
 fn pids(dir: &Path) -> Vec<u32> {
-    devnet(dir).nodes.iter().map(|n| n.pid).collect()
+    let d = devnet(dir);
+    d.nodes
+        .iter()
+        .map(|n| n.pid)
+        .chain(d.services.iter().map(|s| s.pid))
+        .collect()
 }
 
 fn status(api: &str) -> Option<Value> {
@@ -86,31 +70,24 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
     // Below Linux's ephemeral range (32768 and up), so no outgoing
     // connection can be holding a port a node is about to listen on.
     let base = 20_000 + (std::process::id() % 1_100) as u16 * 10;
-    let mut nodes = Nodes {
-        dir: dir.clone(),
-        extra: Vec::new(),
-    };
-    let up = tranche()
-        .args([
-            "devnet",
-            "--detach",
-            "--base-port",
-            &base.to_string(),
-            "--data-dir",
-        ])
-        .arg(&dir)
-        .status()
-        .unwrap();
-    assert!(up.success(), "the devnet comes up");
+    let mut nodes = support::devnet_up(&dir, base);
     assert!(devnet(&dir).ready, "devnet.json says the nodes finalize");
     let apis: Vec<String> = devnet(&dir).nodes.iter().map(|n| n.api.clone()).collect();
     // Four validators, then the custodian's node, which follows.
     assert_eq!(apis.len(), 5);
+    // The issuer's service runs beside its node, with two operators.
+    let services = devnet(&dir).services;
+    assert_eq!(services.len(), 1);
+    assert_eq!(
+        (services[0].role.as_str(), services[0].org.as_str()),
+        ("issuer", "devnet-issuer")
+    );
+    assert_eq!(services[0].staff.len(), 2);
     assert_eq!(status(&apis[4]).unwrap()["validating"], false);
 
     // A regulator follows every finalized transfer live.
     let watch_out = dir.join("watch.jsonl");
-    nodes.extra.push(
+    nodes.children.push(
         tranche()
             .args(["watch", "--node", &apis[3]])
             .stdout(std::fs::File::create(&watch_out).unwrap())
@@ -307,7 +284,7 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
     // Restarted from its own storage, it catches up to the same state.
     let config = dir.join("devnet-regulator").join("node.toml");
     let log = std::fs::File::create(dir.join("restart.log")).unwrap();
-    nodes.extra.push(
+    nodes.children.push(
         tranche()
             .arg("node")
             .arg("--config")

@@ -34,6 +34,13 @@ const ORGS: [(&str, &[Role], bool); 7] = [
     ("devnet-appraiser", &[Role::Appraiser], false),
 ];
 const VALIDATORS: usize = 4;
+/// The issuer's staff the devnet makes: two operators, so that its
+/// service's four-eyes approvals can be given.
+pub const ISSUER_OPERATORS: [&str; 2] = ["issuer-operator-1", "issuer-operator-2"];
+/// The issuer's service listens this far above the base port.
+const ISSUER_SERVICE_PORT_OFFSET: u16 = 201;
+/// How long a service may take to answer its health check.
+const SERVICE_READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// The validators' nodes, then the custodian's, which follows the chain
 /// (it reads it, for its own records, without voting).
 const NODES: usize = 5;
@@ -75,6 +82,39 @@ pub struct NodeEntry {
     pub log: String,
 }
 
+/// A member of a service's staff, with the key they log in with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StaffEntry {
+    /// Their name in the keys folder.
+    pub name: String,
+    /// Their DID.
+    pub did: String,
+    /// Their key file (the devnet's password).
+    pub key_file: String,
+    /// Their staff credential.
+    pub credential: String,
+}
+
+/// One role service as `devnet.json` describes it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceEntry {
+    /// Its role, e.g. `issuer`.
+    pub role: String,
+    /// The organisation it serves.
+    pub org: String,
+    /// Its process id.
+    pub pid: u32,
+    /// Its API's base URL.
+    pub api: String,
+    /// Its configuration file.
+    pub config: String,
+    /// Its log file.
+    pub log: String,
+    /// Its staff.
+    #[serde(default)]
+    pub staff: Vec<StaffEntry>,
+}
+
 /// `devnet.json`: what a script needs to use a running devnet.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DevnetFile {
@@ -89,6 +129,9 @@ pub struct DevnetFile {
     pub keys: String,
     /// The nodes, validators first.
     pub nodes: Vec<NodeEntry>,
+    /// The role services, each beside its organisation's node.
+    #[serde(default)]
+    pub services: Vec<ServiceEntry>,
 }
 
 impl DevnetFile {
@@ -119,6 +162,28 @@ pub struct Devnet {
     file: DevnetFile,
     children: Vec<(String, Child)>,
     exited: Vec<bool>,
+    services: Vec<(String, Child)>,
+}
+
+/// Whether a service's `GET /healthz` answers 200, by a bare HTTP/1.0
+/// request on loopback.
+fn healthy(api: &str) -> bool {
+    use std::io::{Read as _, Write as _};
+    let Some(addr) = api.strip_prefix("http://") else {
+        return false;
+    };
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream
+        .write_all(format!("GET /healthz HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.ends_with(b"200")
 }
 
 fn port_free(port: u16) -> bool {
@@ -139,7 +204,10 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
             BASE_PORTS.end()
         );
     }
-    for port in (0..NODES as u16).flat_map(|i| [base_port + i, base_port + 100 + i]) {
+    let ports = (0..NODES as u16)
+        .flat_map(|i| [base_port + i, base_port + 100 + i])
+        .chain([base_port + ISSUER_SERVICE_PORT_OFFSET]);
+    for port in ports {
         if !port_free(port) {
             bail!("port {port} is in use: pick another base port");
         }
@@ -165,6 +233,11 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
             bond: Stake(if validator { 1_000 } else { 0 }),
         });
         keys.push(key.public_key());
+    }
+    for name in ISSUER_OPERATORS {
+        let key = Keypair::generate(&mut OsRng);
+        let file = KeyFile::seal(&key, password.as_bytes(), KdfParams::DEFAULT, &mut OsRng)?;
+        write_private_atomically(&key_path(dir, name), file.to_json().as_bytes())?;
     }
     let genesis = Genesis {
         // Epochs of 100 blocks (about a minute when idle), so a devnet
@@ -199,6 +272,19 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
         std::fs::create_dir_all(&node_dir)?;
         std::fs::write(node_dir.join("node.toml"), config.to_toml())?;
     }
+    // The issuer's service, beside the issuer's node; audit anchors every
+    // few seconds so a devnet shows them.
+    let issuer_dir = dir.join("devnet-issuer");
+    std::fs::write(
+        issuer_dir.join("issuer.toml"),
+        format!(
+            "[service]\norg = \"devnet-issuer\"\nkey_file = \"../keys/devnet-issuer.key\"\npassword_file = \"../password\"\n\
+             node = \"http://{}\"\nlisten = \"127.0.0.1:{}\"\ndata_dir = \"service\"\nanchor_interval_secs = 5\n\n\
+             [issuer]\napprovals_required = 2\n",
+            api(1),
+            base_port + ISSUER_SERVICE_PORT_OFFSET
+        ),
+    )?;
     // Written last: its presence means the devnet is complete.
     std::fs::write(
         dir.join("genesis.json"),
@@ -299,9 +385,11 @@ impl Devnet {
                 password_file: dir.join("password").display().to_string(),
                 keys: dir.join("keys").display().to_string(),
                 nodes,
+                services: Vec::new(),
             },
             exited: vec![false; children.len()],
             children,
+            services: Vec::new(),
         };
         // Written at once, so the pids are known while the nodes start, and
         // again with "ready": true once all of them finalize.
@@ -314,9 +402,113 @@ impl Devnet {
                 return Err(e);
             }
         }
+        if let Err(e) = devnet.start_issuer_service() {
+            devnet.stop();
+            return Err(e);
+        }
         devnet.file.ready = true;
         devnet.write_file()?;
         Ok(devnet)
+    }
+
+    /// Gives the issuer's operators their staff credentials (once) and
+    /// starts the issuer's service; returns once it answers.
+    fn start_issuer_service(&mut self) -> Result<()> {
+        let org_dir = self.dir.join("devnet-issuer");
+        let config = org_dir.join("issuer.toml");
+        let credentials = self.dir.join("credentials");
+        std::fs::create_dir_all(&credentials)?;
+        let mut staff = Vec::new();
+        for name in ISSUER_OPERATORS {
+            let key = tranche_keystore::open_key_file(
+                &key_path(&self.dir, name),
+                Some(Path::new(&self.file.password_file)),
+            )?;
+            let did = tranche_identity::DidKey::from_public_key(&key.public_key()).did();
+            let credential = credentials.join(format!("{name}.json"));
+            if !credential.exists() {
+                let out = Command::new(&self.exe)
+                    .arg("issuer")
+                    .arg("--config")
+                    .arg(&config)
+                    .args([
+                        "staff",
+                        "add",
+                        "--role",
+                        "operator",
+                        "--subject",
+                        &did,
+                        "--out",
+                    ])
+                    .arg(&credential)
+                    .stdin(Stdio::null())
+                    .output()
+                    .context("cannot run tranche issuer staff add")?;
+                if !out.status.success() {
+                    bail!(
+                        "issuing {name}'s staff credential failed: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            }
+            staff.push(StaffEntry {
+                name: name.into(),
+                did,
+                key_file: key_path(&self.dir, name).display().to_string(),
+                credential: credential.display().to_string(),
+            });
+        }
+        let listen = tranche_issuer::IssuerConfig::load(&config)?.service.listen;
+        let log_path = org_dir.join("service.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("cannot open {}", log_path.display()))?;
+        let mut child = Command::new(&self.exe)
+            .arg("issuer")
+            .arg("--config")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("cannot start the issuer's service")?;
+        let api = format!("http://{listen}");
+        let entry = ServiceEntry {
+            role: "issuer".into(),
+            org: "devnet-issuer".into(),
+            pid: child.id(),
+            api: api.clone(),
+            config: config.display().to_string(),
+            log: log_path.display().to_string(),
+            staff,
+        };
+        let tries = SERVICE_READY_TIMEOUT.as_millis() / 100;
+        let mut up = false;
+        for _ in 0..tries {
+            if let Some(status) = child.try_wait()? {
+                bail!(
+                    "the issuer's service exited ({status}) while starting; see {}",
+                    log_path.display()
+                );
+            }
+            if healthy(&api) {
+                up = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.services.push(("issuer".into(), child));
+        if !up {
+            bail!(
+                "the issuer's service did not answer within {} s; see {}",
+                SERVICE_READY_TIMEOUT.as_secs(),
+                log_path.display()
+            );
+        }
+        self.file.services = vec![entry];
+        Ok(())
     }
 
     fn write_file(&self) -> Result<()> {
@@ -391,11 +583,25 @@ impl Devnet {
     /// the pids in `devnet.json`).
     pub fn detach(mut self) {
         self.children.clear();
+        self.services.clear();
     }
 
     /// Stops every node: SIGTERM, and SIGKILL for one still running after
     /// five seconds. Waits until they are gone, so their ports are free.
     pub fn stop(&mut self) {
+        // Services first: they follow their nodes.
+        for (_, child) in self.services.iter_mut() {
+            signal(u64::from(child.id()), "TERM");
+            for _ in 0..50 {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.services.clear();
         for (_, child) in self.children.iter() {
             signal(u64::from(child.id()), "TERM");
         }

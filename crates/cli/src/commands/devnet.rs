@@ -51,6 +51,18 @@ pub fn run(args: DevnetArgs) -> Result<std::process::ExitCode> {
             if n.validator { "" } else { "  (follows)" }
         );
     }
+    for s in &file.services {
+        println!(
+            "  {:<18} {} service  api {}  pid {}",
+            s.org, s.role, s.api, s.pid
+        );
+        for m in &s.staff {
+            println!(
+                "    staff {}: key {}, credential {}",
+                m.name, m.key_file, m.credential
+            );
+        }
+    }
     println!("keys in {} (password in {})", file.keys, file.password_file);
     println!("nodes described in {}", dir.join("devnet.json").display());
     if args.detach {

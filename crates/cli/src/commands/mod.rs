@@ -8,12 +8,14 @@ macro_rules! usage {
 }
 pub(crate) use usage;
 
+pub mod audit;
 pub mod bench;
 pub mod client;
 pub mod devnet;
 pub mod identity;
 pub mod key;
 pub mod node;
+pub mod services;
 pub mod sim;
 pub mod tx;
 pub mod verify;

@@ -125,3 +125,60 @@ impl Env {
         self.path("t.json")
     }
 }
+
+/// A devnet a test started (detached) in `dir`, and other processes the
+/// test started beside it: all are killed when the test ends, however it ends.
+pub struct Running {
+    pub dir: PathBuf,
+    pub children: Vec<std::process::Child>,
+}
+
+/// Kills process `pid`; it may be gone already.
+pub fn kill(pid: u32) {
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -s KILL {pid}"))
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Ok(d) = tranche_devnet::DevnetFile::read(&self.dir) {
+            for pid in d
+                .nodes
+                .iter()
+                .map(|n| n.pid)
+                .chain(d.services.iter().map(|s| s.pid))
+            {
+                kill(pid);
+            }
+        }
+    }
+}
+
+/// Starts a devnet in `dir` on ports from `base`, detached, and waits until
+/// it is ready.
+pub fn devnet_up(dir: &std::path::Path, base: u16) -> Running {
+    let running = Running {
+        dir: dir.to_path_buf(),
+        children: Vec::new(),
+    };
+    let up = Command::new(env!("CARGO_BIN_EXE_tranche"))
+        .args([
+            "devnet",
+            "--detach",
+            "--base-port",
+            &base.to_string(),
+            "--data-dir",
+        ])
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(up.success(), "the devnet comes up");
+    running
+}

@@ -113,3 +113,17 @@ impl IntoResponse for ServiceError {
         (status, axum::Json(self)).into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_documented_with_its_status() {
+        let doc = include_str!("../../../../docs/API.md");
+        for code in ServiceCode::ALL {
+            let cell = format!("`{} {}`", code.status(), code.name());
+            assert!(doc.contains(&cell), "docs/API.md does not name {cell}");
+        }
+    }
+}

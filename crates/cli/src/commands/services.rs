@@ -1,0 +1,354 @@
+//! `tranche issuer`: runs an issuer's service and keeps its staff
+//! credentials. `tranche service`: calls any role service — as a person
+//! logged in with a DID and a presentation, or as an organisation with
+//! requests signed by its on-chain key.
+
+use super::{open_key, print_json, KeyArgs, NotFound, Refused, Usage};
+use crate::Ctx;
+use anyhow::{anyhow, Context, Result};
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use tranche_identity::present;
+use tranche_issuer::{Issuer, IssuerConfig};
+use tranche_keystore::{read_bounded, write_private_atomically};
+use tranche_service::Service;
+use tranche_types::ChainId;
+
+/// The largest document (credential, body, session) read.
+const DOC_BYTES_MAX: u64 = 1 << 20;
+
+/// `tranche issuer` settings.
+#[derive(Debug, Args)]
+pub struct IssuerArgs {
+    /// The service's config file (TOML; see the example above).
+    #[arg(long)]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Option<IssuerCommand>,
+}
+
+/// What to do instead of running the service.
+#[derive(Debug, Subcommand)]
+pub enum IssuerCommand {
+    /// The organisation's staff credentials: how its people log in.
+    #[command(subcommand)]
+    Staff(StaffCommand),
+}
+
+/// Staff credentials, signed with the organisation's key.
+#[derive(Debug, Subcommand)]
+pub enum StaffCommand {
+    /// Issue a staff credential to a person's DID (`tranche did new`).
+    ///
+    /// Example:
+    ///   tranche issuer --config issuer.toml staff add --subject did:key:z6Mk... --role operator --out op.json
+    #[command(verbatim_doc_comment)]
+    Add {
+        /// The staff member's DID (a did:key).
+        #[arg(long)]
+        subject: String,
+        /// Their role: `operator` approves and refuses requests; `auditor` reads the audit log.
+        #[arg(long, default_value = "operator")]
+        role: String,
+        /// Days it stays valid.
+        #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u64).range(1..=3650))]
+        days: u64,
+        /// Write it here (else standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Revoke a staff credential by its id: its sessions end, its logins are refused.
+    Revoke {
+        /// The credential's id (urn:tranche:<org>:staff:<n>).
+        #[arg(long)]
+        credential: String,
+    },
+    /// List the staff credentials issued.
+    List,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// `tranche issuer`.
+pub fn issuer(ctx: &Ctx, args: IssuerArgs) -> Result<ExitCode> {
+    let config = IssuerConfig::load(&args.config)?;
+    super::node::init_logging();
+    runtime()?.block_on(async move {
+        match args.command {
+            None => {
+                Issuer::open(config).await?.run().await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(IssuerCommand::Staff(c)) => staff(ctx, config, c).await,
+        }
+    })
+}
+
+async fn staff(ctx: &Ctx, config: IssuerConfig, command: StaffCommand) -> Result<ExitCode> {
+    let service: Arc<Service> = Service::open(config.service, tranche_issuer::MIGRATIONS).await?;
+    let now = tranche_service::now_ms();
+    match command {
+        StaffCommand::Add {
+            subject,
+            role,
+            days,
+            out,
+        } => {
+            let vc = service
+                .auth
+                .issue_staff(&service.db, &subject, &role, now + days * 86_400_000, now)
+                .await
+                .map_err(|e| Usage(e.message))?;
+            let text = serde_json::to_string_pretty(&vc)? + "\n";
+            match out {
+                Some(p) => write_private_atomically(&p, text.as_bytes())?,
+                None => print!("{text}"),
+            }
+        }
+        StaffCommand::Revoke { credential } => {
+            if !service
+                .auth
+                .revoke_staff(&service.db, &credential, now)
+                .await?
+            {
+                return Err(NotFound(format!("no staff credential {credential}")).into());
+            }
+            if !ctx.json {
+                println!("revoked {credential}");
+            }
+        }
+        StaffCommand::List => print_json(&service.auth.staff(&service.db).await?),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tranche service` commands.
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Log in to a role service with your DID: it asks for a challenge,
+    /// presents your credentials over it and its domain, and writes the
+    /// session (a bearer token, valid 15 minutes).
+    ///
+    /// Example:
+    ///   tranche service login http://127.0.0.1:28101 --key op-1 --credential op-1.json --out op-1.session
+    #[command(verbatim_doc_comment)]
+    Login {
+        /// The service's base URL.
+        url: String,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// A credential to present (repeat for several).
+        #[arg(long = "credential")]
+        credentials: Vec<PathBuf>,
+        /// Write the session here (private file); else print it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Call a role service: GET, or POST with --body. Authenticated by
+    /// --session (a person) or --sign-as (an organisation's signed request).
+    ///
+    /// Examples:
+    ///   tranche service call http://127.0.0.1:28101 /requests?state=pending --session op-1.session
+    ///   tranche service call http://127.0.0.1:28101 /requests/issuance/R-1/decisions --session op-1.session \
+    ///       --body '{"decision":"approve","reason":"terms match the appraisal"}'
+    ///   tranche service call http://127.0.0.1:28101 /requests/issuance/R-1 --sign-as devnet-tsp \
+    ///       --key-file keys/devnet-tsp.key --chain-id tranche-devnet
+    ///
+    /// Exit 3 when the service refuses (its code and message are printed), 4 when it has no such thing.
+    #[command(verbatim_doc_comment)]
+    Call {
+        /// The service's base URL.
+        url: String,
+        /// The path, with its query.
+        path: String,
+        /// POST this JSON body (a file, `-` for standard input, or the JSON itself).
+        #[arg(long)]
+        body: Option<String>,
+        /// A session written by `tranche service login`.
+        #[arg(long, conflicts_with = "sign_as")]
+        session: Option<PathBuf>,
+        /// Sign the request as this organisation (with --key or --key-file).
+        #[arg(long, requires = "chain_id")]
+        sign_as: Option<String>,
+        /// The chain the organisation's key is on.
+        #[arg(long)]
+        chain_id: Option<ChainId>,
+        /// The organisation's key.
+        #[arg(long)]
+        key: Option<String>,
+        /// The organisation's key file.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// Its password file.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+}
+
+fn http() -> Result<reqwest::blocking::Client> {
+    reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .context("an HTTP client")
+}
+
+/// The answer's JSON, or the exit that fits the refusal.
+fn answer(path: &str, response: reqwest::blocking::Response) -> Result<Value> {
+    let status = response.status();
+    let text = response.text().unwrap_or_default();
+    let body: Value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    if status.is_success() {
+        return Ok(body);
+    }
+    let code = body["code"].as_str().unwrap_or("").to_string();
+    let message = body["message"]
+        .as_str()
+        .map_or_else(|| body.to_string(), str::to_string);
+    let what = format!(
+        "the service refused {path} ({} {code}): {message}",
+        status.as_u16()
+    );
+    Err(match status.as_u16() {
+        404 => NotFound(what).into(),
+        400..=499 => Refused(what).into(),
+        _ => anyhow!(what),
+    })
+}
+
+fn read_doc(arg: &Path, what: &str) -> Result<Value> {
+    let bytes = read_bounded(arg, DOC_BYTES_MAX)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Usage(format!("{} is not {what} in JSON: {e}", arg.display())).into())
+}
+
+/// `tranche service`.
+pub fn service(ctx: &Ctx, command: ServiceCommand) -> Result<ExitCode> {
+    match command {
+        ServiceCommand::Login {
+            url,
+            key,
+            credentials,
+            out,
+        } => {
+            let holder = open_key(ctx, &key)?;
+            let base = url.trim_end_matches('/');
+            let client = http()?;
+            let challenge = answer(
+                "/auth/challenge",
+                client
+                    .post(format!("{base}/auth/challenge"))
+                    .send()
+                    .with_context(|| format!("reaching {base}"))?,
+            )?;
+            let (Some(nonce), Some(domain)) = (
+                challenge["challenge"].as_str(),
+                challenge["domain"].as_str(),
+            ) else {
+                return Err(anyhow!("{base} answered no challenge: {challenge}"));
+            };
+            let creds = credentials
+                .iter()
+                .map(|p| read_doc(p, "a credential"))
+                .collect::<Result<Vec<_>>>()?;
+            let vp = present(&holder, creds, nonce, domain, super::now())?;
+            let session = answer(
+                "/auth/session",
+                client
+                    .post(format!("{base}/auth/session"))
+                    .json(&json!({ "challenge": nonce, "presentation": vp }))
+                    .send()?,
+            )?;
+            let text = serde_json::to_string_pretty(&session)? + "\n";
+            match out {
+                Some(p) => write_private_atomically(&p, text.as_bytes())?,
+                None => print!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ServiceCommand::Call {
+            url,
+            path,
+            body,
+            session,
+            sign_as,
+            chain_id,
+            key,
+            key_file,
+            password_file,
+        } => {
+            if !path.starts_with('/') {
+                return Err(Usage(format!("the path starts with /, not {path:?}")).into());
+            }
+            let body = match body {
+                None => None,
+                Some(b) if b.trim_start().starts_with(['{', '[']) => Some(b.into_bytes()),
+                Some(b) => Some(read_bounded(Path::new(&b), DOC_BYTES_MAX)?),
+            };
+            if let Some(b) = &body {
+                serde_json::from_slice::<Value>(b)
+                    .map_err(|e| Usage(format!("--body is not JSON: {e}")))?;
+            }
+            let base = url.trim_end_matches('/');
+            let method = if body.is_some() {
+                reqwest::Method::POST
+            } else {
+                reqwest::Method::GET
+            };
+            let mut request = http()?.request(method.clone(), format!("{base}{path}"));
+            if let Some(s) = session {
+                let s = read_doc(&s, "a session from `tranche service login`")?;
+                let token = s["token"]
+                    .as_str()
+                    .ok_or_else(|| Usage("the session has no token".into()))?;
+                request = request.bearer_auth(token);
+            }
+            if let Some(org) = sign_as {
+                let k = open_key(
+                    ctx,
+                    &KeyArgs {
+                        key,
+                        key_file,
+                        password_file,
+                    },
+                )?;
+                let chain = chain_id.ok_or_else(|| Usage("--sign-as needs --chain-id".into()))?;
+                let signed_path = path.split('?').next().unwrap_or(&path);
+                let h = tranche_service::signed::sign(
+                    &k,
+                    &chain,
+                    &org,
+                    method.as_str(),
+                    signed_path,
+                    body.as_deref().unwrap_or(b""),
+                    tranche_service::now_ms() / 1000,
+                    &tranche_service::random_hex()[..32],
+                );
+                request = request
+                    .header("content-digest", h.content_digest)
+                    .header("signature-input", h.signature_input)
+                    .header("signature", h.signature);
+            }
+            if let Some(b) = body {
+                request = request.header("content-type", "application/json").body(b);
+            }
+            let value = answer(
+                &path,
+                request.send().with_context(|| format!("reaching {base}"))?,
+            )?;
+            print_json(&value);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! The service kit against a real devnet: an organisation's service follows
+//! the chain, sends what it signs through its outbox, anchors its audit log
+//! on chain (REC-9) where `tranche audit verify` checks it, and tells signed
+//! requests of organisations apart by the roles the chain records.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+use tranche_devnet::DevnetFile;
+use tranche_service::audit::{self, Entry};
+use tranche_service::follower::Apply;
+use tranche_service::{signed, ServiceCode, ServiceConfig};
+use tranche_types::Role;
+
+fn tranche() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tranche"))
+}
+
+mod support;
+
+/// A role that only follows: the kit's own effects (the outbox's finality,
+/// the cursor) are what is checked.
+struct Follows;
+
+impl Apply for Follows {
+    fn apply<'a>(
+        &'a self,
+        _conn: &'a mut sqlx::AnyConnection,
+        _block: &'a tranche_api::node::BlockRecord,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<(), tranche_service::ServiceError>> + Send + 'a,
+        >,
+    > {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+fn config(dir: &Path, devnet: &DevnetFile, org: &str, data: &Path, db: &str) -> ServiceConfig {
+    let node = devnet
+        .nodes
+        .iter()
+        .find(|n| n.org == org)
+        .map_or_else(|| devnet.nodes[0].api.clone(), |n| n.api.clone());
+    let text = format!(
+        r#"org = "{org}"
+key_file = "{keys}/{org}.key"
+password_file = "{pw}"
+node = "{node}"
+listen = "127.0.0.1:0"
+data_dir = "{data}"
+database_url = "{db}"
+anchor_interval_secs = 1
+"#,
+        keys = devnet.keys,
+        pw = devnet.password_file,
+        data = data.display(),
+    );
+    let c: ServiceConfig = toml::from_str(&text).unwrap();
+    c.resolve(dir).unwrap()
+}
+
+async fn until<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..600 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rec9_a_service_anchors_its_audit_log_on_chain_and_authorizes_organisations_by_their_chain_roles(
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("devnet");
+    let base = 21_000 + (std::process::id() % 1_000) as u16 * 10;
+    let _running = support::devnet_up(&dir, base);
+    let devnet = DevnetFile::read(&dir).unwrap();
+
+    for (i, url) in tranche_service::db::test_databases(tmp.path())
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        // One service per database, both the issuer's: the second starts its
+        // outbox from the chain's next nonce for the key the first moved on.
+        let data = tmp.path().join(format!("issuer-{i}"));
+        let cfg = config(&dir, &devnet, "devnet-issuer", &data, &url);
+        let service = tranche_service::Service::open(cfg, &[]).await.unwrap();
+
+        // Three decisions, anchored: the anchor is a transaction the outbox
+        // sends and the follower sees final.
+        {
+            let mut w = service.db.write().await.unwrap();
+            for n in 0..3 {
+                service
+                    .decide(
+                        &mut w.tx,
+                        None,
+                        Entry {
+                            actor: "did:key:z6MkOperator".into(),
+                            authority: "urn:tranche:devnet-issuer:staff:0".into(),
+                            action: "approve".into(),
+                            subject: format!("issuance/R-{n}"),
+                            decision: "approved".into(),
+                            reason: None,
+                            tx: None,
+                        },
+                    )
+                    .await
+                    .unwrap();
+            }
+            w.commit().await.unwrap();
+        }
+        let before = service
+            .node
+            .organisation("devnet-issuer")
+            .await
+            .unwrap()
+            .unwrap()
+            .data;
+        let anchored_before = before.audit_anchor.map_or(0, |a| a.entries);
+        assert_eq!(service.anchor_audit().await.unwrap(), Some(3));
+        assert_eq!(
+            service.anchor_audit().await.unwrap(),
+            None,
+            "nothing new to anchor"
+        );
+        let s = Arc::clone(&service);
+        until("the anchor to be final", || {
+            let s = Arc::clone(&s);
+            async move {
+                s.send_once().await.unwrap();
+                s.follow_once(&Follows).await.unwrap();
+                let (pending,): (i64,) =
+                    sqlx::query_as("SELECT COUNT(*) FROM kit_outbox WHERE state <> 'final'")
+                        .fetch_one(s.db.pool())
+                        .await
+                        .unwrap();
+                pending == 0
+            }
+        })
+        .await;
+        let (outcome,): (String,) = sqlx::query_as("SELECT outcome FROM kit_outbox")
+            .fetch_one(service.db.pool())
+            .await
+            .unwrap();
+        // The first service's anchor covers 3 entries; the second's log is
+        // new and also 3 long, which the chain refuses: a log is never cut back.
+        let expected = if anchored_before < 3 {
+            "applied"
+        } else {
+            "AUDIT_ANCHOR_NOT_AFTER"
+        };
+        assert_eq!(outcome, expected);
+        // Signed requests: the TSP's key signs, the chain says it is a TSP.
+        let tsp_key = tranche_keystore::open_key_file(
+            &Path::new(&devnet.keys).join("devnet-tsp.key"),
+            Some(Path::new(&devnet.password_file)),
+        )
+        .unwrap();
+        let now = tranche_service::now_ms();
+        let check = |h: &signed::SignedHeaders, path: &str, body: &[u8], at: u64| {
+            let mut headers = axum::http::HeaderMap::new();
+            headers.insert("content-digest", h.content_digest.parse().unwrap());
+            headers.insert("signature-input", h.signature_input.parse().unwrap());
+            headers.insert("signature", h.signature.parse().unwrap());
+            let (db, node, chain) = (
+                service.db.clone(),
+                service.node.clone(),
+                service.chain_id.clone(),
+            );
+            let (path, body) = (path.to_string(), body.to_vec());
+            async move { signed::check(&db, &node, &chain, &headers, "POST", &path, &body, at).await }
+        };
+        let h = signed::sign(
+            &tsp_key,
+            &service.chain_id,
+            "devnet-tsp",
+            "POST",
+            "/x",
+            b"{}",
+            now / 1000,
+            "n-1",
+        );
+        let caller = check(&h, "/x", b"{}", now).await.unwrap();
+        assert_eq!(caller.org, "devnet-tsp");
+        caller.require(Role::Tsp).unwrap();
+        assert_eq!(
+            caller.require(Role::Issuer).unwrap_err().code,
+            ServiceCode::Forbidden
+        );
+        assert_eq!(
+            check(&h, "/x", b"{}", now).await.unwrap_err().code,
+            ServiceCode::ReplayedRequest
+        );
+        assert_eq!(
+            check(&h, "/y", b"{}", now).await.unwrap_err().code,
+            ServiceCode::SignatureInvalid
+        );
+        assert_eq!(
+            check(&h, "/x", b"{\"a\":1}", now).await.unwrap_err().code,
+            ServiceCode::SignatureInvalid
+        );
+        let old = signed::sign(
+            &tsp_key,
+            &service.chain_id,
+            "devnet-tsp",
+            "POST",
+            "/x",
+            b"",
+            now / 1000 - 3_600,
+            "n-2",
+        );
+        assert_eq!(
+            check(&old, "/x", b"", now).await.unwrap_err().code,
+            ServiceCode::StaleRequest
+        );
+        // Signed with the TSP's key in another organisation's name.
+        let posing = signed::sign(
+            &tsp_key,
+            &service.chain_id,
+            "devnet-exchange",
+            "POST",
+            "/x",
+            b"",
+            now / 1000,
+            "n-3",
+        );
+        assert_eq!(
+            check(&posing, "/x", b"", now).await.unwrap_err().code,
+            ServiceCode::SignatureInvalid
+        );
+        let nobody = signed::sign(
+            &tsp_key,
+            &service.chain_id,
+            "no-such-org",
+            "POST",
+            "/x",
+            b"",
+            now / 1000,
+            "n-4",
+        );
+        assert_eq!(
+            check(&nobody, "/x", b"", now).await.unwrap_err().code,
+            ServiceCode::Forbidden
+        );
+        if anchored_before >= 3 {
+            continue;
+        }
+        let on_chain = service
+            .node
+            .organisation("devnet-issuer")
+            .await
+            .unwrap()
+            .unwrap()
+            .data
+            .audit_anchor
+            .unwrap();
+        let mut conn = service.db.pool().acquire().await.unwrap();
+        let export = audit::Export {
+            org: "devnet-issuer".into(),
+            records: audit::records(&mut conn, 0, 1000).await.unwrap(),
+            anchors: audit::anchors(&mut conn).await.unwrap(),
+        };
+        assert_eq!(on_chain.entries, 3);
+        assert_eq!(on_chain.head.to_hex(), export.records[2].hash);
+
+        // `tranche audit verify` checks the export against any node.
+        let file = tmp.path().join("audit.json");
+        std::fs::write(&file, serde_json::to_vec(&export).unwrap()).unwrap();
+        let verify = |path: &Path| {
+            tranche()
+                .args(["audit", "verify"])
+                .arg(path)
+                .args(["--node", &devnet.nodes[3].api])
+                .output()
+                .unwrap()
+        };
+        let ok = verify(&file);
+        assert!(
+            ok.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+        let mut altered = export.clone();
+        altered.records[1].entry.decision = "refused".into();
+        let bad = tmp.path().join("altered.json");
+        std::fs::write(&bad, serde_json::to_vec(&altered).unwrap()).unwrap();
+        let refused = verify(&bad);
+        assert_eq!(
+            refused.status.code(),
+            Some(1),
+            "an altered log does not verify"
+        );
+        // A log cut back below what the chain anchored does not verify.
+        let mut cut = export.clone();
+        cut.records.truncate(2);
+        cut.anchors.clear();
+        std::fs::write(&bad, serde_json::to_vec(&cut).unwrap()).unwrap();
+        assert_eq!(
+            verify(&bad).status.code(),
+            Some(1),
+            "a truncated log does not verify"
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! The issuer service's API: the queue for its staff, and each request's
+//! standing for the TSP that filed it (by a request signed with the TSP's
+//! on-chain key).
+
+use crate::queue::{self, Decision, Kind, RequestView, State};
+use crate::Issuer;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::{HeaderMap, Uri};
+use serde::Deserialize;
+use std::sync::Arc;
+use tranche_service::auth::STAFF_ROLE_PREFIX;
+use tranche_service::{now_ms, signed, ServiceCode, ServiceError};
+use tranche_types::Role;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The whole router: the kit's routes and the issuer's, with metrics and
+/// the OpenAPI document.
+pub fn router(issuer: &Arc<Issuer>) -> axum::Router {
+    let (router, mut doc) = issuer
+        .service
+        .routes()
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(list))
+                .routes(routes!(get))
+                .routes(routes!(decide))
+                .with_state(Arc::clone(issuer)),
+        )
+        .split_for_parts();
+    doc.info.title = "Tranche issuer service".into();
+    doc.info.description = Some(
+        "The issuer's approval queue: requests naming this issuer, decided by its staff (four eyes), executed only once approved, checked on chain.".into(),
+    );
+    tranche_service::http::finish(router, issuer.service.metrics.clone(), doc)
+}
+
+/// Who may read the queue: staff, or a TSP for its own requests.
+enum Reader {
+    Staff,
+    Tsp(String),
+}
+
+async fn reader(
+    issuer: &Issuer,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: &[u8],
+) -> Result<Reader, ServiceError> {
+    let s = &issuer.service;
+    if headers.contains_key(axum::http::header::AUTHORIZATION) {
+        let p = s.principal(headers).await?;
+        if p.roles.iter().any(|r| r.starts_with(STAFF_ROLE_PREFIX)) {
+            return Ok(Reader::Staff);
+        }
+        return Err(ServiceError::new(
+            ServiceCode::Forbidden,
+            "the queue is read by this organisation's staff, and by each TSP for its own requests",
+        ));
+    }
+    if !headers.contains_key("signature-input") {
+        return Err(ServiceError::new(
+            ServiceCode::Unauthenticated,
+            "staff log in first (POST /auth/challenge, POST /auth/session) and send Authorization: Bearer <token>; a TSP signs its request with its on-chain key",
+        ));
+    }
+    let caller = signed::check(
+        &s.db,
+        &s.node,
+        &s.chain_id,
+        headers,
+        "GET",
+        uri.path(),
+        body,
+        now_ms(),
+    )
+    .await?;
+    caller.require(Role::Tsp)?;
+    Ok(Reader::Tsp(caller.org))
+}
+
+/// Which requests.
+#[derive(Clone, Debug, Deserialize, utoipa::IntoParams)]
+pub struct Filter {
+    /// Only requests in this state (`pending`, `refused`, `executing`,
+    /// `checked`, `mismatch`, `failed`, `withdrawn`).
+    #[serde(default)]
+    pub state: Option<String>,
+}
+
+/// The requests naming this issuer, oldest first (at most 1,000). Staff see
+/// all; a TSP (signed request) sees its own.
+#[utoipa::path(get, path = "/requests", tag = "issuer", params(Filter),
+    responses((status = 200, body = Vec<RequestView>), (status = 401, body = ServiceError), (status = 403, body = ServiceError)))]
+async fn list(
+    AxState(issuer): AxState<Arc<Issuer>>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(filter): Query<Filter>,
+) -> Result<axum::Json<Vec<RequestView>>, ServiceError> {
+    let who = reader(&issuer, &headers, &uri, b"").await?;
+    let state = match filter.state.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(State::parse(s).ok_or_else(|| {
+            ServiceError::new(
+                ServiceCode::BadRequest,
+                format!("no state {s:?}; see GET /openapi.json"),
+            )
+        })?),
+    };
+    let tsp = match &who {
+        Reader::Staff => None,
+        Reader::Tsp(org) => Some(org.as_str()),
+    };
+    let mut conn = issuer.service.db.pool().acquire().await?;
+    Ok(axum::Json(
+        queue::list(&mut conn, state, tsp, issuer.approvals_required).await?,
+    ))
+}
+
+fn not_found(kind: Kind, request: &str) -> ServiceError {
+    ServiceError::new(
+        ServiceCode::NotFound,
+        format!(
+            "no {} request {request} names this issuer (yet: it appears once its block is final)",
+            kind.name()
+        ),
+    )
+}
+
+fn check_id(request: &str) -> Result<(), ServiceError> {
+    if request.is_empty() || request.len() > 64 {
+        return Err(ServiceError::new(
+            ServiceCode::BadRequest,
+            "a request id is 1 to 64 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// One request with its decisions.
+#[utoipa::path(get, path = "/requests/{kind}/{request}", tag = "issuer",
+    params(("kind" = String, Path, description = "issuance or revocation"), ("request" = String, Path, description = "the request's id")),
+    responses((status = 200, body = RequestView), (status = 401, body = ServiceError), (status = 403, body = ServiceError), (status = 404, body = ServiceError)))]
+async fn get(
+    AxState(issuer): AxState<Arc<Issuer>>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((kind, request)): Path<(String, String)>,
+) -> Result<axum::Json<RequestView>, ServiceError> {
+    let kind = Kind::parse(&kind)?;
+    check_id(&request)?;
+    let who = reader(&issuer, &headers, &uri, b"").await?;
+    let mut conn = issuer.service.db.pool().acquire().await?;
+    let view = queue::get(&mut conn, kind, &request, issuer.approvals_required)
+        .await?
+        .ok_or_else(|| not_found(kind, &request))?;
+    if let Reader::Tsp(org) = who {
+        if view.tsp != org {
+            // Another TSP's request: as if it did not exist.
+            return Err(not_found(kind, &request));
+        }
+    }
+    Ok(axum::Json(view))
+}
+
+/// Approve or refuse a pending request, with a reason (staff in the role
+/// `operator`). The approval that completes the quorum sends the execution.
+#[utoipa::path(post, path = "/requests/{kind}/{request}/decisions", tag = "issuer", request_body = Decision,
+    params(("kind" = String, Path, description = "issuance or revocation"), ("request" = String, Path, description = "the request's id")),
+    responses((status = 200, body = RequestView), (status = 400, body = ServiceError), (status = 401, body = ServiceError),
+        (status = 403, body = ServiceError), (status = 404, body = ServiceError), (status = 409, body = ServiceError)))]
+async fn decide(
+    AxState(issuer): AxState<Arc<Issuer>>,
+    headers: HeaderMap,
+    Path((kind, request)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<axum::Json<RequestView>, ServiceError> {
+    let kind = Kind::parse(&kind)?;
+    check_id(&request)?;
+    let who = issuer.service.principal(&headers).await?;
+    let decision: Decision = serde_json::from_slice(&body).map_err(|e| {
+        ServiceError::new(
+            ServiceCode::BadRequest,
+            format!("the body is not a decision: {e}"),
+        )
+    })?;
+    Ok(axum::Json(
+        issuer.decide(kind, &request, &who, decision).await?,
+    ))
+}

@@ -1,0 +1,263 @@
+//! What the issuer takes from each finalized block: requests naming it,
+//! withdrawals, and the outcome of its own executions with their check.
+
+use crate::queue::{self, Kind, State};
+use crate::Issuer;
+use sqlx::AnyConnection;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use tranche_api::node::BlockRecord;
+use tranche_service::audit::Entry;
+use tranche_service::follower::Apply;
+use tranche_service::{ServiceCode, ServiceError};
+use tranche_types::{Outcome, Payload};
+
+/// The issuer's follower.
+#[derive(Debug)]
+pub(crate) struct Follow(pub(crate) Arc<Issuer>);
+
+impl Apply for Follow {
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        block: &'a BlockRecord,
+    ) -> Pin<Box<dyn Future<Output = Result<(), ServiceError>> + Send + 'a>> {
+        Box::pin(self.0.apply_block(conn, block))
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::new(ServiceCode::NodeUnavailable, e.to_string())
+}
+
+fn chain_entry(actor: &str, action: &str, subject: String, decision: String) -> Entry {
+    Entry {
+        actor: actor.into(),
+        authority: "chain".into(),
+        action: action.into(),
+        subject,
+        decision,
+        reason: None,
+        tx: None,
+    }
+}
+
+/// What the chain's check (SR-1) says of an execution.
+struct ChainCheck {
+    /// Carried out, by this issuer.
+    done: bool,
+    /// Units issued or revoked.
+    moved: Option<u128>,
+    /// Units requested.
+    requested: u128,
+    /// The TSP that filed it.
+    tsp: String,
+}
+
+impl Issuer {
+    /// Records the chain's check of the service's own execution of `id`:
+    /// `None` if the chain rejected it, `Some(None)` if the node shows no
+    /// check, else the check.
+    async fn record_check(
+        &self,
+        conn: &mut AnyConnection,
+        kind: Kind,
+        id: &str,
+        check: Option<Option<ChainCheck>>,
+        outcome: &str,
+        entry: impl Fn(Entry) -> Entry,
+    ) -> Result<(), ServiceError> {
+        let verb = match kind {
+            Kind::Issuance => "issued",
+            Kind::Revocation => "revoked",
+        };
+        let (state, checked) = match check {
+            None => (State::Failed, format!("rejected: {outcome}")),
+            Some(None) => (State::Mismatch, "the node shows no check for it".into()),
+            Some(Some(c)) if c.done && c.moved == Some(c.requested) => (
+                State::Checked,
+                format!(
+                    "{verb} {} of {} requested by {}",
+                    c.requested, c.requested, c.tsp
+                ),
+            ),
+            Some(Some(c)) => (
+                State::Mismatch,
+                format!("{verb} {:?} of {} requested", c.moved, c.requested),
+            ),
+        };
+        queue::settle(conn, kind, id, state, Some(outcome), Some(&checked)).await?;
+        let org = self.service.config.org.clone();
+        let e = entry(chain_entry(
+            &org,
+            "check",
+            format!("{}/{id}", kind.name()),
+            format!("{}: {checked}", state.name()),
+        ));
+        self.service.decide(conn, None, e).await?;
+        Ok(())
+    }
+
+    async fn apply_block(
+        &self,
+        conn: &mut AnyConnection,
+        block: &BlockRecord,
+    ) -> Result<(), ServiceError> {
+        let s = &self.service;
+        let org = s.config.org.as_str();
+        let ours = s.key.public_key();
+        let height = block.height;
+        for (stx, receipt) in block.block.txs.iter().zip(&block.receipts) {
+            let applied = matches!(receipt.outcome, Outcome::Applied);
+            let outcome = match &receipt.outcome {
+                Outcome::Applied => "applied".to_string(),
+                Outcome::Rejected(r) => r.code.name().to_string(),
+            };
+            let entry = |mut e: Entry| {
+                e.tx = Some(receipt.tx_hash.to_hex());
+                e
+            };
+            match &stx.tx.payload {
+                Payload::RequestIssuance(p) if applied && p.issuer.as_str() == org => {
+                    let id = p.request.to_string();
+                    let tsp = s
+                        .node
+                        .issuance(&id)
+                        .await
+                        .map_err(unavailable)?
+                        .map_or_else(String::new, |v| v.data.request.tsp.to_string());
+                    let detail = serde_json::to_string(p).expect("a payload serializes");
+                    if queue::file(
+                        conn,
+                        Kind::Issuance,
+                        &id,
+                        &tsp,
+                        p.token.as_str(),
+                        p.amount,
+                        detail,
+                        height,
+                    )
+                    .await?
+                    {
+                        let e = entry(chain_entry(
+                            &tsp,
+                            "file",
+                            format!("issuance/{id}"),
+                            "queued".into(),
+                        ));
+                        s.decide(conn, None, e).await?;
+                    }
+                }
+                Payload::RequestRevocation(p) if applied => {
+                    // Ours if we issued the token.
+                    let (issued,): (i64,) = sqlx::query_as(
+                        "SELECT COUNT(*) FROM issuer_requests WHERE kind = 'issuance' AND token = $1 AND state = 'checked'",
+                    )
+                    .bind(p.token.to_string())
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    if issued == 0 {
+                        continue;
+                    }
+                    let id = p.request.to_string();
+                    let tsp = s
+                        .node
+                        .revocation(&id)
+                        .await
+                        .map_err(unavailable)?
+                        .map_or_else(String::new, |v| v.data.request.tsp.to_string());
+                    let detail = serde_json::to_string(p).expect("a payload serializes");
+                    if queue::file(
+                        conn,
+                        Kind::Revocation,
+                        &id,
+                        &tsp,
+                        p.token.as_str(),
+                        p.amount,
+                        detail,
+                        height,
+                    )
+                    .await?
+                    {
+                        let e = entry(chain_entry(
+                            &tsp,
+                            "file",
+                            format!("revocation/{id}"),
+                            "queued".into(),
+                        ));
+                        s.decide(conn, None, e).await?;
+                    }
+                }
+                Payload::WithdrawIssuance(p) if applied => {
+                    let id = p.request.to_string();
+                    if let Some(r) =
+                        queue::get(conn, Kind::Issuance, &id, self.approvals_required).await?
+                    {
+                        if matches!(r.state, State::Pending | State::Refused) {
+                            queue::settle(conn, Kind::Issuance, &id, State::Withdrawn, None, None)
+                                .await?;
+                            let e = entry(chain_entry(
+                                &r.tsp,
+                                "withdraw",
+                                format!("issuance/{id}"),
+                                "withdrawn".into(),
+                            ));
+                            s.decide(conn, None, e).await?;
+                        }
+                    }
+                }
+                Payload::ExecuteIssuance(p) if stx.tx.signer == ours => {
+                    let id = p.request.to_string();
+                    let check = if applied {
+                        let c = s
+                            .node
+                            .issuance(&id)
+                            .await
+                            .map_err(unavailable)?
+                            .and_then(|v| v.data.check);
+                        Some(c.map(|c| ChainCheck {
+                            done: c.executed && c.issuer.as_str() == org,
+                            moved: c.issued.map(|u| u.0),
+                            requested: c.requested.0,
+                            tsp: c.tsp.to_string(),
+                        }))
+                    } else {
+                        None
+                    };
+                    self.record_check(conn, Kind::Issuance, &id, check, &outcome, entry)
+                        .await?;
+                }
+                Payload::ExecuteRevocation(p) if stx.tx.signer == ours => {
+                    let id = p.request.to_string();
+                    let check = if applied {
+                        let c = s
+                            .node
+                            .revocation(&id)
+                            .await
+                            .map_err(unavailable)?
+                            .and_then(|v| v.data.check);
+                        Some(c.map(|c| ChainCheck {
+                            done: c.executed,
+                            moved: c.revoked.map(|u| u.0),
+                            requested: c.requested.0,
+                            tsp: c.tsp.to_string(),
+                        }))
+                    } else {
+                        None
+                    };
+                    self.record_check(conn, Kind::Revocation, &id, check, &outcome, entry)
+                        .await?;
+                }
+                _ => {}
+            }
+        }
+        let (pending,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM issuer_requests WHERE state = 'pending'")
+                .fetch_one(&mut *conn)
+                .await?;
+        s.metrics
+            .queue("approvals", usize::try_from(pending).unwrap_or(0));
+        Ok(())
+    }
+}
