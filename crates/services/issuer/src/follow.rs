@@ -99,6 +99,29 @@ impl Issuer {
         Ok(())
     }
 
+    /// Queues a request the chain filed (once) and notes it in the audit log.
+    async fn file(
+        &self,
+        conn: &mut AnyConnection,
+        (kind, id, tsp, token, amount, detail): (
+            Kind,
+            String,
+            String,
+            String,
+            tranche_types::Units,
+            String,
+        ),
+        height: u64,
+        entry: &impl Fn(Entry) -> Entry,
+    ) -> Result<(), ServiceError> {
+        if queue::file(conn, kind, &id, &tsp, &token, amount, detail, height).await? {
+            let subject = format!("{}/{id}", kind.name());
+            let e = entry(chain_entry(&tsp, "file", subject, "queued".into()));
+            self.service.decide(conn, None, e).await?;
+        }
+        Ok(())
+    }
+
     async fn apply_block(
         &self,
         conn: &mut AnyConnection,
@@ -128,26 +151,15 @@ impl Issuer {
                         .map_err(unavailable)?
                         .map_or_else(String::new, |v| v.data.request.tsp.to_string());
                     let detail = serde_json::to_string(p).expect("a payload serializes");
-                    if queue::file(
-                        conn,
+                    let filed = (
                         Kind::Issuance,
-                        &id,
-                        &tsp,
-                        p.token.as_str(),
+                        id,
+                        tsp,
+                        p.token.to_string(),
                         p.amount,
                         detail,
-                        height,
-                    )
-                    .await?
-                    {
-                        let e = entry(chain_entry(
-                            &tsp,
-                            "file",
-                            format!("issuance/{id}"),
-                            "queued".into(),
-                        ));
-                        s.decide(conn, None, e).await?;
-                    }
+                    );
+                    self.file(conn, filed, height, &entry).await?;
                 }
                 Payload::RequestRevocation(p) if applied => {
                     // Ours if we issued the token.
@@ -168,26 +180,15 @@ impl Issuer {
                         .map_err(unavailable)?
                         .map_or_else(String::new, |v| v.data.request.tsp.to_string());
                     let detail = serde_json::to_string(p).expect("a payload serializes");
-                    if queue::file(
-                        conn,
+                    let filed = (
                         Kind::Revocation,
-                        &id,
-                        &tsp,
-                        p.token.as_str(),
+                        id,
+                        tsp,
+                        p.token.to_string(),
                         p.amount,
                         detail,
-                        height,
-                    )
-                    .await?
-                    {
-                        let e = entry(chain_entry(
-                            &tsp,
-                            "file",
-                            format!("revocation/{id}"),
-                            "queued".into(),
-                        ));
-                        s.decide(conn, None, e).await?;
-                    }
+                    );
+                    self.file(conn, filed, height, &entry).await?;
                 }
                 Payload::WithdrawIssuance(p) if applied => {
                     let id = p.request.to_string();
