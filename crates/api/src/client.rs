@@ -6,9 +6,9 @@
 //! command-line tools and threads.
 
 use crate::node::{
-    AssetView, At, BatchAnswer, BlockRecord, IssuanceView, NextNonce, OrganisationView, ProofView,
-    RevocationView, Status, Submitted, TokenView, TransactionRecord, TransferEvent, Transfers,
-    Validators, WalletView,
+    AssetView, At, BatchAnswer, BlockRecord, IssuanceView, NextNonce, OfferingView,
+    OrganisationView, ProofView, RevocationView, Status, Submitted, TokenView, TransactionRecord,
+    TransferEvent, Transfers, Validators, WalletView,
 };
 use crate::{ErrorBody, BATCH_TXS_MAX};
 use serde::de::DeserializeOwned;
@@ -385,6 +385,12 @@ impl NodeClient {
     /// An issuance request and its check, or `None`.
     pub async fn issuance(&self, request: &str) -> Result<Option<At<IssuanceView>>, ClientError> {
         self.find(&format!("/issuances/{}", segment(request))).await
+    }
+
+    /// An offering, or `None`.
+    pub async fn offering(&self, offering: &str) -> Result<Option<At<OfferingView>>, ClientError> {
+        self.find(&format!("/offerings/{}", segment(offering)))
+            .await
     }
 
     /// A revocation request and its check, or `None`.

@@ -258,6 +258,47 @@ pub struct OrganisationView {
     pub audit_anchor: Option<AuditAnchorView>,
 }
 
+/// `GET /offerings/{offering}`: an offering, where it stands, and its
+/// subscriptions (at most the first 1,000).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OfferingView {
+    /// The TSP that opened it.
+    #[schema(value_type = String)]
+    pub tsp: OrgId,
+    /// Its terms.
+    #[schema(value_type = Object)]
+    pub terms: tranche_types::OpenOffering,
+    /// `open`, `refunding`, `allocating`, `refunded`, `allocated`, `issued` or `released`.
+    pub phase: String,
+    /// Units subscribed.
+    #[schema(value_type = String)]
+    pub subscribed: Units,
+    /// Units allocated at the close.
+    #[schema(value_type = String)]
+    pub allocated: Units,
+    /// How many subscriptions it took.
+    pub subscriptions: u64,
+    /// The escrow wallet holding the subscribers' money.
+    #[schema(value_type = String)]
+    pub escrow: WalletAddress,
+    /// The subscriptions, in order.
+    pub entries: Vec<SubscriptionView>,
+}
+
+/// One subscription.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SubscriptionView {
+    /// The paying wallet, which receives the tokens.
+    #[schema(value_type = String)]
+    pub wallet: WalletAddress,
+    /// Units subscribed.
+    #[schema(value_type = String)]
+    pub units: Units,
+    /// Units allocated at the close.
+    #[schema(value_type = String)]
+    pub allocated: Units,
+}
+
 /// An audit log's head as anchored on chain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AuditAnchorView {

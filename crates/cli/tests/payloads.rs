@@ -98,7 +98,7 @@ fn every_kind() -> Vec<Payload> {
             amount: Units(1_000),
             issuer: id("first-issuer"),
             allocations: allocations.clone(),
-            rules,
+            rules: rules.clone(),
         }),
         Payload::ExecuteIssuance(ExecuteIssuance {
             request: id("R-1"),
@@ -190,6 +190,40 @@ fn every_kind() -> Vec<Payload> {
             entries: 12,
             head: Hash([7; 32]),
         }),
+        Payload::OpenOffering(OpenOffering {
+            offering: "O-1".parse().unwrap(),
+            asset: "A-1".parse().unwrap(),
+            token: "T-1".parse().unwrap(),
+            unit_price: usd(10_000),
+            amount: Units(1_000),
+            min_units: Units(1),
+            max_units: Units(0),
+            soft_cap: Units(500),
+            opens: Timestamp(1_800_000_000_000),
+            closes: Timestamp(1_800_086_400_000),
+            issuer: "first-issuer".parse().unwrap(),
+            bank: "escrow-bank".parse().unwrap(),
+            cash_token: "USD-DEP".parse().unwrap(),
+            issue_date: "2026-01-01".parse().unwrap(),
+            expiry_date: "2030-12-31".parse().unwrap(),
+            rules: rules.clone(),
+        }),
+        Payload::Subscribe(Subscribe {
+            offering: "O-1".parse().unwrap(),
+            units: Units(600),
+        }),
+        Payload::CloseOffering(CloseOffering {
+            offering: "O-1".parse().unwrap(),
+            max: 1_000,
+        }),
+        Payload::IssueOffering(IssueOffering {
+            offering: "O-1".parse().unwrap(),
+            max: 1_000,
+        }),
+        Payload::ReleaseProceeds(ReleaseProceeds {
+            offering: "O-1".parse().unwrap(),
+            to: WalletAddress([3; 20]),
+        }),
     ]
 }
 
@@ -226,6 +260,11 @@ fn kind(p: &Payload) -> &'static str {
         Payload::Delegate(_) => "delegate",
         Payload::Undelegate(_) => "undelegate",
         Payload::AnchorAudit(_) => "anchor_audit",
+        Payload::OpenOffering(_) => "open_offering",
+        Payload::Subscribe(_) => "subscribe",
+        Payload::CloseOffering(_) => "close_offering",
+        Payload::IssueOffering(_) => "issue_offering",
+        Payload::ReleaseProceeds(_) => "release_proceeds",
     }
 }
 

@@ -352,6 +352,11 @@ pub enum QueryCommand {
         /// The request id.
         request: String,
     },
+    /// An offering: its terms, phase, escrow and subscriptions (F5-3..F5-8).
+    Offering {
+        /// The offering's id.
+        offering: String,
+    },
     /// A revocation request and its check: requested against revoked (SR-1).
     Revocation {
         /// The request id.
@@ -508,6 +513,9 @@ pub fn query(_ctx: &Ctx, args: QueryArgs) -> Result<ExitCode> {
         QueryCommand::Asset { asset } => {
             serde_json::to_value(client.found(&format!("asset {asset}"), |c| c.asset(asset))?)?
         }
+        QueryCommand::Offering { offering } => serde_json::to_value(
+            client.found(&format!("offering {offering}"), |c| c.offering(offering))?,
+        )?,
         QueryCommand::Issuance { request } => {
             serde_json::to_value(client.found(&format!("issuance request {request}"), |c| {
                 c.issuance(request)

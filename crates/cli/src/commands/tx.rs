@@ -150,7 +150,8 @@ pub enum BuildCommand {
     /// forced_transfer, recover_wallet, create_checkpoint,
     /// declare_distribution, record_payment, request_revocation,
     /// execute_revocation, issue_cash_token, mint_cash, settle,
-    /// bond_validator, delegate, undelegate, anchor_audit) and carries that kind's fields;
+    /// bond_validator, delegate, undelegate, anchor_audit, open_offering,
+    /// subscribe, close_offering, issue_offering, release_proceeds) and carries that kind's fields;
     /// unknown fields are refused. See docs/ARCHITECTURE.md for what each does.
     /// Amounts are decimal strings of whole units ("15"), never JSON numbers.
     ///

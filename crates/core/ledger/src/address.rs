@@ -1,7 +1,7 @@
 //! Addresses the chain derives: wallets no key controls.
 
 use sha2::{Digest, Sha256};
-use tranche_types::{Did, OrgId, TokenId, WalletAddress};
+use tranche_types::{Did, OrgId, RequestId, TokenId, WalletAddress};
 
 /// The wallet a token's revoked units go to (L-2). No key controls it.
 pub fn revocation_wallet(token: &TokenId) -> WalletAddress {
@@ -9,6 +9,11 @@ pub fn revocation_wallet(token: &TokenId) -> WalletAddress {
         b"tranche/revocation-wallet/v1",
         &[token.as_str().as_bytes()],
     )
+}
+
+/// The escrow wallet of an offering's subscriptions (REC-8). No key controls it.
+pub fn escrow_wallet(offering: &RequestId) -> WalletAddress {
+    derived(b"tranche/escrow-wallet/v1", &[offering.as_str().as_bytes()])
 }
 
 /// The custodial wallet `custodian` keeps for `holder` (SR-3). No key controls it.

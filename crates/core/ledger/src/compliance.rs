@@ -197,6 +197,14 @@ pub(crate) fn check(
             format!("{from} is the revocation wallet of {id}; nothing leaves it"),
         ));
     }
+    if let Some(offering) = state.escrows.get(from) {
+        return Err(reject(
+            RejectCode::EscrowLocked,
+            format!(
+                "{from} is the escrow of offering {offering}; only its close and release move it"
+            ),
+        ));
+    }
     if t.is_revoked() {
         return Err(reject(
             RejectCode::TokenRevoked,

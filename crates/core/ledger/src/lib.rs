@@ -30,8 +30,9 @@ mod state;
 pub use auth::{NodeRow, ProofError, StateProof};
 pub use state::{
     Asset, AuditAnchor, ChainParams, Checkpoint, Claim, Committee, Custody, Distribution,
-    Entitlement, Equivocation, Freeze, IssuanceRequest, Member, Organisation, ProofRequestError,
-    RevocationRequest, Roles, Row, State, StateTree, Table, Token, TokenKind, Validator,
+    Entitlement, Equivocation, Freeze, IssuanceRequest, Member, Offering, OfferingPhase,
+    Organisation, ProofRequestError, RevocationRequest, Roles, Row, State, StateTree, Subscription,
+    Table, Token, TokenKind, Validator,
 };
 pub use tranche_types::{
     IssuanceCheck, RevocationCheck, TokenSupply, TransferKind, TransferRecord,
@@ -671,6 +672,45 @@ impl Ledger {
                 "token {token}: wallet {wallet} has {} frozen of the {held} it holds",
                 f.amount
             );
+        }
+        for (id, o) in &s.offerings {
+            // REC-8: the escrow holds what is still owed to subscribers or
+            // to the owner — nothing more, nothing less.
+            let price = o.terms.unit_price.minor.0;
+            let (mut owed, mut credited) = (0u128, 0u128);
+            for ((of, seq), sub) in s.subscriptions.range((id.clone(), 0)..) {
+                if of != id {
+                    break;
+                }
+                let kept = if *seq < o.processed {
+                    sub.allocated
+                } else {
+                    sub.units
+                };
+                owed += kept.0 * price;
+                if *seq < o.issued {
+                    credited += sub.allocated.0;
+                }
+            }
+            if o.phase == OfferingPhase::Released {
+                owed = 0;
+            }
+            let escrow = s
+                .balances
+                .get(&(o.terms.cash_token.clone(), address::escrow_wallet(id)))
+                .copied()
+                .unwrap_or(Units::ZERO);
+            assert_eq!(
+                escrow.0, owed,
+                "offering {id}: its escrow holds what it owes"
+            );
+            if o.issued > 0 {
+                let issued = s.tokens.get(&o.terms.token).map_or(0, |t| t.issued.0);
+                assert_eq!(
+                    issued, credited,
+                    "offering {id}: issued what its batches credited"
+                );
+            }
         }
         for (id, r) in &s.issuances {
             if let Some(issued) = r.issued {

@@ -2,8 +2,8 @@
 
 use crate::compliance::balance;
 use crate::state::{
-    Asset, AuditAnchor, Custody, Equivocation, IssuanceRequest, Organisation, RevocationRequest,
-    Token, Validator,
+    Asset, AuditAnchor, Custody, Equivocation, IssuanceRequest, Offering, Organisation,
+    RevocationRequest, Subscription, Token, Validator,
 };
 use crate::Ledger;
 use tranche_types::{
@@ -80,6 +80,29 @@ impl Ledger {
     /// The revocation wallet of a token.
     pub fn revocation_wallet(token: &TokenId) -> WalletAddress {
         crate::apply::revocation_wallet(token)
+    }
+
+    /// The escrow wallet of an offering (REC-8).
+    pub fn escrow_wallet(offering: &RequestId) -> WalletAddress {
+        crate::address::escrow_wallet(offering)
+    }
+
+    /// An offering, if there is one.
+    pub fn offering(&self, offering: &RequestId) -> Option<&Offering> {
+        self.state().offerings.get(offering)
+    }
+
+    /// The subscriptions to an offering, in order.
+    pub fn subscriptions<'a>(
+        &'a self,
+        offering: &RequestId,
+    ) -> impl Iterator<Item = &'a Subscription> + 'a {
+        let id = offering.clone();
+        self.state()
+            .subscriptions
+            .range((id.clone(), 0)..)
+            .take_while(move |((o, _), _)| *o == id)
+            .map(|(_, s)| s)
     }
 
     /// The custodial wallet a custodian keeps for a holder.

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use tranche_types::commonware_codec::Write;
 use tranche_types::{
     record, AssetId, AssetKind, BoundedVec, CountryCode, Currency, Date, Did, Hash, Money,
-    OffenceKind, OrgId, PublicKey, RequestId, RequestIssuance, Role, Stake, TokenId, TokenRules,
-    Units,
+    OffenceKind, OpenOffering, OrgId, PublicKey, RequestId, RequestIssuance, Role, Stake, TokenId,
+    TokenRules, Units, WalletAddress,
 };
 
 /// A set of roles as a bit mask: bit `r` for the role with code `r`.
@@ -274,6 +274,62 @@ record! {
         /// The hash of the evidence's canonical encoding; the block at
         /// `height` carries the evidence itself.
         pub evidence: Hash,
+    }
+}
+
+tranche_types::unit_enum! {
+    /// Where an offering stands.
+    pub enum OfferingPhase {
+        /// Taking subscriptions (inside its window).
+        Open = 0,
+        /// Closing below its soft cap: refunds under way.
+        Refunding = 1,
+        /// Closing at or above its soft cap: allocations under way.
+        Allocating = 2,
+        /// Closed, everyone refunded; nothing is issued.
+        Refunded = 3,
+        /// Closed with its allocations fixed: the issuer may issue them.
+        Allocated = 4,
+        /// Issued in full (SR-1): the bank may release the proceeds.
+        Issued = 5,
+        /// The proceeds are with the owner.
+        Released = 6,
+    }
+}
+
+record! {
+    /// An offering and where it stands (F5-3..F5-8).
+    pub struct Offering {
+        /// The TSP that opened it.
+        pub tsp: OrgId,
+        /// Its terms.
+        pub terms: OpenOffering,
+        /// Where it stands.
+        pub phase: OfferingPhase,
+        /// Units subscribed in all.
+        pub subscribed: Units,
+        /// Subscriptions taken, numbered from 0.
+        pub subscriptions: u64,
+        /// Subscriptions the close has walked.
+        pub processed: u64,
+        /// Units allocated in all (what will be issued).
+        pub allocated: Units,
+        /// Subscriptions the issuer has walked.
+        pub issued: u64,
+    }
+}
+
+record! {
+    /// One subscription to an offering.
+    pub struct Subscription {
+        /// The paying wallet, which receives the tokens.
+        pub wallet: WalletAddress,
+        /// Its identity.
+        pub did: Did,
+        /// Units subscribed.
+        pub units: Units,
+        /// Units allocated at the close.
+        pub allocated: Units,
     }
 }
 

@@ -342,6 +342,14 @@ tables! {
     equivocations: (PublicKey, u64, u64) => Equivocation;
     /// The last audit-log anchor of each organisation.
     audit_anchors: OrgId => AuditAnchor;
+    /// Offerings.
+    offerings: RequestId => Offering;
+    /// Subscriptions by (offering, number).
+    subscriptions: (RequestId, u64) => Subscription;
+    /// Units subscribed by (offering, investor identity).
+    investor_units: (RequestId, Did) => Units;
+    /// Escrow wallets, by the offering whose money they hold.
+    escrows: WalletAddress => RequestId;
 }
 
 /// The Merkle tree and what it last saw.
@@ -603,7 +611,9 @@ read_plain!(
     Entitlement,
     Validator,
     Equivocation,
-    AuditAnchor
+    AuditAnchor,
+    Offering,
+    Subscription
 );
 
 impl<A: ReadPlain, B: ReadPlain> ReadPlain for (A, B) {

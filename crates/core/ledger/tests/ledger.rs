@@ -10,6 +10,8 @@ mod combined;
 mod consent;
 #[path = "ledger/lifecycle.rs"]
 mod lifecycle;
+#[path = "ledger/offerings.rs"]
+mod offerings;
 
 use support::*;
 use tranche_crypto::{Domain, Keypair};
@@ -1272,7 +1274,7 @@ fn settlement_delivers_against_payment_atomically() {
 }
 
 #[test]
-fn settlement_cash_is_issued_by_a_central_bank_only() {
+fn settlement_cash_is_issued_by_a_central_or_escrow_bank_only() {
     let (mut w, a, _) = issued();
     let usd_currency = Currency::known("USD").unwrap();
     w.rejects(

@@ -23,8 +23,11 @@ crate::unit_enum! {
         Recovery = 5,
         /// A leg of a settlement.
         Settlement = 6,
-        /// Cash minted by a central bank.
+        /// Cash minted by a central bank or an escrow bank.
         Mint = 7,
+        /// Money into or out of an offering's escrow: a subscription, a
+        /// refund, the release of the proceeds.
+        Escrow = 8,
     }
 }
 

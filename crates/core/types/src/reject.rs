@@ -169,6 +169,16 @@ reject_codes! {
     RequestWithdrawn = 58, "REQUEST_WITHDRAWN", "the TSP withdrew this request; it can no longer be carried out";
     /// An audit anchor that does not cover more entries than the last one.
     AuditAnchorNotAfter = 59, "AUDIT_ANCHOR_NOT_AFTER", "an audit log's anchor must cover more entries than its last anchor; a log is never cut back";
+    /// The offering takes no subscriptions now.
+    OfferingClosed = 60, "OFFERING_CLOSED", "the offering takes subscriptions only inside its window; check its opening and closing times";
+    /// The offering is not at the stage this needs.
+    OfferingNotDone = 61, "OFFERING_NOT_DONE", "the offering's window has not ended or its close is not complete; wait for the end, then send close_offering until it is";
+    /// A subscription outside the offering's bounds per investor.
+    SubscriptionOutOfBounds = 62, "SUBSCRIPTION_OUT_OF_BOUNDS", "an investor subscribes, in total, between the offering's minimum and maximum units";
+    /// Money in an offering's escrow moves only by the offering's rules.
+    EscrowLocked = 63, "ESCROW_LOCKED", "escrowed money moves only by the offering's rules: refunds at its close, the proceeds on release after issuance (REC-8)";
+    /// The offering is not issued in full.
+    NotYetIssued = 64, "NOT_YET_ISSUED", "the proceeds are released only once the issuer issued exactly what the offering allocated (SR-1)";
 }
 
 impl fmt::Display for RejectCode {

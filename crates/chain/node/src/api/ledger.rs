@@ -7,8 +7,8 @@ use axum::extract::{Path, State};
 use std::sync::Arc;
 use tranche_api::node::{
     AssetView, At, AuditAnchorView, Balance, CustodialWallet, CustodyView, IssuanceRequestView,
-    IssuanceView, OrganisationView, RevocationRequestView, RevocationView, TokenKindView,
-    TokenRecord, TokenView, WalletView,
+    IssuanceView, OfferingView, OrganisationView, RevocationRequestView, RevocationView,
+    SubscriptionView, TokenKindView, TokenRecord, TokenView, WalletView,
 };
 use tranche_api::ErrorBody;
 use tranche_ledger::{Ledger, Token, TokenKind};
@@ -202,6 +202,49 @@ pub(super) async fn issuance(
             withdrawn: r.withdrawn,
         },
         check: view.ledger.issuance_check(&request),
+    };
+    at(&view, answer)
+}
+
+/// An offering (F5-3..F5-8): its terms, phase, escrow and subscriptions.
+#[utoipa::path(get, path = "/offerings/{offering}", tag = "ledger",
+    params(("offering" = String, Path, description = "The offering's id")),
+    responses(
+        (status = 200, description = "The offering", body = At<OfferingView>),
+        (status = 404, description = "No such offering", body = ErrorBody)))]
+pub(super) async fn offering(
+    State(s): State<Arc<Shared>>,
+    Path(offering): Path<String>,
+) -> Answer<At<OfferingView>> {
+    let offering: RequestId = parse("offering", &offering)?;
+    let view = s.view();
+    let o = view
+        .ledger
+        .offering(&offering)
+        .ok_or_else(|| ApiError::not_found(format!("no offering {offering}")))?;
+    let phase = serde_json::to_value(o.phase)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let entries = view
+        .ledger
+        .subscriptions(&offering)
+        .take(1_000)
+        .map(|s| SubscriptionView {
+            wallet: s.wallet,
+            units: s.units,
+            allocated: s.allocated,
+        })
+        .collect();
+    let answer = OfferingView {
+        tsp: o.tsp.clone(),
+        terms: o.terms.clone(),
+        phase,
+        subscribed: o.subscribed,
+        allocated: o.allocated,
+        subscriptions: o.subscriptions,
+        escrow: Ledger::escrow_wallet(&offering),
+        entries,
     };
     at(&view, answer)
 }

@@ -9,6 +9,29 @@ pub(super) fn request_issuance(
     p: &RequestIssuance,
 ) -> Result<(), Rejection> {
     let org = org_with(state, signer, Role::Tsp)?;
+    check_request(state, &org, p)?;
+    state.issuances.insert(
+        p.request.clone(),
+        IssuanceRequest {
+            tsp: org,
+            terms: p.clone(),
+            issued: None,
+            withdrawn: false,
+        },
+    );
+    Ok(())
+}
+
+/// What a request (or an offering, which becomes one) must be: a fresh id
+/// and token for an asset of `org`, appraised within tolerance (SR-6), AP /
+/// SP whole tokens (F5-2), an issuer other than the TSP (SR-1), allocations
+/// adding up, consistent rules.
+pub(super) fn check_request(
+    state: &State,
+    org: &OrgId,
+    p: &RequestIssuance,
+) -> Result<(), Rejection> {
+    let org = org.clone();
     let asset = state
         .assets
         .get(&p.asset)
@@ -19,7 +42,10 @@ pub(super) fn request_issuance(
             format!("{} is registered with {}, not {org}", p.asset, asset.tsp),
         ));
     }
-    if state.issuances.contains_key(&p.request) || state.revocations.contains_key(&p.request) {
+    if state.issuances.contains_key(&p.request)
+        || state.revocations.contains_key(&p.request)
+        || state.offerings.contains_key(&p.request)
+    {
         return Err(reject(
             RejectCode::AlreadyExists,
             format!("request {} exists already", p.request),
@@ -30,6 +56,10 @@ pub(super) fn request_issuance(
             .issuances
             .values()
             .any(|r| r.terms.token == p.token && !r.withdrawn)
+        || state
+            .offerings
+            .values()
+            .any(|o| o.terms.token == p.token && o.phase != crate::state::OfferingPhase::Refunded)
     {
         return Err(reject(
             RejectCode::AlreadyExists,
@@ -125,15 +155,6 @@ pub(super) fn request_issuance(
             "a country is both allowed and denied",
         ));
     }
-    state.issuances.insert(
-        p.request.clone(),
-        IssuanceRequest {
-            tsp: org,
-            terms: p.clone(),
-            issued: None,
-            withdrawn: false,
-        },
-    );
     Ok(())
 }
 

@@ -21,6 +21,7 @@ mod distributions;
 mod governance;
 mod identity;
 mod issuance;
+mod offerings;
 mod revocation;
 mod settlement;
 mod staking;
@@ -35,6 +36,7 @@ use distributions::*;
 pub(crate) use governance::*;
 use identity::*;
 use issuance::*;
+use offerings::*;
 use revocation::*;
 pub(crate) use settlement::*;
 use staking::*;
@@ -361,5 +363,10 @@ pub(crate) fn execute(
         Payload::Delegate(p) => delegate(state, &mut tx, p),
         Payload::Undelegate(p) => undelegate(state, &mut tx, p),
         Payload::AnchorAudit(p) => anchor_audit(state, &tx, p),
+        Payload::OpenOffering(p) => open_offering(state, &mut tx, p),
+        Payload::Subscribe(p) => subscribe(state, &mut tx, p),
+        Payload::CloseOffering(p) => close_offering(state, &mut tx, p),
+        Payload::IssueOffering(p) => issue_offering(state, &mut tx, p),
+        Payload::ReleaseProceeds(p) => release_proceeds(state, &mut tx, p),
     }
 }

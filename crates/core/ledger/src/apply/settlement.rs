@@ -10,11 +10,24 @@ pub(super) fn issue_cash_token(
 ) -> Result<(), Rejection> {
     let signer = &tx.stx.tx.signer;
     let ctx = tx.ctx;
-    let org = org_with(state, signer, Role::CentralBank)?;
-    if p.currency.kind() != CurrencyKind::Cbdc {
+    // A central bank's CBDC, or an escrow bank's deposit token: cash backed
+    // 1:1 by the fiat money it holds.
+    let org = any_org(state, signer)?;
+    let roles = state.orgs.get(&org).expect("any_org found it").roles;
+    let fits = if roles.has(Role::CentralBank) {
+        p.currency.kind() == CurrencyKind::Cbdc
+    } else if roles.has(Role::EscrowBank) {
+        p.currency.kind() == CurrencyKind::Fiat
+    } else {
+        return Err(reject(
+            RejectCode::MissingRole,
+            format!("{org} is neither a central bank nor an escrow bank"),
+        ));
+    };
+    if !fits {
         return Err(reject(
             RejectCode::InvalidField,
-            "a cash token carries a CBDC currency",
+            "a central bank's cash token carries a CBDC currency, an escrow bank's deposit token a fiat one",
         ));
     }
     if state.tokens.contains_key(&p.token) {
@@ -48,7 +61,14 @@ pub(super) fn issue_cash_token(
 
 pub(super) fn mint_cash(state: &mut State, tx: &mut Tx<'_>, p: &MintCash) -> Result<(), Rejection> {
     let signer = &tx.stx.tx.signer;
-    let org = org_with(state, signer, Role::CentralBank)?;
+    let org = any_org(state, signer)?;
+    let roles = state.orgs.get(&org).expect("any_org found it").roles;
+    if !roles.has(Role::CentralBank) && !roles.has(Role::EscrowBank) {
+        return Err(reject(
+            RejectCode::MissingRole,
+            format!("{org} is neither a central bank nor an escrow bank"),
+        ));
+    }
     let t = token(state, &p.token)?;
     if t.kind != TokenKind::Cash || t.issuer != org {
         return Err(reject(

@@ -1,0 +1,261 @@
+//! The primary market on the ledger (F5-3, F5-4, F5-6, F5-8, REC-8): an
+//! offering paid in an escrow bank's deposit token, escrowed where nobody
+//! moves it, closed into allocations (or refunds below the soft cap),
+//! issued exactly as allocated, and released to the owner only after.
+
+use crate::support::*;
+use tranche_crypto::Keypair;
+use tranche_ledger::*;
+use tranche_types::*;
+
+const CASH: &str = "USD-DEP";
+/// Each test's window: opens now, closes in a day.
+const DAY: u64 = 86_400_000;
+
+struct Market {
+    w: World,
+    bank: Keypair,
+    owner_wallet: Keypair,
+    investors: Vec<Person>,
+}
+
+/// A world with an escrow bank and its deposit token, an appraised asset
+/// (AP 100,000 USD), its owner's wallet, and `n` onboarded investors holding
+/// `cash` minor units each.
+fn market(n: u8, cash: u128) -> Market {
+    let mut w = World::new();
+    let bank = Keypair::from_seed(&[77; 32]);
+    admit(&mut w, "escrow-bank", &bank, Some(Role::EscrowBank));
+    w.ok(
+        &bank,
+        Payload::IssueCashToken(IssueCashToken {
+            token: id(CASH),
+            currency: Currency::known("USD").unwrap(),
+        }),
+    );
+    w.register_asset("A-1", usd(10_000_000));
+    w.appraise("A-1", usd(10_000_000));
+    let owner_wallet = Keypair::from_seed(&[78; 32]);
+    let owner_key = tranche_testkit::key(250);
+    let chain: ChainId = id(tranche_testkit::world::CHAIN);
+    let tsp = w.tsp.clone();
+    w.ok(
+        &tsp,
+        Payload::RegisterWallet(Ledger::sign_binding(&chain, &owner_wallet, &owner_key)),
+    );
+    let investors: Vec<Person> = (1..=n).map(Person::new).collect();
+    for p in &investors {
+        w.onboard(p, "KR");
+        w.ok(
+            &bank,
+            Payload::MintCash(MintCash {
+                token: id(CASH),
+                to: p.wallet(),
+                amount: Units(cash),
+            }),
+        );
+    }
+    Market {
+        w,
+        bank,
+        owner_wallet,
+        investors,
+    }
+}
+
+fn offer(m: &Market, soft_cap: u128) -> OpenOffering {
+    OpenOffering {
+        offering: id("O-1"),
+        asset: id("A-1"),
+        token: id("T-1"),
+        unit_price: usd(10_000),
+        amount: Units(1_000),
+        min_units: Units(1),
+        max_units: Units(800),
+        soft_cap: Units(soft_cap),
+        opens: m.w.ctx.time,
+        closes: m.w.ctx.time.plus_ms(DAY),
+        issuer: id("first-issuer"),
+        bank: id("escrow-bank"),
+        cash_token: id(CASH),
+        issue_date: date("2026-01-01"),
+        expiry_date: date("2030-12-31"),
+        rules: default_rules(),
+    }
+}
+
+fn subscribe(units: u128) -> Payload {
+    Payload::Subscribe(Subscribe {
+        offering: id("O-1"),
+        units: Units(units),
+    })
+}
+
+fn close(max: u32) -> Payload {
+    Payload::CloseOffering(CloseOffering {
+        offering: id("O-1"),
+        max,
+    })
+}
+
+fn issue(max: u32) -> Payload {
+    Payload::IssueOffering(IssueOffering {
+        offering: id("O-1"),
+        max,
+    })
+}
+
+fn escrow() -> WalletAddress {
+    Ledger::escrow_wallet(&id("O-1"))
+}
+
+#[test]
+fn f5_3_f5_6_f5_8_subscriptions_escrowed_issued_as_allocated_and_released_after_issuance() {
+    let mut m = market(3, 100_000_000);
+    let tsp = m.w.tsp.clone();
+    m.w.ok(&tsp, Payload::OpenOffering(offer(&m, 500)));
+    let [a, b, c] = [&m.investors[0], &m.investors[1], &m.investors[2]].map(|p| p.clone());
+    m.w.ok(&a.key, subscribe(600));
+    m.w.ok(&b.key, subscribe(399));
+    m.w.ok(&c.key, subscribe(1));
+    // REC-8: the money waits in escrow, where nobody's transfer takes it.
+    assert_eq!(m.w.balance(CASH, &escrow()), 1_000 * 10_000);
+    assert_eq!(m.w.balance(CASH, &a.wallet()), 100_000_000 - 600 * 10_000);
+    let bank = m.bank.clone();
+    m.w.rejects(
+        &bank,
+        Payload::ForcedTransfer(ForcedTransfer {
+            token: id(CASH),
+            from: escrow(),
+            to: bank.address(),
+            amount: Units(1),
+            reason: Memo::new("take").unwrap(),
+        }),
+        RejectCode::EscrowLocked,
+    );
+    // Not before the window ends; the issuer not before the close.
+    m.w.rejects(&tsp, close(10), RejectCode::OfferingNotDone);
+    let issuer = m.w.issuer.clone();
+    m.w.rejects(&issuer, issue(10), RejectCode::OfferingNotDone);
+    m.w.advance_days(2);
+    m.w.rejects(&c.key, subscribe(1), RejectCode::OfferingClosed);
+    // Closed two subscriptions at a time: the same guarantees in parts.
+    m.w.ok(&tsp, close(2));
+    m.w.ok(&tsp, close(2));
+    m.w.rejects(&tsp, close(2), RejectCode::AlreadyExists);
+    // No release before issuance (SR-1).
+    let release = Payload::ReleaseProceeds(ReleaseProceeds {
+        offering: id("O-1"),
+        to: m.owner_wallet.address(),
+    });
+    m.w.rejects(&bank, release.clone(), RejectCode::NotYetIssued);
+    // Only the named issuer, exactly the allocations.
+    let exchange = m.w.exchange.clone();
+    m.w.rejects(&exchange, issue(10), RejectCode::MissingRole);
+    m.w.ok(&issuer, issue(2));
+    m.w.rejects(&bank, release.clone(), RejectCode::NotYetIssued);
+    m.w.ok(&issuer, issue(2));
+    m.w.rejects(&issuer, issue(2), RejectCode::RequestAlreadyExecuted);
+    assert_eq!(
+        [&a, &b, &c].map(|p| m.w.balance("T-1", &p.wallet())),
+        [600, 399, 1]
+    );
+    // F5-8: to the owner's wallet, and only to it.
+    m.w.rejects(
+        &bank,
+        Payload::ReleaseProceeds(ReleaseProceeds {
+            offering: id("O-1"),
+            to: a.wallet(),
+        }),
+        RejectCode::DifferentIdentity,
+    );
+    m.w.ok(&bank, release.clone());
+    assert_eq!(m.w.balance(CASH, &m.owner_wallet.address()), 10_000_000);
+    assert_eq!(m.w.balance(CASH, &escrow()), 0);
+    m.w.rejects(&bank, release, RejectCode::AlreadyPaid);
+    m.w.ledger.check_invariants();
+}
+
+#[test]
+fn f5_6_an_oversubscribed_offering_is_scaled_down_by_the_integer_rule_and_the_excess_refunded() {
+    let mut m = market(3, 100_000_000);
+    let tsp = m.w.tsp.clone();
+    m.w.ok(&tsp, Payload::OpenOffering(offer(&m, 500)));
+    let ps: Vec<Person> = m.investors.clone();
+    // 800 + 700 + 1 = 1,501 subscribed for 1,000.
+    for (p, n) in ps.iter().zip([800, 700, 1]) {
+        m.w.ok(&p.key, subscribe(n));
+    }
+    m.w.advance_days(2);
+    m.w.ok(&tsp, close(1_000));
+    let issuer = m.w.issuer.clone();
+    m.w.ok(&issuer, issue(1_000));
+    // floor(s × 1000 / 1501): 532, 466, 0; the 2 units left over are not issued.
+    let got: Vec<u128> = ps.iter().map(|p| m.w.balance("T-1", &p.wallet())).collect();
+    assert_eq!(got, [532, 466, 0]);
+    for (p, (s, a)) in ps.iter().zip([(800u128, 532u128), (700, 466), (1, 0)]) {
+        assert_eq!(
+            m.w.balance(CASH, &p.wallet()),
+            100_000_000 - a * 10_000,
+            "refunded (s - a) × SP for s = {s}"
+        );
+    }
+    assert_eq!(m.w.balance(CASH, &escrow()), 998 * 10_000);
+    let check = m.w.ledger.offering(&id("O-1")).unwrap();
+    assert_eq!(check.allocated, Units(998));
+    m.w.ledger.check_invariants();
+}
+
+#[test]
+fn f5_6_below_the_soft_cap_everyone_is_refunded_and_nothing_is_issued() {
+    let mut m = market(2, 100_000_000);
+    let tsp = m.w.tsp.clone();
+    m.w.ok(&tsp, Payload::OpenOffering(offer(&m, 900)));
+    let ps = m.investors.clone();
+    m.w.ok(&ps[0].key, subscribe(300));
+    m.w.ok(&ps[1].key, subscribe(200));
+    m.w.advance_days(2);
+    m.w.ok(&tsp, close(1));
+    m.w.ok(&tsp, close(1));
+    for p in &ps {
+        assert_eq!(m.w.balance(CASH, &p.wallet()), 100_000_000);
+    }
+    let issuer = m.w.issuer.clone();
+    m.w.rejects(&issuer, issue(10), RejectCode::OfferingNotDone);
+    assert!(m.w.ledger.token(&id("T-1")).is_none());
+}
+
+#[test]
+fn rec8_subscriptions_are_bounded_paid_and_compliant() {
+    let mut m = market(2, 5_000_000);
+    let tsp = m.w.tsp.clone();
+    // The TSP's terms are checked as a request's are.
+    let mut bad = offer(&m, 500);
+    bad.unit_price = usd(30_000);
+    m.w.rejects(&tsp, Payload::OpenOffering(bad), RejectCode::NotWholeTokens);
+    let mut bad = offer(&m, 2_000);
+    bad.offering = id("O-2");
+    m.w.rejects(&tsp, Payload::OpenOffering(bad), RejectCode::InvalidField);
+    let bank = m.bank.clone();
+    m.w.rejects(
+        &bank,
+        Payload::OpenOffering(offer(&m, 500)),
+        RejectCode::MissingRole,
+    );
+    m.w.ok(&tsp, Payload::OpenOffering(offer(&m, 500)));
+    m.w.rejects(
+        &tsp,
+        Payload::OpenOffering(offer(&m, 500)),
+        RejectCode::AlreadyExists,
+    );
+    let p = m.investors[0].clone();
+    // Above the maximum per investor, in two steps as in one.
+    m.w.rejects(&p.key, subscribe(801), RejectCode::SubscriptionOutOfBounds);
+    m.w.rejects(&p.key, subscribe(0), RejectCode::SubscriptionOutOfBounds);
+    // 5,000,000 minor units pay for 500 tokens, not 501.
+    m.w.rejects(&p.key, subscribe(501), RejectCode::InsufficientBalance);
+    m.w.ok(&p.key, subscribe(500));
+    // A wallet bound to no identity cannot subscribe.
+    let stranger = Keypair::from_seed(&[91; 32]);
+    m.w.rejects(&stranger, subscribe(1), RejectCode::WalletNotRegistered);
+}
