@@ -224,6 +224,17 @@ fn every_kind() -> Vec<Payload> {
             offering: "O-1".parse().unwrap(),
             to: WalletAddress([3; 20]),
         }),
+        Payload::FundDistribution(FundDistribution {
+            distribution: "D-1".parse().unwrap(),
+            cash_token: "USD-DEP".parse().unwrap(),
+            deadline: Timestamp(1_800_000_000_000),
+        }),
+        Payload::ClaimDistribution(ClaimDistribution {
+            distribution: "D-1".parse().unwrap(),
+        }),
+        Payload::ReclaimDistribution(ReclaimDistribution {
+            distribution: "D-1".parse().unwrap(),
+        }),
     ]
 }
 
@@ -265,6 +276,9 @@ fn kind(p: &Payload) -> &'static str {
         Payload::CloseOffering(_) => "close_offering",
         Payload::IssueOffering(_) => "issue_offering",
         Payload::ReleaseProceeds(_) => "release_proceeds",
+        Payload::FundDistribution(_) => "fund_distribution",
+        Payload::ClaimDistribution(_) => "claim_distribution",
+        Payload::ReclaimDistribution(_) => "reclaim_distribution",
     }
 }
 

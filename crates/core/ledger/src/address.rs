@@ -16,6 +16,14 @@ pub fn escrow_wallet(offering: &RequestId) -> WalletAddress {
     derived(b"tranche/escrow-wallet/v1", &[offering.as_str().as_bytes()])
 }
 
+/// The pool wallet of a funded distribution (F5-9). No key controls it.
+pub fn distribution_pool(distribution: &RequestId) -> WalletAddress {
+    derived(
+        b"tranche/distribution-pool/v1",
+        &[distribution.as_str().as_bytes()],
+    )
+}
+
 /// The custodial wallet `custodian` keeps for `holder` (SR-3). No key controls it.
 pub fn custodial_wallet(custodian: &OrgId, holder: &Did) -> WalletAddress {
     derived(

@@ -200,9 +200,7 @@ pub(crate) fn check(
     if let Some(offering) = state.escrows.get(from) {
         return Err(reject(
             RejectCode::EscrowLocked,
-            format!(
-                "{from} is the escrow of offering {offering}; only its close and release move it"
-            ),
+            format!("{from} holds the money of {offering}; only its rules move it"),
         ));
     }
     if t.is_revoked() {

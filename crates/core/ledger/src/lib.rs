@@ -30,9 +30,9 @@ mod state;
 pub use auth::{NodeRow, ProofError, StateProof};
 pub use state::{
     Asset, AuditAnchor, ChainParams, Checkpoint, Claim, Committee, Custody, Distribution,
-    Entitlement, Equivocation, Freeze, IssuanceRequest, Member, Offering, OfferingPhase,
-    Organisation, ProofRequestError, RevocationRequest, Roles, Row, State, StateTree, Subscription,
-    Table, Token, TokenKind, Validator,
+    DistributionFunds, Entitlement, Equivocation, Freeze, IssuanceRequest, Member, Offering,
+    OfferingPhase, Organisation, ProofRequestError, RevocationRequest, Roles, Row, State,
+    StateTree, Subscription, Table, Token, TokenKind, Validator,
 };
 pub use tranche_types::{
     IssuanceCheck, RevocationCheck, TokenSupply, TransferKind, TransferRecord,
@@ -711,6 +711,25 @@ impl Ledger {
                     "offering {id}: issued what its batches credited"
                 );
             }
+        }
+        for (id, f) in &s.distribution_funds {
+            // F5-9: a pool holds exactly the unpaid entitlements until reclaimed.
+            let unpaid: u128 = s
+                .entitlements
+                .range((id.clone(), WalletAddress([0; 20]))..)
+                .take_while(|((d, _), _)| d == id)
+                .filter(|(_, e)| !e.paid)
+                .map(|(_, e)| e.amount.0)
+                .sum();
+            let pool = s
+                .balances
+                .get(&(f.cash_token.clone(), address::distribution_pool(id)))
+                .map_or(0, |u| u.0);
+            let owed = if f.reclaimed { 0 } else { unpaid };
+            assert_eq!(
+                pool, owed,
+                "distribution {id}: its pool holds what is unclaimed"
+            );
         }
         for (id, r) in &s.issuances {
             if let Some(issued) = r.issued {

@@ -87,6 +87,11 @@ impl Ledger {
         crate::address::escrow_wallet(offering)
     }
 
+    /// The pool wallet of a funded distribution (F5-9).
+    pub fn distribution_pool(distribution: &RequestId) -> WalletAddress {
+        crate::address::distribution_pool(distribution)
+    }
+
     /// An offering, if there is one.
     pub fn offering(&self, offering: &RequestId) -> Option<&Offering> {
         self.state().offerings.get(offering)

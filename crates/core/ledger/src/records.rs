@@ -237,6 +237,18 @@ record! {
 }
 
 record! {
+    /// A distribution's money on chain (F5-9).
+    pub struct DistributionFunds {
+        /// The cash token it is paid in.
+        pub cash_token: TokenId,
+        /// Claims until this block time.
+        pub deadline: tranche_types::Timestamp,
+        /// Whether the TSP took back what was not claimed.
+        pub reclaimed: bool,
+    }
+}
+
+record! {
     /// One wallet's entitlement in a distribution.
     pub struct Entitlement {
         /// Minor units of the distribution's currency.

@@ -348,7 +348,10 @@ tables! {
     subscriptions: (RequestId, u64) => Subscription;
     /// Units subscribed by (offering, investor identity).
     investor_units: (RequestId, Did) => Units;
-    /// Escrow wallets, by the offering whose money they hold.
+    /// Funded distributions.
+    distribution_funds: RequestId => DistributionFunds;
+    /// Wallets whose money only the ledger's rules move (offerings'
+    /// escrows, distributions' pools), by the offering or distribution.
     escrows: WalletAddress => RequestId;
 }
 
@@ -613,7 +616,8 @@ read_plain!(
     Equivocation,
     AuditAnchor,
     Offering,
-    Subscription
+    Subscription,
+    DistributionFunds
 );
 
 impl<A: ReadPlain, B: ReadPlain> ReadPlain for (A, B) {

@@ -548,7 +548,8 @@ record! {
 }
 
 record! {
-    /// The TSP records that a wallet's entitlement was paid.
+    /// The TSP pays a wallet's entitlement: out of the pool of a funded
+    /// distribution, else recorded as paid off chain.
     pub struct RecordPayment {
         /// The distribution.
         pub distribution: RequestId,
@@ -756,6 +757,36 @@ record! {
     }
 }
 
+record! {
+    /// The TSP puts a declared distribution's money on chain (F5-9): the
+    /// entitlements' sum, in a cash token of its currency, from the signing
+    /// wallet into the distribution's pool, claimable until `deadline`.
+    pub struct FundDistribution {
+        /// The distribution.
+        pub distribution: RequestId,
+        /// The cash (deposit) token paid in.
+        pub cash_token: TokenId,
+        /// Claims until this block time (excluded); then the TSP reclaims.
+        pub deadline: Timestamp,
+    }
+}
+
+record! {
+    /// A holder claims its entitlement to the signing wallet (F5-9).
+    pub struct ClaimDistribution {
+        /// The distribution.
+        pub distribution: RequestId,
+    }
+}
+
+record! {
+    /// After the deadline the TSP takes back what was not claimed.
+    pub struct ReclaimDistribution {
+        /// The distribution.
+        pub distribution: RequestId,
+    }
+}
+
 tagged! {
     /// What a transaction does. Tags are stable; new kinds get new tags.
     pub enum Payload {
@@ -827,5 +858,11 @@ tagged! {
         IssueOffering(IssueOffering) = 33,
         /// Release an offering's proceeds.
         ReleaseProceeds(ReleaseProceeds) = 34,
+        /// Fund a distribution.
+        FundDistribution(FundDistribution) = 35,
+        /// Claim an entitlement.
+        ClaimDistribution(ClaimDistribution) = 36,
+        /// Reclaim what was not claimed.
+        ReclaimDistribution(ReclaimDistribution) = 37,
     }
 }

@@ -179,6 +179,12 @@ reject_codes! {
     EscrowLocked = 63, "ESCROW_LOCKED", "escrowed money moves only by the offering's rules: refunds at its close, the proceeds on release after issuance (REC-8)";
     /// The offering is not issued in full.
     NotYetIssued = 64, "NOT_YET_ISSUED", "the proceeds are released only once the issuer issued exactly what the offering allocated (SR-1)";
+    /// The distribution's claim period is over.
+    ClaimPeriodOver = 65, "CLAIM_PERIOD_OVER", "claims on this distribution ended at its deadline; what was unclaimed went back to the TSP";
+    /// The distribution's claim period is still running.
+    ClaimPeriodOpen = 66, "CLAIM_PERIOD_OPEN", "unclaimed entitlements are reclaimed only after the distribution's deadline";
+    /// The distribution has no money on chain.
+    NotFunded = 67, "NOT_FUNDED", "this distribution has no money on chain; its TSP funds it with fund_distribution (or pays off chain)";
 }
 
 impl fmt::Display for RejectCode {

@@ -210,6 +210,40 @@ fn unique_wallets(allocations: &[Allocation]) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// Checks that `from` may give `amount` of cash `id` (balance, freeze,
+/// pause) to a wallet of the ledger's own.
+fn check_cash_out(
+    state: &State,
+    id: &TokenId,
+    from: &WalletAddress,
+    amount: Units,
+) -> Result<(), Rejection> {
+    let t = token(state, id)?;
+    if t.paused {
+        return Err(reject(
+            RejectCode::TokenPaused,
+            format!("{id} is paused by its issuer"),
+        ));
+    }
+    let freeze = state.freezes.get(&(id.clone(), *from));
+    if freeze.is_some_and(|f| f.all) {
+        return Err(reject(
+            RejectCode::WalletFrozen,
+            format!("{from}'s {id} is frozen"),
+        ));
+    }
+    let free = balance(state, id, from)
+        .0
+        .saturating_sub(freeze.map_or(0, |f| f.amount.0));
+    if free < amount.0 {
+        return Err(reject(
+            RejectCode::InsufficientBalance,
+            format!("{from} has {free} of {id} free; {amount} are needed"),
+        ));
+    }
+    Ok(())
+}
+
 /// Refuses to move anything out of `token`'s revocation wallet (L-2, REC-6).
 pub(crate) fn refuse_revocation_wallet(
     token: &TokenId,
@@ -368,5 +402,8 @@ pub(crate) fn execute(
         Payload::CloseOffering(p) => close_offering(state, &mut tx, p),
         Payload::IssueOffering(p) => issue_offering(state, &mut tx, p),
         Payload::ReleaseProceeds(p) => release_proceeds(state, &mut tx, p),
+        Payload::FundDistribution(p) => fund_distribution(state, &mut tx, p),
+        Payload::ClaimDistribution(p) => claim_distribution(state, &mut tx, p),
+        Payload::ReclaimDistribution(p) => reclaim_distribution(state, &mut tx, p),
     }
 }

@@ -210,32 +210,7 @@ pub(super) fn subscribe(
     }
     let pay = cost(p.units, &o.terms.unit_price)?;
     let cash = o.terms.cash_token.clone();
-    let t = token(state, &cash)?;
-    if t.paused {
-        return Err(reject(
-            RejectCode::TokenPaused,
-            format!("{cash} is paused by its bank"),
-        ));
-    }
-    let freeze = state.freezes.get(&(cash.clone(), wallet)).cloned();
-    if freeze.as_ref().is_some_and(|f| f.all) {
-        return Err(reject(
-            RejectCode::WalletFrozen,
-            format!("{wallet}'s {cash} is frozen"),
-        ));
-    }
-    let free = balance(state, &cash, &wallet)
-        .0
-        .saturating_sub(freeze.map_or(0, |f| f.amount.0));
-    if free < pay.0 {
-        return Err(reject(
-            RejectCode::InsufficientBalance,
-            format!(
-                "{wallet} has {free} of {cash} free; {} units at {} cost {pay}",
-                p.units, o.terms.unit_price
-            ),
-        ));
-    }
+    check_cash_out(state, &cash, &wallet, pay)?;
     let subscribed = o.subscribed.checked_add(p.units).ok_or_else(overflow)?;
     let seq = o.subscriptions;
     let escrow = escrow_wallet(&p.offering);

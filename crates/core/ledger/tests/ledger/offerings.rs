@@ -46,6 +46,9 @@ fn market(n: u8, cash: u128) -> Market {
     let investors: Vec<Person> = (1..=n).map(Person::new).collect();
     for p in &investors {
         w.onboard(p, "KR");
+        if cash == 0 {
+            continue;
+        }
         w.ok(
             &bank,
             Payload::MintCash(MintCash {
@@ -258,4 +261,128 @@ fn rec8_subscriptions_are_bounded_paid_and_compliant() {
     // A wallet bound to no identity cannot subscribe.
     let stranger = Keypair::from_seed(&[91; 32]);
     m.w.rejects(&stranger, subscribe(1), RejectCode::WalletNotRegistered);
+}
+
+#[test]
+fn f5_9_a_funded_distribution_pays_holders_who_claim_or_are_paid_and_the_rest_is_reclaimed() {
+    let mut m = market(3, 0);
+    let [a, b, c] = [&m.investors[0], &m.investors[1], &m.investors[2]].map(|p| p.clone());
+    m.w.tokenize("T", &[(&a, 600), (&b, 400)]);
+    let tsp = declared(&mut m, 600_000, 500_000);
+    let bank = m.bank.clone();
+    let claim = Payload::ClaimDistribution(ClaimDistribution {
+        distribution: id("D-1"),
+    });
+    m.w.rejects(&a.key, claim.clone(), RejectCode::NotFunded);
+    let fund = |deadline: Timestamp| {
+        Payload::FundDistribution(FundDistribution {
+            distribution: id("D-1"),
+            cash_token: id(CASH),
+            deadline,
+        })
+    };
+    let deadline = m.w.ctx.time.plus_ms(30 * DAY);
+    m.w.rejects(&tsp, fund(m.w.ctx.time), RejectCode::InvalidField);
+    m.w.ok(&tsp, fund(deadline));
+    m.w.rejects(&tsp, fund(deadline), RejectCode::AlreadyExists);
+    let pool = Ledger::distribution_pool(&id("D-1"));
+    assert_eq!(m.w.balance(CASH, &pool), 500_000);
+    assert_eq!(m.w.balance(CASH, &tsp.address()), 100_000);
+    // The pool is as locked as an escrow.
+    m.w.rejects(
+        &bank,
+        Payload::ForcedTransfer(ForcedTransfer {
+            token: id(CASH),
+            from: pool,
+            to: bank.address(),
+            amount: Units(1),
+            reason: Memo::new("take").unwrap(),
+        }),
+        RejectCode::EscrowLocked,
+    );
+    // Alice claims her 60 %; the TSP pushes Bob's 40 %; once each.
+    m.w.ok(&a.key, claim.clone());
+    assert_eq!(m.w.balance(CASH, &a.wallet()), 300_000);
+    m.w.rejects(&a.key, claim.clone(), RejectCode::AlreadyPaid);
+    // Carol held nothing at the checkpoint: nothing to claim.
+    m.w.rejects(&c.key, claim.clone(), RejectCode::NoEntitlement);
+    // No reclaim while holders may still claim.
+    let reclaim = Payload::ReclaimDistribution(ReclaimDistribution {
+        distribution: id("D-1"),
+    });
+    m.w.rejects(&tsp, reclaim.clone(), RejectCode::ClaimPeriodOpen);
+    m.w.advance_days(31);
+    // After the deadline, Bob's unclaimed share goes back to the TSP.
+    m.w.rejects(&b.key, claim, RejectCode::ClaimPeriodOver);
+    m.w.ok(&tsp, reclaim.clone());
+    m.w.rejects(&tsp, reclaim, RejectCode::ClaimPeriodOver);
+    assert_eq!(m.w.balance(CASH, &pool), 0);
+    assert_eq!(m.w.balance(CASH, &tsp.address()), 300_000);
+    assert_eq!(m.w.balance(CASH, &b.wallet()), 0);
+    m.w.ledger.check_invariants();
+}
+
+#[test]
+fn f5_9_the_tsp_pushes_a_funded_share_out_of_the_pool() {
+    let mut m = market(2, 0);
+    let [a, b] = [&m.investors[0], &m.investors[1]].map(|p| p.clone());
+    m.w.tokenize("T", &[(&a, 500), (&b, 500)]);
+    let tsp = declared(&mut m, 1_000, 1_000);
+    let deadline = m.w.ctx.time.plus_ms(DAY);
+    m.w.ok(
+        &tsp,
+        Payload::FundDistribution(FundDistribution {
+            distribution: id("D-1"),
+            cash_token: id(CASH),
+            deadline,
+        }),
+    );
+    m.w.ok(
+        &tsp,
+        Payload::RecordPayment(RecordPayment {
+            distribution: id("D-1"),
+            wallet: b.wallet(),
+        }),
+    );
+    assert_eq!(m.w.balance(CASH, &b.wallet()), 500);
+    assert_eq!(
+        m.w.balance(CASH, &Ledger::distribution_pool(&id("D-1"))),
+        500
+    );
+    m.w.ledger.check_invariants();
+}
+
+/// Binds the TSP's wallet to a DID of its own, has the bank mint it `cash`
+/// deposit units, checkpoints `T` and declares `D-1` of `total` over it.
+fn declared(m: &mut Market, cash: u128, total: u128) -> Keypair {
+    let tsp = m.w.tsp.clone();
+    let chain: ChainId = id(tranche_testkit::world::CHAIN);
+    let tsp_did_key = Keypair::from_seed(&[79; 32]);
+    m.w.ok(
+        &tsp,
+        Payload::RegisterWallet(Ledger::sign_binding(&chain, &tsp, &tsp_did_key)),
+    );
+    let bank = m.bank.clone();
+    m.w.ok(
+        &bank,
+        Payload::MintCash(MintCash {
+            token: id(CASH),
+            to: tsp.address(),
+            amount: Units(cash),
+        }),
+    );
+    m.w.ok(
+        &tsp,
+        Payload::CreateCheckpoint(CreateCheckpoint { token: id("T") }),
+    );
+    m.w.ok(
+        &tsp,
+        Payload::DeclareDistribution(DeclareDistribution {
+            distribution: id("D-1"),
+            token: id("T"),
+            checkpoint: 1,
+            total: usd(total),
+        }),
+    );
+    tsp
 }
