@@ -502,6 +502,10 @@ pub struct RevocationRequestView {
     /// Revoked units, once carried out.
     #[schema(value_type = Option<String>)]
     pub revoked: Option<Units>,
+    /// What each holder is paid per unit revoked, if it is a redemption.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub redemption: Option<tranche_types::Redemption>,
 }
 
 /// `GET /revocations/{request}`.

@@ -159,6 +159,7 @@ fn every_kind() -> Vec<Payload> {
             request: id("V-1"),
             token: id("T-1"),
             amount: Units(200),
+            redemption: None,
         }),
         Payload::ExecuteRevocation(ExecuteRevocation {
             request: id("V-1"),

@@ -24,6 +24,14 @@ pub fn distribution_pool(distribution: &RequestId) -> WalletAddress {
     )
 }
 
+/// The pool wallet of a redemption's proceeds (F5-10). No key controls it.
+pub fn redemption_pool(request: &RequestId) -> WalletAddress {
+    derived(
+        b"tranche/redemption-pool/v1",
+        &[request.as_str().as_bytes()],
+    )
+}
+
 /// The custodial wallet `custodian` keeps for `holder` (SR-3). No key controls it.
 pub fn custodial_wallet(custodian: &OrgId, holder: &Did) -> WalletAddress {
     derived(

@@ -712,6 +712,24 @@ impl Ledger {
                 );
             }
         }
+        for (id, r) in &s.revocations {
+            if let Some(red) = &r.redemption {
+                // F5-10: the pool holds the proceeds until the revocation pays them.
+                let pool = s
+                    .balances
+                    .get(&(red.cash_token.clone(), address::redemption_pool(id)))
+                    .map_or(0, |u| u.0);
+                let owed = if r.revoked.is_some() {
+                    0
+                } else {
+                    r.amount.0 * red.unit_price.minor.0
+                };
+                assert_eq!(
+                    pool, owed,
+                    "redemption {id}: its pool holds the unpaid proceeds"
+                );
+            }
+        }
         for (id, f) in &s.distribution_funds {
             // F5-9: a pool holds exactly the unpaid entitlements until reclaimed.
             let unpaid: u128 = s

@@ -92,6 +92,11 @@ impl Ledger {
         crate::address::distribution_pool(distribution)
     }
 
+    /// The pool wallet of a redemption's proceeds (F5-10).
+    pub fn redemption_pool(request: &RequestId) -> WalletAddress {
+        crate::address::redemption_pool(request)
+    }
+
     /// An offering, if there is one.
     pub fn offering(&self, offering: &RequestId) -> Option<&Offering> {
         self.state().offerings.get(offering)

@@ -126,6 +126,8 @@ record! {
         pub amount: Units,
         /// Revoked amount, once carried out.
         pub revoked: Option<Units>,
+        /// What each holder is paid per unit revoked, if it is a redemption.
+        pub redemption: Option<tranche_types::Redemption>,
     }
 }
 

@@ -116,6 +116,7 @@ fn run(ops: &[Op], root_each_step: bool) -> Hash {
                         request: request.clone(),
                         token: token.clone(),
                         amount: Units(*n),
+                        redemption: None,
                     }),
                 );
                 let moves = moves

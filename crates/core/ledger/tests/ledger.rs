@@ -979,6 +979,7 @@ fn revoke(w: &mut World, request: &str, moves: &[(&Person, u128)], amount: u128)
             request: id(request),
             token: id("T"),
             amount: Units(amount),
+            redemption: None,
         }),
     );
     let issuer = w.issuer.clone();
@@ -1010,6 +1011,7 @@ fn st2_issuer_cannot_revoke_less_or_more_than_requested() {
             request: id("V-1"),
             token: id("T"),
             amount: Units(1_000),
+            redemption: None,
         }),
     );
     let moves = |x: u128, y: u128| {
@@ -1053,6 +1055,7 @@ fn f5_10_only_the_tokens_tsp_asks_and_within_circulation() {
             request: id("V-1"),
             token: id(token),
             amount: Units(n),
+            redemption: None,
         })
     };
     let other_tsp = key(52);
@@ -1165,6 +1168,7 @@ fn st2_a_revocation_is_carried_out_once() {
             request: id("V-2"),
             token: id("T"),
             amount: Units(1),
+            redemption: None,
         }),
     );
     let wrong = Payload::ExecuteRevocation(ExecuteRevocation {

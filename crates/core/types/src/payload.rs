@@ -567,6 +567,21 @@ record! {
         pub token: TokenId,
         /// How many units to revoke.
         pub amount: Units,
+        /// A redemption: the sale proceeds each holder is paid, per unit, in
+        /// the transaction that revokes its units. The TSP's wallet pays
+        /// amount × price into a pool no key controls when it files.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub redemption: Option<Redemption>,
+    }
+}
+
+record! {
+    /// What a redemption pays per unit revoked.
+    pub struct Redemption {
+        /// The cash (deposit) token paid.
+        pub cash_token: TokenId,
+        /// The price of one unit.
+        pub unit_price: Money,
     }
 }
 

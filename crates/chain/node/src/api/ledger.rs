@@ -271,6 +271,7 @@ pub(super) async fn revocation(
             token: r.token.clone(),
             amount: r.amount,
             revoked: r.revoked,
+            redemption: r.redemption.clone(),
         },
         check: view.ledger.revocation_check(&request),
     };

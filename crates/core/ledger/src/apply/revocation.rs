@@ -34,6 +34,34 @@ pub(super) fn request_revocation(
             ),
         ));
     }
+    if let Some(r) = &p.redemption {
+        // F5-10: the proceeds are put aside when the TSP files, so the
+        // revocation can pay every holder it moves.
+        let cash = token(state, &r.cash_token)?;
+        if cash.kind != TokenKind::Cash || cash.currency.as_ref() != Some(&r.unit_price.currency) {
+            return Err(reject(
+                RejectCode::CurrencyMismatch,
+                format!(
+                    "{} is not a cash token in the redemption price's currency",
+                    r.cash_token
+                ),
+            ));
+        }
+        let owed = p
+            .amount
+            .0
+            .checked_mul(r.unit_price.minor.0)
+            .map(Units)
+            .ok_or_else(overflow)?;
+        let from = tx.signer_wallet();
+        check_cash_out(state, &r.cash_token, &from, owed)?;
+        let pool = crate::address::redemption_pool(&p.request);
+        if !owed.is_zero() {
+            move_units(state, &r.cash_token, &from, &pool, owed);
+            tx.record(&r.cash_token, Some(from), pool, owed, TransferKind::Escrow);
+        }
+        state.escrows.insert(pool, p.request.clone());
+    }
     state.revocations.insert(
         p.request.clone(),
         RevocationRequest {
@@ -41,6 +69,7 @@ pub(super) fn request_revocation(
             token: p.token.clone(),
             amount: p.amount,
             revoked: None,
+            redemption: p.redemption.clone(),
         },
     );
     Ok(())
@@ -85,6 +114,7 @@ pub(super) fn execute_revocation(
         ));
     }
     let id = r.token.clone();
+    let redemption = r.redemption.clone();
     let rev = revocation_wallet(&id);
     for m in p.moves.iter() {
         check(
@@ -102,6 +132,21 @@ pub(super) fn execute_revocation(
         // Frozen units that were revoked are no longer frozen.
         clamp_freeze(state, &id, &m.wallet);
         tx.record(&id, Some(m.wallet), rev, m.amount, TransferKind::Revocation);
+        if let Some(r) = &redemption {
+            // Paid in the same transaction that takes the units.
+            let pay = Units(m.amount.0 * r.unit_price.minor.0);
+            let pool = crate::address::redemption_pool(&p.request);
+            if !pay.is_zero() {
+                move_units(state, &r.cash_token, &pool, &m.wallet, pay);
+                tx.record(
+                    &r.cash_token,
+                    Some(pool),
+                    m.wallet,
+                    pay,
+                    TransferKind::Escrow,
+                );
+            }
+        }
     }
     let t = state.tokens.get_mut(&id).expect("checked");
     t.revoked = t.revoked.checked_add(total).expect("bounded by issued");

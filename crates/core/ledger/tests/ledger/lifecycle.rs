@@ -87,6 +87,7 @@ fn l2_rec6_every_path_out_of_a_revocation_wallet_is_locked() {
             request: id("V-1"),
             token: id("T"),
             amount: Units(100),
+            redemption: None,
         }),
     );
     w.ok(
@@ -144,6 +145,7 @@ fn l2_rec6_every_path_out_of_a_revocation_wallet_is_locked() {
             request: id("V-2"),
             token: id("T"),
             amount: Units(1),
+            redemption: None,
         }),
     );
     w.rejects(

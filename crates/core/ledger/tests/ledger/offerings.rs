@@ -355,6 +355,25 @@ fn f5_9_the_tsp_pushes_a_funded_share_out_of_the_pool() {
 /// Binds the TSP's wallet to a DID of its own, has the bank mint it `cash`
 /// deposit units, checkpoints `T` and declares `D-1` of `total` over it.
 fn declared(m: &mut Market, cash: u128, total: u128) -> Keypair {
+    let tsp = tsp_with_cash(m, cash);
+    m.w.ok(
+        &tsp,
+        Payload::CreateCheckpoint(CreateCheckpoint { token: id("T") }),
+    );
+    m.w.ok(
+        &tsp,
+        Payload::DeclareDistribution(DeclareDistribution {
+            distribution: id("D-1"),
+            token: id("T"),
+            checkpoint: 1,
+            total: usd(total),
+        }),
+    );
+    tsp
+}
+
+/// The TSP's wallet bound to a DID of its own, holding `cash` deposit units.
+fn tsp_with_cash(m: &mut Market, cash: u128) -> Keypair {
     let tsp = m.w.tsp.clone();
     let chain: ChainId = id(tranche_testkit::world::CHAIN);
     let tsp_did_key = Keypair::from_seed(&[79; 32]);
@@ -371,18 +390,52 @@ fn declared(m: &mut Market, cash: u128, total: u128) -> Keypair {
             amount: Units(cash),
         }),
     );
-    m.w.ok(
-        &tsp,
-        Payload::CreateCheckpoint(CreateCheckpoint { token: id("T") }),
-    );
-    m.w.ok(
-        &tsp,
-        Payload::DeclareDistribution(DeclareDistribution {
-            distribution: id("D-1"),
+    tsp
+}
+
+#[test]
+fn f5_10_a_redemption_pays_each_holder_in_the_transaction_that_revokes_its_units() {
+    let mut m = market(2, 0);
+    let [a, b] = [&m.investors[0], &m.investors[1]].map(|p| p.clone());
+    m.w.tokenize("T", &[(&a, 600), (&b, 400)]);
+    // The asset sold for 150 USD a token: 150,000 USD for the 1,000.
+    let tsp = tsp_with_cash(&mut m, 15_000_000);
+    let redeem = |request: &str, price: u128| {
+        Payload::RequestRevocation(RequestRevocation {
+            request: id(request),
             token: id("T"),
-            checkpoint: 1,
-            total: usd(total),
+            amount: Units(1_000),
+            redemption: Some(Redemption {
+                cash_token: id(CASH),
+                unit_price: usd(price),
+            }),
+        })
+    };
+    m.w.rejects(&tsp, redeem("V-0", 15_001), RejectCode::InsufficientBalance);
+    m.w.ok(&tsp, redeem("V-1", 15_000));
+    let pool = Ledger::redemption_pool(&id("V-1"));
+    assert_eq!(m.w.balance(CASH, &pool), 15_000_000);
+    assert_eq!(m.w.balance(CASH, &tsp.address()), 0);
+    let issuer = m.w.issuer.clone();
+    m.w.ok(
+        &issuer,
+        Payload::ExecuteRevocation(ExecuteRevocation {
+            request: id("V-1"),
+            moves: BoundedVec(vec![
+                Allocation {
+                    wallet: a.wallet(),
+                    amount: Units(600),
+                },
+                Allocation {
+                    wallet: b.wallet(),
+                    amount: Units(400),
+                },
+            ]),
         }),
     );
-    tsp
+    assert_eq!(m.w.balance(CASH, &a.wallet()), 9_000_000);
+    assert_eq!(m.w.balance(CASH, &b.wallet()), 6_000_000);
+    assert_eq!(m.w.balance(CASH, &pool), 0);
+    assert_eq!(m.w.balance("T", &a.wallet()), 0);
+    m.w.ledger.check_invariants();
 }
