@@ -15,7 +15,7 @@ use tranche_crypto::{sign_transaction, Keypair};
 use tranche_devnet::Devnet;
 use tranche_ledger::Ledger;
 use tranche_testkit::world::{
-    appraisal, claim_until, execution, issuance_request, register_asset, usd,
+    appraisal, claim_until, execution, issuance_request, record_ownership, register_asset, usd,
 };
 use tranche_types::*;
 
@@ -132,6 +132,7 @@ fn prepare(
     let tsp = devnet.open_key("devnet-tsp")?;
     let kyc = devnet.open_key("devnet-kyc")?;
     let appraiser = devnet.open_key("devnet-appraiser")?;
+    let registry = devnet.open_key("devnet-registry")?;
     let issuer = devnet.open_key("devnet-issuer")?;
     let senders: Vec<Keypair> = (0..args.senders)
         .map(|_| Keypair::generate(&mut OsRng))
@@ -156,6 +157,12 @@ fn prepare(
     let amount = each * senders.len() as u128;
     let price = usd(amount * 10_000);
     let token: TokenId = "T-BENCH".parse()?;
+    setup(
+        client,
+        chain,
+        &registry,
+        vec![record_ownership("A-BENCH", did.clone())],
+    )?;
     wallets.push(register_asset("A-BENCH", did.clone(), price.clone()));
     setup(client, chain, &tsp, wallets)?;
     let kyc_until = "2099-12-31".parse()?;

@@ -17,7 +17,9 @@ use tranche_crypto::rand_core::OsRng;
 use tranche_crypto::{sign_transaction, Keypair};
 use tranche_devnet::DevnetFile;
 use tranche_ledger::Ledger;
-use tranche_testkit::world::{appraisal, claim_until, issuance_request, register_asset, usd};
+use tranche_testkit::world::{
+    appraisal, claim_until, issuance_request, record_ownership, register_asset, usd,
+};
 use tranche_types::{
     ChainId, ClaimTopic, Outcome, Payload, Timestamp, Transaction, WithdrawIssuance,
 };
@@ -144,6 +146,7 @@ fn the_issuer_service_executes_only_what_two_operators_approved_exactly_once_acr
         open("devnet-kyc"),
         open("devnet-appraiser"),
     );
+    let registry = open("devnet-registry");
     let node_api = devnet.nodes[0].api.clone();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let node = NodeClient::new(&node_api, None).unwrap();
@@ -285,6 +288,13 @@ fn the_issuer_service_executes_only_what_two_operators_approved_exactly_once_acr
         let (asset, token, request) = (format!("A-{run}"), format!("T-{run}"), format!("R-{run}"));
         rt.block_on(async {
             let price = usd(1_000 * 10_000);
+            send(
+                &node,
+                &chain,
+                &registry,
+                record_ownership(&asset, did.clone()),
+            )
+            .await;
             send(
                 &node,
                 &chain,

@@ -236,6 +236,11 @@ fn every_kind() -> Vec<Payload> {
         Payload::ReclaimDistribution(ReclaimDistribution {
             distribution: "D-1".parse().unwrap(),
         }),
+        Payload::RecordOwnership(RecordOwnership {
+            asset: "A-1".parse().unwrap(),
+            owner: did.clone(),
+            credential: Hash([4; 32]),
+        }),
     ]
 }
 
@@ -280,6 +285,7 @@ fn kind(p: &Payload) -> &'static str {
         Payload::FundDistribution(_) => "fund_distribution",
         Payload::ClaimDistribution(_) => "claim_distribution",
         Payload::ReclaimDistribution(_) => "reclaim_distribution",
+        Payload::RecordOwnership(_) => "record_ownership",
     }
 }
 

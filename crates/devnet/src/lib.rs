@@ -20,7 +20,7 @@ use tranche_node::{NodeConfig, Peer};
 use tranche_types::{ChainId, Role, Stake};
 
 /// The organisations of the devnet, with roles: the four validators first.
-const ORGS: [(&str, &[Role], bool); 8] = [
+const ORGS: [(&str, &[Role], bool); 9] = [
     ("devnet-tsp", &[Role::Tsp, Role::Validator], true),
     ("devnet-issuer", &[Role::Issuer, Role::Validator], true),
     ("devnet-exchange", &[Role::Exchange, Role::Validator], true),
@@ -33,6 +33,7 @@ const ORGS: [(&str, &[Role], bool); 8] = [
     ("devnet-kyc", &[Role::ClaimIssuer], false),
     ("devnet-appraiser", &[Role::Appraiser], false),
     ("devnet-bank", &[Role::EscrowBank], false),
+    ("devnet-registry", &[Role::AssetRegistry], false),
 ];
 const VALIDATORS: usize = 4;
 /// The issuer's staff the devnet makes: two operators, so that its

@@ -40,6 +40,7 @@ pub struct World {
     pub appraiser: Keypair,
     pub bank: Keypair,
     pub validator: Keypair,
+    pub registry: Keypair,
     pub events: Vec<LedgerEvent>,
 }
 
@@ -188,6 +189,7 @@ pub fn genesis_orgs() -> Vec<GenesisOrganisation> {
         org("appraise-co", 7, vec![Role::Appraiser], false, 0),
         org("central-bank", 8, vec![Role::CentralBank], false, 0),
         org("node-runner", 9, vec![Role::Validator], false, 500),
+        org("asset-registry", 10, vec![Role::AssetRegistry], false, 0),
     ]
 }
 
@@ -222,6 +224,7 @@ impl World {
             appraiser: key(7),
             bank: key(8),
             validator: key(9),
+            registry: key(10),
             events: Vec::new(),
         }
     }
@@ -299,7 +302,13 @@ impl World {
     }
 
     pub fn register_asset(&mut self, asset: &str, price: Money) {
+        self.attest(asset, &owner_did());
         self.ok(&key(1), register_asset(asset, owner_did(), price));
+    }
+
+    /// The asset registry attests `owner` as the owner of `asset` (ST-6).
+    pub fn attest(&mut self, asset: &str, owner: &Did) {
+        self.ok(&key(10), record_ownership(asset, owner.clone()));
     }
 
     pub fn appraise(&mut self, asset: &str, value: Money) {
@@ -465,6 +474,20 @@ pub fn claim_until(did: &Did, topic: ClaimTopic, country: Option<&str>, expiry: 
 }
 
 /// A tangible asset `asset` of `owner`, priced at `price`.
+/// An asset registry's attestation that `owner` owns `asset` (ST-6), with
+/// a credential digest made from the asset's id.
+pub fn record_ownership(asset: &str, owner: Did) -> Payload {
+    let mut digest = [0u8; 32];
+    for (d, b) in digest.iter_mut().zip(asset.bytes().cycle()) {
+        *d = b;
+    }
+    Payload::RecordOwnership(RecordOwnership {
+        asset: id(asset),
+        owner,
+        credential: Hash(digest),
+    })
+}
+
 pub fn register_asset(asset: &str, owner: Did, price: Money) -> Payload {
     Payload::RegisterAsset(RegisterAsset {
         asset: id(asset),

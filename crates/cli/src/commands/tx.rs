@@ -152,7 +152,8 @@ pub enum BuildCommand {
     /// execute_revocation, issue_cash_token, mint_cash, settle,
     /// bond_validator, delegate, undelegate, anchor_audit, open_offering,
     /// subscribe, close_offering, issue_offering, release_proceeds,
-    /// fund_distribution, claim_distribution, reclaim_distribution) and carries that kind's fields;
+    /// fund_distribution, claim_distribution, reclaim_distribution,
+    /// record_ownership) and carries that kind's fields;
     /// unknown fields are refused. See docs/ARCHITECTURE.md for what each does.
     /// Amounts are decimal strings of whole units ("15"), never JSON numbers.
     ///

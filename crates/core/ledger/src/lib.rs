@@ -31,8 +31,8 @@ pub use auth::{NodeRow, ProofError, StateProof};
 pub use state::{
     Asset, AuditAnchor, ChainParams, Checkpoint, Claim, Committee, Custody, Distribution,
     DistributionFunds, Entitlement, Equivocation, Freeze, IssuanceRequest, Member, Offering,
-    OfferingPhase, Organisation, ProofRequestError, RevocationRequest, Roles, Row, State,
-    StateTree, Subscription, Table, Token, TokenKind, Validator,
+    OfferingPhase, Organisation, Ownership, ProofRequestError, RevocationRequest, Roles, Row,
+    State, StateTree, Subscription, Table, Token, TokenKind, Validator,
 };
 pub use tranche_types::{
     IssuanceCheck, RevocationCheck, TokenSupply, TransferKind, TransferRecord,

@@ -239,6 +239,18 @@ record! {
 }
 
 record! {
+    /// Who owns an asset, as an asset registry attested (ST-6).
+    pub struct Ownership {
+        /// The owner's DID.
+        pub owner: Did,
+        /// The registry that attested it.
+        pub registry: OrgId,
+        /// The digest of the ownership credential.
+        pub credential: Hash,
+    }
+}
+
+record! {
     /// A distribution's money on chain (F5-9).
     pub struct DistributionFunds {
         /// The cash token it is paid in.

@@ -348,6 +348,8 @@ tables! {
     subscriptions: (RequestId, u64) => Subscription;
     /// Units subscribed by (offering, investor identity).
     investor_units: (RequestId, Did) => Units;
+    /// Asset ownership as registries attested it.
+    ownerships: AssetId => Ownership;
     /// Funded distributions.
     distribution_funds: RequestId => DistributionFunds;
     /// Wallets whose money only the ledger's rules move (offerings'
@@ -617,7 +619,8 @@ read_plain!(
     AuditAnchor,
     Offering,
     Subscription,
-    DistributionFunds
+    DistributionFunds,
+    Ownership
 );
 
 impl<A: ReadPlain, B: ReadPlain> ReadPlain for (A, B) {

@@ -104,6 +104,7 @@ fn f5_2_ap_over_sp_must_be_whole_and_equal_the_amount() {
 fn rec4_assets_of_every_kind_including_ones_still_to_be_created() {
     let mut w = World::new();
     for (n, kind) in AssetKind::ALL.iter().enumerate() {
+        w.attest(&format!("A-{n}"), &owner_did());
         w.ok(
             &w.tsp.clone(),
             Payload::RegisterAsset(RegisterAsset {
@@ -134,6 +135,69 @@ fn f5_1_only_a_tsp_registers_assets_once() {
     w.rejects(&w.tsp.clone(), p.clone(), RejectCode::AlreadyExists);
     w.rejects(&w.exchange.clone(), p.clone(), RejectCode::MissingRole);
     w.rejects(&key(77), p, RejectCode::NotAdmitted);
+}
+
+#[test]
+fn st6_an_asset_is_registered_only_for_the_owner_a_trusted_registry_attested() {
+    let mut w = World::new();
+    let register = |owner: Did| {
+        Payload::RegisterAsset(RegisterAsset {
+            asset: id("A-1"),
+            owner,
+            kind: AssetKind::Tangible,
+            description: Hash([1; 32]),
+            price: usd(10_000_000),
+            tolerance_bps: 500,
+        })
+    };
+    let tsp = w.tsp.clone();
+    // Nobody attested anyone.
+    w.rejects(&tsp, register(owner_did()), RejectCode::OwnershipUnproven);
+    // Only a registry attests.
+    w.rejects(
+        &tsp,
+        record_ownership("A-1", owner_did()),
+        RejectCode::MissingRole,
+    );
+    w.attest("A-1", &owner_did());
+    // Someone else claiming the asset.
+    let other = did_of(&key(251));
+    w.rejects(&tsp, register(other), RejectCode::OwnershipUnproven);
+    // A registry the network stopped trusting attests nothing.
+    let governors = [w.tsp.clone(), w.issuer.clone(), w.exchange.clone()];
+    let revoke = GovernanceAction::Revoke(RoleChange {
+        org: id("asset-registry"),
+        role: Role::AssetRegistry,
+    });
+    for g in &governors {
+        w.ok(
+            g,
+            Payload::Govern(Govern {
+                action: revoke.clone(),
+            }),
+        );
+    }
+    w.rejects(&tsp, register(owner_did()), RejectCode::OwnershipUnproven);
+    let grant = GovernanceAction::Grant(RoleChange {
+        org: id("asset-registry"),
+        role: Role::AssetRegistry,
+    });
+    for g in &governors {
+        w.ok(
+            g,
+            Payload::Govern(Govern {
+                action: grant.clone(),
+            }),
+        );
+    }
+    w.ok(&tsp, register(owner_did()));
+    // Once registered, its owner is fixed.
+    let registry = w.registry.clone();
+    w.rejects(
+        &registry,
+        record_ownership("A-1", did_of(&key(251))),
+        RejectCode::AlreadyExists,
+    );
 }
 
 #[test]

@@ -46,6 +46,8 @@ unit_enum! {
         CentralBank = 9,
         /// Runs a validator (C-2).
         Validator = 10,
+        /// Keeps a register of who owns what, and attests it on chain (ST-6).
+        AssetRegistry = 11,
     }
 }
 
@@ -337,6 +339,19 @@ record! {
         pub price: Money,
         /// How far, in basis points of AP, an appraisal may differ from AP.
         pub tolerance_bps: u16,
+    }
+}
+
+record! {
+    /// An asset registry attests on chain who owns an asset (ST-6): the
+    /// digest of the ownership credential it issued to the owner's DID.
+    pub struct RecordOwnership {
+        /// The asset.
+        pub asset: AssetId,
+        /// The owner's DID (a did:key).
+        pub owner: Did,
+        /// The digest of the ownership credential (no personal data).
+        pub credential: Hash,
     }
 }
 
@@ -879,5 +894,7 @@ tagged! {
         ClaimDistribution(ClaimDistribution) = 36,
         /// Reclaim what was not claimed.
         ReclaimDistribution(ReclaimDistribution) = 37,
+        /// Attest an asset's owner.
+        RecordOwnership(RecordOwnership) = 38,
     }
 }

@@ -185,6 +185,8 @@ reject_codes! {
     ClaimPeriodOpen = 66, "CLAIM_PERIOD_OPEN", "unclaimed entitlements are reclaimed only after the distribution's deadline";
     /// The distribution has no money on chain.
     NotFunded = 67, "NOT_FUNDED", "this distribution has no money on chain; its TSP funds it with fund_distribution (or pays off chain)";
+    /// No asset registry the network trusts attested this owner.
+    OwnershipUnproven = 68, "OWNERSHIP_UNPROVEN", "an asset is registered only for the owner an asset registry attested on chain (record_ownership); have the owner's registry record it";
 }
 
 impl fmt::Display for RejectCode {

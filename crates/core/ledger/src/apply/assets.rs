@@ -1,4 +1,5 @@
-//! Assets (F5-1, SR-6): registration by a TSP and appraisal.
+//! Assets (F5-1, SR-6, ST-6): ownership attested by a registry,
+//! registration by a TSP, and appraisal.
 
 use super::*;
 
@@ -10,6 +11,22 @@ pub(super) fn register_asset(
     let signer = &tx.stx.tx.signer;
     let org = org_with(state, signer, Role::Tsp)?;
     did_key(&p.owner)?;
+    // ST-6: the owner is who a registry the network trusts attested.
+    let attested = state.ownerships.get(&p.asset).filter(|o| {
+        state
+            .orgs
+            .get(&o.registry)
+            .is_some_and(|r| r.roles.has(Role::AssetRegistry))
+    });
+    if attested.is_none_or(|o| o.owner != p.owner) {
+        return Err(reject(
+            RejectCode::OwnershipUnproven,
+            format!(
+                "no asset registry attested {} as the owner of {}",
+                p.owner, p.asset
+            ),
+        ));
+    }
     if state.assets.contains_key(&p.asset) {
         return Err(reject(
             RejectCode::AlreadyExists,
@@ -67,5 +84,29 @@ pub(super) fn record_appraisal(
     }
     asset.appraiser = Some(org);
     asset.appraisal = Some(p.value.clone());
+    Ok(())
+}
+
+pub(super) fn record_ownership(
+    state: &mut State,
+    tx: &Tx<'_>,
+    p: &RecordOwnership,
+) -> Result<(), Rejection> {
+    let registry = org_with(state, &tx.stx.tx.signer, Role::AssetRegistry)?;
+    did_key(&p.owner)?;
+    if state.assets.contains_key(&p.asset) {
+        return Err(reject(
+            RejectCode::AlreadyExists,
+            format!("{} is registered already; its owner is fixed", p.asset),
+        ));
+    }
+    state.ownerships.insert(
+        p.asset.clone(),
+        crate::state::Ownership {
+            owner: p.owner.clone(),
+            registry,
+            credential: p.credential,
+        },
+    );
     Ok(())
 }

@@ -405,5 +405,6 @@ pub(crate) fn execute(
         Payload::FundDistribution(p) => fund_distribution(state, &mut tx, p),
         Payload::ClaimDistribution(p) => claim_distribution(state, &mut tx, p),
         Payload::ReclaimDistribution(p) => reclaim_distribution(state, &mut tx, p),
+        Payload::RecordOwnership(p) => record_ownership(state, &tx, p),
     }
 }
