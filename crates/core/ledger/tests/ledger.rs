@@ -165,31 +165,23 @@ fn st6_an_asset_is_registered_only_for_the_owner_a_trusted_registry_attested() {
     w.rejects(&tsp, register(other), RejectCode::OwnershipUnproven);
     // A registry the network stopped trusting attests nothing.
     let governors = [w.tsp.clone(), w.issuer.clone(), w.exchange.clone()];
-    let revoke = GovernanceAction::Revoke(RoleChange {
+    let registry_role = RoleChange {
         org: id("asset-registry"),
         role: Role::AssetRegistry,
-    });
-    for g in &governors {
-        w.ok(
-            g,
-            Payload::Govern(Govern {
-                action: revoke.clone(),
-            }),
-        );
-    }
+    };
+    let vote = |w: &mut World, action: GovernanceAction| {
+        for g in &governors {
+            w.ok(
+                g,
+                Payload::Govern(Govern {
+                    action: action.clone(),
+                }),
+            );
+        }
+    };
+    vote(&mut w, GovernanceAction::Revoke(registry_role.clone()));
     w.rejects(&tsp, register(owner_did()), RejectCode::OwnershipUnproven);
-    let grant = GovernanceAction::Grant(RoleChange {
-        org: id("asset-registry"),
-        role: Role::AssetRegistry,
-    });
-    for g in &governors {
-        w.ok(
-            g,
-            Payload::Govern(Govern {
-                action: grant.clone(),
-            }),
-        );
-    }
+    vote(&mut w, GovernanceAction::Grant(registry_role));
     w.ok(&tsp, register(owner_did()));
     // Once registered, its owner is fixed.
     let registry = w.registry.clone();
