@@ -3,7 +3,7 @@
 //! on chain (REC-9) where `tranche audit verify` checks it, and tells signed
 //! requests of organisations apart by the roles the chain records.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -311,4 +311,61 @@ async fn rec9_a_service_anchors_its_audit_log_on_chain_and_authorizes_organisati
             "a truncated log does not verify"
         );
     }
+
+    // TLS by configuration: the service answers HTTPS to a client trusting
+    // its CA, and nothing to one that does not, nor plain HTTP.
+    let ident = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (cert, key) = (tmp.path().join("svc.crt"), tmp.path().join("svc.key"));
+    std::fs::write(&cert, ident.cert.pem()).unwrap();
+    std::fs::write(&key, ident.signing_key.serialize_pem()).unwrap();
+    let data = tmp.path().join("issuer-tls");
+    let url = format!("sqlite://{}?mode=rwc", data.join("service.db").display());
+    let mut cfg = config(&dir, &devnet, "devnet-issuer", &data, &url);
+    let port = base + 50;
+    cfg.listen = format!("127.0.0.1:{port}").parse().unwrap();
+    cfg.tls = Some(tranche_service::config::TlsFiles {
+        cert: cert.clone(),
+        key,
+    });
+    let service = tranche_service::Service::open(cfg, &[]).await.unwrap();
+    let (router, doc) = service.routes().split_for_parts();
+    let router = tranche_service::http::finish(router, service.metrics.clone(), doc);
+    let running = tokio::spawn(Arc::clone(&service).run(Arc::new(Follows), router));
+    let call = move |url: String, ca: Option<PathBuf>| {
+        let mut c = tranche();
+        c.args(["service", "call", &url, "/healthz"]);
+        if let Some(ca) = ca {
+            c.arg("--ca-cert").arg(ca);
+        }
+        c.output().unwrap()
+    };
+    let https = format!("https://127.0.0.1:{port}");
+    let mut up = None;
+    for _ in 0..100 {
+        let (u, ca) = (https.clone(), cert.clone());
+        let out = tokio::task::spawn_blocking(move || call(u, Some(ca)))
+            .await
+            .unwrap();
+        if out.status.success() {
+            up = Some(String::from_utf8_lossy(&out.stdout).to_string());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let answer = up.expect("the service answers over TLS");
+    assert!(answer.contains("\"ok\""), "{answer}");
+    let u = https.clone();
+    let untrusted = tokio::task::spawn_blocking(move || call(u, None))
+        .await
+        .unwrap();
+    assert!(
+        !untrusted.status.success(),
+        "a client not trusting the CA is refused"
+    );
+    let plain = format!("http://127.0.0.1:{port}");
+    let plain = tokio::task::spawn_blocking(move || call(plain, None))
+        .await
+        .unwrap();
+    assert!(!plain.status.success(), "plain HTTP gets no answer");
+    running.abort();
 }

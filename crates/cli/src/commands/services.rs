@@ -151,6 +151,9 @@ pub enum ServiceCommand {
         /// Write the session here (private file); else print it.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Trust this PEM CA certificate for the service's TLS (a private CA).
+        #[arg(long)]
+        ca_cert: Option<PathBuf>,
     },
     /// Call a role service: GET, or POST with --body. Authenticated by
     /// --session (a person) or --sign-as (an organisation's signed request).
@@ -190,14 +193,27 @@ pub enum ServiceCommand {
         /// Its password file.
         #[arg(long)]
         password_file: Option<PathBuf>,
+        /// Trust this PEM CA certificate for the service's TLS (a private CA).
+        #[arg(long)]
+        ca_cert: Option<PathBuf>,
     },
 }
 
-fn http() -> Result<reqwest::blocking::Client> {
-    reqwest::blocking::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .context("an HTTP client")
+/// An HTTP client, trusting `ca_cert` (PEM) besides the system's roots.
+fn http(ca_cert: Option<&Path>) -> Result<reqwest::blocking::Client> {
+    let mut b = reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(30));
+    if let Some(path) = ca_cert {
+        let pem = read_bounded(path, DOC_BYTES_MAX)?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| Usage(format!("{} is not a PEM certificate: {e}", path.display())))?;
+        if certs.is_empty() {
+            return Err(Usage(format!("{} holds no PEM certificate", path.display())).into());
+        }
+        for cert in certs {
+            b = b.add_root_certificate(cert);
+        }
+    }
+    b.build().context("an HTTP client")
 }
 
 /// The answer's JSON, or the exit that fits the refusal.
@@ -241,10 +257,11 @@ pub fn service(ctx: &Ctx, command: ServiceCommand) -> Result<ExitCode> {
             key,
             credentials,
             out,
+            ca_cert,
         } => {
             let holder = open_key(ctx, &key)?;
             let base = url.trim_end_matches('/');
-            let client = http()?;
+            let client = http(ca_cert.as_deref())?;
             let challenge = answer(
                 "/auth/challenge",
                 client
@@ -287,6 +304,7 @@ pub fn service(ctx: &Ctx, command: ServiceCommand) -> Result<ExitCode> {
             key,
             key_file,
             password_file,
+            ca_cert,
         } => {
             if !path.starts_with('/') {
                 return Err(Usage(format!("the path starts with /, not {path:?}")).into());
@@ -306,7 +324,8 @@ pub fn service(ctx: &Ctx, command: ServiceCommand) -> Result<ExitCode> {
             } else {
                 reqwest::Method::GET
             };
-            let mut request = http()?.request(method.clone(), format!("{base}{path}"));
+            let mut request =
+                http(ca_cert.as_deref())?.request(method.clone(), format!("{base}{path}"));
             if let Some(s) = session {
                 let s = read_doc(&s, "a session from `tranche service login`")?;
                 let token = s["token"]
