@@ -422,50 +422,34 @@ fn the_issuer_service_executes_only_what_two_operators_approved_exactly_once_acr
         let as_tsp: Vec<&str> = as_tsp.iter().map(String::as_str).collect();
         let (code, out) = call(&api, &request_path, &as_tsp);
         assert_eq!(code, 0, "{out}");
-        let h = tranche_service::signed::sign(
-            &tsp,
-            &chain,
-            "devnet-tsp",
-            "GET",
-            &request_path,
-            b"",
-            now_ms() / 1000,
-            "replay-me",
-        );
-        let headers = [
-            ("content-digest", h.content_digest.clone()),
-            ("signature-input", h.signature_input.clone()),
-            ("signature", h.signature.clone()),
-        ];
-        assert_eq!(
-            raw("GET", &format!("{api}{request_path}"), &headers, "").0,
-            200
-        );
-        let (status, body) = raw("GET", &format!("{api}{request_path}"), &headers, "");
+        // The TSP's GET of the request, signed at `at` (s) with `nonce`.
+        let signed_get = |at: u64, nonce: &str| {
+            let h = tranche_service::signed::sign(
+                &tsp,
+                &chain,
+                "devnet-tsp",
+                "GET",
+                &request_path,
+                b"",
+                at,
+                nonce,
+            );
+            [
+                ("content-digest", h.content_digest),
+                ("signature-input", h.signature_input),
+                ("signature", h.signature),
+            ]
+        };
+        let url = format!("{api}{request_path}");
+        let headers = signed_get(now_ms() / 1000, "replay-me");
+        assert_eq!(raw("GET", &url, &headers, "").0, 200);
+        let (status, body) = raw("GET", &url, &headers, "");
         assert_eq!(
             (status, body["code"].clone()),
             (401, json!("replayed_request"))
         );
-        let stale = tranche_service::signed::sign(
-            &tsp,
-            &chain,
-            "devnet-tsp",
-            "GET",
-            &request_path,
-            b"",
-            now_ms() / 1000 - 3_600,
-            "old",
-        );
-        let (status, body) = raw(
-            "GET",
-            &format!("{api}{request_path}"),
-            &[
-                ("content-digest", stale.content_digest),
-                ("signature-input", stale.signature_input),
-                ("signature", stale.signature),
-            ],
-            "",
-        );
+        let stale = signed_get(now_ms() / 1000 - 3_600, "old");
+        let (status, body) = raw("GET", &url, &stale, "");
         assert_eq!(
             (status, body["code"].clone()),
             (401, json!("stale_request"))

@@ -16,6 +16,7 @@ mod block;
 pub mod codec;
 mod hash;
 mod id;
+mod market;
 mod payload;
 mod records;
 mod reject;
@@ -34,6 +35,7 @@ pub use id::{
     AssetId, ChainId, Did, IdError, OrderId, OrgId, Reference, RequestId, TokenId, TradeId,
     WalletAddress, ADDRESS_HRP,
 };
+pub use market::*;
 pub use payload::*;
 pub use records::{IssuanceCheck, RevocationCheck, TokenSupply, TransferKind, TransferRecord};
 pub use reject::{RejectCode, Rejection};
