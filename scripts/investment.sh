@@ -107,7 +107,7 @@ done
 echo "== ST-6 the asset registry attests the owner; F5-1 the TSP registers the asset (AP 100,000 USD); SR-6 an appraiser values it"
 TITLE=$(printf 'title deed of %s for %s' "$ASSET" "$OWNER_DID" | sha256sum | cut -d' ' -f1)
 send devnet-registry "{\"type\":\"record_ownership\",\"asset\":\"$ASSET\",\"owner\":\"$OWNER_DID\",\"credential\":\"$TITLE\"}"
-send devnet-tsp "{\"type\":\"register_asset\",\"asset\":\"$ASSET\",\"owner\":\"$OWNER_DID\",\"kind\":\"tangible\",\"description\":\"$(printf '%064d' 1)\",\"price\":{\"minor\":\"10000000\",\"currency\":$USD},\"tolerance_bps\":500}"
+send devnet-tsp "{\"type\":\"register_asset\",\"asset\":\"$ASSET\",\"owner\":\"$OWNER_DID\",\"kind\":\"tangible\",\"description\":\"$(printf '%064d' 1)\",\"price\":{\"minor\":\"10000000\",\"currency\":$USD}}"
 send devnet-appraiser "{\"type\":\"record_appraisal\",\"asset\":\"$ASSET\",\"value\":{\"minor\":\"10000000\",\"currency\":$USD}}"
 
 echo "== F5-2/F5-4 the TSP requests 1,000 tokens at SP 100 USD (a first request, withdrawn, frees the token id)"

@@ -7,8 +7,8 @@
 
 use crate::node::{
     AssetView, At, BatchAnswer, BlockRecord, IssuanceView, NextNonce, OfferingView,
-    OrganisationView, ProofView, RevocationView, Status, Submitted, TokenView, TransactionRecord,
-    TransferEvent, Transfers, Validators, WalletView,
+    OrganisationView, PolicyView, ProofView, RevocationView, Status, Submitted, TokenView,
+    TransactionRecord, TransferEvent, Transfers, Validators, WalletView,
 };
 use crate::{ErrorBody, BATCH_TXS_MAX};
 use serde::de::DeserializeOwned;
@@ -357,6 +357,11 @@ impl NodeClient {
     /// The committee, validators and equivocations.
     pub async fn validators(&self) -> Result<At<Validators>, ClientError> {
         self.get("/validators").await
+    }
+
+    /// The network's policy.
+    pub async fn policy(&self) -> Result<At<PolicyView>, ClientError> {
+        self.get("/policy").await
     }
 
     /// An organisation, or `None`.

@@ -220,6 +220,14 @@ pub struct EquivocationView {
     pub evidence: Hash,
 }
 
+/// `GET /policy`: the rules governance sets for everyone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PolicyView {
+    /// How far, in basis points of an asset's asking price, its appraisal
+    /// may differ for the asset to be tokenized (SR-6).
+    pub appraisal_tolerance_bps: u16,
+}
+
 /// `GET /validators`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Validators {
@@ -451,8 +459,6 @@ pub struct AssetView {
     /// Asking price AP.
     #[schema(value_type = Object)]
     pub price: Money,
-    /// Allowed appraisal deviation, in basis points.
-    pub tolerance_bps: u16,
     /// Who made the latest appraisal.
     #[schema(value_type = Option<String>)]
     pub appraiser: Option<OrgId>,

@@ -96,6 +96,22 @@ enum Command {
     #[command(verbatim_doc_comment,
               after_long_help = format!("An example config (--config FILE):\n\n{}", tranche_issuer::EXAMPLE_CONFIG))]
     Issuer(commands::services::IssuerArgs),
+    /// Run an escrow bank's service: customers' accounts by DID, its deposit
+    /// token minted 1:1 with the money its operators credit and redeemed for
+    /// payouts, offerings' escrow closed (refunds below the soft cap) and
+    /// released to the owner as the ledger permits; or keep its staff
+    /// credentials.
+    ///
+    /// Its operators' deposits and payouts stand for the bank's core banking
+    /// system. Customers open an account with a KYC credential from a
+    /// trusted issuer (`tranche service login`, then POST /accounts).
+    ///
+    /// Examples:
+    ///   tranche bank --config bank.toml
+    ///   tranche bank --config bank.toml staff add --subject did:key:z6Mk... --out op.json
+    #[command(verbatim_doc_comment,
+              after_long_help = format!("An example config (--config FILE):\n\n{}", tranche_bank::EXAMPLE_CONFIG))]
+    Bank(commands::services::BankArgs),
     /// Call a role service: log in with a DID, or sign as an organisation.
     #[command(subcommand)]
     Service(commands::services::ServiceCommand),
@@ -205,6 +221,7 @@ fn main() -> ExitCode {
         Command::Watch(a) => commands::client::watch(&ctx, a),
         Command::Verify(a) => commands::verify::run(&ctx, a),
         Command::Issuer(a) => commands::services::issuer(&ctx, a),
+        Command::Bank(a) => commands::services::bank(&ctx, a),
         Command::Service(c) => commands::services::service(&ctx, c),
         Command::Audit(c) => commands::audit::run(&ctx, c),
     };

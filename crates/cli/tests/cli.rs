@@ -578,8 +578,7 @@ fn a_payload_builds_signs_and_inspects_and_an_impossible_currency_is_refused() {
     let payload = r#"{"type": "register_asset", "asset": "A-17",
         "owner": "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK", "kind": "to_be_created",
         "description": "0101010101010101010101010101010101010101010101010101010101010101",
-        "price": {"minor": "10000000", "currency": {"code": "USD", "kind": "fiat", "decimals": 2}},
-        "tolerance_bps": 500}"#;
+        "price": {"minor": "10000000", "currency": {"code": "USD", "kind": "fiat", "decimals": 2}}}"#;
     env.build_payload(payload, "alice", "3", "t.json");
     env.ok(&[
         "tx",

@@ -75,14 +75,17 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
     let apis: Vec<String> = devnet(&dir).nodes.iter().map(|n| n.api.clone()).collect();
     // Four validators, then the custodian's node, which follows.
     assert_eq!(apis.len(), 5);
-    // The issuer's service runs beside its node, with two operators.
+    // The issuer's service runs beside its node, with two operators, and
+    // the escrow bank's with one.
     let services = devnet(&dir).services;
-    assert_eq!(services.len(), 1);
+    let roles: Vec<(&str, &str, usize)> = services
+        .iter()
+        .map(|s| (s.role.as_str(), s.org.as_str(), s.staff.len()))
+        .collect();
     assert_eq!(
-        (services[0].role.as_str(), services[0].org.as_str()),
-        ("issuer", "devnet-issuer")
+        roles,
+        [("issuer", "devnet-issuer", 2), ("bank", "devnet-bank", 1)]
     );
-    assert_eq!(services[0].staff.len(), 2);
     assert_eq!(status(&apis[4]).unwrap()["validating"], false);
 
     // A regulator follows every finalized transfer live.

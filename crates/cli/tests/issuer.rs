@@ -8,122 +8,30 @@
 //! name a staff member leaves in their profile is found nowhere but in the
 //! vault's ciphertext.
 
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 use tranche_api::client::NodeClient;
 use tranche_crypto::rand_core::OsRng;
-use tranche_crypto::{sign_transaction, Keypair};
+use tranche_crypto::Keypair;
 use tranche_devnet::DevnetFile;
 use tranche_ledger::Ledger;
 use tranche_testkit::world::{
     appraisal, claim_until, issuance_request, record_ownership, register_asset, usd,
 };
-use tranche_types::{
-    ChainId, ClaimTopic, Outcome, Payload, Timestamp, Transaction, WithdrawIssuance,
-};
-
-fn tranche() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tranche"))
-}
+use tranche_types::{ChainId, ClaimTopic, Payload, WithdrawIssuance};
 
 use support::kill;
+use support::services::{call, healthy, json_of, now_ms, raw, send, tranche, wait_for};
 
 mod support;
 
-fn now_ms() -> u64 {
-    tranche_service::now_ms()
+fn start(config: &Path, log: &Path) -> std::process::Child {
+    support::services::start("issuer", config, log)
 }
 
-async fn send(node: &NodeClient, chain: &ChainId, key: &Keypair, payload: Payload) {
-    let nonce = node.next_nonce(&key.public_key()).await.unwrap();
-    let tx = Transaction {
-        chain_id: chain.clone(),
-        signer: key.public_key(),
-        nonce,
-        valid_until: Timestamp(now_ms() + 600_000),
-        payload,
-    };
-    let stx = sign_transaction(key, tx).unwrap();
-    node.submit(&stx).await.unwrap();
-    let record = node
-        .wait(&stx.tx.hash(), Duration::from_secs(60))
-        .await
-        .unwrap()
-        .expect("final within a minute");
-    assert!(
-        matches!(record.receipt.outcome, Outcome::Applied),
-        "{:?}",
-        record.receipt.outcome
-    );
-}
-
-fn healthy(api: &str) -> bool {
-    reqwest::blocking::get(format!("{api}/healthz")).is_ok_and(|r| r.status().is_success())
-}
-
-fn start(config: &Path, log: &Path) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    tranche()
-        .arg("issuer")
-        .arg("--config")
-        .arg(config)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap()
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..1200 {
-        if done() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// `tranche service call`, its exit code and output.
-fn call(api: &str, path: &str, args: &[&str]) -> (i32, String) {
-    let o = tranche()
-        .args(["service", "call", api, path])
-        .args(args)
-        .output()
-        .unwrap();
-    (o.status.code().unwrap_or(-1), text(&o))
-}
-
-fn json_of(out: &str) -> Value {
-    serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
-
-/// A raw request, for what the CLI would never send.
-fn raw(method: &str, url: &str, headers: &[(&str, String)], body: &str) -> (u16, Value) {
-    let client = reqwest::blocking::Client::new();
-    let mut r = client
-        .request(method.parse().unwrap(), url)
-        .body(body.to_string());
-    for (k, v) in headers {
-        r = r.header(*k, v);
-    }
-    let resp = r.send().unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().unwrap_or(Value::Null))
+fn text(o: &std::process::Output) -> String {
+    support::services::text(o)
 }
 
 #[test]
@@ -135,7 +43,14 @@ fn the_issuer_service_executes_only_what_two_operators_approved_exactly_once_acr
     let devnet = DevnetFile::read(&dir).unwrap();
     // The test runs the issuer's service itself, once per database: the
     // devnet's own would sign with the same key.
-    kill(devnet.services[0].pid);
+    kill(
+        devnet
+            .services
+            .iter()
+            .find(|s| s.role == "issuer")
+            .unwrap()
+            .pid,
+    );
     let pw = PathBuf::from(&devnet.password_file);
     let keys = PathBuf::from(&devnet.keys);
     let open = |name: &str| {
@@ -185,22 +100,19 @@ fn the_issuer_service_executes_only_what_two_operators_approved_exactly_once_acr
         let listen = format!("127.0.0.1:{}", base + 300 + run as u16);
         let api = format!("http://{listen}");
         let config = tmp.path().join(format!("issuer-{run}.toml"));
-        let db_line = if database.is_empty() {
-            String::new()
-        } else {
-            format!("database_url = \"{database}\"\n")
-        };
+        let table = support::services::service_table(
+            "devnet-issuer",
+            (&keys, &pw),
+            &devnet.nodes[1].api,
+            &listen,
+            &data,
+            database,
+        );
         // A long poll: the service follows and sends once at start, then
         // waits a minute, which leaves room to kill it between steps.
         std::fs::write(
             &config,
-            format!(
-                "[service]\norg = \"devnet-issuer\"\nkey_file = \"{}\"\npassword_file = \"{}\"\nnode = \"{}\"\nlisten = \"{listen}\"\ndata_dir = \"{}\"\n{db_line}poll_ms = 60000\n\n[issuer]\napprovals_required = 2\n",
-                keys.join("devnet-issuer.key").display(),
-                pw.display(),
-                devnet.nodes[1].api,
-                data.display()
-            ),
+            format!("{table}poll_ms = 60000\n\n[issuer]\napprovals_required = 2\n"),
         )
         .unwrap();
         let log = tmp.path().join(format!("issuer-{run}.log"));
@@ -251,11 +163,7 @@ fn the_issuer_service_executes_only_what_two_operators_approved_exactly_once_acr
         assert!(o.status.success(), "{}", text(&o));
         rt.block_on(async {
             let db = tranche_service::Db::open(
-                &if database.is_empty() {
-                    format!("sqlite://{}?mode=rwc", data.join("service.db").display())
-                } else {
-                    database.clone()
-                },
+                &support::services::database_url(&data, database),
                 tranche_issuer::MIGRATIONS,
             )
             .await
@@ -604,11 +512,7 @@ fn the_issuer_service_executes_only_what_two_operators_approved_exactly_once_acr
         // Exactly one execution was ever signed.
         let db = rt
             .block_on(tranche_service::Db::open(
-                &if database.is_empty() {
-                    format!("sqlite://{}?mode=rwc", data.join("service.db").display())
-                } else {
-                    database.clone()
-                },
+                &support::services::database_url(&data, database),
                 tranche_issuer::MIGRATIONS,
             ))
             .unwrap();
@@ -627,28 +531,16 @@ fn the_issuer_service_executes_only_what_two_operators_approved_exactly_once_acr
             !logged.windows(seeded.len()).any(|w| w == seeded.as_bytes()),
             "the name is in the log"
         );
-        let mut stored: Vec<u8> = Vec::new();
-        if database.is_empty() {
-            for suffix in ["", "-wal", "-journal"] {
-                if let Ok(b) =
-                    std::fs::read(format!("{}{suffix}", data.join("service.db").display()))
-                {
-                    stored.extend(b);
-                }
-            }
-        } else {
-            for q in [
-                "SELECT entry FROM kit_audit",
-                "SELECT did || roles || credentials FROM kit_sessions",
-                "SELECT owner || record || ciphertext FROM vault_records",
+        let stored = support::services::stored_bytes(
+            &rt,
+            &data,
+            database,
+            &db,
+            &[
                 "SELECT detail || COALESCE(checked, '') FROM issuer_requests",
                 "SELECT staff || reason FROM issuer_decisions",
-            ] {
-                let rows: Vec<(String,)> =
-                    rt.block_on(sqlx::query_as(q).fetch_all(db.pool())).unwrap();
-                stored.extend(rows.into_iter().flat_map(|(r,)| r.into_bytes()));
-            }
-        }
+            ],
+        );
         assert!(stored.len() > 1_000);
         for needle in [seeded.as_bytes(), b"syw@example.com".as_slice()] {
             assert!(
@@ -668,18 +560,15 @@ fn the_issuer_service_executes_only_what_two_operators_approved_exactly_once_acr
                 && metrics.contains("queue_depth"),
             "{metrics}"
         );
-        let doc: Value = reqwest::blocking::get(format!("{api}/openapi.json"))
-            .unwrap()
-            .json()
-            .unwrap();
-        for path in [
-            "/requests/{kind}/{request}/decisions",
-            "/auth/session",
-            "/audit/export",
-            "/healthz",
-        ] {
-            assert!(doc["paths"][path].is_object(), "{path} documented");
-        }
+        support::services::documents(
+            &api,
+            &[
+                "/requests/{kind}/{request}/decisions",
+                "/auth/session",
+                "/audit/export",
+                "/healthz",
+            ],
+        );
         let mut service = cleanup.children.pop().unwrap();
         let _ = service.kill();
         let _ = service.wait();

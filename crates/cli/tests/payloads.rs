@@ -82,7 +82,6 @@ fn every_kind() -> Vec<Payload> {
             kind: AssetKind::ToBeCreated,
             description: Hash([1; 32]),
             price: usd(10_000_000),
-            tolerance_bps: 500,
         }),
         Payload::RecordAppraisal(RecordAppraisal {
             asset: id("A-17"),
@@ -241,6 +240,10 @@ fn every_kind() -> Vec<Payload> {
             owner: did.clone(),
             credential: Hash([4; 32]),
         }),
+        Payload::RedeemCash(RedeemCash {
+            token: "USD-DEP".parse().unwrap(),
+            amount: Units(1_000_000),
+        }),
     ]
 }
 
@@ -286,6 +289,7 @@ fn kind(p: &Payload) -> &'static str {
         Payload::ClaimDistribution(_) => "claim_distribution",
         Payload::ReclaimDistribution(_) => "reclaim_distribution",
         Payload::RecordOwnership(_) => "record_ownership",
+        Payload::RedeemCash(_) => "redeem_cash",
     }
 }
 

@@ -39,8 +39,14 @@ const VALIDATORS: usize = 4;
 /// The issuer's staff the devnet makes: two operators, so that its
 /// service's four-eyes approvals can be given.
 pub const ISSUER_OPERATORS: [&str; 2] = ["issuer-operator-1", "issuer-operator-2"];
+/// The bank's staff the devnet makes: one operator, who credits deposits.
+pub const BANK_OPERATORS: [&str; 1] = ["bank-operator-1"];
 /// The issuer's service listens this far above the base port.
 const ISSUER_SERVICE_PORT_OFFSET: u16 = 201;
+/// The escrow bank's service listens this far above the base port.
+const BANK_SERVICE_PORT_OFFSET: u16 = 202;
+/// The escrow bank's deposit token.
+pub const DEPOSIT_TOKEN: &str = "USD-DEP";
 /// How long a service may take to answer its health check.
 const SERVICE_READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// The validators' nodes, then the custodian's, which follows the chain
@@ -208,7 +214,10 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
     }
     let ports = (0..NODES as u16)
         .flat_map(|i| [base_port + i, base_port + 100 + i])
-        .chain([base_port + ISSUER_SERVICE_PORT_OFFSET]);
+        .chain([
+            base_port + ISSUER_SERVICE_PORT_OFFSET,
+            base_port + BANK_SERVICE_PORT_OFFSET,
+        ]);
     for port in ports {
         if !port_free(port) {
             bail!("port {port} is in use: pick another base port");
@@ -236,7 +245,7 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
         });
         keys.push(key.public_key());
     }
-    for name in ISSUER_OPERATORS {
+    for name in ISSUER_OPERATORS.iter().chain(&BANK_OPERATORS) {
         let key = Keypair::generate(&mut OsRng);
         let file = KeyFile::seal(&key, password.as_bytes(), KdfParams::DEFAULT, &mut OsRng)?;
         write_private_atomically(&key_path(dir, name), file.to_json().as_bytes())?;
@@ -246,6 +255,7 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
         // shows committees being elected.
         epoch_blocks: Some(100),
         committee_max: None,
+        appraisal_tolerance_bps: None,
         chain_id: CHAIN_ID.parse::<ChainId>()?,
         organisations,
     };
@@ -285,6 +295,26 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
              [issuer]\napprovals_required = 2\n",
             api(1),
             base_port + ISSUER_SERVICE_PORT_OFFSET
+        ),
+    )?;
+    // The escrow bank's service, on the TSP's node (the bank runs none):
+    // accounts for people with the devnet KYC provider's credentials.
+    let bank_dir = dir.join("devnet-bank");
+    std::fs::create_dir_all(&bank_dir)?;
+    let kyc = genesis
+        .organisations
+        .iter()
+        .find(|o| o.org.as_str() == "devnet-kyc")
+        .map(|o| tranche_identity::DidKey::from_public_key(&o.key).did())
+        .expect("the devnet has a KYC provider");
+    std::fs::write(
+        bank_dir.join("bank.toml"),
+        format!(
+            "[service]\norg = \"devnet-bank\"\nkey_file = \"../keys/devnet-bank.key\"\npassword_file = \"../password\"\n\
+             node = \"http://{}\"\nlisten = \"127.0.0.1:{}\"\ndata_dir = \"service\"\nanchor_interval_secs = 5\n\
+             trusted_issuers = [\"{kyc}\"]\n\n[bank]\ntoken = \"{DEPOSIT_TOKEN}\"\ncurrency = \"USD\"\n",
+            api(0),
+            base_port + BANK_SERVICE_PORT_OFFSET
         ),
     )?;
     // Written last: its presence means the devnet is complete.
@@ -404,7 +434,10 @@ impl Devnet {
                 return Err(e);
             }
         }
-        if let Err(e) = devnet.start_issuer_service() {
+        let started = devnet
+            .start_service("issuer", "devnet-issuer", &ISSUER_OPERATORS)
+            .and_then(|()| devnet.start_service("bank", "devnet-bank", &BANK_OPERATORS));
+        if let Err(e) = started {
             devnet.stop();
             return Err(e);
         }
@@ -413,15 +446,15 @@ impl Devnet {
         Ok(devnet)
     }
 
-    /// Gives the issuer's operators their staff credentials (once) and
-    /// starts the issuer's service; returns once it answers.
-    fn start_issuer_service(&mut self) -> Result<()> {
-        let org_dir = self.dir.join("devnet-issuer");
-        let config = org_dir.join("issuer.toml");
+    /// Gives `operators` their staff credentials at `org`'s `role` service
+    /// (once) and starts it; returns once it answers.
+    fn start_service(&mut self, role: &str, org: &str, operators: &[&str]) -> Result<()> {
+        let org_dir = self.dir.join(org);
+        let config = org_dir.join(format!("{role}.toml"));
         let credentials = self.dir.join("credentials");
         std::fs::create_dir_all(&credentials)?;
         let mut staff = Vec::new();
-        for name in ISSUER_OPERATORS {
+        for name in operators {
             let key = tranche_keystore::open_key_file(
                 &key_path(&self.dir, name),
                 Some(Path::new(&self.file.password_file)),
@@ -430,7 +463,7 @@ impl Devnet {
             let credential = credentials.join(format!("{name}.json"));
             if !credential.exists() {
                 let out = Command::new(&self.exe)
-                    .arg("issuer")
+                    .arg(role)
                     .arg("--config")
                     .arg(&config)
                     .args([
@@ -445,7 +478,7 @@ impl Devnet {
                     .arg(&credential)
                     .stdin(Stdio::null())
                     .output()
-                    .context("cannot run tranche issuer staff add")?;
+                    .with_context(|| format!("cannot run tranche {role} staff add"))?;
                 if !out.status.success() {
                     bail!(
                         "issuing {name}'s staff credential failed: {}",
@@ -454,13 +487,13 @@ impl Devnet {
                 }
             }
             staff.push(StaffEntry {
-                name: name.into(),
+                name: (*name).into(),
                 did,
                 key_file: key_path(&self.dir, name).display().to_string(),
                 credential: credential.display().to_string(),
             });
         }
-        let listen = tranche_issuer::IssuerConfig::load(&config)?.service.listen;
+        let service = tranche_service::config::read_service(&config)?;
         let log_path = org_dir.join("service.log");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -468,18 +501,18 @@ impl Devnet {
             .open(&log_path)
             .with_context(|| format!("cannot open {}", log_path.display()))?;
         let mut child = Command::new(&self.exe)
-            .arg("issuer")
+            .arg(role)
             .arg("--config")
             .arg(&config)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
-            .context("cannot start the issuer's service")?;
-        let api = format!("http://{listen}");
+            .with_context(|| format!("cannot start the {role}'s service"))?;
+        let api = format!("http://{}", service.listen);
         let entry = ServiceEntry {
-            role: "issuer".into(),
-            org: "devnet-issuer".into(),
+            role: role.into(),
+            org: org.into(),
             pid: child.id(),
             api: api.clone(),
             config: config.display().to_string(),
@@ -491,7 +524,7 @@ impl Devnet {
         for _ in 0..tries {
             if let Some(status) = child.try_wait()? {
                 bail!(
-                    "the issuer's service exited ({status}) while starting; see {}",
+                    "the {role}'s service exited ({status}) while starting; see {}",
                     log_path.display()
                 );
             }
@@ -501,15 +534,16 @@ impl Devnet {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        self.services.push(("issuer".into(), child));
+        self.services.push((role.into(), child));
         if !up {
             bail!(
-                "the issuer's service did not answer within {} s; see {}",
+                "the {role}'s service did not answer within {} s; see {}",
                 SERVICE_READY_TIMEOUT.as_secs(),
                 log_path.display()
             );
         }
-        self.file.services = vec![entry];
+        self.file.services.retain(|s| s.role != role);
+        self.file.services.push(entry);
         Ok(())
     }
 

@@ -77,6 +77,7 @@ fn genesis(n: usize, spare: Option<usize>) -> Ledger {
         // Short epochs, so every run crosses several of them.
         epoch_blocks: Some(EPOCH_BLOCKS),
         committee_max: spare.map(|_| u32::try_from(n - 1).expect("a small committee")),
+        appraisal_tolerance_bps: None,
         chain_id: CHAIN.parse().unwrap(),
         organisations,
     })

@@ -35,6 +35,7 @@ pub fn one_org_ledger(
     Ledger::genesis(&Genesis {
         epoch_blocks: None,
         committee_max: None,
+        appraisal_tolerance_bps: None,
         chain_id: chain_id.parse().expect("a valid chain id"),
         organisations: vec![GenesisOrganisation {
             org: org.parse::<OrgId>().expect("a valid organisation id"),

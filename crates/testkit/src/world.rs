@@ -205,6 +205,7 @@ impl World {
         let ledger = Ledger::genesis(&Genesis {
             epoch_blocks: None,
             committee_max: None,
+            appraisal_tolerance_bps: None,
             chain_id: id(CHAIN),
             organisations: genesis_orgs(),
         })
@@ -495,7 +496,6 @@ pub fn register_asset(asset: &str, owner: Did, price: Money) -> Payload {
         kind: AssetKind::Tangible,
         description: Hash([1; 32]),
         price,
-        tolerance_bps: 500,
     })
 }
 

@@ -365,6 +365,10 @@ pub enum QueryCommand {
     /// Validators: the committee, bonds and delegations, and recorded
     /// equivocations with the stake they cost (C-2).
     Validators,
+    /// The network's policy, set by governance: the appraisal tolerance
+    /// (SR-6). Governors change it by voting for
+    /// {"type": "govern", "action": {"type": "set_policy", "appraisal_tolerance_bps": 300}}.
+    Policy,
     /// A record of the state with its Merkle proof, for another party to
     /// check with `tranche verify` (save it with `> proof.json`).
     #[command(subcommand)]
@@ -531,6 +535,7 @@ pub fn query(_ctx: &Ctx, args: QueryArgs) -> Result<ExitCode> {
             json!({"data": {"next_nonce": client.next_nonce(&k)?}})
         }
         QueryCommand::Validators => serde_json::to_value(client.call(|c| c.validators())?)?,
+        QueryCommand::Policy => serde_json::to_value(client.call(|c| c.policy())?)?,
         QueryCommand::Proof(p) => {
             let of = p.of()?;
             serde_json::to_value(client.found("such record", |c| c.proof(&of))?)?

@@ -1,5 +1,5 @@
-//! `tranche issuer`: runs an issuer's service and keeps its staff
-//! credentials. `tranche service`: calls any role service — as a person
+//! `tranche issuer` and `tranche bank`: run an issuer's or an escrow bank's
+//! service and keep its staff credentials. `tranche service`: calls any role service — as a person
 //! logged in with a DID and a presentation, or as an organisation with
 //! requests signed by its on-chain key.
 
@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use tranche_bank::{Bank, BankConfig};
 use tranche_identity::present;
 use tranche_issuer::{Issuer, IssuerConfig};
 use tranche_keystore::{read_bounded, write_private_atomically};
@@ -27,12 +28,22 @@ pub struct IssuerArgs {
     #[arg(long)]
     pub config: PathBuf,
     #[command(subcommand)]
-    pub command: Option<IssuerCommand>,
+    pub command: Option<AdminCommand>,
+}
+
+/// `tranche bank` settings.
+#[derive(Debug, Args)]
+pub struct BankArgs {
+    /// The service's config file (TOML; see the example above).
+    #[arg(long)]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Option<AdminCommand>,
 }
 
 /// What to do instead of running the service.
 #[derive(Debug, Subcommand)]
-pub enum IssuerCommand {
+pub enum AdminCommand {
     /// The organisation's staff credentials: how its people log in.
     #[command(subcommand)]
     Staff(StaffCommand),
@@ -50,7 +61,8 @@ pub enum StaffCommand {
         /// The staff member's DID (a did:key).
         #[arg(long)]
         subject: String,
-        /// Their role: `operator` approves and refuses requests; `auditor` reads the audit log.
+        /// Their role: `operator` decides (approves requests at an issuer; credits
+        /// deposits and marks payouts paid at a bank); `auditor` reads the audit log.
         #[arg(long, default_value = "operator")]
         role: String,
         /// Days it stays valid.
@@ -87,13 +99,37 @@ pub fn issuer(ctx: &Ctx, args: IssuerArgs) -> Result<ExitCode> {
                 Issuer::open(config).await?.run().await?;
                 Ok(ExitCode::SUCCESS)
             }
-            Some(IssuerCommand::Staff(c)) => staff(ctx, config, c).await,
+            Some(AdminCommand::Staff(c)) => {
+                staff(ctx, config.service, tranche_issuer::MIGRATIONS, c).await
+            }
         }
     })
 }
 
-async fn staff(ctx: &Ctx, config: IssuerConfig, command: StaffCommand) -> Result<ExitCode> {
-    let service: Arc<Service> = Service::open(config.service, tranche_issuer::MIGRATIONS).await?;
+/// `tranche bank`.
+pub fn bank(ctx: &Ctx, args: BankArgs) -> Result<ExitCode> {
+    let config = BankConfig::load(&args.config)?;
+    super::node::init_logging();
+    runtime()?.block_on(async move {
+        match args.command {
+            None => {
+                Bank::open(config).await?.run().await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(AdminCommand::Staff(c)) => {
+                staff(ctx, config.service, tranche_bank::MIGRATIONS, c).await
+            }
+        }
+    })
+}
+
+async fn staff(
+    ctx: &Ctx,
+    config: tranche_service::ServiceConfig,
+    migrations: &[tranche_service::Migration],
+    command: StaffCommand,
+) -> Result<ExitCode> {
+    let service: Arc<Service> = Service::open(config, migrations).await?;
     let now = tranche_service::now_ms();
     match command {
         StaffCommand::Add {

@@ -153,7 +153,7 @@ pub enum BuildCommand {
     /// bond_validator, delegate, undelegate, anchor_audit, open_offering,
     /// subscribe, close_offering, issue_offering, release_proceeds,
     /// fund_distribution, claim_distribution, reclaim_distribution,
-    /// record_ownership) and carries that kind's fields;
+    /// record_ownership, redeem_cash) and carries that kind's fields;
     /// unknown fields are refused. See docs/ARCHITECTURE.md for what each does.
     /// Amounts are decimal strings of whole units ("15"), never JSON numbers.
     ///
@@ -169,8 +169,7 @@ pub enum BuildCommand {
     /// Example: with payload.json holding
     ///   {"type": "register_asset", "asset": "A-17", "owner": "did:key:z6Mk...",
     ///    "kind": "tangible", "description": "<64 hex digits>",
-    ///    "price": {"minor": "10000000", "currency": {"code": "USD", "kind": "fiat", "decimals": 2}},
-    ///    "tolerance_bps": 500}
+    ///    "price": {"minor": "10000000", "currency": {"code": "USD", "kind": "fiat", "decimals": 2}}}
     ///   tranche tx build payload payload.json --chain-id tranche-devnet --key acme-tsp --nonce 1
     #[command(verbatim_doc_comment)]
     Payload {

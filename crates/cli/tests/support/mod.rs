@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+pub mod services;
+
 /// The password of every key a test makes.
 pub const PASSWORD: &str = "correct horse battery";
 

@@ -40,9 +40,9 @@ pub use tranche_types::{
 
 use serde::{Deserialize, Serialize};
 use tranche_types::{
-    BoundedVec, ChainId, ClaimTopic, Date, Did, Evidence, Hash, OffenceKind, OrgId, Outcome,
-    PublicKey, RejectCode, Rejection, RequestId, Role, SignedTransaction, Stake, Timestamp,
-    TokenId, Units, WalletAddress,
+    BoundedVec, ChainId, ClaimTopic, Date, Did, Evidence, Hash, NetworkPolicy, OffenceKind, OrgId,
+    Outcome, PublicKey, RejectCode, Rejection, RequestId, Role, SignedTransaction, Stake,
+    Timestamp, TokenId, Units, WalletAddress,
 };
 
 /// Where in the chain a transaction is applied: the only clock the ledger has.
@@ -102,6 +102,11 @@ pub struct Genesis {
     /// The most validators in a committee (default and most: 32).
     #[serde(default)]
     pub committee_max: Option<u32>,
+    /// How far, in basis points of an asset's asking price, its appraisal
+    /// may differ for it to be tokenized (SR-6; default 500, at most
+    /// 10,000). Governance changes it later.
+    #[serde(default)]
+    pub appraisal_tolerance_bps: Option<u16>,
 }
 
 /// Why a genesis is unusable.
@@ -260,9 +265,21 @@ impl Ledger {
                 "committee_max must be 1 to {COMMITTEE_MAX}, not {committee_max}"
             )));
         }
+        let tolerance = genesis
+            .appraisal_tolerance_bps
+            .unwrap_or(NetworkPolicy::TOLERANCE_BPS_DEFAULT);
+        if tolerance > NetworkPolicy::TOLERANCE_BPS_MAX {
+            return Err(GenesisError(format!(
+                "appraisal_tolerance_bps must be at most {}, not {tolerance}",
+                NetworkPolicy::TOLERANCE_BPS_MAX
+            )));
+        }
         state.params = ChainParams {
             epoch_blocks,
             committee_max,
+            policy: NetworkPolicy {
+                appraisal_tolerance_bps: tolerance,
+            },
         };
         let mut ledger = Ledger {
             chain_id: genesis.chain_id.clone(),

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use tranche_types::commonware_codec::Write;
 use tranche_types::{
     record, AssetId, AssetKind, BoundedVec, CountryCode, Currency, Date, Did, Hash, Money,
-    OffenceKind, OpenOffering, OrgId, PublicKey, RequestId, RequestIssuance, Role, Stake, TokenId,
-    TokenRules, Units, WalletAddress,
+    NetworkPolicy, OffenceKind, OpenOffering, OrgId, PublicKey, RequestId, RequestIssuance, Role,
+    Stake, TokenId, TokenRules, Units, WalletAddress,
 };
 
 /// A set of roles as a bit mask: bit `r` for the role with code `r`.
@@ -92,8 +92,6 @@ record! {
         pub description: Hash,
         /// Asking price AP.
         pub price: Money,
-        /// Allowed appraisal deviation in basis points.
-        pub tolerance_bps: u16,
         /// Who made the latest appraisal.
         pub appraiser: Option<OrgId>,
         /// The latest appraised value.
@@ -372,13 +370,16 @@ record! {
 }
 
 record! {
-    /// The chain's consensus parameters, fixed at genesis (C-2).
+    /// The chain's parameters: consensus parameters fixed at genesis (C-2)
+    /// and the network policy governance changes.
     pub struct ChainParams {
         /// Blocks per epoch: the committee changes after every block whose
         /// height is a multiple of this.
         pub epoch_blocks: u64,
         /// The most validators in a committee.
         pub committee_max: u32,
+        /// The network's policy.
+        pub policy: NetworkPolicy,
     }
 }
 
@@ -387,6 +388,7 @@ impl Default for ChainParams {
         ChainParams {
             epoch_blocks: crate::EPOCH_BLOCKS_DEFAULT,
             committee_max: crate::COMMITTEE_MAX as u32,
+            policy: NetworkPolicy::default(),
         }
     }
 }

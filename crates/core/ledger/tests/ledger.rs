@@ -113,7 +113,6 @@ fn rec4_assets_of_every_kind_including_ones_still_to_be_created() {
                 kind: *kind,
                 description: Hash([n as u8; 32]),
                 price: usd(500_000),
-                tolerance_bps: 100,
             }),
         );
     }
@@ -130,7 +129,6 @@ fn f5_1_only_a_tsp_registers_assets_once() {
         kind: AssetKind::Intangible,
         description: Hash([0; 32]),
         price: usd(1_000),
-        tolerance_bps: 100,
     });
     w.rejects(&w.tsp.clone(), p.clone(), RejectCode::AlreadyExists);
     w.rejects(&w.exchange.clone(), p.clone(), RejectCode::MissingRole);
@@ -147,7 +145,6 @@ fn st6_an_asset_is_registered_only_for_the_owner_a_trusted_registry_attested() {
             kind: AssetKind::Tangible,
             description: Hash([1; 32]),
             price: usd(10_000_000),
-            tolerance_bps: 500,
         })
     };
     let tsp = w.tsp.clone();
@@ -204,7 +201,7 @@ fn sr6_tokenization_needs_an_appraisal_within_tolerance() {
         Payload::RequestIssuance(r.clone()),
         RejectCode::AppraisalMissing,
     );
-    // 6% below the asking price; the TSP's tolerance is 5%.
+    // 6% below the asking price; the network's tolerance is 5%.
     w.appraise("A-1", usd(9_400_000));
     w.rejects(
         &w.tsp.clone(),
@@ -213,6 +210,50 @@ fn sr6_tokenization_needs_an_appraisal_within_tolerance() {
     );
     w.appraise("A-1", usd(9_600_000));
     w.ok(&w.tsp.clone(), Payload::RequestIssuance(r));
+}
+
+#[test]
+fn sr6_the_appraisal_tolerance_is_network_policy_set_by_governance() {
+    let mut w = World::new();
+    let a = alice();
+    w.onboard(&a, "KR");
+    w.register_asset("A-1", usd(10_000_000));
+    // The asking price is 30 % above the appraisal (AP 100,000, appraised
+    // 76,923.08): 2,308 bps of AP apart, refused under the default 500.
+    w.appraise("A-1", usd(7_692_308));
+    let r = w.request("R-1", "A-1", "T", &[(&a, 1_000)], 1_000);
+    let tsp = w.tsp.clone();
+    w.rejects(
+        &tsp,
+        Payload::RequestIssuance(r.clone()),
+        RejectCode::AppraisalOutOfTolerance,
+    );
+    assert_eq!(w.ledger.params().policy.appraisal_tolerance_bps, 500);
+    let set = |bps| {
+        Payload::Govern(Govern {
+            action: GovernanceAction::SetPolicy(NetworkPolicy {
+                appraisal_tolerance_bps: bps,
+            }),
+        })
+    };
+    // Only governors vote, within 100 %, for a change.
+    w.rejects(&w.appraiser.clone(), set(2_500), RejectCode::NotGovernor);
+    w.rejects(&tsp, set(10_001), RejectCode::InvalidField);
+    w.rejects(&tsp, set(500), RejectCode::AlreadyExists);
+    // One governor's vote (the TSP's own) changes nothing.
+    w.ok(&tsp, set(2_500));
+    assert_eq!(w.ledger.params().policy.appraisal_tolerance_bps, 500);
+    w.rejects(
+        &tsp,
+        Payload::RequestIssuance(r.clone()),
+        RejectCode::AppraisalOutOfTolerance,
+    );
+    // A quorum (three of the four governors) does.
+    w.ok(&w.issuer.clone(), set(2_500));
+    assert_eq!(w.ledger.params().policy.appraisal_tolerance_bps, 500);
+    w.ok(&w.exchange.clone(), set(2_500));
+    assert_eq!(w.ledger.params().policy.appraisal_tolerance_bps, 2_500);
+    w.ok(&tsp, Payload::RequestIssuance(r));
 }
 
 #[test]
@@ -441,6 +482,7 @@ fn sr1_rec1_an_issuer_can_never_also_be_a_tsp() {
     assert!(Ledger::genesis(&Genesis {
         epoch_blocks: None,
         committee_max: None,
+        appraisal_tolerance_bps: None,
         chain_id: id(CHAIN),
         organisations: founders
     })
@@ -1708,6 +1750,7 @@ fn c2_genesis_may_bond_validators() {
     let ledger = Ledger::genesis(&Genesis {
         epoch_blocks: None,
         committee_max: None,
+        appraisal_tolerance_bps: None,
         chain_id: id(CHAIN),
         organisations: orgs.clone(),
     })
@@ -1723,6 +1766,7 @@ fn c2_genesis_may_bond_validators() {
     assert!(Ledger::genesis(&Genesis {
         epoch_blocks: None,
         committee_max: None,
+        appraisal_tolerance_bps: None,
         chain_id: id(CHAIN),
         organisations: orgs.clone(),
     })
@@ -1733,6 +1777,7 @@ fn c2_genesis_may_bond_validators() {
     assert!(Ledger::genesis(&Genesis {
         epoch_blocks: None,
         committee_max: None,
+        appraisal_tolerance_bps: None,
         chain_id: id(CHAIN),
         organisations: orgs,
     })
@@ -1751,6 +1796,7 @@ fn c2_the_committee_is_elected_again_after_each_epochs_last_block() {
         organisations: orgs.clone(),
         epoch_blocks: Some(10),
         committee_max: Some(4),
+        appraisal_tolerance_bps: None,
     })
     .unwrap();
     let names = |l: &Ledger| -> Vec<String> {
@@ -1835,16 +1881,22 @@ fn c2_one_key_one_vote() {
 
 #[test]
 fn c2_genesis_bounds_its_consensus_parameters() {
-    for (epoch_blocks, committee_max) in [(Some(3), None), (None, Some(0)), (None, Some(33))] {
+    for (epoch_blocks, committee_max, tolerance) in [
+        (Some(3), None, None),
+        (None, Some(0), None),
+        (None, Some(33), None),
+        (None, None, Some(10_001)),
+    ] {
         let g = Genesis {
             chain_id: id(CHAIN),
             organisations: genesis_orgs(),
             epoch_blocks,
             committee_max,
+            appraisal_tolerance_bps: tolerance,
         };
         assert!(
             Ledger::genesis(&g).is_err(),
-            "{epoch_blocks:?} {committee_max:?}"
+            "{epoch_blocks:?} {committee_max:?} {tolerance:?}"
         );
     }
 }

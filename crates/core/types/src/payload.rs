@@ -24,6 +24,8 @@ pub type AllocationsList = BoundedVec<Allocation, ALLOCATIONS_MAX>;
 
 /// Most holder moves in one revocation.
 pub const REVOCATION_MOVES_MAX: usize = 1_000;
+/// Most subscriptions one close or issue transaction of an offering walks.
+pub const OFFERING_BATCH_MAX: u32 = 1_000;
 /// Most legs in one settlement.
 pub const SETTLEMENT_LEGS_MAX: usize = 16;
 
@@ -269,6 +271,33 @@ tagged! {
         Grant(RoleChange) = 2,
         /// Revoke a role.
         Revoke(RoleChange) = 3,
+        /// Replace the network's policy.
+        SetPolicy(NetworkPolicy) = 4,
+    }
+}
+
+record! {
+    /// The rules the governing organisations set for everyone, changed only
+    /// by a governance action.
+    pub struct NetworkPolicy {
+        /// How far, in basis points of the asking price AP, an appraisal may
+        /// differ from AP for the asset to be tokenized (SR-6); at most 10,000.
+        pub appraisal_tolerance_bps: u16,
+    }
+}
+
+impl NetworkPolicy {
+    /// The most an appraisal tolerance may be: 100 %.
+    pub const TOLERANCE_BPS_MAX: u16 = 10_000;
+    /// The tolerance of a genesis that names none: 5 %.
+    pub const TOLERANCE_BPS_DEFAULT: u16 = 500;
+}
+
+impl Default for NetworkPolicy {
+    fn default() -> Self {
+        NetworkPolicy {
+            appraisal_tolerance_bps: Self::TOLERANCE_BPS_DEFAULT,
+        }
     }
 }
 
@@ -339,10 +368,9 @@ record! {
         pub kind: AssetKind,
         /// Digest of the asset's description and documents.
         pub description: Hash,
-        /// The owner's asking price AP.
+        /// The owner's asking price AP; how far an appraisal may differ
+        /// from it is the network's policy (SR-6), not the TSP's choice.
         pub price: Money,
-        /// How far, in basis points of AP, an appraisal may differ from AP.
-        pub tolerance_bps: u16,
     }
 }
 
@@ -638,6 +666,19 @@ record! {
 }
 
 record! {
+    /// A holder gives cash tokens back to the bank that issues them, to be
+    /// paid out in money: signed by the holding wallet's key, the units go
+    /// out of circulation into the token's revocation wallet (counted as
+    /// `revoked`), and the bank, seeing it final, pays the holder's DID.
+    pub struct RedeemCash {
+        /// The cash token (a CBDC or an escrow bank's deposit token).
+        pub token: TokenId,
+        /// Minor units.
+        pub amount: Units,
+    }
+}
+
+record! {
     /// One leg of a settlement.
     pub struct Leg {
         /// The token (security or cash).
@@ -785,5 +826,7 @@ tagged! {
         ReclaimDistribution(ReclaimDistribution) = 37,
         /// Attest an asset's owner.
         RecordOwnership(RecordOwnership) = 38,
+        /// Give cash back to its bank for money.
+        RedeemCash(RedeemCash) = 39,
     }
 }

@@ -28,6 +28,8 @@ crate::unit_enum! {
         /// Money into or out of an offering's escrow: a subscription, a
         /// refund, the release of the proceeds.
         Escrow = 8,
+        /// Cash given back to its bank for money, out of circulation.
+        Redemption = 9,
     }
 }
 

@@ -106,7 +106,7 @@ reject_codes! {
     /// The asset has no appraisal.
     AppraisalMissing = 27, "APPRAISAL_MISSING", "the asset has not been appraised; an appraiser must record a value first";
     /// The appraisal is too far from the asking price.
-    AppraisalOutOfTolerance = 28, "APPRAISAL_OUT_OF_TOLERANCE", "the appraised value differs from the asking price by more than the TSP's tolerance";
+    AppraisalOutOfTolerance = 28, "APPRAISAL_OUT_OF_TOLERANCE", "the appraised value differs from the asking price by more than the network's tolerance";
     /// AP / SP is not a whole number of tokens, or the amount differs from it.
     NotWholeTokens = 29, "NOT_WHOLE_TOKENS", "the asset price divided by the token price must be a whole number equal to the amount";
     /// Amounts in different currencies.

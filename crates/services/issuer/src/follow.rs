@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tranche_api::node::BlockRecord;
 use tranche_service::audit::Entry;
 use tranche_service::follower::Apply;
-use tranche_service::{ServiceCode, ServiceError};
+use tranche_service::ServiceError;
 use tranche_types::{Outcome, Payload};
 
 /// The issuer's follower.
@@ -24,22 +24,6 @@ impl Apply for Follow {
         block: &'a BlockRecord,
     ) -> Pin<Box<dyn Future<Output = Result<(), ServiceError>> + Send + 'a>> {
         Box::pin(self.0.apply_block(conn, block))
-    }
-}
-
-fn unavailable(e: impl std::fmt::Display) -> ServiceError {
-    ServiceError::new(ServiceCode::NodeUnavailable, e.to_string())
-}
-
-fn chain_entry(actor: &str, action: &str, subject: String, decision: String) -> Entry {
-    Entry {
-        actor: actor.into(),
-        authority: "chain".into(),
-        action: action.into(),
-        subject,
-        decision,
-        reason: None,
-        tx: None,
     }
 }
 
@@ -89,7 +73,7 @@ impl Issuer {
         };
         queue::settle(conn, kind, id, state, Some(outcome), Some(&checked)).await?;
         let org = self.service.config.org.clone();
-        let e = entry(chain_entry(
+        let e = entry(Entry::by_chain(
             &org,
             "check",
             format!("{}/{id}", kind.name()),
@@ -116,7 +100,7 @@ impl Issuer {
     ) -> Result<(), ServiceError> {
         if queue::file(conn, kind, &id, &tsp, &token, amount, detail, height).await? {
             let subject = format!("{}/{id}", kind.name());
-            let e = entry(chain_entry(&tsp, "file", subject, "queued".into()));
+            let e = entry(Entry::by_chain(&tsp, "file", subject, "queued".into()));
             self.service.decide(conn, None, e).await?;
         }
         Ok(())
@@ -148,7 +132,7 @@ impl Issuer {
                         .node
                         .issuance(&id)
                         .await
-                        .map_err(unavailable)?
+                        .map_err(ServiceError::unavailable)?
                         .map_or_else(String::new, |v| v.data.request.tsp.to_string());
                     let detail = serde_json::to_string(p).expect("a payload serializes");
                     let filed = (
@@ -177,7 +161,7 @@ impl Issuer {
                         .node
                         .revocation(&id)
                         .await
-                        .map_err(unavailable)?
+                        .map_err(ServiceError::unavailable)?
                         .map_or_else(String::new, |v| v.data.request.tsp.to_string());
                     let detail = serde_json::to_string(p).expect("a payload serializes");
                     let filed = (
@@ -198,7 +182,7 @@ impl Issuer {
                         if matches!(r.state, State::Pending | State::Refused) {
                             queue::settle(conn, Kind::Issuance, &id, State::Withdrawn, None, None)
                                 .await?;
-                            let e = entry(chain_entry(
+                            let e = entry(Entry::by_chain(
                                 &r.tsp,
                                 "withdraw",
                                 format!("issuance/{id}"),
@@ -215,7 +199,7 @@ impl Issuer {
                             .node
                             .issuance(&id)
                             .await
-                            .map_err(unavailable)?
+                            .map_err(ServiceError::unavailable)?
                             .and_then(|v| v.data.check);
                         Some(c.map(|c| ChainCheck {
                             done: c.executed && c.issuer.as_str() == org,
@@ -236,7 +220,7 @@ impl Issuer {
                             .node
                             .revocation(&id)
                             .await
-                            .map_err(unavailable)?
+                            .map_err(ServiceError::unavailable)?
                             .and_then(|v| v.data.check);
                         Some(c.map(|c| ChainCheck {
                             done: c.executed,

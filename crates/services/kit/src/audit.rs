@@ -33,6 +33,22 @@ pub struct Entry {
     pub tx: Option<String>,
 }
 
+impl Entry {
+    /// What the service recorded on the chain's authority (a block it
+    /// followed), for `actor`.
+    pub fn by_chain(actor: &str, action: &str, subject: String, decision: String) -> Entry {
+        Entry {
+            actor: actor.into(),
+            authority: "chain".into(),
+            action: action.into(),
+            subject,
+            decision,
+            reason: None,
+            tx: None,
+        }
+    }
+}
+
 /// An entry as the log holds it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Record {

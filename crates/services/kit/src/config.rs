@@ -142,3 +142,15 @@ pub fn read<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
         .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", path.display()))?;
     toml::from_str(text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
+
+/// Reads only the `[service]` table of a role service's config file,
+/// resolved: what a supervisor (the devnet) needs of any role.
+pub fn read_service(path: &Path) -> anyhow::Result<ServiceConfig> {
+    #[derive(Deserialize)]
+    struct Only {
+        service: ServiceConfig,
+    }
+    let only: Only = read(path)?;
+    only.service
+        .resolve(path.parent().unwrap_or(Path::new(".")))
+}

@@ -81,6 +81,11 @@ impl ServiceError {
         }
     }
 
+    /// The node could not answer: the caller tries again shortly.
+    pub fn unavailable(e: impl std::fmt::Display) -> ServiceError {
+        ServiceError::new(ServiceCode::NodeUnavailable, e.to_string())
+    }
+
     /// A fault of the service itself: logged in full, answered in general.
     pub fn internal(what: &str, error: impl std::fmt::Display) -> ServiceError {
         tracing::error!(%error, "{what}");

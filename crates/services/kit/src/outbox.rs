@@ -85,6 +85,17 @@ impl Outbox {
         payload: Payload,
         now_ms: u64,
     ) -> Result<Hash, ServiceError> {
+        Ok(self.record_nonced(conn, payload, now_ms).await?.1)
+    }
+
+    /// [`Outbox::record`], with the nonce: what stays the same if an
+    /// expired entry is signed again (its hash does not).
+    pub async fn record_nonced(
+        &self,
+        conn: &mut AnyConnection,
+        payload: Payload,
+        now_ms: u64,
+    ) -> Result<(u64, Hash), ServiceError> {
         let (next,): (i64,) =
             sqlx::query_as("SELECT height FROM kit_cursor WHERE name = 'outbox_next_nonce'")
                 .fetch_optional(&mut *conn)
@@ -114,7 +125,7 @@ impl Outbox {
             .bind(nonce as i64 + 1)
             .execute(&mut *conn)
             .await?;
-        Ok(hash)
+        Ok((nonce, hash))
     }
 
     fn sign(

@@ -164,6 +164,22 @@ impl Service {
         Ok(hash)
     }
 
+    /// Records the one transaction `payload` a decision sends and `entry`
+    /// (with its hash), in the caller's transaction; returns its nonce,
+    /// by which the follower knows it even if it is signed again, and hash.
+    pub async fn decide_tx(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        payload: Payload,
+        mut entry: audit::Entry,
+    ) -> Result<(u64, Hash), ServiceError> {
+        let now = now_ms();
+        let (nonce, hash) = self.outbox.record_nonced(conn, payload, now).await?;
+        entry.tx = Some(hash.to_hex());
+        audit::append(conn, now, entry).await?;
+        Ok((nonce, hash))
+    }
+
     /// The kit's routes: health, logins, the staff status list, the caller's
     /// profile and the audit log.
     pub fn routes(self: &Arc<Self>) -> OpenApiRouter {
@@ -223,7 +239,7 @@ impl Service {
                 .node
                 .block(at + 1)
                 .await
-                .map_err(|e| ServiceError::new(ServiceCode::NodeUnavailable, e.to_string()))?;
+                .map_err(ServiceError::unavailable)?;
             let Some(block) = block else {
                 if let Ok(status) = self.node.status().await {
                     self.metrics.chain_lag.set(

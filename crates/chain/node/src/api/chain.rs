@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use std::sync::Arc;
 use tranche_api::node::{
-    At, BatchAnswer, BatchItem, BlockRecord, EquivocationView, MemberView, NextNonce, Status,
-    SubmitStatus, Submitted, TransactionRecord, ValidatorView, Validators,
+    At, BatchAnswer, BatchItem, BlockRecord, EquivocationView, MemberView, NextNonce, PolicyView,
+    Status, SubmitStatus, Submitted, TransactionRecord, ValidatorView, Validators,
 };
 use tranche_api::{ErrorBody, ErrorCode, BATCH_BODY_BYTES_MAX, BATCH_TXS_MAX};
 use tranche_ledger::{Ledger, Member};
@@ -299,6 +299,18 @@ pub(super) fn validator_view(
         tombstoned: v.tombstoned,
         elected,
     }
+}
+
+/// The network's policy, as governance last set it (SR-6).
+#[utoipa::path(get, path = "/policy", tag = "chain",
+    responses((status = 200, description = "The network's policy", body = At<PolicyView>)))]
+pub(super) async fn policy(State(s): State<Arc<Shared>>) -> Answer<At<PolicyView>> {
+    let view = s.view();
+    let p = &view.ledger.params().policy;
+    let answer = PolicyView {
+        appraisal_tolerance_bps: p.appraisal_tolerance_bps,
+    };
+    at(&view, answer)
 }
 
 /// The committee signing consensus votes, every bonded validator with its

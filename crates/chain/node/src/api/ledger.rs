@@ -171,7 +171,6 @@ pub(super) async fn asset(
         kind: a.kind,
         description: a.description,
         price: a.price.clone(),
-        tolerance_bps: a.tolerance_bps,
         appraiser: a.appraiser.clone(),
         appraisal: a.appraisal.clone(),
     };

@@ -205,6 +205,7 @@ fn routes() -> (Router<Arc<Shared>>, utoipa::openapi::OpenApi) {
         .routes(routes!(chain::block))
         .routes(routes!(chain::nonce))
         .routes(routes!(chain::validators))
+        .routes(routes!(chain::policy))
         .routes(routes!(ledger::organisation))
         .routes(routes!(ledger::wallet))
         .routes(routes!(ledger::token))

@@ -39,12 +39,6 @@ pub(super) fn register_asset(
             "the asset's price must be above zero",
         ));
     }
-    if p.tolerance_bps > 10_000 {
-        return Err(reject(
-            RejectCode::InvalidField,
-            "tolerance_bps is at most 10000 (100%)",
-        ));
-    }
     state.assets.insert(
         p.asset.clone(),
         Asset {
@@ -53,7 +47,6 @@ pub(super) fn register_asset(
             kind: p.kind,
             description: p.description,
             price: p.price.clone(),
-            tolerance_bps: p.tolerance_bps,
             appraiser: None,
             appraisal: None,
         },

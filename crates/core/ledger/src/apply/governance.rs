@@ -69,6 +69,9 @@ pub(super) fn govern(
                 let o = state.orgs.get_mut(&c.org).expect("validated");
                 o.roles = o.roles.without(c.role);
             }
+            GovernanceAction::SetPolicy(policy) => {
+                state.params.policy = policy.clone();
+            }
         }
         tx.events
             .push(LedgerEvent::GovernanceExecuted { action: digest });
@@ -110,6 +113,25 @@ pub(super) fn validate_action(state: &State, action: &GovernanceAction) -> Resul
         }
         GovernanceAction::Revoke(c) => {
             state.orgs.get(&c.org).ok_or_else(|| unknown_org(&c.org))?;
+            Ok(())
+        }
+        GovernanceAction::SetPolicy(policy) => {
+            if policy.appraisal_tolerance_bps > NetworkPolicy::TOLERANCE_BPS_MAX {
+                return Err(reject(
+                    RejectCode::InvalidField,
+                    format!(
+                        "appraisal_tolerance_bps is at most {} (100 %), not {}",
+                        NetworkPolicy::TOLERANCE_BPS_MAX,
+                        policy.appraisal_tolerance_bps
+                    ),
+                ));
+            }
+            if *policy == state.params.policy {
+                return Err(reject(
+                    RejectCode::AlreadyExists,
+                    "the network's policy is that already",
+                ));
+            }
             Ok(())
         }
     }

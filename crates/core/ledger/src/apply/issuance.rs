@@ -66,26 +66,28 @@ pub(super) fn check_request(
             format!("token {} exists or is requested already", p.token),
         ));
     }
-    // SR-6: the price must be backed by an appraisal within the TSP's tolerance.
+    // SR-6: the price must be backed by an appraisal within the network's
+    // tolerance, which governance sets and no TSP chooses.
     let appraised = asset.appraisal.as_ref().ok_or_else(|| {
         reject(
             RejectCode::AppraisalMissing,
             format!("{} has no appraisal", p.asset),
         )
     })?;
+    let tolerance = state.params.policy.appraisal_tolerance_bps;
     let ap = asset.price.minor.0;
     let diff = ap.abs_diff(appraised.minor.0);
     let within = diff
         .checked_mul(10_000)
-        .zip(ap.checked_mul(u128::from(asset.tolerance_bps)))
+        .zip(ap.checked_mul(u128::from(tolerance)))
         .map(|(d, t)| d <= t)
         .ok_or_else(overflow)?;
     if !within {
         return Err(reject(
             RejectCode::AppraisalOutOfTolerance,
             format!(
-                "appraised at {appraised}, asked {}: more than {} bps apart",
-                asset.price, asset.tolerance_bps
+                "appraised at {appraised}, asked {}: more than the network's {tolerance} bps apart",
+                asset.price
             ),
         ));
     }

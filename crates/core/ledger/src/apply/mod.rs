@@ -406,5 +406,6 @@ pub(crate) fn execute(
         Payload::ClaimDistribution(p) => claim_distribution(state, &mut tx, p),
         Payload::ReclaimDistribution(p) => reclaim_distribution(state, &mut tx, p),
         Payload::RecordOwnership(p) => record_ownership(state, &tx, p),
+        Payload::RedeemCash(p) => redeem_cash(state, &mut tx, p),
     }
 }

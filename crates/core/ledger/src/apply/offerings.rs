@@ -20,9 +20,6 @@ use super::*;
 use crate::address::escrow_wallet;
 use crate::state::{Offering, OfferingPhase, Subscription};
 
-/// Most subscriptions one close or issue transaction walks.
-pub const OFFERING_BATCH_MAX: u32 = 1_000;
-
 fn offering_of<'a>(state: &'a State, id: &RequestId) -> Result<&'a Offering, Rejection> {
     state
         .offerings

@@ -87,6 +87,43 @@ pub(super) fn mint_cash(state: &mut State, tx: &mut Tx<'_>, p: &MintCash) -> Res
     Ok(())
 }
 
+pub(super) fn redeem_cash(
+    state: &mut State,
+    tx: &mut Tx<'_>,
+    p: &RedeemCash,
+) -> Result<(), Rejection> {
+    // The holder's own wallet, by its own key: nobody else can hand a
+    // holder's money back.
+    let wallet = tx.stx.tx.signer.address();
+    let t = token(state, &p.token)?;
+    if t.kind != TokenKind::Cash {
+        return Err(reject(
+            RejectCode::InvalidField,
+            format!(
+                "{} is not a cash token: only cash is redeemed at its bank",
+                p.token
+            ),
+        ));
+    }
+    if p.amount.is_zero() {
+        return Err(reject(RejectCode::ZeroAmount, "redeem at least one unit"));
+    }
+    did_of(state, &wallet)?;
+    check_cash_out(state, &p.token, &wallet, p.amount)?;
+    let out = revocation_wallet(&p.token);
+    let revoked = t.revoked.checked_add(p.amount).ok_or_else(overflow)?;
+    move_units(state, &p.token, &wallet, &out, p.amount);
+    state.tokens.get_mut(&p.token).expect("checked").revoked = revoked;
+    tx.record(
+        &p.token,
+        Some(wallet),
+        out,
+        p.amount,
+        TransferKind::Redemption,
+    );
+    Ok(())
+}
+
 pub(super) fn empty_rules() -> TokenRules {
     TokenRules {
         required_topics: BoundedVec::default(),

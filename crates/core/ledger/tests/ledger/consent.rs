@@ -122,7 +122,6 @@ fn sr5_a_did_key_must_decode_to_an_ed25519_key() {
                 kind: AssetKind::Tangible,
                 description: Hash([1; 32]),
                 price: usd(10_000_000),
-                tolerance_bps: 500,
             }),
             RejectCode::InvalidDid,
         );

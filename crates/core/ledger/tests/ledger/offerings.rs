@@ -439,3 +439,54 @@ fn f5_10_a_redemption_pays_each_holder_in_the_transaction_that_revokes_its_units
     assert_eq!(m.w.balance("T", &a.wallet()), 0);
     m.w.ledger.check_invariants();
 }
+
+#[test]
+fn deposit_tokens_are_redeemed_by_their_holder_only_out_of_circulation() {
+    let mut m = market(2, 50_000);
+    let [a, b] = [&m.investors[0], &m.investors[1]].map(|p| p.clone());
+    let redeem = |amount| {
+        Payload::RedeemCash(RedeemCash {
+            token: id(CASH),
+            amount: Units(amount),
+        })
+    };
+    // The holder's own key for the holder's own wallet; within its balance.
+    m.w.rejects(&a.key, redeem(50_001), RejectCode::InsufficientBalance);
+    m.w.rejects(&a.key, redeem(0), RejectCode::ZeroAmount);
+    m.w.ok(&a.key, redeem(20_000));
+    assert_eq!(m.w.balance(CASH, &a.wallet()), 30_000);
+    assert_eq!(m.w.balance(CASH, &b.wallet()), 50_000);
+    let t = m.w.ledger.state().tokens[&id::<TokenId>(CASH)].clone();
+    assert_eq!((t.issued.0, t.revoked.0), (100_000, 20_000));
+    // Out of circulation for good: nobody moves it back.
+    let bank = m.bank.clone();
+    let out = Ledger::revocation_wallet(&id(CASH));
+    m.w.rejects(
+        &bank,
+        Payload::ForcedTransfer(ForcedTransfer {
+            token: id(CASH),
+            from: out,
+            to: a.wallet(),
+            amount: Units(1),
+            reason: Memo::new("back").unwrap(),
+        }),
+        RejectCode::RevocationWalletLocked,
+    );
+    // A wallet bound to no DID has nothing a bank could pay out to.
+    m.w.rejects(
+        &Keypair::from_seed(&[99; 32]),
+        redeem(1),
+        RejectCode::WalletNotRegistered,
+    );
+    // Security tokens are not cash.
+    m.w.tokenize("S", &[(&b, 1_000)]);
+    m.w.rejects(
+        &b.key,
+        Payload::RedeemCash(RedeemCash {
+            token: id("S"),
+            amount: Units(1),
+        }),
+        RejectCode::InvalidField,
+    );
+    m.w.ledger.check_invariants();
+}

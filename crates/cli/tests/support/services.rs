@@ -1,0 +1,258 @@
+//! Driving role services from a test as their users would: the `tranche`
+//! binary for commands, raw HTTP for what the CLI would never send, and a
+//! node client to send organisations' transactions and wait for them.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+use tranche_api::client::NodeClient;
+use tranche_crypto::rand_core::OsRng;
+use tranche_crypto::{sign_transaction, Keypair};
+use tranche_types::{ChainId, Outcome, Payload, Timestamp, Transaction};
+
+pub fn tranche() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tranche"))
+}
+
+pub fn now_ms() -> u64 {
+    tranche_service::now_ms()
+}
+
+/// Signs `payload` with `key`'s next nonce, sends it and waits until it is
+/// final; it must apply.
+pub async fn send(node: &NodeClient, chain: &ChainId, key: &Keypair, payload: Payload) {
+    let outcome = send_outcome(node, chain, key, payload).await;
+    assert!(matches!(outcome, Outcome::Applied), "{outcome:?}");
+}
+
+/// [`send`], answering the outcome.
+pub async fn send_outcome(
+    node: &NodeClient,
+    chain: &ChainId,
+    key: &Keypair,
+    payload: Payload,
+) -> Outcome {
+    let nonce = node.next_nonce(&key.public_key()).await.unwrap();
+    let tx = Transaction {
+        chain_id: chain.clone(),
+        signer: key.public_key(),
+        nonce,
+        valid_until: Timestamp(now_ms() + 600_000),
+        payload,
+    };
+    let stx = sign_transaction(key, tx).unwrap();
+    node.submit(&stx).await.unwrap();
+    node.wait(&stx.tx.hash(), Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("final within a minute")
+        .receipt
+        .outcome
+}
+
+pub fn healthy(api: &str) -> bool {
+    reqwest::blocking::get(format!("{api}/healthz")).is_ok_and(|r| r.status().is_success())
+}
+
+/// Starts `tranche <role> --config <config>`, its output appended to `log`.
+pub fn start(role: &str, config: &Path, log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    tranche()
+        .arg(role)
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..1200 {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `tranche service call`, its exit code and output.
+pub fn call(api: &str, path: &str, args: &[&str]) -> (i32, String) {
+    let o = tranche()
+        .args(["service", "call", api, path])
+        .args(args)
+        .output()
+        .unwrap();
+    (o.status.code().unwrap_or(-1), text(&o))
+}
+
+pub fn json_of(out: &str) -> Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// A raw request, for what the CLI would never send.
+pub fn raw(method: &str, url: &str, headers: &[(&str, String)], body: &str) -> (u16, Value) {
+    let client = reqwest::blocking::Client::new();
+    let mut r = client
+        .request(method.parse().unwrap(), url)
+        .body(body.to_string());
+    for (k, v) in headers {
+        r = r.header(*k, v);
+    }
+    let resp = r.send().unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().unwrap_or(Value::Null))
+}
+
+/// A person: a fresh key, sealed in `dir/<name>.key` under the password in
+/// `dir/person-pw`.
+pub fn person(dir: &Path, name: &str) -> Keypair {
+    let k = Keypair::generate(&mut OsRng);
+    let file = tranche_crypto::KeyFile::seal(
+        &k,
+        b"person-password",
+        tranche_crypto::KdfParams::DEFAULT,
+        &mut OsRng,
+    )
+    .unwrap();
+    std::fs::write(dir.join(format!("{name}.key")), file.to_json()).unwrap();
+    std::fs::write(dir.join("person-pw"), "person-password").unwrap();
+    k
+}
+
+/// `tranche service login` as `dir/<name>.key` presenting `credential`;
+/// the session in `dir/<name>.session`.
+pub fn login(dir: &Path, api: &str, name: &str, credential: &Path) -> Output {
+    tranche()
+        .args(["service", "login", api, "--password-file"])
+        .arg(dir.join("person-pw"))
+        .arg("--key-file")
+        .arg(dir.join(format!("{name}.key")))
+        .arg("--credential")
+        .arg(credential)
+        .arg("--out")
+        .arg(dir.join(format!("{name}.session")))
+        .output()
+        .unwrap()
+}
+
+/// The bearer token of `dir/<name>.session`.
+pub fn token(dir: &Path, name: &str) -> String {
+    json_of(&std::fs::read_to_string(dir.join(format!("{name}.session"))).unwrap())["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Headers of a JSON request in `dir/<name>.session`'s session.
+pub fn bearer(dir: &Path, name: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("authorization", format!("Bearer {}", token(dir, name))),
+        ("content-type", "application/json".into()),
+    ]
+}
+
+/// The DID of `k`.
+pub fn did_of(k: &Keypair) -> String {
+    tranche_identity::DidKey::from_public_key(&k.public_key()).did()
+}
+
+/// Whether `needle` occurs in `hay`.
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The database of a test's service: SQLite in `data` when `database` is
+/// empty, else that URL.
+pub fn database_url(data: &Path, database: &str) -> String {
+    if database.is_empty() {
+        format!("sqlite://{}?mode=rwc", data.join("service.db").display())
+    } else {
+        database.to_string()
+    }
+}
+
+/// Everything a service stored, as bytes to search for what must not be
+/// there: the SQLite files themselves, or on PostgreSQL the rows of the
+/// kit's tables and of `role_queries` (each selecting one text column).
+pub fn stored_bytes(
+    rt: &tokio::runtime::Runtime,
+    data: &Path,
+    database: &str,
+    db: &tranche_service::Db,
+    role_queries: &[&str],
+) -> Vec<u8> {
+    let mut stored: Vec<u8> = Vec::new();
+    if database.is_empty() {
+        for suffix in ["", "-wal", "-journal"] {
+            if let Ok(b) = std::fs::read(format!("{}{suffix}", data.join("service.db").display())) {
+                stored.extend(b);
+            }
+        }
+        return stored;
+    }
+    let kit = [
+        "SELECT entry FROM kit_audit",
+        "SELECT did || roles || credentials FROM kit_sessions",
+        "SELECT owner || record || ciphertext FROM vault_records",
+    ];
+    for q in kit.iter().chain(role_queries) {
+        let rows: Vec<(String,)> = rt
+            .block_on(sqlx::query_as(sqlx::AssertSqlSafe(*q)).fetch_all(db.pool()))
+            .unwrap();
+        stored.extend(rows.into_iter().flat_map(|(r,)| r.into_bytes()));
+    }
+    stored
+}
+
+/// Checks the service at `api` documents each of `paths` in its OpenAPI
+/// document.
+pub fn documents(api: &str, paths: &[&str]) {
+    let doc: Value = reqwest::blocking::get(format!("{api}/openapi.json"))
+        .unwrap()
+        .json()
+        .unwrap();
+    for path in paths {
+        assert!(doc["paths"][path].is_object(), "{path} documented");
+    }
+}
+
+/// The `[service]` table of a test's service for `org` (its key in `keys`,
+/// the devnet's password file `pw`), on `database` (SQLite in `data` when
+/// empty); the caller appends its own lines.
+pub fn service_table(
+    org: &str,
+    (keys, pw): (&Path, &Path),
+    node: &str,
+    listen: &str,
+    data: &Path,
+    database: &str,
+) -> String {
+    let db_line = if database.is_empty() {
+        String::new()
+    } else {
+        format!("database_url = \"{database}\"\n")
+    };
+    format!(
+        "[service]\norg = \"{org}\"\nkey_file = \"{}\"\npassword_file = \"{}\"\nnode = \"{node}\"\nlisten = \"{listen}\"\ndata_dir = \"{}\"\n{db_line}",
+        keys.join(format!("{org}.key")).display(),
+        pw.display(),
+        data.display()
+    )
+}
