@@ -20,8 +20,7 @@ use tranche_testkit::world::{
     appraisal, claim_until, date, default_rules, record_ownership, register_asset, usd,
 };
 use tranche_types::{
-    ChainId, ClaimTopic, IssueOffering, OpenOffering, Payload, RedeemCash, Subscribe, Timestamp,
-    Units,
+    ChainId, ClaimTopic, OpenOffering, Payload, RedeemCash, Subscribe, Timestamp, Units,
 };
 
 mod support;
@@ -87,21 +86,36 @@ fn f5_8_rec8_the_bank_mints_escrows_refunds_and_releases_exactly_once_across_cra
     let mut cleanup = support::devnet_up(&dir, base);
     let devnet = DevnetFile::read(&dir).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    // The test runs the bank's service itself, once per database, and
-    // signs the issuer's transactions itself.
+    // The test runs the bank's service itself, once per database; the
+    // devnet's issuer service issues, on its two operators' approval.
     stop_devnet_service(&rt, &devnet, "bank", tranche_bank::MIGRATIONS);
-    stop_devnet_service(&rt, &devnet, "issuer", tranche_issuer::MIGRATIONS);
+    let issuer_service = devnet.services.iter().find(|s| s.role == "issuer").unwrap();
+    for op in &issuer_service.staff {
+        let o = tranche()
+            .args(["service", "login", &issuer_service.api, "--password-file"])
+            .arg(&devnet.password_file)
+            .args([
+                "--key-file",
+                &op.key_file,
+                "--credential",
+                &op.credential,
+                "--out",
+            ])
+            .arg(tmp.path().join(format!("{}.session", op.name)))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+    }
     let pw = PathBuf::from(&devnet.password_file);
     let keys = PathBuf::from(&devnet.keys);
     let open = |name: &str| {
         tranche_keystore::open_key_file(&keys.join(format!("{name}.key")), Some(&pw)).unwrap()
     };
-    let [tsp, kyc, appraiser, registry, issuer] = [
+    let [tsp, kyc, appraiser, registry] = [
         "devnet-tsp",
         "devnet-kyc",
         "devnet-appraiser",
         "devnet-registry",
-        "devnet-issuer",
     ]
     .map(open);
     let node = NodeClient::new(&devnet.nodes[0].api, None).unwrap();
@@ -395,19 +409,56 @@ fn f5_8_rec8_the_bank_mints_escrows_refunds_and_releases_exactly_once_across_cra
             403
         );
 
-        // The issuer issues in full; the bank releases, killed meanwhile.
-        rt.block_on(send(
-            &node,
-            &chain,
-            &issuer,
-            Payload::IssueOffering(IssueOffering {
-                offering: good.parse().unwrap(),
-                max: 1_000,
-            }),
-        ));
+        // The issuer's service queued the closed offering; its two
+        // operators approve, it issues in full and checks it (SR-1); the
+        // bank releases, killed meanwhile.
+        let queued = format!("/requests/offering/{good}");
+        let issuer_session = |i: usize| {
+            t.join(format!("{}.session", issuer_service.staff[i].name))
+                .display()
+                .to_string()
+        };
+        wait_for("the issuer's queue", || {
+            let (code, out) = call(
+                &issuer_service.api,
+                &queued,
+                &["--session", &issuer_session(0)],
+            );
+            code == 0 && json_of(&out)["state"] == "pending"
+        });
+        let (_, out) = call(
+            &issuer_service.api,
+            &queued,
+            &["--session", &issuer_session(0)],
+        );
+        assert_eq!(json_of(&out)["amount"], "600", "{out}");
+        for i in 0..2 {
+            let body =
+                json!({"decision": "approve", "reason": "allocations as the close fixed them"});
+            let (code, out) = call(
+                &issuer_service.api,
+                &format!("{queued}/decisions"),
+                &["--session", &issuer_session(i), "--body", &body.to_string()],
+            );
+            assert_eq!(code, 0, "{out}");
+        }
         crash_repeatedly(&mut cleanup, &config, &log, 3, 200);
         wait_for("the bank's service", || healthy(&api));
         wait_for("the release", || state_of(&good) == "released");
+        let (_, out) = call(
+            &issuer_service.api,
+            &queued,
+            &["--session", &issuer_session(1)],
+        );
+        let checked = json_of(&out);
+        assert_eq!(checked["state"], "checked", "{checked}");
+        assert!(
+            checked["checked"]
+                .as_str()
+                .unwrap()
+                .starts_with("issued 600 of 600"),
+            "{checked}"
+        );
         let owner_statement = statement(&owner.0);
         assert_eq!(owner_statement["balance"], "6000000", "{owner_statement}");
         let escrow = Ledger::escrow_wallet(&good.parse().unwrap());

@@ -53,7 +53,7 @@ impl Issuer {
         entry: impl Fn(Entry) -> Entry,
     ) -> Result<(), ServiceError> {
         let verb = match kind {
-            Kind::Issuance => "issued",
+            Kind::Issuance | Kind::Offering => "issued",
             Kind::Revocation => "revoked",
         };
         let (state, checked) = match check {
@@ -104,6 +104,69 @@ impl Issuer {
             self.service.decide(conn, None, e).await?;
         }
         Ok(())
+    }
+
+    /// After one of its issuance batches of offering `id` is final: the
+    /// next batch, or the check that what was issued is what was allocated.
+    async fn offering_step(
+        &self,
+        conn: &mut AnyConnection,
+        id: &str,
+        applied: bool,
+        outcome: &str,
+        entry: impl Fn(Entry) -> Entry,
+    ) -> Result<(), ServiceError> {
+        let s = &self.service;
+        if !applied {
+            return self
+                .record_check(conn, Kind::Offering, id, None, outcome, entry)
+                .await;
+        }
+        let v = s
+            .node
+            .offering(id)
+            .await
+            .map_err(ServiceError::unavailable)?
+            .ok_or_else(|| ServiceError::internal("an issued offering", id))?
+            .data;
+        if v.phase == "allocated" {
+            // More subscriptions than one transaction walks: the next batch.
+            let e = Entry {
+                authority: "approved".into(),
+                ..Entry::by_chain(
+                    &s.config.org,
+                    "execute",
+                    format!("offering/{id}"),
+                    "next batch sent".into(),
+                )
+            };
+            let hash = s
+                .decide(conn, Some(queue::issue_batch(id)?), e)
+                .await?
+                .expect("a batch has a transaction");
+            sqlx::query(
+                "UPDATE issuer_requests SET execution_tx = $1 WHERE kind = 'offering' AND request = $2",
+            )
+            .bind(hash.to_hex())
+            .bind(id.to_string())
+            .execute(&mut *conn)
+            .await?;
+            return Ok(());
+        }
+        let token = s
+            .node
+            .token(v.terms.token.as_str())
+            .await
+            .map_err(ServiceError::unavailable)?
+            .map(|t| t.data.token.issued.0);
+        let check = ChainCheck {
+            done: matches!(v.phase.as_str(), "issued" | "released"),
+            moved: token,
+            requested: v.allocated.0,
+            tsp: v.tsp.to_string(),
+        };
+        self.record_check(conn, Kind::Offering, id, Some(Some(check)), outcome, entry)
+            .await
     }
 
     async fn apply_block(
@@ -211,6 +274,40 @@ impl Issuer {
                         None
                     };
                     self.record_check(conn, Kind::Issuance, &id, check, &outcome, entry)
+                        .await?;
+                }
+                Payload::CloseOffering(p) if applied => {
+                    // Ours once its close fixed the allocations we issue.
+                    let id = p.offering.to_string();
+                    let Some(v) = s
+                        .node
+                        .offering(&id)
+                        .await
+                        .map_err(ServiceError::unavailable)?
+                    else {
+                        continue;
+                    };
+                    let v = v.data;
+                    let closed = !matches!(
+                        v.phase.as_str(),
+                        "open" | "refunding" | "allocating" | "refunded"
+                    );
+                    if v.terms.issuer.as_str() == org && closed {
+                        let detail = serde_json::to_string(&v.terms).expect("terms serialize");
+                        let filed = (
+                            Kind::Offering,
+                            id,
+                            v.tsp.to_string(),
+                            v.terms.token.to_string(),
+                            v.allocated,
+                            detail,
+                        );
+                        self.file(conn, filed, height, &entry).await?;
+                    }
+                }
+                Payload::IssueOffering(p) if stx.tx.signer == ours => {
+                    let id = p.offering.to_string();
+                    self.offering_step(conn, &id, applied, &outcome, entry)
                         .await?;
                 }
                 Payload::ExecuteRevocation(p) if stx.tx.signer == ours => {

@@ -8,8 +8,8 @@ use tranche_service::audit::Entry;
 use tranche_service::auth::Principal;
 use tranche_service::{now_ms, ServiceCode, ServiceError};
 use tranche_types::{
-    Allocation, BoundedVec, ExecuteIssuance, ExecuteRevocation, Payload, RequestIssuance,
-    RequestRevocation, Units, REVOCATION_MOVES_MAX,
+    Allocation, BoundedVec, ExecuteIssuance, ExecuteRevocation, IssueOffering, Payload,
+    RequestIssuance, RequestRevocation, Units, OFFERING_BATCH_MAX, REVOCATION_MOVES_MAX,
 };
 
 /// Longest reason a person may give.
@@ -23,6 +23,8 @@ pub enum Kind {
     Issuance,
     /// Revoke units of a token (F5-10).
     Revocation,
+    /// Issue a closed offering's allocations (F5-6), in batches.
+    Offering,
 }
 
 impl Kind {
@@ -31,6 +33,7 @@ impl Kind {
         match self {
             Kind::Issuance => "issuance",
             Kind::Revocation => "revocation",
+            Kind::Offering => "offering",
         }
     }
 
@@ -39,9 +42,10 @@ impl Kind {
         match s {
             "issuance" => Ok(Kind::Issuance),
             "revocation" => Ok(Kind::Revocation),
+            "offering" => Ok(Kind::Offering),
             _ => Err(ServiceError::new(
                 ServiceCode::BadRequest,
-                format!("the kind is issuance or revocation, not {s:?}"),
+                format!("the kind is issuance, revocation or offering, not {s:?}"),
             )),
         }
     }
@@ -139,7 +143,7 @@ pub struct DecisionView {
 /// A request in the queue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RequestView {
-    /// Issuance or revocation.
+    /// Issuance, revocation or offering.
     pub kind: Kind,
     /// The request's id on chain.
     pub request: String,
@@ -334,6 +338,17 @@ pub async fn settle(
     Ok(())
 }
 
+/// The next batch of an offering's issuance: the ledger walks its
+/// subscriptions from where the last batch stopped.
+pub(crate) fn issue_batch(offering: &str) -> Result<Payload, ServiceError> {
+    Ok(Payload::IssueOffering(IssueOffering {
+        offering: offering
+            .parse()
+            .map_err(|_| ServiceError::internal("a queued offering's id", offering))?,
+        max: OFFERING_BATCH_MAX,
+    }))
+}
+
 fn check_moves(moves: &[Allocation], amount: Units) -> Result<(), ServiceError> {
     if moves.is_empty() || moves.len() > REVOCATION_MOVES_MAX {
         return Err(bad(format!(
@@ -435,8 +450,10 @@ impl Issuer {
         let mut moves: Option<Vec<Allocation>> = fixed.and_then(|m| serde_json::from_str(&m).ok());
         if decision.decision == Verdict::Approve {
             match (kind, &moves, decision.moves) {
-                (Kind::Issuance, _, Some(_)) => {
-                    return Err(bad("an issuance executes exactly its request; it takes no moves"))
+                (Kind::Issuance | Kind::Offering, _, Some(_)) => {
+                    return Err(bad(
+                        "an issuance executes exactly its request, an offering its allocations; they take no moves",
+                    ))
                 }
                 (Kind::Revocation, None, None) => {
                     return Err(bad(format!(
@@ -511,6 +528,7 @@ impl Issuer {
                                 moves: BoundedVec(moves.clone().unwrap_or_default()),
                             })
                         }
+                        Kind::Offering => issue_batch(request)?,
                     };
                     let hash = s
                         .decide(
