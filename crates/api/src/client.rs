@@ -7,8 +7,8 @@
 
 use crate::node::{
     AssetView, At, BatchAnswer, BlockRecord, IssuanceView, NextNonce, OfferingView,
-    OrganisationView, PolicyView, ProofView, RevocationView, Status, Submitted, TokenView,
-    TransactionRecord, TransferEvent, Transfers, Validators, WalletView,
+    OrganisationView, OwnershipView, PolicyView, ProofView, RevocationView, Status, Submitted,
+    TokenView, TransactionRecord, TransferEvent, Transfers, Validators, WalletView,
 };
 use crate::{ErrorBody, BATCH_TXS_MAX};
 use serde::de::DeserializeOwned;
@@ -357,6 +357,11 @@ impl NodeClient {
     /// The committee, validators and equivocations.
     pub async fn validators(&self) -> Result<At<Validators>, ClientError> {
         self.get("/validators").await
+    }
+
+    /// Who a registry attested as `asset`'s owner, or `None`.
+    pub async fn ownership(&self, asset: &str) -> Result<Option<At<OwnershipView>>, ClientError> {
+        self.find(&format!("/ownerships/{}", segment(asset))).await
     }
 
     /// The network's policy.

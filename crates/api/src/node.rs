@@ -467,6 +467,20 @@ pub struct AssetView {
     pub appraisal: Option<Money>,
 }
 
+/// `GET /ownerships/{asset}`: who an asset registry attested as the owner (ST-6).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OwnershipView {
+    /// The owner's DID.
+    #[schema(value_type = String)]
+    pub owner: Did,
+    /// The registry that attested it.
+    #[schema(value_type = String)]
+    pub registry: OrgId,
+    /// The digest of the ownership credential it issued.
+    #[schema(value_type = String)]
+    pub credential: Hash,
+}
+
 /// An issuance request as filed, and what came of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct IssuanceRequestView {

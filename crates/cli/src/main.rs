@@ -111,7 +111,20 @@ enum Command {
     ///   tranche bank --config bank.toml staff add --subject did:key:z6Mk... --out op.json
     #[command(verbatim_doc_comment,
               after_long_help = format!("An example config (--config FILE):\n\n{}", tranche_bank::EXAMPLE_CONFIG))]
-    Bank(commands::services::BankArgs),
+    Bank(commands::services::RoleArgs),
+    /// Run a TSP's service: owners register assets with an ownership
+    /// credential from a trusted asset registry (the description in the
+    /// vault, its digest on chain), investors with KYC and jurisdiction
+    /// credentials have wallets bound, operators open offerings only on an
+    /// appraisal within the network's policy, and each offering's issuance
+    /// is verified on chain (SR-1); or keep its staff credentials.
+    ///
+    /// Examples:
+    ///   tranche tsp --config tsp.toml
+    ///   tranche tsp --config tsp.toml staff add --subject did:key:z6Mk... --out op.json
+    #[command(verbatim_doc_comment,
+              after_long_help = format!("An example config (--config FILE):\n\n{}", tranche_tsp::EXAMPLE_CONFIG))]
+    Tsp(commands::services::RoleArgs),
     /// Call a role service: log in with a DID, or sign as an organisation.
     #[command(subcommand)]
     Service(commands::services::ServiceCommand),
@@ -222,6 +235,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => commands::verify::run(&ctx, a),
         Command::Issuer(a) => commands::services::issuer(&ctx, a),
         Command::Bank(a) => commands::services::bank(&ctx, a),
+        Command::Tsp(a) => commands::services::tsp(&ctx, a),
         Command::Service(c) => commands::services::service(&ctx, c),
         Command::Audit(c) => commands::audit::run(&ctx, c),
     };

@@ -89,23 +89,7 @@ fn f5_8_rec8_the_bank_mints_escrows_refunds_and_releases_exactly_once_across_cra
     // The test runs the bank's service itself, once per database; the
     // devnet's issuer service issues, on its two operators' approval.
     stop_devnet_service(&rt, &devnet, "bank", tranche_bank::MIGRATIONS);
-    let issuer_service = devnet.services.iter().find(|s| s.role == "issuer").unwrap();
-    for op in &issuer_service.staff {
-        let o = tranche()
-            .args(["service", "login", &issuer_service.api, "--password-file"])
-            .arg(&devnet.password_file)
-            .args([
-                "--key-file",
-                &op.key_file,
-                "--credential",
-                &op.credential,
-                "--out",
-            ])
-            .arg(tmp.path().join(format!("{}.session", op.name)))
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", text(&o));
-    }
+    let issuer_service = support::services::login_devnet_staff(tmp.path(), &devnet, "issuer");
     let pw = PathBuf::from(&devnet.password_file);
     let keys = PathBuf::from(&devnet.keys);
     let open = |name: &str| {
@@ -171,17 +155,14 @@ fn f5_8_rec8_the_bank_mints_escrows_refunds_and_releases_exactly_once_across_cra
             .map(|n| {
                 let name = format!("{n}{run}");
                 let k = person(t, &name);
-                let o = tranche()
-                    .args(["vc", "issue", "--key-file"])
-                    .arg(keys.join("devnet-kyc.key"))
-                    .arg("--password-file")
-                    .arg(&pw)
-                    .args(["--subject", &did_of(&k), "--kind", "kyc", "--level", "high"])
-                    .arg("--out")
-                    .arg(t.join(format!("{name}.kyc.json")))
-                    .output()
-                    .unwrap();
-                assert!(o.status.success(), "{}", text(&o));
+                support::services::issue_vc(
+                    &keys,
+                    &pw,
+                    "devnet-kyc",
+                    &did_of(&k),
+                    &["kyc", "--level", "high"],
+                    &t.join(format!("{name}.kyc.json")),
+                );
                 (name, k)
             })
             .collect();
@@ -561,14 +542,8 @@ fn f5_8_rec8_the_bank_mints_escrows_refunds_and_releases_exactly_once_across_cra
                 .unwrap();
             n == 0
         });
-        let sent: Vec<(String, String)> = rt
-            .block_on(
-                sqlx::query_as("SELECT kind, COALESCE(outcome, '') FROM kit_outbox ORDER BY nonce")
-                    .fetch_all(db.pool()),
-            )
-            .unwrap();
-        let count = |k: &str| sent.iter().filter(|(kind, _)| kind == k).count();
-        assert!(sent.iter().all(|(_, o)| o == "applied"), "{sent:?}");
+        let sent = support::services::outbox_kinds(&rt, &db);
+        let count = |k: &str| sent.iter().filter(|kind| *kind == k).count();
         assert_eq!(
             [
                 count("mint_cash"),

@@ -107,6 +107,8 @@ pub enum Kind {
     Jurisdiction,
     /// A legal person (needs --lei).
     LegalPerson,
+    /// The owner of an asset, attested by an asset registry (needs --asset).
+    AssetOwnership,
 }
 
 /// What a verifier brings: whom it trusts, the status lists, and the time.
@@ -168,6 +170,9 @@ pub enum VcCommand {
         /// Legal Entity Identifier (20 characters).
         #[arg(long)]
         lei: Option<String>,
+        /// The asset's id on chain, for --kind asset-ownership.
+        #[arg(long)]
+        asset: Option<String>,
         /// The credential's id, e.g. urn:uuid:...
         #[arg(long)]
         id: Option<String>,
@@ -186,6 +191,17 @@ pub enum VcCommand {
         /// Write it here (default: standard output).
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// The digest of a credential (SHA-256 of its JCS form, hex): what an
+    /// asset registry records on chain as the "credential" of its
+    /// record_ownership payload for the ownership credential it issued (ST-6).
+    ///
+    /// Example:
+    ///   tranche vc digest owner-a1.json
+    #[command(verbatim_doc_comment)]
+    Digest {
+        /// The credential file ('-' reads standard input).
+        file: PathBuf,
     },
     /// Verify a credential: proof, issuer binding, validity dates and status.
     ///
@@ -425,6 +441,7 @@ pub fn run_vc(ctx: &Ctx, cmd: VcCommand) -> Result<ExitCode> {
             level,
             country,
             lei,
+            asset,
             id,
             valid_from,
             valid_until,
@@ -448,6 +465,10 @@ pub fn run_vc(ctx: &Ctx, cmd: VcCommand) -> Result<ExitCode> {
                 Kind::LegalPerson => CredentialKind::LegalPerson {
                     lei: lei.ok_or_else(|| anyhow!("--kind legal-person needs --lei"))?,
                 },
+                Kind::AssetOwnership => CredentialKind::AssetOwnership {
+                    asset: asset
+                        .ok_or_else(|| anyhow!("--kind asset-ownership needs --asset, e.g. A-1"))?,
+                },
             };
             let valid_from = time_arg("--valid-from", valid_from.as_deref())?;
             let valid_until = match valid_until {
@@ -467,6 +488,16 @@ pub fn run_vc(ctx: &Ctx, cmd: VcCommand) -> Result<ExitCode> {
                     .map(|(list, index)| StatusEntry { list, index }),
             })?;
             write_out(ctx, out.as_deref(), &vc, "the credential")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        VcCommand::Digest { file } => {
+            let vc = read_json(&file, "credential")?;
+            let digest = hex::encode(tranche_identity::credential_digest(&vc)?);
+            if ctx.json {
+                println!("{}", serde_json::json!({ "digest": digest }));
+            } else {
+                println!("{digest}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         VcCommand::Verify { file, verifier } => {

@@ -1,5 +1,5 @@
-//! `tranche issuer` and `tranche bank`: run an issuer's or an escrow bank's
-//! service and keep its staff credentials. `tranche service`: calls any role service — as a person
+//! `tranche issuer`, `tranche bank` and `tranche tsp`: run an issuer's, an
+//! escrow bank's or a TSP's service and keep its staff credentials. `tranche service`: calls any role service — as a person
 //! logged in with a DID and a presentation, or as an organisation with
 //! requests signed by its on-chain key.
 
@@ -16,6 +16,7 @@ use tranche_identity::present;
 use tranche_issuer::{Issuer, IssuerConfig};
 use tranche_keystore::{read_bounded, write_private_atomically};
 use tranche_service::Service;
+use tranche_tsp::{Tsp, TspConfig};
 use tranche_types::ChainId;
 
 /// The largest document (credential, body, session) read.
@@ -31,9 +32,9 @@ pub struct IssuerArgs {
     pub command: Option<AdminCommand>,
 }
 
-/// `tranche bank` settings.
+/// `tranche bank` and `tranche tsp` settings.
 #[derive(Debug, Args)]
-pub struct BankArgs {
+pub struct RoleArgs {
     /// The service's config file (TOML; see the example above).
     #[arg(long)]
     pub config: PathBuf,
@@ -107,7 +108,7 @@ pub fn issuer(ctx: &Ctx, args: IssuerArgs) -> Result<ExitCode> {
 }
 
 /// `tranche bank`.
-pub fn bank(ctx: &Ctx, args: BankArgs) -> Result<ExitCode> {
+pub fn bank(ctx: &Ctx, args: RoleArgs) -> Result<ExitCode> {
     let config = BankConfig::load(&args.config)?;
     super::node::init_logging();
     runtime()?.block_on(async move {
@@ -118,6 +119,23 @@ pub fn bank(ctx: &Ctx, args: BankArgs) -> Result<ExitCode> {
             }
             Some(AdminCommand::Staff(c)) => {
                 staff(ctx, config.service, tranche_bank::MIGRATIONS, c).await
+            }
+        }
+    })
+}
+
+/// `tranche tsp`.
+pub fn tsp(ctx: &Ctx, args: RoleArgs) -> Result<ExitCode> {
+    let config = TspConfig::load(&args.config)?;
+    super::node::init_logging();
+    runtime()?.block_on(async move {
+        match args.command {
+            None => {
+                Tsp::open(config).await?.run().await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(AdminCommand::Staff(c)) => {
+                staff(ctx, config.service, tranche_tsp::MIGRATIONS, c).await
             }
         }
     })

@@ -139,17 +139,79 @@ pub fn person(dir: &Path, name: &str) -> Keypair {
 /// `tranche service login` as `dir/<name>.key` presenting `credential`;
 /// the session in `dir/<name>.session`.
 pub fn login(dir: &Path, api: &str, name: &str, credential: &Path) -> Output {
-    tranche()
-        .args(["service", "login", api, "--password-file"])
+    login_all(dir, api, name, &[credential])
+}
+
+/// [`login`], presenting several credentials at once.
+pub fn login_all(dir: &Path, api: &str, name: &str, credentials: &[&Path]) -> Output {
+    login_as(dir, api, name, name, credentials)
+}
+
+/// [`login_all`], the session in `dir/<session>.session`: one person at
+/// several services.
+pub fn login_as(dir: &Path, api: &str, name: &str, session: &str, credentials: &[&Path]) -> Output {
+    let mut c = tranche();
+    c.args(["service", "login", api, "--password-file"])
         .arg(dir.join("person-pw"))
         .arg("--key-file")
-        .arg(dir.join(format!("{name}.key")))
-        .arg("--credential")
-        .arg(credential)
-        .arg("--out")
-        .arg(dir.join(format!("{name}.session")))
+        .arg(dir.join(format!("{name}.key")));
+    for credential in credentials {
+        c.arg("--credential").arg(credential);
+    }
+    c.arg("--out")
+        .arg(dir.join(format!("{session}.session")))
         .output()
         .unwrap()
+}
+
+/// Logs in the staff of the devnet's `role` service; each session in
+/// `dir/<staff name>.session`. Returns the service's entry.
+pub fn login_devnet_staff(
+    dir: &Path,
+    devnet: &tranche_devnet::DevnetFile,
+    role: &str,
+) -> tranche_devnet::ServiceEntry {
+    let service = devnet
+        .services
+        .iter()
+        .find(|s| s.role == role)
+        .unwrap()
+        .clone();
+    for op in &service.staff {
+        let o = tranche()
+            .args(["service", "login", &service.api, "--password-file"])
+            .arg(&devnet.password_file)
+            .args([
+                "--key-file",
+                &op.key_file,
+                "--credential",
+                &op.credential,
+                "--out",
+            ])
+            .arg(dir.join(format!("{}.session", op.name)))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    service
+}
+
+/// `tranche vc issue` by the devnet organisation `issuer` (its key in
+/// `keys`, password file `pw`) about `subject`, into `out`; `kind` and its
+/// options as the command takes them.
+pub fn issue_vc(keys: &Path, pw: &Path, issuer: &str, subject: &str, kind: &[&str], out: &Path) {
+    let o = tranche()
+        .args(["vc", "issue", "--key-file"])
+        .arg(keys.join(format!("{issuer}.key")))
+        .arg("--password-file")
+        .arg(pw)
+        .args(["--subject", subject, "--kind"])
+        .args(kind)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
 }
 
 /// The bearer token of `dir/<name>.session`.
@@ -255,4 +317,17 @@ pub fn service_table(
         pw.display(),
         data.display()
     )
+}
+
+/// The kinds of the transactions a service's outbox signed, each once
+/// final and applied (else it panics, naming them all).
+pub fn outbox_kinds(rt: &tokio::runtime::Runtime, db: &tranche_service::Db) -> Vec<String> {
+    let sent: Vec<(String, String)> = rt
+        .block_on(
+            sqlx::query_as("SELECT kind, COALESCE(outcome, '') FROM kit_outbox ORDER BY nonce")
+                .fetch_all(db.pool()),
+        )
+        .unwrap();
+    assert!(sent.iter().all(|(_, o)| o == "applied"), "{sent:?}");
+    sent.into_iter().map(|(kind, _)| kind).collect()
 }

@@ -19,9 +19,9 @@ pub use proof::{
 pub use status::{StatusList, StatusListError, LIST_BITS_MIN};
 pub use time::{format_datetime, parse_datetime};
 pub use vc::{
-    issue_credential, present, status_list_credential, verify_credential, verify_presentation,
-    CredentialKind, CredentialRequest, StatusEntry, VerifiedCredential, VerifiedPresentation,
-    VerifyOptions, VC_CONTEXT,
+    credential_digest, issue_credential, present, status_list_credential, verify_credential,
+    verify_presentation, CredentialKind, CredentialRequest, StatusEntry, VerifiedCredential,
+    VerifiedPresentation, VerifyOptions, VC_CONTEXT,
 };
 
 /// Why a credential or presentation does not verify. Each check has its own

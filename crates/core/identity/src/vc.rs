@@ -38,6 +38,13 @@ pub enum CredentialKind {
         /// The 20-character Legal Entity Identifier.
         lei: String,
     },
+    /// The holder owns an asset, as an asset registry attests (ST-6); the
+    /// registry records the credential's digest on chain
+    /// ([`credential_digest`]).
+    AssetOwnership {
+        /// The asset's id on chain.
+        asset: String,
+    },
     /// A member of an organisation's staff in a role, as the organisation
     /// itself attests: how its people log in to its own service.
     Staff {
@@ -56,6 +63,7 @@ impl CredentialKind {
             CredentialKind::Jurisdiction { .. } => "JurisdictionCredential",
             CredentialKind::LegalPerson { .. } => "LegalPersonCredential",
             CredentialKind::Staff { .. } => "StaffCredential",
+            CredentialKind::AssetOwnership { .. } => "AssetOwnershipCredential",
         }
     }
 
@@ -93,6 +101,11 @@ impl CredentialKind {
                     ));
                 }
             }
+            CredentialKind::AssetOwnership { asset } if asset.is_empty() || asset.len() > 64 => {
+                return Err(VerifyError::Malformed(
+                    "an ownership credential names an asset id of 1 to 64 characters".into(),
+                ));
+            }
             _ => {}
         }
         Ok(())
@@ -116,8 +129,21 @@ impl CredentialKind {
                 subject.insert("organisation".into(), organisation.clone().into());
                 subject.insert("staffRole".into(), role.clone().into());
             }
+            CredentialKind::AssetOwnership { asset } => {
+                subject.insert("asset".into(), asset.clone().into());
+            }
         }
     }
+}
+
+/// The digest an asset registry records on chain for a credential it
+/// issued: SHA-256 over the JCS canonical form (RFC 8785) of the whole
+/// secured credential, so any change to it, proof included, changes it.
+pub fn credential_digest(vc: &Value) -> Result<[u8; 32], VerifyError> {
+    use sha2::Digest as _;
+    let bytes = serde_json_canonicalizer::to_vec(vc)
+        .map_err(|e| VerifyError::Malformed(format!("cannot canonicalize: {e}")))?;
+    Ok(sha2::Sha256::digest(bytes).into())
 }
 
 /// Where a credential's revocation bit lives.

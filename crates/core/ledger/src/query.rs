@@ -2,7 +2,7 @@
 
 use crate::compliance::balance;
 use crate::state::{
-    Asset, AuditAnchor, Custody, Equivocation, IssuanceRequest, Offering, Organisation,
+    Asset, AuditAnchor, Custody, Equivocation, IssuanceRequest, Offering, Organisation, Ownership,
     RevocationRequest, Subscription, Token, Validator,
 };
 use crate::Ledger;
@@ -187,6 +187,11 @@ impl Ledger {
     /// A registered asset.
     pub fn asset(&self, asset: &AssetId) -> Option<&Asset> {
         self.state().assets.get(asset)
+    }
+
+    /// Who an asset registry attested as an asset's owner (ST-6).
+    pub fn ownership(&self, asset: &AssetId) -> Option<&Ownership> {
+        self.state().ownerships.get(asset)
     }
 
     /// An issuance request and what came of it.

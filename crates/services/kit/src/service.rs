@@ -461,7 +461,12 @@ async fn put_profile(
     let bytes = serde_json::to_vec(&profile).expect("a profile serializes");
     let email = profile.email.as_deref().map(str::to_lowercase);
     let index: Vec<(&str, &str)> = email.as_deref().map(|e| ("email", e)).into_iter().collect();
-    s.vault.put(&p.did, "profile", &bytes, &index).await?;
+    // In the write turn, like every other write of the service.
+    let mut w = s.db.write().await?;
+    s.vault
+        .put_in(&mut w.tx, &p.did, "profile", &bytes, &index)
+        .await?;
+    w.commit().await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 

@@ -295,6 +295,23 @@ impl Vault {
         plaintext: &[u8],
         index: &[(&str, &str)],
     ) -> Result<(), VaultError> {
+        let mut tx = self.pool.begin().await?;
+        self.put_in(&mut tx, owner, record, plaintext, index)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// [`Vault::put`] in the caller's transaction: the record is stored
+    /// with the decision it belongs to, or not at all.
+    pub async fn put_in(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        owner: &str,
+        record: &str,
+        plaintext: &[u8],
+        index: &[(&str, &str)],
+    ) -> Result<(), VaultError> {
         check_id("an owner id", owner)?;
         check_id("a record id", record)?;
         if plaintext.len() > RECORD_BYTES_MAX {
@@ -313,7 +330,6 @@ impl Vault {
             &bound(DEK_LABEL, owner, record),
             dek.as_ref(),
         );
-        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO vault_records (owner, record, master_id, dek_nonce, wrapped_dek, nonce, ciphertext)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -347,7 +363,6 @@ impl Vault {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 

@@ -7,8 +7,8 @@ use axum::extract::{Path, State};
 use std::sync::Arc;
 use tranche_api::node::{
     AssetView, At, AuditAnchorView, Balance, CustodialWallet, CustodyView, IssuanceRequestView,
-    IssuanceView, OfferingView, OrganisationView, RevocationRequestView, RevocationView,
-    SubscriptionView, TokenKindView, TokenRecord, TokenView, WalletView,
+    IssuanceView, OfferingView, OrganisationView, OwnershipView, RevocationRequestView,
+    RevocationView, SubscriptionView, TokenKindView, TokenRecord, TokenView, WalletView,
 };
 use tranche_api::ErrorBody;
 use tranche_ledger::{Ledger, Token, TokenKind};
@@ -150,6 +150,31 @@ pub(super) async fn token(
 }
 
 /// A registered asset and its latest appraisal (F5-1, SR-6).
+/// Who an asset registry the network trusts attested as an asset's owner
+/// (ST-6), with the digest of the ownership credential it issued.
+#[utoipa::path(get, path = "/ownerships/{asset}", tag = "ledger",
+    params(("asset" = String, Path, description = "The asset's id")),
+    responses(
+        (status = 200, description = "The attested owner", body = At<OwnershipView>),
+        (status = 404, description = "No registry attested an owner", body = ErrorBody)))]
+pub(super) async fn ownership(
+    State(s): State<Arc<Shared>>,
+    Path(asset): Path<String>,
+) -> Answer<At<OwnershipView>> {
+    let asset: AssetId = parse("asset", &asset)?;
+    let view = s.view();
+    let o = view
+        .ledger
+        .ownership(&asset)
+        .ok_or_else(|| ApiError::not_found(format!("no registry attested an owner of {asset}")))?;
+    let answer = OwnershipView {
+        owner: o.owner.clone(),
+        registry: o.registry.clone(),
+        credential: o.credential,
+    };
+    at(&view, answer)
+}
+
 #[utoipa::path(get, path = "/assets/{asset}", tag = "ledger",
     params(("asset" = String, Path, description = "The asset's id")),
     responses(

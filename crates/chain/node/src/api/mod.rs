@@ -210,6 +210,7 @@ fn routes() -> (Router<Arc<Shared>>, utoipa::openapi::OpenApi) {
         .routes(routes!(ledger::wallet))
         .routes(routes!(ledger::token))
         .routes(routes!(ledger::asset))
+        .routes(routes!(ledger::ownership))
         .routes(routes!(ledger::issuance))
         .routes(routes!(ledger::offering))
         .routes(routes!(ledger::revocation))

@@ -1,0 +1,520 @@
+//! The TSP's service as its users meet it, on SQLite and on PostgreSQL,
+//! beside the devnet's escrow bank and issuer services: an owner holding an
+//! ownership credential the registry recorded on chain registers an asset
+//! (ST-6: no other credential, no other owner); an offering 30 % above the
+//! appraisal is refused (SR-6), one within it opens — across kill -9s —
+//! once the appraisal is corrected; an investor with KYC and jurisdiction
+//! credentials has a wallet bound, deposits at the bank and subscribes; the
+//! bank closes, the issuer's two operators approve, the TSP verifies the
+//! issuance in its audit log (SR-1) and the owner is paid. Every endpoint
+//! refuses the wrong caller; the asset's description and a person's name
+//! are found nowhere but in the vault's ciphertext.
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use tranche_api::client::NodeClient;
+use tranche_crypto::Keypair;
+use tranche_devnet::DevnetFile;
+use tranche_ledger::Ledger;
+use tranche_testkit::world::{claim_until, date, default_rules};
+use tranche_types::{
+    ChainId, ClaimTopic, Hash, Money, Payload, RecordAppraisal, RecordOwnership, Subscribe, Units,
+};
+
+mod support;
+
+use support::services::{
+    bearer, call, contains, database_url, did_of, documents, healthy, issue_vc, json_of, login_all,
+    login_as, login_devnet_staff, person, raw, send, service_table, start, stored_bytes, text,
+    tranche, wait_for,
+};
+
+fn usd(minor: u128) -> Money {
+    tranche_testkit::world::usd(minor)
+}
+
+#[test]
+fn st6_sr6_sr1_the_tsp_registers_for_attested_owners_opens_within_policy_and_verifies_issuance() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let dir = t.join("devnet");
+    let base = 26_000 + (std::process::id() % 400) as u16 * 10;
+    let _cleanup = support::devnet_up(&dir, base);
+    let mut cleanup = support::Running {
+        dir: PathBuf::new(),
+        children: Vec::new(),
+    };
+    let devnet = DevnetFile::read(&dir).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let pw = PathBuf::from(&devnet.password_file);
+    let keys = PathBuf::from(&devnet.keys);
+    let open = |name: &str| {
+        tranche_keystore::open_key_file(&keys.join(format!("{name}.key")), Some(&pw)).unwrap()
+    };
+    let [kyc, appraiser, registry] =
+        ["devnet-kyc", "devnet-appraiser", "devnet-registry"].map(open);
+    let node = NodeClient::new(&devnet.nodes[0].api, None).unwrap();
+    let chain: ChainId = devnet.chain_id.parse().unwrap();
+    let issuer = login_devnet_staff(t, &devnet, "issuer");
+    let bank = login_devnet_staff(t, &devnet, "bank");
+    let session_of = |name: &str| t.join(format!("{name}.session")).display().to_string();
+
+    let mut databases = rt.block_on(tranche_service::db::test_databases(t));
+    databases[0] = String::new();
+    for (run, database) in databases.iter().enumerate() {
+        let data = t.join(format!("tsp-{run}"));
+        let listen = format!("127.0.0.1:{}", base + 300 + run as u16);
+        let api = format!("http://{listen}");
+        let config = t.join(format!("tsp-{run}.toml"));
+        let log = t.join(format!("tsp-{run}.log"));
+        let table = service_table(
+            "devnet-tsp",
+            (&keys, &pw),
+            &devnet.nodes[0].api,
+            &listen,
+            &data,
+            database,
+        );
+        std::fs::write(
+            &config,
+            format!(
+                "{table}anchor_interval_secs = 3600\ntrusted_issuers = [\"{}\", \"{}\"]\n",
+                did_of(&registry),
+                did_of(&kyc)
+            ),
+        )
+        .unwrap();
+        let op = format!("tsp-op{run}");
+        let op_key = person(t, &op);
+        let o = tranche()
+            .args(["tsp", "--config"])
+            .arg(&config)
+            .args(["staff", "add", "--subject", &did_of(&op_key), "--out"])
+            .arg(t.join(format!("{op}.json")))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        cleanup.children.push(start("tsp", &config, &log));
+        wait_for("the TSP's service", || healthy(&api));
+        let o = login_all(t, &api, &op, &[&t.join(format!("{op}.json"))]);
+        assert!(o.status.success(), "{}", text(&o));
+
+        // People: an owner and an investor, each KYC'd with a country, on
+        // chain and by credential; the owner also holds the registry's
+        // ownership credential, whose digest the registry records.
+        let asset = format!("A-T{run}");
+        let people: Vec<(String, Keypair)> = ["owner", "investor"]
+            .iter()
+            .map(|n| {
+                let name = format!("{n}{run}");
+                let k = person(t, &name);
+                let did = did_of(&k);
+                let vc = |kind: &str| t.join(format!("{name}.{kind}.json"));
+                issue_vc(
+                    &keys,
+                    &pw,
+                    "devnet-kyc",
+                    &did,
+                    &["kyc", "--level", "high"],
+                    &vc("kyc"),
+                );
+                issue_vc(
+                    &keys,
+                    &pw,
+                    "devnet-kyc",
+                    &did,
+                    &["jurisdiction", "--country", "KR"],
+                    &vc("country"),
+                );
+                (name, k)
+            })
+            .collect();
+        let (owner, investor) = (&people[0], &people[1]);
+        let vc_of = |name: &str, kind: &str| t.join(format!("{name}.{kind}.json"));
+        let owns = vc_of(&owner.0, "owns");
+        issue_vc(
+            &keys,
+            &pw,
+            "devnet-registry",
+            &did_of(&owner.1),
+            &["asset-ownership", "--asset", &asset],
+            &owns,
+        );
+        // A second ownership credential, which the registry never records.
+        let unrecorded = vc_of(&owner.0, "unrecorded");
+        issue_vc(
+            &keys,
+            &pw,
+            "devnet-registry",
+            &did_of(&owner.1),
+            &[
+                "asset-ownership",
+                "--asset",
+                &asset,
+                "--id",
+                "urn:tranche:test:unrecorded",
+            ],
+            &unrecorded,
+        );
+        let digest = tranche()
+            .args(["vc", "digest"])
+            .arg(&owns)
+            .output()
+            .unwrap();
+        let digest: Hash = String::from_utf8(digest.stdout)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        rt.block_on(async {
+            let owner_did = Ledger::did_of_key(&owner.1.public_key());
+            let p = Payload::RecordOwnership(RecordOwnership {
+                asset: asset.parse().unwrap(),
+                owner: owner_did,
+                credential: digest,
+            });
+            send(&node, &chain, &registry, p).await;
+            for (_, k) in &people {
+                let did = Ledger::did_of_key(&k.public_key());
+                send(
+                    &node,
+                    &chain,
+                    &kyc,
+                    claim_until(&did, ClaimTopic::KYC, None, date("2099-12-31")),
+                )
+                .await;
+            }
+        });
+        for (name, _) in &people {
+            let mut creds = vec![vc_of(name, "kyc"), vc_of(name, "country")];
+            if *name == owner.0 {
+                creds.push(owns.clone());
+            }
+            let creds: Vec<&Path> = creds.iter().map(PathBuf::as_path).collect();
+            let o = login_all(t, &api, name, &creds);
+            assert!(o.status.success(), "{}", text(&o));
+        }
+
+        // Registering: only the attested owner, with the recorded credential.
+        let assets = format!("{api}/assets");
+        let seeded = format!("{run}9 Teheran-ro Gangnam, deed Seeded{run}");
+        let register = |credential: &Path, id: &str| {
+            let vc: Value =
+                serde_json::from_str(&std::fs::read_to_string(credential).unwrap()).unwrap();
+            json!({"asset": id, "kind": "tangible", "price": usd(10_000_000),
+                   "description": seeded, "credential": vc})
+            .to_string()
+        };
+        let json_only = [("content-type", "application/json".to_string())];
+        assert_eq!(
+            raw("POST", &assets, &json_only, &register(&owns, &asset)).0,
+            401
+        );
+        let (status, out) = raw(
+            "POST",
+            &assets,
+            &bearer(t, &investor.0),
+            &register(&owns, &asset),
+        );
+        assert_eq!(
+            (status, out["code"].clone()),
+            (403, json!("forbidden")),
+            "{out}"
+        );
+        let (status, out) = raw(
+            "POST",
+            &assets,
+            &bearer(t, &owner.0),
+            &register(&unrecorded, &asset),
+        );
+        assert_eq!(status, 403, "{out}");
+        assert!(out["message"].as_str().unwrap().contains("ST-6"), "{out}");
+        let (status, out) = raw(
+            "POST",
+            &assets,
+            &bearer(t, &owner.0),
+            &register(&owns, "A-OTHER"),
+        );
+        assert_eq!(status, 403, "another asset than the credential's: {out}");
+        for _ in 0..2 {
+            let (status, out) = raw(
+                "POST",
+                &assets,
+                &bearer(t, &owner.0),
+                &register(&owns, &asset),
+            );
+            assert_eq!(status, 200, "{out}");
+        }
+        let asset_view = |who: &str| -> Value {
+            let (status, out) = raw("GET", &format!("{assets}/{asset}"), &bearer(t, who), "");
+            assert_eq!(status, 200, "{out}");
+            out
+        };
+        wait_for("the registration", || {
+            asset_view(&owner.0)["state"] == "registered"
+        });
+        assert_eq!(
+            raw(
+                "GET",
+                &format!("{assets}/{asset}"),
+                &bearer(t, &investor.0),
+                ""
+            )
+            .0,
+            404
+        );
+
+        // Appraised 30 % below the asking price: no offering (SR-6).
+        let appraise = |minor: u128| {
+            let p = Payload::RecordAppraisal(RecordAppraisal {
+                asset: asset.parse().unwrap(),
+                value: usd(minor),
+            });
+            rt.block_on(send(&node, &chain, &appraiser, p));
+        };
+        appraise(7_692_308);
+        wait_for("the appraisal", || {
+            asset_view(&op)["within_policy"] == false
+        });
+        let offering = format!("OT{run}");
+        let token = format!("ST{run}");
+        let offer = json!({
+            "offering": offering, "asset": asset, "token": token, "unit_price": usd(10_000),
+            "amount": "1000", "min_units": "1", "max_units": "1000", "soft_cap": "100",
+            "window_secs": 15, "issuer": "devnet-issuer", "bank": "devnet-bank",
+            "cash_token": "USD-DEP", "issue_date": "2026-01-01", "expiry_date": "2036-12-31",
+            "rules": default_rules(),
+        })
+        .to_string();
+        let offerings = format!("{api}/offerings");
+        let (status, out) = raw("POST", &offerings, &bearer(t, &op), &offer);
+        assert_eq!(
+            (status, out["code"].clone()),
+            (409, json!("conflict")),
+            "{out}"
+        );
+        assert!(
+            out["message"].as_str().unwrap().contains("bps apart"),
+            "{out}"
+        );
+        appraise(10_000_000);
+        wait_for("the new appraisal", || {
+            asset_view(&op)["within_policy"] == true
+        });
+
+        // Wallets: bound for the DID that logged in, after its presentation.
+        let binding = |name: &str| {
+            let out = t.join(format!("{name}.bind.json"));
+            let o = tranche()
+                .args([
+                    "did",
+                    "bind-wallet",
+                    "--chain-id",
+                    &devnet.chain_id,
+                    "--key-file",
+                ])
+                .arg(t.join(format!("{name}.key")))
+                .arg("--password-file")
+                .arg(t.join("person-pw"))
+                .arg("--out")
+                .arg(&out)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", text(&o));
+            std::fs::read_to_string(out).unwrap()
+        };
+        let wallets = format!("{api}/wallets");
+        let (status, _) = raw(
+            "POST",
+            &wallets,
+            &bearer(t, &investor.0),
+            &binding(&owner.0),
+        );
+        assert_eq!(status, 403, "another DID's binding");
+        let (status, _) = raw("POST", &wallets, &bearer(t, &op), &binding(&op));
+        assert_eq!(status, 403, "no KYC credential");
+        for (name, _) in &people {
+            let (status, out) = raw("POST", &wallets, &bearer(t, name), &binding(name));
+            assert_eq!(status, 200, "{out}");
+        }
+        wait_for("the bindings", || {
+            people.iter().all(|(_, k)| {
+                rt.block_on(node.wallet(&k.address()))
+                    .unwrap()
+                    .data
+                    .did
+                    .is_some()
+            })
+        });
+
+        // Money at the bank: both open accounts, the investor's deposit.
+        for (name, k) in &people {
+            let at_bank = format!("{name}-bank");
+            let o = login_as(t, &bank.api, name, &at_bank, &[&vc_of(name, "kyc")]);
+            assert!(o.status.success(), "{}", text(&o));
+            let body = json!({"wallet": k.address().to_string()}).to_string();
+            let (status, out) = raw(
+                "POST",
+                &format!("{}/accounts", bank.api),
+                &bearer(t, &at_bank),
+                &body,
+            );
+            assert_eq!(status, 200, "{out}");
+        }
+        let deposit = json!({"did": did_of(&investor.1), "amount": "1000000", "reference": format!("T-IN-{run}")});
+        let (code, out) = call(
+            &bank.api,
+            "/deposits",
+            &[
+                "--session",
+                &session_of(&bank.staff[0].name),
+                "--body",
+                &deposit.to_string(),
+            ],
+        );
+        assert_eq!(code, 0, "{out}");
+
+        // Opening: an operator's; killed again and again meanwhile, sent once.
+        assert_eq!(raw("POST", &offerings, &bearer(t, &owner.0), &offer).0, 403);
+        let (status, out) = raw("POST", &offerings, &bearer(t, &op), &offer);
+        assert_eq!(status, 200, "{out}");
+        for i in 0..3 {
+            std::thread::sleep(std::time::Duration::from_millis(150 + 100 * i));
+            let mut service = cleanup.children.pop().unwrap();
+            service.kill().unwrap();
+            service.wait().unwrap();
+            cleanup.children.push(start("tsp", &config, &log));
+        }
+        wait_for("the TSP's service", || healthy(&api));
+        let status_of = |who: &str| -> Value {
+            let (status, out) = raw(
+                "GET",
+                &format!("{offerings}/{offering}"),
+                &bearer(t, who),
+                "",
+            );
+            assert_eq!(status, 200, "{out}");
+            out
+        };
+        wait_for("the offering open", || {
+            status_of(&investor.0)["state"] == "open"
+        });
+        assert_eq!(
+            raw("POST", &offerings, &bearer(t, &op), &offer).0,
+            200,
+            "the same again"
+        );
+
+        // The investor subscribes from the bound wallet once the money is in.
+        wait_for("the deposit", || {
+            let w = rt
+                .block_on(node.wallet(&investor.1.address()))
+                .unwrap()
+                .data;
+            w.balances
+                .iter()
+                .any(|b| b.token.as_str() == "USD-DEP" && b.units.0 >= 1_000_000)
+        });
+        rt.block_on(send(
+            &node,
+            &chain,
+            &investor.1,
+            Payload::Subscribe(Subscribe {
+                offering: offering.parse().unwrap(),
+                units: Units(100),
+            }),
+        ));
+
+        // The bank closes; the issuer's operators approve; the TSP verifies.
+        let queued = format!("/requests/offering/{offering}");
+        wait_for("the issuer's queue", || {
+            let (code, out) = call(
+                &issuer.api,
+                &queued,
+                &["--session", &session_of(&issuer.staff[0].name)],
+            );
+            code == 0 && json_of(&out)["state"] == "pending"
+        });
+        for op in &issuer.staff {
+            let body =
+                json!({"decision": "approve", "reason": "allocations as closed"}).to_string();
+            let (code, out) = call(
+                &issuer.api,
+                &format!("{queued}/decisions"),
+                &["--session", &session_of(&op.name), "--body", &body],
+            );
+            assert_eq!(code, 0, "{out}");
+        }
+        wait_for("the release", || {
+            status_of(&investor.0)["state"] == "released"
+        });
+        let done = status_of(&investor.0);
+        assert_eq!(
+            done["verified"],
+            json!("issued 100 of 100 allocated to 1 subscriptions"),
+            "{done}"
+        );
+        let owner_cash = rt.block_on(node.wallet(&owner.1.address())).unwrap().data;
+        assert!(
+            owner_cash
+                .balances
+                .iter()
+                .any(|b| b.token.as_str() == "USD-DEP" && b.units.0 == 1_000_000),
+            "{owner_cash:?}"
+        );
+        let (code, out) = call(&api, "/audit/export", &["--session", &session_of(&op)]);
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains("verify_issuance") && out.contains("matches: issued 100"),
+            "{out}"
+        );
+
+        // Every transaction signed once, and applied.
+        let db = rt
+            .block_on(tranche_service::Db::open(
+                &database_url(&data, database),
+                tranche_tsp::MIGRATIONS,
+            ))
+            .unwrap();
+        let sent = support::services::outbox_kinds(&rt, &db);
+        let count = |k: &str| sent.iter().filter(|kind| *kind == k).count();
+        assert_eq!(
+            [
+                count("register_asset"),
+                count("register_wallet"),
+                count("open_offering")
+            ],
+            [1, 2, 1],
+            "{sent:?}"
+        );
+
+        // The description: only in the vault.
+        let logged = std::fs::read(&log).unwrap();
+        let stored = stored_bytes(
+            &rt,
+            &data,
+            database,
+            &db,
+            &[
+                "SELECT terms || note FROM tsp_offerings",
+                "SELECT owner || note FROM tsp_assets",
+            ],
+        );
+        assert!(stored.len() > 1_000);
+        assert!(!contains(&logged, seeded.as_bytes()), "PII in the log");
+        assert!(!contains(&stored, seeded.as_bytes()), "PII stored in clear");
+        documents(
+            &api,
+            &[
+                "/assets",
+                "/assets/{asset}",
+                "/wallets",
+                "/offerings",
+                "/offerings/{offering}",
+            ],
+        );
+        let mut service = cleanup.children.pop().unwrap();
+        let _ = service.kill();
+        let _ = service.wait();
+    }
+}

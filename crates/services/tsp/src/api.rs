@@ -1,0 +1,148 @@
+//! The TSP service's API: owners register assets; investors have wallets
+//! bound; operators open offerings; anyone logged in reads an offering's
+//! standing; staff read the assets.
+
+use crate::assets::{refuse, AssetView, NewAsset};
+use crate::offerings::{NewOffering, OfferingStatus};
+use crate::Tsp;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use std::sync::Arc;
+use tranche_service::http::Json;
+use tranche_service::{ServiceCode, ServiceError};
+use tranche_types::Payload;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The whole router: the kit's routes and the TSP's, with metrics and the
+/// OpenAPI document.
+pub fn router(tsp: &Arc<Tsp>) -> axum::Router {
+    let (router, mut doc) = tsp
+        .service
+        .routes()
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(register_asset))
+                .routes(routes!(get_asset))
+                .routes(routes!(bind_wallet))
+                .routes(routes!(open_offering))
+                .routes(routes!(get_offering))
+                .with_state(Arc::clone(tsp)),
+        )
+        .split_for_parts();
+    doc.info.title = "Tranche TSP service".into();
+    doc.info.description = Some(
+        "A tokenization service provider: assets registered for the owner a trusted registry attested, offerings opened only on an appraisal within the network's policy, investors' wallets bound after their presentation, issuances verified on chain.".into(),
+    );
+    tranche_service::http::finish(router, tsp.service.metrics.clone(), doc)
+}
+
+fn check_id(id: &str) -> Result<(), ServiceError> {
+    if id.is_empty() || id.len() > 64 {
+        return Err(refuse(
+            ServiceCode::BadRequest,
+            "an id is 1 to 64 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Register your asset (a session with an ownership credential from a
+/// trusted asset registry, which also goes in the body).
+#[utoipa::path(post, path = "/assets", tag = "tsp", request_body = NewAsset,
+    responses((status = 200, body = AssetView), (status = 400, body = ServiceError), (status = 401, body = ServiceError),
+        (status = 403, body = ServiceError), (status = 409, body = ServiceError)))]
+async fn register_asset(
+    State(tsp): State<Arc<Tsp>>,
+    headers: HeaderMap,
+    Json(new): Json<NewAsset>,
+) -> Result<axum::Json<AssetView>, ServiceError> {
+    let who = tsp.service.principal(&headers).await?;
+    Ok(axum::Json(tsp.register_asset(&who, new).await?))
+}
+
+/// An asset's standing: registration, the appraisal and whether it is
+/// within the network's tolerance (its owner, or staff).
+#[utoipa::path(get, path = "/assets/{asset}", tag = "tsp",
+    params(("asset" = String, Path, description = "the asset's id")),
+    responses((status = 200, body = AssetView), (status = 401, body = ServiceError), (status = 404, body = ServiceError)))]
+async fn get_asset(
+    State(tsp): State<Arc<Tsp>>,
+    headers: HeaderMap,
+    Path(asset): Path<String>,
+) -> Result<axum::Json<AssetView>, ServiceError> {
+    check_id(&asset)?;
+    let who = tsp.service.principal(&headers).await?;
+    let staff = crate::READERS
+        .iter()
+        .any(|r| who.roles.iter().any(|x| x == r));
+    let mut conn = tsp.service.db.pool().acquire().await?;
+    match tsp.asset(&mut conn, &asset).await? {
+        Some(v) if staff || v.owner == who.did => Ok(axum::Json(v)),
+        // Another owner's asset: as if it did not exist.
+        _ => Err(refuse(
+            ServiceCode::NotFound,
+            format!("no asset {asset} of yours is registered here"),
+        )),
+    }
+}
+
+/// Have your wallet bound to your DID: the body is the `register_wallet`
+/// payload `tranche did bind-wallet` wrote (a session with KYC and
+/// jurisdiction credentials).
+#[utoipa::path(post, path = "/wallets", tag = "tsp", request_body(content = Object, description = "a register_wallet payload"),
+    responses((status = 200, description = "The binding and its transaction"), (status = 400, body = ServiceError),
+        (status = 401, body = ServiceError), (status = 403, body = ServiceError), (status = 409, body = ServiceError)))]
+async fn bind_wallet(
+    State(tsp): State<Arc<Tsp>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<axum::Json<serde_json::Value>, ServiceError> {
+    let who = tsp.service.principal(&headers).await?;
+    let payload: Payload = serde_json::from_slice(&body).map_err(|e| {
+        refuse(
+            ServiceCode::BadRequest,
+            format!("the body is not a register_wallet payload: {e}"),
+        )
+    })?;
+    Ok(axum::Json(tsp.bind_wallet(&who, payload).await?))
+}
+
+/// Open an offering for an asset appraised within the network's policy
+/// (staff `operator`); the same id again answers the same offering.
+#[utoipa::path(post, path = "/offerings", tag = "tsp", request_body = NewOffering,
+    responses((status = 200, body = OfferingStatus), (status = 400, body = ServiceError), (status = 401, body = ServiceError),
+        (status = 403, body = ServiceError), (status = 404, body = ServiceError), (status = 409, body = ServiceError)))]
+async fn open_offering(
+    State(tsp): State<Arc<Tsp>>,
+    headers: HeaderMap,
+    Json(new): Json<NewOffering>,
+) -> Result<axum::Json<OfferingStatus>, ServiceError> {
+    let who = tsp.service.principal(&headers).await?;
+    Ok(axum::Json(tsp.open_offering(&who, new).await?))
+}
+
+/// An offering's standing: the TSP's (with its verification of the
+/// issuance) and the chain's (any session).
+#[utoipa::path(get, path = "/offerings/{offering}", tag = "tsp",
+    params(("offering" = String, Path, description = "the offering's id")),
+    responses((status = 200, body = OfferingStatus), (status = 401, body = ServiceError), (status = 404, body = ServiceError)))]
+async fn get_offering(
+    State(tsp): State<Arc<Tsp>>,
+    headers: HeaderMap,
+    Path(offering): Path<String>,
+) -> Result<axum::Json<OfferingStatus>, ServiceError> {
+    check_id(&offering)?;
+    tsp.service.principal(&headers).await?;
+    let mut conn = tsp.service.db.pool().acquire().await?;
+    tsp.offering(&mut conn, &offering)
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| {
+            refuse(
+                ServiceCode::NotFound,
+                format!("no offering {offering} was opened here"),
+            )
+        })
+}
