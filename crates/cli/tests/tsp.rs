@@ -18,7 +18,8 @@ use tranche_devnet::DevnetFile;
 use tranche_ledger::Ledger;
 use tranche_testkit::world::{claim_until, date, default_rules};
 use tranche_types::{
-    ChainId, ClaimTopic, Hash, Money, Payload, RecordAppraisal, RecordOwnership, Subscribe, Units,
+    ChainId, ClaimDistribution, ClaimTopic, Hash, Money, Payload, RecordAppraisal, RecordOwnership,
+    Subscribe, Units,
 };
 
 mod support;
@@ -303,8 +304,8 @@ fn st6_sr6_sr1_the_tsp_registers_for_attested_owners_opens_within_policy_and_ver
         });
 
         // Wallets: bound for the DID that logged in, after its presentation.
-        let binding = |name: &str| {
-            let out = t.join(format!("{name}.bind.json"));
+        // The binding a person signs offline with `tranche did bind-wallet`.
+        let bind_with = |key_file: &Path, password_file: &Path, out: &Path| {
             let o = tranche()
                 .args([
                     "did",
@@ -313,15 +314,22 @@ fn st6_sr6_sr1_the_tsp_registers_for_attested_owners_opens_within_policy_and_ver
                     &devnet.chain_id,
                     "--key-file",
                 ])
-                .arg(t.join(format!("{name}.key")))
+                .arg(key_file)
                 .arg("--password-file")
-                .arg(t.join("person-pw"))
+                .arg(password_file)
                 .arg("--out")
-                .arg(&out)
+                .arg(out)
                 .output()
                 .unwrap();
             assert!(o.status.success(), "{}", text(&o));
             std::fs::read_to_string(out).unwrap()
+        };
+        let binding = |name: &str| {
+            bind_with(
+                &t.join(format!("{name}.key")),
+                &t.join("person-pw"),
+                &t.join(format!("{name}.bind.json")),
+            )
         };
         let wallets = format!("{api}/wallets");
         let (status, _) = raw(
@@ -348,31 +356,29 @@ fn st6_sr6_sr1_the_tsp_registers_for_attested_owners_opens_within_policy_and_ver
         });
 
         // Money at the bank: both open accounts, the investor's deposit.
+        let bank_account = |session: &str, k: &Keypair| {
+            let body = json!({"wallet": k.address().to_string()}).to_string();
+            let url = format!("{}/accounts", bank.api);
+            let (status, out) = raw("POST", &url, &bearer(t, session), &body);
+            assert_eq!(status, 200, "{out}");
+        };
+        let bank_deposit = |did: &str, amount: &str, reference: String| {
+            let body = json!({"did": did, "amount": amount, "reference": reference}).to_string();
+            let operator = session_of(&bank.staff[0].name);
+            let (code, out) = call(
+                &bank.api,
+                "/deposits",
+                &["--session", &operator, "--body", &body],
+            );
+            assert_eq!(code, 0, "{out}");
+        };
         for (name, k) in &people {
             let at_bank = format!("{name}-bank");
             let o = login_as(t, &bank.api, name, &at_bank, &[&vc_of(name, "kyc")]);
             assert!(o.status.success(), "{}", text(&o));
-            let body = json!({"wallet": k.address().to_string()}).to_string();
-            let (status, out) = raw(
-                "POST",
-                &format!("{}/accounts", bank.api),
-                &bearer(t, &at_bank),
-                &body,
-            );
-            assert_eq!(status, 200, "{out}");
+            bank_account(&at_bank, k);
         }
-        let deposit = json!({"did": did_of(&investor.1), "amount": "1000000", "reference": format!("T-IN-{run}")});
-        let (code, out) = call(
-            &bank.api,
-            "/deposits",
-            &[
-                "--session",
-                &session_of(&bank.staff[0].name),
-                "--body",
-                &deposit.to_string(),
-            ],
-        );
-        assert_eq!(code, 0, "{out}");
+        bank_deposit(&did_of(&investor.1), "1000000", format!("T-IN-{run}"));
 
         // Opening: an operator's; killed again and again meanwhile, sent once.
         assert_eq!(raw("POST", &offerings, &bearer(t, &owner.0), &offer).0, 403);
@@ -462,12 +468,175 @@ fn st6_sr6_sr1_the_tsp_registers_for_attested_owners_opens_within_policy_and_ver
                 .any(|b| b.token.as_str() == "USD-DEP" && b.units.0 == 1_000_000),
             "{owner_cash:?}"
         );
+
+        // The TSP's own wallet, bound to its DID and funded at the bank.
+        let tsp_key = open("devnet-tsp");
+        let tsp_did = did_of(&tsp_key);
+        let tsp_vc = |kind: &str| t.join(format!("tsp{run}.{kind}.json"));
+        issue_vc(
+            &keys,
+            &pw,
+            "devnet-kyc",
+            &tsp_did,
+            &["kyc", "--level", "high"],
+            &tsp_vc("kyc"),
+        );
+        issue_vc(
+            &keys,
+            &pw,
+            "devnet-kyc",
+            &tsp_did,
+            &["jurisdiction", "--country", "KR"],
+            &tsp_vc("country"),
+        );
+        let tsp_login = |service: &str, session: &str, vcs: &[PathBuf]| {
+            let mut c = tranche();
+            c.args(["service", "login", service, "--password-file"])
+                .arg(&pw)
+                .arg("--key-file")
+                .arg(keys.join("devnet-tsp.key"));
+            for vc in vcs {
+                c.arg("--credential").arg(vc);
+            }
+            let o = c
+                .arg("--out")
+                .arg(t.join(format!("{session}.session")))
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", text(&o));
+        };
+        let (self_tsp, self_bank) = (format!("tsp-self{run}"), format!("tsp-bank{run}"));
+        tsp_login(&api, &self_tsp, &[tsp_vc("kyc"), tsp_vc("country")]);
+        let bind = bind_with(
+            &keys.join("devnet-tsp.key"),
+            &pw,
+            &t.join(format!("tsp{run}.bind.json")),
+        );
+        let (status, out) = raw("POST", &wallets, &bearer(t, &self_tsp), &bind);
+        assert_eq!(status, 200, "{out}");
+        wait_for("the TSP's own binding", || {
+            rt.block_on(node.wallet(&tsp_key.address()))
+                .unwrap()
+                .data
+                .did
+                .is_some()
+        });
+        tsp_login(&bank.api, &self_bank, &[tsp_vc("kyc")]);
+        bank_account(&self_bank, &tsp_key);
+        bank_deposit(&tsp_did, "1500000", format!("T-TSP-{run}"));
+        let cash_of = |k: &Keypair| -> u128 {
+            let w = rt.block_on(node.wallet(&k.address())).unwrap().data;
+            w.balances
+                .iter()
+                .find(|b| b.token.as_str() == "USD-DEP")
+                .map_or(0, |b| b.units.0)
+        };
+        wait_for("the TSP's deposit", || cash_of(&tsp_key) == 1_500_000);
+
+        // A profit of 5,000 distributed over a checkpoint and claimed (F5-9).
+        let distribution = format!("D-T{run}");
+        let distribute =
+            json!({"distribution": distribution, "token": token, "total": usd(500_000),
+                                "cash_token": "USD-DEP", "claim_secs": 3600})
+            .to_string();
+        let distributions = format!("{api}/distributions");
+        assert_eq!(
+            raw("POST", &distributions, &bearer(t, &investor.0), &distribute).0,
+            403
+        );
+        let (status, out) = raw("POST", &distributions, &bearer(t, &op), &distribute);
+        assert_eq!(status, 200, "{out}");
+        let action = |kind: &str, id: &str| -> Value {
+            let (status, out) = raw(
+                "GET",
+                &format!("{api}/actions/{kind}/{id}"),
+                &bearer(t, &investor.0),
+                "",
+            );
+            assert_eq!(status, 200, "{out}");
+            out
+        };
+        wait_for("the funding", || {
+            action("distribution", &distribution)["state"] == "funded"
+        });
+        let before = cash_of(&investor.1);
+        rt.block_on(send(
+            &node,
+            &chain,
+            &investor.1,
+            Payload::ClaimDistribution(ClaimDistribution {
+                distribution: distribution.parse().unwrap(),
+            }),
+        ));
+        assert_eq!(
+            cash_of(&investor.1) - before,
+            500_000,
+            "the whole profit: the only holder"
+        );
+
+        // The asset is sold: the tokens redeemed at 100 each and revoked
+        // (F5-10), the issuer's operators approving, the TSP verifying.
+        let request = format!("V-T{run}");
+        let redeem = json!({"request": request, "token": token, "amount": "100",
+                            "unit_price": usd(10_000), "cash_token": "USD-DEP"})
+        .to_string();
+        let (status, out) = raw(
+            "POST",
+            &format!("{api}/redemptions"),
+            &bearer(t, &op),
+            &redeem,
+        );
+        assert_eq!(status, 200, "{out}");
+        let revocation = format!("/requests/revocation/{request}");
+        wait_for("the issuer's revocation queue", || {
+            let (code, out) = call(
+                &issuer.api,
+                &revocation,
+                &["--session", &session_of(&issuer.staff[0].name)],
+            );
+            code == 0 && json_of(&out)["state"] == "pending"
+        });
+        let moves = json!([{"wallet": investor.1.address().to_string(), "amount": "100"}]);
+        for (i, op) in issuer.staff.iter().enumerate() {
+            let mut body = json!({"decision": "approve", "reason": "the asset was sold"});
+            if i == 0 {
+                body["moves"] = moves.clone();
+            }
+            let (code, out) = call(
+                &issuer.api,
+                &format!("{revocation}/decisions"),
+                &[
+                    "--session",
+                    &session_of(&op.name),
+                    "--body",
+                    &body.to_string(),
+                ],
+            );
+            assert_eq!(code, 0, "{out}");
+        }
+        let before = cash_of(&investor.1);
+        wait_for("the TSP's verification", || {
+            action("redemption", &request)["state"] == "verified"
+        });
+        assert_eq!(
+            action("redemption", &request)["verified"],
+            "revoked 100 of 100 requested"
+        );
+        assert_eq!(
+            cash_of(&investor.1) - before,
+            1_000_000,
+            "the sale proceeds"
+        );
+
         let (code, out) = call(&api, "/audit/export", &["--session", &session_of(&op)]);
         assert_eq!(code, 0, "{out}");
-        assert!(
-            out.contains("verify_issuance") && out.contains("matches: issued 100"),
-            "{out}"
-        );
+        for line in [
+            "matches: issued 100",
+            "matches: revoked 100",
+            "check_appraisal",
+        ] {
+            assert!(out.contains(line), "{line}: {out}");
+        }
 
         // Every transaction signed once, and applied.
         let db = rt
@@ -482,9 +651,14 @@ fn st6_sr6_sr1_the_tsp_registers_for_attested_owners_opens_within_policy_and_ver
             [
                 count("register_asset"),
                 count("register_wallet"),
-                count("open_offering")
+                count("open_offering"),
+                count("create_checkpoint"),
+                count("declare_distribution"),
+                count("fund_distribution"),
+                count("request_revocation"),
             ],
-            [1, 2, 1],
+            // The TSP's own wallet is bound once, on the first database.
+            [1, if run == 0 { 3 } else { 2 }, 1, 1, 1, 1, 1],
             "{sent:?}"
         );
 
@@ -503,9 +677,21 @@ fn st6_sr6_sr1_the_tsp_registers_for_attested_owners_opens_within_policy_and_ver
         assert!(stored.len() > 1_000);
         assert!(!contains(&logged, seeded.as_bytes()), "PII in the log");
         assert!(!contains(&stored, seeded.as_bytes()), "PII stored in clear");
+        // Nor in any node's chain data: on chain, only its digest.
+        let mut chain = Vec::new();
+        for n in &devnet.nodes {
+            chain.extend(support::services::bytes_below(
+                &Path::new(&n.config).parent().unwrap().join("data"),
+            ));
+        }
+        assert!(chain.len() > 10_000, "the chain data is read");
+        assert!(!contains(&chain, seeded.as_bytes()), "PII on chain");
         documents(
             &api,
             &[
+                "/distributions",
+                "/redemptions",
+                "/actions/{kind}/{id}",
                 "/assets",
                 "/assets/{asset}",
                 "/wallets",

@@ -331,3 +331,24 @@ pub fn outbox_kinds(rt: &tokio::runtime::Runtime, db: &tranche_service::Db) -> V
     assert!(sent.iter().all(|(_, o)| o == "applied"), "{sent:?}");
     sent.into_iter().map(|(kind, _)| kind).collect()
 }
+
+/// Every byte of every file below `dir` (a devnet's node data, say), to
+/// search for what must not be there.
+pub fn bytes_below(dir: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(b) = std::fs::read(&p) {
+                out.extend(b);
+            }
+        }
+    }
+    out
+}

@@ -155,15 +155,7 @@ impl Bank {
                         format!("offering/{}", p.offering),
                         format!("escrows {} until {}", p.cash_token, p.closes.0),
                     );
-                    s.decide(
-                        conn,
-                        None,
-                        Entry {
-                            tx: Some(tx.clone()),
-                            ..e
-                        },
-                    )
-                    .await?;
+                    s.decide(conn, None, e.with_tx(&tx)).await?;
                 }
                 Payload::CloseOffering(CloseOffering { offering, .. })
                 | Payload::ReleaseProceeds(ReleaseProceeds { offering, .. }) => {

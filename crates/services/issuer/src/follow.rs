@@ -209,9 +209,9 @@ impl Issuer {
                     self.file(conn, filed, height, &entry).await?;
                 }
                 Payload::RequestRevocation(p) if applied => {
-                    // Ours if we issued the token.
+                    // Ours if we issued the token, by request or offering.
                     let (issued,): (i64,) = sqlx::query_as(
-                        "SELECT COUNT(*) FROM issuer_requests WHERE kind = 'issuance' AND token = $1 AND state = 'checked'",
+                        "SELECT COUNT(*) FROM issuer_requests WHERE kind IN ('issuance', 'offering') AND token = $1 AND state = 'checked'",
                     )
                     .bind(p.token.to_string())
                     .fetch_one(&mut *conn)

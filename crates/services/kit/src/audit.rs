@@ -47,6 +47,14 @@ impl Entry {
             tx: None,
         }
     }
+
+    /// The entry, carried out by (or seen in) transaction `tx`.
+    pub fn with_tx(self, tx: &str) -> Entry {
+        Entry {
+            tx: Some(tx.to_string()),
+            ..self
+        }
+    }
 }
 
 /// An entry as the log holds it.

@@ -3,6 +3,7 @@
 //! standing; staff read the assets.
 
 use crate::assets::{refuse, AssetView, NewAsset};
+use crate::corporate::{ActionView, NewDistribution, NewRedemption};
 use crate::offerings::{NewOffering, OfferingStatus};
 use crate::Tsp;
 use axum::body::Bytes;
@@ -28,6 +29,9 @@ pub fn router(tsp: &Arc<Tsp>) -> axum::Router {
                 .routes(routes!(bind_wallet))
                 .routes(routes!(open_offering))
                 .routes(routes!(get_offering))
+                .routes(routes!(distribute))
+                .routes(routes!(redeem))
+                .routes(routes!(get_action))
                 .with_state(Arc::clone(tsp)),
         )
         .split_for_parts();
@@ -145,4 +149,59 @@ async fn get_offering(
                 format!("no offering {offering} was opened here"),
             )
         })
+}
+
+/// Declare a profit distribution over a checkpoint taken now and fund it
+/// from the TSP's wallet in a deposit token (staff `operator`, F5-9):
+/// holders at the checkpoint claim their share.
+#[utoipa::path(post, path = "/distributions", tag = "tsp", request_body = NewDistribution,
+    responses((status = 200, body = ActionView), (status = 400, body = ServiceError), (status = 401, body = ServiceError),
+        (status = 403, body = ServiceError), (status = 404, body = ServiceError), (status = 409, body = ServiceError)))]
+async fn distribute(
+    State(tsp): State<Arc<Tsp>>,
+    headers: HeaderMap,
+    Json(new): Json<NewDistribution>,
+) -> Result<axum::Json<ActionView>, ServiceError> {
+    let who = tsp.service.principal(&headers).await?;
+    Ok(axum::Json(tsp.distribute(&who, new).await?))
+}
+
+/// Redeem a token when its asset is sold (staff `operator`, F5-10): a
+/// revocation request carrying the sale proceeds per unit, paid from the
+/// TSP's wallet to each holder as the issuer revokes; the TSP verifies the
+/// revocation (SR-1).
+#[utoipa::path(post, path = "/redemptions", tag = "tsp", request_body = NewRedemption,
+    responses((status = 200, body = ActionView), (status = 400, body = ServiceError), (status = 401, body = ServiceError),
+        (status = 403, body = ServiceError), (status = 404, body = ServiceError), (status = 409, body = ServiceError)))]
+async fn redeem(
+    State(tsp): State<Arc<Tsp>>,
+    headers: HeaderMap,
+    Json(new): Json<NewRedemption>,
+) -> Result<axum::Json<ActionView>, ServiceError> {
+    let who = tsp.service.principal(&headers).await?;
+    Ok(axum::Json(tsp.redeem(&who, new).await?))
+}
+
+/// A distribution or a redemption as the TSP follows it (any session).
+#[utoipa::path(get, path = "/actions/{kind}/{id}", tag = "tsp",
+    params(("kind" = String, Path, description = "distribution or redemption"), ("id" = String, Path, description = "its id")),
+    responses((status = 200, body = ActionView), (status = 400, body = ServiceError), (status = 401, body = ServiceError), (status = 404, body = ServiceError)))]
+async fn get_action(
+    State(tsp): State<Arc<Tsp>>,
+    headers: HeaderMap,
+    Path((kind, id)): Path<(String, String)>,
+) -> Result<axum::Json<ActionView>, ServiceError> {
+    check_id(&id)?;
+    if !matches!(kind.as_str(), "distribution" | "redemption") {
+        return Err(refuse(
+            ServiceCode::BadRequest,
+            "the kind is distribution or redemption",
+        ));
+    }
+    tsp.service.principal(&headers).await?;
+    let mut conn = tsp.service.db.pool().acquire().await?;
+    tsp.action(&mut conn, &kind, &id)
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| refuse(ServiceCode::NotFound, format!("no {kind} {id} here")))
 }

@@ -293,6 +293,27 @@ impl Tsp {
         }
         let s = &self.service;
         let wallet = binding.wallet.to_string();
+        // Bound on chain already (through another TSP, or before this
+        // service's database): nothing to send.
+        let on_chain = s
+            .node
+            .wallet(&binding.wallet)
+            .await
+            .map_err(ServiceError::unavailable)?
+            .data
+            .did;
+        match on_chain {
+            Some(did) if did.as_str() == who.did => {
+                return Ok(serde_json::json!({"wallet": wallet, "did": who.did, "state": "bound"}))
+            }
+            Some(_) => {
+                return Err(refuse(
+                    ServiceCode::Conflict,
+                    "that wallet is bound to another DID on chain",
+                ))
+            }
+            None => {}
+        }
         let mut w = s.db.write().await?;
         let existing: Option<(String, String, String)> =
             sqlx::query_as("SELECT did, tx, state FROM tsp_wallets WHERE wallet = $1")

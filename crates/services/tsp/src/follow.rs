@@ -66,6 +66,10 @@ impl Tsp {
                 Payload::ReleaseProceeds(p) => {
                     self.offering_moved(conn, p.offering.as_str(), &tx).await?;
                 }
+                Payload::ExecuteRevocation(p) => {
+                    self.verify_revocation(conn, p.request.as_str(), &tx)
+                        .await?;
+                }
                 _ => {}
             }
         }
@@ -103,6 +107,18 @@ impl Tsp {
             .execute(&mut *conn)
             .await?;
         }
+        let action = if applied { "done" } else { "failed" };
+        sqlx::query(
+            "UPDATE tsp_actions SET state = CASE WHEN $1 = 'failed' THEN 'failed'
+                 WHEN kind = 'distribution' THEN 'funded' ELSE 'filed' END,
+                 note = $2, updated_ms = $3 WHERE nonce = $4 AND state = 'sending'",
+        )
+        .bind(action)
+        .bind(outcome.to_string())
+        .bind(now_ms() as i64)
+        .bind(nonce as i64)
+        .execute(&mut *conn)
+        .await?;
         sqlx::query(
             "UPDATE tsp_wallets SET state = $1, tx = $2 WHERE nonce = $3 AND state = 'binding'",
         )
@@ -147,15 +163,13 @@ impl Tsp {
             .bind(asset.to_string())
             .execute(&mut *conn)
             .await?;
-        let e = Entry {
-            tx: Some(tx.to_string()),
-            ..Entry::by_chain(
-                &s.config.org,
-                "check_appraisal",
-                format!("asset/{asset}"),
-                note,
-            )
-        };
+        let e = Entry::by_chain(
+            &s.config.org,
+            "check_appraisal",
+            format!("asset/{asset}"),
+            note,
+        )
+        .with_tx(tx);
         s.decide(conn, None, e).await?;
         Ok(())
     }
@@ -210,15 +224,13 @@ impl Tsp {
                     "issued {issued} of {} allocated to {} subscriptions",
                     view.allocated.0, view.subscriptions
                 );
-                let e = Entry {
-                    tx: Some(tx.to_string()),
-                    ..Entry::by_chain(
-                        &s.config.org,
-                        "verify_issuance",
-                        format!("offering/{offering}"),
-                        format!("{}: {text}", if ok { "matches" } else { "mismatch" }),
-                    )
-                };
+                let e = Entry::by_chain(
+                    &s.config.org,
+                    "verify_issuance",
+                    format!("offering/{offering}"),
+                    format!("{}: {text}", if ok { "matches" } else { "mismatch" }),
+                )
+                .with_tx(tx);
                 s.decide(conn, None, e).await?;
                 (if ok { "issued" } else { "mismatch" }, Some(text))
             }

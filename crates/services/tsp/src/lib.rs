@@ -10,11 +10,13 @@
 
 mod api;
 mod assets;
+mod corporate;
 mod follow;
 mod offerings;
 
 pub use api::router;
 pub use assets::{AssetView, NewAsset};
+pub use corporate::{ActionView, NewDistribution, NewRedemption};
 pub use offerings::{NewOffering, OfferingStatus};
 
 use serde::Deserialize;
@@ -23,10 +25,11 @@ use std::sync::Arc;
 use tranche_service::{Migration, Service, ServiceConfig};
 
 /// The TSP's tables.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 100,
-    name: "tsp",
-    sql: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 100,
+        name: "tsp",
+        sql: "
 CREATE TABLE tsp_assets (
     asset TEXT PRIMARY KEY, owner TEXT NOT NULL, kind TEXT NOT NULL, price TEXT NOT NULL,
     description_digest TEXT NOT NULL, credential_digest TEXT NOT NULL, nonce BIGINT NOT NULL,
@@ -42,7 +45,19 @@ CREATE TABLE tsp_offerings (
     verified TEXT, note TEXT NOT NULL, updated_ms BIGINT NOT NULL);
 CREATE INDEX tsp_offerings_by_nonce ON tsp_offerings (nonce);
 ",
-}];
+    },
+    Migration {
+        version: 101,
+        name: "tsp corporate actions",
+        sql: "
+CREATE TABLE tsp_actions (
+    kind TEXT NOT NULL, id TEXT NOT NULL, token TEXT NOT NULL, staff TEXT NOT NULL,
+    nonce BIGINT NOT NULL, state TEXT NOT NULL, verified TEXT, note TEXT NOT NULL,
+    updated_ms BIGINT NOT NULL, PRIMARY KEY (kind, id));
+CREATE INDEX tsp_actions_by_nonce ON tsp_actions (nonce);
+",
+    },
+];
 
 /// The staff role that opens offerings.
 pub const OPERATOR: &str = "staff:operator";
