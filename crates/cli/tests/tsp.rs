@@ -17,17 +17,14 @@ use tranche_crypto::Keypair;
 use tranche_devnet::DevnetFile;
 use tranche_ledger::Ledger;
 use tranche_testkit::world::{claim_until, date, default_rules};
-use tranche_types::{
-    ChainId, ClaimDistribution, ClaimTopic, Hash, Money, Payload, RecordAppraisal, RecordOwnership,
-    Subscribe, Units,
-};
+use tranche_types::{ChainId, ClaimTopic, Hash, Money, Payload, RecordAppraisal, RecordOwnership};
 
 mod support;
 
 use support::services::{
     bearer, call, contains, database_url, did_of, documents, healthy, issue_vc, json_of, login_all,
-    login_as, login_devnet_staff, person, raw, send, service_table, start, stored_bytes, text,
-    tranche, wait_for,
+    login_as, login_devnet_staff, person, person_submits, raw, send, service_table, start,
+    stored_bytes, text, tranche, wait_for,
 };
 
 fn usd(minor: u128) -> Money {
@@ -421,15 +418,23 @@ fn st6_sr6_sr1_the_tsp_registers_for_attested_owners_opens_within_policy_and_ver
                 .iter()
                 .any(|b| b.token.as_str() == "USD-DEP" && b.units.0 >= 1_000_000)
         });
-        rt.block_on(send(
-            &node,
-            &chain,
+        // Signed with the investor's own key, offline (REC-5): their first
+        // transaction.
+        let node_api = &devnet.nodes[0].api;
+        let subscribe = json!({"type": "subscribe", "offering": offering, "units": "100"});
+        person_submits(
+            t,
+            &investor.0,
             &investor.1,
-            Payload::Subscribe(Subscribe {
-                offering: offering.parse().unwrap(),
-                units: Units(100),
-            }),
-        ));
+            &devnet.chain_id,
+            1,
+            &subscribe,
+            node_api,
+        );
+        wait_for("the subscription", || {
+            let v = rt.block_on(node.offering(&offering)).unwrap().unwrap().data;
+            v.subscribed.0 == 100
+        });
 
         // The bank closes; the issuer's operators approve; the TSP verifies.
         let queued = format!("/requests/offering/{offering}");
@@ -560,14 +565,17 @@ fn st6_sr6_sr1_the_tsp_registers_for_attested_owners_opens_within_policy_and_ver
             action("distribution", &distribution)["state"] == "funded"
         });
         let before = cash_of(&investor.1);
-        rt.block_on(send(
-            &node,
-            &chain,
+        let claim = json!({"type": "claim_distribution", "distribution": distribution});
+        person_submits(
+            t,
+            &investor.0,
             &investor.1,
-            Payload::ClaimDistribution(ClaimDistribution {
-                distribution: distribution.parse().unwrap(),
-            }),
-        ));
+            &devnet.chain_id,
+            2,
+            &claim,
+            node_api,
+        );
+        wait_for("the claim", || cash_of(&investor.1) > before);
         assert_eq!(
             cash_of(&investor.1) - before,
             500_000,

@@ -352,3 +352,60 @@ pub fn bytes_below(dir: &Path) -> Vec<u8> {
     }
     out
 }
+
+/// A person's transaction as they make it (REC-5): `payload` built for
+/// `key` (public key only, as offline), signed with `dir/<name>.key`, and
+/// submitted to `node`; returns the submit command's output.
+pub fn person_submits(
+    dir: &Path,
+    name: &str,
+    key: &Keypair,
+    chain_id: &str,
+    nonce: u64,
+    payload: &Value,
+    node: &str,
+) -> String {
+    let file = |what: &str| dir.join(format!("{name}.{nonce}.{what}.json"));
+    std::fs::write(file("payload"), payload.to_string()).unwrap();
+    let signer = key.public_key().to_hex();
+    let steps: [Vec<std::ffi::OsString>; 3] = [
+        vec![
+            "tx".into(),
+            "build".into(),
+            "payload".into(),
+            file("payload").into(),
+            "--chain-id".into(),
+            chain_id.into(),
+            "--signer".into(),
+            signer.into(),
+            "--nonce".into(),
+            nonce.to_string().into(),
+            "--out".into(),
+            file("unsigned").into(),
+        ],
+        vec![
+            "tx".into(),
+            "sign".into(),
+            file("unsigned").into(),
+            "--key-file".into(),
+            dir.join(format!("{name}.key")).into(),
+            "--password-file".into(),
+            dir.join("person-pw").into(),
+            "--out".into(),
+            file("signed").into(),
+        ],
+        vec![
+            "submit".into(),
+            file("signed").into(),
+            "--node".into(),
+            node.into(),
+        ],
+    ];
+    let mut last = String::new();
+    for args in steps {
+        let o = tranche().args(&args).output().unwrap();
+        assert!(o.status.success(), "tranche {args:?}: {}", text(&o));
+        last = text(&o);
+    }
+    last
+}
