@@ -474,6 +474,14 @@ fn f5_8_rec8_the_bank_mints_escrows_refunds_and_releases_exactly_once_across_cra
             (payout["amount"].clone(), payout["did"].clone()),
             (json!("1000000"), json!(did_of(&owner.1)))
         );
+        let metrics = reqwest::blocking::get(format!("{api}/metrics"))
+            .unwrap()
+            .text()
+            .unwrap();
+        assert!(
+            metrics.contains("queue=\"payouts_owed\"} 1"),
+            "the payout waits on the operators' dashboard: {metrics}"
+        );
         let paid_url = format!("{api}/payouts/{}/paid", payout["tx"].as_str().unwrap());
         let paid = json!({"reference": format!("OUT-{run}")}).to_string();
         assert_eq!(raw("POST", &paid_url, &bearer(t, &owner.0), &paid).0, 403);

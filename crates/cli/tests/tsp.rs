@@ -528,7 +528,7 @@ fn st6_sr6_sr1_the_tsp_registers_for_attested_owners_opens_within_policy_and_ver
         });
         tsp_login(&bank.api, &self_bank, &[tsp_vc("kyc")]);
         bank_account(&self_bank, &tsp_key);
-        bank_deposit(&tsp_did, "1500000", format!("T-TSP-{run}"));
+
         let cash_of = |k: &Keypair| -> u128 {
             let w = rt.block_on(node.wallet(&k.address())).unwrap().data;
             w.balances
@@ -536,7 +536,12 @@ fn st6_sr6_sr1_the_tsp_registers_for_attested_owners_opens_within_policy_and_ver
                 .find(|b| b.token.as_str() == "USD-DEP")
                 .map_or(0, |b| b.units.0)
         };
-        wait_for("the TSP's deposit", || cash_of(&tsp_key) == 1_500_000);
+        // What an earlier run's reclaim left in the TSP's wallet stays there.
+        let start = cash_of(&tsp_key);
+        bank_deposit(&tsp_did, "1600000", format!("T-TSP-{run}"));
+        wait_for("the TSP's deposit", || {
+            cash_of(&tsp_key) == start + 1_600_000
+        });
 
         // A profit of 5,000 distributed over a checkpoint and claimed (F5-9).
         let distribution = format!("D-T{run}");
@@ -580,6 +585,49 @@ fn st6_sr6_sr1_the_tsp_registers_for_attested_owners_opens_within_policy_and_ver
             cash_of(&investor.1) - before,
             500_000,
             "the whole profit: the only holder"
+        );
+
+        // A second distribution nobody claims: reclaimed only after its
+        // deadline.
+        let unclaimed = format!("D2-T{run}");
+        let second = json!({"distribution": unclaimed, "token": token, "total": usd(100_000),
+                            "cash_token": "USD-DEP", "claim_secs": 6})
+        .to_string();
+        let posted = support::services::now_ms();
+        let (status, out) = raw("POST", &distributions, &bearer(t, &op), &second);
+        assert_eq!(status, 200, "{out}");
+        let reclaim = format!("{distributions}/{unclaimed}/reclaim");
+        let (status, out) = raw("POST", &reclaim, &bearer(t, &op), "");
+        assert_eq!(
+            (status, out["code"].clone()),
+            (409, json!("conflict")),
+            "{out}"
+        );
+        wait_for("the second funding", || {
+            action("distribution", &unclaimed)["state"] == "funded"
+        });
+        if support::services::now_ms() < posted + 5_000 {
+            // Funded, and holders may still claim.
+            let (status, out) = raw("POST", &reclaim, &bearer(t, &op), "");
+            assert_eq!(status, 409, "{out}");
+            assert!(
+                out["message"].as_str().unwrap().contains("reclaim after"),
+                "{out}"
+            );
+        }
+        let funded = cash_of(&tsp_key);
+        let wait = (posted + 7_500).saturating_sub(support::services::now_ms());
+        std::thread::sleep(std::time::Duration::from_millis(wait));
+        assert_eq!(raw("POST", &reclaim, &bearer(t, &investor.0), "").0, 403);
+        let (status, out) = raw("POST", &reclaim, &bearer(t, &op), "");
+        assert_eq!(status, 200, "{out}");
+        wait_for("the reclaim", || {
+            action("distribution", &unclaimed)["state"] == "reclaimed"
+        });
+        assert_eq!(
+            cash_of(&tsp_key) - funded,
+            100_000,
+            "the unclaimed came back"
         );
 
         // The asset is sold: the tokens redeemed at 100 each and revoked
@@ -664,9 +712,10 @@ fn st6_sr6_sr1_the_tsp_registers_for_attested_owners_opens_within_policy_and_ver
                 count("declare_distribution"),
                 count("fund_distribution"),
                 count("request_revocation"),
+                count("reclaim_distribution"),
             ],
             // The TSP's own wallet is bound once, on the first database.
-            [1, if run == 0 { 3 } else { 2 }, 1, 1, 1, 1, 1],
+            [1, if run == 0 { 3 } else { 2 }, 1, 2, 2, 2, 1, 1],
             "{sent:?}"
         );
 
@@ -698,6 +747,7 @@ fn st6_sr6_sr1_the_tsp_registers_for_attested_owners_opens_within_policy_and_ver
             &api,
             &[
                 "/distributions",
+                "/distributions/{distribution}/reclaim",
                 "/redemptions",
                 "/actions/{kind}/{id}",
                 "/assets",

@@ -183,6 +183,20 @@ impl Bank {
             self.advance(conn, &offering, block.block.header.time.0)
                 .await?;
         }
+        // What waits for a person or the chain, for the operators' dashboards.
+        for (queue, sql) in [
+            (
+                "payouts_owed",
+                "SELECT COUNT(*) FROM bank_payouts WHERE state = 'owed'",
+            ),
+            (
+                "escrows_open",
+                "SELECT COUNT(*) FROM bank_offerings WHERE state NOT IN ('released', 'refunded')",
+            ),
+        ] {
+            let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut *conn).await?;
+            s.metrics.queue(queue, usize::try_from(n).unwrap_or(0));
+        }
         Ok(())
     }
 

@@ -30,6 +30,7 @@ pub fn router(tsp: &Arc<Tsp>) -> axum::Router {
                 .routes(routes!(open_offering))
                 .routes(routes!(get_offering))
                 .routes(routes!(distribute))
+                .routes(routes!(reclaim))
                 .routes(routes!(redeem))
                 .routes(routes!(get_action))
                 .with_state(Arc::clone(tsp)),
@@ -164,6 +165,22 @@ async fn distribute(
 ) -> Result<axum::Json<ActionView>, ServiceError> {
     let who = tsp.service.principal(&headers).await?;
     Ok(axum::Json(tsp.distribute(&who, new).await?))
+}
+
+/// Take back what holders did not claim of a distribution, after its
+/// deadline (staff `operator`).
+#[utoipa::path(post, path = "/distributions/{distribution}/reclaim", tag = "tsp",
+    params(("distribution" = String, Path, description = "the distribution's id")),
+    responses((status = 200, body = ActionView), (status = 401, body = ServiceError), (status = 403, body = ServiceError),
+        (status = 404, body = ServiceError), (status = 409, body = ServiceError)))]
+async fn reclaim(
+    State(tsp): State<Arc<Tsp>>,
+    headers: HeaderMap,
+    Path(distribution): Path<String>,
+) -> Result<axum::Json<ActionView>, ServiceError> {
+    check_id(&distribution)?;
+    let who = tsp.service.principal(&headers).await?;
+    Ok(axum::Json(tsp.reclaim(&who, &distribution).await?))
 }
 
 /// Redeem a token when its asset is sold (staff `operator`, F5-10): a

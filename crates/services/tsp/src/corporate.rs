@@ -12,8 +12,8 @@ use tranche_service::audit::Entry;
 use tranche_service::auth::Principal;
 use tranche_service::{now_ms, ServiceCode, ServiceError};
 use tranche_types::{
-    CreateCheckpoint, DeclareDistribution, FundDistribution, Money, Payload, Redemption, RequestId,
-    RequestRevocation, Timestamp, TokenId, Units,
+    CreateCheckpoint, DeclareDistribution, FundDistribution, Money, Payload, ReclaimDistribution,
+    Redemption, RequestId, RequestRevocation, Timestamp, TokenId, Units,
 };
 
 /// The longest claim period, in seconds: a year.
@@ -70,7 +70,8 @@ pub struct ActionView {
     pub id: String,
     /// The token.
     pub token: String,
-    /// `sending`, `funded` / `filed`, `failed`, `verified` or `mismatch`.
+    /// `sending`, `funded` / `filed`, `failed`, `reclaiming`, `reclaimed`,
+    /// `verified` or `mismatch`.
     pub state: String,
     /// The TSP's verification of a redemption's revocation (SR-1).
     pub verified: Option<String>,
@@ -172,6 +173,7 @@ impl Tsp {
             .map_err(ServiceError::unavailable)?
             .map_or(0, |t| t.data.token.checkpoints)
             + 1;
+        let deadline = now_ms() + new.claim_secs * 1_000;
         let subject = format!("distribution/{id}");
         let entry = |action: &str, decision: String| Entry {
             actor: who.did.clone(),
@@ -208,7 +210,7 @@ impl Tsp {
                 Payload::FundDistribution(FundDistribution {
                     distribution: new.distribution.clone(),
                     cash_token: new.cash_token.clone(),
-                    deadline: Timestamp(now_ms() + new.claim_secs * 1_000),
+                    deadline: Timestamp(deadline),
                 }),
                 entry("fund", format!("funded in {}", new.cash_token)),
             ),
@@ -224,10 +226,89 @@ impl Tsp {
             &who.did,
         )
         .await?;
+        sqlx::query(
+            "UPDATE tsp_actions SET deadline_ms = $1 WHERE kind = 'distribution' AND id = $2",
+        )
+        .bind(deadline as i64)
+        .bind(id.clone())
+        .execute(&mut *w.tx)
+        .await?;
         let v = self
             .action(&mut w.tx, "distribution", &id)
             .await?
             .expect("just written");
+        w.commit().await?;
+        Ok(v)
+    }
+
+    /// Takes back what holders did not claim of a funded distribution, once
+    /// its deadline has passed (an operator, F5-9).
+    pub async fn reclaim(&self, who: &Principal, id: &str) -> Result<ActionView, ServiceError> {
+        who.require(crate::OPERATOR)?;
+        let s = &self.service;
+        let mut w = s.db.write().await?;
+        let row: Option<(String, Option<i64>)> = sqlx::query_as(
+            "SELECT state, deadline_ms FROM tsp_actions WHERE kind = 'distribution' AND id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&mut *w.tx)
+        .await?;
+        let Some((state, deadline)) = row else {
+            return Err(refuse(
+                ServiceCode::NotFound,
+                format!("no distribution {id} was made here"),
+            ));
+        };
+        match state.as_str() {
+            "reclaiming" | "reclaimed" => {
+                return Ok(self
+                    .action(&mut w.tx, "distribution", id)
+                    .await?
+                    .expect("read above"))
+            }
+            "funded" => {}
+            other => {
+                return Err(refuse(
+                    ServiceCode::Conflict,
+                    format!("the distribution is {other}; only a funded one is reclaimed"),
+                ))
+            }
+        }
+        let deadline = deadline.unwrap_or(i64::MAX) as u64;
+        if now_ms() < deadline {
+            return Err(refuse(
+                ServiceCode::Conflict,
+                format!("holders claim until {deadline} (ms since 1970); reclaim after"),
+            ));
+        }
+        let payload = Payload::ReclaimDistribution(ReclaimDistribution {
+            distribution: id
+                .parse()
+                .map_err(|_| ServiceError::internal("a distribution's id", id))?,
+        });
+        let e = Entry {
+            actor: who.did.clone(),
+            authority: who.credential_for(crate::OPERATOR),
+            action: "reclaim".into(),
+            subject: format!("distribution/{id}"),
+            decision: "the unclaimed back to the TSP's wallet".into(),
+            reason: None,
+            tx: None,
+        };
+        let (nonce, _) = s.decide_tx(&mut w.tx, payload, e).await?;
+        sqlx::query(
+            "UPDATE tsp_actions SET state = 'reclaiming', nonce = $1, updated_ms = $2
+             WHERE kind = 'distribution' AND id = $3",
+        )
+        .bind(nonce as i64)
+        .bind(now_ms() as i64)
+        .bind(id.to_string())
+        .execute(&mut *w.tx)
+        .await?;
+        let v = self
+            .action(&mut w.tx, "distribution", id)
+            .await?
+            .expect("read above");
         w.commit().await?;
         Ok(v)
     }

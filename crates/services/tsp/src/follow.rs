@@ -109,9 +109,13 @@ impl Tsp {
         }
         let action = if applied { "done" } else { "failed" };
         sqlx::query(
-            "UPDATE tsp_actions SET state = CASE WHEN $1 = 'failed' THEN 'failed'
+            "UPDATE tsp_actions SET state = CASE
+                 WHEN state = 'reclaiming' AND $1 = 'failed' THEN 'funded'
+                 WHEN state = 'reclaiming' THEN 'reclaimed'
+                 WHEN $1 = 'failed' THEN 'failed'
                  WHEN kind = 'distribution' THEN 'funded' ELSE 'filed' END,
-                 note = $2, updated_ms = $3 WHERE nonce = $4 AND state = 'sending'",
+                 note = $2, updated_ms = $3
+             WHERE nonce = $4 AND state IN ('sending', 'reclaiming')",
         )
         .bind(action)
         .bind(outcome.to_string())

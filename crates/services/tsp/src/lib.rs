@@ -57,6 +57,11 @@ CREATE TABLE tsp_actions (
 CREATE INDEX tsp_actions_by_nonce ON tsp_actions (nonce);
 ",
     },
+    Migration {
+        version: 102,
+        name: "tsp distribution deadlines",
+        sql: "ALTER TABLE tsp_actions ADD COLUMN deadline_ms BIGINT;",
+    },
 ];
 
 /// The staff role that opens offerings.
