@@ -28,7 +28,7 @@ mod support;
 use support::kill;
 use support::services::{
     bearer, call, contains, database_url, did_of, healthy, json_of, login, now_ms, person, raw,
-    send, service_table, start, stored_bytes, text, tranche, wait_for,
+    send, service_table, start, stored_bytes, text, wait_for,
 };
 
 /// Stops the devnet's own service for `role` once its outbox is empty, so
@@ -141,15 +141,7 @@ fn f5_8_rec8_the_bank_mints_escrows_refunds_and_releases_exactly_once_across_cra
         // Staff: one operator. People: an investor and an owner, each with
         // a wallet of their own key, KYC'd on chain and by credential.
         let op = format!("op{run}");
-        let op_key = person(t, &op);
-        let o = tranche()
-            .args(["bank", "--config"])
-            .arg(&config)
-            .args(["staff", "add", "--subject", &did_of(&op_key), "--out"])
-            .arg(t.join(format!("{op}.json")))
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", text(&o));
+        let op_key = support::services::operator(t, "bank", &config, &op);
         let people: Vec<(String, Keypair)> = ["investor", "owner"]
             .iter()
             .map(|n| {

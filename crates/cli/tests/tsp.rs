@@ -83,15 +83,7 @@ fn st6_sr6_sr1_the_tsp_registers_for_attested_owners_opens_within_policy_and_ver
         )
         .unwrap();
         let op = format!("tsp-op{run}");
-        let op_key = person(t, &op);
-        let o = tranche()
-            .args(["tsp", "--config"])
-            .arg(&config)
-            .args(["staff", "add", "--subject", &did_of(&op_key), "--out"])
-            .arg(t.join(format!("{op}.json")))
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", text(&o));
+        support::services::operator(t, "tsp", &config, &op);
         cleanup.children.push(start("tsp", &config, &log));
         wait_for("the TSP's service", || healthy(&api));
         let o = login_all(t, &api, &op, &[&t.join(format!("{op}.json"))]);

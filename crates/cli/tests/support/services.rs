@@ -409,3 +409,19 @@ pub fn person_submits(
     }
     last
 }
+
+/// A new operator `name` of the `role` service configured in `config`: a
+/// key in `dir/<name>.key` and the staff credential `tranche <role> staff
+/// add` issues in `dir/<name>.json`.
+pub fn operator(dir: &Path, role: &str, config: &Path, name: &str) -> Keypair {
+    let k = person(dir, name);
+    let o = tranche()
+        .args([role, "--config"])
+        .arg(config)
+        .args(["staff", "add", "--subject", &did_of(&k), "--out"])
+        .arg(dir.join(format!("{name}.json")))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    k
+}

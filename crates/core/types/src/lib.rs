@@ -14,6 +14,7 @@
 mod amount;
 mod block;
 pub mod codec;
+mod governance;
 mod hash;
 mod id;
 mod market;
@@ -30,6 +31,7 @@ pub use block::{
 };
 pub use codec::BoundedVec;
 pub use codec::DecodeError;
+pub use governance::*;
 pub use hash::{Hash, HexError, PublicKey, Signature};
 pub use id::{
     AssetId, ChainId, Did, IdError, OrderId, OrgId, Reference, RequestId, TokenId, TradeId,

@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use tranche_api::node::BlockRecord;
 use tranche_service::audit::Entry;
 use tranche_service::follower::Apply;
@@ -46,17 +45,13 @@ pub struct OfferingState {
     pub note: String,
 }
 
-/// The bank's follower.
-#[derive(Debug)]
-pub(crate) struct Follow(pub(crate) Arc<Bank>);
-
-impl Apply for Follow {
+impl Apply for Bank {
     fn apply<'a>(
         &'a self,
         conn: &'a mut AnyConnection,
         block: &'a BlockRecord,
     ) -> Pin<Box<dyn Future<Output = Result<(), ServiceError>> + Send + 'a>> {
-        Box::pin(self.0.apply_block(conn, block))
+        Box::pin(self.apply_block(conn, block))
     }
 }
 

@@ -227,7 +227,10 @@ impl Bank {
     pub async fn run(self: Arc<Self>) -> anyhow::Result<()> {
         let router = router(&self);
         Arc::clone(&self.service)
-            .run(Arc::new(escrow::Follow(Arc::clone(&self))), router)
+            .run(
+                Arc::clone(&self) as Arc<dyn tranche_service::follower::Apply>,
+                router,
+            )
             .await
     }
 }

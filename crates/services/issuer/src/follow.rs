@@ -6,24 +6,19 @@ use crate::Issuer;
 use sqlx::AnyConnection;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use tranche_api::node::BlockRecord;
 use tranche_service::audit::Entry;
 use tranche_service::follower::Apply;
 use tranche_service::ServiceError;
 use tranche_types::{Outcome, Payload};
 
-/// The issuer's follower.
-#[derive(Debug)]
-pub(crate) struct Follow(pub(crate) Arc<Issuer>);
-
-impl Apply for Follow {
+impl Apply for Issuer {
     fn apply<'a>(
         &'a self,
         conn: &'a mut AnyConnection,
         block: &'a BlockRecord,
     ) -> Pin<Box<dyn Future<Output = Result<(), ServiceError>> + Send + 'a>> {
-        Box::pin(self.0.apply_block(conn, block))
+        Box::pin(self.apply_block(conn, block))
     }
 }
 

@@ -127,7 +127,10 @@ impl Issuer {
     pub async fn run(self: Arc<Self>) -> anyhow::Result<()> {
         let router = router(&self);
         Arc::clone(&self.service)
-            .run(Arc::new(follow::Follow(Arc::clone(&self))), router)
+            .run(
+                Arc::clone(&self) as Arc<dyn tranche_service::follower::Apply>,
+                router,
+            )
             .await
     }
 }

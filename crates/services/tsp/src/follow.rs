@@ -9,24 +9,19 @@ use crate::Tsp;
 use sqlx::AnyConnection;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use tranche_api::node::BlockRecord;
 use tranche_service::audit::Entry;
 use tranche_service::follower::Apply;
 use tranche_service::{now_ms, ServiceError};
 use tranche_types::{Outcome, Payload};
 
-/// The TSP's follower.
-#[derive(Debug)]
-pub(crate) struct Follow(pub(crate) Arc<Tsp>);
-
-impl Apply for Follow {
+impl Apply for Tsp {
     fn apply<'a>(
         &'a self,
         conn: &'a mut AnyConnection,
         block: &'a BlockRecord,
     ) -> Pin<Box<dyn Future<Output = Result<(), ServiceError>> + Send + 'a>> {
-        Box::pin(self.0.apply_block(conn, block))
+        Box::pin(self.apply_block(conn, block))
     }
 }
 

@@ -123,7 +123,10 @@ impl Tsp {
     pub async fn run(self: Arc<Self>) -> anyhow::Result<()> {
         let router = router(&self);
         Arc::clone(&self.service)
-            .run(Arc::new(follow::Follow(Arc::clone(&self))), router)
+            .run(
+                Arc::clone(&self) as Arc<dyn tranche_service::follower::Apply>,
+                router,
+            )
             .await
     }
 }
