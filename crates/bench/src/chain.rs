@@ -109,6 +109,8 @@ pub fn run(tranche_exe: &Path, options: &Options) -> Result<()> {
         &tranche_devnet::Options {
             data_dir: tmp.path().join("devnet"),
             base_port: options.base_port,
+            // The benchmark signs as the organisations itself.
+            services: false,
         },
     )
     .context("the benchmark's devnet did not start")?;

@@ -25,40 +25,10 @@ use tranche_types::{
 
 mod support;
 
-use support::kill;
 use support::services::{
     bearer, call, contains, database_url, did_of, healthy, json_of, login, now_ms, person, raw,
-    send, service_table, start, stored_bytes, text, wait_for,
+    send, service_table, start, stop_devnet_service, stored_bytes, text, wait_for,
 };
-
-/// Stops the devnet's own service for `role` once its outbox is empty, so
-/// the test's service takes over the organisation's nonces cleanly.
-fn stop_devnet_service(
-    rt: &tokio::runtime::Runtime,
-    devnet: &DevnetFile,
-    role: &str,
-    migrations: &[tranche_service::Migration],
-) {
-    let s = devnet.services.iter().find(|s| s.role == role).unwrap();
-    let db = Path::new(&s.config)
-        .parent()
-        .unwrap()
-        .join("service/service.db");
-    let url = format!("sqlite://{}?mode=rw", db.display());
-    wait_for("the devnet service's outbox to empty", || {
-        rt.block_on(async {
-            let Ok(db) = tranche_service::Db::open(&url, migrations).await else {
-                return false;
-            };
-            let pending: Result<(i64,), _> =
-                sqlx::query_as("SELECT COUNT(*) FROM kit_outbox WHERE state = 'pending'")
-                    .fetch_one(db.pool())
-                    .await;
-            matches!(pending, Ok((0,)))
-        })
-    });
-    kill(s.pid);
-}
 
 /// Kills and restarts the service `times` times, `ms` apart: whatever it
 /// was doing when killed must be neither lost nor doubled.
@@ -89,6 +59,8 @@ fn f5_8_rec8_the_bank_mints_escrows_refunds_and_releases_exactly_once_across_cra
     // The test runs the bank's service itself, once per database; the
     // devnet's issuer service issues, on its two operators' approval.
     stop_devnet_service(&rt, &devnet, "bank", tranche_bank::MIGRATIONS);
+    // It signs as the TSP by hand.
+    stop_devnet_service(&rt, &devnet, "tsp", tranche_tsp::MIGRATIONS);
     let issuer_service = support::services::login_devnet_staff(tmp.path(), &devnet, "issuer");
     let pw = PathBuf::from(&devnet.password_file);
     let keys = PathBuf::from(&devnet.keys);

@@ -75,8 +75,8 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
     let apis: Vec<String> = devnet(&dir).nodes.iter().map(|n| n.api.clone()).collect();
     // Four validators, then the custodian's node, which follows.
     assert_eq!(apis.len(), 5);
-    // The issuer's service runs beside its node, with two operators, and
-    // the escrow bank's with one.
+    // The issuer's service runs beside its node, with two operators, the
+    // escrow bank's and the TSP's with one each.
     let services = devnet(&dir).services;
     let roles: Vec<(&str, &str, usize)> = services
         .iter()
@@ -84,7 +84,11 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
         .collect();
     assert_eq!(
         roles,
-        [("issuer", "devnet-issuer", 2), ("bank", "devnet-bank", 1)]
+        [
+            ("issuer", "devnet-issuer", 2),
+            ("bank", "devnet-bank", 1),
+            ("tsp", "devnet-tsp", 1)
+        ]
     );
     assert_eq!(status(&apis[4]).unwrap()["validating"], false);
 
@@ -116,21 +120,28 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
     );
     assert!(stdout.contains("investment scenario complete"));
 
-    // The live stream saw every movement of the scenario, in order: two
-    // issuances, three holder transfers, the custodial move, two settlement
-    // legs and the revocation.
-    wait_for("the watcher to see the scenario's nine transfers", || {
+    // The live stream saw every movement of the scenario's token, in
+    // order: three issuances, three holder transfers, the custodial move,
+    // two settlement legs and four revocations (the deposit token's moves
+    // are streamed too, and left aside here).
+    let scenario_token = |e: &Value| {
+        e["transfer"]["token"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("T-"))
+    };
+    let streamed = || -> Vec<Value> {
         std::fs::read_to_string(&watch_out)
             .unwrap_or_default()
             .lines()
-            .count()
-            >= 9
-    });
-    let streamed: Vec<Value> = std::fs::read_to_string(&watch_out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(scenario_token)
+            .collect()
+    };
+    wait_for(
+        "the watcher to see the scenario's thirteen transfers",
+        || streamed().len() >= 13,
+    );
+    let streamed = streamed();
     let kinds: Vec<&str> = streamed
         .iter()
         .map(|e| e["transfer"]["kind"].as_str().unwrap())
@@ -140,12 +151,16 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
         [
             "issuance",
             "issuance",
+            "issuance",
             "holder",
             "holder",
             "holder",
             "custodial",
             "settlement",
             "settlement",
+            "revocation",
+            "revocation",
+            "revocation",
             "revocation"
         ]
     );
@@ -153,8 +168,25 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
         |e| e["transfer"]["token"] == streamed[0]["transfer"]["token"]
             && e["state_root"].is_string()
     ));
-    let revocation = &streamed[8]["transfer"];
-    assert_eq!(revocation["amount"], "200");
+    let revocation = &streamed[12]["transfer"];
+    assert_eq!(revocation["amount"], "1", "carol's one token, revoked last");
+    // The names, address and asset description the scenario gave the
+    // services are in no chain data, no service log and no database but
+    // as the vaults' ciphertext.
+    let stored = support::services::bytes_below(&dir);
+    assert!(stored.len() > 100_000, "the devnet's files are read");
+    for seeded in [
+        "Seo Yeon-woo",
+        "Alice Park",
+        "77 Sejong-daero",
+        "9 Teheran-ro",
+    ] {
+        assert!(
+            !support::services::contains(&stored, seeded.as_bytes()),
+            "{seeded:?} is stored in clear under {}",
+            dir.display()
+        );
+    }
     // History by time: everything so far, and nothing from the future.
     let transfers = |since: u64| -> usize {
         let out = tranche()
@@ -180,7 +212,7 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
     assert_eq!(transfers(block_time + 3_600_000), 0);
 
     // A proof from one organisation's node, checked against the state root
-    // of another's (SR-2, REC-2): the revocation wallet holds the 200
+    // of another's (SR-2, REC-2): the revocation wallet holds the 1,000
     // revoked units. Altered, it does not hold.
     let token = revocation["token"].as_str().unwrap();
     let vault = revocation["to"].as_str().unwrap();
@@ -198,7 +230,7 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
     let proof_file = dir.join("proof.json");
     std::fs::write(&proof_file, &out.stdout).unwrap();
     let proof: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(proof["data"]["value_text"], "Units(200)");
+    assert_eq!(proof["data"]["value_text"], "Units(1000)");
     let proof_height = proof["height"].as_u64().unwrap();
     wait_for("the other node to reach the proof's height", || {
         height(&apis[2]) >= proof_height
@@ -217,7 +249,7 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
         "{}",
         String::from_utf8_lossy(&verified.stderr)
     );
-    assert!(String::from_utf8_lossy(&verified.stdout).contains("= Units(200)"));
+    assert!(String::from_utf8_lossy(&verified.stdout).contains("= Units(1000)"));
     let mut bent = proof.clone();
     let value = bent["data"]["value"].as_str().unwrap().to_string();
     let last = if value.ends_with('0') { "1" } else { "0" };
@@ -238,21 +270,21 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
     let rejected_payload = dir.join("rejected.json");
     std::fs::write(
         &rejected_payload,
-        r#"{"type":"withdraw_issuance","request":"R-NONE"}"#,
+        r#"{"type":"record_appraisal","asset":"A-NONE","value":{"minor":"1","currency":{"code":"USD","kind":"fiat","decimals":2}}}"#,
     )
     .unwrap();
     let rejected = tranche()
         .arg("send")
         .arg(&rejected_payload)
         .arg("--key-file")
-        .arg(dir.join("keys/devnet-tsp.key"))
+        .arg(dir.join("keys/devnet-appraiser.key"))
         .arg("--password-file")
         .arg(dir.join("password"))
         .args(["--node", &apis[0]])
         .output()
         .unwrap();
     assert_eq!(rejected.status.code(), Some(3), "rejected");
-    assert!(String::from_utf8_lossy(&rejected.stdout).contains("UNKNOWN_REQUEST"));
+    assert!(String::from_utf8_lossy(&rejected.stdout).contains("UNKNOWN_ASSET"));
 
     // The committee is the genesis election (C-2): four bonded validators,
     // one vote each, nobody caught equivocating.

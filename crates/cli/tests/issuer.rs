@@ -21,8 +21,9 @@ use tranche_testkit::world::{
 };
 use tranche_types::{ChainId, ClaimTopic, Payload, WithdrawIssuance};
 
-use support::kill;
-use support::services::{call, healthy, json_of, now_ms, raw, send, tranche, wait_for};
+use support::services::{
+    call, healthy, json_of, now_ms, raw, send, stop_devnet_service, tranche, wait_for,
+};
 
 mod support;
 
@@ -41,16 +42,11 @@ fn the_issuer_service_executes_only_what_two_operators_approved_exactly_once_acr
     let base = 24_000 + (std::process::id() % 500) as u16 * 10;
     let mut cleanup = support::devnet_up(&dir, base);
     let devnet = DevnetFile::read(&dir).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
     // The test runs the issuer's service itself, once per database: the
-    // devnet's own would sign with the same key.
-    kill(
-        devnet
-            .services
-            .iter()
-            .find(|s| s.role == "issuer")
-            .unwrap()
-            .pid,
-    );
+    // devnet's own would sign with the same key; and it signs as the TSP.
+    stop_devnet_service(&rt, &devnet, "issuer", tranche_issuer::MIGRATIONS);
+    stop_devnet_service(&rt, &devnet, "tsp", tranche_tsp::MIGRATIONS);
     let pw = PathBuf::from(&devnet.password_file);
     let keys = PathBuf::from(&devnet.keys);
     let open = |name: &str| {
@@ -63,7 +59,6 @@ fn the_issuer_service_executes_only_what_two_operators_approved_exactly_once_acr
     );
     let registry = open("devnet-registry");
     let node_api = devnet.nodes[0].api.clone();
-    let rt = tokio::runtime::Runtime::new().unwrap();
     let node = NodeClient::new(&node_api, None).unwrap();
     let chain: ChainId = devnet.chain_id.parse().unwrap();
 

@@ -24,7 +24,7 @@ mod support;
 use support::services::{
     bearer, call, contains, database_url, did_of, documents, healthy, issue_vc, json_of, login_all,
     login_as, login_devnet_staff, person, person_submits, raw, send, service_table, start,
-    stored_bytes, text, tranche, wait_for,
+    stop_devnet_service, stored_bytes, text, tranche, wait_for,
 };
 
 fn usd(minor: u128) -> Money {
@@ -44,6 +44,8 @@ fn st6_sr6_sr1_the_tsp_registers_for_attested_owners_opens_within_policy_and_ver
     };
     let devnet = DevnetFile::read(&dir).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
+    // The test runs the TSP's service itself, once per database.
+    stop_devnet_service(&rt, &devnet, "tsp", tranche_tsp::MIGRATIONS);
     let pw = PathBuf::from(&devnet.password_file);
     let keys = PathBuf::from(&devnet.keys);
     let open = |name: &str| {

@@ -41,10 +41,15 @@ const VALIDATORS: usize = 4;
 pub const ISSUER_OPERATORS: [&str; 2] = ["issuer-operator-1", "issuer-operator-2"];
 /// The bank's staff the devnet makes: one operator, who credits deposits.
 pub const BANK_OPERATORS: [&str; 1] = ["bank-operator-1"];
+/// The TSP's staff the devnet makes: one operator, who opens offerings and
+/// declares distributions.
+pub const TSP_OPERATORS: [&str; 1] = ["tsp-operator-1"];
 /// The issuer's service listens this far above the base port.
 const ISSUER_SERVICE_PORT_OFFSET: u16 = 201;
 /// The escrow bank's service listens this far above the base port.
 const BANK_SERVICE_PORT_OFFSET: u16 = 202;
+/// The TSP's service listens this far above the base port.
+const TSP_SERVICE_PORT_OFFSET: u16 = 203;
 /// The escrow bank's deposit token.
 pub const DEPOSIT_TOKEN: &str = "USD-DEP";
 /// How long a service may take to answer its health check.
@@ -69,6 +74,10 @@ pub struct Options {
     /// then the custodian's follower), their APIs 100 above. Used when the
     /// devnet is created.
     pub base_port: u16,
+    /// Whether the role services (the issuer's, the bank's, the TSP's)
+    /// start beside the nodes. Without them an organisation's key may sign
+    /// by hand without taking a nonce its service's outbox counts on.
+    pub services: bool,
 }
 
 /// One node as `devnet.json` describes it.
@@ -217,6 +226,7 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
         .chain([
             base_port + ISSUER_SERVICE_PORT_OFFSET,
             base_port + BANK_SERVICE_PORT_OFFSET,
+            base_port + TSP_SERVICE_PORT_OFFSET,
         ]);
     for port in ports {
         if !port_free(port) {
@@ -245,7 +255,11 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
         });
         keys.push(key.public_key());
     }
-    for name in ISSUER_OPERATORS.iter().chain(&BANK_OPERATORS) {
+    for name in ISSUER_OPERATORS
+        .iter()
+        .chain(&BANK_OPERATORS)
+        .chain(&TSP_OPERATORS)
+    {
         let key = Keypair::generate(&mut OsRng);
         let file = KeyFile::seal(&key, password.as_bytes(), KdfParams::DEFAULT, &mut OsRng)?;
         write_private_atomically(&key_path(dir, name), file.to_json().as_bytes())?;
@@ -284,38 +298,56 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
         std::fs::create_dir_all(&node_dir)?;
         std::fs::write(node_dir.join("node.toml"), config.to_toml())?;
     }
-    // The issuer's service, beside the issuer's node; audit anchors every
-    // few seconds so a devnet shows them.
-    let issuer_dir = dir.join("devnet-issuer");
-    std::fs::write(
-        issuer_dir.join("issuer.toml"),
+    let did_of = |org: &str| {
+        genesis
+            .organisations
+            .iter()
+            .find(|o| o.org.as_str() == org)
+            .map(|o| tranche_identity::DidKey::from_public_key(&o.key).did())
+            .expect("one of the devnet's organisations")
+    };
+    let (kyc, registry) = (did_of("devnet-kyc"), did_of("devnet-registry"));
+    // Each service's `[service]` table, then what its role adds; audit
+    // anchors every few seconds so a devnet shows them.
+    let service = |role: &str, org: &str, node: SocketAddr, offset: u16, rest: String| {
+        let org_dir = dir.join(org);
+        std::fs::create_dir_all(&org_dir)?;
+        std::fs::write(
+            org_dir.join(format!("{role}.toml")),
+            format!(
+                "[service]\norg = \"{org}\"\nkey_file = \"../keys/{org}.key\"\npassword_file = \"../password\"\n\
+                 node = \"http://{node}\"\nlisten = \"127.0.0.1:{}\"\ndata_dir = \"service\"\nanchor_interval_secs = 5\n{rest}",
+                base_port + offset
+            ),
+        )
+    };
+    // The issuer's, beside the issuer's node.
+    service(
+        "issuer",
+        "devnet-issuer",
+        api(1),
+        ISSUER_SERVICE_PORT_OFFSET,
+        "\n[issuer]\napprovals_required = 2\n".into(),
+    )?;
+    // The escrow bank's, on the TSP's node (the bank runs none): accounts
+    // for people with the devnet KYC provider's credentials.
+    service(
+        "bank",
+        "devnet-bank",
+        api(0),
+        BANK_SERVICE_PORT_OFFSET,
         format!(
-            "[service]\norg = \"devnet-issuer\"\nkey_file = \"../keys/devnet-issuer.key\"\npassword_file = \"../password\"\n\
-             node = \"http://{}\"\nlisten = \"127.0.0.1:{}\"\ndata_dir = \"service\"\nanchor_interval_secs = 5\n\n\
-             [issuer]\napprovals_required = 2\n",
-            api(1),
-            base_port + ISSUER_SERVICE_PORT_OFFSET
+            "trusted_issuers = [\"{kyc}\"]\n\n[bank]\ntoken = \"{DEPOSIT_TOKEN}\"\ncurrency = \"USD\"\n"
         ),
     )?;
-    // The escrow bank's service, on the TSP's node (the bank runs none):
-    // accounts for people with the devnet KYC provider's credentials.
-    let bank_dir = dir.join("devnet-bank");
-    std::fs::create_dir_all(&bank_dir)?;
-    let kyc = genesis
-        .organisations
-        .iter()
-        .find(|o| o.org.as_str() == "devnet-kyc")
-        .map(|o| tranche_identity::DidKey::from_public_key(&o.key).did())
-        .expect("the devnet has a KYC provider");
-    std::fs::write(
-        bank_dir.join("bank.toml"),
-        format!(
-            "[service]\norg = \"devnet-bank\"\nkey_file = \"../keys/devnet-bank.key\"\npassword_file = \"../password\"\n\
-             node = \"http://{}\"\nlisten = \"127.0.0.1:{}\"\ndata_dir = \"service\"\nanchor_interval_secs = 5\n\
-             trusted_issuers = [\"{kyc}\"]\n\n[bank]\ntoken = \"{DEPOSIT_TOKEN}\"\ncurrency = \"USD\"\n",
-            api(0),
-            base_port + BANK_SERVICE_PORT_OFFSET
-        ),
+    // The TSP's, on its node: owners prove ownership with the registry's
+    // credentials, investors their identity with the KYC provider's.
+    service(
+        "tsp",
+        "devnet-tsp",
+        api(0),
+        TSP_SERVICE_PORT_OFFSET,
+        format!("trusted_issuers = [\"{registry}\", \"{kyc}\"]\n"),
     )?;
     // Written last: its presence means the devnet is complete.
     std::fs::write(
@@ -434,12 +466,15 @@ impl Devnet {
                 return Err(e);
             }
         }
-        let started = devnet
-            .start_service("issuer", "devnet-issuer", &ISSUER_OPERATORS)
-            .and_then(|()| devnet.start_service("bank", "devnet-bank", &BANK_OPERATORS));
-        if let Err(e) = started {
-            devnet.stop();
-            return Err(e);
+        if options.services {
+            let started = devnet
+                .start_service("issuer", "devnet-issuer", &ISSUER_OPERATORS)
+                .and_then(|()| devnet.start_service("bank", "devnet-bank", &BANK_OPERATORS))
+                .and_then(|()| devnet.start_service("tsp", "devnet-tsp", &TSP_OPERATORS));
+            if let Err(e) = started {
+                devnet.stop();
+                return Err(e);
+            }
         }
         devnet.file.ready = true;
         devnet.write_file()?;

@@ -37,6 +37,7 @@ pub fn run(args: DevnetArgs) -> Result<std::process::ExitCode> {
         &Options {
             data_dir: dir.clone(),
             base_port: args.base_port,
+            services: true,
         },
     )?;
     let file = devnet.file();

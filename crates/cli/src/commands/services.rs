@@ -209,8 +209,9 @@ pub enum ServiceCommand {
         #[arg(long)]
         ca_cert: Option<PathBuf>,
     },
-    /// Call a role service: GET, or POST with --body. Authenticated by
-    /// --session (a person) or --sign-as (an organisation's signed request).
+    /// Call a role service: GET, or POST with --body (PUT with --put).
+    /// Authenticated by --session (a person) or --sign-as (an organisation's
+    /// signed request).
     ///
     /// Examples:
     ///   tranche service call http://127.0.0.1:28101 /requests?state=pending --session op-1.session
@@ -218,6 +219,8 @@ pub enum ServiceCommand {
     ///       --body '{"decision":"approve","reason":"terms match the appraisal"}'
     ///   tranche service call http://127.0.0.1:28101 /requests/issuance/R-1 --sign-as devnet-tsp \
     ///       --key-file keys/devnet-tsp.key --chain-id tranche-devnet
+    ///   tranche service call http://127.0.0.1:28103 /me/profile --session me.session --put \
+    ///       --body '{"name":"Kim Minji","address":"9 Teheran-ro, Seoul"}'
     ///
     /// Exit 3 when the service refuses (its code and message are printed), 4 when it has no such thing.
     #[command(verbatim_doc_comment)]
@@ -229,6 +232,10 @@ pub enum ServiceCommand {
         /// POST this JSON body (a file, `-` for standard input, or the JSON itself).
         #[arg(long)]
         body: Option<String>,
+        /// PUT the body instead of POSTing it (replacing what is there, e.g.
+        /// /me/profile).
+        #[arg(long, requires = "body")]
+        put: bool,
         /// A session written by `tranche service login`.
         #[arg(long, conflicts_with = "sign_as")]
         session: Option<PathBuf>,
@@ -352,6 +359,7 @@ pub fn service(ctx: &Ctx, command: ServiceCommand) -> Result<ExitCode> {
             url,
             path,
             body,
+            put,
             session,
             sign_as,
             chain_id,
@@ -373,7 +381,9 @@ pub fn service(ctx: &Ctx, command: ServiceCommand) -> Result<ExitCode> {
                     .map_err(|e| Usage(format!("--body is not JSON: {e}")))?;
             }
             let base = url.trim_end_matches('/');
-            let method = if body.is_some() {
+            let method = if put {
+                reqwest::Method::PUT
+            } else if body.is_some() {
                 reqwest::Method::POST
             } else {
                 reqwest::Method::GET

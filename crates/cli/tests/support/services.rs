@@ -425,3 +425,37 @@ pub fn operator(dir: &Path, role: &str, config: &Path, name: &str) -> Keypair {
     assert!(o.status.success(), "{}", text(&o));
     k
 }
+
+/// Stops the devnet's own service for `role` once its audit log is
+/// anchored and its outbox empty, so that a test may sign as the
+/// organisation by hand (or run a service of its own for it) without
+/// racing it for the organisation's nonces.
+pub fn stop_devnet_service(
+    rt: &tokio::runtime::Runtime,
+    devnet: &tranche_devnet::DevnetFile,
+    role: &str,
+    migrations: &[tranche_service::Migration],
+) {
+    let s = devnet.services.iter().find(|s| s.role == role).unwrap();
+    let db = Path::new(&s.config)
+        .parent()
+        .unwrap()
+        .join("service/service.db");
+    let url = format!("sqlite://{}?mode=rw", db.display());
+    wait_for("the devnet service to settle", || {
+        rt.block_on(async {
+            let Ok(db) = tranche_service::Db::open(&url, migrations).await else {
+                return false;
+            };
+            let settled: Result<(i64,), _> = sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM kit_outbox WHERE state = 'pending') \
+                 + (SELECT COUNT(*) FROM kit_audit) \
+                 - (SELECT COALESCE(MAX(entries), 0) FROM kit_anchors)",
+            )
+            .fetch_one(db.pool())
+            .await;
+            matches!(settled, Ok((0,)))
+        })
+    });
+    super::kill(s.pid);
+}

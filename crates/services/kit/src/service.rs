@@ -434,6 +434,9 @@ pub struct Profile {
     /// How to reach them.
     #[serde(default)]
     pub email: Option<String>,
+    /// Where they live, as their KYC documents give it.
+    #[serde(default)]
+    pub address: Option<String>,
 }
 
 /// Leave or replace one's profile (in the vault only).
@@ -448,6 +451,7 @@ async fn put_profile(
     for (field, value) in [
         ("name", Some(&profile.name)),
         ("email", profile.email.as_ref()),
+        ("address", profile.address.as_ref()),
     ] {
         if let Some(v) = value {
             if v.is_empty() || v.len() > PROFILE_FIELD_MAX {
