@@ -54,13 +54,14 @@ check() { # WHAT EXPECTED ACTUAL
   if [ "$2" != "$3" ]; then echo "check failed: $1: expected $2, got $3" >&2; exit 1; fi
   echo "  ok: $1 = $3"
 }
-until_true() { # WHAT COMMAND...: waits for COMMAND to print True
-  local what=$1; shift
+until_eq() { # WHAT EXPECTED COMMAND...: waits for COMMAND to print EXPECTED
+  local what=$1 expected=$2 got=""; shift 2
   for _ in $(seq 600); do
-    [ "$("$@" 2>/dev/null || true)" = True ] && { echo "  ok: $what"; return; }
+    got=$("$@" 2>/dev/null || true)
+    [ "$got" = "$expected" ] && { echo "  ok: $what"; return; }
     sleep 0.1
   done
-  echo "check failed: $what did not happen" >&2; exit 1
+  echo "check failed: $what: expected $expected, still ${got:-nothing}" >&2; exit 1
 }
 # Another node may be a block or two behind the TSP's: read it once it has caught up.
 caught_up() { # NODE
@@ -94,6 +95,11 @@ call() { # API SESSION PATH [BODY]
     "$TRANCHE" service call "$1" "$3" --session "$WORK/$2.session"
   fi
 }
+state_of() { # API SESSION PATH [FIELD]: a field (default state) of what the service shows
+  call "$1" "$2" "$3" | field "d['${4:-state}']"
+}
+registered() { "$TRANCHE" query asset "$1" > /dev/null && echo yes; }
+bound_did() { "$TRANCHE" query wallet "$1" | field 'd["data"]["did"]'; }
 profile() { # API SESSION NAME: a person's name and address, for the service's vault only
   "$TRANCHE" service call "$1" /me/profile --session "$WORK/$2.session" --put \
     --body "{\"name\":\"$3\",\"address\":\"77 Sejong-daero, Jung-gu, Seoul\"}" > /dev/null
@@ -150,18 +156,18 @@ python3 -c 'import json,sys; print(json.dumps({"asset": sys.argv[1], "kind": "ta
   "$ASSET" "$(usd 10000000)" "$WORK/owns.json" > "$WORK/asset.json"
 refused "ST-6 registering someone else's asset" forbidden "$TSP" alice /assets "$WORK/asset.json"
 call "$TSP" owner /assets "$WORK/asset.json" > /dev/null
-until_true "the asset is registered on chain" sh -c "\"$TRANCHE\" query asset $ASSET > /dev/null && echo True"
+until_eq "the asset is registered on chain" yes registered "$ASSET"
 
 echo "== SR-6 an appraiser values it; the TSP offers only at a price within the network's tolerance of the appraisal"
 staff_login tsp 0 tsp-op
 TOLERANCE=$("$TRANCHE" query policy | field 'd["data"]["appraisal_tolerance_bps"]')
 echo "  the network's appraisal tolerance: $TOLERANCE bps"
 send devnet-appraiser "{\"type\":\"record_appraisal\",\"asset\":\"$ASSET\",\"value\":$(usd 7692308)}"
-until_true "the TSP sees the appraisal" sh -c "\"$TRANCHE\" service call $TSP /assets/$ASSET --session $WORK/tsp-op.session | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"within_policy\"] is False)'"
+until_eq "the TSP sees the appraisal" False state_of "$TSP" tsp-op "/assets/$ASSET" within_policy
 OFFER="{\"offering\":\"$OFFERING\",\"asset\":\"$ASSET\",\"token\":\"$TOKEN\",\"unit_price\":$(usd 10000),\"amount\":\"1000\",\"min_units\":\"1\",\"max_units\":\"1000\",\"soft_cap\":\"500\",\"window_secs\":20,\"issuer\":\"devnet-issuer\",\"bank\":\"devnet-bank\",\"cash_token\":\"$CASH\",\"issue_date\":\"2026-01-01\",\"expiry_date\":\"2036-12-31\",\"rules\":{\"required_topics\":[1],\"allowed_countries\":[],\"denied_countries\":[],\"max_holders\":0,\"max_balance_per_identity\":\"0\"}}"
 refused "SR-6 a price 30 % above the appraisal" conflict "$TSP" tsp-op /offerings "$OFFER"
 send devnet-appraiser "{\"type\":\"record_appraisal\",\"asset\":\"$ASSET\",\"value\":$(usd 10000000)}"
-until_true "the new appraisal is within policy" sh -c "\"$TRANCHE\" service call $TSP /assets/$ASSET --session $WORK/tsp-op.session | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"within_policy\"] is True)'"
+until_eq "the new appraisal is within policy" True state_of "$TSP" tsp-op "/assets/$ASSET" within_policy
 
 echo "== SR-5 the TSP binds each person's wallet to their DID after checking their presentation; they open accounts at the bank"
 staff_login bank 0 bank-op
@@ -170,7 +176,7 @@ for who in $PEOPLE; do
   "$TRANCHE" did bind-wallet --chain-id "$CHAIN" --key "$who" --did-key "$who-id" --out "$WORK/bind-$who.json" > /dev/null
   call "$TSP" "$who" /wallets "$WORK/bind-$who.json" > /dev/null
   wallet=$(address "$who")
-  until_true "$who's wallet is bound to their DID" sh -c "\"$TRANCHE\" query wallet $wallet | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"data\"][\"did\"] == sys.argv[1])' $(did "$who-id")"
+  until_eq "$who's wallet is bound to their DID" "$(did "$who-id")" bound_did "$wallet"
   login "$BANK" "$who-id" "$who-bank" "kyc-$who"
   profile "$BANK" "$who-bank" "${NAMES[$who]}"
   call "$BANK" "$who-bank" /accounts "{\"wallet\":\"$wallet\"}" > /dev/null
@@ -184,12 +190,14 @@ deposit alice 6000000
 deposit bob 3990000
 deposit carol 10000
 deposit carol 10000   # the same payment reference again: credited once
-until_true "the deposits are minted" sh -c "[ \$(\"$TRANCHE\" query wallet $CAROL | python3 -c 'import json,sys; print(sum(int(b[\"units\"]) for b in json.load(sys.stdin)[\"data\"][\"balances\"] if b[\"token\"] == \"$CASH\"))') = 10000 ] && [ \$(\"$TRANCHE\" query wallet $BOB | python3 -c 'import json,sys; print(sum(int(b[\"units\"]) for b in json.load(sys.stdin)[\"data\"][\"balances\"] if b[\"token\"] == \"$CASH\"))') = 3990000 ] && [ \$(\"$TRANCHE\" query wallet $ALICE | python3 -c 'import json,sys; print(sum(int(b[\"units\"]) for b in json.load(sys.stdin)[\"data\"][\"balances\"] if b[\"token\"] == \"$CASH\"))') = 6000000 ] && echo True"
+until_eq "alice's deposit is minted" 6000000 units "$ALICE" "$CASH"
+until_eq "bob's deposit is minted" 3990000 units "$BOB" "$CASH"
+until_eq "carol's deposit is minted" 10000 units "$CAROL" "$CASH"
 check "carol's one payment, credited once" 10000 "$(units "$CAROL" "$CASH")"
 
 echo "== F5-2 the TSP's operator opens the offering: 1,000 tokens at SP 100 USD, escrowed at the bank"
 call "$TSP" tsp-op /offerings "$OFFER" > /dev/null
-until_true "the offering is open" sh -c "\"$TRANCHE\" service call $TSP /offerings/$OFFERING --session $WORK/alice.session | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"state\"] == \"open\")'"
+until_eq "the offering is open" open state_of "$TSP" alice "/offerings/$OFFERING"
 
 echo "== F5-3 the investors subscribe 600, 399 and 1 from their bound wallets (REC-8: into an escrow no key moves)"
 submit alice 1 "{\"type\":\"subscribe\",\"offering\":\"$OFFERING\",\"units\":\"600\"}"
@@ -204,20 +212,19 @@ check "alice paid 600 x 100 USD" 0 "$(units "$ALICE" "$CASH")"
 echo "== F5-6/F5-4 the bank closes the offering when its window ends; the issuer's service queues the allocations"
 staff_login issuer 0 op0
 staff_login issuer 1 op1
-queued() { call "$ISSUER" op0 "/requests/offering/$OFFERING"; }
-until_true "the allocations await the issuer's operators" sh -c "\"$TRANCHE\" service call $ISSUER /requests/offering/$OFFERING --session $WORK/op0.session | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"state\"] == \"pending\")'"
+until_eq "the allocations await the issuer's operators" pending state_of "$ISSUER" op0 "/requests/offering/$OFFERING"
 check "the offering is allocated" allocated "$("$TRANCHE" query offering "$OFFERING" | field 'd["data"]["phase"]')"
 check "F5-8 nothing is released before issuance: the owner holds" 0 "$(units "$OWNER" "$CASH")"
 
 echo "== F5-5 two of the issuer's operators approve (four eyes); the service issues exactly the allocations"
 call "$ISSUER" op0 "/requests/offering/$OFFERING/decisions" '{"decision":"approve","reason":"allocations as closed"}' > /dev/null
-check "one approval is not enough" pending "$(queued | field 'd["state"]')"
+check "one approval is not enough" pending "$(state_of "$ISSUER" op0 "/requests/offering/$OFFERING")"
 refused "the same operator approving twice" conflict "$ISSUER" op0 "/requests/offering/$OFFERING/decisions" '{"decision":"approve","reason":"again"}'
 call "$ISSUER" op1 "/requests/offering/$OFFERING/decisions" '{"decision":"approve","reason":"appraisal within tolerance"}' > /dev/null
 
 echo "== F5-7/SR-1 the TSP verifies issued against allocated; F5-8 the bank releases the proceeds to the owner"
-until_true "the offering is released" sh -c "\"$TRANCHE\" service call $TSP /offerings/$OFFERING --session $WORK/alice.session | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"state\"] == \"released\")'"
-check "the TSP's verification" "issued 1000 of 1000 allocated to 3 subscriptions" "$(call "$TSP" alice "/offerings/$OFFERING" | field 'd["verified"]')"
+until_eq "the offering is released" released state_of "$TSP" alice "/offerings/$OFFERING"
+check "the TSP's verification" "issued 1000 of 1000 allocated to 3 subscriptions" "$(state_of "$TSP" alice "/offerings/$OFFERING" verified)"
 check "issued on chain" 1000 "$("$TRANCHE" query token "$TOKEN" | field 'd["data"]["supply"]["issued"]')"
 check "alice holds" 600 "$(units "$ALICE")"
 check "bob holds" 399 "$(units "$BOB")"
@@ -238,14 +245,14 @@ for kind in kyc jurisdiction; do
 done
 "$TRANCHE" service login "$TSP" "${TSP_KEY[@]}" --credential "$WORK/kyc-tsp.json" --credential "$WORK/jurisdiction-tsp.json" --out "$WORK/tsp-self.session" > /dev/null
 call "$TSP" tsp-self /wallets "$WORK/bind-tsp.json" > /dev/null
-until_true "the TSP's wallet is bound" sh -c "\"$TRANCHE\" query wallet $TSP_WALLET | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"data\"][\"did\"] == \"$TSP_DID\")'"
+until_eq "the TSP's wallet is bound" "$TSP_DID" bound_did "$TSP_WALLET"
 "$TRANCHE" service login "$BANK" "${TSP_KEY[@]}" --credential "$WORK/kyc-tsp.json" --out "$WORK/tsp-bank.session" > /dev/null
 call "$BANK" tsp-bank /accounts "{\"wallet\":\"$TSP_WALLET\"}" > /dev/null
 TSP_CASH=$(units "$TSP_WALLET" "$CASH")
 call "$BANK" bank-op /deposits "{\"did\":\"$TSP_DID\",\"amount\":\"10500000\",\"reference\":\"PAY-TSP-$RUN\"}" > /dev/null
-until_true "the TSP's deposit is minted" sh -c "[ \$(\"$TRANCHE\" query wallet $TSP_WALLET | python3 -c 'import json,sys; print(sum(int(b[\"units\"]) for b in json.load(sys.stdin)[\"data\"][\"balances\"] if b[\"token\"] == \"$CASH\"))') = $((TSP_CASH + 10500000)) ] && echo True"
+until_eq "the TSP's deposit is minted" $((TSP_CASH + 10500000)) units "$TSP_WALLET" "$CASH"
 call "$TSP" tsp-op /distributions "{\"distribution\":\"D-$RUN\",\"token\":\"$TOKEN\",\"total\":$(usd 500000),\"cash_token\":\"$CASH\",\"claim_secs\":3600}" > /dev/null
-until_true "the distribution is funded" sh -c "\"$TRANCHE\" service call $TSP /actions/distribution/D-$RUN --session $WORK/alice.session | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"state\"] == \"funded\")'"
+until_eq "the distribution is funded" funded state_of "$TSP" alice "/actions/distribution/D-$RUN"
 for who in alice bob carol; do submit "$who" 2 "{\"type\":\"claim_distribution\",\"distribution\":\"D-$RUN\"}"; done
 check "alice's share of 600/1,000" 300000 "$(units "$ALICE" "$CASH")"
 check "bob's share of 399/1,000" 199500 "$(units "$BOB" "$CASH")"
@@ -291,12 +298,12 @@ check "carol" 1 "$(units "$CAROL")"
 
 echo "== F5-10 the asset is sold: the TSP requests every token's revocation with 100 USD each in proceeds"
 call "$TSP" tsp-op /redemptions "{\"request\":\"V-$RUN\",\"token\":\"$TOKEN\",\"amount\":\"1000\",\"unit_price\":$(usd 10000),\"cash_token\":\"$CASH\"}" > /dev/null
-until_true "the revocation awaits the issuer's operators" sh -c "\"$TRANCHE\" service call $ISSUER /requests/revocation/V-$RUN --session $WORK/op0.session | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"state\"] == \"pending\")'"
+until_eq "the revocation awaits the issuer's operators" pending state_of "$ISSUER" op0 "/requests/revocation/V-$RUN"
 MOVES="[{\"wallet\":\"$ALICE\",\"amount\":\"380\"},{\"wallet\":\"$VAULT\",\"amount\":\"60\"},{\"wallet\":\"$BOB\",\"amount\":\"559\"},{\"wallet\":\"$CAROL\",\"amount\":\"1\"}]"
 call "$ISSUER" op0 "/requests/revocation/V-$RUN/decisions" "{\"decision\":\"approve\",\"reason\":\"the asset was sold\",\"moves\":$MOVES}" > /dev/null
 call "$ISSUER" op1 "/requests/revocation/V-$RUN/decisions" '{"decision":"approve","reason":"moves checked against the register"}' > /dev/null
-until_true "SR-1 the TSP verifies the revocation" sh -c "\"$TRANCHE\" service call $TSP /actions/redemption/V-$RUN --session $WORK/alice.session | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"state\"] == \"verified\")'"
-check "the TSP's verification" "revoked 1000 of 1000 requested" "$(call "$TSP" alice "/actions/redemption/V-$RUN" | field 'd["verified"]')"
+until_eq "SR-1 the TSP verifies the revocation" verified state_of "$TSP" alice "/actions/redemption/V-$RUN"
+check "the TSP's verification" "revoked 1000 of 1000 requested" "$(state_of "$TSP" alice "/actions/redemption/V-$RUN" verified)"
 "$TRANCHE" query revocation "V-$RUN" > "$WORK/revocation.json"
 check "revocation requested" 1000 "$(field 'd["data"]["check"]["requested"]' < "$WORK/revocation.json")"
 check "revoked" 1000 "$(field 'd["data"]["check"]["revoked"]' < "$WORK/revocation.json")"
