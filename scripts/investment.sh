@@ -115,11 +115,20 @@ refused() { # WHAT CODE API SESSION PATH BODY: the service must refuse with CODE
 units() { # WALLET [TOKEN]
   "$TRANCHE" query wallet "$1" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(([b["units"] for b in d["data"]["balances"] if b["token"]==sys.argv[1]] or ["0"])[0])' "${2:-$TOKEN}"
 }
-submit() { # KEY NONCE PAYLOAD_JSON: a person's transaction, built and signed offline (REC-5)
+sign_offline() { # KEY NONCE PAYLOAD_JSON: a person's transaction, built and signed offline (REC-5), in p.signed.json
   echo "$3" > "$WORK/p.json"
   "$TRANCHE" tx build payload "$WORK/p.json" --chain-id "$CHAIN" --key "$1" --nonce "$2" --out "$WORK/p.tx.json" > /dev/null
   "$TRANCHE" tx sign "$WORK/p.tx.json" --key "$1" --out "$WORK/p.signed.json" > /dev/null
+}
+submit() { # KEY NONCE PAYLOAD_JSON: signed offline, submitted to a node
+  sign_offline "$@"
   "$TRANCHE" submit "$WORK/p.signed.json" > /dev/null
+}
+subscribe() { # WHO UNITS: signed offline with the person's wallet key and handed to the TSP, which relays it
+  sign_offline "$1" 1 "{\"type\":\"subscribe\",\"offering\":\"$OFFERING\",\"units\":\"$2\"}"
+  local tx
+  tx=$(call "$TSP" "$1" /subscriptions "$WORK/p.signed.json" | field 'd["tx"]')
+  until_eq "$1's subscription of $2 is applied" applied state_of "$TSP" "$1" "/subscriptions/$tx"
 }
 usd() { echo "{\"minor\":\"$1\",\"currency\":{\"code\":\"USD\",\"kind\":\"fiat\",\"decimals\":2}}"; }
 KYC_KEY=(--key-file "$DEVNET/keys/devnet-kyc.key" --password-file "$PW")
@@ -199,10 +208,10 @@ echo "== F5-2 the TSP's operator opens the offering: 1,000 tokens at SP 100 USD,
 call "$TSP" tsp-op /offerings "$OFFER" > /dev/null
 until_eq "the offering is open" open state_of "$TSP" alice "/offerings/$OFFERING"
 
-echo "== F5-3 the investors subscribe 600, 399 and 1 from their bound wallets (REC-8: into an escrow no key moves)"
-submit alice 1 "{\"type\":\"subscribe\",\"offering\":\"$OFFERING\",\"units\":\"600\"}"
-submit bob 1 "{\"type\":\"subscribe\",\"offering\":\"$OFFERING\",\"units\":\"399\"}"
-submit carol 1 "{\"type\":\"subscribe\",\"offering\":\"$OFFERING\",\"units\":\"1\"}"
+echo "== F5-3 the investors subscribe 600, 399 and 1 from their bound wallets through the TSP (REC-8: into an escrow no key moves)"
+subscribe alice 600
+subscribe bob 399
+subscribe carol 1
 "$TRANCHE" query offering "$OFFERING" > "$WORK/offering.json"
 check "subscribed" 1000 "$(field 'd["data"]["subscribed"]' < "$WORK/offering.json")"
 ESCROW=$(field 'd["data"]["escrow"]' < "$WORK/offering.json")

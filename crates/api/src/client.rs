@@ -403,6 +403,30 @@ impl NodeClient {
             .await
     }
 
+    /// An offering with every one of its subscriptions, read page by page,
+    /// or `None`. The pages are read at the heights they are answered at:
+    /// once an offering is closed its subscriptions and allocations no
+    /// longer change, so a closed offering reads whole and consistent.
+    pub async fn offering_in_full(
+        &self,
+        offering: &str,
+    ) -> Result<Option<At<OfferingView>>, ClientError> {
+        let Some(mut whole) = self.offering(offering).await? else {
+            return Ok(None);
+        };
+        while (whole.data.entries.len() as u64) < whole.data.subscriptions {
+            let after = whole.data.entries.len();
+            let page: Option<At<OfferingView>> = self
+                .find(&format!("/offerings/{}?after={after}", segment(offering)))
+                .await?;
+            match page {
+                Some(p) if !p.data.entries.is_empty() => whole.data.entries.extend(p.data.entries),
+                _ => break,
+            }
+        }
+        Ok(Some(whole))
+    }
+
     /// A revocation request and its check, or `None`.
     pub async fn revocation(
         &self,

@@ -11,3 +11,5 @@ pub const BATCH_BODY_BYTES_MAX: usize = 4 * 1024 * 1024;
 pub const TRANSFERS_MAX: usize = 1000;
 /// The transfers one query returns when it names no limit.
 pub const TRANSFERS_DEFAULT: usize = 100;
+/// The most subscriptions one answer about an offering lists.
+pub const OFFERING_ENTRIES_MAX: usize = 1000;

@@ -289,7 +289,11 @@ pub struct OfferingView {
     /// The escrow wallet holding the subscribers' money.
     #[schema(value_type = String)]
     pub escrow: WalletAddress,
-    /// The subscriptions, in order.
+    /// The number of the first subscription in `entries`.
+    #[serde(default)]
+    pub entries_from: u64,
+    /// A page of the subscriptions, in order: at most
+    /// [`crate::OFFERING_ENTRIES_MAX`] from `entries_from` (`?after=`).
     pub entries: Vec<SubscriptionView>,
 }
 

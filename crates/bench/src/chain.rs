@@ -2,13 +2,13 @@
 //! local network of four validator processes, driven through the node API.
 #![allow(clippy::disallowed_methods)] // a benchmark measures wall time
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 #[allow(clippy::disallowed_types)] // a benchmark measures wall time
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tranche_api::client::BlockingNodeClient;
 use tranche_crypto::rand_core::OsRng;
 use tranche_crypto::{sign_transaction, Keypair};
@@ -43,49 +43,14 @@ pub struct Options {
     pub rate: Option<u32>,
 }
 
-/// The wall clock, in milliseconds since 1970.
-fn now() -> Timestamp {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
-    Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
-}
-
-/// Signs and submits `payloads` from `key` in order, at most 60 in flight,
-/// and waits until all are finalized.
+/// [`crate::send_in_order`] through a blocking client.
 fn setup(
     client: &BlockingNodeClient,
     chain: &ChainId,
     key: &Keypair,
     payloads: Vec<Payload>,
 ) -> Result<()> {
-    let signer = key.public_key();
-    let next = |c: &BlockingNodeClient| -> Result<u64> { Ok(c.run(|c| c.next_nonce(&signer))?) };
-    let first = next(client)?;
-    let total = payloads.len() as u64;
-    let mut sent = 0u64;
-    let mut payloads = payloads.into_iter();
-    loop {
-        let done = next(client)? - first;
-        if done >= total {
-            return Ok(());
-        }
-        while sent < total && sent < done + 60 {
-            let payload = payloads.next().expect("counted");
-            let tx = Transaction {
-                chain_id: chain.clone(),
-                signer,
-                nonce: first + sent,
-                valid_until: now().plus_ms(600_000),
-                payload,
-            };
-            let stx = sign_transaction(key, tx)?;
-            client.run(|c| c.submit(&stx))?;
-            sent += 1;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    client.run(|c| crate::send_in_order(c, chain, key, payloads))
 }
 
 /// Runs the benchmark on a devnet of its own in a temporary folder, started
@@ -103,17 +68,8 @@ pub fn run(tranche_exe: &Path, options: &Options) -> Result<()> {
     if options.rate == Some(0) {
         bail!("the rate must be at least 1 transfer a second");
     }
-    let tmp = tempfile::tempdir()?;
-    let mut devnet = Devnet::start(
-        tranche_exe,
-        &tranche_devnet::Options {
-            data_dir: tmp.path().join("devnet"),
-            base_port: options.base_port,
-            // The benchmark signs as the organisations itself.
-            services: false,
-        },
-    )
-    .context("the benchmark's devnet did not start")?;
+    // The benchmark signs as the organisations itself: no services.
+    let (_tmp, mut devnet) = crate::devnet(tranche_exe, options.base_port, false)?;
     let result = measure(options, &devnet);
     // Stopped before the folder goes, and so that the ports are free for
     // the next run.
@@ -194,7 +150,7 @@ fn prepare(
     }
 
     // Sign everything before the clock starts.
-    let valid_until = now().plus_ms(600_000);
+    let valid_until = crate::wall_clock().plus_ms(600_000);
     let mut txs = Vec::new();
     for k in &senders {
         for i in 0..args.per_sender {
@@ -301,7 +257,7 @@ fn measure(args: &Options, devnet: &Devnet) -> Result<Value> {
             continue;
         };
         let seen = Instant::now();
-        let seen_ms = now().0;
+        let seen_ms = crate::wall_clock().0;
         let block_time = block.block.header.time.0;
         if let Some(prev) = last_block_time.filter(|_| finalized > 0) {
             if block_time.saturating_sub(prev) > block_gap_max {

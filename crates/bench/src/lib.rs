@@ -9,6 +9,7 @@ use std::time::Duration;
 pub mod chain;
 pub mod ledger;
 pub mod matching;
+pub mod offering;
 pub mod state;
 
 /// SplitMix64: a tiny, well-known generator; the workloads only need to be
@@ -76,6 +77,81 @@ impl<'a> Senders<'a> {
             payload,
         )
     }
+}
+
+/// Signs `payloads` from `key` with its next nonces, submits them in order
+/// (at most 60 in flight: a node holds 64 of one signer's), and waits until
+/// the chain has taken them all.
+async fn send_in_order(
+    node: &tranche_api::client::NodeClient,
+    chain: &tranche_types::ChainId,
+    key: &tranche_crypto::Keypair,
+    payloads: Vec<tranche_types::Payload>,
+) -> anyhow::Result<()> {
+    use tranche_types::Transaction;
+    let signer = key.public_key();
+    let first = node.next_nonce(&signer).await?;
+    let total = payloads.len() as u64;
+    let valid_until = wall_clock().plus_ms(600_000);
+    let mut sent = 0u64;
+    let mut payloads = payloads.into_iter();
+    loop {
+        let done = node.next_nonce(&signer).await? - first;
+        if done >= total {
+            return Ok(());
+        }
+        let mut batch = Vec::new();
+        while sent < total && sent < done + 60 {
+            let payload = payloads.next().expect("counted");
+            let tx = Transaction {
+                chain_id: chain.clone(),
+                signer,
+                nonce: first + sent,
+                valid_until,
+                payload,
+            };
+            batch.push(tranche_crypto::sign_transaction(key, tx)?);
+            sent += 1;
+        }
+        if !batch.is_empty() {
+            let answer = node.submit_batch(&batch).await?;
+            if let Some(e) = answer.results.iter().find_map(|r| r.error.as_ref()) {
+                anyhow::bail!("the node refused a setup transaction: {}", e.message);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A devnet of the benchmark's own in a temporary folder (kept while the
+/// folder lives), on ports from `base_port`, with or without the role
+/// services.
+fn devnet(
+    tranche_exe: &std::path::Path,
+    base_port: u16,
+    services: bool,
+) -> anyhow::Result<(tempfile::TempDir, tranche_devnet::Devnet)> {
+    use anyhow::Context as _;
+    let tmp = tempfile::tempdir()?;
+    let devnet = tranche_devnet::Devnet::start(
+        tranche_exe,
+        &tranche_devnet::Options {
+            data_dir: tmp.path().join("devnet"),
+            base_port,
+            services,
+        },
+    )
+    .context("the benchmark's devnet did not start")?;
+    Ok((tmp, devnet))
+}
+
+/// The wall clock, in milliseconds since 1970.
+#[allow(clippy::disallowed_methods)] // a benchmark measures wall time
+fn wall_clock() -> tranche_types::Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    tranche_types::Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
 }
 
 /// Operations per second of `ops` done in `d`.

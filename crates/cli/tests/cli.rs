@@ -279,6 +279,7 @@ fn every_command_has_help_with_an_example() {
         &["vp", "verify"],
         &["bench", "matching"],
         &["bench", "ledger"],
+        &["bench", "offering"],
         &["sim"],
         &["key", "new"],
         &["key", "list"],
@@ -348,6 +349,36 @@ fn bench_ledger_applies_every_transfer_and_ends_with_one_json_line() {
         v["verify_only_per_s"].as_u64().is_some_and(|n| n > 0),
         "{last}"
     );
+    assert!(v["ratio"].as_f64().is_some_and(|r| r > 0.0), "{last}");
+}
+
+#[test]
+fn bench_offering_carries_an_offering_through_the_services_and_ends_with_one_json_line() {
+    let env = Env::new();
+    let base = 32_000 + (std::process::id() % 300) as u16 * 10;
+    let out = env.ok(&[
+        "bench",
+        "offering",
+        "--investors",
+        "12",
+        "--clients",
+        "4",
+        "--window-secs",
+        "20",
+        "--base-port",
+        &base.to_string(),
+    ]);
+    let last = out.lines().last().unwrap();
+    let v: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(v["bench"], "offering");
+    assert_eq!(v["investors"], 12);
+    for key in [
+        "subscriptions_per_s",
+        "transfer_per_s",
+        "close_to_payout_ms",
+    ] {
+        assert!(v[key].as_u64().is_some_and(|n| n > 0), "{key} in {last}");
+    }
     assert!(v["ratio"].as_f64().is_some_and(|r| r > 0.0), "{last}");
 }
 

@@ -23,8 +23,8 @@ mod support;
 
 use support::services::{
     bearer, call, contains, database_url, did_of, documents, healthy, issue_vc, json_of, login_all,
-    login_as, login_devnet_staff, person, person_submits, raw, send, service_table, start,
-    stop_devnet_service, stored_bytes, text, tranche, wait_for,
+    login_as, login_devnet_staff, person, person_signs, person_submits, raw, send, service_table,
+    start, stop_devnet_service, stored_bytes, text, tranche, wait_for,
 };
 
 fn usd(minor: u128) -> Money {
@@ -413,22 +413,117 @@ fn st6_sr6_sr1_the_tsp_registers_for_attested_owners_opens_within_policy_and_ver
                 .any(|b| b.token.as_str() == "USD-DEP" && b.units.0 >= 1_000_000)
         });
         // Signed with the investor's own key, offline (REC-5): their first
-        // transaction.
+        // transaction, handed to the TSP, which relays it to its node.
         let node_api = &devnet.nodes[0].api;
-        let subscribe = json!({"type": "subscribe", "offering": offering, "units": "100"});
-        person_submits(
-            t,
-            &investor.0,
-            &investor.1,
-            &devnet.chain_id,
-            1,
-            &subscribe,
-            node_api,
+        let subscriptions = format!("{api}/subscriptions");
+        let signed_for = |payload: Value| {
+            let file = person_signs(t, &investor.0, &investor.1, &devnet.chain_id, 1, &payload);
+            std::fs::read_to_string(file).unwrap()
+        };
+        let elsewhere =
+            signed_for(json!({"type": "subscribe", "offering": "NO-SUCH", "units": "100"}));
+        let (status, out) = raw("POST", &subscriptions, &bearer(t, &investor.0), &elsewhere);
+        assert_eq!(
+            (status, out["code"].clone()),
+            (404, json!("not_found")),
+            "{out}"
         );
-        wait_for("the subscription", || {
-            let v = rt.block_on(node.offering(&offering)).unwrap().unwrap().data;
-            v.subscribed.0 == 100
+        let not_one = signed_for(json!({"type": "claim_distribution", "distribution": "D-NONE"}));
+        let (status, out) = raw("POST", &subscriptions, &bearer(t, &investor.0), &not_one);
+        assert_eq!(
+            (status, out["code"].clone()),
+            (400, json!("bad_request")),
+            "{out}"
+        );
+        let signed = signed_for(json!({"type": "subscribe", "offering": offering, "units": "100"}));
+        assert_eq!(raw("POST", &subscriptions, &json_only, &signed).0, 401);
+        let (status, out) = raw("POST", &subscriptions, &bearer(t, &owner.0), &signed);
+        assert_eq!(
+            (status, out["code"].clone()),
+            (403, json!("forbidden")),
+            "another DID's wallet: {out}"
+        );
+        let mut altered: Value = serde_json::from_str(&signed).unwrap();
+        altered["tx"]["nonce"] = json!(7);
+        let (status, out) = raw(
+            "POST",
+            &subscriptions,
+            &bearer(t, &investor.0),
+            &altered.to_string(),
+        );
+        assert_eq!(status, 400, "a signature over other bytes: {out}");
+        // Recorded by the relay, and the service killed before it sent it:
+        // the next start sends it.
+        let stx: tranche_types::SignedTransaction = serde_json::from_str(&signed).unwrap();
+        let tx_id = stx.hash().to_hex();
+        let mut service = cleanup.children.pop().unwrap();
+        service.kill().unwrap();
+        service.wait().unwrap();
+        rt.block_on(async {
+            let db = tranche_service::Db::open(
+                &database_url(&data, database),
+                tranche_tsp::MIGRATIONS,
+            )
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO tsp_subscriptions (tx, offering, did, wallet, units, signed, state, received_ms)
+                 VALUES ($1, $2, $3, $4, '100', $5, 'sent', 0)",
+            )
+            .bind(tx_id.clone())
+            .bind(offering.clone())
+            .bind(did_of(&investor.1))
+            .bind(investor.1.address().to_string())
+            .bind(hex::encode(stx.to_bytes()))
+            .execute(db.pool())
+            .await
+            .unwrap();
         });
+        cleanup.children.push(start("tsp", &config, &log));
+        wait_for("the TSP's service", || healthy(&api));
+        let relayed_url = format!("{subscriptions}/{tx_id}");
+        wait_for("the subscription", || {
+            let (status, out) = raw("GET", &relayed_url, &bearer(t, &investor.0), "");
+            assert_eq!(status, 200, "{out}");
+            out["state"] == "applied"
+        });
+        // Handed in again (a retry): the same subscription, taken once.
+        for _ in 0..2 {
+            let (status, out) = raw("POST", &subscriptions, &bearer(t, &investor.0), &signed);
+            assert_eq!(status, 202, "{out}");
+            assert_eq!(out["tx"], json!(tx_id), "{out}");
+        }
+        assert_eq!(raw("GET", &relayed_url, &bearer(t, &owner.0), "").0, 404);
+        assert_eq!(raw("GET", &relayed_url, &bearer(t, &op), "").0, 200);
+        let v = rt.block_on(node.offering(&offering)).unwrap().unwrap().data;
+        assert_eq!((v.subscribed.0, v.subscriptions), (100, 1), "taken once");
+        // The node lists an offering's subscriptions a page at a time.
+        let page = |query: &str| {
+            raw(
+                "GET",
+                &format!("{node_api}/offerings/{offering}{query}"),
+                &[],
+                "",
+            )
+            .1
+        };
+        let first = page("?after=0&limit=1");
+        assert_eq!(
+            first["data"]["entries"][0]["units"],
+            json!("100"),
+            "{first}"
+        );
+        assert_eq!(first["data"]["entries_from"], json!(0));
+        let past = page("?after=1");
+        assert_eq!(
+            (
+                past["data"]["entries"].clone(),
+                past["data"]["subscriptions"].clone()
+            ),
+            (json!([]), json!(1)),
+            "{past}"
+        );
+        assert_eq!(page("?limit=0")["data"]["entries"], json!([]));
 
         // The bank closes; the issuer's operators approve; the TSP verifies.
         let queued = format!("/requests/offering/{offering}");
@@ -749,6 +844,8 @@ fn st6_sr6_sr1_the_tsp_registers_for_attested_owners_opens_within_policy_and_ver
                 "/wallets",
                 "/offerings",
                 "/offerings/{offering}",
+                "/subscriptions",
+                "/subscriptions/{tx}",
             ],
         );
         let mut service = cleanup.children.pop().unwrap();

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use std::process::ExitCode;
-use tranche_bench::{chain, ledger, matching, state};
+use tranche_bench::{chain, ledger, matching, offering, state};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -20,6 +20,44 @@ pub enum BenchCommand {
     ///   cargo run --release --bin tranche -- bench chain
     #[command(verbatim_doc_comment)]
     Chain(ChainArgs),
+    /// The primary market through the services: subscriptions per second
+    /// through the TSP's API against plain transfers, and the time from an
+    /// offering's close to the owner's payout.
+    ///
+    /// Starts a devnet with its role services in a temporary folder (its own
+    /// ports). --investors people, each with their own key and DID, log in to
+    /// the TSP and the escrow bank with presentations of KYC and
+    /// jurisdiction credentials, have their wallets bound through the TSP
+    /// and 100 USD deposited at the bank. Measured: (a) each sends a cent to
+    /// the next, straight to the nodes; (b) each hands the TSP one
+    /// subscription signed with their own key (POST /subscriptions), --clients
+    /// at a time — both from the first request to the last transaction final.
+    /// Then the bank closes the offering when its window ends, two issuer
+    /// operators approve, the issuer issues, the bank pays the owner, and the
+    /// TSP verifies the issuance; close_to_payout_ms is the chain time from
+    /// the window's end to the payout's block. The last line is one JSON
+    /// object. Build with --release.
+    ///
+    /// Example:
+    ///   cargo run --release --bin tranche -- bench offering --investors 10000
+    #[command(verbatim_doc_comment)]
+    Offering {
+        /// Investors, one subscription of one token each.
+        #[arg(long, default_value_t = 10_000,
+              value_parser = clap::value_parser!(u64).range(1..=offering::INVESTORS_MAX as u64))]
+        investors: u64,
+        /// Concurrent HTTP clients.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_024))]
+        clients: u64,
+        /// The subscription window, in seconds: every subscription must be
+        /// final before it ends.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(2..=3_600))]
+        window_secs: u64,
+        /// First port of the benchmark's devnet.
+        #[arg(long, default_value_t = 28500,
+              value_parser = clap::value_parser!(u16).range(1024..=65_000))]
+        base_port: u16,
+    },
     /// The ledger: signed, compliance-checked transfers against verifying
     /// their signatures alone.
     ///
@@ -156,6 +194,23 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
                     batch: count(a.batch),
                     base_port: a.base_port,
                     rate: a.rate,
+                },
+            )?
+        }
+        BenchCommand::Offering {
+            investors,
+            clients,
+            window_secs,
+            base_port,
+        } => {
+            let exe = std::env::current_exe().context("cannot find the tranche executable")?;
+            offering::run(
+                &exe,
+                &offering::Options {
+                    investors: count(investors),
+                    clients: count(clients),
+                    base_port,
+                    window_secs,
                 },
             )?
         }

@@ -352,7 +352,7 @@ pub enum QueryCommand {
         /// The request id.
         request: String,
     },
-    /// An offering: its terms, phase, escrow and subscriptions (F5-3..F5-8).
+    /// An offering: its terms, phase, escrow and every subscription (F5-3..F5-8).
     Offering {
         /// The offering's id.
         offering: String,
@@ -517,9 +517,11 @@ pub fn query(_ctx: &Ctx, args: QueryArgs) -> Result<ExitCode> {
         QueryCommand::Asset { asset } => {
             serde_json::to_value(client.found(&format!("asset {asset}"), |c| c.asset(asset))?)?
         }
-        QueryCommand::Offering { offering } => serde_json::to_value(
-            client.found(&format!("offering {offering}"), |c| c.offering(offering))?,
-        )?,
+        QueryCommand::Offering { offering } => {
+            serde_json::to_value(client.found(&format!("offering {offering}"), |c| {
+                c.offering_in_full(offering)
+            })?)?
+        }
         QueryCommand::Issuance { request } => {
             serde_json::to_value(client.found(&format!("issuance request {request}"), |c| {
                 c.issuance(request)

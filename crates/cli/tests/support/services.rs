@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 use tranche_api::client::NodeClient;
@@ -354,21 +354,20 @@ pub fn bytes_below(dir: &Path) -> Vec<u8> {
 }
 
 /// A person's transaction as they make it (REC-5): `payload` built for
-/// `key` (public key only, as offline), signed with `dir/<name>.key`, and
-/// submitted to `node`; returns the submit command's output.
-pub fn person_submits(
+/// `key` (public key only, as offline) and signed with `dir/<name>.key`;
+/// returns the signed transaction's file.
+pub fn person_signs(
     dir: &Path,
     name: &str,
     key: &Keypair,
     chain_id: &str,
     nonce: u64,
     payload: &Value,
-    node: &str,
-) -> String {
+) -> PathBuf {
     let file = |what: &str| dir.join(format!("{name}.{nonce}.{what}.json"));
     std::fs::write(file("payload"), payload.to_string()).unwrap();
     let signer = key.public_key().to_hex();
-    let steps: [Vec<std::ffi::OsString>; 3] = [
+    let steps: [Vec<std::ffi::OsString>; 2] = [
         vec![
             "tx".into(),
             "build".into(),
@@ -394,20 +393,34 @@ pub fn person_submits(
             "--out".into(),
             file("signed").into(),
         ],
-        vec![
-            "submit".into(),
-            file("signed").into(),
-            "--node".into(),
-            node.into(),
-        ],
     ];
-    let mut last = String::new();
     for args in steps {
         let o = tranche().args(&args).output().unwrap();
         assert!(o.status.success(), "tranche {args:?}: {}", text(&o));
-        last = text(&o);
     }
-    last
+    file("signed")
+}
+
+/// [`person_signs`], then submitted to `node`; returns the submit
+/// command's output.
+pub fn person_submits(
+    dir: &Path,
+    name: &str,
+    key: &Keypair,
+    chain_id: &str,
+    nonce: u64,
+    payload: &Value,
+    node: &str,
+) -> String {
+    let signed = person_signs(dir, name, key, chain_id, nonce, payload);
+    let o = tranche()
+        .arg("submit")
+        .arg(&signed)
+        .args(["--node", node])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "tranche submit: {}", text(&o));
+    text(&o)
 }
 
 /// A new operator `name` of the `role` service configured in `config`: a

@@ -102,15 +102,16 @@ impl Ledger {
         self.state().offerings.get(offering)
     }
 
-    /// The subscriptions to an offering, in order.
+    /// The subscriptions to an offering, in order, from the `from`-th.
     pub fn subscriptions<'a>(
         &'a self,
         offering: &RequestId,
+        from: u64,
     ) -> impl Iterator<Item = &'a Subscription> + 'a {
         let id = offering.clone();
         self.state()
             .subscriptions
-            .range((id.clone(), 0)..)
+            .range((id.clone(), from)..)
             .take_while(move |((o, _), _)| *o == id)
             .map(|(_, s)| s)
     }

@@ -281,27 +281,47 @@ impl Bank {
                     || (view.phase == "open" && view.subscribed < view.terms.soft_cap);
                 let decision = if refunding {
                     format!(
-                        "close batch {}: {} subscribed, below the soft cap of {}; refunding",
+                        "close from batch {}: {} subscribed, below the soft cap of {}; refunding",
                         batches + 1,
                         view.subscribed,
                         view.terms.soft_cap
                     )
                 } else {
                     format!(
-                        "close batch {}: {} subscribed for {}; allocating",
+                        "close from batch {}: {} subscribed for {}; allocating",
                         batches + 1,
                         view.subscribed,
                         view.terms.amount
                     )
                 };
-                let payload = Payload::CloseOffering(CloseOffering {
-                    offering: id,
-                    max: OFFERING_BATCH_MAX,
-                });
+                // From the start, every batch the subscriptions need goes
+                // at once, in nonce order: the ledger walks them in turn,
+                // so the close takes a block or two, not a block a batch.
+                // A close resumed midway goes one batch at a time.
+                let group = if view.phase == "open" {
+                    tranche_service::outbox::batches(view.subscriptions, OFFERING_BATCH_MAX)
+                } else {
+                    1
+                };
+                let payloads = (0..group)
+                    .map(|_| {
+                        Payload::CloseOffering(CloseOffering {
+                            offering: id.clone(),
+                            max: OFFERING_BATCH_MAX,
+                        })
+                    })
+                    .collect();
                 let e = Entry::by_chain(&org, "close", subject, decision);
-                let (nonce, _) = s.decide_tx(conn, payload, e).await?;
-                self.set(conn, offering, "closing", Some(nonce), batches + 1, None)
-                    .await?;
+                let (last, _) = s.decide_txs(conn, payloads, e).await?;
+                self.set(
+                    conn,
+                    offering,
+                    "closing",
+                    Some(last),
+                    batches + group as i64,
+                    None,
+                )
+                .await?;
             }
             "refunded" => {
                 self.settle(conn, offering, &state, "refunded", "everyone refunded")

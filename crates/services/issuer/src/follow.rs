@@ -101,21 +101,25 @@ impl Issuer {
         Ok(())
     }
 
-    /// After one of its issuance batches of offering `id` is final: the
-    /// next batch, or the check that what was issued is what was allocated.
+    /// After one of its issuance batches of offering `id` is final: once
+    /// the last of the group sent together is, the check that what was
+    /// issued is what was allocated, or the next batch if the chain still
+    /// waits for one.
     async fn offering_step(
         &self,
         conn: &mut AnyConnection,
         id: &str,
-        applied: bool,
+        (nonce, applied): (u64, bool),
         outcome: &str,
         entry: impl Fn(Entry) -> Entry,
     ) -> Result<(), ServiceError> {
         let s = &self.service;
-        if !applied {
-            return self
-                .record_check(conn, Kind::Offering, id, None, outcome, entry)
-                .await;
+        if queue::pending_nonce(conn, Kind::Offering, id)
+            .await?
+            .is_some_and(|last| nonce < last)
+        {
+            // One of a group in flight: the group's last one decides.
+            return Ok(());
         }
         let v = s
             .node
@@ -124,8 +128,14 @@ impl Issuer {
             .map_err(ServiceError::unavailable)?
             .ok_or_else(|| ServiceError::internal("an issued offering", id))?
             .data;
+        let issued = matches!(v.phase.as_str(), "issued" | "released");
+        if !applied && !issued {
+            return self
+                .record_check(conn, Kind::Offering, id, None, outcome, entry)
+                .await;
+        }
         if v.phase == "allocated" {
-            // More subscriptions than one transaction walks: the next batch.
+            // More subscriptions than the group walked: the next batch.
             let e = Entry {
                 authority: "approved".into(),
                 ..Entry::by_chain(
@@ -135,14 +145,13 @@ impl Issuer {
                     "next batch sent".into(),
                 )
             };
-            let hash = s
-                .decide(conn, Some(queue::issue_batch(id)?), e)
-                .await?
-                .expect("a batch has a transaction");
+            let (next, hash) = s.decide_tx(conn, queue::issue_batch(id)?, e).await?;
             sqlx::query(
-                "UPDATE issuer_requests SET execution_tx = $1 WHERE kind = 'offering' AND request = $2",
+                "UPDATE issuer_requests SET execution_tx = $1, pending_nonce = $2
+                 WHERE kind = 'offering' AND request = $3",
             )
             .bind(hash.to_hex())
+            .bind(next as i64)
             .bind(id.to_string())
             .execute(&mut *conn)
             .await?;
@@ -155,7 +164,7 @@ impl Issuer {
             .map_err(ServiceError::unavailable)?
             .map(|t| t.data.token.issued.0);
         let check = ChainCheck {
-            done: matches!(v.phase.as_str(), "issued" | "released"),
+            done: issued,
             moved: token,
             requested: v.allocated.0,
             tsp: v.tsp.to_string(),
@@ -302,7 +311,7 @@ impl Issuer {
                 }
                 Payload::IssueOffering(p) if stx.tx.signer == ours => {
                     let id = p.offering.to_string();
-                    self.offering_step(conn, &id, applied, &outcome, entry)
+                    self.offering_step(conn, &id, (stx.tx.nonce, applied), &outcome, entry)
                         .await?;
                 }
                 Payload::ExecuteRevocation(p) if stx.tx.signer == ours => {

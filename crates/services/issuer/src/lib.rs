@@ -20,10 +20,11 @@ use std::sync::Arc;
 use tranche_service::{Migration, Service, ServiceConfig};
 
 /// The issuer's tables.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 100,
-    name: "issuer",
-    sql: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 100,
+        name: "issuer",
+        sql: "
 CREATE TABLE issuer_requests (
     kind TEXT NOT NULL, request TEXT NOT NULL, tsp TEXT NOT NULL, token TEXT NOT NULL,
     amount TEXT NOT NULL, detail TEXT NOT NULL, state TEXT NOT NULL,
@@ -36,7 +37,14 @@ CREATE TABLE issuer_decisions (
     decision TEXT NOT NULL, reason TEXT NOT NULL, at_ms BIGINT NOT NULL,
     PRIMARY KEY (kind, request, staff));
 ",
-}];
+    },
+    Migration {
+        version: 101,
+        name: "issuer execution groups",
+        // The last nonce of the transactions an execution sent together.
+        sql: "ALTER TABLE issuer_requests ADD COLUMN pending_nonce BIGINT;",
+    },
+];
 
 /// The staff role that may approve or refuse.
 pub const OPERATOR: &str = "staff:operator";

@@ -349,6 +349,23 @@ pub(crate) fn issue_batch(offering: &str) -> Result<Payload, ServiceError> {
     }))
 }
 
+/// The last of the transactions sent for `request`'s execution, if a group
+/// of them is in flight.
+pub(crate) async fn pending_nonce(
+    conn: &mut AnyConnection,
+    kind: Kind,
+    request: &str,
+) -> Result<Option<u64>, sqlx::Error> {
+    let row: Option<(Option<i64>,)> = sqlx::query_as(
+        "SELECT pending_nonce FROM issuer_requests WHERE kind = $1 AND request = $2",
+    )
+    .bind(kind.name())
+    .bind(request.to_string())
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.and_then(|(n,)| n).map(|n| n as u64))
+}
+
 fn check_moves(moves: &[Allocation], amount: Units) -> Result<(), ServiceError> {
     if moves.is_empty() || moves.len() > REVOCATION_MOVES_MAX {
         return Err(bad(format!(
@@ -510,30 +527,43 @@ impl Issuer {
                 .fetch_one(&mut *w.tx)
                 .await?;
                 if approvals as u64 >= u64::from(self.approvals_required) {
-                    let payload = match kind {
+                    let payloads = match kind {
                         Kind::Issuance => {
                             let terms: RequestIssuance = serde_json::from_str(&detail)
                                 .map_err(|e| ServiceError::internal("a queued issuance", e))?;
-                            Payload::ExecuteIssuance(ExecuteIssuance {
+                            vec![Payload::ExecuteIssuance(ExecuteIssuance {
                                 request: terms.request,
                                 amount: terms.amount,
                                 allocations: terms.allocations,
-                            })
+                            })]
                         }
                         Kind::Revocation => {
                             let terms: RequestRevocation = serde_json::from_str(&detail)
                                 .map_err(|e| ServiceError::internal("a queued revocation", e))?;
-                            Payload::ExecuteRevocation(ExecuteRevocation {
+                            vec![Payload::ExecuteRevocation(ExecuteRevocation {
                                 request: terms.request,
                                 moves: BoundedVec(moves.clone().unwrap_or_default()),
-                            })
+                            })]
                         }
-                        Kind::Offering => issue_batch(request)?,
+                        // Every batch the allocations need, at once: the
+                        // ledger walks them in nonce order.
+                        Kind::Offering => {
+                            let subscriptions = s
+                                .node
+                                .offering(request)
+                                .await
+                                .map_err(ServiceError::unavailable)?
+                                .map_or(0, |v| v.data.subscriptions);
+                            vec![
+                                issue_batch(request)?;
+                                tranche_service::outbox::batches(subscriptions, OFFERING_BATCH_MAX)
+                            ]
+                        }
                     };
-                    let hash = s
-                        .decide(
+                    let (last, hashes) = s
+                        .decide_txs(
                             &mut w.tx,
-                            Some(payload),
+                            payloads,
                             Entry {
                                 actor: s.config.org.clone(),
                                 authority: format!("{approvals} approvals"),
@@ -544,14 +574,15 @@ impl Issuer {
                                 tx: None,
                             },
                         )
-                        .await?
-                        .expect("an execution has a transaction");
+                        .await?;
+                    let hash = hashes.last().expect("a decision sends one at least");
                     sqlx::query(
-                        "UPDATE issuer_requests SET state = $1, execution_tx = $2, updated_ms = $3
-                         WHERE kind = $4 AND request = $5",
+                        "UPDATE issuer_requests SET state = $1, execution_tx = $2, pending_nonce = $3, updated_ms = $4
+                         WHERE kind = $5 AND request = $6",
                     )
                     .bind(State::Executing.name())
                     .bind(hash.to_hex())
+                    .bind(last as i64)
                     .bind(now as i64)
                     .bind(kind.name())
                     .bind(request.to_string())

@@ -15,6 +15,7 @@ use crate::{random_hex, sha256_hex, Db};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::AnyConnection;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tranche_crypto::Keypair;
 use tranche_identity::{
@@ -116,6 +117,10 @@ pub struct StaffMember {
     pub revoked: bool,
 }
 
+/// People's sessions a service remembers; past this it forgets them all
+/// and reads them again.
+pub const SESSIONS_REMEMBERED: usize = 100_000;
+
 /// Logins for one organisation's service.
 #[derive(Clone, Debug)]
 pub struct Auth {
@@ -123,6 +128,12 @@ pub struct Auth {
     domain: String,
     key: Arc<Keypair>,
     trusted: Vec<String>,
+    /// Sessions without a staff role, by token hash, with their expiry.
+    /// Nothing but time ends such a session (revoking a staff credential
+    /// ends the sessions it opened, from any process, so those are always
+    /// read from the database), so remembering one until it expires answers
+    /// exactly as the database would, without a read per request.
+    people: Arc<std::sync::Mutex<HashMap<String, (Principal, u64)>>>,
 }
 
 fn refuse(code: ServiceCode, message: impl Into<String>) -> ServiceError {
@@ -138,6 +149,7 @@ impl Auth {
             domain: domain.into(),
             key,
             trusted,
+            people: Arc::default(),
         }
     }
 
@@ -311,18 +323,30 @@ impl Auth {
         token: &str,
         now_ms: u64,
     ) -> Result<Principal, ServiceError> {
+        let hash = sha256_hex(token.as_bytes());
+        if let Some((p, expires)) = self.remembered(&hash) {
+            if expires >= now_ms {
+                return Ok(p);
+            }
+        }
         let row: Option<(String, String, String, i64)> = sqlx::query_as(
             "SELECT did, roles, credentials, expires_ms FROM kit_sessions WHERE token_hash = $1",
         )
-        .bind(sha256_hex(token.as_bytes()))
+        .bind(hash.clone())
         .fetch_optional(db.pool())
         .await?;
         match row {
-            Some((did, roles, credentials, expires)) if expires as u64 >= now_ms => Ok(Principal {
-                did,
-                roles: serde_json::from_str(&roles).unwrap_or_default(),
-                credentials: serde_json::from_str(&credentials).unwrap_or_default(),
-            }),
+            Some((did, roles, credentials, expires)) if expires as u64 >= now_ms => {
+                let p = Principal {
+                    did,
+                    roles: serde_json::from_str(&roles).unwrap_or_default(),
+                    credentials: serde_json::from_str(&credentials).unwrap_or_default(),
+                };
+                if !p.roles.iter().any(|r| r.starts_with("staff:")) {
+                    self.remember(hash, &p, expires as u64);
+                }
+                Ok(p)
+            }
             Some(_) => Err(refuse(
                 ServiceCode::Unauthenticated,
                 "the session expired; log in again",
@@ -332,6 +356,19 @@ impl Auth {
                 "no such session; log in first",
             )),
         }
+    }
+
+    fn remembered(&self, hash: &str) -> Option<(Principal, u64)> {
+        let people = self.people.lock().unwrap_or_else(|e| e.into_inner());
+        people.get(hash).cloned()
+    }
+
+    fn remember(&self, hash: String, p: &Principal, expires_ms: u64) {
+        let mut people = self.people.lock().unwrap_or_else(|e| e.into_inner());
+        if people.len() >= SESSIONS_REMEMBERED {
+            people.clear();
+        }
+        people.insert(hash, (p.clone(), expires_ms));
     }
 
     /// Issues a staff credential for `subject` in `role`, valid until

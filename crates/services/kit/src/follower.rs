@@ -35,6 +35,7 @@ pub async fn cursor(conn: &mut AnyConnection) -> Result<u64, sqlx::Error> {
 pub async fn apply_next(
     db: &Db,
     role: &dyn Apply,
+    outbox: &Outbox,
     block: &BlockRecord,
 ) -> Result<bool, ServiceError> {
     let mut w = db.write().await?;
@@ -43,7 +44,7 @@ pub async fn apply_next(
         return Ok(false);
     }
     role.apply(&mut w.tx, block).await?;
-    Outbox::finalized(&mut w.tx, block.height, &block.receipts).await?;
+    outbox.finalized(&mut w.tx, block).await?;
     sqlx::query(
         "INSERT INTO kit_cursor (name, height) VALUES ('chain', $1)
          ON CONFLICT (name) DO UPDATE SET height = excluded.height",

@@ -12,7 +12,7 @@
 use crate::error::ServiceError;
 use sqlx::AnyConnection;
 use std::sync::Arc;
-use tranche_api::client::{ClientError, NodeClient};
+use tranche_api::client::NodeClient;
 use tranche_api::ErrorCode;
 use tranche_crypto::{sign_transaction, Keypair};
 use tranche_types::{ChainId, Hash, Payload, SignedTransaction, Timestamp, Transaction};
@@ -20,6 +20,10 @@ use tranche_types::{ChainId, Hash, Payload, SignedTransaction, Timestamp, Transa
 /// How long a recorded transaction stays valid: long enough to ride out a
 /// node restart, well inside what nodes accept.
 pub const VALIDITY_MS: u64 = 3_600_000;
+
+/// How many pending transactions one pass sends: what a node holds of one
+/// signer (its mempool takes 64 per signer, up to 64 past the next nonce).
+pub const SEND_WINDOW: usize = 64;
 
 /// States of an outbox entry.
 pub mod state {
@@ -29,6 +33,15 @@ pub mod state {
     pub const FINAL: &str = "final";
     /// Refused by the node as invalid: needs an operator.
     pub const REFUSED: &str = "refused";
+}
+
+/// How many transactions of at most `per` items each cover `items` (at
+/// least one: an empty offering still closes), capped at what one pass of
+/// the outbox sends; a group larger than that goes on from where the chain
+/// shows it stopped.
+pub fn batches(items: u64, per: u32) -> usize {
+    let n = items.div_ceil(u64::from(per.max(1))).max(1);
+    usize::try_from(n).unwrap_or(usize::MAX).min(SEND_WINDOW)
 }
 
 /// A service's outbox: its key and chain, and where it sends.
@@ -145,13 +158,19 @@ impl Outbox {
     }
 
     /// Marks every entry `block` carries final, with its outcome, in the
-    /// follower's transaction.
+    /// follower's transaction: only the transactions this outbox's key
+    /// signed are looked up, so a full block of other people's costs
+    /// nothing here.
     pub async fn finalized(
+        &self,
         conn: &mut AnyConnection,
-        height: u64,
-        receipts: &[tranche_types::Receipt],
+        block: &tranche_api::node::BlockRecord,
     ) -> Result<(), sqlx::Error> {
-        for r in receipts {
+        let ours = self.key.public_key();
+        for (stx, r) in block.block.txs.iter().zip(&block.receipts) {
+            if stx.tx.signer != ours {
+                continue;
+            }
             let outcome = match &r.outcome {
                 tranche_types::Outcome::Applied => "applied".to_string(),
                 tranche_types::Outcome::Rejected(rej) => rej.code.name().to_string(),
@@ -160,7 +179,7 @@ impl Outbox {
                 "UPDATE kit_outbox SET state = $1, height = $2, outcome = $3 WHERE hash = $4",
             )
             .bind(state::FINAL)
-            .bind(height as i64)
+            .bind(block.height as i64)
             .bind(outcome)
             .bind(r.tx_hash.to_hex())
             .execute(&mut *conn)
@@ -169,13 +188,18 @@ impl Outbox {
         Ok(())
     }
 
-    /// The entries not yet final, by nonce.
-    pub async fn pending(conn: &mut AnyConnection) -> Result<Vec<Pending>, sqlx::Error> {
-        let rows: Vec<(i64, String)> =
-            sqlx::query_as("SELECT nonce, tx FROM kit_outbox WHERE state = $1 ORDER BY nonce")
-                .bind(state::PENDING)
-                .fetch_all(&mut *conn)
-                .await?;
+    /// The first `limit` entries not yet final, by nonce.
+    pub async fn pending(
+        conn: &mut AnyConnection,
+        limit: usize,
+    ) -> Result<Vec<Pending>, sqlx::Error> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT nonce, tx FROM kit_outbox WHERE state = $1 ORDER BY nonce LIMIT $2",
+        )
+        .bind(state::PENDING)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *conn)
+        .await?;
         rows.into_iter()
             .map(|(nonce, tx)| {
                 Ok(Pending {
@@ -186,68 +210,116 @@ impl Outbox {
             .collect()
     }
 
-    /// Sends every pending entry once. A transaction the node calls expired
-    /// is signed again with the same nonce and payload and a new validity (it
-    /// can no longer be included, so the new one cannot double it); one the
-    /// node calls invalid is set aside as refused for an operator. Returns
-    /// how many are still pending.
+    /// How many entries are not yet final.
+    pub async fn pending_count(conn: &mut AnyConnection) -> Result<usize, sqlx::Error> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM kit_outbox WHERE state = $1")
+            .bind(state::PENDING)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    /// Sends the first [`SEND_WINDOW`] pending entries, in one batch. A
+    /// node holds only so many of one signer's transactions, and only so
+    /// far past its next nonce, so what lies beyond the window waits for
+    /// the window to move as blocks take the first ones: resending it would
+    /// only be refused, and resending thousands on every pass would load
+    /// the node for nothing.
+    ///
+    /// A transaction the node calls expired is signed again with the same
+    /// nonce and payload and a new validity (it can no longer be included,
+    /// so the new one cannot double it); one the node calls invalid is set
+    /// aside as refused for an operator. Returns how many are still pending.
     pub async fn send_pending(
         &self,
         db: &crate::Db,
         node: &NodeClient,
         now_ms: u64,
     ) -> Result<usize, ServiceError> {
-        let pending = Outbox::pending(&mut *db.pool().acquire().await?).await?;
-        let count = pending.len();
-        for p in pending {
-            match node.submit(&p.stx).await {
-                Ok(_) => {}
-                Err(ClientError::Refused { body, .. }) => match body.code {
-                    // Ours is in the mempool or a block already: the follower
-                    // will see it.
-                    ErrorCode::NonceTaken | ErrorCode::NonceUsed => {}
-                    ErrorCode::MempoolFull => break,
-                    ErrorCode::TxExpired => {
-                        let renewed = self.sign(p.nonce, p.stx.tx.payload.clone(), now_ms)?;
-                        let mut w = db.write().await?;
-                        sqlx::query(
-                            "UPDATE kit_outbox SET hash = $1, tx = $2, valid_until = $3
-                             WHERE nonce = $4 AND state = $5",
-                        )
-                        .bind(renewed.tx.hash().to_hex())
-                        .bind(hex::encode(renewed.to_bytes()))
-                        .bind(renewed.tx.valid_until.0 as i64)
-                        .bind(p.nonce as i64)
-                        .bind(state::PENDING)
-                        .execute(&mut *w.tx)
-                        .await?;
-                        w.commit().await?;
-                        tracing::warn!(
-                            nonce = p.nonce,
-                            "an outbox transaction expired unsent; signed again"
-                        );
-                    }
-                    code => {
-                        tracing::error!(nonce = p.nonce, code = code.name(), message = %body.message,
-                            "the node refused an outbox transaction; later ones wait for an operator");
-                        let mut w = db.write().await?;
-                        sqlx::query(
-                            "UPDATE kit_outbox SET state = $1, outcome = $2 WHERE nonce = $3",
-                        )
+        let mut conn = db.pool().acquire().await?;
+        let count = Outbox::pending_count(&mut conn).await?;
+        let window = Outbox::pending(&mut conn, SEND_WINDOW).await?;
+        drop(conn);
+        if window.is_empty() {
+            return Ok(0);
+        }
+        let txs: Vec<SignedTransaction> = window.iter().map(|p| p.stx.clone()).collect();
+        let answer = match node.submit_batch(&txs).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "the node is unreachable; the outbox tries again");
+                return Ok(count);
+            }
+        };
+        for (p, item) in window.iter().zip(&answer.results) {
+            let Some(body) = &item.error else { continue };
+            match body.code {
+                // Ours is in the mempool or a block already: the follower
+                // will see it.
+                ErrorCode::NonceTaken | ErrorCode::NonceUsed => {}
+                // The node holds as many of ours as it takes: the rest
+                // wait for the next pass.
+                ErrorCode::MempoolFull | ErrorCode::NonceTooFar => break,
+                ErrorCode::TxExpired => self.renew(db, p, now_ms).await?,
+                code => {
+                    tracing::error!(nonce = p.nonce, code = code.name(), message = %body.message,
+                        "the node refused an outbox transaction; later ones wait for an operator");
+                    let mut w = db.write().await?;
+                    sqlx::query("UPDATE kit_outbox SET state = $1, outcome = $2 WHERE nonce = $3")
                         .bind(state::REFUSED)
                         .bind(code.name())
                         .bind(p.nonce as i64)
                         .execute(&mut *w.tx)
                         .await?;
-                        w.commit().await?;
-                    }
-                },
-                Err(e) => {
-                    tracing::warn!(error = %e, "the node is unreachable; the outbox tries again");
+                    w.commit().await?;
                     break;
                 }
             }
         }
         Ok(count)
+    }
+
+    /// Signs an expired entry again: the same nonce and payload, a new
+    /// validity.
+    async fn renew(&self, db: &crate::Db, p: &Pending, now_ms: u64) -> Result<(), ServiceError> {
+        let renewed = self.sign(p.nonce, p.stx.tx.payload.clone(), now_ms)?;
+        let mut w = db.write().await?;
+        sqlx::query(
+            "UPDATE kit_outbox SET hash = $1, tx = $2, valid_until = $3
+             WHERE nonce = $4 AND state = $5",
+        )
+        .bind(renewed.tx.hash().to_hex())
+        .bind(hex::encode(renewed.to_bytes()))
+        .bind(renewed.tx.valid_until.0 as i64)
+        .bind(p.nonce as i64)
+        .bind(state::PENDING)
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await?;
+        tracing::warn!(
+            nonce = p.nonce,
+            "an outbox transaction expired unsent; signed again"
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{batches, SEND_WINDOW};
+
+    #[test]
+    fn a_group_covers_every_item_within_one_pass() {
+        assert_eq!(batches(0, 1_000), 1, "an empty offering closes too");
+        assert_eq!(batches(1, 1_000), 1);
+        assert_eq!(batches(1_000, 1_000), 1);
+        assert_eq!(batches(1_001, 1_000), 2);
+        assert_eq!(batches(10_000, 1_000), 10);
+        assert_eq!(batches(1_000_000, 1_000), SEND_WINDOW);
+        assert_eq!(
+            batches(5, 0),
+            SEND_WINDOW.min(5),
+            "a zero batch size is one item"
+        );
     }
 }

@@ -180,6 +180,30 @@ impl Service {
         Ok((nonce, hash))
     }
 
+    /// Records `payloads`, sent together in nonce order, and one `entry`
+    /// for the decision (with the last transaction's hash), in the caller's
+    /// transaction; returns the last nonce, by which the follower knows the
+    /// whole group is final (nonces are taken in order), and the hashes.
+    pub async fn decide_txs(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        payloads: Vec<Payload>,
+        mut entry: audit::Entry,
+    ) -> Result<(u64, Vec<Hash>), ServiceError> {
+        let now = now_ms();
+        let mut last = None;
+        let mut hashes = Vec::with_capacity(payloads.len());
+        for p in payloads {
+            let (nonce, hash) = self.outbox.record_nonced(conn, p, now).await?;
+            last = Some(nonce);
+            hashes.push(hash);
+        }
+        let last = last.ok_or_else(|| ServiceError::internal("a decision", "no transaction"))?;
+        entry.tx = hashes.last().map(Hash::to_hex);
+        audit::append(conn, now, entry).await?;
+        Ok((last, hashes))
+    }
+
     /// The kit's routes: health, logins, the staff status list, the caller's
     /// profile and the audit log.
     pub fn routes(self: &Arc<Self>) -> OpenApiRouter {
@@ -249,7 +273,7 @@ impl Service {
                 self.metrics.cursor.set(i64::try_from(at).unwrap_or(0));
                 return Ok(applied);
             };
-            if follower::apply_next(&self.db, role, &block).await? {
+            if follower::apply_next(&self.db, role, &self.outbox, &block).await? {
                 applied += 1;
             }
         }

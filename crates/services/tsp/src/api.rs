@@ -5,6 +5,7 @@
 use crate::assets::{refuse, AssetView, NewAsset};
 use crate::corporate::{ActionView, NewDistribution, NewRedemption};
 use crate::offerings::{NewOffering, OfferingStatus};
+use crate::subscriptions::SubscriptionView;
 use crate::Tsp;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -12,7 +13,7 @@ use axum::http::HeaderMap;
 use std::sync::Arc;
 use tranche_service::http::Json;
 use tranche_service::{ServiceCode, ServiceError};
-use tranche_types::Payload;
+use tranche_types::{Payload, SignedTransaction};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -29,6 +30,8 @@ pub fn router(tsp: &Arc<Tsp>) -> axum::Router {
                 .routes(routes!(bind_wallet))
                 .routes(routes!(open_offering))
                 .routes(routes!(get_offering))
+                .routes(routes!(subscribe))
+                .routes(routes!(get_subscription))
                 .routes(routes!(distribute))
                 .routes(routes!(reclaim))
                 .routes(routes!(redeem))
@@ -150,6 +153,55 @@ async fn get_offering(
                 format!("no offering {offering} was opened here"),
             )
         })
+}
+
+/// Subscribe: hand in the `subscribe` transaction you signed offline with
+/// the key of a wallet bound to your DID (any session); the TSP checks and
+/// records it and sends it to its node. Handing in the same one again
+/// answers the same subscription.
+#[utoipa::path(post, path = "/subscriptions", tag = "tsp",
+    request_body(content = Object, description = "a signed subscribe transaction, as tranche tx sign writes it"),
+    responses((status = 202, body = SubscriptionView), (status = 400, body = ServiceError), (status = 401, body = ServiceError),
+        (status = 403, body = ServiceError), (status = 404, body = ServiceError), (status = 409, body = ServiceError),
+        (status = 503, body = ServiceError)))]
+async fn subscribe(
+    State(tsp): State<Arc<Tsp>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(axum::http::StatusCode, axum::Json<SubscriptionView>), ServiceError> {
+    let who = tsp.service.principal(&headers).await?;
+    let stx: SignedTransaction = serde_json::from_slice(&body).map_err(|e| {
+        refuse(
+            ServiceCode::BadRequest,
+            format!("the body is not a signed transaction: {e}"),
+        )
+    })?;
+    let view = tsp.subscribe(&who, stx).await?;
+    Ok((axum::http::StatusCode::ACCEPTED, axum::Json(view)))
+}
+
+/// A subscription relayed here: sent, applied or rejected (the investor
+/// who handed it in, or staff).
+#[utoipa::path(get, path = "/subscriptions/{tx}", tag = "tsp",
+    params(("tx" = String, Path, description = "the transaction's id")),
+    responses((status = 200, body = SubscriptionView), (status = 400, body = ServiceError), (status = 401, body = ServiceError), (status = 404, body = ServiceError)))]
+async fn get_subscription(
+    State(tsp): State<Arc<Tsp>>,
+    headers: HeaderMap,
+    Path(tx): Path<String>,
+) -> Result<axum::Json<SubscriptionView>, ServiceError> {
+    if tx.len() != 64 || !tx.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(refuse(
+            ServiceCode::BadRequest,
+            "a transaction id is 64 hex digits",
+        ));
+    }
+    let who = tsp.service.principal(&headers).await?;
+    let mut conn = tsp.service.db.pool().acquire().await?;
+    Ok(axum::Json(
+        tsp.subscription(&mut conn, &who, &tx.to_ascii_lowercase())
+            .await?,
+    ))
 }
 
 /// Declare a profit distribution over a checkpoint taken now and fund it

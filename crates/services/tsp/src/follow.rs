@@ -33,6 +33,8 @@ impl Tsp {
     ) -> Result<(), ServiceError> {
         let s = &self.service;
         let ours = s.key.public_key();
+        // The block's subscriptions, relayed here or not.
+        let mut subscribed = Vec::new();
         for (stx, receipt) in block.block.txs.iter().zip(&block.receipts) {
             let applied = matches!(receipt.outcome, Outcome::Applied);
             let outcome = match &receipt.outcome {
@@ -43,6 +45,14 @@ impl Tsp {
             if stx.tx.signer == ours {
                 self.settle_own(conn, stx.tx.nonce, applied, &outcome, &tx)
                     .await?;
+            }
+            if let Payload::Subscribe(_) = &stx.tx.payload {
+                let result = if applied {
+                    Ok(())
+                } else {
+                    Err(outcome.clone())
+                };
+                subscribed.push((tx.clone(), result));
             }
             if !applied {
                 continue;
@@ -68,6 +78,7 @@ impl Tsp {
                 _ => {}
             }
         }
+        Tsp::subscriptions_final(conn, &subscribed, block.height).await?;
         Ok(())
     }
 
@@ -194,9 +205,10 @@ impl Tsp {
             return Ok(());
         }
         let s = &self.service;
+        // Every subscription: the check adds up what each was allocated.
         let Some(view) = s
             .node
-            .offering(offering)
+            .offering_in_full(offering)
             .await
             .map_err(ServiceError::unavailable)?
         else {

@@ -13,11 +13,13 @@ mod assets;
 mod corporate;
 mod follow;
 mod offerings;
+mod subscriptions;
 
 pub use api::router;
 pub use assets::{AssetView, NewAsset};
 pub use corporate::{ActionView, NewDistribution, NewRedemption};
 pub use offerings::{NewOffering, OfferingStatus};
+pub use subscriptions::SubscriptionView;
 
 use serde::Deserialize;
 use std::path::Path;
@@ -61,6 +63,17 @@ CREATE INDEX tsp_actions_by_nonce ON tsp_actions (nonce);
         version: 102,
         name: "tsp distribution deadlines",
         sql: "ALTER TABLE tsp_actions ADD COLUMN deadline_ms BIGINT;",
+    },
+    Migration {
+        version: 103,
+        name: "tsp relayed subscriptions",
+        sql: "
+CREATE TABLE tsp_subscriptions (
+    tx TEXT PRIMARY KEY, offering TEXT NOT NULL, did TEXT NOT NULL, wallet TEXT NOT NULL,
+    units TEXT NOT NULL, signed TEXT NOT NULL, state TEXT NOT NULL, outcome TEXT,
+    height BIGINT, received_ms BIGINT NOT NULL);
+CREATE INDEX tsp_subscriptions_by_state ON tsp_subscriptions (state, tx);
+",
     },
 ];
 
@@ -110,13 +123,20 @@ impl TspConfig {
 pub struct Tsp {
     /// The kit.
     pub service: Arc<Service>,
+    /// Where investors' subscriptions wait to be sent on.
+    relay: subscriptions::Relay,
 }
 
 impl Tsp {
     /// Opens the TSP service of `config`.
     pub async fn open(config: TspConfig) -> anyhow::Result<Arc<Tsp>> {
         let service = Service::open(config.service, MIGRATIONS).await?;
-        Ok(Arc::new(Tsp { service }))
+        let relay = subscriptions::Relay::start(
+            service.db.clone(),
+            service.node.clone(),
+            service.chain_id.clone(),
+        );
+        Ok(Arc::new(Tsp { service, relay }))
     }
 
     /// Runs the service until SIGINT or SIGTERM.

@@ -3,7 +3,7 @@
 
 use super::chain::validator_view;
 use super::{at, parse, Answer, ApiError, Shared};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use std::sync::Arc;
 use tranche_api::node::{
     AssetView, At, AuditAnchorView, Balance, CustodialWallet, CustodyView, IssuanceRequestView,
@@ -230,17 +230,34 @@ pub(super) async fn issuance(
     at(&view, answer)
 }
 
-/// An offering (F5-3..F5-8): its terms, phase, escrow and subscriptions.
+/// Which of an offering's subscriptions to list.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub(super) struct SubscriptionPage {
+    /// From the subscription numbered this (0: the first).
+    #[serde(default)]
+    after: u64,
+    /// At most this many (default and most: 1,000).
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// An offering (F5-3..F5-8): its terms, phase, escrow and a page of its
+/// subscriptions (`subscriptions` says how many there are in all).
 #[utoipa::path(get, path = "/offerings/{offering}", tag = "ledger",
-    params(("offering" = String, Path, description = "The offering's id")),
+    params(("offering" = String, Path, description = "The offering's id"), SubscriptionPage),
     responses(
         (status = 200, description = "The offering", body = At<OfferingView>),
         (status = 404, description = "No such offering", body = ErrorBody)))]
 pub(super) async fn offering(
     State(s): State<Arc<Shared>>,
     Path(offering): Path<String>,
+    Query(page): Query<SubscriptionPage>,
 ) -> Answer<At<OfferingView>> {
     let offering: RequestId = parse("offering", &offering)?;
+    let limit = page
+        .limit
+        .unwrap_or(tranche_api::OFFERING_ENTRIES_MAX)
+        .min(tranche_api::OFFERING_ENTRIES_MAX);
     let view = s.view();
     let o = view
         .ledger
@@ -252,8 +269,8 @@ pub(super) async fn offering(
         .unwrap_or_default();
     let entries = view
         .ledger
-        .subscriptions(&offering)
-        .take(1_000)
+        .subscriptions(&offering, page.after)
+        .take(limit)
         .map(|s| SubscriptionView {
             wallet: s.wallet,
             units: s.units,
@@ -268,6 +285,7 @@ pub(super) async fn offering(
         allocated: o.allocated,
         subscriptions: o.subscriptions,
         escrow: Ledger::escrow_wallet(&offering),
+        entries_from: page.after,
         entries,
     };
     at(&view, answer)
