@@ -28,6 +28,8 @@ use tranche_types::{ChainId, Payload, SignedTransaction};
 /// Subscriptions waiting for the relay; past this, callers are told to
 /// come back shortly rather than queue without bound.
 pub const QUEUED_MAX: usize = 10_000;
+/// Recorded lots being sent to the node at once.
+const LOTS_IN_FLIGHT: usize = 4;
 
 /// A subscription as the TSP relayed it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -92,9 +94,23 @@ impl Relay {
             if let Err(e) = resend_recorded(&db, &node).await {
                 tracing::warn!(error = %e, "resending recorded subscriptions");
             }
+            // Lots are recorded one after another (the write turn is one
+            // anyway) and sent while the next is recorded, a few at a time.
+            let sending = Arc::new(tokio::sync::Semaphore::new(LOTS_IN_FLIGHT));
             let mut lot = Vec::with_capacity(BATCH_TXS_MAX);
             while arrived.recv_many(&mut lot, BATCH_TXS_MAX).await > 0 {
-                relay(&db, &node, &chain, std::mem::take(&mut lot)).await;
+                let Some(recorded) = check_and_record(&db, &chain, std::mem::take(&mut lot)).await
+                else {
+                    continue;
+                };
+                let Ok(permit) = Arc::clone(&sending).acquire_owned().await else {
+                    return;
+                };
+                let (db, node) = (db.clone(), node.clone());
+                tokio::spawn(async move {
+                    send(&db, &node, recorded).await;
+                    drop(permit);
+                });
             }
         });
         Relay {
@@ -104,19 +120,24 @@ impl Relay {
     }
 }
 
-/// Checks the signatures of `lot` together, records the good ones in one
-/// transaction, forwards them in one batch, and answers each caller.
-async fn relay(db: &Db, node: &NodeClient, chain: &ChainId, lot: Vec<Item>) {
+/// Checks the signatures of `lot` together and records the good ones in one
+/// transaction; answers the others. `None` if nothing is left to send.
+async fn check_and_record(db: &Db, chain: &ChainId, lot: Vec<Item>) -> Option<Vec<Item>> {
     let lot = signed_by_their_signers(chain, lot);
     if lot.is_empty() {
-        return;
+        return None;
     }
     if let Err(e) = record(db, &lot).await {
         for item in lot {
             let _ = item.reply.send(Err(e.clone()));
         }
-        return;
+        return None;
     }
+    Some(lot)
+}
+
+/// Forwards a recorded `lot` in one node batch and answers each caller.
+async fn send(db: &Db, node: &NodeClient, lot: Vec<Item>) {
     let txs: Vec<SignedTransaction> = lot.iter().map(|i| i.stx.clone()).collect();
     let answer = match node.submit_batch(&txs).await {
         Ok(a) => a.results,
@@ -185,9 +206,9 @@ fn signed_by_their_signers(chain: &ChainId, lot: Vec<Item>) -> Vec<Item> {
         .collect()
 }
 
-/// Rows one statement inserts: well inside both engines' bound
-/// parameters (7 a row).
-const ROWS_PER_INSERT: usize = 500;
+/// Rows one statement writes: SQLite looks a statement's parameters up by
+/// name one by one, so a few dozen rows a statement cost less than hundreds.
+const ROWS_PER_INSERT: usize = 50;
 
 /// Records `lot` in one transaction, a few hundred rows a statement.
 async fn record(db: &Db, lot: &[Item]) -> Result<(), ServiceError> {
