@@ -46,8 +46,8 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10_000,
               value_parser = clap::value_parser!(u64).range(1..=offering::INVESTORS_MAX as u64))]
         investors: u64,
-        /// Concurrent HTTP clients.
-        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_024))]
+        /// Concurrent HTTP clients: investors subscribing at the same time.
+        #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_024))]
         clients: u64,
         /// The subscription window, in seconds: every subscription must be
         /// final before it ends.
