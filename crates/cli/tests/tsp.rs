@@ -456,6 +456,17 @@ fn st6_sr6_sr1_the_tsp_registers_for_attested_owners_opens_within_policy_and_ver
         // the next start sends it.
         let stx: tranche_types::SignedTransaction = serde_json::from_str(&signed).unwrap();
         let tx_id = stx.hash().to_hex();
+        // And one that expired meanwhile: refused for good, not sent forever.
+        let expired = tranche_crypto::sign_transaction(
+            &investor.1,
+            tranche_types::Transaction {
+                valid_until: tranche_types::Timestamp(1),
+                nonce: 2,
+                ..stx.tx.clone()
+            },
+        )
+        .unwrap();
+        let expired_id = expired.hash().to_hex();
         let mut service = cleanup.children.pop().unwrap();
         service.kill().unwrap();
         service.wait().unwrap();
@@ -466,18 +477,20 @@ fn st6_sr6_sr1_the_tsp_registers_for_attested_owners_opens_within_policy_and_ver
             )
             .await
             .unwrap();
-            sqlx::query(
-                "INSERT INTO tsp_subscriptions (tx, offering, did, wallet, units, signed, state, received_ms)
-                 VALUES ($1, $2, $3, $4, '100', $5, 'sent', 0)",
-            )
-            .bind(tx_id.clone())
-            .bind(offering.clone())
-            .bind(did_of(&investor.1))
-            .bind(investor.1.address().to_string())
-            .bind(hex::encode(stx.to_bytes()))
-            .execute(db.pool())
-            .await
-            .unwrap();
+            for (id, signed) in [(&tx_id, &stx), (&expired_id, &expired)] {
+                sqlx::query(
+                    "INSERT INTO tsp_subscriptions (tx, offering, did, wallet, units, signed, state, received_ms)
+                     VALUES ($1, $2, $3, $4, '100', $5, 'sent', 0)",
+                )
+                .bind(id.clone())
+                .bind(offering.clone())
+                .bind(did_of(&investor.1))
+                .bind(investor.1.address().to_string())
+                .bind(hex::encode(signed.to_bytes()))
+                .execute(db.pool())
+                .await
+                .unwrap();
+            }
         });
         cleanup.children.push(start("tsp", &config, &log));
         wait_for("the TSP's service", || healthy(&api));
@@ -487,6 +500,17 @@ fn st6_sr6_sr1_the_tsp_registers_for_attested_owners_opens_within_policy_and_ver
             assert_eq!(status, 200, "{out}");
             out["state"] == "applied"
         });
+        let (status, out) = raw(
+            "GET",
+            &format!("{subscriptions}/{expired_id}"),
+            &bearer(t, &investor.0),
+            "",
+        );
+        assert_eq!(
+            (status, out["state"].clone()),
+            (200, json!("refused")),
+            "{out}"
+        );
         // Handed in again (a retry): the same subscription, taken once.
         for _ in 0..2 {
             let (status, out) = raw("POST", &subscriptions, &bearer(t, &investor.0), &signed);

@@ -30,6 +30,9 @@ use tranche_types::{ChainId, Payload, SignedTransaction};
 pub const QUEUED_MAX: usize = 10_000;
 /// Recorded lots being sent to the node at once.
 const LOTS_IN_FLIGHT: usize = 4;
+/// How often, and after how long, a recorded subscription not yet seen
+/// final is sent again.
+const RESEND_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A subscription as the TSP relayed it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -91,14 +94,31 @@ impl Relay {
     pub(crate) fn start(db: Db, node: NodeClient, chain: ChainId) -> Relay {
         let (queue, mut arrived) = mpsc::channel::<Item>(QUEUED_MAX);
         tokio::spawn(async move {
-            if let Err(e) = resend_recorded(&db, &node).await {
+            if let Err(e) = resend_recorded(&db, &node, now_ms()).await {
                 tracing::warn!(error = %e, "resending recorded subscriptions");
             }
             // Lots are recorded one after another (the write turn is one
             // anyway) and sent while the next is recorded, a few at a time.
             let sending = Arc::new(tokio::sync::Semaphore::new(LOTS_IN_FLIGHT));
             let mut lot = Vec::with_capacity(BATCH_TXS_MAX);
-            while arrived.recv_many(&mut lot, BATCH_TXS_MAX).await > 0 {
+            // Now and then, what the node did not take when it was sent
+            // (unreachable, or dropped from its mempool) goes again.
+            let mut again = tokio::time::interval(RESEND_EVERY);
+            again.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                let taken = tokio::select! {
+                    n = arrived.recv_many(&mut lot, BATCH_TXS_MAX) => n,
+                    _ = again.tick() => {
+                        let before = now_ms().saturating_sub(RESEND_EVERY.as_millis() as u64);
+                        if let Err(e) = resend_recorded(&db, &node, before).await {
+                            tracing::warn!(error = %e, "resending recorded subscriptions");
+                        }
+                        continue;
+                    }
+                };
+                if taken == 0 {
+                    return;
+                }
                 let Some(recorded) = check_and_record(&db, &chain, std::mem::take(&mut lot)).await
                 else {
                     continue;
@@ -281,13 +301,17 @@ fn hex_of(stx: &SignedTransaction) -> String {
     hex::encode(stx.to_bytes())
 }
 
-/// Sends again what was recorded and is not final, in node batches.
-async fn resend_recorded(db: &Db, node: &NodeClient) -> Result<(), ServiceError> {
+/// Sends again what was recorded before `before_ms` and is not final, in
+/// node batches; what the node now refuses for good (expired, say) is
+/// marked refused, so it is not tried again.
+async fn resend_recorded(db: &Db, node: &NodeClient, before_ms: u64) -> Result<(), ServiceError> {
     let mut after = String::new();
     loop {
         let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT tx, signed FROM tsp_subscriptions WHERE state = 'sent' AND tx > $1 ORDER BY tx LIMIT 1000",
+            "SELECT tx, signed FROM tsp_subscriptions
+             WHERE state = 'sent' AND received_ms < $1 AND tx > $2 ORDER BY tx LIMIT 1000",
         )
+        .bind(before_ms as i64)
         .bind(after.clone())
         .fetch_all(db.pool())
         .await?;
@@ -295,18 +319,46 @@ async fn resend_recorded(db: &Db, node: &NodeClient) -> Result<(), ServiceError>
             return Ok(());
         };
         after = last.clone();
-        let txs: Vec<SignedTransaction> = rows
-            .iter()
-            .filter_map(|(_, signed)| {
-                let bytes = hex::decode(signed).ok()?;
-                SignedTransaction::from_bytes(&bytes).ok()
-            })
-            .collect();
-        node.submit_batch(&txs)
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut txs = Vec::with_capacity(rows.len());
+        for (tx, signed) in &rows {
+            let stx = hex::decode(signed)
+                .ok()
+                .and_then(|b| SignedTransaction::from_bytes(&b).ok())
+                .ok_or_else(|| ServiceError::internal("a recorded subscription", tx))?;
+            ids.push(tx.clone());
+            txs.push(stx);
+        }
+        let answer = node
+            .submit_batch(&txs)
             .await
             .map_err(ServiceError::unavailable)?;
-        tracing::info!(n = txs.len(), "recorded subscriptions sent again");
+        let refused: Vec<(String, &str)> = ids
+            .into_iter()
+            .zip(&answer.results)
+            .filter_map(|(id, r)| match &r.error {
+                Some(e) if refused_for_good(e.code) => Some((id, e.code.name())),
+                _ => None,
+            })
+            .collect();
+        if !refused.is_empty() {
+            mark_refused(db, &refused).await?;
+        }
+        tracing::info!(
+            n = txs.len(),
+            refused = refused.len(),
+            "recorded subscriptions sent again"
+        );
     }
+}
+
+/// Whether the node's refusal stands however often the same transaction
+/// is sent (unlike "held already" or "full, try later").
+fn refused_for_good(code: ErrorCode) -> bool {
+    !matches!(
+        code,
+        ErrorCode::NonceTaken | ErrorCode::NonceUsed | ErrorCode::MempoolFull
+    )
 }
 
 /// Checks a body as a subscription `who` may hand in: a `subscribe` for
