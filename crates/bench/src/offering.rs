@@ -562,6 +562,8 @@ async fn measure(args: &Options, devnet: &DevnetFile, keys: &Keys) -> Result<Val
         "rules": default_rules(),
     });
     let offering_url = format!("{}/offerings/{OFFERING}", tsp.api);
+    // The offering as the TSP's operator sees it.
+    let tsp_view = || http.call(get.clone(), &offering_url, Some(&tsp_op), None);
     http.call(
         post.clone(),
         &format!("{}/offerings", tsp.api),
@@ -570,10 +572,7 @@ async fn measure(args: &Options, devnet: &DevnetFile, keys: &Keys) -> Result<Val
     )
     .await?;
     until("the offering open", || async {
-        let o = http
-            .call(get.clone(), &offering_url, Some(&tsp_op), None)
-            .await?;
-        Ok(o["state"] == json!("open"))
+        Ok(tsp_view().await?["state"] == json!("open"))
     })
     .await?;
 
@@ -659,15 +658,10 @@ async fn measure(args: &Options, devnet: &DevnetFile, keys: &Keys) -> Result<Val
     }
     let payout_ms = payout_time(&node, from).await?;
     until("the TSP's verification", || async {
-        let o = http
-            .call(get.clone(), &offering_url, Some(&tsp_op), None)
-            .await?;
-        Ok(o["state"] == json!("released"))
+        Ok(tsp_view().await?["state"] == json!("released"))
     })
     .await?;
-    let o = http
-        .call(get.clone(), &offering_url, Some(&tsp_op), None)
-        .await?;
+    let o = tsp_view().await?;
     let expected = format!("issued {n} of {n} allocated to {n} subscriptions");
     if o["verified"] != json!(expected) {
         bail!("the TSP verified {}, not {expected:?}", o["verified"]);

@@ -363,8 +363,12 @@ fn refused_for_good(code: ErrorCode) -> bool {
 
 /// Checks a body as a subscription `who` may hand in: a `subscribe` for
 /// this chain, still valid (its signature is checked with the relay's lot).
-fn check(stx: &SignedTransaction, chain: &ChainId) -> Result<(), ServiceError> {
-    let Payload::Subscribe(_) = &stx.tx.payload else {
+/// Returns the subscription.
+fn check<'a>(
+    stx: &'a SignedTransaction,
+    chain: &ChainId,
+) -> Result<&'a tranche_types::Subscribe, ServiceError> {
+    let Payload::Subscribe(p) = &stx.tx.payload else {
         return Err(refuse(
             ServiceCode::BadRequest,
             "the body is a signed subscribe transaction (tranche tx build payload of {\"type\":\"subscribe\",…}, then tranche tx sign)",
@@ -385,7 +389,7 @@ fn check(stx: &SignedTransaction, chain: &ChainId) -> Result<(), ServiceError> {
             "the transaction has expired; sign it again with a later valid_until",
         ));
     }
-    Ok(())
+    Ok(p)
 }
 
 impl Tsp {
@@ -396,10 +400,7 @@ impl Tsp {
         stx: SignedTransaction,
     ) -> Result<SubscriptionView, ServiceError> {
         let s = &self.service;
-        check(&stx, &s.chain_id)?;
-        let Payload::Subscribe(p) = &stx.tx.payload else {
-            unreachable!("checked above")
-        };
+        let p = check(&stx, &s.chain_id)?;
         let offering = p.offering.to_string();
         if !self.opened_here(&offering).await? {
             return Err(refuse(
