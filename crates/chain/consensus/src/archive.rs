@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 use tranche_ledger::{LedgerEvent, TransferRecord};
 use tranche_storage::{Archive, BlockRecord, StorageError};
-use tranche_types::{Block, Hash, Timestamp};
+use tranche_types::{Block, Hash, SignedTransaction, Timestamp};
 
 /// The most finalized blocks stored in one write.
 const COMMIT_BATCH_MAX: usize = 64;
@@ -152,6 +152,22 @@ impl<A: Archive> Stored<A> {
             }
         }
         stored(self.archive.block_by_hash(hash))
+    }
+
+    /// Whether `stx` is in a finalized block not yet stored: a node that
+    /// has just finalized it must not call a repeated submission of it a
+    /// used nonce only because its store lags a moment behind.
+    pub(crate) fn holds_unstored(&self, stx: &SignedTransaction) -> bool {
+        let u = lock(&self.unstored);
+        let tx = &stx.tx;
+        u.by_height.values().any(|f| {
+            f.finalized.block.txs.iter().any(|t| {
+                t.tx.signer == tx.signer
+                    && t.tx.nonce == tx.nonce
+                    && t.signature == stx.signature
+                    && t.hash() == stx.hash()
+            })
+        })
     }
 
     /// The finalization certificate of the block at `height`, if it had one.
@@ -320,6 +336,38 @@ mod tests {
             assert_eq!(stored.backlog(), 0);
             // With room, it does not wait at all.
             stored.room().await;
+        });
+    }
+
+    #[test]
+    fn a_transaction_final_but_not_yet_stored_is_known_as_itself_only() {
+        deterministic::Runner::default().start(|context| async move {
+            let archive = MemoryArchive::default();
+            let (observer, mut reported) = mpsc::unbounded_channel();
+            let stored = Stored::start(context.child("writer"), archive.clone(), observer);
+            let key = tranche_testkit::key(1);
+            let ledger = Arc::new(tranche_testkit::one_org_ledger(
+                "tranche-test",
+                "solo",
+                &key,
+                Vec::new(),
+                0,
+            ));
+            let person = tranche_testkit::key(2);
+            let tx = |nonce| {
+                tranche_testkit::register_wallet("tranche-test", &key, nonce, Timestamp(9), &person)
+            };
+            let mut f = final_at(1, &ledger);
+            f.finalized.block.txs.push(tx(0));
+            stored.store(vec![f]);
+            assert!(stored.holds_unstored(&tx(0)));
+            assert!(!stored.holds_unstored(&tx(1)), "another nonce");
+            let mut forged = tx(0);
+            forged.signature = tx(1).signature;
+            assert!(!stored.holds_unstored(&forged), "another signature");
+            // Once stored, the store answers for it.
+            reported.recv().await.unwrap();
+            assert!(!stored.holds_unstored(&tx(0)));
         });
     }
 }

@@ -141,7 +141,17 @@ where
             .iter()
             .map(|tx| (pass_on && !self.mempool.verified(tx)).then(|| tx.to_bytes()))
             .collect();
-        let results = if txs.len() == 1 {
+        // A used nonce whose transaction is this very one, final and on its
+        // way to the store, is a repeated submission: harmless, as the
+        // node API answers it once the block is stored.
+        let repeats: Vec<Option<(Hash, bool)>> = txs
+            .iter()
+            .map(|tx| {
+                let used = tx.tx.nonce < self.base_ledger.next_nonce(&tx.tx.signer);
+                used.then(|| (tx.hash(), self.store.holds_unstored(tx)))
+            })
+            .collect();
+        let mut results: Vec<Result<Hash, AdmitError>> = if txs.len() == 1 {
             // One signature alone checks faster than a batch of one.
             txs.into_iter()
                 .map(|tx| self.mempool.admit(tx, &self.base_ledger, now))
@@ -150,8 +160,13 @@ where
             self.mempool
                 .admit_batch(txs, &self.base_ledger, now, self.context.as_mut())
         };
-        for (result, bytes) in results.iter().zip(fresh) {
-            if let (Ok(_), Some(bytes)) = (result, bytes) {
+        for (result, repeat) in results.iter_mut().zip(&repeats) {
+            if let (Err(AdmitError::NonceUsed { .. }), Some((hash, true))) = (&result, repeat) {
+                *result = Ok(*hash);
+            }
+        }
+        for ((result, bytes), repeat) in results.iter().zip(fresh).zip(&repeats) {
+            if let (Ok(_), Some(bytes), None) = (result, bytes, repeat) {
                 self.gossip(&bytes);
             }
         }

@@ -11,6 +11,7 @@ use tranche_api::node::{
     Status, SubmitStatus, Submitted, TransactionRecord, ValidatorView, Validators,
 };
 use tranche_api::{ErrorBody, ErrorCode, BATCH_BODY_BYTES_MAX, BATCH_TXS_MAX};
+use tranche_block::AdmitError;
 use tranche_ledger::{Ledger, Member};
 use tranche_types::{Hash, Outcome, Payload, PublicKey, SignedTransaction};
 
@@ -50,6 +51,20 @@ fn finalized(hash: Hash, height: u64, index: u32) -> Submitted {
     }
 }
 
+/// Where the transaction the mempool called a used nonce is, if it was
+/// stored between the look before submitting and the mempool's answer: a
+/// repeated submission is harmless however it races the store.
+fn stored_meanwhile(
+    s: &Shared,
+    e: &AdmitError,
+    hash: &Hash,
+) -> Result<Option<(u64, u32)>, ApiError> {
+    match e {
+        AdmitError::NonceUsed { .. } => Ok(s.store.transaction(hash)?),
+        _ => Ok(None),
+    }
+}
+
 /// Submits a signed transaction (as `tranche tx sign --format json` writes it).
 #[utoipa::path(post, path = "/transactions", tag = "chain",
     request_body(content = Object, description = "A signed transaction in JSON"),
@@ -75,7 +90,15 @@ pub(super) async fn submit(
     if let Some((height, index)) = s.store.transaction(&hash)? {
         return Ok((StatusCode::OK, Json(finalized(hash, height, index))));
     }
-    let hash = s.mailbox.submit(stx).await.map_err(admit_error)?;
+    let hash = match s.mailbox.submit(stx).await {
+        Ok(hash) => hash,
+        Err(e) => match stored_meanwhile(&s, &e, &hash)? {
+            Some((height, index)) => {
+                return Ok((StatusCode::OK, Json(finalized(hash, height, index))))
+            }
+            None => return Err(admit_error(e)),
+        },
+    };
     Ok((
         StatusCode::ACCEPTED,
         Json(Submitted {
@@ -154,16 +177,25 @@ pub(super) async fn submit_batch(
                 index: None,
                 error: None,
             },
-            Err(e) => {
-                refused += 1;
-                BatchItem {
+            Err(e) => match stored_meanwhile(&s, &e, &hash)? {
+                Some((height, index)) => BatchItem {
                     hash,
-                    status: None,
-                    height: None,
-                    index: None,
-                    error: Some(admit_error(e).body()),
+                    status: Some(SubmitStatus::Finalized),
+                    height: Some(height),
+                    index: Some(index),
+                    error: None,
+                },
+                None => {
+                    refused += 1;
+                    BatchItem {
+                        hash,
+                        status: None,
+                        height: None,
+                        index: None,
+                        error: Some(admit_error(e).body()),
+                    }
                 }
-            }
+            },
         });
     }
     let results: Vec<BatchItem> = results.into_iter().flatten().collect();
