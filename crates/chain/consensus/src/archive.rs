@@ -302,20 +302,36 @@ mod tests {
         }
     }
 
+    type Reported = mpsc::UnboundedReceiver<Finalized>;
+
+    /// A writer on a memory archive, and a one-organisation ledger.
+    fn writer(
+        context: &deterministic::Context,
+    ) -> (
+        MemoryArchive,
+        Stored<MemoryArchive>,
+        Reported,
+        tranche_crypto::Keypair,
+        Arc<tranche_ledger::Ledger>,
+    ) {
+        let archive = MemoryArchive::default();
+        let (observer, reported) = mpsc::unbounded_channel();
+        let stored = Stored::start(context.child("writer"), archive.clone(), observer);
+        let key = tranche_testkit::key(1);
+        let ledger = Arc::new(tranche_testkit::one_org_ledger(
+            "tranche-test",
+            "solo",
+            &key,
+            Vec::new(),
+            0,
+        ));
+        (archive, stored, reported, key, ledger)
+    }
+
     #[test]
     fn a_full_writer_makes_the_application_wait_until_blocks_are_stored() {
         deterministic::Runner::default().start(|context| async move {
-            let archive = MemoryArchive::default();
-            let (observer, mut reported) = mpsc::unbounded_channel();
-            let stored = Stored::start(context.child("writer"), archive.clone(), observer);
-            let key = tranche_testkit::key(1);
-            let ledger = Arc::new(tranche_testkit::one_org_ledger(
-                "tranche-test",
-                "solo",
-                &key,
-                Vec::new(),
-                0,
-            ));
+            let (archive, stored, mut reported, _, ledger) = writer(&context);
             let full = UNSTORED_BLOCKS_MAX as u64;
             stored.store((1..=full).map(|h| final_at(h, &ledger)).collect());
             // Nothing awaited yet, so the writer has not run: the backlog is
@@ -342,17 +358,7 @@ mod tests {
     #[test]
     fn a_transaction_final_but_not_yet_stored_is_known_as_itself_only() {
         deterministic::Runner::default().start(|context| async move {
-            let archive = MemoryArchive::default();
-            let (observer, mut reported) = mpsc::unbounded_channel();
-            let stored = Stored::start(context.child("writer"), archive.clone(), observer);
-            let key = tranche_testkit::key(1);
-            let ledger = Arc::new(tranche_testkit::one_org_ledger(
-                "tranche-test",
-                "solo",
-                &key,
-                Vec::new(),
-                0,
-            ));
+            let (_, stored, mut reported, key, ledger) = writer(&context);
             let person = tranche_testkit::key(2);
             let tx = |nonce| {
                 tranche_testkit::register_wallet("tranche-test", &key, nonce, Timestamp(9), &person)
