@@ -10,7 +10,7 @@
 # issuance in the issuer's service (four eyes); the TSP verifies it (SR-1)
 # and the bank pays the owner 100,000 USD out of escrow (F5-8); a profit of
 # 5,000 USD is distributed and claimed (F5-9); Alice transfers, entrusts
-# tokens to a custodian and moves them out with its co-signature (SR-3);
+# tokens to a custodian and moves them out on her authorization (SR-3);
 # Alice and Bob settle; the asset is sold and every token redeemed at
 # 100 USD and revoked (F5-10); the exchange checks the supply on its own
 # node (SR-2), the regulator reads the transfers from its own (F6-9), and
@@ -283,16 +283,13 @@ check "alice's custodial wallet in her query" "$VAULT" "$("$TRANCHE" query walle
 "$TRANCHE" tx sign "$WORK/entrust.json" --key alice --out "$WORK/entrust.signed.json" > /dev/null
 "$TRANCHE" submit "$WORK/entrust.signed.json"
 
-echo "== SR-3 Alice moves 40 out of custody to Bob: the custodian co-signs her instruction, then she signs it"
-echo "{\"type\":\"custodial_transfer\",\"custodian\":\"devnet-custodian\",\"token\":\"$TOKEN\",\"to\":\"$BOB\",\"amount\":\"40\"}" > "$WORK/move.json"
-"$TRANCHE" tx build payload "$WORK/move.json" --chain-id "$CHAIN" --key alice --nonce 6 --out "$WORK/move.tx.json" > /dev/null
-"$TRANCHE" tx cosign "$WORK/move.tx.json" --key-file "$DEVNET/keys/devnet-custodian.key" --password-file "$PW" --out "$WORK/move.tx.json" > /dev/null
-"$TRANCHE" tx sign "$WORK/move.tx.json" --key alice --out "$WORK/move.signed.json" > /dev/null
-"$TRANCHE" submit "$WORK/move.signed.json"
+echo "== SR-3 Alice moves 40 out of custody to Bob: she authorizes it offline, the custodian sends it"
+"$TRANCHE" did authorize-transfer --chain-id "$CHAIN" --custodian devnet-custodian --token "$TOKEN" --to "$BOB" --amount 40 --number 0 --key alice-id --out "$WORK/move.json" > /dev/null
+"$TRANCHE" send "$WORK/move.json" --key-file "$DEVNET/keys/devnet-custodian.key" --password-file "$PW" > /dev/null
 
 echo "== Settlement: Alice gives Bob 30, Bob gives Alice 10, in one transaction with Bob's approval"
 echo "{\"type\":\"settle\",\"legs\":[{\"token\":\"$TOKEN\",\"from\":\"$ALICE\",\"to\":\"$BOB\",\"amount\":\"30\"},{\"token\":\"$TOKEN\",\"from\":\"$BOB\",\"to\":\"$ALICE\",\"amount\":\"10\"}]}" > "$WORK/settle.json"
-"$TRANCHE" tx build payload "$WORK/settle.json" --chain-id "$CHAIN" --key alice --nonce 7 --out "$WORK/settle.tx.json" > /dev/null
+"$TRANCHE" tx build payload "$WORK/settle.json" --chain-id "$CHAIN" --key alice --nonce 6 --out "$WORK/settle.tx.json" > /dev/null
 "$TRANCHE" tx approve "$WORK/settle.tx.json" --key bob --out "$WORK/settle.tx.json" > /dev/null
 "$TRANCHE" tx sign "$WORK/settle.tx.json" --key alice --out "$WORK/settle.signed.json" > /dev/null
 "$TRANCHE" submit "$WORK/settle.signed.json"

@@ -343,6 +343,8 @@ pub struct CustodyView {
     /// The holder's DID.
     #[schema(value_type = String)]
     pub holder: Did,
+    /// The number the holder's next authorization must carry.
+    pub next_authorization: u64,
 }
 
 /// A custodial wallet kept for a wallet's identity.

@@ -110,12 +110,16 @@ fn every_kind() -> Vec<Payload> {
             consent: Signature([4; 64]),
         }),
         Payload::CustodialTransfer(CustodialTransfer {
-            custodian: id("safe-custody"),
             token: id("T-1"),
             to: wallet,
             amount: Units(5),
             reference: None,
-            cosignature: Signature([5; 64]),
+            authorization: HolderAuthorization {
+                key: PublicKey([6; 32]),
+                number: 2,
+                valid_until: Timestamp(1_700_000_000_000),
+                signature: Signature([5; 64]),
+            },
         }),
         Payload::SetFrozen(SetFrozen {
             token: id("T-1"),

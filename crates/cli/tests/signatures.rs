@@ -1,7 +1,8 @@
 //! Every signature a transaction carries, made with the `tranche` command
 //! offline (REC-5): a person's consent to a binding and to custody (SR-5,
-//! SR-3), a custodian's co-signature (SR-3) and a settlement approval; and
-//! the exit codes that tell usage errors apart from the rest.
+//! SR-3), a holder's authorization of a custodial transfer (SR-3) and a
+//! settlement approval; and the exit codes that tell usage errors apart
+//! from the rest.
 
 use tranche_crypto::{verify, Domain};
 use tranche_ledger::Ledger;
@@ -108,81 +109,79 @@ fn sr5_bind_wallet_signs_the_wallets_consent_and_the_dids_proof_of_control() {
 }
 
 #[test]
-fn sr3_a_custodian_cosigns_a_holders_instruction_offline_before_the_holder_signs() {
+fn sr3_a_holder_authorizes_a_custodial_transfer_offline_for_one_custodian_and_instruction() {
     let env = env();
-    for k in ["alice", "bob", "custodian"] {
+    for k in ["alice", "bob"] {
         env.ok(&["key", "new", k]);
     }
+    let (alice, _) = key(&env, "alice");
     let (_, bob) = key(&env, "bob");
-    env.build_payload(
-        &format!(
-            r#"{{"type":"custodial_transfer","custodian":"safe-custody","token":"T-1","to":"{bob}","amount":"40"}}"#
-        ),
-        "alice",
-        "4",
-        "move.json",
-    );
-    env.ok(&[
-        "tx",
-        "cosign",
-        "move.json",
-        "--key",
-        "custodian",
+    let authorize = |extra: &[&str]| {
+        let mut args = vec![
+            "did",
+            "authorize-transfer",
+            "--chain-id",
+            "alpha",
+            "--custodian",
+            "safe-custody",
+            "--token",
+            "T-1",
+            "--amount",
+            "40",
+            "--number",
+            "3",
+            "--key",
+            "alice",
+        ];
+        args.extend_from_slice(extra);
+        args.iter().map(|a| a.to_string()).collect::<Vec<_>>()
+    };
+    let bob_text = bob.to_string();
+    let args = authorize(&[
+        "--to",
+        &bob_text,
+        "--reference",
+        "INV-7",
+        "--valid-for",
+        "30m",
         "--out",
         "move.json",
     ]);
-    let tx: Transaction = read(&env, "move.json");
-    let Payload::CustodialTransfer(p) = &tx.payload else {
-        panic!("still a custodial transfer")
+    env.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let Payload::CustodialTransfer(p) = read(&env, "move.json") else {
+        panic!("a custodial_transfer payload")
     };
-    let (custodian, _) = key(&env, "custodian");
-    let message = Ledger::cosign_message(&tx.signer, 4, p);
+    assert_eq!((p.to, p.amount.0, p.authorization.number), (bob, 40, 3));
+    assert_eq!(p.authorization.key, alice);
+    let now = tranche_service::now_ms();
+    let until = p.authorization.valid_until.0;
+    assert!(
+        until > now + 29 * 60_000 && until <= now + 30 * 60_000,
+        "{until}"
+    );
+    let message = Ledger::authorization_message(&"safe-custody".parse().unwrap(), &p);
     verify(
-        &custodian,
-        Domain::CustodianCosign,
+        &alice,
+        Domain::CustodyAuthorization,
         &chain(),
         &message,
-        &p.cosignature,
+        &p.authorization.signature,
     )
     .unwrap();
-    env.ok(&[
-        "tx",
-        "sign",
-        "move.json",
-        "--key",
-        "alice",
-        "--out",
-        "move.signed.json",
-    ]);
-    let report = env.json(&["tx", "inspect", "move.signed.json"]);
-    assert_eq!(report["valid"], true);
-    // Co-signatures go on before the holder signs, and only on custodial transfers.
-    let out = env.fails_with(
-        1,
-        &["tx", "cosign", "move.signed.json", "--key", "custodian"],
-    );
-    assert!(out.contains("already signed"), "{out}");
-    env.ok(&[
-        "tx",
-        "build",
-        "transfer",
-        "--chain-id",
-        "alpha",
-        "--key",
-        "alice",
-        "--nonce",
-        "5",
-        "--token",
-        "T-1",
-        "--to",
-        &bob.to_string(),
-        "--amount",
-        "1",
-        "--out",
-        "t.json",
-    ]);
-    let out = env.fails_with(1, &["tx", "cosign", "t.json", "--key", "custodian"]);
-    assert!(out.contains("only a custodial_transfer"), "{out}");
+    // For another custodian, the same signature does not verify.
+    let other = Ledger::authorization_message(&"other-custody".parse().unwrap(), &p);
+    assert!(verify(
+        &alice,
+        Domain::CustodyAuthorization,
+        &chain(),
+        &other,
+        &p.authorization.signature
+    )
+    .is_err());
+    // A wallet that is not one is refused before anything is signed.
+    let args = authorize(&["--to", "nope"]);
+    let out = env.fails_with(2, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.contains("--to"), "{out}");
 }
 
 #[test]

@@ -429,31 +429,50 @@ pub fn admit(w: &mut World, org: &str, k: &Keypair, role: Option<Role>) {
     }
 }
 
-/// A custodial transfer of `amount` of `T` to `to` from `holder_key`, co-signed
-/// by `cosigner` for that key's next nonce.
-pub fn custodial_transfer(
-    w: &World,
-    holder_key: &Keypair,
-    to: &Person,
-    amount: u128,
-    cosigner: &Keypair,
-) -> Payload {
-    let mut p = CustodialTransfer {
-        custodian: id("safe-custody"),
-        token: id("T"),
-        to: to.wallet(),
-        amount: Units(amount),
-        reference: None,
-        cosignature: Signature::unset(),
-    };
-    let nonce = w.ledger.next_nonce(&holder_key.public_key());
-    let message = Ledger::cosign_message(&holder_key.public_key(), nonce, &p);
-    p.cosignature = cosigner.sign(
-        tranche_crypto::Domain::CustodianCosign,
+/// A custodial transfer of `amount` of `T` to `to`, which `holder_key`
+/// authorizes `safe-custody` to make as its wallet's next authorization,
+/// valid for a day of the world's time.
+pub fn custodial_transfer(w: &World, holder_key: &Keypair, to: &Person, amount: u128) -> Payload {
+    let custodian: OrgId = id("safe-custody");
+    let key = holder_key.public_key();
+    let holder = w
+        .ledger
+        .identity(&key.address())
+        .cloned()
+        .unwrap_or_else(|| Ledger::did_of_key(&key));
+    let number = w
+        .ledger
+        .custody(&Ledger::custodial_wallet(&custodian, &holder))
+        .map_or(0, |c| c.next_authorization);
+    let valid_until = w.ctx.time.plus_ms(MS_PER_DAY);
+    Payload::CustodialTransfer(authorize(
+        &custodian,
+        holder_key,
+        (id("T"), to.wallet(), Units(amount)),
+        number,
+        valid_until,
+    ))
+}
+
+/// `key`'s authorization for `custodian` to move `(token, to, amount)` out
+/// of the custodial wallet it keeps for the key's holder, as number
+/// `number`, until `valid_until`.
+pub fn authorize(
+    custodian: &OrgId,
+    key: &Keypair,
+    (token, to, amount): (TokenId, WalletAddress, Units),
+    number: u64,
+    valid_until: Timestamp,
+) -> CustodialTransfer {
+    Ledger::sign_authorization(
         &id(CHAIN),
-        &message,
-    );
-    Payload::CustodialTransfer(p)
+        custodian,
+        key,
+        (token, to, amount),
+        None,
+        number,
+        valid_until,
+    )
 }
 
 /// `did`'s claim of `topic` (with `country` for a jurisdiction), valid

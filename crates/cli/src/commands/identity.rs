@@ -11,7 +11,9 @@ use std::process::ExitCode;
 use tranche_identity::*;
 use tranche_keystore::{read_bounded, write_private_atomically, Keystore};
 use tranche_ledger::Ledger;
-use tranche_types::{ChainId, CountryCode, OrgId, Payload, Timestamp};
+use tranche_types::{
+    ChainId, CountryCode, OrgId, Payload, Reference, Timestamp, TokenId, Units, WalletAddress,
+};
 
 /// The largest credential, presentation or status list read.
 const DOC_BYTES_MAX: u64 = 1024 * 1024;
@@ -89,6 +91,53 @@ pub enum DidCommand {
         #[arg(long)]
         custodian: OrgId,
         /// The key behind your DID.
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Write the payload here (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Authorize your custodian to move tokens out of the custodial wallet
+    /// it keeps for you (SR-3): writes the custodial_transfer payload the
+    /// custodian checks against its policy and sends.
+    ///
+    /// Signed offline with the key behind your DID (or a wallet key bound
+    /// to it), for one custodian, one instruction, one chain. Each
+    /// authorization of a wallet carries the next number (the custodian's
+    /// `GET /holders/me`, or the node's `GET /wallets/{wallet}` custody,
+    /// shows it) and is used once, in order; after --valid-for it is void.
+    ///
+    /// Example:
+    ///   tranche did authorize-transfer --chain-id tranche-devnet --custodian devnet-custodian \
+    ///       --token ACME --to <wallet> --amount 30 --number 0 --key alice-id --out move.json
+    ///   tranche service call http://127.0.0.1:28104/instructions --session alice.session --body move.json
+    #[command(verbatim_doc_comment)]
+    AuthorizeTransfer {
+        /// The chain the authorization is for.
+        #[arg(long, env = "TRANCHE_CHAIN_ID")]
+        chain_id: ChainId,
+        /// The custodian's organisation id.
+        #[arg(long)]
+        custodian: OrgId,
+        /// The token to move.
+        #[arg(long)]
+        token: TokenId,
+        /// The wallet to move it to.
+        #[arg(long)]
+        to: WalletAddress,
+        /// How many whole units.
+        #[arg(long)]
+        amount: Units,
+        /// A reference carried on chain (e.g. an invoice number).
+        #[arg(long)]
+        reference: Option<Reference>,
+        /// The wallet's next authorization number.
+        #[arg(long)]
+        number: u64,
+        /// How long from now it stays valid: e.g. 30m, 12h, 7d.
+        #[arg(long, default_value = "1h", value_parser = super::tx::parse_duration_ms)]
+        valid_for: u64,
+        /// The key behind your DID, or a wallet key bound to it.
         #[command(flatten)]
         key: KeyArgs,
         /// Write the payload here (default: standard output).
@@ -349,6 +398,17 @@ fn credential_json(c: &VerifiedCredential) -> Value {
 
 /// Writes a payload that carries a person's consent to `out` (or standard output).
 fn write_consent(ctx: &Ctx, payload: &Payload, out: Option<&Path>, what: &str) -> Result<()> {
+    write_payload(ctx, payload, out, what, "the organisation")
+}
+
+/// Writes a payload another party sends: `who` is told how.
+fn write_payload(
+    ctx: &Ctx,
+    payload: &Payload,
+    out: Option<&Path>,
+    what: &str,
+    who: &str,
+) -> Result<()> {
     let text = serde_json::to_string_pretty(payload)? + "\n";
     match out {
         Some(path) => {
@@ -358,7 +418,7 @@ fn write_consent(ctx: &Ctx, payload: &Payload, out: Option<&Path>, what: &str) -
             } else {
                 println!("{what} written to {}", path.display());
                 println!(
-                    "the organisation sends it with: tranche send {} --key-file ORG.key",
+                    "{who} sends it with: tranche send {} --key-file ORG.key",
                     path.display()
                 );
             }
@@ -408,6 +468,31 @@ pub fn run_did(ctx: &Ctx, cmd: DidCommand) -> Result<ExitCode> {
                 &chain_id, &custodian, &holder,
             ));
             write_consent(ctx, &p, out.as_deref(), "consent to custody")?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        DidCommand::AuthorizeTransfer {
+            chain_id,
+            custodian,
+            token,
+            to,
+            amount,
+            reference,
+            number,
+            valid_for,
+            key,
+            out,
+        } => {
+            let holder = open_key(ctx, &key)?;
+            let p = Payload::CustodialTransfer(Ledger::sign_authorization(
+                &chain_id,
+                &custodian,
+                &holder,
+                (token, to, amount),
+                reference,
+                number,
+                now().plus_ms(valid_for),
+            ));
+            write_payload(ctx, &p, out.as_deref(), "authorization", "the custodian")?;
             return Ok(ExitCode::SUCCESS);
         }
         DidCommand::New {

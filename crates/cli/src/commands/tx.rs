@@ -46,22 +46,6 @@ pub enum TxCommand {
         #[arg(long, value_enum, default_value_t = Format::Json)]
         format: Format,
     },
-    /// Add a custodian's co-signature to a holder's unsigned custodial transfer (SR-3).
-    ///
-    /// The holder builds the move out of their custodial wallet as a
-    /// custodial_transfer payload without "cosignature"; the custodian reads
-    /// it, co-signs with its organisation's key (offline if it likes) and
-    /// hands it back; the holder then signs it with `tranche tx sign`. The
-    /// co-signature covers the holder's key and nonce, the token, the
-    /// beneficiary, the amount and the reference, so it is good for this
-    /// one instruction only.
-    ///
-    /// Example:
-    ///   tranche tx build payload move.json --chain-id tranche-devnet --key alice --nonce 4 --out t.json
-    ///   tranche tx cosign t.json --key-file devnet/keys/devnet-custodian.key --out t.json
-    ///   tranche tx sign t.json --key alice --out t.signed.json
-    #[command(verbatim_doc_comment)]
-    Cosign(AddSignatureArgs),
     /// Add a wallet owner's approval to an unsigned settlement.
     ///
     /// Every wallet a settlement takes from must be its signer's or carry its
@@ -161,8 +145,8 @@ pub enum BuildCommand {
     /// command, offline if need be (REC-5):
     ///   register_wallet       the person's: `tranche did bind-wallet` writes the payload
     ///   open_custodial_wallet the holder's: `tranche did consent-custody` writes it
-    ///   custodial_transfer    leave out "cosignature"; the custodian adds it
-    ///                         with `tranche tx cosign` before the holder signs
+    ///   custodial_transfer    the holder's authorization: `tranche did authorize-transfer`
+    ///                         writes the payload the custodian sends
     ///   settle                leave out "approvals"; each other wallet's owner
     ///                         adds theirs with `tranche tx approve`
     ///
@@ -250,7 +234,6 @@ pub fn run(ctx: &Ctx, cmd: TxCommand) -> Result<ExitCode> {
             out,
             format,
         } => sign(ctx, &file, &key, out.as_deref(), format),
-        TxCommand::Cosign(a) => cosign(ctx, &a),
         TxCommand::Approve(a) => approve(ctx, &a),
         TxCommand::Inspect { file, chain_id } => inspect(ctx, &file, chain_id.as_ref()),
     }
@@ -387,7 +370,7 @@ fn read_unsigned(file: &Path) -> Result<Transaction> {
     serde_json::from_slice(&bytes).map_err(|e| {
         if serde_json::from_slice::<SignedTransaction>(&bytes).is_ok() {
             anyhow!(
-                "{} is already signed; co-signatures and approvals go on before the signer \
+                "{} is already signed; approvals go on before the signer \
                  signs; inspect it with `tranche tx inspect {}`",
                 file.display(),
                 file.display()
@@ -439,22 +422,6 @@ fn add_signature(
     add(&mut tx, &|| super::open_key(ctx, &a.key))?;
     write_unsigned(ctx, &tx, a.out.as_deref(), done)?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn cosign(ctx: &Ctx, a: &AddSignatureArgs) -> Result<ExitCode> {
-    add_signature(ctx, a, "co-signed transaction", |tx, open_key| {
-        let (signer, nonce, chain_id) = (tx.signer, tx.nonce, tx.chain_id.clone());
-        let kind = kind_name(&tx.payload);
-        let Payload::CustodialTransfer(p) = &mut tx.payload else {
-            bail!(
-                "{} is a {kind} transaction; only a custodial_transfer carries a custodian's co-signature",
-                a.file.display()
-            );
-        };
-        let message = Ledger::cosign_message(&signer, nonce, p);
-        p.cosignature = open_key()?.sign(Domain::CustodianCosign, &chain_id, &message);
-        Ok(())
-    })
 }
 
 fn approve(ctx: &Ctx, a: &AddSignatureArgs) -> Result<ExitCode> {

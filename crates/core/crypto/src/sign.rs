@@ -1,8 +1,8 @@
 //! Domain-separated ed25519 signatures.
 //!
 //! Every signed message is `TRANCHE/v1/<domain>\0 || chain id || body`, so a
-//! signature made for one kind of message (a transaction, a custodian's
-//! co-signature, an exchange report, ...) or for one chain can never be
+//! signature made for one kind of message (a transaction, a holder's
+//! custody authorization, an exchange report, ...) or for one chain can never be
 //! replayed as another.
 
 use commonware_codec::Encode;
@@ -17,8 +17,8 @@ use zeroize::Zeroizing;
 pub enum Domain {
     /// A transaction, signed by its signer.
     Transaction,
-    /// A custodian's co-signature on a transfer out of a custodial wallet (SR-3).
-    CustodianCosign,
+    /// A holder's authorization of a transfer out of their custodial wallet (SR-3).
+    CustodyAuthorization,
     /// An exchange's report of trades and transfers to a regulator (F6-8).
     ExchangeReport,
     /// A claim or credential attested by a claim issuer (SR-5).
@@ -40,7 +40,7 @@ impl Domain {
     /// Every domain.
     pub const ALL: [Domain; 9] = [
         Domain::Transaction,
-        Domain::CustodianCosign,
+        Domain::CustodyAuthorization,
         Domain::ExchangeReport,
         Domain::Credential,
         Domain::Consensus,
@@ -54,7 +54,7 @@ impl Domain {
     pub fn label(self) -> &'static [u8] {
         match self {
             Domain::Transaction => b"TRANCHE/v1/transaction\0",
-            Domain::CustodianCosign => b"TRANCHE/v1/custodian-cosign\0",
+            Domain::CustodyAuthorization => b"TRANCHE/v1/custody-authorization\0",
             Domain::ExchangeReport => b"TRANCHE/v1/exchange-report\0",
             Domain::Credential => b"TRANCHE/v1/credential\0",
             Domain::Consensus => b"TRANCHE/v1/consensus\0",

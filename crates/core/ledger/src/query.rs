@@ -121,13 +121,13 @@ impl Ledger {
         crate::apply::custodial_wallet(custodian, holder)
     }
 
-    /// What a custodian co-signs for a holder's instruction (SR-3).
-    pub fn cosign_message(
-        signer: &PublicKey,
-        nonce: u64,
+    /// What a holder signs to authorize `p` out of the wallet `custodian`
+    /// keeps for them (SR-3).
+    pub fn authorization_message(
+        custodian: &OrgId,
         p: &tranche_types::CustodialTransfer,
     ) -> Vec<u8> {
-        crate::apply::cosign_message(signer, nonce, p)
+        crate::apply::authorization_message(custodian, p)
     }
 
     /// What the owners of a settlement's wallets sign to approve it.
@@ -168,6 +168,40 @@ impl Ledger {
         holder_key: &tranche_crypto::Keypair,
     ) -> tranche_types::OpenCustodialWallet {
         crate::consent::sign_custody_consent(chain_id, custodian, holder_key)
+    }
+
+    /// `key`'s authorization for `custodian` to move `amount` of `token`
+    /// to `to` (with `reference`) out of the custodial wallet it keeps for
+    /// the key's holder, as authorization `number`, until `valid_until`
+    /// (SR-3): the payload the custodian sends.
+    pub fn sign_authorization(
+        chain_id: &tranche_types::ChainId,
+        custodian: &OrgId,
+        key: &tranche_crypto::Keypair,
+        (token, to, amount): (TokenId, WalletAddress, tranche_types::Units),
+        reference: Option<tranche_types::Reference>,
+        number: u64,
+        valid_until: tranche_types::Timestamp,
+    ) -> tranche_types::CustodialTransfer {
+        let mut p = tranche_types::CustodialTransfer {
+            token,
+            to,
+            amount,
+            reference,
+            authorization: tranche_types::HolderAuthorization {
+                key: key.public_key(),
+                number,
+                valid_until,
+                signature: tranche_types::Signature::unset(),
+            },
+        };
+        let message = crate::apply::authorization_message(custodian, &p);
+        p.authorization.signature = key.sign(
+            tranche_crypto::Domain::CustodyAuthorization,
+            chain_id,
+            &message,
+        );
+        p
     }
 
     /// The did:key of a key.

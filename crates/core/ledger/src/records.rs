@@ -207,6 +207,8 @@ record! {
         pub custodian: OrgId,
         /// The holder's DID.
         pub holder: Did,
+        /// The number the holder's next authorization must carry.
+        pub next_authorization: u64,
     }
 }
 

@@ -967,14 +967,15 @@ fn sr3_a_custodial_wallet_moves_with_holder_and_custodian_and_keeps_the_signatur
             reference: None,
         }),
     );
-    let p = custodial_transfer(&w, &a.key, &b, 50, &custodian);
-    w.ok(&a.key, p);
+    // The custodian carries Alice's authorization.
+    let p = custodial_transfer(&w, &a.key, &b, 50);
+    w.ok(&custodian, p);
     let LedgerEvent::Transfer(r) = &w.events[0] else {
         panic!()
     };
     assert_eq!(r.kind, TransferKind::Custodial);
     assert_eq!(r.from, Some(vault));
-    assert!(r.custodian_signature.is_some());
+    assert!(r.holder_authorization.is_some());
     assert_eq!(w.balance("T", &vault), 150);
 }
 
@@ -983,20 +984,73 @@ fn st3_a_custodian_alone_can_never_move_a_holders_tokens() {
     let (mut w, a, b) = issued();
     let custodian = w.custodian.clone();
     let vault = w.entrust(&a, 200);
-    // The custodian signs the instruction itself: it is not the holder.
-    let holder_as_custodian = Person {
-        key: custodian.clone(),
-        ..a.clone()
-    };
-    let p = custodial_transfer(&w, &holder_as_custodian.key, &b, 50, &custodian);
+    // The custodian authorizes the move itself: its key is not the holder's.
+    let p = custodial_transfer(&w, &custodian, &b, 50);
     w.rejects(&custodian, p, RejectCode::HolderAuthorizationMissing);
-    // The holder without the custodian's co-signature: refused too.
-    let p = custodial_transfer(&w, &a.key, &b, 50, &a.key);
-    w.rejects(&a.key, p, RejectCode::BadCosignature);
+    // A forged authorization: Alice signed another amount.
+    let Payload::CustodialTransfer(mut forged) = custodial_transfer(&w, &a.key, &b, 5) else {
+        unreachable!()
+    };
+    forged.amount = Units(50);
+    w.rejects(
+        &custodian,
+        Payload::CustodialTransfer(forged),
+        RejectCode::BadHolderAuthorization,
+    );
+    // Alice's authorization for another custodian does not serve this one.
+    let other = authorize(
+        &id("other-custody"),
+        &a.key,
+        (id("T"), b.wallet(), Units(50)),
+        0,
+        w.ctx.time.plus_ms(1_000),
+    );
+    w.rejects(
+        &custodian,
+        Payload::CustodialTransfer(other),
+        RejectCode::BadHolderAuthorization,
+    );
+    // The holder cannot send it without the custodian either.
+    let p = custodial_transfer(&w, &a.key, &b, 50);
+    w.rejects(&a.key, p, RejectCode::NotAdmitted);
     // Bob has no custodial wallet there.
-    let p = custodial_transfer(&w, &b.key, &a, 1, &custodian);
-    w.rejects(&b.key, p, RejectCode::UnknownCustodialWallet);
+    let p = custodial_transfer(&w, &b.key, &a, 1);
+    w.rejects(&custodian, p, RejectCode::UnknownCustodialWallet);
     assert_eq!(w.balance("T", &vault), 200);
+}
+
+#[test]
+fn st3_an_authorization_is_used_once_in_order_and_never_after_its_expiry() {
+    let (mut w, a, b) = issued();
+    let custodian = w.custodian.clone();
+    let vault = w.entrust(&a, 200);
+    let first = custodial_transfer(&w, &a.key, &b, 10);
+    w.ok(&custodian, first.clone());
+    // Replayed: refused, and nothing moves again.
+    w.rejects(&custodian, first, RejectCode::AuthorizationNotNext);
+    assert_eq!(w.balance("T", &vault), 190);
+    // Number 3 before number 1: refused.
+    let early = authorize(
+        &id("safe-custody"),
+        &a.key,
+        (id("T"), b.wallet(), Units(10)),
+        3,
+        w.ctx.time.plus_ms(60_000),
+    );
+    w.rejects(
+        &custodian,
+        Payload::CustodialTransfer(early),
+        RejectCode::AuthorizationNotNext,
+    );
+    // Expired: refused; a rejected one uses nothing up.
+    let late = custodial_transfer(&w, &a.key, &b, 10);
+    w.advance_days(2);
+    w.rejects(&custodian, late, RejectCode::AuthorizationExpired);
+    let next = custodial_transfer(&w, &a.key, &b, 10);
+    w.ok(&custodian, next);
+    assert_eq!(w.balance("T", &vault), 180);
+    let c = w.ledger.custody(&vault).unwrap();
+    assert_eq!(c.next_authorization, 2);
 }
 
 // --- Distributions (F5-9) --------------------------------------------------------

@@ -10,7 +10,7 @@ use crate::market::{
 };
 use crate::{
     record, tagged, unit_enum, AssetId, Currency, Date, Did, Hash, IdError, Money, OrgId,
-    PublicKey, Reference, RequestId, Signature, Stake, TokenId, Units, WalletAddress,
+    PublicKey, Reference, RequestId, Signature, Stake, Timestamp, TokenId, Units, WalletAddress,
 };
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error as CodecError, FixedSize, Read, Write};
@@ -418,11 +418,30 @@ record! {
 }
 
 record! {
-    /// A holder moves tokens out of their custodial wallet, with the
-    /// custodian's co-signature (SR-3, ST-3).
+    /// A holder's signed instruction to move tokens out of the custodial
+    /// wallet a custodian keeps for them (SR-3, ST-3). Made offline by
+    /// `tranche custody authorize`; the custodian carries it in its own
+    /// transaction, so neither moves the wallet alone.
+    pub struct HolderAuthorization {
+        /// The key that signs: the holder's DID key, or a wallet key bound
+        /// to the holder's DID.
+        pub key: PublicKey,
+        /// The authorization's number for this custodial wallet: each is
+        /// used once, in order, from 0 (the chain shows the next).
+        pub number: u64,
+        /// The last block time at which it may be carried out.
+        pub valid_until: Timestamp,
+        /// The key's signature (domain `custody-authorization`) over the
+        /// custodian, the instruction, the number and the expiry.
+        pub signature: Signature,
+    }
+}
+
+record! {
+    /// A custodian moves tokens out of the custodial wallet it keeps for a
+    /// holder, on the holder's signed authorization (SR-3, ST-3). The
+    /// custodian is the transaction's signer.
     pub struct CustodialTransfer {
-        /// The custodian keeping the wallet.
-        pub custodian: OrgId,
         /// The token moved.
         pub token: TokenId,
         /// The beneficiary wallet.
@@ -432,10 +451,8 @@ record! {
         /// An optional reference.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub reference: Option<Reference>,
-        /// The custodian's signature over the holder's instruction. Left out
-        /// of a payload file, it is all zeros until `tranche tx cosign` adds it.
-        #[serde(default = "Signature::unset")]
-        pub cosignature: Signature,
+        /// The holder's authorization of exactly this move.
+        pub authorization: HolderAuthorization,
     }
 }
 

@@ -11,7 +11,7 @@ crate::unit_enum! {
     pub enum TransferKind {
         /// Signed by the holder.
         Holder = 0,
-        /// Out of a custodial wallet, with the custodian's co-signature.
+        /// Out of a custodial wallet, by its custodian on the holder's authorization.
         Custodial = 1,
         /// Issued to an investor.
         Issuance = 2,
@@ -56,8 +56,8 @@ crate::record! {
         pub reference: Option<Reference>,
         /// How.
         pub kind: TransferKind,
-        /// The custodian's co-signature, for a custodial transfer (SR-3).
-        pub custodian_signature: Option<Signature>,
+        /// The holder's authorization signature, for a custodial transfer (SR-3).
+        pub holder_authorization: Option<Signature>,
         /// The recorded reason, for a forced transfer.
         pub reason: Option<Memo>,
     }

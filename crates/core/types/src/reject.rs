@@ -126,11 +126,11 @@ reject_codes! {
     /// Tokens in a revocation wallet never move (L-2, REC-6).
     RevocationWalletLocked = 37, "REVOCATION_WALLET_LOCKED", "nothing ever leaves a revocation wallet";
     /// No such custodial wallet.
-    UnknownCustodialWallet = 38, "UNKNOWN_CUSTODIAL_WALLET", "this custodian keeps no wallet for the signer's identity";
+    UnknownCustodialWallet = 38, "UNKNOWN_CUSTODIAL_WALLET", "this custodian keeps no wallet for the identity of the key that signed the authorization";
     /// The holder did not authorize the move (ST-3).
-    HolderAuthorizationMissing = 39, "HOLDER_AUTHORIZATION_MISSING", "a custodial wallet moves only on its holder's signature; the signer is not the holder";
-    /// The custodian's co-signature is missing or wrong (SR-3).
-    BadCosignature = 40, "BAD_COSIGNATURE", "the custodian's co-signature does not verify for this instruction";
+    HolderAuthorizationMissing = 39, "HOLDER_AUTHORIZATION_MISSING", "a custodial wallet moves only on its holder's authorization; the key that signed it is neither the holder's DID key nor a wallet bound to it";
+    /// The holder's authorization does not verify (SR-3).
+    BadHolderAuthorization = 40, "BAD_HOLDER_AUTHORIZATION", "the holder's authorization does not verify for this custodian and instruction; have the holder sign it with `tranche did authorize-transfer`";
     /// The signer is not the token's agent (its issuer).
     NotTokenAgent = 41, "NOT_TOKEN_AGENT", "only the token's issuer may use agent powers on it";
     /// The signer is not the TSP responsible.
@@ -187,6 +187,10 @@ reject_codes! {
     NotFunded = 67, "NOT_FUNDED", "this distribution has no money on chain; its TSP funds it with fund_distribution (or pays off chain)";
     /// No asset registry the network trusts attested this owner.
     OwnershipUnproven = 68, "OWNERSHIP_UNPROVEN", "an asset is registered only for the owner an asset registry attested on chain (record_ownership); have the owner's registry record it";
+    /// The holder's authorization is past its expiry.
+    AuthorizationExpired = 69, "AUTHORIZATION_EXPIRED", "the holder's authorization expired before it was carried out; have the holder sign a new one";
+    /// The holder's authorization is used already, or not the next.
+    AuthorizationNotNext = 70, "AUTHORIZATION_NOT_NEXT", "each authorization of a custodial wallet is used once, in order; the chain shows the wallet's next authorization number";
 }
 
 impl fmt::Display for RejectCode {

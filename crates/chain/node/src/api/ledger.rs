@@ -94,6 +94,7 @@ pub(super) async fn wallet(
         custody: ledger.custody(&address).map(|c| CustodyView {
             custodian: c.custodian.clone(),
             holder: c.holder.clone(),
+            next_authorization: c.next_authorization,
         }),
         balances,
         frozen_tokens,

@@ -1,5 +1,6 @@
 //! Custody (SR-3, ST-3): custodial wallets opened with the holder's consent,
-//! moved only on the holder's signature with the custodian's co-signature.
+//! moved only by the custodian carrying the holder's signed authorization,
+//! each authorization used once, in order, before its expiry.
 
 use super::*;
 
@@ -23,23 +24,26 @@ pub(super) fn open_custodial_wallet(
         Custody {
             custodian: org,
             holder: p.holder.clone(),
+            next_authorization: 0,
         },
     );
     bind(state, wallet, &p.holder);
     Ok(())
 }
 
-/// What a custodian co-signs: the holder's instruction, bound to the holder's
-/// key and nonce so it cannot be replayed.
-pub fn cosign_message(signer: &PublicKey, nonce: u64, p: &CustodialTransfer) -> Vec<u8> {
+/// What a holder signs to authorize a custodial transfer: the custodian,
+/// the instruction, the authorization's number and expiry (the key is the
+/// signer; the chain id is in the signature's domain).
+pub fn authorization_message(custodian: &OrgId, p: &CustodialTransfer) -> Vec<u8> {
+    let a = &p.authorization;
     let mut m = Vec::new();
-    m.extend_from_slice(&signer.encode());
-    m.extend_from_slice(&nonce.encode());
-    m.extend_from_slice(&p.custodian.encode());
+    m.extend_from_slice(&custodian.encode());
     m.extend_from_slice(&p.token.encode());
     m.extend_from_slice(&p.to.encode());
     m.extend_from_slice(&p.amount.encode());
     m.extend_from_slice(&p.reference.encode());
+    m.extend_from_slice(&a.number.encode());
+    m.extend_from_slice(&a.valid_until.encode());
     m
 }
 
@@ -49,52 +53,68 @@ pub(super) fn custodial_transfer(
     signer: &PublicKey,
     p: &CustodialTransfer,
 ) -> Result<(), Rejection> {
-    let custodian = state
-        .orgs
-        .get(&p.custodian)
-        .ok_or_else(|| unknown_org(&p.custodian))?;
-    // ST-3: only the holder's own key instructs a move: the key of the
+    let custodian = org_with(state, signer, Role::Custodian)?;
+    let a = &p.authorization;
+    // ST-3: only the holder's own key authorizes a move: the key of the
     // holder's DID, or a wallet the holder bound to it (a binding carries the
     // DID's signature, so nobody else can make one).
-    let (holder, bound) = match state.wallets.get(&signer.address()) {
+    let (holder, bound) = match state.wallets.get(&a.key.address()) {
         Some(did) => (did.clone(), true),
-        None => (did_of_key(signer), false),
+        None => (did_of_key(&a.key), false),
     };
-    let from = custodial_wallet(&p.custodian, &holder);
-    if !state.custody.contains_key(&from) {
+    let from = custodial_wallet(&custodian, &holder);
+    let Some(custody) = state.custody.get(&from) else {
         return Err(if bound {
             reject(
                 RejectCode::UnknownCustodialWallet,
-                format!("{} keeps no wallet for {holder}", p.custodian),
+                format!("{custodian} keeps no wallet for {holder}"),
             )
         } else {
             reject(
                 RejectCode::HolderAuthorizationMissing,
                 format!(
-                    "the signer {signer} is neither a wallet bound to an identity nor the key of a DID \
-                     {} keeps a wallet for; a custodial wallet moves only on its holder's own signature",
-                    p.custodian
+                    "the authorization's key {} is neither a wallet bound to an identity nor the key of a DID \
+                     {custodian} keeps a wallet for; a custodial wallet moves only on its holder's own signature",
+                    a.key
                 ),
             )
         });
-    }
-    let message = cosign_message(signer, tx.stx.tx.nonce, p);
+    };
+    let next = custody.next_authorization;
     verify(
-        &custodian.key,
-        Domain::CustodianCosign,
+        &a.key,
+        Domain::CustodyAuthorization,
         tx.chain_id,
-        &message,
-        &p.cosignature,
+        &authorization_message(&custodian, p),
+        &a.signature,
     )
     .map_err(|_| {
         reject(
-            RejectCode::BadCosignature,
+            RejectCode::BadHolderAuthorization,
             format!(
-                "the co-signature is not {}'s over this instruction",
-                p.custodian
+                "the authorization is not {}'s signature over this instruction to {custodian}",
+                a.key
             ),
         )
     })?;
+    if a.valid_until < tx.ctx.time {
+        return Err(reject(
+            RejectCode::AuthorizationExpired,
+            format!(
+                "the authorization was valid until {} ms, and the block is at {} ms",
+                a.valid_until.0, tx.ctx.time.0
+            ),
+        ));
+    }
+    if a.number != next {
+        return Err(reject(
+            RejectCode::AuthorizationNotNext,
+            format!(
+                "the authorization is number {}, and wallet {from}'s next is {next}",
+                a.number
+            ),
+        ));
+    }
     check(
         state,
         tx.ctx,
@@ -105,6 +125,9 @@ pub(super) fn custodial_transfer(
         Mode::Holder,
     )?;
     move_units(state, &p.token, &from, &p.to, p.amount);
+    if let Some(c) = state.custody.get_mut(&from) {
+        c.next_authorization = next + 1;
+    }
     let r = tx.record(
         &p.token,
         Some(from),
@@ -113,6 +136,6 @@ pub(super) fn custodial_transfer(
         TransferKind::Custodial,
     );
     r.reference = p.reference.clone();
-    r.custodian_signature = Some(p.cosignature);
+    r.holder_authorization = Some(a.signature);
     Ok(())
 }

@@ -72,7 +72,7 @@ impl Tx<'_> {
             amount,
             reference: None,
             kind,
-            custodian_signature: None,
+            holder_authorization: None,
             reason: None,
         }));
         match self.events.last_mut() {
