@@ -8,14 +8,15 @@
 # 600, 399 and 1 with transactions signed offline by their own keys; the
 # bank closes the offering; two of the issuer's operators approve its
 # issuance in the issuer's service (four eyes); the TSP verifies it (SR-1)
-# and the bank pays the owner 100,000 USD out of escrow (F5-8); a profit of
-# 5,000 USD is distributed and claimed (F5-9); Alice transfers, entrusts
-# tokens to a custodian and moves them out on her authorization (SR-3);
-# Alice and Bob settle; the asset is sold and every token redeemed at
-# 100 USD and revoked (F5-10); the exchange checks the supply on its own
-# node (SR-2), the regulator reads the transfers from its own (F6-9), and
-# the issuer's and the TSP's audit logs verify against their anchors on
-# chain (REC-9). The owner's name and address go only to the services'
+# and the bank pays the owner 100,000 USD out of escrow (F5-8); Alice
+# entrusts tokens to the custodian's service, which tells her at once, and
+# moves some out on her offline authorization (SR-3); a profit of 5,000
+# USD is distributed and claimed, the custodian claiming for her custodial
+# wallet (F5-9); Alice transfers; Alice and Bob settle; the asset is sold
+# and every token redeemed at 100 USD and revoked (F5-10); the exchange
+# checks the supply on its own node (SR-2), the regulator reads the
+# transfers from its own (F6-9), and the issuer's, the TSP's and the
+# custodian's audit logs verify against their anchors on chain (REC-9). The owner's name and address go only to the services'
 # vaults. Every check is asserted, and the threats on the way are
 # refused: a price 30 % above the appraisal, an asset registered by
 # someone who is not its attested owner (ST-6), one operator's approval
@@ -76,6 +77,7 @@ caught_up() { # NODE
 CHAIN=$("$TRANCHE" query status | field 'd["chain_id"]')
 service() { devnet "[s for s in d['services'] if s['role'] == '$1'][0]$2"; }
 ISSUER=$(service issuer '["api"]') BANK=$(service bank '["api"]') TSP=$(service tsp '["api"]')
+CUSTODIAN=$(service custodian '["api"]')
 CASH=USD-DEP
 staff_login() { # ROLE INDEX SESSION: a member of the devnet's staff logs in with their DID
   "$TRANCHE" service login "$(service "$1" '["api"]')" --password-file "$PW" \
@@ -241,6 +243,28 @@ check "carol holds" 1 "$(units "$CAROL")"
 check "the owner is paid 100,000 USD" 10000000 "$(units "$OWNER" "$CASH")"
 check "the escrow is empty" 0 "$(units "$ESCROW" "$CASH")"
 
+echo "== SR-3 Alice hands the custodian her consent; its service opens her custodial wallet; she deposits 100 tokens into it"
+login "$CUSTODIAN" alice-id alice-cus kyc-alice
+"$TRANCHE" did consent-custody --chain-id "$CHAIN" --custodian devnet-custodian --key alice-id --out "$WORK/custody.json" > /dev/null
+VAULT=$(call "$CUSTODIAN" alice-cus /holders "$WORK/custody.json" | field 'd["wallet"]')
+until_eq "alice's custodial wallet is open" open state_of "$CUSTODIAN" alice-cus /holders/me
+check "alice's custodial wallet in her query" "$VAULT" "$("$TRANCHE" query wallet "$ALICE" | field 'd["data"]["custodial_wallets"][0]["wallet"]')"
+"$TRANCHE" tx build transfer --chain-id "$CHAIN" --key alice --nonce 2 --token "$TOKEN" --to "$VAULT" --amount 100 --out "$WORK/entrust.json" > /dev/null
+"$TRANCHE" tx sign "$WORK/entrust.json" --key alice --out "$WORK/entrust.signed.json" > /dev/null
+"$TRANCHE" submit "$WORK/entrust.signed.json"
+last_event() { call "$CUSTODIAN" alice-cus /events | field "(d[-1]['direction'] + ' ' + d[-1]['amount']) if d else ''"; }
+until_eq "the custodian's notice of the deposit" "in 100" last_event
+
+echo "== SR-3 Alice moves 40 out of custody to Bob: she authorizes it offline, the custodian checks its policy and sends it"
+"$TRANCHE" did authorize-transfer --chain-id "$CHAIN" --custodian devnet-custodian --token "$TOKEN" --to "$BOB" --amount 40 --number 0 --key alice-id --out "$WORK/move.json" > /dev/null
+MOVE=$(call "$CUSTODIAN" alice-cus /instructions "$WORK/move.json" | field 'd["id"]')
+until_eq "the instruction is final" applied state_of "$CUSTODIAN" alice-cus "/instructions/$MOVE"
+until_eq "the custodian's notice of the move" "out 40" last_event
+"$TRANCHE" did authorize-transfer --chain-id "$CHAIN" --custodian devnet-custodian --token "$TOKEN" --to "$BOB" --amount 2000000 --number 1 --key alice-id --out "$WORK/big.json" > /dev/null
+refused "a move over the custodian's limit" over_transfer_limit "$CUSTODIAN" alice-cus /instructions "$WORK/big.json"
+call "$CUSTODIAN" alice-cus "/instructions/$MOVE/proof" > "$WORK/move.proof.json"
+"$TRANCHE" verify "$WORK/move.proof.json" --node "$(devnet 'd["nodes"][2]["api"]')"
+
 echo "== F5-9 the TSP deposits a profit of 5,000 USD (and the sale's proceeds, for later) at the bank and distributes it"
 # The TSP's own wallet: its DID's credentials, bound through its own service,
 # an account at the bank.
@@ -262,30 +286,19 @@ call "$BANK" bank-op /deposits "{\"did\":\"$TSP_DID\",\"amount\":\"10500000\",\"
 until_eq "the TSP's deposit is minted" $((TSP_CASH + 10500000)) units "$TSP_WALLET" "$CASH"
 call "$TSP" tsp-op /distributions "{\"distribution\":\"D-$RUN\",\"token\":\"$TOKEN\",\"total\":$(usd 500000),\"cash_token\":\"$CASH\",\"claim_secs\":3600}" > /dev/null
 until_eq "the distribution is funded" funded state_of "$TSP" alice "/actions/distribution/D-$RUN"
-for who in alice bob carol; do submit "$who" 2 "{\"type\":\"claim_distribution\",\"distribution\":\"D-$RUN\"}"; done
-check "alice's share of 600/1,000" 300000 "$(units "$ALICE" "$CASH")"
-check "bob's share of 399/1,000" 199500 "$(units "$BOB" "$CASH")"
+claim='{"type":"claim_distribution","distribution":"D-'"$RUN"'"}'
+submit alice 3 "$claim"; submit bob 2 "$claim"; submit carol 2 "$claim"
+check "alice's share of 500/1,000" 250000 "$(units "$ALICE" "$CASH")"
+check "bob's share of 439/1,000" 219500 "$(units "$BOB" "$CASH")"
 check "carol's share of 1/1,000" 500 "$(units "$CAROL" "$CASH")"
+until_eq "the custodian claimed the share of alice's custodial wallet, 60/1,000" 30000 units "$VAULT" "$CASH"
 
 echo "== F6-7 Alice transfers 100 tokens to Bob in two transfers, signed offline with her own key and submitted as one batch"
-for n in 3 4; do
+for n in 4 5; do
   "$TRANCHE" tx build transfer --chain-id "$CHAIN" --key alice --nonce "$n" --token "$TOKEN" --to "$BOB" --amount 50 --out "$WORK/transfer-$n.json" > /dev/null
   "$TRANCHE" tx sign "$WORK/transfer-$n.json" --key alice --out "$WORK/transfer-$n.signed.json" > /dev/null
 done
-"$TRANCHE" submit "$WORK/transfer-3.signed.json" "$WORK/transfer-4.signed.json"
-
-echo "== SR-3 Alice consents to custody; the custodian opens her wallet; she entrusts 100 tokens to it"
-"$TRANCHE" did consent-custody --chain-id "$CHAIN" --custodian devnet-custodian --key alice-id --out "$WORK/custody.json" > /dev/null
-"$TRANCHE" send "$WORK/custody.json" --key-file "$DEVNET/keys/devnet-custodian.key" --password-file "$PW" --json > "$WORK/opened.json"
-VAULT=$(field 'd["custodial_wallet"]' < "$WORK/opened.json")
-check "alice's custodial wallet in her query" "$VAULT" "$("$TRANCHE" query wallet "$ALICE" | field 'd["data"]["custodial_wallets"][0]["wallet"]')"
-"$TRANCHE" tx build transfer --chain-id "$CHAIN" --key alice --nonce 5 --token "$TOKEN" --to "$VAULT" --amount 100 --out "$WORK/entrust.json" > /dev/null
-"$TRANCHE" tx sign "$WORK/entrust.json" --key alice --out "$WORK/entrust.signed.json" > /dev/null
-"$TRANCHE" submit "$WORK/entrust.signed.json"
-
-echo "== SR-3 Alice moves 40 out of custody to Bob: she authorizes it offline, the custodian sends it"
-"$TRANCHE" did authorize-transfer --chain-id "$CHAIN" --custodian devnet-custodian --token "$TOKEN" --to "$BOB" --amount 40 --number 0 --key alice-id --out "$WORK/move.json" > /dev/null
-"$TRANCHE" send "$WORK/move.json" --key-file "$DEVNET/keys/devnet-custodian.key" --password-file "$PW" > /dev/null
+"$TRANCHE" submit "$WORK/transfer-4.signed.json" "$WORK/transfer-5.signed.json"
 
 echo "== Settlement: Alice gives Bob 30, Bob gives Alice 10, in one transaction with Bob's approval"
 echo "{\"type\":\"settle\",\"legs\":[{\"token\":\"$TOKEN\",\"from\":\"$ALICE\",\"to\":\"$BOB\",\"amount\":\"30\"},{\"token\":\"$TOKEN\",\"from\":\"$BOB\",\"to\":\"$ALICE\",\"amount\":\"10\"}]}" > "$WORK/settle.json"
@@ -313,9 +326,9 @@ check "the TSP's verification" "revoked 1000 of 1000 requested" "$(state_of "$TS
 "$TRANCHE" query revocation "V-$RUN" > "$WORK/revocation.json"
 check "revocation requested" 1000 "$(field 'd["data"]["check"]["requested"]' < "$WORK/revocation.json")"
 check "revoked" 1000 "$(field 'd["data"]["check"]["revoked"]' < "$WORK/revocation.json")"
-check "alice is paid 380 x 100 USD with her distribution" 4100000 "$(units "$ALICE" "$CASH")"
-check "her custodial wallet 60 x 100 USD" 600000 "$(units "$VAULT" "$CASH")"
-check "bob 559 x 100 USD with his distribution" 5789500 "$(units "$BOB" "$CASH")"
+check "alice is paid 380 x 100 USD with her distribution" 4050000 "$(units "$ALICE" "$CASH")"
+check "her custodial wallet 60 x 100 USD with its distribution" 630000 "$(units "$VAULT" "$CASH")"
+check "bob 559 x 100 USD with his distribution" 5809500 "$(units "$BOB" "$CASH")"
 check "carol 1 x 100 USD with hers" 10500 "$(units "$CAROL" "$CASH")"
 
 echo "== SR-2 the exchange checks the token's supply on its own node"
@@ -329,13 +342,13 @@ check "the revocation wallet holds what was revoked" 1000 "$(units "$REVOCATION_
 echo "== C-3/F6-9 the regulator reads the transfers from its own node"
 caught_up "$REGULATOR_NODE"
 "$TRANCHE" query transfers --token "$TOKEN" --node "$REGULATOR_NODE" > "$WORK/transfers.json"
-# Three issuances, two transfers, the entrusting, the custodial move, two
+# Three issuances, the entrusting, the custodial move, two transfers, two
 # settlement legs and four revocations.
 check "transfers of $TOKEN seen by the regulator's node" 13 "$(field 'len(d["data"]["transfers"])' < "$WORK/transfers.json")"
-check "their kinds" "issuance,issuance,issuance,holder,holder,holder,custodial,settlement,settlement,revocation,revocation,revocation,revocation" \
+check "their kinds" "issuance,issuance,issuance,holder,custodial,holder,holder,settlement,settlement,revocation,revocation,revocation,revocation" \
   "$(field '",".join(t["kind"] for t in d["data"]["transfers"])' < "$WORK/transfers.json")"
 
-echo "== REC-9 the issuer's and the TSP's audit logs, exported, verify against their anchors on chain"
+echo "== REC-9 the issuer's, the TSP's and the custodian's audit logs, exported, verify against their anchors on chain"
 audit() { # API SESSION NAME DECISIONS
   for _ in $(seq 300); do
     call "$1" "$2" /audit/export > "$WORK/audit-$3.json"
@@ -351,5 +364,9 @@ check "approvals of this run's offering and revocation in the issuer's log" 4 \
 audit "$TSP" tsp-op tsp
 grep -q "matches: issued 1000" "$WORK/audit-tsp.json" && grep -q "matches: revoked 1000" "$WORK/audit-tsp.json" \
   || { echo "check failed: the TSP's verifications are not in its audit log" >&2; exit 1; }
+staff_login custodian 0 cus-op
+audit "$CUSTODIAN" cus-op custodian
+grep -q "co-signed: 40 $TOKEN" "$WORK/audit-custodian.json" && grep -q "refused (over_transfer_limit)" "$WORK/audit-custodian.json" \
+  || { echo "check failed: the custodian's decisions are not in its audit log" >&2; exit 1; }
 echo "  ok: the TSP's verifications of the issuance and the revocation are in its log"
 echo "investment scenario complete"

@@ -8,12 +8,12 @@
 use crate::node::{
     AssetView, At, BatchAnswer, BlockRecord, IssuanceView, NextNonce, OfferingView,
     OrganisationView, OwnershipView, PolicyView, ProofView, RevocationView, Status, Submitted,
-    TokenView, TransactionRecord, TransferEvent, Transfers, Validators, WalletView,
+    TokenView, TransactionRecord, TransferCheck, TransferEvent, Transfers, Validators, WalletView,
 };
 use crate::{ErrorBody, BATCH_TXS_MAX};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
-use tranche_types::{Hash, PublicKey, SignedTransaction, TokenId, WalletAddress};
+use tranche_types::{Hash, PublicKey, SignedTransaction, TokenId, Units, WalletAddress};
 
 /// How many times a call safe to repeat is tried when the node cannot be reached.
 pub const ATTEMPTS_MAX: u32 = 3;
@@ -380,6 +380,22 @@ impl NodeClient {
     /// A wallet.
     pub async fn wallet(&self, address: &WalletAddress) -> Result<At<WalletView>, ClientError> {
         self.get(&format!("/wallets/{address}")).await
+    }
+
+    /// Whether a holder's transfer of `amount` of `token` from `from` to
+    /// `to` would pass every rule of the ledger now.
+    pub async fn check_transfer(
+        &self,
+        token: &TokenId,
+        from: &WalletAddress,
+        to: &WalletAddress,
+        amount: Units,
+    ) -> Result<At<TransferCheck>, ClientError> {
+        self.get(&format!(
+            "/checks/transfer?token={}&from={from}&to={to}&amount={amount}",
+            segment(token.as_str())
+        ))
+        .await
     }
 
     /// A token, or `None`.

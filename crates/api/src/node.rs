@@ -164,6 +164,24 @@ pub struct BlockRecord {
     /// Its receipts, one per transaction.
     #[schema(value_type = Vec<Object>)]
     pub receipts: Vec<Receipt>,
+    /// Every movement of units it made, in order: what a service that keeps
+    /// wallets follows.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub transfers: Vec<TransferRecord>,
+}
+
+/// `GET /checks/transfer`: whether a holder's transfer would pass every
+/// rule of the ledger now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TransferCheck {
+    /// True if it would be applied.
+    pub ok: bool,
+    /// Otherwise the ledger's reject code, e.g. `COUNTRY_NOT_ALLOWED`.
+    #[schema(value_type = Option<String>)]
+    pub code: Option<tranche_types::RejectCode>,
+    /// And what it says.
+    pub message: Option<String>,
 }
 
 /// `GET /signers/{key}/nonce`.

@@ -125,6 +125,22 @@ enum Command {
     #[command(verbatim_doc_comment,
               after_long_help = format!("An example config (--config FILE):\n\n{}", tranche_tsp::EXAMPLE_CONFIG))]
     Tsp(commands::services::RoleArgs),
+    /// Run a custodian's service: one custodial wallet per holder (opened on
+    /// the holder's consent, for a KYC credential from a trusted issuer),
+    /// transfers out only on the holder's signed authorization within the
+    /// custodian's policy, distributions claimed for its holders, an audit
+    /// trail with proofs, and a notice of every transfer over a live stream
+    /// and signed webhooks (SR-3); or keep its staff credentials.
+    ///
+    /// A holder signs authorizations offline with `tranche did
+    /// authorize-transfer` and hands them in with `tranche service call`.
+    ///
+    /// Examples:
+    ///   tranche custodian --config custodian.toml
+    ///   tranche custodian --config custodian.toml staff add --subject did:key:z6Mk... --out op.json
+    #[command(verbatim_doc_comment,
+              after_long_help = format!("An example config (--config FILE):\n\n{}", tranche_custodian::EXAMPLE_CONFIG))]
+    Custodian(commands::services::RoleArgs),
     /// Call a role service: log in with a DID, or sign as an organisation.
     #[command(subcommand)]
     Service(commands::services::ServiceCommand),
@@ -235,6 +251,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => commands::verify::run(&ctx, a),
         Command::Issuer(a) => commands::services::issuer(&ctx, a),
         Command::Bank(a) => commands::services::bank(&ctx, a),
+        Command::Custodian(a) => commands::services::custodian(&ctx, a),
         Command::Tsp(a) => commands::services::tsp(&ctx, a),
         Command::Service(c) => commands::services::service(&ctx, c),
         Command::Audit(c) => commands::audit::run(&ctx, c),

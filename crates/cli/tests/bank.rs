@@ -26,8 +26,8 @@ use tranche_types::{
 mod support;
 
 use support::services::{
-    bearer, call, contains, database_url, did_of, healthy, json_of, login, now_ms, person, raw,
-    send, service_table, start, stop_devnet_service, stored_bytes, text, wait_for,
+    bearer, call, contains, database_url, did_of, healthy, json_of, kyc_people, login, now_ms, raw,
+    send, service_table, start, stop_devnet_service, stored_bytes, text, wait_for, ServiceRun,
 };
 
 /// Kills and restarts the service `times` times, `ms` apart: whatever it
@@ -78,15 +78,15 @@ fn f5_8_rec8_the_bank_mints_escrows_refunds_and_releases_exactly_once_across_cra
     let chain: ChainId = devnet.chain_id.parse().unwrap();
     let t = tmp.path();
 
-    let mut databases = rt.block_on(tranche_service::db::test_databases(t));
-    databases[0] = String::new();
-    eprintln!("running on {} databases", databases.len());
+    let databases = support::services::test_databases(&rt, t);
     for (run, database) in databases.iter().enumerate() {
-        let data = t.join(format!("bank-{run}"));
-        let listen = format!("127.0.0.1:{}", base + 300 + run as u16);
-        let api = format!("http://{listen}");
-        let config = t.join(format!("bank-{run}.toml"));
-        let log = t.join(format!("bank-{run}.log"));
+        let ServiceRun {
+            data,
+            listen,
+            api,
+            config,
+            log,
+        } = ServiceRun::new(t, "bank", base, run);
         // The devnet's deposit token first; on PostgreSQL a token of its own.
         let token = if run == 0 {
             "USD-DEP".to_string()
@@ -114,22 +114,7 @@ fn f5_8_rec8_the_bank_mints_escrows_refunds_and_releases_exactly_once_across_cra
         // a wallet of their own key, KYC'd on chain and by credential.
         let op = format!("op{run}");
         let op_key = support::services::operator(t, "bank", &config, &op);
-        let people: Vec<(String, Keypair)> = ["investor", "owner"]
-            .iter()
-            .map(|n| {
-                let name = format!("{n}{run}");
-                let k = person(t, &name);
-                support::services::issue_vc(
-                    &keys,
-                    &pw,
-                    "devnet-kyc",
-                    &did_of(&k),
-                    &["kyc", "--level", "high"],
-                    &t.join(format!("{name}.kyc.json")),
-                );
-                (name, k)
-            })
-            .collect();
+        let people = kyc_people(t, (&keys, &pw), &["investor", "owner"], run);
         let (investor, owner) = (&people[0], &people[1]);
         rt.block_on(async {
             for (_, k) in &people {

@@ -76,7 +76,7 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
     // Four validators, then the custodian's node, which follows.
     assert_eq!(apis.len(), 5);
     // The issuer's service runs beside its node, with two operators, the
-    // escrow bank's and the TSP's with one each.
+    // escrow bank's, the TSP's and the custodian's with one each.
     let services = devnet(&dir).services;
     let roles: Vec<(&str, &str, usize)> = services
         .iter()
@@ -87,7 +87,8 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
         [
             ("issuer", "devnet-issuer", 2),
             ("bank", "devnet-bank", 1),
-            ("tsp", "devnet-tsp", 1)
+            ("tsp", "devnet-tsp", 1),
+            ("custodian", "devnet-custodian", 1)
         ]
     );
     assert_eq!(status(&apis[4]).unwrap()["validating"], false);
@@ -121,8 +122,8 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
     assert!(stdout.contains("investment scenario complete"));
 
     // The live stream saw every movement of the scenario's token, in
-    // order: three issuances, three holder transfers, the custodial move,
-    // two settlement legs and four revocations (the deposit token's moves
+    // order: three issuances, the entrusting, the custodial move, two
+    // holder transfers, two settlement legs and four revocations (the deposit token's moves
     // are streamed too, and left aside here).
     let scenario_token = |e: &Value| {
         e["transfer"]["token"]
@@ -153,9 +154,9 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
             "issuance",
             "issuance",
             "holder",
-            "holder",
-            "holder",
             "custodial",
+            "holder",
+            "holder",
             "settlement",
             "settlement",
             "revocation",

@@ -86,10 +86,7 @@ fn the_issuer_service_executes_only_what_two_operators_approved_exactly_once_acr
     });
     let allocations = [(wallets[0].address(), 600u128), (wallets[1].address(), 400)];
 
-    let mut databases = rt.block_on(tranche_service::db::test_databases(tmp.path()));
-    // The first run on SQLite in the service's data dir, as the devnet's.
-    databases[0] = String::new();
-    eprintln!("running on {} databases", databases.len());
+    let databases = support::services::test_databases(&rt, tmp.path());
     for (run, database) in databases.iter().enumerate() {
         let data = tmp.path().join(format!("issuer-{run}"));
         let listen = format!("127.0.0.1:{}", base + 300 + run as u16);

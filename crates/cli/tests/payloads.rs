@@ -235,6 +235,7 @@ fn every_kind() -> Vec<Payload> {
         }),
         Payload::ClaimDistribution(ClaimDistribution {
             distribution: "D-1".parse().unwrap(),
+            custodial_wallet: Some(wallet),
         }),
         Payload::ReclaimDistribution(ReclaimDistribution {
             distribution: "D-1".parse().unwrap(),

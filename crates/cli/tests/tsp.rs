@@ -24,7 +24,7 @@ mod support;
 use support::services::{
     bearer, call, contains, database_url, did_of, documents, healthy, issue_vc, json_of, login_all,
     login_as, login_devnet_staff, person, person_signs, person_submits, raw, send, service_table,
-    start, stop_devnet_service, stored_bytes, text, tranche, wait_for,
+    start, stop_devnet_service, stored_bytes, text, tranche, wait_for, ServiceRun,
 };
 
 fn usd(minor: u128) -> Money {
@@ -59,14 +59,15 @@ fn st6_sr6_sr1_the_tsp_registers_for_attested_owners_opens_within_policy_and_ver
     let bank = login_devnet_staff(t, &devnet, "bank");
     let session_of = |name: &str| t.join(format!("{name}.session")).display().to_string();
 
-    let mut databases = rt.block_on(tranche_service::db::test_databases(t));
-    databases[0] = String::new();
+    let databases = support::services::test_databases(&rt, t);
     for (run, database) in databases.iter().enumerate() {
-        let data = t.join(format!("tsp-{run}"));
-        let listen = format!("127.0.0.1:{}", base + 300 + run as u16);
-        let api = format!("http://{listen}");
-        let config = t.join(format!("tsp-{run}.toml"));
-        let log = t.join(format!("tsp-{run}.log"));
+        let ServiceRun {
+            data,
+            listen,
+            api,
+            config,
+            log,
+        } = ServiceRun::new(t, "tsp", base, run);
         let table = service_table(
             "devnet-tsp",
             (&keys, &pw),

@@ -44,12 +44,17 @@ pub const BANK_OPERATORS: [&str; 1] = ["bank-operator-1"];
 /// The TSP's staff the devnet makes: one operator, who opens offerings and
 /// declares distributions.
 pub const TSP_OPERATORS: [&str; 1] = ["tsp-operator-1"];
+/// The custodian's staff the devnet makes: one operator, who reads its
+/// holders, instructions and events.
+pub const CUSTODIAN_OPERATORS: [&str; 1] = ["custodian-operator-1"];
 /// The issuer's service listens this far above the base port.
 const ISSUER_SERVICE_PORT_OFFSET: u16 = 201;
 /// The escrow bank's service listens this far above the base port.
 const BANK_SERVICE_PORT_OFFSET: u16 = 202;
 /// The TSP's service listens this far above the base port.
 const TSP_SERVICE_PORT_OFFSET: u16 = 203;
+/// The custodian's service listens this far above the base port.
+const CUSTODIAN_SERVICE_PORT_OFFSET: u16 = 204;
 /// The escrow bank's deposit token.
 pub const DEPOSIT_TOKEN: &str = "USD-DEP";
 /// How long a service may take to answer its health check.
@@ -74,7 +79,7 @@ pub struct Options {
     /// then the custodian's follower), their APIs 100 above. Used when the
     /// devnet is created.
     pub base_port: u16,
-    /// Whether the role services (the issuer's, the bank's, the TSP's)
+    /// Whether the role services (the issuer's, the bank's, the TSP's, the custodian's)
     /// start beside the nodes. Without them an organisation's key may sign
     /// by hand without taking a nonce its service's outbox counts on.
     pub services: bool,
@@ -227,6 +232,7 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
             base_port + ISSUER_SERVICE_PORT_OFFSET,
             base_port + BANK_SERVICE_PORT_OFFSET,
             base_port + TSP_SERVICE_PORT_OFFSET,
+            base_port + CUSTODIAN_SERVICE_PORT_OFFSET,
         ]);
     for port in ports {
         if !port_free(port) {
@@ -259,6 +265,7 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
         .iter()
         .chain(&BANK_OPERATORS)
         .chain(&TSP_OPERATORS)
+        .chain(&CUSTODIAN_OPERATORS)
     {
         let key = Keypair::generate(&mut OsRng);
         let file = KeyFile::seal(&key, password.as_bytes(), KdfParams::DEFAULT, &mut OsRng)?;
@@ -348,6 +355,18 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
         api(0),
         TSP_SERVICE_PORT_OFFSET,
         format!("trusted_issuers = [\"{registry}\", \"{kyc}\"]\n"),
+    )?;
+    // The custodian's, beside its following node: custodial wallets for
+    // people with the KYC provider's credentials, under a policy a devnet
+    // user will not run into by accident.
+    service(
+        "custodian",
+        "devnet-custodian",
+        api(4),
+        CUSTODIAN_SERVICE_PORT_OFFSET,
+        format!(
+            "trusted_issuers = [\"{kyc}\"]\n\n[custodian]\ntransfer_max = \"1000000\"\ndaily_max = \"10000000\"\n"
+        ),
     )?;
     // Written last: its presence means the devnet is complete.
     std::fs::write(
@@ -470,7 +489,10 @@ impl Devnet {
             let started = devnet
                 .start_service("issuer", "devnet-issuer", &ISSUER_OPERATORS)
                 .and_then(|()| devnet.start_service("bank", "devnet-bank", &BANK_OPERATORS))
-                .and_then(|()| devnet.start_service("tsp", "devnet-tsp", &TSP_OPERATORS));
+                .and_then(|()| devnet.start_service("tsp", "devnet-tsp", &TSP_OPERATORS))
+                .and_then(|()| {
+                    devnet.start_service("custodian", "devnet-custodian", &CUSTODIAN_OPERATORS)
+                });
             if let Err(e) = started {
                 devnet.stop();
                 return Err(e);

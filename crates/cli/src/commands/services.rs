@@ -1,5 +1,6 @@
-//! `tranche issuer`, `tranche bank` and `tranche tsp`: run an issuer's, an
-//! escrow bank's or a TSP's service and keep its staff credentials. `tranche service`: calls any role service — as a person
+//! `tranche issuer`, `tranche bank`, `tranche tsp` and `tranche custodian`:
+//! run an issuer's, an escrow bank's, a TSP's or a custodian's service and
+//! keep its staff credentials. `tranche service`: calls any role service — as a person
 //! logged in with a DID and a presentation, or as an organisation with
 //! requests signed by its on-chain key.
 
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use tranche_bank::{Bank, BankConfig};
+use tranche_custodian::{Custodian, CustodianConfig};
 use tranche_identity::present;
 use tranche_issuer::{Issuer, IssuerConfig};
 use tranche_keystore::{read_bounded, write_private_atomically};
@@ -119,6 +121,23 @@ pub fn bank(ctx: &Ctx, args: RoleArgs) -> Result<ExitCode> {
             }
             Some(AdminCommand::Staff(c)) => {
                 staff(ctx, config.service, tranche_bank::MIGRATIONS, c).await
+            }
+        }
+    })
+}
+
+/// `tranche custodian`.
+pub fn custodian(ctx: &Ctx, args: RoleArgs) -> Result<ExitCode> {
+    let config = CustodianConfig::load(&args.config)?;
+    super::node::init_logging();
+    runtime()?.block_on(async move {
+        match args.command {
+            None => {
+                Custodian::open(config).await?.run().await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(AdminCommand::Staff(c)) => {
+                staff(ctx, config.service, tranche_custodian::MIGRATIONS, c).await
             }
         }
     })

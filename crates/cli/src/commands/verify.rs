@@ -1,5 +1,7 @@
 //! `tranche verify`: checks a proof of one record of the state against a
-//! state root the caller trusts, without trusting the node that made it.
+//! state root the caller trusts, or a service's proof that a transaction is
+//! in a finalized block against a node the caller picks, without trusting
+//! whoever made the proof.
 
 use super::client::NodeUrl;
 use super::print_json;
@@ -20,7 +22,9 @@ const PROOF_FILE_BYTES_MAX: u64 = 1 << 20;
 /// `tranche verify` settings.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// A proof written by `tranche query proof ...` (`-` for standard input).
+    /// A proof written by `tranche query proof ...`, or a custodian's proof
+    /// of an instruction (`GET /instructions/{id}/proof`) (`-` for standard
+    /// input).
     pub proof: PathBuf,
     /// The state root you trust (hex). Without it, the root is read from
     /// your own node (--node): its finalized block at the proof's height.
@@ -32,9 +36,12 @@ pub struct VerifyArgs {
 
 pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<ExitCode> {
     let bytes = read_bounded(&args.proof, PROOF_FILE_BYTES_MAX)?;
+    if let Ok(inclusion) = serde_json::from_slice::<tranche_custodian::Proof>(&bytes) {
+        return included(ctx, &args, &inclusion);
+    }
     let at: At<ProofView> = serde_json::from_slice(&bytes).map_err(|e| {
         super::Usage(format!(
-            "{} is not a proof from `tranche query proof`: {e}",
+            "{} is not a proof from `tranche query proof` or a custodian's instruction proof: {e}",
             args.proof.display()
         ))
     })?;
@@ -84,6 +91,74 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<ExitCode> {
             None => println!("valid: {} {key} is absent", proof.table),
         }
         println!("against state root {trusted} ({source})");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Checks that the node the caller picked has, in its finalized block at
+/// the proof's height, the proof's transaction at its position with its
+/// outcome, and the same block hash and state root.
+fn included(ctx: &Ctx, args: &VerifyArgs, p: &tranche_custodian::Proof) -> Result<ExitCode> {
+    let client = args.node.client()?;
+    let block = client.found(&format!("block {}", p.height), |c| c.block(p.height))?;
+    let at = usize::try_from(p.index).unwrap_or(usize::MAX);
+    let tx = block.block.txs.get(at).map(|t| t.hash().to_hex());
+    let outcome = block.receipts.get(at).map(|r| match &r.outcome {
+        tranche_types::Outcome::Applied => "applied".to_string(),
+        tranche_types::Outcome::Rejected(r) => r.code.name().to_string(),
+    });
+    let root = block.state_root.map(|r| r.to_hex());
+    let mut wrong = Vec::new();
+    if block.hash.to_hex() != p.block_hash {
+        wrong.push(format!(
+            "the block's hash is {}, not {}",
+            block.hash, p.block_hash
+        ));
+    }
+    if tx.as_deref() != Some(p.tx.as_str()) {
+        wrong.push(format!(
+            "the transaction at position {} is {}, not {}",
+            p.index,
+            tx.as_deref().unwrap_or("none"),
+            p.tx
+        ));
+    }
+    if outcome.as_deref() != Some(p.outcome.as_str()) {
+        wrong.push(format!(
+            "its outcome is {}, not {}",
+            outcome.as_deref().unwrap_or("none"),
+            p.outcome
+        ));
+    }
+    if p.state_root.is_some() && root != p.state_root {
+        wrong.push(format!(
+            "the state root after the block is {}, not {}",
+            root.as_deref().unwrap_or("none"),
+            p.state_root.as_deref().unwrap_or("none")
+        ));
+    }
+    if !wrong.is_empty() {
+        return Err(anyhow!(
+            "the proof does not hold against {}: {}",
+            client.base,
+            wrong.join("; ")
+        ));
+    }
+    if ctx.json {
+        print_json(&json!({
+            "valid": true,
+            "instruction": p.instruction,
+            "tx": p.tx,
+            "height": p.height,
+            "index": p.index,
+            "outcome": p.outcome,
+            "node": client.base,
+        }));
+    } else {
+        println!(
+            "valid: transaction {} is number {} of block {} ({}) on {}, {}",
+            p.tx, p.index, p.height, p.block_hash, client.base, p.outcome
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

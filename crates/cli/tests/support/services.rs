@@ -472,3 +472,63 @@ pub fn stop_devnet_service(
     });
     super::kill(s.pid);
 }
+
+/// Where run `run` of a test's own `role` service lives: its data dir,
+/// listen address (base + 300 + run), API URL, config and log files.
+pub struct ServiceRun {
+    pub data: PathBuf,
+    pub listen: String,
+    pub api: String,
+    pub config: PathBuf,
+    pub log: PathBuf,
+}
+
+impl ServiceRun {
+    pub fn new(dir: &Path, role: &str, base: u16, run: usize) -> ServiceRun {
+        let listen = format!("127.0.0.1:{}", base + 300 + run as u16);
+        ServiceRun {
+            data: dir.join(format!("{role}-{run}")),
+            api: format!("http://{listen}"),
+            listen,
+            config: dir.join(format!("{role}-{run}.toml")),
+            log: dir.join(format!("{role}-{run}.log")),
+        }
+    }
+}
+
+/// People `names`, suffixed with `run`: each a key of their own in `dir`
+/// and a KYC credential from the devnet's KYC provider (its key in `keys`,
+/// password file `pw`) in `dir/<name>.kyc.json`.
+pub fn kyc_people(
+    dir: &Path,
+    (keys, pw): (&Path, &Path),
+    names: &[&str],
+    run: usize,
+) -> Vec<(String, Keypair)> {
+    names
+        .iter()
+        .map(|n| {
+            let name = format!("{n}{run}");
+            let k = person(dir, &name);
+            issue_vc(
+                keys,
+                pw,
+                "devnet-kyc",
+                &did_of(&k),
+                &["kyc", "--level", "high"],
+                &dir.join(format!("{name}.kyc.json")),
+            );
+            (name, k)
+        })
+        .collect()
+}
+
+/// The databases a service test runs on: SQLite in the service's data dir
+/// (an empty URL, as the devnet's services), then PostgreSQL when the test
+/// command provides one.
+pub fn test_databases(rt: &tokio::runtime::Runtime, dir: &Path) -> Vec<String> {
+    let mut databases = rt.block_on(tranche_service::db::test_databases(dir));
+    databases[0] = String::new();
+    eprintln!("running on {} databases", databases.len());
+    databases
+}

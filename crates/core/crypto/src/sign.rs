@@ -34,11 +34,14 @@ pub enum Domain {
     /// An organisation's request to another organisation's service, signed
     /// with its on-chain key (HTTP message signatures).
     ServiceRequest,
+    /// A notice a service pushes to a person's webhook, signed with the
+    /// organisation's on-chain key.
+    Notice,
 }
 
 impl Domain {
     /// Every domain.
-    pub const ALL: [Domain; 9] = [
+    pub const ALL: [Domain; 10] = [
         Domain::Transaction,
         Domain::CustodyAuthorization,
         Domain::ExchangeReport,
@@ -48,6 +51,7 @@ impl Domain {
         Domain::DidControl,
         Domain::CustodyConsent,
         Domain::ServiceRequest,
+        Domain::Notice,
     ];
 
     /// The label that prefixes every message of this domain.
@@ -62,6 +66,7 @@ impl Domain {
             Domain::DidControl => b"TRANCHE/v1/did-control\0",
             Domain::CustodyConsent => b"TRANCHE/v1/custody-consent\0",
             Domain::ServiceRequest => b"TRANCHE/v1/service-request\0",
+            Domain::Notice => b"TRANCHE/v1/notice\0",
         }
     }
 }

@@ -107,10 +107,15 @@ record! {
 }
 
 record! {
-    /// A holder claims its entitlement to the signing wallet (F5-9).
+    /// A holder claims its entitlement to the signing wallet (F5-9); a
+    /// custodian, for a custodial wallet it keeps.
     pub struct ClaimDistribution {
         /// The distribution.
         pub distribution: RequestId,
+        /// The custodial wallet claimed for, by its custodian; none for the
+        /// signer's own wallet.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub custodial_wallet: Option<WalletAddress>,
     }
 }
 

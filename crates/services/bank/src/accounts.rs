@@ -268,19 +268,6 @@ pub(crate) async fn payouts(
     rows.into_iter().map(payout_view).collect()
 }
 
-/// The entry a person's or operator's decision leaves in the audit log.
-fn entry(who: &Principal, role: &str, action: &str, subject: String, decision: String) -> Entry {
-    Entry {
-        actor: who.did.clone(),
-        authority: who.credential_for(role),
-        action: action.into(),
-        subject,
-        decision,
-        reason: None,
-        tx: None,
-    }
-}
-
 impl Bank {
     /// Opens the caller's account for `wallet`, which the chain must show
     /// bound to their DID. Opening it again for the same wallet answers the
@@ -336,7 +323,7 @@ impl Bank {
             .bind(now as i64)
             .execute(&mut *w.tx)
             .await?;
-        let e = entry(
+        let e = Entry::by_person(
             who,
             crate::KYC,
             "open_account",
@@ -403,7 +390,7 @@ impl Bank {
             to: wallet,
             amount: new.amount,
         });
-        let e = entry(
+        let e = Entry::by_person(
             who,
             crate::OPERATOR,
             "deposit",
@@ -481,7 +468,7 @@ impl Bank {
         .bind(tx.to_string())
         .execute(&mut *w.tx)
         .await?;
-        let e = entry(
+        let e = Entry::by_person(
             who,
             crate::OPERATOR,
             "pay_out",

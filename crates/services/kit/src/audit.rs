@@ -48,6 +48,26 @@ impl Entry {
         }
     }
 
+    /// A person's or staff member's decision, on the authority of the
+    /// credential that earned them `role`.
+    pub fn by_person(
+        who: &crate::auth::Principal,
+        role: &str,
+        action: &str,
+        subject: String,
+        decision: String,
+    ) -> Entry {
+        Entry {
+            actor: who.did.clone(),
+            authority: who.credential_for(role),
+            action: action.into(),
+            subject,
+            decision,
+            reason: None,
+            tx: None,
+        }
+    }
+
     /// The entry, carried out by (or seen in) transaction `tx`.
     pub fn with_tx(self, tx: &str) -> Entry {
         Entry {

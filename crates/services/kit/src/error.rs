@@ -54,6 +54,9 @@ service_codes! {
     ReplayedRequest = "replayed_request", 401;
     /// The body is larger than the service takes.
     TooLarge = "too_large", 413;
+    /// The request was decided and refused by the service's policy; the
+    /// message says why, and the refusal is on the record.
+    Refused = "refused", 422;
     /// The node could not be reached or refused; try again shortly.
     NodeUnavailable = "node_unavailable", 503;
     /// The service failed; its log says why.

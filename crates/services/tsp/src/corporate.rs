@@ -175,14 +175,8 @@ impl Tsp {
             + 1;
         let deadline = now_ms() + new.claim_secs * 1_000;
         let subject = format!("distribution/{id}");
-        let entry = |action: &str, decision: String| Entry {
-            actor: who.did.clone(),
-            authority: who.credential_for(crate::OPERATOR),
-            action: action.into(),
-            subject: subject.clone(),
-            decision,
-            reason: None,
-            tx: None,
+        let entry = |action: &str, decision: String| {
+            Entry::by_person(who, crate::OPERATOR, action, subject.clone(), decision)
         };
         let steps = [
             (
@@ -286,15 +280,13 @@ impl Tsp {
                 .parse()
                 .map_err(|_| ServiceError::internal("a distribution's id", id))?,
         });
-        let e = Entry {
-            actor: who.did.clone(),
-            authority: who.credential_for(crate::OPERATOR),
-            action: "reclaim".into(),
-            subject: format!("distribution/{id}"),
-            decision: "the unclaimed back to the TSP's wallet".into(),
-            reason: None,
-            tx: None,
-        };
+        let e = Entry::by_person(
+            who,
+            crate::OPERATOR,
+            "reclaim",
+            format!("distribution/{id}"),
+            "the unclaimed back to the TSP's wallet".into(),
+        );
         let (nonce, _) = s.decide_tx(&mut w.tx, payload, e).await?;
         sqlx::query(
             "UPDATE tsp_actions SET state = 'reclaiming', nonce = $1, updated_ms = $2
@@ -349,18 +341,16 @@ impl Tsp {
                 unit_price: new.unit_price.clone(),
             }),
         });
-        let e = Entry {
-            actor: who.did.clone(),
-            authority: who.credential_for(crate::OPERATOR),
-            action: "redeem".into(),
-            subject: format!("redemption/{id}"),
-            decision: format!(
+        let e = Entry::by_person(
+            who,
+            crate::OPERATOR,
+            "redeem",
+            format!("redemption/{id}"),
+            format!(
                 "revoke {} of {} paying {} each",
                 new.amount, new.token, new.unit_price
             ),
-            reason: None,
-            tx: None,
-        };
+        );
         let (nonce, _) = s.decide_tx(&mut w.tx, payload, e).await?;
         self.record_action(
             &mut w.tx,

@@ -157,18 +157,16 @@ impl Tsp {
             rules: new.rules.clone(),
         });
         let terms = serde_json::to_string(&payload).expect("a payload serializes");
-        let entry = Entry {
-            actor: who.did.clone(),
-            authority: who.credential_for(crate::OPERATOR),
-            action: "open_offering".into(),
-            subject: format!("offering/{}", new.offering),
-            decision: format!(
+        let entry = Entry::by_person(
+            who,
+            crate::OPERATOR,
+            "open_offering",
+            format!("offering/{}", new.offering),
+            format!(
                 "{} units of {} at {}; appraisal within {} bps",
                 new.amount, new.token, new.unit_price, asset.tolerance_bps
             ),
-            reason: None,
-            tx: None,
-        };
+        );
         let (nonce, hash) = s.decide_tx(&mut w.tx, payload, entry).await?;
         sqlx::query(
             "INSERT INTO tsp_offerings (offering, asset, token, terms, staff, nonce, tx, state, note, updated_ms)

@@ -266,12 +266,20 @@ fn block_at(s: &Shared, height: u64) -> Answer<BlockRecord> {
         .ok_or_else(|| ApiError::not_found(format!("no finalized block at height {height}")))?;
     let receipts = s.store.receipts(height)?.unwrap_or_default();
     let state_root = s.store.state_root(height)?;
+    let filter = tranche_storage::TransferFilter {
+        token: None,
+        wallet: None,
+        from_height: height,
+        to_height: height,
+    };
+    let transfers = s.store.transfers(&filter, usize::MAX)?;
     Ok(Json(BlockRecord {
         hash: block.hash(),
         height,
         state_root,
         block,
         receipts,
+        transfers,
     }))
 }
 

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use tranche_api::node::{
     AssetView, At, AuditAnchorView, Balance, CustodialWallet, CustodyView, IssuanceRequestView,
     IssuanceView, OfferingView, OrganisationView, OwnershipView, RevocationRequestView,
-    RevocationView, SubscriptionView, TokenKindView, TokenRecord, TokenView, WalletView,
+    RevocationView, SubscriptionView, TokenKindView, TokenRecord, TokenView, TransferCheck,
+    WalletView,
 };
 use tranche_api::ErrorBody;
-use tranche_ledger::{Ledger, Token, TokenKind};
-use tranche_types::{AssetId, OrgId, RequestId, TokenId, WalletAddress};
+use tranche_ledger::{BlockContext, Ledger, Token, TokenKind};
+use tranche_types::{AssetId, OrgId, RequestId, TokenId, Units, WalletAddress};
 
 /// An admitted organisation: its key, roles and validator bond.
 #[utoipa::path(get, path = "/organisations/{org}", tag = "ledger",
@@ -317,6 +318,55 @@ pub(super) async fn revocation(
             redemption: r.redemption.clone(),
         },
         check: view.ledger.revocation_check(&request),
+    };
+    at(&view, answer)
+}
+
+/// What `GET /checks/transfer` checks.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub(super) struct TransferQuery {
+    /// The token.
+    token: String,
+    /// The wallet it would leave.
+    from: String,
+    /// The wallet it would reach.
+    to: String,
+    /// Whole units, as a decimal string.
+    amount: String,
+}
+
+/// Whether a holder's transfer would pass every rule of the ledger (the
+/// token's compliance rules for both sides, freezes, pause, balance) on the
+/// last finalized state: what a custodian or exchange checks before it
+/// signs, so the chain does not reject what it sends.
+#[utoipa::path(get, path = "/checks/transfer", tag = "ledger", params(TransferQuery),
+    responses(
+        (status = 200, description = "The verdict", body = At<TransferCheck>),
+        (status = 400, description = "A parameter does not parse", body = ErrorBody)))]
+pub(super) async fn check_transfer(
+    State(s): State<Arc<Shared>>,
+    Query(q): Query<TransferQuery>,
+) -> Answer<At<TransferCheck>> {
+    let token: TokenId = parse("token", &q.token)?;
+    let from: WalletAddress = parse("wallet", &q.from)?;
+    let to: WalletAddress = parse("wallet", &q.to)?;
+    let amount: Units = parse("amount", &q.amount)?;
+    let view = s.view();
+    let ctx = BlockContext {
+        height: view.height + 1,
+        time: view.time,
+    };
+    let answer = match view.ledger.check_transfer(&ctx, &token, &from, &to, amount) {
+        Ok(()) => TransferCheck {
+            ok: true,
+            code: None,
+            message: None,
+        },
+        Err(r) => TransferCheck {
+            ok: false,
+            code: Some(r.code),
+            message: Some(r.message),
+        },
     };
     at(&view, answer)
 }

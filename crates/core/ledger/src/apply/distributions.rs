@@ -283,7 +283,20 @@ pub(super) fn claim_distribution(
             ),
         ));
     }
-    let wallet = tx.signer_wallet();
+    let wallet = match p.custodial_wallet {
+        None => tx.signer_wallet(),
+        Some(w) => {
+            // A custodial wallet has no key: its custodian claims for it.
+            let custodian = org_with(state, &tx.stx.tx.signer, Role::Custodian)?;
+            if state.custody.get(&w).map(|c| &c.custodian) != Some(&custodian) {
+                return Err(reject(
+                    RejectCode::UnknownCustodialWallet,
+                    format!("{custodian} keeps no custodial wallet {w}"),
+                ));
+            }
+            w
+        }
+    };
     pay(state, tx, &p.distribution, wallet)
 }
 

@@ -272,6 +272,7 @@ fn f5_9_a_funded_distribution_pays_holders_who_claim_or_are_paid_and_the_rest_is
     let bank = m.bank.clone();
     let claim = Payload::ClaimDistribution(ClaimDistribution {
         distribution: id("D-1"),
+        custodial_wallet: None,
     });
     m.w.rejects(&a.key, claim.clone(), RejectCode::NotFunded);
     let fund = |deadline: Timestamp| {
@@ -349,6 +350,43 @@ fn f5_9_the_tsp_pushes_a_funded_share_out_of_the_pool() {
         m.w.balance(CASH, &Ledger::distribution_pool(&id("D-1"))),
         500
     );
+    m.w.ledger.check_invariants();
+}
+
+#[test]
+fn f5_9_sr3_a_custodian_claims_the_share_of_the_custodial_wallet_it_keeps() {
+    let mut m = market(2, 0);
+    let [a, b] = [&m.investors[0], &m.investors[1]].map(|p| p.clone());
+    m.w.tokenize("T", &[(&a, 500), (&b, 500)]);
+    let vault = m.w.entrust(&a, 200);
+    let tsp = declared(&mut m, 1_000, 1_000);
+    let deadline = m.w.ctx.time.plus_ms(DAY);
+    m.w.ok(
+        &tsp,
+        Payload::FundDistribution(FundDistribution {
+            distribution: id("D-1"),
+            cash_token: id(CASH),
+            deadline,
+        }),
+    );
+    let claim = Payload::ClaimDistribution(ClaimDistribution {
+        distribution: id("D-1"),
+        custodial_wallet: Some(vault),
+    });
+    // Neither the holder nor another organisation claims for it.
+    m.w.rejects(&a.key, claim.clone(), RejectCode::NotAdmitted);
+    m.w.rejects(&tsp, claim.clone(), RejectCode::MissingRole);
+    // Nor does a custodian claim for a wallet that is not a custodial one.
+    let custodian = m.w.custodian.clone();
+    let not_kept = Payload::ClaimDistribution(ClaimDistribution {
+        distribution: id("D-1"),
+        custodial_wallet: Some(b.wallet()),
+    });
+    m.w.rejects(&custodian, not_kept, RejectCode::UnknownCustodialWallet);
+    // Its custodian does: the share lands in the custodial wallet, once.
+    m.w.ok(&custodian, claim.clone());
+    assert_eq!(m.w.balance(CASH, &vault), 200);
+    m.w.rejects(&custodian, claim, RejectCode::AlreadyPaid);
     m.w.ledger.check_invariants();
 }
 
