@@ -343,6 +343,17 @@ impl NodeClient {
         self.find(&format!("/blocks/{height}")).await
     }
 
+    /// The finalized block at `height`, waiting up to `wait` (at most 10 s)
+    /// for it to be finalized; `None` if it was not by then.
+    pub async fn block_waiting(
+        &self,
+        height: u64,
+        wait: Duration,
+    ) -> Result<Option<BlockRecord>, ClientError> {
+        let ms = wait.as_millis().min(10_000);
+        self.find(&format!("/blocks/{height}?wait_ms={ms}")).await
+    }
+
     /// The last finalized block, or `None` before the first.
     pub async fn latest_block(&self) -> Result<Option<BlockRecord>, ClientError> {
         self.find("/blocks/latest").await

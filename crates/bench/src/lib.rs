@@ -7,9 +7,11 @@
 use std::time::Duration;
 
 pub mod chain;
+pub mod custody;
 pub mod ledger;
 pub mod matching;
 pub mod offering;
+mod people;
 pub mod state;
 
 /// SplitMix64: a tiny, well-known generator; the workloads only need to be

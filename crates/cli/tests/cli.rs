@@ -280,6 +280,8 @@ fn every_command_has_help_with_an_example() {
         &["bench", "matching"],
         &["bench", "ledger"],
         &["bench", "offering"],
+        &["bench", "custody"],
+        &["did", "authorize-transfer"],
         &["sim"],
         &["key", "new"],
         &["key", "list"],
@@ -355,7 +357,9 @@ fn bench_ledger_applies_every_transfer_and_ends_with_one_json_line() {
 #[test]
 fn bench_offering_carries_an_offering_through_the_services_and_ends_with_one_json_line() {
     let env = Env::new();
-    let base = 32_000 + (std::process::id() % 300) as u16 * 10;
+    // Below the ephemeral ports (32768 and up), where a client socket could
+    // hold one.
+    let base = 17_600 + (std::process::id() % 200) as u16 * 10;
     let out = env.ok(&[
         "bench",
         "offering",
@@ -379,6 +383,34 @@ fn bench_offering_carries_an_offering_through_the_services_and_ends_with_one_jso
     ] {
         assert!(v[key].as_u64().is_some_and(|n| n > 0), "{key} in {last}");
     }
+    assert!(v["ratio"].as_f64().is_some_and(|r| r > 0.0), "{last}");
+}
+
+#[test]
+fn bench_custody_moves_through_the_custodian_and_ends_with_one_json_line() {
+    let env = Env::new();
+    let base = 14_500 + (std::process::id() % 300) as u16 * 10;
+    let out = env.ok(&[
+        "bench",
+        "custody",
+        "--holders",
+        "12",
+        "--clients",
+        "4",
+        "--base-port",
+        &base.to_string(),
+    ]);
+    let last = out.lines().last().unwrap();
+    let v: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(v["bench"], "custody");
+    assert_eq!(v["holders"], 12);
+    for key in ["cosigned_per_s", "plain_per_s"] {
+        assert!(v[key].as_u64().is_some_and(|n| n > 0), "{key} in {last}");
+    }
+    for key in ["notice_p50_ms", "notice_p99_ms"] {
+        assert!(v[key].as_u64().is_some(), "{key} in {last}");
+    }
+    assert!(v["notice_p50_ms"].as_u64() <= v["notice_p99_ms"].as_u64());
     assert!(v["ratio"].as_f64().is_some_and(|r| r > 0.0), "{last}");
 }
 

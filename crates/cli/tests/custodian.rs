@@ -145,7 +145,9 @@ fn balance(rt: &tokio::runtime::Runtime, node: &NodeClient, wallet: &WalletAddre
 fn sr3_st3_a_custodian_keeps_wallets_moves_them_only_on_the_holders_authorization_and_tells_them() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("devnet");
-    let base = 35_000 + (std::process::id() % 400) as u16 * 10;
+    // Below the ephemeral ports (32768 and up), where a client socket could
+    // hold one.
+    let base = 10_000 + (std::process::id() % 400) as u16 * 10;
     let mut cleanup = support::devnet_up(&dir, base);
     let devnet = DevnetFile::read(&dir).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();

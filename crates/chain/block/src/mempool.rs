@@ -17,6 +17,12 @@ pub struct MempoolLimits {
     pub per_signer_max: usize,
     /// How far past the signer's next nonce a transaction may be.
     pub nonce_ahead_max: u64,
+    /// Most transactions held for an admitted organisation's key: a
+    /// service signs for many people (a custodian's transfers, a TSP's
+    /// relays, a bank's mintings) and answers for what it sends.
+    pub org_per_signer_max: usize,
+    /// How far past its next nonce an organisation's transaction may be.
+    pub org_nonce_ahead_max: u64,
     /// How far in the future `valid_until` may be, in ms: longer-lived
     /// transactions would pin mempool space.
     pub validity_ms_max: u64,
@@ -28,6 +34,8 @@ impl Default for MempoolLimits {
             txs_max: 100_000,
             per_signer_max: 64,
             nonce_ahead_max: 64,
+            org_per_signer_max: 1_024,
+            org_nonce_ahead_max: 1_024,
             validity_ms_max: 7 * 86_400_000,
         }
     }
@@ -77,8 +85,9 @@ pub enum AdmitError {
 enum Precheck {
     /// Exactly this transaction waits already.
     Held(Hash),
-    /// New, and admissible if its signature verifies.
-    New(Hash),
+    /// New, and admissible if its signature verifies, while its signer
+    /// holds fewer than this many.
+    New(Hash, usize),
 }
 
 /// Transactions waiting for a block.
@@ -142,15 +151,15 @@ impl Mempool {
         ledger: &Ledger,
         now: Timestamp,
     ) -> Result<Hash, AdmitError> {
-        let hash = match self.precheck(&stx, ledger, now)? {
+        let (hash, cap) = match self.precheck(&stx, ledger, now)? {
             Precheck::Held(hash) => return Ok(hash),
-            Precheck::New(hash) => hash,
+            Precheck::New(hash, cap) => (hash, cap),
         };
         // The signature last: it is the dearest check.
         self.verifier
             .verify(&stx, ledger.chain_id())
             .map_err(|e| AdmitError::Invalid(e.to_string()))?;
-        self.insert(hash, stx)
+        self.insert(hash, stx, cap)
     }
 
     /// Admits many transactions at once, as [`Self::admit`] would one by
@@ -171,7 +180,7 @@ impl Mempool {
         for (i, stx) in stxs.iter().enumerate() {
             match self.precheck(stx, ledger, now) {
                 Ok(Precheck::Held(hash)) => results.push(Ok(hash)),
-                Ok(Precheck::New(hash)) => {
+                Ok(Precheck::New(hash, cap)) => {
                     // Two of the batch may share a signer and nonce: the
                     // second is taken as `admit` would take it after the first.
                     match firsts.get(&(stx.tx.signer, stx.tx.nonce)) {
@@ -185,7 +194,7 @@ impl Mempool {
                         Some(&(_, other)) => results.push(Err(AdmitError::NonceTaken(other))),
                         None => {
                             firsts.insert((stx.tx.signer, stx.tx.nonce), (i, hash));
-                            fresh.push((i, hash));
+                            fresh.push((i, hash, cap));
                             results.push(Ok(hash));
                         }
                     }
@@ -196,10 +205,10 @@ impl Mempool {
         let chain = ledger.chain_id();
         let all_good = self
             .verifier
-            .verify_batch(fresh.iter().map(|&(i, _)| &stxs[i]), chain, rng)
+            .verify_batch(fresh.iter().map(|&(i, _, _)| &stxs[i]), chain, rng)
             .is_ok();
         let mut stxs: Vec<Option<SignedTransaction>> = stxs.into_iter().map(Some).collect();
-        for (i, hash) in fresh {
+        for (i, hash, cap) in fresh {
             let stx = stxs[i].take().expect("each index is taken once");
             if !all_good {
                 // Find which: one by one.
@@ -208,7 +217,7 @@ impl Mempool {
                     continue;
                 }
             }
-            results[i] = self.insert(hash, stx);
+            results[i] = self.insert(hash, stx, cap);
         }
         for (i, j) in copies {
             results[i] = results[j].clone();
@@ -246,13 +255,21 @@ impl Mempool {
             return Err(AdmitError::ValidityTooLong(self.limits.validity_ms_max));
         }
         let next = ledger.next_nonce(&tx.signer);
+        let (ahead_max, cap) = if ledger.organisation_of_key(&tx.signer).is_some() {
+            (
+                self.limits.org_nonce_ahead_max,
+                self.limits.org_per_signer_max,
+            )
+        } else {
+            (self.limits.nonce_ahead_max, self.limits.per_signer_max)
+        };
         if tx.nonce < next {
             return Err(AdmitError::NonceUsed {
                 given: tx.nonce,
                 next,
             });
         }
-        if tx.nonce - next > self.limits.nonce_ahead_max {
+        if tx.nonce - next > ahead_max {
             return Err(AdmitError::NonceTooFar {
                 given: tx.nonce,
                 next,
@@ -261,11 +278,16 @@ impl Mempool {
         if let Some((other, _)) = self.by_signer.get(&(tx.signer, tx.nonce)) {
             return Err(AdmitError::NonceTaken(*other));
         }
-        Ok(Precheck::New(hash))
+        Ok(Precheck::New(hash, cap))
     }
 
     /// Holds a transaction whose every check passed, room permitting.
-    fn insert(&mut self, hash: Hash, stx: SignedTransaction) -> Result<Hash, AdmitError> {
+    fn insert(
+        &mut self,
+        hash: Hash,
+        stx: SignedTransaction,
+        cap: usize,
+    ) -> Result<Hash, AdmitError> {
         if self.by_hash.len() >= self.limits.txs_max {
             return Err(AdmitError::Full("overall"));
         }
@@ -277,7 +299,7 @@ impl Mempool {
             .by_signer
             .range((tx.signer, 0)..=(tx.signer, u64::MAX))
             .count();
-        if waiting >= self.limits.per_signer_max {
+        if waiting >= cap {
             return Err(AdmitError::Full("for this signer"));
         }
         self.by_signer

@@ -52,6 +52,7 @@ fn the_mempool_admits_what_could_go_in_a_block_and_nothing_else() {
     let mut m = Mempool::new(MempoolLimits {
         txs_max: 4,
         per_signer_max: 3,
+        org_per_signer_max: 3,
         ..MempoolLimits::default()
     });
     let a = register(&tsp(), 1, 10);
@@ -72,7 +73,7 @@ fn the_mempool_admits_what_could_go_in_a_block_and_nothing_else() {
         Err(AdmitError::NonceUsed { .. })
     ));
     assert!(matches!(
-        m.admit(register(&tsp(), 1_000, 12), &l, NOW),
+        m.admit(register(&tsp(), 5_000, 12), &l, NOW),
         Err(AdmitError::NonceTooFar { .. })
     ));
     let mut late = register(&tsp(), 2, 13);
@@ -113,6 +114,26 @@ fn the_mempool_admits_what_could_go_in_a_block_and_nothing_else() {
         m.admit(register(&other, 2, 20), &l, NOW),
         Err(AdmitError::Full("overall"))
     );
+}
+
+#[test]
+fn an_organisation_may_have_more_waiting_than_a_person() {
+    let l = ledger();
+    let mut m = Mempool::default();
+    let person = Keypair::from_seed(&[2; 32]);
+    let limits = MempoolLimits::default();
+    assert!(limits.org_nonce_ahead_max > limits.nonce_ahead_max);
+    let far = limits.nonce_ahead_max + 10;
+    assert!(matches!(
+        m.admit(register(&person, far, 1), &l, NOW),
+        Err(AdmitError::NonceTooFar { .. })
+    ));
+    // The TSP's service signs for many people: it may run further ahead.
+    m.admit(register(&tsp(), far, 2), &l, NOW).unwrap();
+    for n in 1..=limits.per_signer_max as u64 {
+        m.admit(register(&tsp(), n, 3), &l, NOW).unwrap();
+    }
+    assert_eq!(m.len(), limits.per_signer_max + 1);
 }
 
 #[test]

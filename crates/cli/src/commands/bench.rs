@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use std::process::ExitCode;
-use tranche_bench::{chain, ledger, matching, offering, state};
+use tranche_bench::{chain, custody, ledger, matching, offering, state};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -55,6 +55,39 @@ pub enum BenchCommand {
         window_secs: u64,
         /// First port of the benchmark's devnet.
         #[arg(long, default_value_t = 28500,
+              value_parser = clap::value_parser!(u16).range(1024..=65_000))]
+        base_port: u16,
+    },
+    /// The custodian's service: co-signed transfers per second through its
+    /// API against plain transfers, and how soon holders are told.
+    ///
+    /// Starts a devnet with its role services in a temporary folder (its own
+    /// ports). --holders people, each with their own key and DID, are KYC'd
+    /// and have their wallets bound on chain, log in to the bank and the
+    /// custodian with presentations, get deposit tokens from the bank, have
+    /// a custodial wallet opened on their consent and put a dollar in it.
+    /// Measured: (a) each sends a cent from their own wallet to the next
+    /// holder, straight to the nodes; (b) each hands the custodian an
+    /// authorization of a cent out of custody to the next holder (POST
+    /// /instructions), --clients at a time, which it checks and sends — both
+    /// from the first request to the last transaction final; and (c) for
+    /// each co-signed transfer, the time from the bench seeing its block
+    /// final to its notice on the custodian's live stream (p50, p99). The
+    /// last line is one JSON object. Build with --release.
+    ///
+    /// Example:
+    ///   cargo run --release --bin tranche -- bench custody --holders 1000
+    #[command(verbatim_doc_comment)]
+    Custody {
+        /// Holders, one plain and one co-signed transfer each.
+        #[arg(long, default_value_t = 1_000,
+              value_parser = clap::value_parser!(u64).range(1..=custody::HOLDERS_MAX as u64))]
+        holders: u64,
+        /// Concurrent HTTP clients: holders instructing at the same time.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_024))]
+        clients: u64,
+        /// First port of the benchmark's devnet.
+        #[arg(long, default_value_t = 28600,
               value_parser = clap::value_parser!(u16).range(1024..=65_000))]
         base_port: u16,
     },
@@ -211,6 +244,21 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
                     clients: count(clients),
                     base_port,
                     window_secs,
+                },
+            )?
+        }
+        BenchCommand::Custody {
+            holders,
+            clients,
+            base_port,
+        } => {
+            let exe = std::env::current_exe().context("cannot find the tranche executable")?;
+            custody::run(
+                &exe,
+                &custody::Options {
+                    holders: count(holders),
+                    clients: count(clients),
+                    base_port,
                 },
             )?
         }

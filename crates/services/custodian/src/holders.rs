@@ -178,6 +178,7 @@ impl Custodian {
         .execute(&mut *w.tx)
         .await?;
         w.commit().await?;
+        s.send_soon();
         tracing::info!(wallet = %wallet, "custodial wallet recorded for opening");
         let mut conn = s.db.pool().acquire().await?;
         holder(&mut conn, &who.did)

@@ -31,7 +31,7 @@ use anyhow::Context as _;
 use serde::Deserialize;
 use std::path::Path;
 use std::sync::Arc;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 use tranche_service::{Migration, Service, ServiceConfig};
 use tranche_types::{Units, WalletAddress};
 
@@ -146,6 +146,10 @@ pub struct Custodian {
     /// Woken when the follower records events, for the live streams and
     /// the webhook sender.
     pub(crate) events: Arc<Notify>,
+    /// Decisions on instructions, on their way to the recorder.
+    pub(crate) decisions: mpsc::Sender<instructions::Decision>,
+    /// The recorder's end, until [`Custodian::run`] starts it.
+    queue: std::sync::Mutex<Option<mpsc::Receiver<instructions::Decision>>>,
 }
 
 impl Custodian {
@@ -157,10 +161,13 @@ impl Custodian {
 
     /// The custodian on an opened `service`.
     pub fn with_service(service: Arc<Service>, policy: CustodianSection) -> Arc<Custodian> {
+        let (decisions, queue) = mpsc::channel(instructions::RECORD_QUEUE_MAX);
         Arc::new(Custodian {
             service,
             policy,
             events: Arc::new(Notify::new()),
+            decisions,
+            queue: std::sync::Mutex::new(Some(queue)),
         })
     }
 
@@ -168,6 +175,13 @@ impl Custodian {
     /// webhook sender and the API.
     pub async fn run(self: Arc<Self>) -> anyhow::Result<()> {
         let router = router(&self);
+        let queue = self
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .context("the custodian runs once")?;
+        let recorder = tokio::spawn(Arc::clone(&self).record_decisions(queue));
         let sender = tokio::spawn(Arc::clone(&self).send_webhooks());
         let ran = Arc::clone(&self.service)
             .run(
@@ -177,6 +191,7 @@ impl Custodian {
             .await
             .context("running the custodian service");
         sender.abort();
+        recorder.abort();
         ran
     }
 }

@@ -11,7 +11,7 @@
 
 use crate::error::ServiceError;
 use sqlx::AnyConnection;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tranche_api::client::NodeClient;
 use tranche_api::ErrorCode;
 use tranche_crypto::{sign_transaction, Keypair};
@@ -21,9 +21,26 @@ use tranche_types::{ChainId, Hash, Payload, SignedTransaction, Timestamp, Transa
 /// node restart, well inside what nodes accept.
 pub const VALIDITY_MS: u64 = 3_600_000;
 
-/// How many pending transactions one pass sends: what a node holds of one
-/// signer (its mempool takes 64 per signer, up to 64 past the next nonce).
-pub const SEND_WINDOW: usize = 64;
+/// How many pending transactions one pass sends at most: what a node holds
+/// of an organisation's key (its mempool takes 1,024, up to 1,024 past the
+/// next nonce).
+pub const SEND_WINDOW: usize = 1_024;
+
+/// The most transactions one decision sends together (an offering's close
+/// or issuance in groups): a larger group goes on from where the chain
+/// shows it stopped.
+pub const GROUP_MAX: usize = 64;
+// A group goes out in one pass.
+const _: () = assert!(GROUP_MAX <= SEND_WINDOW);
+
+/// How often everything pending is sent again, in ms, in case the node lost
+/// it (a restart, a dropped request); in between, a pass sends only what it
+/// has not sent yet.
+pub const RESEND_MS: u64 = 2_000;
+
+/// How many bytes of JSON one batch request may carry, with room to spare
+/// below the node's limit.
+const BATCH_JSON_BYTES: usize = 3 << 20;
 
 /// States of an outbox entry.
 pub mod state {
@@ -36,19 +53,52 @@ pub mod state {
 }
 
 /// How many transactions of at most `per` items each cover `items` (at
-/// least one: an empty offering still closes), capped at what one pass of
-/// the outbox sends; a group larger than that goes on from where the chain
-/// shows it stopped.
+/// least one: an empty offering still closes), capped at [`GROUP_MAX`]; a
+/// group larger than that goes on from where the chain shows it stopped.
 pub fn batches(items: u64, per: u32) -> usize {
     let n = items.div_ceil(u64::from(per.max(1))).max(1);
-    usize::try_from(n).unwrap_or(usize::MAX).min(SEND_WINDOW)
+    usize::try_from(n).unwrap_or(usize::MAX).min(GROUP_MAX)
 }
 
-/// A service's outbox: its key and chain, and where it sends.
+/// A service's outbox: its key and chain, and what it sent lately.
 #[derive(Clone, Debug)]
 pub struct Outbox {
     key: Arc<Keypair>,
     chain_id: ChainId,
+    sent: Arc<Mutex<Sent>>,
+}
+
+/// What the sender sent lately (kept in memory: after a restart everything
+/// pending is sent again, which the chain takes at most once).
+#[derive(Debug, Default)]
+struct Sent {
+    /// Every pending entry up to this nonce was sent since the last full pass.
+    through: Option<u64>,
+    /// When everything pending was last sent, ms since 1970.
+    full_ms: u64,
+}
+
+/// Splits `entries` into requests the node takes: at most its batch size,
+/// and about [`BATCH_JSON_BYTES`] of JSON.
+fn requests<'a>(entries: &[&'a Pending]) -> Vec<Vec<&'a Pending>> {
+    let mut out: Vec<Vec<&'a Pending>> = Vec::new();
+    let mut bytes = 0;
+    for p in entries {
+        // Hex doubles the canonical bytes; field names and quotes add some.
+        let size = p.stx.to_bytes().len() * 2 + 512;
+        let full = out.last().is_none_or(|r| {
+            r.len() >= tranche_api::BATCH_TXS_MAX || bytes + size > BATCH_JSON_BYTES
+        });
+        if full {
+            out.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += size;
+        if let Some(r) = out.last_mut() {
+            r.push(p);
+        }
+    }
+    out
 }
 
 /// A pending entry.
@@ -68,7 +118,16 @@ fn decode(hex_tx: &str) -> Result<SignedTransaction, sqlx::Error> {
 impl Outbox {
     /// The outbox signing with `key` for `chain_id`.
     pub fn new(key: Arc<Keypair>, chain_id: ChainId) -> Outbox {
-        Outbox { key, chain_id }
+        Outbox {
+            key,
+            chain_id,
+            sent: Arc::default(),
+        }
+    }
+
+    fn sent(&self) -> std::sync::MutexGuard<'_, Sent> {
+        // Plain numbers behind the lock: a panic elsewhere leaves them usable.
+        self.sent.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Notes the chain's next nonce for the key, if the outbox has not
@@ -219,12 +278,11 @@ impl Outbox {
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
-    /// Sends the first [`SEND_WINDOW`] pending entries, in one batch. A
-    /// node holds only so many of one signer's transactions, and only so
-    /// far past its next nonce, so what lies beyond the window waits for
-    /// the window to move as blocks take the first ones: resending it would
-    /// only be refused, and resending thousands on every pass would load
-    /// the node for nothing.
+    /// Sends the pending entries not sent yet, of the first [`SEND_WINDOW`]
+    /// (all of them every [`RESEND_MS`]), in as few node requests as the
+    /// node takes. A node holds only so many of one signer's transactions,
+    /// and only so far past its next nonce, so what lies beyond the window
+    /// waits for the window to move as blocks take the first ones.
     ///
     /// A transaction the node calls expired is signed again with the same
     /// nonce and payload and a new validity (it can no longer be included,
@@ -240,41 +298,77 @@ impl Outbox {
         let count = Outbox::pending_count(&mut conn).await?;
         let window = Outbox::pending(&mut conn, SEND_WINDOW).await?;
         drop(conn);
-        if window.is_empty() {
-            return Ok(0);
-        }
-        let txs: Vec<SignedTransaction> = window.iter().map(|p| p.stx.clone()).collect();
-        let answer = match node.submit_batch(&txs).await {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(error = %e, "the node is unreachable; the outbox tries again");
-                return Ok(count);
-            }
+        let (through, full) = {
+            let sent = self.sent();
+            (
+                sent.through,
+                now_ms.saturating_sub(sent.full_ms) >= RESEND_MS,
+            )
         };
-        for (p, item) in window.iter().zip(&answer.results) {
-            let Some(body) = &item.error else { continue };
-            match body.code {
-                // Ours is in the mempool or a block already: the follower
-                // will see it.
-                ErrorCode::NonceTaken | ErrorCode::NonceUsed => {}
-                // The node holds as many of ours as it takes: the rest
-                // wait for the next pass.
-                ErrorCode::MempoolFull | ErrorCode::NonceTooFar => break,
-                ErrorCode::TxExpired => self.renew(db, p, now_ms).await?,
-                code => {
-                    tracing::error!(nonce = p.nonce, code = code.name(), message = %body.message,
-                        "the node refused an outbox transaction; later ones wait for an operator");
-                    let mut w = db.write().await?;
-                    sqlx::query("UPDATE kit_outbox SET state = $1, outcome = $2 WHERE nonce = $3")
+        let fresh: Vec<&Pending> = window
+            .iter()
+            .filter(|p| full || through.is_none_or(|t| p.nonce > t))
+            .collect();
+        let Some(last) = fresh.last().map(|p| p.nonce) else {
+            return Ok(count);
+        };
+        // Where sending stopped: the entries from there on wait for a pass.
+        let mut stopped: Option<u64> = None;
+        let mut renewed = false;
+        'requests: for entries in requests(&fresh) {
+            let request: Vec<SignedTransaction> = entries.iter().map(|p| p.stx.clone()).collect();
+            let answer = match node.submit_batch(&request).await {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the node is unreachable; the outbox tries again");
+                    return Ok(count);
+                }
+            };
+            for (p, item) in entries.iter().zip(&answer.results) {
+                let Some(body) = &item.error else { continue };
+                match body.code {
+                    // Ours is in the mempool or a block already: the
+                    // follower will see it.
+                    ErrorCode::NonceTaken | ErrorCode::NonceUsed => {}
+                    // The node holds as many of ours as it takes: the rest
+                    // wait for the next pass.
+                    ErrorCode::MempoolFull | ErrorCode::NonceTooFar => {
+                        stopped = Some(p.nonce);
+                        break 'requests;
+                    }
+                    ErrorCode::TxExpired => {
+                        self.renew(db, p, now_ms).await?;
+                        renewed = true;
+                    }
+                    code => {
+                        tracing::error!(nonce = p.nonce, code = code.name(), message = %body.message,
+                            "the node refused an outbox transaction; later ones wait for an operator");
+                        let mut w = db.write().await?;
+                        sqlx::query(
+                            "UPDATE kit_outbox SET state = $1, outcome = $2 WHERE nonce = $3",
+                        )
                         .bind(state::REFUSED)
                         .bind(code.name())
                         .bind(p.nonce as i64)
                         .execute(&mut *w.tx)
                         .await?;
-                    w.commit().await?;
-                    break;
+                        w.commit().await?;
+                        stopped = Some(p.nonce);
+                        break 'requests;
+                    }
                 }
             }
+        }
+        let mut sent = self.sent();
+        sent.through = match stopped {
+            Some(n) => n.checked_sub(1),
+            None => Some(last),
+        };
+        if renewed {
+            // A renewed entry has a new hash: send everything next pass.
+            sent.full_ms = 0;
+        } else if full {
+            sent.full_ms = now_ms;
         }
         Ok(count)
     }
@@ -306,7 +400,7 @@ impl Outbox {
 
 #[cfg(test)]
 mod tests {
-    use super::{batches, SEND_WINDOW};
+    use super::*;
 
     #[test]
     fn a_group_covers_every_item_within_one_pass() {
@@ -315,11 +409,41 @@ mod tests {
         assert_eq!(batches(1_000, 1_000), 1);
         assert_eq!(batches(1_001, 1_000), 2);
         assert_eq!(batches(10_000, 1_000), 10);
-        assert_eq!(batches(1_000_000, 1_000), SEND_WINDOW);
+        assert_eq!(batches(1_000_000, 1_000), GROUP_MAX);
         assert_eq!(
             batches(5, 0),
-            SEND_WINDOW.min(5),
+            GROUP_MAX.min(5),
             "a zero batch size is one item"
         );
+    }
+
+    #[test]
+    fn requests_stay_within_what_a_node_takes() {
+        let key = Keypair::from_seed(&[3; 32]);
+        let outbox = Outbox::new(Arc::new(key), "tranche-test".parse().unwrap());
+        let pending = |nonce: u64, fill: u8| {
+            let payload = Payload::AnchorAudit(tranche_types::AnchorAudit {
+                entries: nonce,
+                head: Hash([fill; 32]),
+            });
+            Pending {
+                nonce,
+                stx: outbox.sign(nonce, payload, 1).unwrap(),
+            }
+        };
+        let many: Vec<Pending> = (0..2_500).map(|n| pending(n, 1)).collect();
+        let refs: Vec<&Pending> = many.iter().collect();
+        let split = requests(&refs);
+        assert_eq!(
+            split.iter().map(Vec::len).collect::<Vec<_>>(),
+            [tranche_api::BATCH_TXS_MAX, tranche_api::BATCH_TXS_MAX, 500]
+        );
+        let nonces: Vec<u64> = split.iter().flatten().map(|p| p.nonce).collect();
+        assert_eq!(
+            nonces,
+            (0..2_500).collect::<Vec<_>>(),
+            "in order, each once"
+        );
+        assert!(requests(&[]).is_empty());
     }
 }

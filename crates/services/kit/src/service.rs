@@ -29,6 +29,9 @@ use utoipa_axum::routes;
 pub const AUDIT_READER_ROLES: &[&str] = &["staff:operator", "staff:admin", "staff:auditor"];
 /// Most audit records one page holds.
 pub const AUDIT_PAGE_MAX: u32 = 1_000;
+/// How long the follower waits on its node for the next block before it
+/// asks again.
+const FOLLOW_WAIT: Duration = Duration::from_secs(5);
 /// Longest profile field, in bytes.
 pub const PROFILE_FIELD_MAX: usize = 256;
 
@@ -53,6 +56,8 @@ pub struct Service {
     pub vault: Vault,
     /// Metrics.
     pub metrics: Metrics,
+    /// Wakes the outbox's sender.
+    send_wake: tokio::sync::Notify,
 }
 
 impl Service {
@@ -134,6 +139,7 @@ impl Service {
             auth,
             vault,
             metrics: Metrics::new(),
+            send_wake: tokio::sync::Notify::new(),
         }))
     }
 
@@ -256,12 +262,19 @@ impl Service {
     /// Applies every finalized block the node has past the cursor; returns
     /// how many.
     pub async fn follow_once(&self, role: &dyn Apply) -> Result<u64, ServiceError> {
+        self.follow(role, Duration::ZERO).await
+    }
+
+    /// [`Service::follow_once`], waiting up to `wait` for the next block if
+    /// the node has none yet: the follower hears of each block as it is
+    /// finalized instead of polling for it.
+    pub async fn follow(&self, role: &dyn Apply, wait: Duration) -> Result<u64, ServiceError> {
         let mut applied = 0;
         loop {
             let at = follower::cursor(&mut *self.db.pool().acquire().await?).await?;
             let block = self
                 .node
-                .block(at + 1)
+                .block_waiting(at + 1, if applied == 0 { wait } else { Duration::ZERO })
                 .await
                 .map_err(ServiceError::unavailable)?;
             let Some(block) = block else {
@@ -277,6 +290,13 @@ impl Service {
                 applied += 1;
             }
         }
+    }
+
+    /// Wakes the outbox's sender: call it once a transaction recorded with
+    /// a decision is committed, so it goes out now rather than at the next
+    /// poll.
+    pub fn send_soon(&self) {
+        self.send_wake.notify_one();
     }
 
     /// Sends what the outbox holds; returns how many wait.
@@ -301,13 +321,27 @@ impl Service {
             let s = Arc::clone(&self);
             tokio::spawn(async move {
                 loop {
-                    if let Err(e) = s.follow_once(role.as_ref()).await {
-                        tracing::warn!(error = %e, "following the chain");
+                    match s.follow(role.as_ref(), FOLLOW_WAIT).await {
+                        // A block may have recorded transactions to send.
+                        Ok(n) if n > 0 => s.send_soon(),
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "following the chain");
+                            tokio::time::sleep(poll).await;
+                        }
                     }
+                }
+            })
+        };
+        let sender = {
+            let s = Arc::clone(&self);
+            tokio::spawn(async move {
+                loop {
                     if let Err(e) = s.send_once().await {
                         tracing::warn!(error = %e, "sending the outbox");
                     }
-                    tokio::time::sleep(poll).await;
+                    // Woken when something is recorded, else every poll.
+                    let _ = tokio::time::timeout(poll, s.send_wake.notified()).await;
                 }
             })
         };
@@ -346,6 +380,7 @@ impl Service {
             _ = shutdown() => tracing::info!("stopping"),
         }
         follower.abort();
+        sender.abort();
         anchorer.abort();
         Ok(())
     }

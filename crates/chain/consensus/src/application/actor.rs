@@ -640,7 +640,8 @@ where
                     self.flush();
                 }
                 if self.context.current() >= tick {
-                    tick = self.context.current() + RETRY;
+                    let every = if self.member() { RETRY } else { FOLLOW_SYNC };
+                    tick = self.context.current() + every;
                     self.finalize();
                     self.retry_waiting();
                     self.sync();

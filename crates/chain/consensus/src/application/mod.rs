@@ -84,6 +84,11 @@ pub const ANCESTORS_MAX: usize = 64;
 /// How often missing blocks are asked for again, and how long a request is
 /// left to be answered before it is repeated.
 const RETRY: Duration = Duration::from_millis(500);
+/// How often a node that does not vote asks a committee member for the
+/// blocks finalized since its last: the services beside it (a custodian's,
+/// an exchange's) learn of each block within this, not within [`RETRY`].
+/// An asked member answers only when it has something newer.
+const FOLLOW_SYNC: Duration = Duration::from_millis(50);
 
 /// A verification waiting for a block's contents (or its ancestors').
 type Waiter = (Context<Digest, ConsensusKey>, oneshot::Sender<bool>);

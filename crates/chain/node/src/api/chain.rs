@@ -2,10 +2,12 @@
 //! and blocks, nonces and validators.
 
 use super::{admit_error, at, parse, Answer, ApiError, Shared};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
 use tranche_api::node::{
     At, BatchAnswer, BatchItem, BlockRecord, EquivocationView, MemberView, NextNonce, PolicyView,
     Status, SubmitStatus, Submitted, TransactionRecord, ValidatorView, Validators,
@@ -293,20 +295,58 @@ pub(super) async fn latest_block(State(s): State<Arc<Shared>>) -> Answer<BlockRe
     block_at(&s, height)
 }
 
+/// The longest a request for a block not yet final may wait for it.
+pub const BLOCK_WAIT_MS_MAX: u64 = 10_000;
+
+/// How long to wait for a block not final yet.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub(super) struct BlockWait {
+    /// Milliseconds to wait for the block if it is not final yet (at most
+    /// 10,000; default 0): a follower learns of each block as it is
+    /// finalized, without polling.
+    #[serde(default)]
+    wait_ms: u64,
+}
+
 /// The finalized block at a height.
 #[utoipa::path(get, path = "/blocks/{height}", tag = "chain",
-    params(("height" = u64, Path, description = "The block's height")),
+    params(("height" = u64, Path, description = "The block's height"), BlockWait),
     responses(
         (status = 200, description = "The block, its receipts and the state root after it", body = BlockRecord),
-        (status = 400, description = "Not a height", body = ErrorBody),
-        (status = 404, description = "No finalized block there", body = ErrorBody)))]
+        (status = 400, description = "Not a height, or too long a wait", body = ErrorBody),
+        (status = 404, description = "No finalized block there (within the wait)", body = ErrorBody)))]
 pub(super) async fn block(
     State(s): State<Arc<Shared>>,
     Path(height): Path<String>,
+    Query(wait): Query<BlockWait>,
 ) -> Answer<BlockRecord> {
     let height: u64 = height
         .parse()
         .map_err(|_| ApiError::bad_request(format!("height {height:?} is not a number")))?;
+    if wait.wait_ms > BLOCK_WAIT_MS_MAX {
+        return Err(ApiError::bad_request(format!(
+            "wait_ms is at most {BLOCK_WAIT_MS_MAX}"
+        )));
+    }
+    // Listening before looking, so a block finalized in between is heard.
+    let mut finalized = s.events.subscribe();
+    if wait.wait_ms > 0 && s.view().height < height {
+        // Not final within the wait: answered below as not found.
+        let _ = tokio::time::timeout(Duration::from_millis(wait.wait_ms), async {
+            loop {
+                match finalized.recv().await {
+                    Ok(f) if f.block.header.height >= height => return,
+                    Ok(_) | Err(RecvError::Lagged(_)) => {
+                        if s.view().height >= height {
+                            return;
+                        }
+                    }
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        })
+        .await;
+    }
     block_at(&s, height)
 }
 
