@@ -7,10 +7,12 @@
 use crate::notices::EventView;
 use crate::Custodian;
 use sqlx::AnyConnection;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use tranche_api::node::BlockRecord;
 use tranche_service::audit::Entry;
+use tranche_service::db::values;
 use tranche_service::follower::Apply;
 use tranche_service::ServiceError;
 use tranche_types::{
@@ -43,13 +45,13 @@ impl Custodian {
         let ours = self.service.key.public_key();
         let height = block.height;
         let time = block.block.header.time.0;
+        let mut book = Book::load(conn, &block.transfers).await?;
         let mut transfers = block.transfers.iter().enumerate().peekable();
         let mut claims: Vec<(RequestId, WalletAddress)> = Vec::new();
-        let mut events = 0usize;
         for (stx, receipt) in block.block.txs.iter().zip(&block.receipts) {
             // This transaction's movements, in order.
             while let Some((k, t)) = transfers.next_if(|(_, t)| t.tx == receipt.tx_hash) {
-                events += self.record_transfer(conn, height, time, k, t).await?;
+                book.record(height, time, k, t)?;
             }
             let applied = matches!(receipt.outcome, Outcome::Applied);
             if stx.tx.signer == ours {
@@ -60,6 +62,8 @@ impl Custodian {
             }
             match &stx.tx.payload {
                 Payload::CreateCheckpoint(p) => {
+                    // The snapshot reads the balances as of this transaction.
+                    book.flush(conn).await?;
                     let token = p.token.to_string();
                     let n: Option<(i64,)> =
                         sqlx::query_as("SELECT number FROM cus_checkpoint_counts WHERE token = $1")
@@ -116,8 +120,9 @@ impl Custodian {
         }
         // Movements not tied to a transaction of the block (none today).
         for (k, t) in transfers {
-            events += self.record_transfer(conn, height, time, k, t).await?;
+            book.record(height, time, k, t)?;
         }
+        let events = book.flush(conn).await?;
         for (distribution, wallet) in claims {
             self.claim(conn, distribution, wallet).await?;
         }
@@ -193,94 +198,6 @@ impl Custodian {
         Ok(())
     }
 
-    /// Records transfer `t` (the `index`th of its block) for each holder's
-    /// wallet it touches; returns how many events it made.
-    async fn record_transfer(
-        &self,
-        conn: &mut AnyConnection,
-        height: u64,
-        time: u64,
-        index: usize,
-        t: &TransferRecord,
-    ) -> Result<usize, ServiceError> {
-        let mut made = 0;
-        let sides = [(t.from, false), (Some(t.to), true)];
-        for (wallet, incoming) in sides {
-            let Some(wallet) = wallet else { continue };
-            let holder: Option<(String,)> =
-                sqlx::query_as("SELECT did FROM cus_holders WHERE wallet = $1")
-                    .bind(wallet.to_string())
-                    .fetch_optional(&mut *conn)
-                    .await?;
-            let Some((did,)) = holder else { continue };
-            let token = t.token.to_string();
-            let held: Option<(String,)> =
-                sqlx::query_as("SELECT units FROM cus_balances WHERE wallet = $1 AND token = $2")
-                    .bind(wallet.to_string())
-                    .bind(token.clone())
-                    .fetch_optional(&mut *conn)
-                    .await?;
-            let held: u128 = match held {
-                Some((u,)) => u
-                    .parse()
-                    .map_err(|_| ServiceError::internal("a holder's balance", &u))?,
-                None => 0,
-            };
-            let units = if incoming {
-                held.checked_add(t.amount.0)
-            } else {
-                held.checked_sub(t.amount.0)
-            }
-            .ok_or_else(|| {
-                ServiceError::internal("a holder's balance that the chain contradicts", wallet)
-            })?;
-            sqlx::query(
-                "INSERT INTO cus_balances (wallet, token, units) VALUES ($1, $2, $3)
-                 ON CONFLICT (wallet, token) DO UPDATE SET units = excluded.units",
-            )
-            .bind(wallet.to_string())
-            .bind(token.clone())
-            .bind(units.to_string())
-            .execute(&mut *conn)
-            .await?;
-            let seq = event_seq(height, index, incoming);
-            let event = EventView {
-                id: format!("{height}-{index}-{}", if incoming { "in" } else { "out" }),
-                seq: seq as u64,
-                did: did.clone(),
-                wallet: wallet.to_string(),
-                direction: if incoming { "in" } else { "out" }.into(),
-                token,
-                amount: t.amount,
-                counterparty: if incoming {
-                    t.from.map(|w| w.to_string())
-                } else {
-                    Some(t.to.to_string())
-                },
-                kind: format!("{:?}", t.kind).to_lowercase(),
-                reference: t.reference.as_ref().map(|r| r.to_string()),
-                tx: t.tx.to_hex(),
-                height,
-                block_time_ms: time,
-                balance: tranche_types::Units(units),
-            };
-            let body =
-                serde_json::to_string(&event).map_err(|e| ServiceError::internal("an event", e))?;
-            sqlx::query(
-                "INSERT INTO cus_events (seq, did, wallet, body) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (seq) DO NOTHING",
-            )
-            .bind(seq)
-            .bind(did)
-            .bind(wallet.to_string())
-            .bind(body)
-            .execute(&mut *conn)
-            .await?;
-            made += 1;
-        }
-        Ok(made)
-    }
-
     /// Records the custodian's claim of `wallet`'s share of `distribution`
     /// (once).
     async fn claim(
@@ -319,5 +236,186 @@ impl Custodian {
         .execute(&mut *conn)
         .await?;
         Ok(())
+    }
+}
+
+/// `$1, $2, …, $n`: the placeholders of an `IN` list.
+fn list(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Rows written per multi-row statement.
+const ROWS_PER_STATEMENT: usize = 50;
+
+/// A block's movements of holders' wallets, worked out in memory and
+/// written in a few statements: the holders and balances it touches,
+/// loaded once, and the events it makes.
+struct Book {
+    /// The holders' DIDs, by custodial wallet, of the wallets the block touches.
+    holders: HashMap<WalletAddress, String>,
+    /// Their balances, by wallet and token.
+    balances: HashMap<(WalletAddress, String), u128>,
+    /// Balances changed since the last flush.
+    dirty: BTreeSet<(WalletAddress, String)>,
+    /// Events not yet written: seq, did, wallet, body.
+    events: Vec<(i64, String, String, String)>,
+    /// Events written so far.
+    written: usize,
+}
+
+impl Book {
+    /// Loads what the block's `transfers` touch.
+    async fn load(
+        conn: &mut AnyConnection,
+        transfers: &[TransferRecord],
+    ) -> Result<Book, ServiceError> {
+        let wallets: BTreeSet<String> = transfers
+            .iter()
+            .flat_map(|t| t.from.into_iter().chain([t.to]))
+            .map(|w| w.to_string())
+            .collect();
+        let wallets: Vec<String> = wallets.into_iter().collect();
+        let mut book = Book {
+            holders: HashMap::new(),
+            balances: HashMap::new(),
+            dirty: BTreeSet::new(),
+            events: Vec::new(),
+            written: 0,
+        };
+        for chunk in wallets.chunks(ROWS_PER_STATEMENT * 4) {
+            let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(format!(
+                "SELECT wallet, did FROM cus_holders WHERE wallet IN ({})",
+                list(chunk.len())
+            )));
+            for w in chunk {
+                q = q.bind(w.clone());
+            }
+            for (w, did) in q.fetch_all(&mut *conn).await? {
+                let w = w
+                    .parse()
+                    .map_err(|_| ServiceError::internal("a holder's wallet", &w))?;
+                book.holders.insert(w, did);
+            }
+        }
+        let held: Vec<String> = book.holders.keys().map(|w| w.to_string()).collect();
+        for chunk in held.chunks(ROWS_PER_STATEMENT * 4) {
+            let mut q =
+                sqlx::query_as::<_, (String, String, String)>(sqlx::AssertSqlSafe(format!(
+                    "SELECT wallet, token, units FROM cus_balances WHERE wallet IN ({})",
+                    list(chunk.len())
+                )));
+            for w in chunk {
+                q = q.bind(w.clone());
+            }
+            for (w, token, units) in q.fetch_all(&mut *conn).await? {
+                let w = w
+                    .parse()
+                    .map_err(|_| ServiceError::internal("a holder's wallet", &w))?;
+                let units = units
+                    .parse()
+                    .map_err(|_| ServiceError::internal("a holder's balance", &units))?;
+                book.balances.insert((w, token), units);
+            }
+        }
+        Ok(book)
+    }
+
+    /// Notes transfer `t` (the `index`th of its block) for each holder's
+    /// wallet it touches.
+    fn record(
+        &mut self,
+        height: u64,
+        time: u64,
+        index: usize,
+        t: &TransferRecord,
+    ) -> Result<(), ServiceError> {
+        for (wallet, incoming) in [(t.from, false), (Some(t.to), true)] {
+            let Some(wallet) = wallet else { continue };
+            let Some(did) = self.holders.get(&wallet) else {
+                continue;
+            };
+            let token = t.token.to_string();
+            let key = (wallet, token.clone());
+            let held = self.balances.get(&key).copied().unwrap_or(0);
+            let units = if incoming {
+                held.checked_add(t.amount.0)
+            } else {
+                held.checked_sub(t.amount.0)
+            }
+            .ok_or_else(|| {
+                ServiceError::internal("a holder's balance that the chain contradicts", wallet)
+            })?;
+            self.balances.insert(key.clone(), units);
+            self.dirty.insert(key);
+            let seq = event_seq(height, index, incoming);
+            let event = EventView {
+                id: format!("{height}-{index}-{}", if incoming { "in" } else { "out" }),
+                seq: seq as u64,
+                did: did.clone(),
+                wallet: wallet.to_string(),
+                direction: if incoming { "in" } else { "out" }.into(),
+                token,
+                amount: t.amount,
+                counterparty: if incoming {
+                    t.from.map(|w| w.to_string())
+                } else {
+                    Some(t.to.to_string())
+                },
+                kind: format!("{:?}", t.kind).to_lowercase(),
+                reference: t.reference.as_ref().map(|r| r.to_string()),
+                tx: t.tx.to_hex(),
+                height,
+                block_time_ms: time,
+                balance: tranche_types::Units(units),
+            };
+            let body =
+                serde_json::to_string(&event).map_err(|e| ServiceError::internal("an event", e))?;
+            self.events
+                .push((seq, did.clone(), wallet.to_string(), body));
+        }
+        Ok(())
+    }
+
+    /// Writes the changed balances and the new events; returns how many
+    /// events the block made so far.
+    async fn flush(&mut self, conn: &mut AnyConnection) -> Result<usize, ServiceError> {
+        let dirty: Vec<(WalletAddress, String)> =
+            std::mem::take(&mut self.dirty).into_iter().collect();
+        for chunk in dirty.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO cus_balances (wallet, token, units) VALUES {}
+                 ON CONFLICT (wallet, token) DO UPDATE SET units = excluded.units",
+                values(chunk.len(), 3)
+            )));
+            for key in chunk {
+                let units = self.balances.get(key).copied().unwrap_or(0);
+                q = q
+                    .bind(key.0.to_string())
+                    .bind(key.1.clone())
+                    .bind(units.to_string());
+            }
+            q.execute(&mut *conn).await?;
+        }
+        let events = std::mem::take(&mut self.events);
+        for chunk in events.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO cus_events (seq, did, wallet, body) VALUES {}
+                 ON CONFLICT (seq) DO NOTHING",
+                values(chunk.len(), 4)
+            )));
+            for (seq, did, wallet, body) in chunk {
+                q = q
+                    .bind(*seq)
+                    .bind(did.clone())
+                    .bind(wallet.clone())
+                    .bind(body.clone());
+            }
+            q.execute(&mut *conn).await?;
+        }
+        self.written += events.len();
+        Ok(self.written)
     }
 }

@@ -244,3 +244,28 @@ pub async fn test_databases(dir: &std::path::Path) -> Vec<String> {
     }
     urls
 }
+
+/// The `VALUES` list of a multi-row statement: `rows` tuples of `columns`
+/// numbered placeholders, `($1, $2), ($3, $4), …`, the same text on SQLite
+/// and PostgreSQL.
+pub fn values(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", r * columns + c))
+                .collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod values_tests {
+    #[test]
+    fn placeholders_run_on_across_rows() {
+        assert_eq!(super::values(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::values(1, 1), "($1)");
+        assert_eq!(super::values(0, 4), "");
+    }
+}
