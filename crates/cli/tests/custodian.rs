@@ -174,6 +174,17 @@ fn sr3_st3_a_custodian_keeps_wallets_moves_them_only_on_the_holders_authorizatio
             config,
             log,
         } = ServiceRun::new(t, "custodian", base, run);
+        // Alice holds deposit tokens from the bank; Bob is who she pays.
+        // Each has a wallet of their own key bound to their DID, a KYC
+        // claim on chain and a KYC credential.
+        let people = kyc_people(t, (&keys, &pw), &["alice", "bob"], run);
+        let (alice, bob) = (&people[0], &people[1]);
+        // Two wallets of nobody's, one of them on the custodian's list of
+        // destinations with Bob's.
+        let (payee, stranger) = (
+            tranche_crypto::Keypair::from_seed(&[41 + run as u8; 32]).address(),
+            tranche_crypto::Keypair::from_seed(&[51 + run as u8; 32]).address(),
+        );
         let table = service_table(
             "devnet-custodian",
             (&keys, &pw),
@@ -185,19 +196,15 @@ fn sr3_st3_a_custodian_keeps_wallets_moves_them_only_on_the_holders_authorizatio
         std::fs::write(
             &config,
             format!(
-                "{table}anchor_interval_secs = 2\ntrusted_issuers = [\"{}\"]\n\n[custodian]\ntransfer_max = \"50\"\ndaily_max = \"80\"\n",
+                "{table}anchor_interval_secs = 2\ntrusted_issuers = [\"{}\"]\n\n[custodian]\ntransfer_max = \"50\"\ndaily_max = \"80\"\ndestinations = [\"{}\", \"{payee}\"]\n",
                 did_of(&kyc),
+                bob.1.address(),
             ),
         )
         .unwrap();
         let op = format!("cop{run}");
         support::services::operator(t, "custodian", &config, &op);
 
-        // Alice holds deposit tokens from the bank; Bob is who she pays.
-        // Each has a wallet of their own key bound to their DID, a KYC
-        // claim on chain and a KYC credential.
-        let people = kyc_people(t, (&keys, &pw), &["alice", "bob"], run);
-        let (alice, bob) = (&people[0], &people[1]);
         rt.block_on(async {
             for (_, k) in &people {
                 let binding = Payload::RegisterWallet(Ledger::sign_binding(&chain, k, k));
@@ -401,7 +408,8 @@ fn sr3_st3_a_custodian_keeps_wallets_moves_them_only_on_the_holders_authorizatio
             assert_eq!(
                 (status, &out["code"]),
                 (422, &json!("refused")),
-                "{reason}: {out}"
+                "{reason}: {out}\nthe service's log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
             );
             let message = out["message"].as_str().unwrap();
             assert!(
@@ -438,10 +446,32 @@ fn sr3_st3_a_custodian_keeps_wallets_moves_them_only_on_the_holders_authorizatio
         let (status, out) = raw("POST", &instructions, &bearer(t, &a), &body_of(&second));
         assert_eq!(status, 200, "{out}");
         let second_id = out["id"].as_str().unwrap().to_string();
+        // More than is free (30 left once both are out), then more than
+        // the day allows (70 of 80 used).
+        refused(
+            &body_of(&authorize("31", "2", "much.json")),
+            "insufficient_balance",
+        );
         refused(
             &body_of(&authorize("20", "2", "day.json")),
             "over_daily_limit",
         );
+        // A wallet the custodian does not pay; one it does, which the chain
+        // would refuse (bound to nobody): its pre-check says so first.
+        let to = |wallet: WalletAddress| {
+            let p = Ledger::sign_authorization(
+                &chain,
+                &"devnet-custodian".parse().unwrap(),
+                &alice.1,
+                ("USD-DEP".parse().unwrap(), wallet, Units(5)),
+                None,
+                2,
+                Timestamp(now_ms() + 60_000),
+            );
+            serde_json::to_string(&Payload::CustodialTransfer(p)).unwrap()
+        };
+        refused(&to(stranger), "destination_not_allowed");
+        refused(&to(payee), "would_be_rejected");
         // Bob's authorization handed in by Alice: not hers to give.
         let bobs = Ledger::sign_authorization(
             &chain,
@@ -467,7 +497,10 @@ fn sr3_st3_a_custodian_keeps_wallets_moves_them_only_on_the_holders_authorizatio
             "forged",
             "expired",
             "over_transfer_limit",
+            "insufficient_balance",
             "over_daily_limit",
+            "destination_not_allowed",
+            "would_be_rejected",
         ] {
             assert!(reasons.contains(r), "{r} on the record: {reasons:?}");
         }
@@ -575,7 +608,7 @@ fn sr3_st3_a_custodian_keeps_wallets_moves_them_only_on_the_holders_authorizatio
                 .iter()
                 .filter(|d| d.starts_with("refused"))
                 .count(),
-            5
+            8
         );
 
         let mut service = cleanup.children.pop().unwrap();

@@ -488,6 +488,39 @@ impl Custodian {
             )));
         }
         let mut conn = s.db.pool().acquire().await?;
+        // The balance first: a holder's own funds, then the limits on them.
+        let pending: Vec<(String,)> = sqlx::query_as(
+            "SELECT amount FROM cus_instructions WHERE did = $1 AND token = $2 AND state = 'submitted'",
+        )
+        .bind(h.did.clone())
+        .bind(p.token.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        let pending = sum(pending)?;
+        // The wallet's balance as the follower last recorded it: every
+        // movement of a custodial wallet passes through it.
+        let held: Option<(String,)> =
+            sqlx::query_as("SELECT units FROM cus_balances WHERE wallet = $1 AND token = $2")
+                .bind(h.wallet.clone())
+                .bind(p.token.to_string())
+                .fetch_optional(&mut *conn)
+                .await?;
+        let held = match held {
+            Some((u,)) => u
+                .parse::<u128>()
+                .map_err(|_| ServiceError::internal("a holder's balance", &u))?,
+            None => 0,
+        };
+        let free = held.saturating_sub(pending);
+        if free < p.amount.0 {
+            return Ok(Some((
+                "insufficient_balance",
+                format!(
+                    "your wallet holds {held} {}, of which {pending} are on their way out; {} asked",
+                    p.token, p.amount
+                ),
+            )));
+        }
         let today: Vec<(String,)> = sqlx::query_as(
             "SELECT amount FROM cus_instructions WHERE did = $1 AND day = $2 AND state IN ('submitted', 'applied')",
         )
@@ -505,6 +538,7 @@ impl Custodian {
                 ),
             )));
         }
+        drop(conn);
         let wallet: WalletAddress = h
             .wallet
             .parse()
@@ -527,39 +561,6 @@ impl Custodian {
                     ),
                 )));
             }
-        }
-        let pending: Vec<(String,)> = sqlx::query_as(
-            "SELECT amount FROM cus_instructions WHERE did = $1 AND token = $2 AND state = 'submitted'",
-        )
-        .bind(h.did.clone())
-        .bind(p.token.to_string())
-        .fetch_all(&mut *conn)
-        .await?;
-        let pending = sum(pending)?;
-        // The wallet's balance as the follower last recorded it: every
-        // movement of a custodial wallet passes through it.
-        let held: Option<(String,)> =
-            sqlx::query_as("SELECT units FROM cus_balances WHERE wallet = $1 AND token = $2")
-                .bind(h.wallet.clone())
-                .bind(p.token.to_string())
-                .fetch_optional(&mut *conn)
-                .await?;
-        drop(conn);
-        let held = match held {
-            Some((u,)) => u
-                .parse::<u128>()
-                .map_err(|_| ServiceError::internal("a holder's balance", &u))?,
-            None => 0,
-        };
-        let free = held.saturating_sub(pending);
-        if free < p.amount.0 {
-            return Ok(Some((
-                "insufficient_balance",
-                format!(
-                    "your wallet holds {held} {}, of which {pending} are on their way out; {} asked",
-                    p.token, p.amount
-                ),
-            )));
         }
         let check = s
             .node

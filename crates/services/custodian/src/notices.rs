@@ -171,6 +171,9 @@ impl Custodian {
                 .send()
                 .await;
             let ok = answer.as_ref().is_ok_and(|r| r.status().is_success());
+            // Writes take the service's write turn, as every write does:
+            // SQLite's writer is one at a time.
+            let mut w = s.db.write().await?;
             if ok {
                 // Only if nobody moved the cursor meanwhile.
                 sqlx::query(
@@ -180,7 +183,7 @@ impl Custodian {
                 .bind(last as i64)
                 .bind(did.clone())
                 .bind(delivered)
-                .execute(&mut *conn)
+                .execute(&mut *w.tx)
                 .await?;
                 sent += events.len();
             } else {
@@ -196,9 +199,10 @@ impl Custodian {
                     .bind(i64::from(failures))
                     .bind((now + retry_after_ms(failures)) as i64)
                     .bind(did)
-                    .execute(&mut *conn)
+                    .execute(&mut *w.tx)
                     .await?;
             }
+            w.commit().await?;
         }
         let backlog: (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM cus_holders h WHERE h.webhook IS NOT NULL
