@@ -242,28 +242,13 @@ async fn record(db: &Db, lot: &[Item]) -> Result<(), ServiceError> {
         .collect();
     let mut w = db.write().await?;
     for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|r| {
-                let p = |c: usize| format!("${}", r * 7 + c);
-                format!(
-                    "({}, {}, {}, {}, {}, {}, 'sent', {})",
-                    p(1),
-                    p(2),
-                    p(3),
-                    p(4),
-                    p(5),
-                    p(6),
-                    p(7)
-                )
-            })
-            .collect();
         // A refused one handed in again is sent again.
         let sql = format!(
             "INSERT INTO tsp_subscriptions (tx, offering, did, wallet, units, signed, state, received_ms)
              VALUES {}
              ON CONFLICT (tx) DO UPDATE SET state = 'sent', outcome = NULL
              WHERE tsp_subscriptions.state = 'refused'",
-            values.join(", ")
+            tranche_service::db::values(chunk.len(), 8)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for item in chunk {
@@ -275,6 +260,7 @@ async fn record(db: &Db, lot: &[Item]) -> Result<(), ServiceError> {
                 .bind(v.wallet.clone())
                 .bind(v.units.clone())
                 .bind(hex_of(&item.stx))
+                .bind("sent")
                 .bind(now);
         }
         q.execute(&mut *w.tx).await?;
