@@ -389,7 +389,7 @@ fn bench_offering_carries_an_offering_through_the_services_and_ends_with_one_jso
 #[test]
 fn bench_custody_moves_through_the_custodian_and_ends_with_one_json_line() {
     let env = Env::new();
-    let base = 14_500 + (std::process::id() % 300) as u16 * 10;
+    let base = 14_500 + (std::process::id() % 250) as u16 * 10;
     let out = env.ok(&[
         "bench",
         "custody",
