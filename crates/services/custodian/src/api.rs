@@ -15,7 +15,6 @@ use serde::Deserialize;
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
-use tranche_service::auth::Principal;
 use tranche_service::http::Json;
 use tranche_service::{ServiceCode, ServiceError};
 use tranche_types::Payload;
@@ -50,12 +49,6 @@ pub fn router(custodian: &Arc<Custodian>) -> axum::Router {
     tranche_service::http::finish(router, custodian.service.metrics.clone(), doc)
 }
 
-fn is_staff(who: &Principal) -> bool {
-    crate::READERS
-        .iter()
-        .any(|r| who.roles.iter().any(|x| x == r))
-}
-
 /// Open your custodial wallet: hand in your consent (the
 /// `open_custodial_wallet` payload `tranche did consent-custody` writes), in
 /// a session with a KYC credential from an issuer the custodian trusts.
@@ -82,7 +75,7 @@ async fn list_holders(
     headers: HeaderMap,
 ) -> Result<axum::Json<Vec<HolderView>>, ServiceError> {
     let who = c.service.principal(&headers).await?;
-    if !is_staff(&who) {
+    if !crate::is_staff(&who) {
         return Err(ServiceError::new(
             ServiceCode::Forbidden,
             format!(
@@ -151,7 +144,7 @@ async fn list_instructions(
     headers: HeaderMap,
 ) -> Result<axum::Json<Vec<InstructionView>>, ServiceError> {
     let who = c.service.principal(&headers).await?;
-    let did = (!is_staff(&who)).then_some(who.did.as_str());
+    let did = (!crate::is_staff(&who)).then_some(who.did.as_str());
     let mut conn = c.service.db.pool().acquire().await?;
     Ok(axum::Json(
         instructions::instructions(&mut conn, did).await?,
@@ -224,7 +217,7 @@ async fn list_events(
     Query(q): Query<EventsQuery>,
 ) -> Result<axum::Json<Vec<EventView>>, ServiceError> {
     let who = c.service.principal(&headers).await?;
-    let did = (!is_staff(&who)).then_some(who.did.as_str());
+    let did = (!crate::is_staff(&who)).then_some(who.did.as_str());
     let mut conn = c.service.db.pool().acquire().await?;
     let limit = q.limit.unwrap_or(EVENTS_PAGE_MAX);
     Ok(axum::Json(
@@ -244,7 +237,7 @@ async fn stream_events(
     Query(q): Query<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ServiceError> {
     let who = c.service.principal(&headers).await?;
-    let did = (!is_staff(&who)).then(|| who.did.clone());
+    let did = (!crate::is_staff(&who)).then(|| who.did.clone());
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())

@@ -77,6 +77,11 @@ pub const KYC: &str = "KycCredential";
 /// Staff roles that read every holder, instruction and event.
 pub const READERS: &[&str] = &["staff:operator", "staff:auditor"];
 
+/// Whether `who` is staff who read every holder's records.
+pub(crate) fn is_staff(who: &tranche_service::auth::Principal) -> bool {
+    READERS.iter().any(|r| who.roles.iter().any(|x| x == r))
+}
+
 /// An example config, shown by `tranche custodian --help`.
 pub const EXAMPLE_CONFIG: &str = r#"[service]
 org = "devnet-custodian"                 # the organisation, as the chain knows it (role Custodian)
