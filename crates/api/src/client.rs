@@ -409,6 +409,23 @@ impl NodeClient {
         .await
     }
 
+    /// Whether the rules of `token` that concern `wallet` alone let it give
+    /// (`receive` false) or receive `amount`, whoever the other side is.
+    pub async fn check_holder(
+        &self,
+        token: &TokenId,
+        wallet: &WalletAddress,
+        receive: bool,
+        amount: Units,
+    ) -> Result<At<TransferCheck>, ClientError> {
+        self.get(&format!(
+            "/checks/holder?token={}&wallet={wallet}&side={}&amount={amount}",
+            segment(token.as_str()),
+            if receive { "receive" } else { "send" }
+        ))
+        .await
+    }
+
     /// A token, or `None`.
     pub async fn token(&self, token: &str) -> Result<Option<At<TokenView>>, ClientError> {
         self.find(&format!("/tokens/{}", segment(token))).await

@@ -277,3 +277,77 @@ pub(crate) fn check(
     }
     Ok(())
 }
+
+/// Which side of a trade a holder check is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HolderSide {
+    /// The wallet would give the token.
+    Send,
+    /// The wallet would receive the token.
+    Receive,
+}
+
+/// Checks the rules of `id` that concern `wallet` alone, as a giver or a
+/// receiver of `amount`, whoever the other side turns out to be: what an
+/// exchange checks before an order enters its book (F6-7), when the
+/// counterparty is not yet known. The balance itself is not checked.
+pub(crate) fn check_holder(
+    state: &State,
+    ctx: &BlockContext,
+    id: &TokenId,
+    wallet: &WalletAddress,
+    side: HolderSide,
+    amount: Units,
+) -> Result<(), Rejection> {
+    let t = token(state, id)?;
+    if amount.is_zero() {
+        return Err(reject(
+            RejectCode::ZeroAmount,
+            "the amount must be at least 1",
+        ));
+    }
+    if t.is_revoked() {
+        return Err(reject(
+            RejectCode::TokenRevoked,
+            format!("{id} is revoked; it never moves again"),
+        ));
+    }
+    if let Some(expiry) = t.expiry_date {
+        if ctx.date() > expiry {
+            return Err(reject(
+                RejectCode::TokenExpired,
+                format!("{id} expired on {expiry}; only revocation may move it"),
+            ));
+        }
+    }
+    if t.paused {
+        return Err(reject(
+            RejectCode::TokenPaused,
+            format!("{id} is paused by its agent"),
+        ));
+    }
+    if state
+        .freezes
+        .get(&(id.clone(), *wallet))
+        .is_some_and(|f| f.all)
+    {
+        return Err(reject(
+            RejectCode::WalletFrozen,
+            format!("wallet {wallet} is frozen for {id}"),
+        ));
+    }
+    match side {
+        HolderSide::Send => {
+            if let Some(until) = t.rules.lockup_until {
+                if ctx.date() < until {
+                    return Err(reject(
+                        RejectCode::LockedUp,
+                        format!("{id} is locked up until {until}"),
+                    ));
+                }
+            }
+            check_identity(state, ctx, t, wallet)
+        }
+        HolderSide::Receive => check_receiver(state, ctx, id, t, None, wallet, amount),
+    }
+}

@@ -28,6 +28,7 @@ mod records;
 mod state;
 
 pub use auth::{NodeRow, ProofError, StateProof};
+pub use compliance::HolderSide;
 pub use state::{
     Asset, AuditAnchor, ChainParams, Checkpoint, Claim, Committee, Custody, Distribution,
     DistributionFunds, Entitlement, Equivocation, Freeze, IssuanceRequest, Member, Offering,
@@ -616,6 +617,22 @@ impl Ledger {
             amount,
             compliance::Mode::Holder,
         )
+    }
+
+    /// Checks the rules of `token` that concern `wallet` alone, as the
+    /// giver or the receiver of `amount` (identity and claims, country,
+    /// per-identity and holder limits, freezes, pause, lock-up, expiry),
+    /// without a counterparty: an exchange's check before an order enters
+    /// its book. The balance is not checked.
+    pub fn check_holder(
+        &self,
+        ctx: &BlockContext,
+        token: &TokenId,
+        wallet: &WalletAddress,
+        side: HolderSide,
+        amount: Units,
+    ) -> Result<(), Rejection> {
+        compliance::check_holder(&self.state, ctx, token, wallet, side, amount)
     }
 
     fn envelope(&self, ctx: &BlockContext, stx: &SignedTransaction) -> Result<(), Rejection> {

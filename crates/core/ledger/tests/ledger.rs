@@ -807,6 +807,53 @@ fn l1_a_dry_run_answers_like_the_real_thing_and_changes_nothing() {
     assert_eq!(w.ledger.state_root(), root);
 }
 
+#[test]
+fn f6_7_a_holder_check_sees_one_side_of_a_trade_without_its_counterparty() {
+    let c = carol();
+    let mut rules = default_rules();
+    rules.denied_countries = BoundedVec(vec![CountryCode::new("KP").unwrap()]);
+    let (mut w, a, b) = with_rules(rules);
+    w.onboard(&c, "KP");
+    let ctx = w.ctx;
+    let t = id("T");
+    let check = |w: &World, p: &Person, side| {
+        w.ledger
+            .check_holder(&ctx, &t, &p.wallet(), side, Units(5))
+            .map_err(|r| r.code)
+    };
+    assert_eq!(check(&w, &a, HolderSide::Send), Ok(()));
+    assert_eq!(check(&w, &b, HolderSide::Receive), Ok(()));
+    // A buyer the ledger would refuse is known before any match.
+    assert_eq!(
+        check(&w, &c, HolderSide::Receive),
+        Err(RejectCode::CountryNotAllowed)
+    );
+    let stranger = Person::new(40);
+    assert_eq!(
+        check(&w, &stranger, HolderSide::Receive),
+        Err(RejectCode::WalletNotRegistered)
+    );
+    // The balance is the exchange's to check, not this one's.
+    assert_eq!(
+        w.ledger
+            .check_holder(&ctx, &t, &b.wallet(), HolderSide::Send, Units(1_000_000))
+            .map_err(|r| r.code),
+        Ok(())
+    );
+    let issuer = w.issuer.clone();
+    w.ok(
+        &issuer,
+        Payload::SetPaused(SetPaused {
+            token: id("T"),
+            paused: true,
+        }),
+    );
+    assert_eq!(
+        check(&w, &a, HolderSide::Send),
+        Err(RejectCode::TokenPaused)
+    );
+}
+
 // --- Agent powers -------------------------------------------------------------
 
 #[test]

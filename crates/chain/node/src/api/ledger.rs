@@ -322,6 +322,69 @@ pub(super) async fn revocation(
     at(&view, answer)
 }
 
+/// What `GET /checks/holder` checks.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub(super) struct HolderQuery {
+    /// The token.
+    token: String,
+    /// The wallet.
+    wallet: String,
+    /// `send` or `receive`.
+    side: String,
+    /// Whole units, as a decimal string.
+    amount: String,
+}
+
+/// Whether the rules of a token that concern one wallet alone let it give
+/// (`side=send`) or receive (`side=receive`) an amount, whoever the other
+/// side turns out to be (identity and claims, country, per-identity and
+/// holder limits, freezes, pause, lock-up, expiry; not the balance): what
+/// an exchange checks before an order enters its book, so a buyer the
+/// ledger would refuse never matches (F6-7).
+#[utoipa::path(get, path = "/checks/holder", tag = "ledger", params(HolderQuery),
+    responses(
+        (status = 200, description = "The verdict", body = At<TransferCheck>),
+        (status = 400, description = "A parameter does not parse", body = ErrorBody)))]
+pub(super) async fn check_holder(
+    State(s): State<Arc<Shared>>,
+    Query(q): Query<HolderQuery>,
+) -> Answer<At<TransferCheck>> {
+    let token: TokenId = parse("token", &q.token)?;
+    let wallet: WalletAddress = parse("wallet", &q.wallet)?;
+    let amount: Units = parse("amount", &q.amount)?;
+    let side = match q.side.as_str() {
+        "send" => tranche_ledger::HolderSide::Send,
+        "receive" => tranche_ledger::HolderSide::Receive,
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "side {:?} is not valid: it is send or receive",
+                q.side
+            )))
+        }
+    };
+    let view = s.view();
+    let ctx = BlockContext {
+        height: view.height + 1,
+        time: view.time,
+    };
+    let answer = match view
+        .ledger
+        .check_holder(&ctx, &token, &wallet, side, amount)
+    {
+        Ok(()) => TransferCheck {
+            ok: true,
+            code: None,
+            message: None,
+        },
+        Err(r) => TransferCheck {
+            ok: false,
+            code: Some(r.code),
+            message: Some(r.message),
+        },
+    };
+    at(&view, answer)
+}
+
 /// What `GET /checks/transfer` checks.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 pub(super) struct TransferQuery {

@@ -215,6 +215,7 @@ fn routes() -> (Router<Arc<Shared>>, utoipa::openapi::OpenApi) {
         .routes(routes!(ledger::offering))
         .routes(routes!(ledger::revocation))
         .routes(routes!(ledger::check_transfer))
+        .routes(routes!(ledger::check_holder))
         .routes(routes!(proofs::balance))
         .routes(routes!(proofs::issuance))
         .routes(routes!(proofs::revocation))
