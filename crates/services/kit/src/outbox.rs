@@ -168,12 +168,25 @@ impl Outbox {
         payload: Payload,
         now_ms: u64,
     ) -> Result<(u64, Hash), ServiceError> {
+        self.record_built(conn, |_| payload, now_ms).await
+    }
+
+    /// [`Outbox::record_nonced`] of the payload `build` makes for the
+    /// nonce the transaction gets: for payloads whose approvals sign the
+    /// signer's nonce (a settlement's).
+    pub async fn record_built(
+        &self,
+        conn: &mut AnyConnection,
+        build: impl FnOnce(u64) -> Payload,
+        now_ms: u64,
+    ) -> Result<(u64, Hash), ServiceError> {
         let (next,): (i64,) =
             sqlx::query_as("SELECT height FROM kit_cursor WHERE name = 'outbox_next_nonce'")
                 .fetch_optional(&mut *conn)
                 .await?
                 .ok_or_else(|| ServiceError::internal("the outbox", "not started"))?;
         let nonce = next as u64;
+        let payload = build(nonce);
         let kind = serde_json::to_value(&payload)
             .ok()
             .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_string))
