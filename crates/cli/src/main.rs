@@ -141,6 +141,22 @@ enum Command {
     #[command(verbatim_doc_comment,
               after_long_help = format!("An example config (--config FILE):\n\n{}", tranche_custodian::EXAMPLE_CONFIG))]
     Custodian(commands::services::RoleArgs),
+    /// Run an exchange's service: traders onboarded by presentation with
+    /// wallets bound to their DIDs, listings taken from the chain (SR-2),
+    /// orders checked and reserved before the matching engine and journaled
+    /// before they are acknowledged, the trade ledger, and each trade
+    /// settled on chain as delivery versus payment (F6-2..F6-7, F6-11); or
+    /// keep its staff credentials.
+    ///
+    /// A trader binds the wallet the exchange gives them with `tranche did
+    /// consent-wallet` and places orders with `tranche service call`.
+    ///
+    /// Examples:
+    ///   tranche exchange --config exchange.toml
+    ///   tranche exchange --config exchange.toml staff add --subject did:key:z6Mk... --out op.json
+    #[command(verbatim_doc_comment,
+              after_long_help = format!("An example config (--config FILE):\n\n{}", tranche_exchange::EXAMPLE_CONFIG))]
+    Exchange(commands::services::RoleArgs),
     /// Call a role service: log in with a DID, or sign as an organisation.
     #[command(subcommand)]
     Service(commands::services::ServiceCommand),
@@ -252,6 +268,7 @@ fn main() -> ExitCode {
         Command::Issuer(a) => commands::services::issuer(&ctx, a),
         Command::Bank(a) => commands::services::bank(&ctx, a),
         Command::Custodian(a) => commands::services::custodian(&ctx, a),
+        Command::Exchange(a) => commands::services::exchange(&ctx, a),
         Command::Tsp(a) => commands::services::tsp(&ctx, a),
         Command::Service(c) => commands::services::service(&ctx, c),
         Command::Audit(c) => commands::audit::run(&ctx, c),

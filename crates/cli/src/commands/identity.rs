@@ -73,6 +73,31 @@ pub enum DidCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Consent to binding a wallet someone keeps for you (an exchange's
+    /// trader wallet, F6-11) to your DID: writes the consent that
+    /// organisation adds the wallet key's signature to.
+    ///
+    /// Signed offline with the key behind your DID, for one wallet on one
+    /// chain; hand the file to the exchange (`PUT /traders/me/wallet`).
+    ///
+    /// Example:
+    ///   tranche did consent-wallet --chain-id tranche-devnet --wallet tr1... --key alice-id --out consent.json
+    ///   tranche service call http://127.0.0.1:28103/traders/me/wallet --put --session alice.session --body consent.json
+    #[command(verbatim_doc_comment)]
+    ConsentWallet {
+        /// The chain the binding is for.
+        #[arg(long, env = "TRANCHE_CHAIN_ID")]
+        chain_id: ChainId,
+        /// The wallet the organisation gave you.
+        #[arg(long)]
+        wallet: WalletAddress,
+        /// The key behind your DID.
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Write the consent here (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Consent to a custodian keeping a wallet for you (SR-3): writes the
     /// open_custodial_wallet payload the custodian sends.
     ///
@@ -468,6 +493,34 @@ pub fn run_did(ctx: &Ctx, cmd: DidCommand) -> Result<ExitCode> {
                 &chain_id, &custodian, &holder,
             ));
             write_consent(ctx, &p, out.as_deref(), "consent to custody")?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        DidCommand::ConsentWallet {
+            chain_id,
+            wallet,
+            key,
+            out,
+        } => {
+            let holder = open_key(ctx, &key)?;
+            let did = Ledger::did_of_key(&holder.public_key());
+            let message = Ledger::binding_message(&wallet, &did);
+            let consent = json!({
+                "wallet": wallet,
+                "did": did,
+                "did_signature": holder.sign(tranche_crypto::Domain::DidControl, &chain_id, &message),
+            });
+            let text = serde_json::to_string_pretty(&consent)? + "\n";
+            match out {
+                Some(path) => {
+                    write_private_atomically(&path, text.as_bytes())?;
+                    if ctx.json {
+                        print_json(&json!({ "file": path.display().to_string() }));
+                    } else {
+                        println!("consent to binding {wallet} written to {}", path.display());
+                    }
+                }
+                None => print!("{text}"),
+            }
             return Ok(ExitCode::SUCCESS);
         }
         DidCommand::AuthorizeTransfer {

@@ -1,5 +1,6 @@
-//! `tranche issuer`, `tranche bank`, `tranche tsp` and `tranche custodian`:
-//! run an issuer's, an escrow bank's, a TSP's or a custodian's service and
+//! `tranche issuer`, `tranche bank`, `tranche tsp`, `tranche custodian` and
+//! `tranche exchange`:
+//! run an issuer's, an escrow bank's, a TSP's, a custodian's or an exchange's service and
 //! keep its staff credentials. `tranche service`: calls any role service — as a person
 //! logged in with a DID and a presentation, or as an organisation with
 //! requests signed by its on-chain key.
@@ -14,6 +15,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tranche_bank::{Bank, BankConfig};
 use tranche_custodian::{Custodian, CustodianConfig};
+use tranche_exchange::{Exchange, ExchangeConfig};
 use tranche_identity::present;
 use tranche_issuer::{Issuer, IssuerConfig};
 use tranche_keystore::{read_bounded, write_private_atomically};
@@ -138,6 +140,23 @@ pub fn custodian(ctx: &Ctx, args: RoleArgs) -> Result<ExitCode> {
             }
             Some(AdminCommand::Staff(c)) => {
                 staff(ctx, config.service, tranche_custodian::MIGRATIONS, c).await
+            }
+        }
+    })
+}
+
+/// `tranche exchange`.
+pub fn exchange(ctx: &Ctx, args: RoleArgs) -> Result<ExitCode> {
+    let config = ExchangeConfig::load(&args.config)?;
+    super::node::init_logging();
+    runtime()?.block_on(async move {
+        match args.command {
+            None => {
+                Exchange::open(config).await?.run().await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(AdminCommand::Staff(c)) => {
+                staff(ctx, config.service, tranche_exchange::MIGRATIONS, c).await
             }
         }
     })

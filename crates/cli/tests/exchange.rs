@@ -1,0 +1,580 @@
+//! The exchange's service as its users meet it, on SQLite and on
+//! PostgreSQL (F6-2..F6-7, F6-11, SR-2): two traders log in with KYC and
+//! jurisdiction credentials and bind the wallets the exchange gives them;
+//! a token is listed once its issuance checks out on chain; they trade it
+//! against the bank's deposit token and against USD kept at the exchange;
+//! each trade is in the trade ledger and final on chain with the same
+//! amounts; oversold, unfunded, ineligible and halted orders are refused
+//! with stable codes; after a kill -9 the book is rebuilt from the journal;
+//! a pause halts the book, and every endpoint refuses the wrong caller.
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use tranche_api::client::NodeClient;
+use tranche_devnet::DevnetFile;
+use tranche_ledger::Ledger;
+use tranche_testkit::world::{
+    appraisal, claim_until, date, execution, issuance_request, record_ownership, register_asset,
+    usd,
+};
+use tranche_types::{ChainId, ClaimTopic, Payload, SetPaused, WalletAddress};
+
+mod support;
+
+use support::services::{
+    bearer, did_of, healthy, issue_vc, kyc_people, login_as, raw, send, service_table, start,
+    stop_devnet_service, text, tranche, wait_for, ServiceRun,
+};
+
+fn chain_balance(
+    rt: &tokio::runtime::Runtime,
+    node: &NodeClient,
+    wallet: &WalletAddress,
+    token: &str,
+) -> u128 {
+    rt.block_on(node.wallet(wallet))
+        .unwrap()
+        .data
+        .balances
+        .iter()
+        .find(|b| b.token.as_str() == token)
+        .map_or(0, |b| b.units.0)
+}
+
+/// The `asset` balance row of a trader's view.
+fn account<'a>(me: &'a Value, kind: &str, id: &str) -> Option<&'a Value> {
+    me["balances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["asset"]["kind"] == kind && b["asset"]["id"] == id)
+}
+
+fn consent(dir: &Path, name: &str, chain: &ChainId, wallet: &str) -> String {
+    let out = dir.join(format!("{name}.wallet-consent.json"));
+    let o = tranche()
+        .args([
+            "did",
+            "consent-wallet",
+            "--chain-id",
+            chain.as_str(),
+            "--wallet",
+            wallet,
+        ])
+        .arg("--key-file")
+        .arg(dir.join(format!("{name}.key")))
+        .arg("--password-file")
+        .arg(dir.join("person-pw"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::read_to_string(out).unwrap()
+}
+
+#[test]
+fn f6_2_f6_5_f6_7_sr2_traders_trade_a_listed_token_and_every_trade_settles_on_chain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("devnet");
+    // Below the ephemeral ports (32768 and up), where a client socket could
+    // hold one.
+    let base = 14_000 + (std::process::id() % 50) as u16 * 10;
+    let mut cleanup = support::devnet_up(&dir, base);
+    let devnet = DevnetFile::read(&dir).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // The test signs as the TSP and the issuer to issue and pause a token.
+    stop_devnet_service(&rt, &devnet, "tsp", tranche_tsp::MIGRATIONS);
+    stop_devnet_service(&rt, &devnet, "issuer", tranche_issuer::MIGRATIONS);
+    let bank = support::services::login_devnet_staff(tmp.path(), &devnet, "bank");
+    let pw = PathBuf::from(&devnet.password_file);
+    let keys = PathBuf::from(&devnet.keys);
+    let open = |name: &str| {
+        tranche_keystore::open_key_file(&keys.join(format!("{name}.key")), Some(&pw)).unwrap()
+    };
+    let [tsp, issuer, kyc, registry, appraiser] = [
+        "devnet-tsp",
+        "devnet-issuer",
+        "devnet-kyc",
+        "devnet-registry",
+        "devnet-appraiser",
+    ]
+    .map(open);
+    let node = NodeClient::new(&devnet.nodes[0].api, None).unwrap();
+    let chain: ChainId = devnet.chain_id.parse().unwrap();
+    let t = tmp.path();
+
+    let databases = support::services::test_databases(&rt, t);
+    for (run, database) in databases.iter().enumerate() {
+        let ServiceRun {
+            data,
+            listen,
+            api,
+            config,
+            log,
+        } = ServiceRun::new(t, "exchange", base, run);
+        // Alice sells, Bob buys; Carol has credentials but no KYC claim on
+        // chain, so the token's rules would refuse her.
+        let people = kyc_people(t, (&keys, &pw), &["alice", "bob", "carol"], run);
+        for (name, k) in &people {
+            issue_vc(
+                &keys,
+                &pw,
+                "devnet-kyc",
+                &did_of(k),
+                &["jurisdiction", "--country", "KR"],
+                &t.join(format!("{name}.jur.json")),
+            );
+        }
+        let (alice, bob, carol) = (&people[0], &people[1], &people[2]);
+        rt.block_on(async {
+            for (_, k) in [alice, bob] {
+                let did = Ledger::did_of_key(&k.public_key());
+                let claim = claim_until(&did, ClaimTopic::KYC, None, date("2099-12-31"));
+                send(&node, &chain, &kyc, claim).await;
+            }
+        });
+        let table = service_table(
+            "devnet-exchange",
+            (&keys, &pw),
+            &devnet.nodes[2].api,
+            &listen,
+            &data,
+            database,
+        );
+        std::fs::write(
+            &config,
+            format!(
+                "{table}anchor_interval_secs = 2\ntrusted_issuers = [\"{}\"]\n\n[exchange]\ncurrencies = [\"USD\"]\nquote_tokens = [\"USD-DEP\"]\nfee_bps = 10\norder_units_max = \"1000\"\norder_value_max = \"100000000\"\n",
+                did_of(&kyc),
+            ),
+        )
+        .unwrap();
+        let op = format!("xop{run}");
+        support::services::operator(t, "exchange", &config, &op);
+        cleanup.children.push(start("exchange", &config, &log));
+        wait_for("the exchange's service", || healthy(&api));
+        let session = |name: &str, at: &str, label: &str| -> String {
+            let s = format!("{name}-{label}");
+            let creds = [
+                t.join(format!("{name}.kyc.json")),
+                t.join(format!("{name}.jur.json")),
+            ];
+            let creds: Vec<&Path> = creds.iter().map(PathBuf::as_path).collect();
+            let o = login_as(t, at, name, &s, &creds);
+            assert!(o.status.success(), "{}", text(&o));
+            s
+        };
+        let (a, b, c) = (
+            session(&alice.0, &api, "exchange"),
+            session(&bob.0, &api, "exchange"),
+            session(&carol.0, &api, "exchange"),
+        );
+        let o = login_as(t, &api, &op, &op, &[&t.join(format!("{op}.json"))]);
+        assert!(o.status.success(), "{}", text(&o));
+
+        // Without a session, nothing.
+        for (method, path) in [
+            ("POST", "/traders"),
+            ("GET", "/traders"),
+            ("GET", "/traders/me"),
+            ("PUT", "/traders/me/wallet"),
+            ("POST", "/accounts/credits"),
+            ("POST", "/accounts/debits"),
+            ("GET", "/markets"),
+            ("GET", "/markets/X/USD"),
+            ("POST", "/orders"),
+            ("GET", "/orders"),
+            ("GET", "/orders/1"),
+            ("DELETE", "/orders/1"),
+            ("PATCH", "/orders/1"),
+            ("GET", "/trades"),
+        ] {
+            let json = [("content-type", "application/json".to_string())];
+            let (status, out) = raw(method, &format!("{api}{path}"), &json, "{}");
+            assert_eq!(status, 401, "{method} {path}: {out}");
+        }
+
+        // Onboarding (F6-3, F6-11): a wallet each, bound on their consent.
+        let post = |who: &str, path: &str, body: Value| {
+            raw(
+                "POST",
+                &format!("{api}{path}"),
+                &bearer(t, who),
+                &body.to_string(),
+            )
+        };
+        let get = |who: &str, path: &str| raw("GET", &format!("{api}{path}"), &bearer(t, who), "");
+        let mut wallets = Vec::new();
+        for (who, (name, _)) in [(&a, alice), (&b, bob), (&c, carol)] {
+            let (status, me) = post(who, "/traders", json!({}));
+            assert_eq!(
+                (status, &me["state"]),
+                (200, &json!("awaiting_consent")),
+                "{me}"
+            );
+            let wallet = me["wallet"].as_str().unwrap().to_string();
+            let (status, again) = post(who, "/traders", json!({}));
+            assert_eq!((status, &again["wallet"]), (200, &me["wallet"]), "the same");
+            let body = consent(t, name, &chain, &wallet);
+            let (status, out) = raw(
+                "PUT",
+                &format!("{api}/traders/me/wallet"),
+                &bearer(t, who),
+                &body,
+            );
+            assert_eq!(status, 200, "{out}");
+            wallets.push(wallet.parse::<WalletAddress>().unwrap());
+        }
+        // Another's consent is refused.
+        let bobs = consent(t, &bob.0, &chain, &wallets[1].to_string());
+        let (status, _) = raw(
+            "PUT",
+            &format!("{api}/traders/me/wallet"),
+            &bearer(t, &a),
+            &bobs,
+        );
+        assert_eq!(status, 403);
+        for who in [&a, &b, &c] {
+            wait_for("the wallet bound", || {
+                get(who, "/traders/me").1["state"] == "active"
+            });
+        }
+        assert_eq!(get(&a, "/traders").0, 403, "traders are listed for staff");
+        assert_eq!(get(&op, "/traders").1.as_array().unwrap().len(), 3);
+
+        // A token issued to Alice's exchange wallet is listed once its
+        // issuance checks out (F6-2, SR-2).
+        let token = format!("XT{run}");
+        let asset = format!("A-XT{run}");
+        let request = issuance_request(
+            &format!("R-XT{run}"),
+            &asset,
+            &token,
+            "devnet-issuer",
+            &[(wallets[0], 100)],
+            100,
+        );
+        rt.block_on(async {
+            let owner = Ledger::did_of_key(&alice.1.public_key());
+            send(
+                &node,
+                &chain,
+                &registry,
+                record_ownership(&asset, owner.clone()),
+            )
+            .await;
+            send(
+                &node,
+                &chain,
+                &tsp,
+                register_asset(&asset, owner, usd(1_000_000)),
+            )
+            .await;
+            send(&node, &chain, &appraiser, appraisal(&asset, usd(1_000_000))).await;
+            send(
+                &node,
+                &chain,
+                &tsp,
+                Payload::RequestIssuance(request.clone()),
+            )
+            .await;
+            send(&node, &chain, &issuer, execution(&request)).await;
+        });
+        wait_for("the token listed", || {
+            get(&b, "/markets")
+                .1
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l["token"] == token.as_str() && l["status"] == "listed")
+        });
+        let listing = get(&b, "/markets").1;
+        let listing = listing
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["token"] == token.as_str())
+            .unwrap()
+            .clone();
+        assert!(
+            listing["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("issued 100 of 100"),
+            "{listing}"
+        );
+        assert_eq!(
+            listing["instruments"],
+            json!([format!("{token}/USD"), format!("{token}/USD-DEP")])
+        );
+        wait_for("alice's tokens seen", || {
+            account(&get(&a, "/traders/me").1, "token", &token).is_some()
+        });
+
+        // Bob funds his wallet with the bank's deposit token, and his
+        // account at the exchange with USD.
+        let bob_bank = {
+            let s = format!("{}-bank", bob.0);
+            let o = login_as(
+                t,
+                &bank.api,
+                &bob.0,
+                &s,
+                &[&t.join(format!("{}.kyc.json", bob.0))],
+            );
+            assert!(o.status.success(), "{}", text(&o));
+            s
+        };
+        let (status, out) = raw(
+            "POST",
+            &format!("{}/accounts", bank.api),
+            &bearer(t, &bob_bank),
+            &json!({"wallet": wallets[1].to_string()}).to_string(),
+        );
+        assert_eq!(status, 200, "{out}");
+        let (status, out) = raw(
+            "POST",
+            &format!("{}/deposits", bank.api),
+            &bearer(t, "bank-operator-1"),
+            &json!({"did": did_of(&bob.1), "amount": "5000", "reference": format!("XDEP-{run}")})
+                .to_string(),
+        );
+        assert_eq!(status, 200, "{out}");
+        let credit = json!({"did": did_of(&bob.1), "currency": "USD", "amount": "100000", "reference": format!("WIRE-{run}")});
+        assert_eq!(
+            post(&b, "/accounts/credits", credit.clone()).0,
+            403,
+            "operators credit"
+        );
+        let (status, out) = post(&op, "/accounts/credits", credit.clone());
+        assert_eq!((status, &out["balance"]), (200, &json!("100000")), "{out}");
+        let (status, out) = post(&op, "/accounts/credits", credit);
+        assert_eq!(
+            (status, &out["balance"]),
+            (200, &json!("100000")),
+            "once per reference: {out}"
+        );
+        wait_for("bob's deposit tokens seen", || {
+            account(&get(&b, "/traders/me").1, "token", "USD-DEP")
+                .is_some_and(|x| x["free"] == "5000")
+        });
+
+        // Against the deposit token on chain: both legs settle atomically.
+        let dep = format!("{token}/USD-DEP");
+        let (status, sell) = post(
+            &a,
+            "/orders",
+            json!({"instrument": dep, "side": "sell", "price": 5, "quantity": 10, "client_id": "a-1"}),
+        );
+        assert_eq!((status, &sell["state"]), (200, &json!("open")), "{sell}");
+        let (status, again) = post(
+            &a,
+            "/orders",
+            json!({"instrument": dep, "side": "sell", "price": 5, "quantity": 10, "client_id": "a-1"}),
+        );
+        assert_eq!(
+            (status, &again["id"]),
+            (200, &sell["id"]),
+            "a retry places nothing new"
+        );
+        let (status, buy) = post(
+            &b,
+            "/orders",
+            json!({"instrument": dep, "side": "buy", "price": 5, "quantity": 4}),
+        );
+        assert_eq!(
+            (status, &buy["state"], &buy["filled"]),
+            (200, &json!("filled"), &json!(4)),
+            "{buy}"
+        );
+        let trades = |who: &str| get(who, "/trades").1;
+        wait_for("the trade settled", || trades(&b)[0]["state"] == "settled");
+        assert_eq!(chain_balance(&rt, &node, &wallets[1], &token), 4);
+        assert_eq!(chain_balance(&rt, &node, &wallets[0], "USD-DEP"), 20);
+        let book = get(&b, &format!("/markets/{token}/USD-DEP")).1;
+        assert_eq!(book["asks"][0]["quantity"], 6, "{book}");
+
+        // Refusals, each with a stable code.
+        let refused = |who: &str, body: Value, code: &str| {
+            let (status, out) = post(who, "/orders", body);
+            assert_eq!(
+                (status, &out["code"]),
+                (422, &json!("refused")),
+                "{code}: {out}"
+            );
+            assert!(
+                out["message"].as_str().unwrap().starts_with(code),
+                "{code}: {out}"
+            );
+        };
+        refused(
+            &a,
+            json!({"instrument": dep, "side": "sell", "price": 5, "quantity": 91}),
+            "insufficient_tokens",
+        );
+        refused(
+            &b,
+            json!({"instrument": dep, "side": "buy", "price": 1000, "quantity": 100}),
+            "insufficient_funds",
+        );
+        refused(
+            &c,
+            json!({"instrument": dep, "side": "buy", "price": 5, "quantity": 1}),
+            "not_eligible",
+        );
+        refused(
+            &b,
+            json!({"instrument": dep, "side": "buy", "price": 5, "quantity": 1001}),
+            "over_order_limit",
+        );
+        let (status, post_only) = post(
+            &b,
+            "/orders",
+            json!({"instrument": dep, "side": "buy", "price": 5, "quantity": 1, "tif": "post_only"}),
+        );
+        assert_eq!(
+            (status, &post_only["state"], &post_only["reason"]),
+            (200, &json!("rejected"), &json!("post_only_would_cross")),
+            "{post_only}"
+        );
+        let (status, fok) = post(
+            &b,
+            "/orders",
+            json!({"instrument": dep, "side": "buy", "price": 5, "quantity": 7, "tif": "fok"}),
+        );
+        assert_eq!((status, &fok["state"]), (200, &json!("rejected")), "{fok}");
+
+        // Against USD at the exchange: the chain carries the token, the
+        // exchange's ledger the money, exactly when the chain is final.
+        let usd_pair = format!("{token}/USD");
+        let (status, out) = post(
+            &a,
+            "/orders",
+            json!({"instrument": usd_pair, "side": "sell", "price": 2000, "quantity": 5}),
+        );
+        assert_eq!(status, 200, "{out}");
+        let (status, out) = post(
+            &b,
+            "/orders",
+            json!({"instrument": usd_pair, "side": "buy", "quantity": 5}),
+        );
+        assert_eq!(
+            (status, &out["filled"]),
+            (200, &json!(5)),
+            "a market order: {out}"
+        );
+        wait_for("the USD trade settled", || {
+            trades(&b)[0]["state"] == "settled"
+        });
+        assert_eq!(chain_balance(&rt, &node, &wallets[1], &token), 9);
+        let me = get(&b, "/traders/me").1;
+        assert_eq!(
+            account(&me, "currency", "USD").unwrap()["balance"],
+            "89990",
+            "10,000 and a 10 bp fee: {me}"
+        );
+        let me = get(&a, "/traders/me").1;
+        assert_eq!(
+            account(&me, "currency", "USD").unwrap()["balance"],
+            "9990",
+            "{me}"
+        );
+        let debit = json!({"did": did_of(&alice.1), "currency": "USD", "amount": "10000", "reference": format!("PAYOUT-{run}")});
+        let (status, out) = post(&op, "/accounts/debits", debit);
+        assert_eq!(status, 422, "more than she has: {out}");
+
+        // kill -9: the resting order is rebuilt from the journal.
+        let mut service = cleanup.children.pop().unwrap();
+        service.kill().unwrap();
+        service.wait().unwrap();
+        cleanup.children.push(start("exchange", &config, &log));
+        wait_for("the exchange's service", || healthy(&api));
+        let open = get(&a, "/orders?open=true").1;
+        assert_eq!(open.as_array().unwrap().len(), 1, "{open}");
+        assert_eq!(open[0]["open"], 6);
+        let book = get(&b, &format!("/markets/{token}/USD-DEP")).1;
+        assert_eq!(book["asks"][0]["quantity"], 6, "{book}");
+        let id = open[0]["id"].as_u64().unwrap();
+        let (status, amended) = raw(
+            "PATCH",
+            &format!("{api}/orders/{id}"),
+            &bearer(t, &a),
+            &json!({"quantity": 3}).to_string(),
+        );
+        assert_eq!((status, &amended["open"]), (200, &json!(3)), "{amended}");
+        assert_eq!(
+            raw("DELETE", &format!("{api}/orders/{id}"), &bearer(t, &b), "").0,
+            404,
+            "bob cannot cancel alice's"
+        );
+
+        // A pause halts the book (cancels still accepted); resuming reopens it.
+        rt.block_on(send(
+            &node,
+            &chain,
+            &issuer,
+            Payload::SetPaused(SetPaused {
+                token: token.parse().unwrap(),
+                paused: true,
+            }),
+        ));
+        wait_for("the book halted", || {
+            get(&b, &format!("/markets/{token}/USD-DEP")).1["status"] == "halted"
+        });
+        let (status, halted) = post(
+            &b,
+            "/orders",
+            json!({"instrument": dep, "side": "buy", "price": 5, "quantity": 1}),
+        );
+        // The node's holder check refuses a paused token at once; an
+        // answer it gave moments before lets the order reach the halted book.
+        assert!(
+            status == 422 || (halted["state"] == "rejected" && halted["reason"] == "halted"),
+            "{halted}"
+        );
+        let (status, cancelled) = raw("DELETE", &format!("{api}/orders/{id}"), &bearer(t, &a), "");
+        assert_eq!(
+            (status, &cancelled["state"]),
+            (200, &json!("cancelled")),
+            "{cancelled}"
+        );
+        rt.block_on(send(
+            &node,
+            &chain,
+            &issuer,
+            Payload::SetPaused(SetPaused {
+                token: token.parse().unwrap(),
+                paused: false,
+            }),
+        ));
+        wait_for("the book open again", || {
+            get(&b, &format!("/markets/{token}/USD-DEP")).1["status"] == "open"
+        });
+
+        // The trade ledger (F6-5) agrees with the chain.
+        let ledger = get(&op, "/trades").1;
+        let bought: u64 = ledger
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["token"] == token.as_str() && t["state"] == "settled")
+            .map(|t| t["quantity"].as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            u128::from(bought),
+            chain_balance(&rt, &node, &wallets[1], &token)
+        );
+        assert_eq!(trades(&c), json!([]), "carol sees no one's trades");
+        let held = get(&a, "/traders/me").1;
+        assert_eq!(
+            account(&held, "token", &token).unwrap()["held"],
+            "0",
+            "{held}"
+        );
+
+        let mut service = cleanup.children.pop().unwrap();
+        service.kill().unwrap();
+        service.wait().unwrap();
+    }
+}

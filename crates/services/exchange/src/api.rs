@@ -1,0 +1,303 @@
+//! The exchange service's API: traders open an account and bind its
+//! wallet; operators credit and debit accounts; everyone with a session
+//! reads the markets; traders place, amend and cancel orders and read
+//! their orders and trades; staff read everyone's.
+
+use crate::market::{BookView, ListingView};
+use crate::orders::{self, AmendRequest, OrderRequest, OrderView, TradeView, PAGE_MAX};
+use crate::traders::{AccountView, Movement, TraderView, WalletConsent};
+use crate::Exchange;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use serde::Deserialize;
+use std::sync::Arc;
+use tranche_matching::InstrumentId;
+use tranche_service::http::Json;
+use tranche_service::{ServiceCode, ServiceError};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The whole router: the kit's routes and the exchange's, with metrics and
+/// the OpenAPI document.
+pub fn router(exchange: &Arc<Exchange>) -> axum::Router {
+    let (router, mut doc) = exchange
+        .service
+        .routes()
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(open_trader, list_traders))
+                .routes(routes!(me))
+                .routes(routes!(bind_wallet))
+                .routes(routes!(credit))
+                .routes(routes!(debit))
+                .routes(routes!(markets))
+                .routes(routes!(book))
+                .routes(routes!(place, list_orders))
+                .routes(routes!(get_order, cancel, amend))
+                .routes(routes!(list_trades))
+                .with_state(Arc::clone(exchange)),
+        )
+        .split_for_parts();
+    doc.info.title = "Tranche exchange service".into();
+    doc.info.description = Some(
+        "An exchange: traders with wallets bound to their DIDs, listings from the chain, orders checked and reserved before the matching engine and journaled before they are acknowledged, the trade ledger, and settlement on chain as delivery versus payment.".into(),
+    );
+    tranche_service::http::finish(router, exchange.service.metrics.clone(), doc)
+}
+
+fn forbidden_unless_staff(who: &tranche_service::auth::Principal) -> Result<(), ServiceError> {
+    if crate::is_staff(who) {
+        Ok(())
+    } else {
+        Err(ServiceError::new(
+            ServiceCode::Forbidden,
+            format!("this is for staff in the roles {:?}", crate::READERS),
+        ))
+    }
+}
+
+/// Become a trader (F6-3): in a session with KYC and jurisdiction
+/// credentials from issuers the exchange trusts. You are given a wallet on
+/// chain (F6-11); bind it to your DID with `PUT /traders/me/wallet`.
+/// Again: the same.
+#[utoipa::path(post, path = "/traders", tag = "exchange",
+    responses((status = 200, body = TraderView), (status = 401, body = ServiceError), (status = 403, body = ServiceError)))]
+async fn open_trader(
+    State(x): State<Arc<Exchange>>,
+    headers: HeaderMap,
+) -> Result<axum::Json<TraderView>, ServiceError> {
+    let who = x.service.principal(&headers).await?;
+    Ok(axum::Json(x.open_trader(&who).await?))
+}
+
+/// Every trader, oldest first (staff; at most 1,000).
+#[utoipa::path(get, path = "/traders", tag = "exchange",
+    responses((status = 200, body = Vec<TraderView>), (status = 401, body = ServiceError), (status = 403, body = ServiceError)))]
+async fn list_traders(
+    State(x): State<Arc<Exchange>>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Vec<TraderView>>, ServiceError> {
+    let who = x.service.principal(&headers).await?;
+    forbidden_unless_staff(&who)?;
+    Ok(axum::Json(x.traders().await?))
+}
+
+/// You as a trader: your wallet, its state, and your balances (on chain
+/// and at the exchange), what is held and what is free.
+#[utoipa::path(get, path = "/traders/me", tag = "exchange",
+    responses((status = 200, body = TraderView), (status = 401, body = ServiceError), (status = 404, body = ServiceError)))]
+async fn me(
+    State(x): State<Arc<Exchange>>,
+    headers: HeaderMap,
+) -> Result<axum::Json<TraderView>, ServiceError> {
+    let who = x.service.principal(&headers).await?;
+    Ok(axum::Json(x.trader(&who.did).await?))
+}
+
+/// Bind your wallet to your DID: your consent, as `tranche did
+/// consent-wallet --wallet <your wallet>` writes it. The exchange adds the
+/// wallet key's signature and sends the binding.
+#[utoipa::path(put, path = "/traders/me/wallet", tag = "exchange", request_body = WalletConsent,
+    responses((status = 200, body = TraderView), (status = 400, body = ServiceError), (status = 401, body = ServiceError),
+        (status = 403, body = ServiceError), (status = 404, body = ServiceError)))]
+async fn bind_wallet(
+    State(x): State<Arc<Exchange>>,
+    headers: HeaderMap,
+    consent: Result<Json<WalletConsent>, ServiceError>,
+) -> Result<axum::Json<TraderView>, ServiceError> {
+    let who = x.service.principal(&headers).await?;
+    let Json(consent) = consent?;
+    Ok(axum::Json(x.bind_wallet(&who, consent).await?))
+}
+
+/// Credit a trader's account (operators): money or crypto that reached the
+/// exchange for them. Once per reference.
+#[utoipa::path(post, path = "/accounts/credits", tag = "exchange", request_body = Movement,
+    responses((status = 200, body = AccountView), (status = 400, body = ServiceError), (status = 401, body = ServiceError),
+        (status = 403, body = ServiceError), (status = 404, body = ServiceError), (status = 409, body = ServiceError)))]
+async fn credit(
+    State(x): State<Arc<Exchange>>,
+    headers: HeaderMap,
+    mv: Result<Json<Movement>, ServiceError>,
+) -> Result<axum::Json<AccountView>, ServiceError> {
+    let who = x.service.principal(&headers).await?;
+    let Json(mv) = mv?;
+    Ok(axum::Json(x.move_cash(&who, true, mv).await?))
+}
+
+/// Debit a trader's account (operators): a withdrawal paid out. Only what
+/// open orders and unsettled trades do not hold; once per reference.
+#[utoipa::path(post, path = "/accounts/debits", tag = "exchange", request_body = Movement,
+    responses((status = 200, body = AccountView), (status = 400, body = ServiceError), (status = 401, body = ServiceError),
+        (status = 403, body = ServiceError), (status = 404, body = ServiceError), (status = 409, body = ServiceError),
+        (status = 422, body = ServiceError)))]
+async fn debit(
+    State(x): State<Arc<Exchange>>,
+    headers: HeaderMap,
+    mv: Result<Json<Movement>, ServiceError>,
+) -> Result<axum::Json<AccountView>, ServiceError> {
+    let who = x.service.principal(&headers).await?;
+    let Json(mv) = mv?;
+    Ok(axum::Json(x.move_cash(&who, false, mv).await?))
+}
+
+/// The listed tokens (F6-2): their state, the on-chain event that last
+/// changed it, and their instruments.
+#[utoipa::path(get, path = "/markets", tag = "exchange",
+    responses((status = 200, body = Vec<ListingView>), (status = 401, body = ServiceError)))]
+async fn markets(
+    State(x): State<Arc<Exchange>>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Vec<ListingView>>, ServiceError> {
+    x.service.principal(&headers).await?;
+    Ok(axum::Json(x.market().listings.values().cloned().collect()))
+}
+
+/// How deep a book to show.
+#[derive(Clone, Debug, Deserialize, utoipa::IntoParams)]
+pub struct DepthQuery {
+    /// Price levels a side (default 10, at most 100).
+    #[serde(default)]
+    pub depth: Option<u32>,
+}
+
+/// An instrument's book: best bids and asks by level, and the last trade.
+#[utoipa::path(get, path = "/markets/{base}/{quote}", tag = "exchange", params(
+        ("base" = String, Path, description = "the security token"),
+        ("quote" = String, Path, description = "the currency or token it is priced in"), DepthQuery),
+    responses((status = 200, body = BookView), (status = 401, body = ServiceError), (status = 404, body = ServiceError)))]
+async fn book(
+    State(x): State<Arc<Exchange>>,
+    headers: HeaderMap,
+    Path((base, quote)): Path<(String, String)>,
+    Query(q): Query<DepthQuery>,
+) -> Result<axum::Json<BookView>, ServiceError> {
+    x.service.principal(&headers).await?;
+    let id = InstrumentId::new(&format!("{base}/{quote}"))
+        .map_err(|e| ServiceError::new(ServiceCode::BadRequest, e.to_string()))?;
+    let depth = q.depth.unwrap_or(10).clamp(1, 100) as usize;
+    x.market()
+        .book(&id, depth)
+        .map(axum::Json)
+        .ok_or_else(|| ServiceError::new(ServiceCode::NotFound, format!("{id} is not listed")))
+}
+
+/// Place an order: limit (with a price) or market (without), `gtc`,
+/// `ioc`, `fok` or `post_only`. It is checked (your free balance, the
+/// exchange's limits, the token's rules for your side on chain), matched,
+/// and journaled before this answers; each trade settles on chain. A
+/// refusal is `422 refused` with a stable code: `insufficient_funds`,
+/// `insufficient_tokens`, `not_eligible`, `over_order_limit`,
+/// `over_value_limit`, or the engine's (`halted`, `delisted`,
+/// `post_only_would_cross`, `fill_or_kill_unfillable`, …) in the order's
+/// `reason`.
+#[utoipa::path(post, path = "/orders", tag = "exchange", request_body = OrderRequest,
+    responses((status = 200, body = OrderView), (status = 400, body = ServiceError), (status = 401, body = ServiceError),
+        (status = 404, body = ServiceError), (status = 409, body = ServiceError), (status = 422, body = ServiceError)))]
+async fn place(
+    State(x): State<Arc<Exchange>>,
+    headers: HeaderMap,
+    r: Result<Json<OrderRequest>, ServiceError>,
+) -> Result<axum::Json<OrderView>, ServiceError> {
+    let who = x.service.principal(&headers).await?;
+    let Json(r) = r?;
+    Ok(axum::Json(x.place(&who.did, r).await?))
+}
+
+/// Which orders to list.
+#[derive(Clone, Debug, Deserialize, utoipa::IntoParams)]
+pub struct OrdersQuery {
+    /// Only those still on a book.
+    #[serde(default)]
+    pub open: bool,
+    /// At most this many (default and maximum 1,000).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// Your orders, newest first (staff: everyone's).
+#[utoipa::path(get, path = "/orders", tag = "exchange", params(OrdersQuery),
+    responses((status = 200, body = Vec<OrderView>), (status = 401, body = ServiceError)))]
+async fn list_orders(
+    State(x): State<Arc<Exchange>>,
+    headers: HeaderMap,
+    Query(q): Query<OrdersQuery>,
+) -> Result<axum::Json<Vec<OrderView>>, ServiceError> {
+    let who = x.service.principal(&headers).await?;
+    let did = (!crate::is_staff(&who)).then_some(who.did.as_str());
+    let mut conn = x.service.db.pool().acquire().await?;
+    Ok(axum::Json(
+        orders::orders(&mut conn, did, q.open, q.limit.unwrap_or(PAGE_MAX)).await?,
+    ))
+}
+
+/// One of your orders (staff: anyone's).
+#[utoipa::path(get, path = "/orders/{id}", tag = "exchange",
+    params(("id" = u64, Path, description = "the order's id")),
+    responses((status = 200, body = OrderView), (status = 401, body = ServiceError), (status = 404, body = ServiceError)))]
+async fn get_order(
+    State(x): State<Arc<Exchange>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+) -> Result<axum::Json<OrderView>, ServiceError> {
+    let who = x.service.principal(&headers).await?;
+    let did = (!crate::is_staff(&who)).then_some(who.did.as_str());
+    let mut conn = x.service.db.pool().acquire().await?;
+    Ok(axum::Json(orders::order(&mut conn, did, id).await?))
+}
+
+/// Cancel your order (accepted while its book is halted, too).
+#[utoipa::path(delete, path = "/orders/{id}", tag = "exchange",
+    params(("id" = u64, Path, description = "the order's id")),
+    responses((status = 200, body = OrderView), (status = 401, body = ServiceError), (status = 404, body = ServiceError),
+        (status = 422, body = ServiceError)))]
+async fn cancel(
+    State(x): State<Arc<Exchange>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+) -> Result<axum::Json<OrderView>, ServiceError> {
+    let who = x.service.principal(&headers).await?;
+    Ok(axum::Json(x.cancel(&who.did, id).await?))
+}
+
+/// Amend your resting order's open quantity or price: a smaller quantity
+/// keeps its place in the queue; an amend never trades.
+#[utoipa::path(patch, path = "/orders/{id}", tag = "exchange", request_body = AmendRequest,
+    params(("id" = u64, Path, description = "the order's id")),
+    responses((status = 200, body = OrderView), (status = 400, body = ServiceError), (status = 401, body = ServiceError),
+        (status = 404, body = ServiceError), (status = 422, body = ServiceError)))]
+async fn amend(
+    State(x): State<Arc<Exchange>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    a: Result<Json<AmendRequest>, ServiceError>,
+) -> Result<axum::Json<OrderView>, ServiceError> {
+    let who = x.service.principal(&headers).await?;
+    let Json(a) = a?;
+    Ok(axum::Json(x.amend(&who.did, id, a).await?))
+}
+
+/// How many trades to list.
+#[derive(Clone, Debug, Deserialize, utoipa::IntoParams)]
+pub struct TradesQuery {
+    /// At most this many (default and maximum 1,000).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// Your trades, newest first (staff: the whole trade ledger, F6-5): each
+/// with its settlement transaction and state.
+#[utoipa::path(get, path = "/trades", tag = "exchange", params(TradesQuery),
+    responses((status = 200, body = Vec<TradeView>), (status = 401, body = ServiceError)))]
+async fn list_trades(
+    State(x): State<Arc<Exchange>>,
+    headers: HeaderMap,
+    Query(q): Query<TradesQuery>,
+) -> Result<axum::Json<Vec<TradeView>>, ServiceError> {
+    let who = x.service.principal(&headers).await?;
+    let did = (!crate::is_staff(&who)).then_some(who.did.as_str());
+    let mut conn = x.service.db.pool().acquire().await?;
+    Ok(axum::Json(
+        orders::trades(&mut conn, did, q.limit.unwrap_or(PAGE_MAX)).await?,
+    ))
+}

@@ -1,0 +1,878 @@
+//! Orders: checked before they reach a book (the trader's free balance,
+//! the AML limits, the token's rules for the trader's side), then carried
+//! out by the sequencer in arrival order and written — journal, orders,
+//! trades and their settlements — in one database transaction per batch
+//! before anyone is answered (group commit).
+
+use crate::market::{fee, refusal, tif_name, Asset, Effects, Market, Order, Refusal};
+use crate::Exchange;
+use serde::{Deserialize, Serialize};
+use sqlx::AnyConnection;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use tranche_matching::{
+    Command, InstrumentId, NewOrder, Price, Qty, SelfTradePrevention, Side, TimeInForce,
+};
+use tranche_service::audit::Entry;
+use tranche_service::{now_ms, ServiceCode, ServiceError};
+use tranche_types::{OrderId, TokenId, Units};
+
+/// Commands waiting for the sequencer.
+pub(crate) const QUEUE_MAX: usize = 16_384;
+/// The most commands one database transaction carries.
+const BATCH_MAX: usize = 1_024;
+/// How long the node's answer to a holder check is reused, in ms.
+const ELIGIBILITY_TTL_MS: u64 = 2_000;
+/// Longest client order id, in bytes.
+pub const CLIENT_ID_MAX: usize = 64;
+/// Most orders or trades one page lists.
+pub const PAGE_MAX: u32 = 1_000;
+
+/// `POST /orders`.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderRequest {
+    /// `BASE/QUOTE`, e.g. `ACME/USD` (`GET /markets` lists them).
+    pub instrument: String,
+    /// `buy` or `sell`.
+    pub side: String,
+    /// The limit price in the quote's minor units per token (cents for
+    /// USD, the token's own units for an on-chain quote); absent for a
+    /// market order.
+    #[serde(default)]
+    pub price: Option<u64>,
+    /// Whole tokens.
+    pub quantity: u64,
+    /// `gtc` (default for a limit order), `ioc` (default for a market
+    /// order), `fok` or `post_only`.
+    #[serde(default)]
+    pub tif: Option<String>,
+    /// When it would trade with your own order: `cancel_newest` (default),
+    /// `cancel_oldest` or `cancel_both`.
+    #[serde(default)]
+    pub stp: Option<String>,
+    /// Your id for it (at most 64 characters): the same id again answers
+    /// the same order, so a retry never places it twice.
+    #[serde(default)]
+    pub client_id: Option<String>,
+}
+
+/// `PATCH /orders/{id}`.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AmendRequest {
+    /// The new open quantity.
+    pub quantity: u64,
+    /// The new limit price, if it changes.
+    #[serde(default)]
+    pub price: Option<u64>,
+}
+
+/// An order and where it stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OrderView {
+    /// The exchange's id.
+    pub id: u64,
+    /// Yours, if you gave one.
+    pub client_id: Option<String>,
+    /// The trader's DID (shown to them and to staff).
+    pub did: String,
+    /// `BASE/QUOTE`.
+    pub instrument: String,
+    /// `buy` or `sell`.
+    pub side: String,
+    /// The limit price; absent for a market order.
+    pub price: Option<u64>,
+    /// Tokens ordered (filled plus open, after amends).
+    pub quantity: u64,
+    /// Tokens still on the book.
+    pub open: u64,
+    /// Tokens traded.
+    pub filled: u64,
+    /// Time in force.
+    pub tif: String,
+    /// `open`, `filled`, `cancelled` (see `reason`) or `rejected` (the
+    /// engine's code in `reason`).
+    pub state: String,
+    /// Why it was cancelled or rejected.
+    pub reason: Option<String>,
+    /// What that means.
+    pub message: Option<String>,
+    /// What it still holds of your balance.
+    #[schema(value_type = String)]
+    pub reserved: Units,
+    /// When it was accepted, ms since 1970.
+    pub at_ms: u64,
+}
+
+/// A trade in the trade ledger (F6-5).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TradeView {
+    /// The exchange's id.
+    pub id: u64,
+    /// When it matched, ms since 1970.
+    pub at_ms: u64,
+    /// `BASE/QUOTE`.
+    pub instrument: String,
+    /// The security token.
+    pub token: String,
+    /// What it was paid in: `{"kind":"currency","id":"USD"}` or `{"kind":"token","id":"DUSD"}`.
+    #[schema(value_type = Object)]
+    pub quote: Asset,
+    /// Price, quote minor units per token.
+    pub price: u64,
+    /// Tokens.
+    pub quantity: u64,
+    /// Price × quantity.
+    #[schema(value_type = String)]
+    pub value: Units,
+    /// The buyer's DID.
+    pub buyer: String,
+    /// The seller's DID.
+    pub seller: String,
+    /// The buy order.
+    pub buy_order: u64,
+    /// The sell order.
+    pub sell_order: u64,
+    /// The buyer's fee, in the quote.
+    #[schema(value_type = String)]
+    pub fee_buyer: Units,
+    /// The seller's fee, in the quote.
+    #[schema(value_type = String)]
+    pub fee_seller: Units,
+    /// `settling` (its settlement is on its way to the chain), `settled`
+    /// or `failed` (the chain's reject code in `reason`; both sides'
+    /// balances are whole).
+    pub state: String,
+    /// The settlement transaction.
+    pub tx: String,
+    /// The block that settled it.
+    pub height: Option<u64>,
+    /// Why the chain refused the settlement.
+    pub reason: Option<String>,
+    /// What the chain said.
+    pub message: Option<String>,
+}
+
+/// What the sequencer is asked to do.
+#[derive(Debug)]
+pub(crate) enum Op {
+    Submit(Checked),
+    Cancel(u64),
+    Amend(u64, AmendRequest),
+}
+
+/// An order that passed the checks made outside the sequencer.
+#[derive(Debug)]
+pub(crate) struct Checked {
+    instrument: InstrumentId,
+    side: Side,
+    price: Option<Price>,
+    quantity: u64,
+    tif: TimeInForce,
+    stp: SelfTradePrevention,
+    client_id: Option<String>,
+}
+
+/// A command and where its answer goes.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    did: String,
+    op: Op,
+    reply: oneshot::Sender<Result<OrderView, ServiceError>>,
+}
+
+/// The node's answer to a holder check: passes, or the reject code and message.
+type Verdict = Result<(), (String, String)>;
+
+/// The node's recent answers to holder checks, by wallet, token and side.
+#[derive(Debug, Default)]
+pub(crate) struct EligibilityCache {
+    answers: HashMap<(String, TokenId, bool), (u64, Verdict)>,
+}
+
+fn bad(message: impl Into<String>) -> ServiceError {
+    ServiceError::new(ServiceCode::BadRequest, message)
+}
+
+fn refused(r: Refusal) -> ServiceError {
+    ServiceError::new(ServiceCode::Refused, format!("{}: {}", r.code, r.message))
+}
+
+pub(crate) fn order_view(
+    o: &Order,
+    state: &str,
+    reason: Option<String>,
+    message: Option<String>,
+) -> OrderView {
+    OrderView {
+        id: o.id,
+        client_id: o.client_id.clone(),
+        did: o.did.clone(),
+        instrument: o.instrument.to_string(),
+        side: match o.side {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+        }
+        .into(),
+        price: o.price.map(|p| p.0),
+        quantity: o.quantity,
+        open: o.open,
+        filled: o.filled,
+        tif: tif_name(o.tif).into(),
+        state: state.into(),
+        reason,
+        message,
+        reserved: Units(o.reserved),
+        at_ms: o.at_ms,
+    }
+}
+
+impl Exchange {
+    /// Checks `r` from trader `did` as far as it can without the books,
+    /// then hands it to the sequencer and waits for it to be durable.
+    pub async fn place(&self, did: &str, r: OrderRequest) -> Result<OrderView, ServiceError> {
+        if let Some(c) = &r.client_id {
+            if c.is_empty() || c.len() > CLIENT_ID_MAX || c.chars().any(char::is_control) {
+                return Err(bad(format!(
+                    "client_id is 1 to {CLIENT_ID_MAX} printable characters"
+                )));
+            }
+            let mut conn = self.service.db.pool().acquire().await?;
+            if let Some(v) = order_by_client_id(&mut conn, did, c).await? {
+                return Ok(v);
+            }
+        }
+        let instrument = InstrumentId::new(&r.instrument).map_err(|e| bad(e.to_string()))?;
+        let side = match r.side.as_str() {
+            "buy" => Side::Buy,
+            "sell" => Side::Sell,
+            _ => return Err(bad("side is buy or sell")),
+        };
+        let tif = match (r.tif.as_deref(), r.price) {
+            (None, Some(_)) | (Some("gtc"), _) => TimeInForce::Gtc,
+            (None, None) | (Some("ioc"), _) => TimeInForce::Ioc,
+            (Some("fok"), _) => TimeInForce::Fok,
+            (Some("post_only"), _) => TimeInForce::PostOnly,
+            (Some(other), _) => {
+                return Err(bad(format!(
+                    "tif {other:?} is not one of gtc, ioc, fok, post_only"
+                )))
+            }
+        };
+        let stp = match r.stp.as_deref() {
+            None | Some("cancel_newest") => SelfTradePrevention::CancelNewest,
+            Some("cancel_oldest") => SelfTradePrevention::CancelOldest,
+            Some("cancel_both") => SelfTradePrevention::CancelBoth,
+            Some(other) => {
+                return Err(bad(format!(
+                    "stp {other:?} is not one of cancel_newest, cancel_oldest, cancel_both"
+                )))
+            }
+        };
+        if r.quantity == 0 {
+            return Err(bad("quantity must be at least 1"));
+        }
+        if r.price == Some(0) {
+            return Err(bad(
+                "a limit price must be above 0; leave it out for a market order",
+            ));
+        }
+        let units_max = self.policy.order_units_max.0;
+        if u128::from(r.quantity) > units_max {
+            return Err(refused(refusal(
+                "over_order_limit",
+                format!("an order carries at most {units_max} tokens (the exchange's AML limit)"),
+            )));
+        }
+        let value_max = self.policy.order_value_max.0;
+        if let Some(p) = r.price {
+            if u128::from(p) * u128::from(r.quantity) > value_max {
+                return Err(refused(refusal(
+                    "over_value_limit",
+                    format!("an order is worth at most {value_max} in the quote's minor units (the exchange's AML limit)"),
+                )));
+            }
+        }
+        // The token's rules for the trader's side, on chain: a buyer the
+        // ledger would refuse never reaches the book.
+        let (wallet, base, quote) = {
+            let m = self.market();
+            let pair = m.pairs.get(&instrument).ok_or_else(|| {
+                ServiceError::new(
+                    ServiceCode::NotFound,
+                    format!("{instrument} is not listed; GET /markets lists what is"),
+                )
+            })?;
+            let trader = m.traders.get(did).ok_or_else(not_trader)?;
+            if !trader.active {
+                return Err(not_active());
+            }
+            (trader.wallet, pair.base.clone(), pair.quote.clone())
+        };
+        let units = Units(u128::from(r.quantity));
+        self.eligible(&wallet, &base, side == Side::Buy, units)
+            .await?;
+        if let Asset::Token(q) = &quote {
+            let value = Units(u128::from(r.price.unwrap_or(1)) * u128::from(r.quantity));
+            self.eligible(&wallet, q, side == Side::Sell, value).await?;
+        }
+        let op = Op::Submit(Checked {
+            instrument,
+            side,
+            price: r.price.map(Price),
+            quantity: r.quantity,
+            tif,
+            stp,
+            client_id: r.client_id,
+        });
+        self.submit_op(did, op).await
+    }
+
+    /// Cancels order `id` of trader `did`.
+    pub async fn cancel(&self, did: &str, id: u64) -> Result<OrderView, ServiceError> {
+        self.submit_op(did, Op::Cancel(id)).await
+    }
+
+    /// Amends order `id` of trader `did`.
+    pub async fn amend(
+        &self,
+        did: &str,
+        id: u64,
+        a: AmendRequest,
+    ) -> Result<OrderView, ServiceError> {
+        if a.quantity == 0 {
+            return Err(bad(
+                "quantity must be at least 1; cancel the order to take it off the book",
+            ));
+        }
+        if a.price == Some(0) {
+            return Err(bad("a limit price must be above 0"));
+        }
+        self.submit_op(did, Op::Amend(id, a)).await
+    }
+
+    async fn submit_op(&self, did: &str, op: Op) -> Result<OrderView, ServiceError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Pending {
+                did: did.to_string(),
+                op,
+                reply,
+            })
+            .await
+            .map_err(|_| ServiceError::internal("the sequencer", "stopped"))?;
+        answer
+            .await
+            .map_err(|_| ServiceError::internal("the sequencer", "stopped before answering"))?
+    }
+
+    /// Refuses unless the node says `token`'s rules let `wallet` give
+    /// (`receive` false) or receive `amount`; answers are reused briefly.
+    async fn eligible(
+        &self,
+        wallet: &tranche_types::WalletAddress,
+        token: &TokenId,
+        receive: bool,
+        amount: Units,
+    ) -> Result<(), ServiceError> {
+        let now = now_ms();
+        let key = (wallet.to_string(), token.clone(), receive);
+        let cached = self
+            .eligibility
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .answers
+            .get(&key)
+            .filter(|(until, _)| *until > now)
+            .map(|(_, a)| a.clone());
+        let answer = match cached {
+            Some(a) => a,
+            None => {
+                let c = self
+                    .service
+                    .node
+                    .check_holder(token, wallet, receive, amount)
+                    .await
+                    .map_err(ServiceError::unavailable)?
+                    .data;
+                let a = if c.ok {
+                    Ok(())
+                } else {
+                    Err((
+                        c.code.map(|c| c.name().to_string()).unwrap_or_default(),
+                        c.message.unwrap_or_default(),
+                    ))
+                };
+                let mut cache = self.eligibility.lock().unwrap_or_else(|e| e.into_inner());
+                if cache.answers.len() > 100_000 {
+                    cache.answers.retain(|_, (until, _)| *until > now);
+                }
+                cache
+                    .answers
+                    .insert(key, (now + ELIGIBILITY_TTL_MS, a.clone()));
+                a
+            }
+        };
+        answer.map_err(|(code, message)| {
+            refused(refusal(
+                "not_eligible",
+                format!(
+                    "the chain would refuse you {} {token}: {message} ({code})",
+                    if receive { "receiving" } else { "giving" }
+                ),
+            ))
+        })
+    }
+
+    /// The sequencer: takes commands in arrival order, carries them out on
+    /// the books, and writes each batch in one transaction before it
+    /// answers. Stops (and the service with it) if a batch cannot be
+    /// written: the books in memory would be ahead of the journal.
+    pub(crate) async fn sequence(
+        self: Arc<Self>,
+        mut queue: mpsc::Receiver<Pending>,
+    ) -> Result<(), ServiceError> {
+        let mut batch = Vec::with_capacity(BATCH_MAX);
+        while queue.recv_many(&mut batch, BATCH_MAX).await > 0 {
+            let pending = std::mem::take(&mut batch);
+            // The write turn before the market: the follower takes them in
+            // the same order, so what memory shows is what commits next.
+            let mut w = self.service.db.write().await?;
+            let mut fx = Effects::default();
+            let answers: Vec<Result<OrderView, ServiceError>> = {
+                let mut m = self.market();
+                let first = m.next_seq;
+                let answers: Vec<_> = pending
+                    .iter()
+                    .map(|p| carry_out(&mut m, &self.policy, p, &mut fx))
+                    .collect();
+                if m.next_seq > first {
+                    fx.audit.push(Entry {
+                        actor: self.service.config.org.clone(),
+                        authority: "sessions".into(),
+                        action: "journal".into(),
+                        subject: format!("journal/{first}..{}", m.next_seq - 1),
+                        decision: format!(
+                            "{} commands journaled, {} trades to settle",
+                            m.next_seq - first,
+                            fx.trades.len()
+                        ),
+                        reason: None,
+                        tx: None,
+                    });
+                }
+                answers
+            };
+            let sent = fx.write(&self, &mut w.tx).await?;
+            w.commit().await?;
+            if sent {
+                self.service.send_soon();
+            }
+            for (p, a) in pending.into_iter().zip(answers) {
+                let _ = p.reply.send(a);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn not_trader() -> ServiceError {
+    ServiceError::new(
+        ServiceCode::NotFound,
+        "you are not a trader here yet: POST /traders first",
+    )
+}
+
+fn not_active() -> ServiceError {
+    ServiceError::new(
+        ServiceCode::Conflict,
+        "your wallet is not bound to your DID on chain yet: PUT /traders/me/wallet with your consent, then wait for it to be final",
+    )
+}
+
+/// Carries out one command on the market; its answer.
+fn carry_out(
+    m: &mut Market,
+    policy: &crate::ExchangeSection,
+    p: &Pending,
+    fx: &mut Effects,
+) -> Result<OrderView, ServiceError> {
+    let trader = m.traders.get(&p.did).ok_or_else(not_trader)?.clone();
+    match &p.op {
+        Op::Submit(c) => {
+            if let Some(cid) = &c.client_id {
+                if m.client_ids.contains(&(p.did.clone(), cid.clone())) {
+                    return Err(ServiceError::new(
+                        ServiceCode::Conflict,
+                        format!(
+                            "an order with client_id {cid:?} is being placed; GET /orders shows it"
+                        ),
+                    ));
+                }
+            }
+            let pair = m
+                .pairs
+                .get(&c.instrument)
+                .ok_or_else(|| {
+                    ServiceError::new(
+                        ServiceCode::NotFound,
+                        format!("{} is not listed", c.instrument),
+                    )
+                })?
+                .clone();
+            let (asset, reserve) = match c.side {
+                Side::Sell => (Asset::Token(pair.base.clone()), u128::from(c.quantity)),
+                Side::Buy => {
+                    let value = match c.price {
+                        Some(p) => u128::from(p.0) * u128::from(c.quantity),
+                        None => m.market_cost(&c.instrument, c.quantity).unwrap_or(0),
+                    };
+                    if value > policy.order_value_max.0 {
+                        return Err(refused(refusal(
+                            "over_value_limit",
+                            format!("the order is worth {value}; at most {} is allowed (the exchange's AML limit)", policy.order_value_max),
+                        )));
+                    }
+                    (
+                        pair.quote.clone(),
+                        value + fee(value, m.fee_on(&pair.quote)),
+                    )
+                }
+            };
+            let free = m.free(&p.did, &asset);
+            if free < reserve {
+                let code = if c.side == Side::Sell {
+                    "insufficient_tokens"
+                } else {
+                    "insufficient_funds"
+                };
+                let r = refusal(
+                    code,
+                    format!("the order needs {reserve} {asset}; you have {free} free of open orders and unsettled trades"),
+                );
+                fx.audit.push(Entry {
+                    actor: p.did.clone(),
+                    authority: "session".into(),
+                    action: "order".into(),
+                    subject: format!("instrument/{}", c.instrument),
+                    decision: format!("refused: {}", r.code),
+                    reason: None,
+                    tx: None,
+                });
+                return Err(refused(r));
+            }
+            let id = m.next_order;
+            m.next_order += 1;
+            let order = Order {
+                id,
+                did: p.did.clone(),
+                client_id: c.client_id.clone(),
+                instrument: c.instrument.clone(),
+                side: c.side,
+                price: c.price,
+                quantity: c.quantity,
+                open: c.quantity,
+                filled: 0,
+                tif: c.tif,
+                reserved: reserve,
+                asset: asset.clone(),
+                at_ms: now_ms(),
+            };
+            *m.held.entry((p.did.clone(), asset)).or_default() += reserve;
+            if let Some(cid) = &c.client_id {
+                m.client_ids.insert((p.did.clone(), cid.clone()));
+            }
+            m.orders.insert(id, order);
+            let cmd = Command::Submit(NewOrder {
+                id: OrderId(id),
+                trader: tranche_matching::TraderId(trader.id),
+                side: c.side,
+                price: c.price,
+                quantity: Qty(c.quantity),
+                tif: c.tif,
+                stp: c.stp,
+            });
+            m.execute(&c.instrument, cmd, Some(id), fx);
+            let row = fx.orders.get(&id).expect("a submitted order is written");
+            Ok(order_view(
+                &row.order,
+                row.state,
+                row.reason.clone(),
+                row.message.clone(),
+            ))
+        }
+        Op::Cancel(id) => {
+            let o = owned(m, &p.did, *id)?;
+            let cmd = Command::Cancel {
+                order: OrderId(*id),
+                trader: tranche_matching::TraderId(trader.id),
+            };
+            if let Some(r) = m.execute(&o.instrument, cmd, Some(*id), fx) {
+                return Err(engine_refusal(r));
+            }
+            let row = fx.orders.get(id).expect("a cancelled order is written");
+            Ok(order_view(
+                &row.order,
+                row.state,
+                row.reason.clone(),
+                row.message.clone(),
+            ))
+        }
+        Op::Amend(id, a) => {
+            let o = owned(m, &p.did, *id)?;
+            let price = a.price.map(Price).or(o.price);
+            let need = match o.side {
+                Side::Sell => u128::from(a.quantity),
+                Side::Buy => {
+                    let value = u128::from(price.map_or(0, |p| p.0)) * u128::from(a.quantity);
+                    if value > policy.order_value_max.0 {
+                        return Err(refused(refusal(
+                            "over_value_limit",
+                            format!(
+                                "the order would be worth {value}; at most {} is allowed",
+                                policy.order_value_max
+                            ),
+                        )));
+                    }
+                    value + fee(value, m.fee_on(&o.asset))
+                }
+            };
+            if u128::from(a.quantity) > policy.order_units_max.0 {
+                return Err(refused(refusal(
+                    "over_order_limit",
+                    "the order would carry more tokens than the exchange's AML limit",
+                )));
+            }
+            let before = o.reserved;
+            if need > before {
+                let free = m.free(&p.did, &o.asset);
+                if free < need - before {
+                    return Err(refused(refusal(
+                        "insufficient_funds",
+                        format!(
+                            "the amended order needs {} more {}; you have {free} free",
+                            need - before,
+                            o.asset
+                        ),
+                    )));
+                }
+            }
+            set_reserved(m, *id, need);
+            let cmd = Command::Amend {
+                order: OrderId(*id),
+                trader: tranche_matching::TraderId(trader.id),
+                quantity: Qty(a.quantity),
+                price: a.price.map(Price),
+            };
+            if let Some(r) = m.execute(&o.instrument, cmd, Some(*id), fx) {
+                set_reserved(m, *id, before);
+                return Err(engine_refusal(r));
+            }
+            let row = fx.orders.get(id).expect("an amended order is written");
+            Ok(order_view(
+                &row.order,
+                row.state,
+                row.reason.clone(),
+                row.message.clone(),
+            ))
+        }
+    }
+}
+
+/// Sets what order `id` holds, moving the difference in or out of the hold.
+fn set_reserved(m: &mut Market, id: u64, to: u128) {
+    let Some(o) = m.orders.get_mut(&id) else {
+        return;
+    };
+    let key = (o.did.clone(), o.asset.clone());
+    let from = o.reserved;
+    o.reserved = to;
+    let h = m.held.entry(key).or_default();
+    *h = (*h + to)
+        .checked_sub(from)
+        .expect("an order's hold is within the trader's");
+}
+
+fn owned(m: &Market, did: &str, id: u64) -> Result<Order, ServiceError> {
+    match m.orders.get(&id) {
+        Some(o) if o.did == did => Ok(o.clone()),
+        _ => Err(ServiceError::new(
+            ServiceCode::NotFound,
+            format!("you have no open order {id}; it may be filled or cancelled already"),
+        )),
+    }
+}
+
+fn engine_refusal(r: tranche_matching::OrderReject) -> ServiceError {
+    ServiceError::new(
+        ServiceCode::Refused,
+        format!("{}: {}", r.name().to_lowercase(), r.message()),
+    )
+}
+
+type OrderDbRow = (
+    i64,
+    Option<String>,
+    String,
+    String,
+    String,
+    Option<i64>,
+    i64,
+    i64,
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    i64,
+);
+
+const ORDER_COLUMNS: &str = "id, client_id, did, instrument, side, price, quantity, open, filled, tif, state, reason, message, reserved, at_ms FROM ex_orders";
+
+fn order_row(r: OrderDbRow) -> OrderView {
+    OrderView {
+        id: r.0 as u64,
+        client_id: r.1,
+        did: r.2,
+        instrument: r.3,
+        side: r.4,
+        price: r.5.map(|p| p as u64),
+        quantity: r.6 as u64,
+        open: r.7 as u64,
+        filled: r.8 as u64,
+        tif: r.9,
+        state: r.10,
+        reason: r.11,
+        message: r.12,
+        reserved: Units(r.13.parse().unwrap_or(0)),
+        at_ms: r.14 as u64,
+    }
+}
+
+async fn order_by_client_id(
+    conn: &mut AnyConnection,
+    did: &str,
+    client_id: &str,
+) -> Result<Option<OrderView>, ServiceError> {
+    let r: Option<OrderDbRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ORDER_COLUMNS} WHERE did = $1 AND client_id = $2"
+    )))
+    .bind(did.to_string())
+    .bind(client_id.to_string())
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(r.map(order_row))
+}
+
+/// One order, if `did` (or staff, `None`) may see it.
+pub(crate) async fn order(
+    conn: &mut AnyConnection,
+    did: Option<&str>,
+    id: u64,
+) -> Result<OrderView, ServiceError> {
+    let r: Option<OrderDbRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ORDER_COLUMNS} WHERE id = $1"
+    )))
+    .bind(id as i64)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match r.map(order_row) {
+        Some(v) if did.is_none_or(|d| d == v.did) => Ok(v),
+        _ => Err(ServiceError::new(
+            ServiceCode::NotFound,
+            format!("you have no order {id}"),
+        )),
+    }
+}
+
+/// `did`'s orders (staff: everyone's), newest first.
+pub(crate) async fn orders(
+    conn: &mut AnyConnection,
+    did: Option<&str>,
+    open_only: bool,
+    limit: u32,
+) -> Result<Vec<OrderView>, ServiceError> {
+    let mut sql = format!("SELECT {ORDER_COLUMNS} WHERE 1 = 1");
+    if did.is_some() {
+        sql.push_str(" AND did = $1");
+    }
+    if open_only {
+        sql.push_str(" AND state = 'open'");
+    }
+    sql.push_str(&format!(
+        " ORDER BY id DESC LIMIT {}",
+        limit.clamp(1, PAGE_MAX)
+    ));
+    let mut q = sqlx::query_as::<_, OrderDbRow>(sqlx::AssertSqlSafe(sql));
+    if let Some(d) = did {
+        q = q.bind(d.to_string());
+    }
+    Ok(q.fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(order_row)
+        .collect())
+}
+
+fn trade_row(r: &sqlx::any::AnyRow) -> Result<TradeView, ServiceError> {
+    use sqlx::Row as _;
+    let units = |i: usize| -> Result<Units, ServiceError> {
+        let s: String = r.try_get(i)?;
+        s.parse()
+            .map(Units)
+            .map_err(|_| ServiceError::internal("a trade's amount", s))
+    };
+    let quote: String = r.try_get(4)?;
+    Ok(TradeView {
+        id: r.try_get::<i64, _>(0)? as u64,
+        at_ms: r.try_get::<i64, _>(1)? as u64,
+        instrument: r.try_get(2)?,
+        token: r.try_get(3)?,
+        quote: serde_json::from_str(&quote)
+            .map_err(|e| ServiceError::internal("a trade's quote", e))?,
+        price: r.try_get::<i64, _>(5)? as u64,
+        quantity: r.try_get::<i64, _>(6)? as u64,
+        value: units(7)?,
+        buyer: r.try_get(8)?,
+        seller: r.try_get(9)?,
+        buy_order: r.try_get::<i64, _>(10)? as u64,
+        sell_order: r.try_get::<i64, _>(11)? as u64,
+        fee_buyer: units(12)?,
+        fee_seller: units(13)?,
+        state: r.try_get(14)?,
+        tx: r.try_get(15)?,
+        height: r.try_get::<Option<i64>, _>(16)?.map(|h| h as u64),
+        reason: r.try_get(17)?,
+        message: r.try_get(18)?,
+    })
+}
+
+/// Trades `did` took part in (staff: all), newest first.
+pub(crate) async fn trades(
+    conn: &mut AnyConnection,
+    did: Option<&str>,
+    limit: u32,
+) -> Result<Vec<TradeView>, ServiceError> {
+    let mut sql = "SELECT id, at_ms, instrument, token, quote, price, quantity, value, buyer, seller,
+        buy_order, sell_order, fee_buyer, fee_seller, state, tx, height, reason, message FROM ex_trades"
+        .to_string();
+    if did.is_some() {
+        sql.push_str(" WHERE buyer = $1 OR seller = $1");
+    }
+    sql.push_str(&format!(
+        " ORDER BY id DESC LIMIT {}",
+        limit.clamp(1, PAGE_MAX)
+    ));
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    if let Some(d) = did {
+        q = q.bind(d.to_string());
+    }
+    q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(trade_row)
+        .collect()
+}
