@@ -322,6 +322,22 @@ pub(super) async fn revocation(
     at(&view, answer)
 }
 
+/// A ledger check's answer as the API gives it.
+fn verdict(r: Result<(), tranche_types::Rejection>) -> TransferCheck {
+    match r {
+        Ok(()) => TransferCheck {
+            ok: true,
+            code: None,
+            message: None,
+        },
+        Err(r) => TransferCheck {
+            ok: false,
+            code: Some(r.code),
+            message: Some(r.message),
+        },
+    }
+}
+
 /// What `GET /checks/holder` checks.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 pub(super) struct HolderQuery {
@@ -367,22 +383,13 @@ pub(super) async fn check_holder(
         height: view.height + 1,
         time: view.time,
     };
-    let answer = match view
-        .ledger
-        .check_holder(&ctx, &token, &wallet, side, amount)
-    {
-        Ok(()) => TransferCheck {
-            ok: true,
-            code: None,
-            message: None,
-        },
-        Err(r) => TransferCheck {
-            ok: false,
-            code: Some(r.code),
-            message: Some(r.message),
-        },
-    };
-    at(&view, answer)
+    at(
+        &view,
+        verdict(
+            view.ledger
+                .check_holder(&ctx, &token, &wallet, side, amount),
+        ),
+    )
 }
 
 /// What `GET /checks/transfer` checks.
@@ -419,17 +426,8 @@ pub(super) async fn check_transfer(
         height: view.height + 1,
         time: view.time,
     };
-    let answer = match view.ledger.check_transfer(&ctx, &token, &from, &to, amount) {
-        Ok(()) => TransferCheck {
-            ok: true,
-            code: None,
-            message: None,
-        },
-        Err(r) => TransferCheck {
-            ok: false,
-            code: Some(r.code),
-            message: Some(r.message),
-        },
-    };
-    at(&view, answer)
+    at(
+        &view,
+        verdict(view.ledger.check_transfer(&ctx, &token, &from, &to, amount)),
+    )
 }
