@@ -591,50 +591,6 @@ impl Ledger {
         Applied { outcome, events }
     }
 
-    /// What applying the transaction would give, without changing anything.
-    /// Works on a copy of the state, so it costs a copy of the state.
-    pub fn dry_run(&self, ctx: &BlockContext, stx: &SignedTransaction) -> Outcome {
-        let mut copy = self.clone();
-        copy.apply(ctx, stx).outcome
-    }
-
-    /// Checks a holder transfer against every rule, without a transaction and
-    /// without changing anything: the same checks and codes as a transfer.
-    pub fn check_transfer(
-        &self,
-        ctx: &BlockContext,
-        token: &TokenId,
-        from: &WalletAddress,
-        to: &WalletAddress,
-        amount: Units,
-    ) -> Result<(), Rejection> {
-        compliance::check(
-            &self.state,
-            ctx,
-            token,
-            from,
-            to,
-            amount,
-            compliance::Mode::Holder,
-        )
-    }
-
-    /// Checks the rules of `token` that concern `wallet` alone, as the
-    /// giver or the receiver of `amount` (identity and claims, country,
-    /// per-identity and holder limits, freezes, pause, lock-up, expiry),
-    /// without a counterparty: an exchange's check before an order enters
-    /// its book. The balance is not checked.
-    pub fn check_holder(
-        &self,
-        ctx: &BlockContext,
-        token: &TokenId,
-        wallet: &WalletAddress,
-        side: HolderSide,
-        amount: Units,
-    ) -> Result<(), Rejection> {
-        compliance::check_holder(&self.state, ctx, token, wallet, side, amount)
-    }
-
     fn envelope(&self, ctx: &BlockContext, stx: &SignedTransaction) -> Result<(), Rejection> {
         let tx = &stx.tx;
         if tx.chain_id != self.chain_id {

@@ -5,10 +5,10 @@ use crate::state::{
     Asset, AuditAnchor, Custody, Equivocation, IssuanceRequest, Offering, Organisation, Ownership,
     RevocationRequest, Subscription, Token, Validator,
 };
-use crate::Ledger;
+use crate::{compliance, BlockContext, HolderSide, Ledger};
 use tranche_types::{
-    AssetId, Did, IssuanceCheck, OrgId, PublicKey, RequestId, RevocationCheck, TokenId,
-    TokenSupply, Units, WalletAddress,
+    AssetId, Did, IssuanceCheck, OrgId, Outcome, PublicKey, Rejection, RequestId, RevocationCheck,
+    SignedTransaction, TokenId, TokenSupply, Units, WalletAddress,
 };
 
 impl Ledger {
@@ -325,5 +325,49 @@ impl Ledger {
         all.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
         all.truncate(n);
         all
+    }
+
+    /// What applying the transaction would give, without changing anything.
+    /// Works on a copy of the state, so it costs a copy of the state.
+    pub fn dry_run(&self, ctx: &BlockContext, stx: &SignedTransaction) -> Outcome {
+        let mut copy = self.clone();
+        copy.apply(ctx, stx).outcome
+    }
+
+    /// Checks a holder transfer against every rule, without a transaction and
+    /// without changing anything: the same checks and codes as a transfer.
+    pub fn check_transfer(
+        &self,
+        ctx: &BlockContext,
+        token: &TokenId,
+        from: &WalletAddress,
+        to: &WalletAddress,
+        amount: Units,
+    ) -> Result<(), Rejection> {
+        compliance::check(
+            &self.state,
+            ctx,
+            token,
+            from,
+            to,
+            amount,
+            compliance::Mode::Holder,
+        )
+    }
+
+    /// Checks the rules of `token` that concern `wallet` alone, as the
+    /// giver or the receiver of `amount` (identity and claims, country,
+    /// per-identity and holder limits, freezes, pause, lock-up, expiry),
+    /// without a counterparty: an exchange's check before an order enters
+    /// its book. The balance is not checked.
+    pub fn check_holder(
+        &self,
+        ctx: &BlockContext,
+        token: &TokenId,
+        wallet: &WalletAddress,
+        side: HolderSide,
+        amount: Units,
+    ) -> Result<(), Rejection> {
+        compliance::check_holder(&self.state, ctx, token, wallet, side, amount)
     }
 }

@@ -4,7 +4,8 @@
 //! their orders and trades; staff read everyone's.
 
 use crate::market::{BookView, ListingView};
-use crate::orders::{self, AmendRequest, OrderRequest, OrderView, TradeView, PAGE_MAX};
+use crate::orders::{AmendRequest, OrderRequest};
+use crate::records::{self, OrderView, TradeView, PAGE_MAX};
 use crate::traders::{AccountView, Movement, TraderView, WalletConsent};
 use crate::Exchange;
 use axum::extract::{Path, Query, State};
@@ -227,7 +228,7 @@ async fn list_orders(
     let did = (!crate::is_staff(&who)).then_some(who.did.as_str());
     let mut conn = x.service.db.pool().acquire().await?;
     Ok(axum::Json(
-        orders::orders(&mut conn, did, q.open, q.limit.unwrap_or(PAGE_MAX)).await?,
+        records::orders(&mut conn, did, q.open, q.limit.unwrap_or(PAGE_MAX)).await?,
     ))
 }
 
@@ -243,7 +244,7 @@ async fn get_order(
     let who = x.service.principal(&headers).await?;
     let did = (!crate::is_staff(&who)).then_some(who.did.as_str());
     let mut conn = x.service.db.pool().acquire().await?;
-    Ok(axum::Json(orders::order(&mut conn, did, id).await?))
+    Ok(axum::Json(records::order(&mut conn, did, id).await?))
 }
 
 /// Cancel your order (accepted while its book is halted, too).
@@ -298,6 +299,6 @@ async fn list_trades(
     let did = (!crate::is_staff(&who)).then_some(who.did.as_str());
     let mut conn = x.service.db.pool().acquire().await?;
     Ok(axum::Json(
-        orders::trades(&mut conn, did, q.limit.unwrap_or(PAGE_MAX)).await?,
+        records::trades(&mut conn, did, q.limit.unwrap_or(PAGE_MAX)).await?,
     ))
 }

@@ -155,13 +155,16 @@ impl Exchange {
                     };
                     changes.push((Change::Status(p.token.clone(), status, why.into()), tx));
                 }
-                Payload::ExecuteRevocation(_) => {
-                    // The revocation's token: delisted once it is revoked for good.
-                    let listed: Vec<TokenId> = self.market().listings.keys().cloned().collect();
-                    for token in listed {
-                        let t = self
-                            .service
-                            .node
+                Payload::ExecuteRevocation(p) => {
+                    // Its token is delisted once it is revoked for good.
+                    let node = &self.service.node;
+                    let revocation = node
+                        .revocation(p.request.as_str())
+                        .await
+                        .map_err(ServiceError::unavailable)?;
+                    if let Some(r) = revocation {
+                        let token = r.data.request.token;
+                        let t = node
                             .token(token.as_str())
                             .await
                             .map_err(ServiceError::unavailable)?;
@@ -170,7 +173,7 @@ impl Exchange {
                         {
                             changes.push((
                                 Change::Status(token, BookStatus::Delisted, "revoked".into()),
-                                tx.clone(),
+                                tx,
                             ));
                         }
                     }
@@ -325,45 +328,6 @@ impl Exchange {
                 .bind(*id)
                 .execute(&mut *conn)
                 .await?;
-        }
-        let listings: Vec<_> = {
-            let m = self.market();
-            fx.audit
-                .iter()
-                .filter_map(|e| e.subject.strip_prefix("token/").map(str::to_string))
-                .filter_map(|t| {
-                    let token = TokenId::new(&t).ok()?;
-                    let l = m.listings.get(&token)?.clone();
-                    Some((l, m.expiries.get(&token).map(|d| d.to_string())))
-                })
-                .collect()
-        };
-        for (l, expiry) in listings {
-            sqlx::query(
-                "INSERT INTO ex_listings (token, status, reason, height, tx, expiry, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (token) DO UPDATE SET status = excluded.status, reason = excluded.reason,
-                    height = excluded.height, tx = excluded.tx",
-            )
-            .bind(l.token.clone())
-            .bind(l.status.clone())
-            .bind(l.reason.clone())
-            .bind(l.height as i64)
-            .bind(l.tx.clone())
-            .bind(expiry)
-            .bind(tranche_service::now_ms() as i64)
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query(
-                "INSERT INTO ex_listing_history (token, height, status, reason, tx) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(l.token)
-            .bind(l.height as i64)
-            .bind(l.status)
-            .bind(l.reason)
-            .bind(l.tx)
-            .execute(&mut *conn)
-            .await?;
         }
         fx.write(self, conn).await?;
         Ok(())

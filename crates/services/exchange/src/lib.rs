@@ -26,14 +26,19 @@
 //! the exchange's ledger exactly when the chain leg is final.
 
 mod api;
+mod effects;
 mod follow;
 mod market;
 mod orders;
+mod records;
+mod restore;
+mod settle;
 mod traders;
 
 pub use api::router;
 pub use market::{Asset, BookView, ListingView};
-pub use orders::{OrderRequest, OrderView, TradeView};
+pub use orders::OrderRequest;
+pub use records::{OrderView, TradeView};
 pub use traders::{AccountView, Movement, TraderView, WalletConsent};
 
 use anyhow::Context as _;

@@ -2,25 +2,21 @@
 //! the listings, the traders and their wallet keys, balances on chain and
 //! in the exchange's ledger, and what open orders and unsettled trades
 //! hold. Every change is also an [`Effects`] the caller writes in one
-//! database transaction; after a restart [`Market::load`] rebuilds it all
-//! from the database, the books by replaying the journal.
+//! database transaction; after a restart `Market::load` (in `restore`)
+//! rebuilds it all from the database, the books by replaying the journal.
 
-use crate::{Exchange, ExchangeSection};
+pub(crate) use crate::effects::{Effects, OrderRow, TradeRow};
+use crate::ExchangeSection;
 use serde::{Deserialize, Serialize};
-use sqlx::AnyConnection;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tranche_crypto::Keypair;
 use tranche_matching::{
     BookStatus, Command, Event, InstrumentId, InstrumentSpec, Level, MatchingEngine, OrderBook,
-    Price, Qty, Quote, Side, TimeInForce,
+    Price, Quote, Side, TimeInForce,
 };
-use tranche_service::audit::{self, Entry};
-use tranche_service::db::values;
-use tranche_service::{now_ms, Service, ServiceError};
-use tranche_types::{
-    Approval, Currency, Date, Leg, OrderId, Payload, Settle, TokenId, Units, WalletAddress,
-};
+use tranche_service::audit::Entry;
+use tranche_types::{Currency, Date, TokenId, Units, WalletAddress};
 
 /// What a balance or hold is in: a token on chain (security or cash), or
 /// a currency in the exchange's own ledger.
@@ -129,42 +125,10 @@ pub(crate) struct Settling {
     pub fee_seller: u128,
 }
 
-/// A row of `ex_orders` to write.
-#[derive(Clone, Debug)]
-pub(crate) struct OrderRow {
-    pub order: Order,
-    pub state: &'static str,
-    pub reason: Option<String>,
-    pub message: Option<String>,
-}
-
-/// A trade to write, with what its settlement needs.
-#[derive(Clone, Debug)]
-pub(crate) struct TradeRow {
-    pub id: u64,
-    pub instrument: InstrumentId,
-    pub price: u64,
-    pub settling: Settling,
-    pub buy_order: u64,
-    pub sell_order: u64,
-    pub legs: Vec<Leg>,
-    pub keys: Vec<Arc<Keypair>>,
-}
-
-/// Everything a step changed, for its database transaction.
-#[derive(Debug, Default)]
-pub(crate) struct Effects {
-    pub journal: Vec<(u64, String)>,
-    pub orders: BTreeMap<u64, OrderRow>,
-    pub trades: Vec<TradeRow>,
-    pub cash: BTreeMap<(String, String), u128>,
-    pub audit: Vec<Entry>,
-}
-
 /// One journal entry: a listing or a command for a book.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-enum JournalEntry {
+pub(crate) enum JournalEntry {
     List(InstrumentSpec),
     Execute {
         instrument: InstrumentId,
@@ -186,26 +150,10 @@ pub(crate) fn refusal(code: &'static str, message: impl Into<String>) -> Refusal
     }
 }
 
-/// A row of `ex_listings`: token, status, reason, height, tx, expiry.
-type ListingDbRow = (String, String, String, i64, Option<String>, Option<String>);
-/// An unsettled trade's row: id, buyer, seller, token, quote, quantity,
-/// value and fees.
-type SettlingDbRow = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    String,
-    String,
-    String,
-);
-
 /// The books and balances.
 #[derive(Debug)]
 pub(crate) struct Market {
-    engine: MatchingEngine,
+    pub engine: MatchingEngine,
     pub pairs: BTreeMap<InstrumentId, Pair>,
     pub listings: BTreeMap<TokenId, ListingView>,
     pub orders: HashMap<u64, Order>,
@@ -227,7 +175,7 @@ pub(crate) struct Market {
     pub next_seq: u64,
     currencies: Vec<Currency>,
     quote_tokens: Vec<TokenId>,
-    fee_bps: u32,
+    pub(crate) fee_bps: u32,
 }
 
 /// `value × bps / 10,000`, rounded down.
@@ -235,7 +183,7 @@ pub(crate) fn fee(value: u128, bps: u32) -> u128 {
     value.saturating_mul(u128::from(bps)) / 10_000
 }
 
-fn side_name(s: Side) -> &'static str {
+pub(crate) fn side_name(s: Side) -> &'static str {
     match s {
         Side::Buy => "buy",
         Side::Sell => "sell",
@@ -251,18 +199,8 @@ pub(crate) fn tif_name(t: TimeInForce) -> &'static str {
     }
 }
 
-fn parse_tif(s: &str) -> Option<TimeInForce> {
-    Some(match s {
-        "gtc" => TimeInForce::Gtc,
-        "ioc" => TimeInForce::Ioc,
-        "fok" => TimeInForce::Fok,
-        "post_only" => TimeInForce::PostOnly,
-        _ => return None,
-    })
-}
-
 impl Market {
-    fn empty(policy: &ExchangeSection) -> anyhow::Result<Market> {
+    pub(crate) fn empty(policy: &ExchangeSection) -> anyhow::Result<Market> {
         Ok(Market {
             engine: MatchingEngine::new(),
             pairs: BTreeMap::new(),
@@ -287,202 +225,7 @@ impl Market {
         })
     }
 
-    /// Rebuilds the market from the database: traders and their keys,
-    /// balances, listings, the books from the journal, and the holds of
-    /// open orders and unsettled trades.
-    pub async fn load(service: &Service, policy: &ExchangeSection) -> anyhow::Result<Market> {
-        let mut m = Market::empty(policy)?;
-        let mut conn = service.db.pool().acquire().await?;
-        let traders: Vec<(String, i64, String, String)> =
-            sqlx::query_as("SELECT did, id, wallet, state FROM ex_traders")
-                .fetch_all(&mut *conn)
-                .await?;
-        for (did, id, wallet, state) in traders {
-            let seed = service
-                .vault
-                .get(&did, "wallet-key")
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("the vault holds no wallet key for a trader"))?;
-            let seed: [u8; 32] = seed.as_slice().try_into().map_err(|_| {
-                anyhow::anyhow!("a trader's wallet key in the vault is not 32 bytes")
-            })?;
-            let key = Arc::new(Keypair::from_seed(&seed));
-            let wallet: WalletAddress = wallet.parse()?;
-            anyhow::ensure!(
-                key.address() == wallet,
-                "a trader's wallet key is not their wallet's"
-            );
-            m.add_trader(&did, id as u64, key, state == "active");
-        }
-        let balances: Vec<(String, String, String)> =
-            sqlx::query_as("SELECT wallet, token, units FROM ex_wallet_balances")
-                .fetch_all(&mut *conn)
-                .await?;
-        for (w, t, u) in balances {
-            m.chain.insert((w.parse()?, TokenId::new(&t)?), u.parse()?);
-        }
-        let cash: Vec<(String, String, String)> =
-            sqlx::query_as("SELECT did, currency, units FROM ex_cash")
-                .fetch_all(&mut *conn)
-                .await?;
-        for (d, c, u) in cash {
-            m.cash.insert((d, c), u.parse()?);
-        }
-        let listings: Vec<ListingDbRow> =
-            sqlx::query_as("SELECT token, status, reason, height, tx, expiry FROM ex_listings")
-                .fetch_all(&mut *conn)
-                .await?;
-        for (token, status, reason, height, tx, expiry) in listings {
-            if let Some(d) = expiry {
-                m.expiries.insert(TokenId::new(&token)?, d.parse()?);
-            }
-            m.listings.insert(
-                TokenId::new(&token)?,
-                ListingView {
-                    token,
-                    status,
-                    reason,
-                    height: height as u64,
-                    tx,
-                    instruments: Vec::new(),
-                },
-            );
-        }
-        // The books: every journaled command again, in order.
-        let journal: Vec<(i64, String)> =
-            sqlx::query_as("SELECT seq, entry FROM ex_journal ORDER BY seq")
-                .fetch_all(&mut *conn)
-                .await?;
-        let mut events = Vec::new();
-        for (seq, entry) in journal {
-            let entry: JournalEntry = serde_json::from_str(&entry)?;
-            match entry {
-                JournalEntry::List(spec) => m.list_spec(spec)?,
-                JournalEntry::Execute {
-                    instrument,
-                    command,
-                } => {
-                    events.clear();
-                    m.engine.execute(&instrument, &command, &mut events);
-                }
-            }
-            m.next_seq = seq as u64 + 1;
-        }
-        for l in m.listings.values_mut() {
-            l.instruments = m
-                .pairs
-                .iter()
-                .filter(|(_, p)| p.base.as_str() == l.token)
-                .map(|(i, _)| i.to_string())
-                .collect();
-        }
-        type OrderDbRow = (
-            i64,
-            String,
-            Option<String>,
-            String,
-            String,
-            Option<i64>,
-            i64,
-            i64,
-            i64,
-            String,
-            String,
-            i64,
-        );
-        let open: Vec<OrderDbRow> = sqlx::query_as(
-            "SELECT id, did, client_id, instrument, side, price, quantity, open, filled, tif, reserved, at_ms
-             FROM ex_orders WHERE state = 'open'",
-        )
-        .fetch_all(&mut *conn)
-        .await?;
-        for r in open {
-            let instrument = InstrumentId::new(&r.3)?;
-            let pair = m
-                .pairs
-                .get(&instrument)
-                .ok_or_else(|| anyhow::anyhow!("an open order of an instrument never listed"))?;
-            let side = if r.4 == "buy" { Side::Buy } else { Side::Sell };
-            let asset = match side {
-                Side::Buy => pair.quote.clone(),
-                Side::Sell => Asset::Token(pair.base.clone()),
-            };
-            let o = Order {
-                id: r.0 as u64,
-                did: r.1,
-                client_id: r.2,
-                instrument,
-                side,
-                price: r.5.map(|p| Price(p as u64)),
-                quantity: r.6 as u64,
-                open: r.7 as u64,
-                filled: r.8 as u64,
-                tif: parse_tif(&r.9).ok_or_else(|| anyhow::anyhow!("an order's tif {}", r.9))?,
-                reserved: r.10.parse()?,
-                asset,
-                at_ms: r.11 as u64,
-            };
-            *m.held.entry((o.did.clone(), o.asset.clone())).or_default() += o.reserved;
-            if let Some(c) = &o.client_id {
-                m.client_ids.insert((o.did.clone(), c.clone()));
-            }
-            m.orders.insert(o.id, o);
-        }
-        // The books rebuilt and the open orders recorded must be the same.
-        let mut resting = 0;
-        for (id, _) in m.pairs.iter() {
-            let Some(book) = m.engine.book(id) else {
-                continue;
-            };
-            let snap = book.snapshot();
-            for r in snap.bids.iter().chain(snap.asks.iter()) {
-                resting += 1;
-                let known = m.orders.get(&r.id.0);
-                anyhow::ensure!(
-                    known.is_some_and(|o| o.open == r.quantity.0 && o.instrument == *id),
-                    "order {} rests on {id} after the journal's replay but is not open in the orders table",
-                    r.id
-                );
-            }
-        }
-        anyhow::ensure!(
-            resting == m.orders.len(),
-            "{} orders are open in the orders table but {resting} rest on the books",
-            m.orders.len()
-        );
-        let settling: Vec<SettlingDbRow> = sqlx::query_as(
-            "SELECT id, buyer, seller, token, quote, quantity, value, fee_buyer, fee_seller
-                 FROM ex_trades WHERE state = 'settling'",
-        )
-        .fetch_all(&mut *conn)
-        .await?;
-        for r in settling {
-            let quote: Asset = serde_json::from_str(&r.4)?;
-            let s = Settling {
-                buyer: r.1,
-                seller: r.2,
-                base: TokenId::new(&r.3)?,
-                quote,
-                quantity: r.5 as u64,
-                value: r.6.parse()?,
-                fee_buyer: r.7.parse()?,
-                fee_seller: r.8.parse()?,
-            };
-            m.hold_settling(&s);
-            m.settling.insert(r.0 as u64, s);
-        }
-        let (orders, trades): (Option<i64>, Option<i64>) = sqlx::query_as(
-            "SELECT (SELECT MAX(id) FROM ex_orders), (SELECT MAX(id) FROM ex_trades)",
-        )
-        .fetch_one(&mut *conn)
-        .await?;
-        m.next_order = orders.map_or(1, |n| n as u64 + 1);
-        m.next_trade = trades.map_or(1, |n| n as u64 + 1);
-        m.applied_height = tranche_service::follower::cursor(&mut conn).await?;
-        Ok(m)
-    }
-
-    fn hold_settling(&mut self, s: &Settling) {
+    pub(crate) fn hold_settling(&mut self, s: &Settling) {
         *self
             .held
             .entry((s.seller.clone(), Asset::Token(s.base.clone())))
@@ -493,7 +236,7 @@ impl Market {
             .or_default() += s.value + s.fee_buyer;
     }
 
-    fn release(&mut self, did: &str, asset: &Asset, amount: u128) {
+    pub(crate) fn release(&mut self, did: &str, asset: &Asset, amount: u128) {
         if amount == 0 {
             return;
         }
@@ -553,6 +296,16 @@ impl Market {
             .saturating_sub(self.held(did, asset))
     }
 
+    /// `did`'s `asset`: balance, held and free.
+    pub fn account(&self, did: &str, asset: Asset) -> crate::AccountView {
+        crate::AccountView {
+            balance: Units(self.balance(did, &asset)),
+            held: Units(self.held(did, &asset)),
+            free: Units(self.free(did, &asset)),
+            asset,
+        }
+    }
+
     /// The quotes every listed token trades against.
     pub fn quotes(&self) -> Vec<(Asset, Quote)> {
         let mut q: Vec<(Asset, Quote)> = self
@@ -573,7 +326,7 @@ impl Market {
         q
     }
 
-    fn list_spec(&mut self, spec: InstrumentSpec) -> anyhow::Result<()> {
+    pub(crate) fn list_spec(&mut self, spec: InstrumentSpec) -> anyhow::Result<()> {
         let quote = match &spec.quote {
             Quote::Currency(c) => Asset::Currency(c.code().to_string()),
             Quote::Token(t) => Asset::Token(t.clone()),
@@ -632,6 +385,17 @@ impl Market {
             format!("token/{token}"),
             reason,
         ));
+        self.note_listing(token, fx);
+    }
+
+    /// Puts `token`'s listing as it now stands among what `fx` writes.
+    fn note_listing(&self, token: &TokenId, fx: &mut Effects) {
+        if let Some(l) = self.listings.get(token) {
+            fx.listings.insert(
+                token.clone(),
+                (l.clone(), self.expiries.get(token).copied()),
+            );
+        }
     }
 
     /// Halts, resumes or delists `token`'s books for `reason`.
@@ -686,6 +450,7 @@ impl Market {
             format!("token/{token}"),
             reason.into(),
         ));
+        self.note_listing(token, fx);
     }
 
     /// Runs `command` on `instrument`'s book, journaled, and carries out
@@ -814,154 +579,6 @@ impl Market {
         );
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn trade(
-        &mut self,
-        instrument: &InstrumentId,
-        maker: OrderId,
-        taker: OrderId,
-        taker_side: Side,
-        price: Price,
-        quantity: Qty,
-        fx: &mut Effects,
-    ) {
-        let pair = self
-            .pairs
-            .get(instrument)
-            .expect("a trade is on a listed instrument")
-            .clone();
-        let (buy, sell) = match taker_side {
-            Side::Buy => (taker.0, maker.0),
-            Side::Sell => (maker.0, taker.0),
-        };
-        let q = quantity.0;
-        let value = u128::from(price.0) * u128::from(q);
-        let (fee_buyer, fee_seller) = match pair.quote {
-            Asset::Currency(_) => (fee(value, self.fee_bps), fee(value, self.fee_bps)),
-            Asset::Token(_) => (0, 0),
-        };
-        let buyer = {
-            let o = self
-                .orders
-                .get_mut(&buy)
-                .expect("a trade's buy order is open");
-            o.open -= q;
-            o.filled += q;
-            o.reserved = o
-                .reserved
-                .checked_sub(value + fee_buyer)
-                .expect("a buy order holds what it trades at its limit");
-            fx.orders.insert(
-                buy,
-                OrderRow {
-                    order: o.clone(),
-                    state: "open",
-                    reason: None,
-                    message: None,
-                },
-            );
-            o.did.clone()
-        };
-        let seller = {
-            let o = self
-                .orders
-                .get_mut(&sell)
-                .expect("a trade's sell order is open");
-            o.open -= q;
-            o.filled += q;
-            o.reserved = o
-                .reserved
-                .checked_sub(u128::from(q))
-                .expect("a sell order holds what it sells");
-            fx.orders.insert(
-                sell,
-                OrderRow {
-                    order: o.clone(),
-                    state: "open",
-                    reason: None,
-                    message: None,
-                },
-            );
-            o.did.clone()
-        };
-        // The order's hold becomes the trade's, until the chain decides.
-        let s = Settling {
-            buyer: buyer.clone(),
-            seller: seller.clone(),
-            base: pair.base.clone(),
-            quote: pair.quote.clone(),
-            quantity: q,
-            value,
-            fee_buyer,
-            fee_seller,
-        };
-        let (b, sl) = (&self.traders[&buyer], &self.traders[&seller]);
-        let mut legs = vec![Leg {
-            token: pair.base.clone(),
-            from: sl.wallet,
-            to: b.wallet,
-            amount: Units(u128::from(q)),
-        }];
-        let mut keys = vec![Arc::clone(&sl.key)];
-        if let Asset::Token(t) = &pair.quote {
-            legs.push(Leg {
-                token: t.clone(),
-                from: b.wallet,
-                to: sl.wallet,
-                amount: Units(value),
-            });
-            keys.push(Arc::clone(&b.key));
-        }
-        let id = self.next_trade;
-        self.next_trade += 1;
-        self.settling.insert(id, s.clone());
-        fx.trades.push(TradeRow {
-            id,
-            instrument: instrument.clone(),
-            price: price.0,
-            settling: s,
-            buy_order: buy,
-            sell_order: sell,
-            legs,
-            keys,
-        });
-    }
-
-    /// The chain decided trade `id`'s settlement: its holds are released;
-    /// if it was applied, the legs in the exchange's ledger move now.
-    pub fn settled(&mut self, id: u64, applied: bool, fx: &mut Effects) {
-        let Some(s) = self.settling.remove(&id) else {
-            return;
-        };
-        self.release(
-            &s.seller,
-            &Asset::Token(s.base.clone()),
-            u128::from(s.quantity),
-        );
-        self.release(&s.buyer, &s.quote, s.value + s.fee_buyer);
-        if !applied {
-            return;
-        }
-        if let Asset::Currency(c) = &s.quote {
-            let mut add = |did: &str, delta: i128| {
-                let key = (did.to_string(), c.clone());
-                let now = self.cash.get(&key).copied().unwrap_or(0);
-                let after = if delta >= 0 {
-                    now + delta.unsigned_abs()
-                } else {
-                    now.checked_sub(delta.unsigned_abs())
-                        .expect("a buyer's account held what the trade costs")
-                };
-                self.cash.insert(key.clone(), after);
-                fx.cash.insert(key, after);
-            };
-            let paid = (s.value + s.fee_buyer) as i128;
-            add(&s.buyer, -paid);
-            add(&s.seller, (s.value - s.fee_seller) as i128);
-            add(FEES, (s.fee_buyer + s.fee_seller) as i128);
-        }
-    }
-
     /// Notes a movement of a trader's wallet seen on chain.
     pub fn moved(
         &mut self,
@@ -1053,143 +670,6 @@ impl Market {
             Asset::Currency(_) => self.fee_bps,
             Asset::Token(_) => 0,
         }
-    }
-}
-
-impl Effects {
-    /// Writes everything in the caller's transaction: the journal, the
-    /// orders, the trades each with its settlement in the outbox, the
-    /// accounts, and the audit entries. Returns whether a transaction was
-    /// recorded.
-    pub async fn write(
-        self,
-        ex: &Exchange,
-        conn: &mut AnyConnection,
-    ) -> Result<bool, ServiceError> {
-        const ROWS: usize = 50;
-        let s = &ex.service;
-        let now = now_ms();
-        for chunk in self.journal.chunks(ROWS) {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO ex_journal (seq, entry, at_ms) VALUES {}",
-                values(chunk.len(), 3)
-            )));
-            for (seq, entry) in chunk {
-                q = q.bind(*seq as i64).bind(entry.clone()).bind(now as i64);
-            }
-            q.execute(&mut *conn).await?;
-        }
-        let orders: Vec<OrderRow> = self.orders.into_values().collect();
-        for chunk in orders.chunks(ROWS) {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO ex_orders (id, did, client_id, instrument, side, price, quantity, open, filled,
-                    tif, state, reason, message, reserved, at_ms) VALUES {}
-                 ON CONFLICT (id) DO UPDATE SET price = excluded.price, quantity = excluded.quantity,
-                    open = excluded.open, filled = excluded.filled, state = excluded.state,
-                    reason = excluded.reason, message = excluded.message, reserved = excluded.reserved",
-                values(chunk.len(), 15)
-            )));
-            for r in chunk {
-                let o = &r.order;
-                q = q
-                    .bind(o.id as i64)
-                    .bind(o.did.clone())
-                    .bind(o.client_id.clone())
-                    .bind(o.instrument.to_string())
-                    .bind(side_name(o.side))
-                    .bind(o.price.map(|p| p.0 as i64))
-                    .bind(o.quantity as i64)
-                    .bind(o.open as i64)
-                    .bind(o.filled as i64)
-                    .bind(tif_name(o.tif))
-                    .bind(r.state)
-                    .bind(r.reason.clone())
-                    .bind(r.message.clone())
-                    .bind(o.reserved.to_string())
-                    .bind(o.at_ms as i64);
-            }
-            q.execute(&mut *conn).await?;
-        }
-        let sent = !self.trades.is_empty();
-        let signer = s.key.public_key();
-        let chain_id = s.chain_id.clone();
-        let mut rows = Vec::with_capacity(self.trades.len());
-        for t in self.trades {
-            let legs = t.legs.clone();
-            let keys = t.keys.clone();
-            let chain_id = chain_id.clone();
-            let (nonce, hash) = s
-                .outbox
-                .record_built(
-                    conn,
-                    move |nonce| {
-                        let digest =
-                            tranche_ledger::Ledger::settlement_digest(&signer, nonce, &legs);
-                        let approvals = keys
-                            .iter()
-                            .map(|k| Approval {
-                                key: k.public_key(),
-                                signature: k.sign(
-                                    tranche_crypto::Domain::Transaction,
-                                    &chain_id,
-                                    &digest,
-                                ),
-                            })
-                            .collect::<Vec<_>>();
-                        Payload::Settle(Settle {
-                            legs: tranche_types::BoundedVec(legs),
-                            approvals: tranche_types::BoundedVec(approvals),
-                        })
-                    },
-                    now,
-                )
-                .await?;
-            rows.push((t, nonce, hash));
-        }
-        for chunk in rows.chunks(ROWS) {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO ex_trades (id, at_ms, instrument, token, quote, price, quantity, value,
-                    buyer, seller, buy_order, sell_order, fee_buyer, fee_seller, state, nonce, tx) VALUES {}",
-                values(chunk.len(), 17)
-            )));
-            for (t, nonce, hash) in chunk {
-                let st = &t.settling;
-                q = q
-                    .bind(t.id as i64)
-                    .bind(now as i64)
-                    .bind(t.instrument.to_string())
-                    .bind(st.base.to_string())
-                    .bind(serde_json::to_string(&st.quote).expect("assets serialize"))
-                    .bind(t.price as i64)
-                    .bind(st.quantity as i64)
-                    .bind(st.value.to_string())
-                    .bind(st.buyer.clone())
-                    .bind(st.seller.clone())
-                    .bind(t.buy_order as i64)
-                    .bind(t.sell_order as i64)
-                    .bind(st.fee_buyer.to_string())
-                    .bind(st.fee_seller.to_string())
-                    .bind("settling")
-                    .bind(*nonce as i64)
-                    .bind(hash.to_hex());
-            }
-            q.execute(&mut *conn).await?;
-        }
-        for ((did, currency), units) in self.cash {
-            sqlx::query(
-                "INSERT INTO ex_cash (did, currency, units) VALUES ($1, $2, $3)
-                 ON CONFLICT (did, currency) DO UPDATE SET units = excluded.units",
-            )
-            .bind(did)
-            .bind(currency)
-            .bind(units.to_string())
-            .execute(&mut *conn)
-            .await?;
-        }
-        for e in self.audit {
-            audit::append(conn, now, e).await?;
-        }
-        Ok(sent)
     }
 }
 

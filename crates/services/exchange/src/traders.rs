@@ -287,12 +287,7 @@ impl Exchange {
         assets.dedup();
         assets
             .into_iter()
-            .map(|a| AccountView {
-                balance: Units(m.balance(did, &a)),
-                held: Units(m.held(did, &a)),
-                free: Units(m.free(did, &a)),
-                asset: a,
-            })
+            .map(|a| m.account(did, a))
             .filter(|v| !v.balance.is_zero() || !v.held.is_zero())
             .collect()
     }
@@ -347,12 +342,7 @@ impl Exchange {
                 ));
             }
             let m = self.market();
-            return Ok(AccountView {
-                balance: Units(m.balance(&mv.did, &asset)),
-                held: Units(m.held(&mv.did, &asset)),
-                free: Units(m.free(&mv.did, &asset)),
-                asset,
-            });
+            return Ok(m.account(&mv.did, asset));
         }
         let mut fx = Effects::default();
         let view = {
@@ -367,12 +357,7 @@ impl Exchange {
                 .map_err(|r| {
                     ServiceError::new(ServiceCode::Refused, format!("{}: {}", r.code, r.message))
                 })?;
-            AccountView {
-                balance: Units(m.balance(&mv.did, &asset)),
-                held: Units(m.held(&mv.did, &asset)),
-                free: Units(m.free(&mv.did, &asset)),
-                asset,
-            }
+            m.account(&mv.did, asset)
         };
         fx.audit.push(Entry::by_person(
             who,
