@@ -12,9 +12,11 @@
 # entrusts tokens to the custodian's service, which tells her at once, and
 # moves some out on her offline authorization (SR-3); a profit of 5,000
 # USD is distributed and claimed, the custodian claiming for her custodial
-# wallet (F5-9); Alice transfers; Alice and Bob settle; the asset is sold
-# and every token redeemed at 100 USD and revoked (F5-10); the exchange
-# checks the supply on its own node (SR-2), the regulator reads the
+# wallet (F5-9); Alice transfers; Alice and Bob settle; they become
+# traders at the exchange's service, which lists the token, and Bob buys 20
+# of Alice's tokens for deposit tokens, settled on chain (F6-2..F6-7); the asset is sold
+# and every token redeemed at 100 USD and revoked (F5-10), which delists it
+# at the exchange; the exchange checks the supply on its own node (SR-2), the regulator reads the
 # transfers from its own (F6-9), and the issuer's, the TSP's and the
 # custodian's audit logs verify against their anchors on chain (REC-9). The owner's name and address go only to the services'
 # vaults. Every check is asserted, and the threats on the way are
@@ -77,7 +79,7 @@ caught_up() { # NODE
 CHAIN=$("$TRANCHE" query status | field 'd["chain_id"]')
 service() { devnet "[s for s in d['services'] if s['role'] == '$1'][0]$2"; }
 ISSUER=$(service issuer '["api"]') BANK=$(service bank '["api"]') TSP=$(service tsp '["api"]')
-CUSTODIAN=$(service custodian '["api"]')
+CUSTODIAN=$(service custodian '["api"]') EXCHANGE=$(service exchange '["api"]')
 CASH=USD-DEP
 staff_login() { # ROLE INDEX SESSION: a member of the devnet's staff logs in with their DID
   "$TRANCHE" service login "$(service "$1" '["api"]')" --password-file "$PW" \
@@ -307,10 +309,39 @@ echo "{\"type\":\"settle\",\"legs\":[{\"token\":\"$TOKEN\",\"from\":\"$ALICE\",\
 "$TRANCHE" tx sign "$WORK/settle.tx.json" --key alice --out "$WORK/settle.signed.json" > /dev/null
 "$TRANCHE" submit "$WORK/settle.signed.json"
 
+echo "== F6-3/F6-11 Alice and Bob become traders at the exchange: it gives each a wallet, which they bind to their DIDs"
+for who in alice bob; do
+  login "$EXCHANGE" "$who-id" "$who-x" "kyc-$who" "country-$who"
+  xw=$(call "$EXCHANGE" "$who-x" /traders '{}' | field 'd["wallet"]')
+  "$TRANCHE" did consent-wallet --chain-id "$CHAIN" --wallet "$xw" --key "$who-id" --out "$WORK/xconsent-$who.json" > /dev/null
+  "$TRANCHE" service call "$EXCHANGE" /traders/me/wallet --put --session "$WORK/$who-x.session" --body "$WORK/xconsent-$who.json" > /dev/null
+  until_eq "$who's exchange wallet is bound to her or his DID" "$(did "$who-id")" bound_did "$xw"
+  declare "XW_$who=$xw"
+done
+listing() { # SESSION: the token's listing at the exchange, and why
+  call "$EXCHANGE" "$1" /markets | field "([l['status'] + ': ' + l['reason'].split(' (')[0] for l in d if l['token'] == '$TOKEN'] or ['none'])[0]"
+}
+until_eq "F6-2/SR-2 the exchange lists $TOKEN once its issuance checks out" "listed: issued 1000 of 1000 allocated" listing alice-x
+
+echo "== F6-4/F6-7 Alice sells 20 tokens for the bank's deposit token; Bob buys them; the trade settles on chain as DvP"
+submit alice 7 "{\"type\":\"transfer\",\"token\":\"$TOKEN\",\"to\":\"$XW_alice\",\"amount\":\"20\"}"
+submit bob 3 "{\"type\":\"transfer\",\"token\":\"$CASH\",\"to\":\"$XW_bob\",\"amount\":\"200000\"}"
+free_at_exchange() { # SESSION KIND ID
+  call "$EXCHANGE" "$1" /traders/me | field "([b['free'] for b in d['balances'] if b['asset'] == {'kind': '$2', 'id': '$3'}] or ['0'])[0]"
+}
+until_eq "the exchange sees alice's 20 tokens" 20 free_at_exchange alice-x token "$TOKEN"
+until_eq "the exchange sees bob's 2,000 USD in deposit tokens" 200000 free_at_exchange bob-x token "$CASH"
+call "$EXCHANGE" alice-x /orders "{\"instrument\":\"$TOKEN/$CASH\",\"side\":\"sell\",\"price\":10000,\"quantity\":20}" > /dev/null
+check "bob's buy is filled" filled "$(call "$EXCHANGE" bob-x /orders "{\"instrument\":\"$TOKEN/$CASH\",\"side\":\"buy\",\"price\":10000,\"quantity\":20}" | field 'd["state"]')"
+last_trade() { call "$EXCHANGE" "$1" /trades | field "d[0]['state'] if d else 'none'"; }
+until_eq "F6-5 the trade in bob's trade ledger is settled" settled last_trade bob-x
+check "bob's exchange wallet holds the 20 tokens on chain" 20 "$(units "$XW_bob")"
+check "alice's exchange wallet holds 20 x 100 USD" 200000 "$(units "$XW_alice" "$CASH")"
+
 echo "== balances before the sale"
-# Alice: 600 - 100 (to Bob) - 100 (into custody) - 30 + 10 = 380; custody 100 - 40 = 60;
-# Bob: 399 + 100 + 40 + 30 - 10 = 559; Carol: 1.
-check "alice" 380 "$(units "$ALICE")"
+# Alice: 600 - 100 (to Bob) - 100 (into custody) - 30 + 10 - 20 (to the exchange) = 360;
+# custody 100 - 40 = 60; Bob: 399 + 100 + 40 + 30 - 10 = 559, and 20 at the exchange; Carol: 1.
+check "alice" 360 "$(units "$ALICE")"
 check "alice's custodial wallet" 60 "$(units "$VAULT")"
 check "bob" 559 "$(units "$BOB")"
 check "carol" 1 "$(units "$CAROL")"
@@ -318,7 +349,7 @@ check "carol" 1 "$(units "$CAROL")"
 echo "== F5-10 the asset is sold: the TSP requests every token's revocation with 100 USD each in proceeds"
 call "$TSP" tsp-op /redemptions "{\"request\":\"V-$RUN\",\"token\":\"$TOKEN\",\"amount\":\"1000\",\"unit_price\":$(usd 10000),\"cash_token\":\"$CASH\"}" > /dev/null
 until_eq "the revocation awaits the issuer's operators" pending state_of "$ISSUER" op0 "/requests/revocation/V-$RUN"
-MOVES="[{\"wallet\":\"$ALICE\",\"amount\":\"380\"},{\"wallet\":\"$VAULT\",\"amount\":\"60\"},{\"wallet\":\"$BOB\",\"amount\":\"559\"},{\"wallet\":\"$CAROL\",\"amount\":\"1\"}]"
+MOVES="[{\"wallet\":\"$ALICE\",\"amount\":\"360\"},{\"wallet\":\"$VAULT\",\"amount\":\"60\"},{\"wallet\":\"$BOB\",\"amount\":\"559\"},{\"wallet\":\"$XW_bob\",\"amount\":\"20\"},{\"wallet\":\"$CAROL\",\"amount\":\"1\"}]"
 call "$ISSUER" op0 "/requests/revocation/V-$RUN/decisions" "{\"decision\":\"approve\",\"reason\":\"the asset was sold\",\"moves\":$MOVES}" > /dev/null
 call "$ISSUER" op1 "/requests/revocation/V-$RUN/decisions" '{"decision":"approve","reason":"moves checked against the register"}' > /dev/null
 until_eq "SR-1 the TSP verifies the revocation" verified state_of "$TSP" alice "/actions/redemption/V-$RUN"
@@ -326,9 +357,11 @@ check "the TSP's verification" "revoked 1000 of 1000 requested" "$(state_of "$TS
 "$TRANCHE" query revocation "V-$RUN" > "$WORK/revocation.json"
 check "revocation requested" 1000 "$(field 'd["data"]["check"]["requested"]' < "$WORK/revocation.json")"
 check "revoked" 1000 "$(field 'd["data"]["check"]["revoked"]' < "$WORK/revocation.json")"
-check "alice is paid 380 x 100 USD with her distribution" 4050000 "$(units "$ALICE" "$CASH")"
+check "alice is paid 360 x 100 USD with her distribution" 3850000 "$(units "$ALICE" "$CASH")"
 check "her custodial wallet 60 x 100 USD with its distribution" 630000 "$(units "$VAULT" "$CASH")"
-check "bob 559 x 100 USD with his distribution" 5809500 "$(units "$BOB" "$CASH")"
+check "bob 559 x 100 USD with his distribution" 5609500 "$(units "$BOB" "$CASH")"
+check "bob's exchange wallet 20 x 100 USD, his payment to alice gone" 200000 "$(units "$XW_bob" "$CASH")"
+until_eq "F6-2 the exchange delists the revoked token" "delisted: revoked" listing bob-x
 check "carol 1 x 100 USD with hers" 10500 "$(units "$CAROL" "$CASH")"
 
 echo "== SR-2 the exchange checks the token's supply on its own node"
@@ -343,9 +376,10 @@ echo "== C-3/F6-9 the regulator reads the transfers from its own node"
 caught_up "$REGULATOR_NODE"
 "$TRANCHE" query transfers --token "$TOKEN" --node "$REGULATOR_NODE" > "$WORK/transfers.json"
 # Three issuances, the entrusting, the custodial move, two transfers, two
-# settlement legs and four revocations.
-check "transfers of $TOKEN seen by the regulator's node" 13 "$(field 'len(d["data"]["transfers"])' < "$WORK/transfers.json")"
-check "their kinds" "issuance,issuance,issuance,holder,custodial,holder,holder,settlement,settlement,revocation,revocation,revocation,revocation" \
+# settlement legs, the deposit at the exchange and the trade's settlement,
+# and five revocations.
+check "transfers of $TOKEN seen by the regulator's node" 16 "$(field 'len(d["data"]["transfers"])' < "$WORK/transfers.json")"
+check "their kinds" "issuance,issuance,issuance,holder,custodial,holder,holder,settlement,settlement,holder,settlement,revocation,revocation,revocation,revocation,revocation" \
   "$(field '",".join(t["kind"] for t in d["data"]["transfers"])' < "$WORK/transfers.json")"
 
 echo "== REC-9 the issuer's, the TSP's and the custodian's audit logs, exported, verify against their anchors on chain"
@@ -369,4 +403,8 @@ audit "$CUSTODIAN" cus-op custodian
 grep -q "co-signed: 40 $TOKEN" "$WORK/audit-custodian.json" && grep -q "refused (over_transfer_limit)" "$WORK/audit-custodian.json" \
   || { echo "check failed: the custodian's decisions are not in its audit log" >&2; exit 1; }
 echo "  ok: the TSP's verifications of the issuance and the revocation are in its log"
+staff_login exchange 0 x-op
+audit "$EXCHANGE" x-op exchange
+grep -q "issued 1000 of 1000" "$WORK/audit-exchange.json" \
+  || { echo "check failed: the exchange's listing is not in its audit log" >&2; exit 1; }
 echo "investment scenario complete"

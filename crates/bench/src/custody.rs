@@ -57,14 +57,11 @@ pub fn run(tranche_exe: &Path, options: &Options) -> Result<()> {
     }
     crate::warn_if_debug();
     let (_tmp, mut devnet) = crate::devnet(tranche_exe, options.base_port, true)?;
-    let keys = (
-        devnet.open_key("devnet-kyc")?,
-        devnet.open_key("devnet-exchange")?,
-    );
+    let kyc = devnet.open_key("devnet-kyc")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let result = runtime.block_on(measure(options, devnet.file(), &keys));
+    let result = runtime.block_on(measure(options, devnet.file(), &kyc));
     devnet.stop();
     println!("{}", result?);
     Ok(())
@@ -127,7 +124,7 @@ fn percentile_ms(sorted: &[Duration], percent: usize) -> u128 {
 async fn measure(
     args: &Options,
     devnet: &DevnetFile,
-    (kyc, exchange): &(tranche_crypto::Keypair, tranche_crypto::Keypair),
+    kyc: &tranche_crypto::Keypair,
 ) -> Result<Value> {
     let n = args.holders;
     let par = args.clients;
@@ -146,8 +143,8 @@ async fn measure(
         "setting up: {n} holders with KYC, bound wallets, bank deposits and custodial wallets"
     );
     let holders: Vec<Person> = (0..n).map(|_| Person::new(kyc)).collect::<Result<_>>()?;
-    // KYC claims and wallet bindings on chain, by the organisations that
-    // make them (the KYC provider and the exchange, which run no service).
+    // KYC claims and wallet bindings on chain, by the KYC provider (a claim
+    // issuer may bind wallets; it runs no service whose nonces it would race).
     let until_date: Date = "2099-12-31".parse()?;
     let mut claims = Vec::with_capacity(n);
     let mut bindings = Vec::with_capacity(n);
@@ -158,12 +155,8 @@ async fn measure(
             &chain, &p.key, &p.key,
         )));
     }
-    let (c, b) = tokio::join!(
-        crate::send_in_order(&node, &chain, kyc, claims),
-        crate::send_in_order(&node, &chain, exchange, bindings)
-    );
-    c?;
-    b?;
+    claims.extend(bindings);
+    crate::send_in_order(&node, &chain, kyc, claims).await?;
     // Logins at the custodian and the bank (KYC).
     let sessions: Vec<(String, String)> = stream::iter(&holders)
         .map(|p| {

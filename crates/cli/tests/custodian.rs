@@ -159,8 +159,7 @@ fn sr3_st3_a_custodian_keeps_wallets_moves_them_only_on_the_holders_authorizatio
     let open = |name: &str| {
         tranche_keystore::open_key_file(&keys.join(format!("{name}.key")), Some(&pw)).unwrap()
     };
-    let [exchange, kyc, custodian] =
-        ["devnet-exchange", "devnet-kyc", "devnet-custodian"].map(open);
+    let [kyc, custodian] = ["devnet-kyc", "devnet-custodian"].map(open);
     let node = NodeClient::new(&devnet.nodes[0].api, None).unwrap();
     let chain: ChainId = devnet.chain_id.parse().unwrap();
     let t = tmp.path();
@@ -208,7 +207,7 @@ fn sr3_st3_a_custodian_keeps_wallets_moves_them_only_on_the_holders_authorizatio
         rt.block_on(async {
             for (_, k) in &people {
                 let binding = Payload::RegisterWallet(Ledger::sign_binding(&chain, k, k));
-                send(&node, &chain, &exchange, binding).await;
+                send(&node, &chain, &kyc, binding).await;
                 let did = Ledger::did_of_key(&k.public_key());
                 let claim = claim_until(&did, ClaimTopic::KYC, None, date("2099-12-31"));
                 send(&node, &chain, &kyc, claim).await;

@@ -76,7 +76,8 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
     // Four validators, then the custodian's node, which follows.
     assert_eq!(apis.len(), 5);
     // The issuer's service runs beside its node, with two operators, the
-    // escrow bank's, the TSP's and the custodian's with one each.
+    // escrow bank's, the TSP's, the custodian's and the exchange's with one
+    // each.
     let services = devnet(&dir).services;
     let roles: Vec<(&str, &str, usize)> = services
         .iter()
@@ -88,7 +89,8 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
             ("issuer", "devnet-issuer", 2),
             ("bank", "devnet-bank", 1),
             ("tsp", "devnet-tsp", 1),
-            ("custodian", "devnet-custodian", 1)
+            ("custodian", "devnet-custodian", 1),
+            ("exchange", "devnet-exchange", 1)
         ]
     );
     assert_eq!(status(&apis[4]).unwrap()["validating"], false);
@@ -123,7 +125,8 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
 
     // The live stream saw every movement of the scenario's token, in
     // order: three issuances, the entrusting, the custodial move, two
-    // holder transfers, two settlement legs and four revocations (the deposit token's moves
+    // holder transfers, two settlement legs, the deposit at the exchange and
+    // the trade's settlement, and five revocations (the deposit token's moves
     // are streamed too, and left aside here).
     let scenario_token = |e: &Value| {
         e["transfer"]["token"]
@@ -139,8 +142,8 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
             .collect()
     };
     wait_for(
-        "the watcher to see the scenario's thirteen transfers",
-        || streamed().len() >= 13,
+        "the watcher to see the scenario's sixteen transfers",
+        || streamed().len() >= 16,
     );
     let streamed = streamed();
     let kinds: Vec<&str> = streamed
@@ -159,6 +162,9 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
             "holder",
             "settlement",
             "settlement",
+            "holder",
+            "settlement",
+            "revocation",
             "revocation",
             "revocation",
             "revocation",
@@ -169,7 +175,7 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
         |e| e["transfer"]["token"] == streamed[0]["transfer"]["token"]
             && e["state_root"].is_string()
     ));
-    let revocation = &streamed[12]["transfer"];
+    let revocation = &streamed[15]["transfer"];
     assert_eq!(revocation["amount"], "1", "carol's one token, revoked last");
     // The names, address and asset description the scenario gave the
     // services are in no chain data, no service log and no database but

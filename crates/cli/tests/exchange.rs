@@ -83,7 +83,9 @@ fn f6_2_f6_5_f6_7_sr2_traders_trade_a_listed_token_and_every_trade_settles_on_ch
     let mut cleanup = support::devnet_up(&dir, base);
     let devnet = DevnetFile::read(&dir).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    // The test signs as the TSP and the issuer to issue and pause a token.
+    // The test runs the exchange's service itself, once per database, and
+    // signs as the TSP and the issuer to issue and pause a token.
+    stop_devnet_service(&rt, &devnet, "exchange", tranche_exchange::MIGRATIONS);
     stop_devnet_service(&rt, &devnet, "tsp", tranche_tsp::MIGRATIONS);
     stop_devnet_service(&rt, &devnet, "issuer", tranche_issuer::MIGRATIONS);
     let bank = support::services::login_devnet_staff(tmp.path(), &devnet, "bank");

@@ -47,6 +47,9 @@ pub const TSP_OPERATORS: [&str; 1] = ["tsp-operator-1"];
 /// The custodian's staff the devnet makes: one operator, who reads its
 /// holders, instructions and events.
 pub const CUSTODIAN_OPERATORS: [&str; 1] = ["custodian-operator-1"];
+/// The exchange's staff the devnet makes: one operator, who credits and
+/// debits traders' accounts.
+pub const EXCHANGE_OPERATORS: [&str; 1] = ["exchange-operator-1"];
 /// The issuer's service listens this far above the base port.
 const ISSUER_SERVICE_PORT_OFFSET: u16 = 201;
 /// The escrow bank's service listens this far above the base port.
@@ -55,6 +58,8 @@ const BANK_SERVICE_PORT_OFFSET: u16 = 202;
 const TSP_SERVICE_PORT_OFFSET: u16 = 203;
 /// The custodian's service listens this far above the base port.
 const CUSTODIAN_SERVICE_PORT_OFFSET: u16 = 204;
+/// The exchange's service listens this far above the base port.
+const EXCHANGE_SERVICE_PORT_OFFSET: u16 = 205;
 /// The escrow bank's deposit token.
 pub const DEPOSIT_TOKEN: &str = "USD-DEP";
 /// How long a service may take to answer its health check.
@@ -233,6 +238,7 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
             base_port + BANK_SERVICE_PORT_OFFSET,
             base_port + TSP_SERVICE_PORT_OFFSET,
             base_port + CUSTODIAN_SERVICE_PORT_OFFSET,
+            base_port + EXCHANGE_SERVICE_PORT_OFFSET,
         ]);
     for port in ports {
         if !port_free(port) {
@@ -266,6 +272,7 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
         .chain(&BANK_OPERATORS)
         .chain(&TSP_OPERATORS)
         .chain(&CUSTODIAN_OPERATORS)
+        .chain(&EXCHANGE_OPERATORS)
     {
         let key = Keypair::generate(&mut OsRng);
         let file = KeyFile::seal(&key, password.as_bytes(), KdfParams::DEFAULT, &mut OsRng)?;
@@ -366,6 +373,19 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
         CUSTODIAN_SERVICE_PORT_OFFSET,
         format!(
             "trusted_issuers = [\"{kyc}\"]\n\n[custodian]\ntransfer_max = \"1000000\"\ndaily_max = \"10000000\"\n"
+        ),
+    )?;
+    // The exchange's, beside its node: traders with the KYC provider's
+    // credentials, tokens quoted in the bank's deposit token and in the
+    // currencies its own ledger keeps.
+    service(
+        "exchange",
+        "devnet-exchange",
+        api(2),
+        EXCHANGE_SERVICE_PORT_OFFSET,
+        format!(
+            "trusted_issuers = [\"{kyc}\"]\n\n[exchange]\ncurrencies = [\"USD\", \"EUR\", \"KRW\", \"BTC\", \"ETH\"]\n\
+             quote_tokens = [\"{DEPOSIT_TOKEN}\"]\nfee_bps = 10\norder_units_max = \"1000000\"\norder_value_max = \"100000000000\"\n"
         ),
     )?;
     // Written last: its presence means the devnet is complete.
@@ -492,6 +512,9 @@ impl Devnet {
                 .and_then(|()| devnet.start_service("tsp", "devnet-tsp", &TSP_OPERATORS))
                 .and_then(|()| {
                     devnet.start_service("custodian", "devnet-custodian", &CUSTODIAN_OPERATORS)
+                })
+                .and_then(|()| {
+                    devnet.start_service("exchange", "devnet-exchange", &EXCHANGE_OPERATORS)
                 });
             if let Err(e) = started {
                 devnet.stop();
