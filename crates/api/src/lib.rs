@@ -8,6 +8,7 @@
 mod error;
 mod limits;
 pub mod node;
+pub mod report;
 
 #[cfg(feature = "client")]
 pub mod client;

@@ -13,8 +13,7 @@
 
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tranche_api::client::NodeClient;
@@ -28,63 +27,9 @@ use tranche_types::{Units, WalletAddress};
 mod support;
 
 use support::services::{
-    bearer, call, did_of, healthy, json_of, kyc_people, login_as, now_ms, raw, send, service_table,
-    start, stop_devnet_service, text, tranche, wait_for, ServiceRun,
+    bearer, call, did_of, healthy, http_receiver, json_of, kyc_people, login_as, now_ms, raw, send,
+    service_table, start, stop_devnet_service, text, tranche, wait_for, ServiceRun,
 };
-
-/// What a webhook receiver got: the signature header and the body of each
-/// delivery it answered 200.
-type Deliveries = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
-
-/// A webhook receiver on a free port that answers the first `fail`
-/// deliveries 500 and the rest 200; returns its URL and what it kept.
-fn webhook_receiver(fail: usize) -> (String, Deliveries) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/notices", listener.local_addr().unwrap());
-    let got: Deliveries = Arc::default();
-    let kept = Arc::clone(&got);
-    std::thread::spawn(move || {
-        let mut seen = 0;
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let (mut length, mut signature) = (0usize, String::new());
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                let line = line.trim_end().to_string();
-                if line.is_empty() {
-                    break;
-                }
-                let lower = line.to_lowercase();
-                if let Some(v) = lower.strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-                if lower.starts_with("x-tranche-signature:") {
-                    signature = line[line.find(':').unwrap() + 1..].trim().to_string();
-                }
-            }
-            let mut body = vec![0; length];
-            if reader.read_exact(&mut body).is_err() {
-                continue;
-            }
-            seen += 1;
-            let status = if seen <= fail {
-                "500 Internal Server Error"
-            } else {
-                kept.lock().unwrap().push((signature, body));
-                "200 OK"
-            };
-            let _ = stream.write_all(
-                format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                    .as_bytes(),
-            );
-        }
-    });
-    (url, got)
-}
 
 /// Follows `/events/stream` in a session; what arrives, as JSON.
 fn stream_reader(url: String, headers: Vec<(&'static str, String)>) -> Arc<Mutex<Vec<Value>>> {
@@ -319,7 +264,7 @@ fn sr3_st3_a_custodian_keeps_wallets_moves_them_only_on_the_holders_authorizatio
 
         // Notices: a webhook that fails twice before it answers, and a live
         // stream.
-        let (hook, delivered) = webhook_receiver(2);
+        let (hook, delivered) = http_receiver(2, "x-tranche-signature");
         let webhook = format!("{api}/holders/me/webhook");
         let (status, _) = raw("PUT", &webhook, &bearer(t, &a), r#"{"url":"ftp://nope"}"#);
         assert_eq!(status, 400);

@@ -22,8 +22,8 @@ use tranche_types::{ChainId, ClaimTopic, Payload, SetPaused, WalletAddress};
 mod support;
 
 use support::services::{
-    bearer, did_of, healthy, issue_vc, kyc_people, login_as, raw, send, service_table, start,
-    stop_devnet_service, text, tranche, wait_for, ServiceRun,
+    bearer, did_of, healthy, http_receiver, issue_vc, kyc_people, login_as, raw, send,
+    service_table, start, stop_devnet_service, text, tranche, wait_for, ServiceRun,
 };
 
 fn chain_balance(
@@ -150,6 +150,12 @@ fn f6_2_f6_5_f6_7_sr2_traders_trade_a_listed_token_and_every_trade_settles_on_ch
                 "{table}anchor_interval_secs = 2\ntrusted_issuers = [\"{}\"]\n\n[exchange]\ncurrencies = [\"USD\"]\nquote_tokens = [\"USD-DEP\"]\nfee_bps = 10\norder_units_max = \"1000\"\norder_value_max = \"100000000\"\n",
                 did_of(&kyc),
             ),
+        )
+        .unwrap();
+        let (inbox, pushed) = http_receiver(1, "signature");
+        std::fs::write(
+            &config,
+            std::fs::read_to_string(&config).unwrap() + &format!("report_url = \"{inbox}\"\n"),
         )
         .unwrap();
         let op = format!("xop{run}");
@@ -574,6 +580,89 @@ fn f6_2_f6_5_f6_7_sr2_traders_trade_a_listed_token_and_every_trade_settles_on_ch
             "0",
             "{held}"
         );
+
+        // Reports (F6-6, F6-8): the operator closes the period; the
+        // regulator's organisation reads them with a request signed by its
+        // key and checks them against the chain; nobody else reads them.
+        assert_eq!(
+            post(&a, "/reports", json!({})).0,
+            403,
+            "operators close reports"
+        );
+        let (status, closed) = post(&op, "/reports", json!({}));
+        assert_eq!(status, 200, "{closed}");
+        let reported = &closed["report"];
+        assert_eq!(reported["trades"].as_array().unwrap().len(), 2, "{closed}");
+        assert_eq!(
+            reported["transfers"].as_array().unwrap().len(),
+            3,
+            "two legs and one: {closed}"
+        );
+        assert_eq!(reported["trades"][0]["seller"], did_of(&alice.1));
+        assert_eq!(reported["trades"][0]["buyer"], did_of(&bob.1));
+        assert_eq!(get(&a, "/reports").0, 403, "a trader reads no reports");
+        let signed_get = |org: &str, out: &Path| {
+            tranche()
+                .args([
+                    "service",
+                    "call",
+                    &api,
+                    "/reports?after=0",
+                    "--sign-as",
+                    org,
+                    "--chain-id",
+                    chain.as_str(),
+                ])
+                .arg("--key-file")
+                .arg(keys.join(format!("{org}.key")))
+                .arg("--password-file")
+                .arg(&pw)
+                .stdout(std::fs::File::create(out).unwrap())
+                .output()
+                .unwrap()
+        };
+        let file = t.join(format!("reports-{run}.json"));
+        let o = signed_get("devnet-tsp", &file);
+        assert!(!o.status.success(), "a TSP reads no reports");
+        let o = signed_get("devnet-regulator", &file);
+        assert!(o.status.success(), "{}", text(&o));
+        let verify = |f: &Path| {
+            tranche()
+                .arg("verify")
+                .arg(f)
+                .args(["--node", &devnet.nodes[3].api])
+                .output()
+                .unwrap()
+        };
+        let o = verify(&file);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains("2 trades, 3 transfers"), "{}", text(&o));
+        let mut tampered: Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let last = tampered.as_array().unwrap().len() - 1;
+        tampered[last]["report"]["trades"][0]["quantity"] = json!(3);
+        let forged = t.join(format!("reports-{run}-edited.json"));
+        std::fs::write(&forged, tampered.to_string()).unwrap();
+        let o = verify(&forged);
+        assert!(
+            !o.status.success() && text(&o).contains("edited"),
+            "{}",
+            text(&o)
+        );
+        let mut gap: Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        gap.as_array_mut().unwrap().remove(0);
+        gap.as_array_mut()
+            .unwrap()
+            .insert(0, tampered[last].clone());
+        std::fs::write(&forged, gap.to_string()).unwrap();
+        assert!(!verify(&forged).status.success(), "out of order");
+        // Pushed to the configured inbox, signed, retried after a refusal.
+        wait_for("the reports pushed", || pushed.lock().unwrap().len() >= 2);
+        let got = pushed.lock().unwrap().clone();
+        assert!(got.iter().all(|(sig, _)| sig.starts_with("tranche=:")));
+        let last_pushed: Value = serde_json::from_slice(&got.last().unwrap().1).unwrap();
+        assert_eq!(last_pushed["hash"], closed["hash"]);
 
         let mut service = cleanup.children.pop().unwrap();
         service.kill().unwrap();

@@ -12,6 +12,7 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tranche_api::node::{At, ProofView};
+use tranche_api::report::{check_chain, SignedReport};
 use tranche_keystore::read_bounded;
 use tranche_ledger::StateProof;
 use tranche_types::Hash;
@@ -22,9 +23,9 @@ const PROOF_FILE_BYTES_MAX: u64 = 1 << 20;
 /// `tranche verify` settings.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// A proof written by `tranche query proof ...`, or a custodian's proof
-    /// of an instruction (`GET /instructions/{id}/proof`) (`-` for standard
-    /// input).
+    /// A proof written by `tranche query proof ...`, a custodian's proof
+    /// of an instruction (`GET /instructions/{id}/proof`), or an exchange's
+    /// reports (`GET /reports`) (`-` for standard input).
     pub proof: PathBuf,
     /// The state root you trust (hex). Without it, the root is read from
     /// your own node (--node): its finalized block at the proof's height.
@@ -38,6 +39,9 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<ExitCode> {
     let bytes = read_bounded(&args.proof, PROOF_FILE_BYTES_MAX)?;
     if let Ok(inclusion) = serde_json::from_slice::<tranche_custodian::Proof>(&bytes) {
         return included(ctx, &args, &inclusion);
+    }
+    if let Ok(reports) = serde_json::from_slice::<Vec<SignedReport>>(&bytes) {
+        return reported(ctx, &args, &reports);
     }
     let at: At<ProofView> = serde_json::from_slice(&bytes).map_err(|e| {
         super::Usage(format!(
@@ -158,6 +162,66 @@ fn included(ctx: &Ctx, args: &VerifyArgs, p: &tranche_custodian::Proof) -> Resul
         println!(
             "valid: transaction {} is number {} of block {} ({}) on {}, {}",
             p.tx, p.index, p.height, p.block_hash, client.base, p.outcome
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Checks an exchange's reports: one unbroken chain (numbers consecutive,
+/// each hash its content's, each naming the one before; the first trusted
+/// for what came before it), each signed by the key the chain the caller's
+/// node follows records for the exchange.
+fn reported(ctx: &Ctx, args: &VerifyArgs, reports: &[SignedReport]) -> Result<ExitCode> {
+    let first = reports
+        .first()
+        .ok_or_else(|| super::Usage(format!("{} holds no reports", args.proof.display())))?;
+    let exchange = first.report.exchange.clone();
+    let client = args.node.client()?;
+    let org = client
+        .found(&format!("organisation {exchange}"), |c| {
+            c.organisation(&exchange)
+        })?
+        .data;
+    let chain_id = client.status()?.chain_id;
+    let prev = Hash::from_hex(&first.report.prev)
+        .map_err(|e| anyhow!("report {}'s prev is not a hash: {e}", first.report.seq))?;
+    let after = (first.report.seq.saturating_sub(1), prev);
+    if let Err(f) = check_chain(&exchange, after, reports) {
+        return Err(anyhow!("report {} is {}: {}", f.seq, f.kind, f.detail));
+    }
+    for r in reports {
+        let hash = Hash::from_hex(&r.hash)
+            .map_err(|e| anyhow!("report {}'s hash does not read: {e}", r.report.seq))?;
+        tranche_crypto::verify(
+            &org.key,
+            tranche_crypto::Domain::ExchangeReport,
+            &chain_id,
+            &hash.0,
+            &r.signature,
+        )
+        .map_err(|_| {
+            anyhow!(
+                "report {} is not signed by {exchange}'s key on chain",
+                r.report.seq
+            )
+        })?;
+    }
+    let last = reports.last().map_or(0, |r| r.report.seq);
+    let trades: usize = reports.iter().map(|r| r.report.trades.len()).sum();
+    let transfers: usize = reports.iter().map(|r| r.report.transfers.len()).sum();
+    if ctx.json {
+        print_json(&json!({
+            "valid": true,
+            "exchange": exchange,
+            "from": first.report.seq,
+            "to": last,
+            "trades": trades,
+            "transfers": transfers,
+        }));
+    } else {
+        println!(
+            "valid: reports {}..{last} of {exchange}, chained and signed by its key on chain; {trades} trades, {transfers} transfers",
+            first.report.seq
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -4,8 +4,11 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tranche_api::client::NodeClient;
 use tranche_crypto::rand_core::OsRng;
@@ -531,4 +534,59 @@ pub fn test_databases(rt: &tokio::runtime::Runtime, dir: &Path) -> Vec<String> {
     databases[0] = String::new();
     eprintln!("running on {} databases", databases.len());
     databases
+}
+
+/// What an HTTP receiver got: one header's value and the body of each
+/// request it answered 200.
+pub type Deliveries = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// An HTTP receiver (a webhook, a regulator's inbox) on a free port that
+/// answers the first `fail` requests 500 and the rest 200, keeping each
+/// one's `header` (lowercase); returns its URL and what it kept.
+pub fn http_receiver(fail: usize, header: &'static str) -> (String, Deliveries) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/inbox", listener.local_addr().unwrap());
+    let got: Deliveries = Arc::default();
+    let kept = Arc::clone(&got);
+    std::thread::spawn(move || {
+        let mut seen = 0;
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut length, mut signature) = (0usize, String::new());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let line = line.trim_end().to_string();
+                if line.is_empty() {
+                    break;
+                }
+                let lower = line.to_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                if lower.starts_with(&format!("{header}:")) {
+                    signature = line[line.find(':').unwrap() + 1..].trim().to_string();
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            seen += 1;
+            let status = if seen <= fail {
+                "500 Internal Server Error"
+            } else {
+                kept.lock().unwrap().push((signature, body));
+                "200 OK"
+            };
+            let _ = stream.write_all(
+                format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+        }
+    });
+    (url, got)
 }

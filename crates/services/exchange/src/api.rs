@@ -36,6 +36,7 @@ pub fn router(exchange: &Arc<Exchange>) -> axum::Router {
                 .routes(routes!(place, list_orders))
                 .routes(routes!(get_order, cancel, amend))
                 .routes(routes!(list_trades))
+                .routes(routes!(list_reports, close_report))
                 .with_state(Arc::clone(exchange)),
         )
         .split_for_parts();
@@ -301,4 +302,66 @@ async fn list_trades(
     Ok(axum::Json(
         records::trades(&mut conn, did, q.limit.unwrap_or(PAGE_MAX)).await?,
     ))
+}
+
+/// From where to read reports.
+#[derive(Clone, Debug, Deserialize, utoipa::IntoParams)]
+pub struct ReportsQuery {
+    /// Reports after this number (0: from the first).
+    #[serde(default)]
+    pub after: u64,
+    /// At most this many (default and maximum 100).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// The exchange's reports (F6-6, F6-8), oldest first: for an organisation
+/// the chain records as a regulator, by a request signed with its key; or
+/// for the exchange's staff. Check them with `tranche verify reports.json`.
+#[utoipa::path(get, path = "/reports", tag = "exchange", params(ReportsQuery),
+    responses((status = 200, body = Vec<tranche_api::report::SignedReport>), (status = 401, body = ServiceError),
+        (status = 403, body = ServiceError)))]
+async fn list_reports(
+    State(x): State<Arc<Exchange>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    Query(q): Query<ReportsQuery>,
+) -> Result<axum::Json<Vec<tranche_api::report::SignedReport>>, ServiceError> {
+    let s = &x.service;
+    if headers.contains_key("signature-input") {
+        let caller = tranche_service::signed::check(
+            &s.db,
+            &s.node,
+            &s.chain_id,
+            &headers,
+            "GET",
+            uri.path(),
+            b"",
+            tranche_service::now_ms(),
+        )
+        .await?;
+        caller.require(tranche_types::Role::Regulator)?;
+    } else {
+        forbidden_unless_staff(&s.principal(&headers).await?)?;
+    }
+    Ok(axum::Json(
+        x.reports(q.after, q.limit.unwrap_or(crate::reports::REPORTS_PAGE_MAX))
+            .await?,
+    ))
+}
+
+/// Close the period now (operators): the next report, of every trade the
+/// chain decided that no report holds yet.
+#[utoipa::path(post, path = "/reports", tag = "exchange",
+    responses((status = 200, body = tranche_api::report::SignedReport), (status = 401, body = ServiceError),
+        (status = 403, body = ServiceError)))]
+async fn close_report(
+    State(x): State<Arc<Exchange>>,
+    headers: HeaderMap,
+) -> Result<axum::Json<tranche_api::report::SignedReport>, ServiceError> {
+    x.service
+        .principal(&headers)
+        .await?
+        .require(crate::OPERATOR)?;
+    Ok(axum::Json(x.close_report().await?))
 }

@@ -320,11 +320,12 @@ impl Exchange {
                 None => ("settled", None, None),
                 Some((code, message)) => ("failed", Some(code), Some(message)),
             };
-            sqlx::query("UPDATE ex_trades SET state = $1, height = $2, reason = $3, message = $4 WHERE id = $5")
+            sqlx::query("UPDATE ex_trades SET state = $1, height = $2, reason = $3, message = $4, decided_ms = $5 WHERE id = $6")
                 .bind(state)
                 .bind(height as i64)
                 .bind(reason)
                 .bind(message)
+                .bind(block.block.header.time.0 as i64)
                 .bind(*id)
                 .execute(&mut *conn)
                 .await?;

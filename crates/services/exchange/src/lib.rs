@@ -31,6 +31,7 @@ mod follow;
 mod market;
 mod orders;
 mod records;
+mod reports;
 mod restore;
 mod settle;
 mod traders;
@@ -92,6 +93,17 @@ CREATE INDEX ex_trades_by_buyer ON ex_trades (buyer, id);
 CREATE INDEX ex_trades_by_seller ON ex_trades (seller, id);
 CREATE INDEX ex_trades_by_state ON ex_trades (state);
 ",
+}, Migration {
+    version: 101,
+    name: "exchange reports",
+    sql: "
+ALTER TABLE ex_trades ADD COLUMN decided_ms BIGINT;
+ALTER TABLE ex_trades ADD COLUMN report_seq BIGINT;
+CREATE INDEX ex_trades_unreported ON ex_trades (report_seq, state);
+CREATE TABLE ex_reports (
+    seq BIGINT PRIMARY KEY, from_ms BIGINT NOT NULL, to_ms BIGINT NOT NULL, hash TEXT NOT NULL,
+    body TEXT NOT NULL, pushed BIGINT NOT NULL);
+",
 }];
 
 /// The credentials a trader shows (from trusted issuers), F6-3.
@@ -132,6 +144,8 @@ quote_tokens = ["DUSD"]        # on-chain quotes: a CBDC, a bank's deposit token
 fee_bps = 10                   # each side's fee on trades quoted in `currencies`, in basis points
 order_units_max = "1000000"    # AML limit: the most tokens one order carries
 order_value_max = "100000000"  # AML limit: the most one order is worth, in the quote's minor units
+report_period_secs = 3600      # a signed report to the regulator every hour (F6-6, F6-8)
+# report_url = "https://regulator.example/reports"   # POST each report there, signed
 "#;
 
 /// The `[exchange]` table: what is quoted, the fee, and the order limits.
@@ -154,7 +168,21 @@ pub struct ExchangeSection {
     pub order_units_max: Units,
     /// The most one order is worth, in the quote's minor units (AML, F6-1).
     pub order_value_max: Units,
+    /// Seconds between reports to the regulator (F6-6, F6-8).
+    #[serde(default = "report_period_default")]
+    pub report_period_secs: u64,
+    /// Where each report is POSTed, signed by the exchange (the
+    /// regulator's service), if anywhere.
+    #[serde(default)]
+    pub report_url: Option<String>,
 }
+
+fn report_period_default() -> u64 {
+    REPORT_PERIOD_SECS_DEFAULT
+}
+
+/// Seconds between reports unless the config says otherwise: one an hour.
+pub const REPORT_PERIOD_SECS_DEFAULT: u64 = 3_600;
 
 /// The exchange service's config file.
 #[derive(Clone, Debug, Deserialize)]
@@ -199,6 +227,16 @@ impl ExchangeSection {
         }
         if self.fee_bps > 1_000 {
             anyhow::bail!("exchange.fee_bps is at most 1000 (10%)");
+        }
+        if !(1..=86_400).contains(&self.report_period_secs) {
+            anyhow::bail!("exchange.report_period_secs is 1 to 86400");
+        }
+        if let Some(u) = &self.report_url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) || u.len() > 512 {
+                anyhow::bail!(
+                    "exchange.report_url is an http:// or https:// URL of at most 512 bytes"
+                );
+            }
         }
         if self.order_units_max.is_zero() || self.order_value_max.is_zero() {
             anyhow::bail!("exchange.order_units_max and exchange.order_value_max must be above 0");
@@ -281,20 +319,21 @@ impl Exchange {
             .take()
             .context("the exchange runs once")?;
         let mut sequencer = tokio::spawn(Arc::clone(&self).sequence(queue));
+        let reporter = tokio::spawn(Arc::clone(&self).report_periodically());
         let service = Arc::clone(&self.service).run(
             Arc::clone(&self) as Arc<dyn tranche_service::follower::Apply>,
             router,
         );
-        tokio::select! {
-            ran = service => {
-                sequencer.abort();
-                ran.context("running the exchange service")
-            }
+        let ended = tokio::select! {
+            ran = service => ran.context("running the exchange service"),
             stopped = &mut sequencer => match stopped {
                 Ok(Err(e)) => Err(anyhow::anyhow!("the sequencer stopped: {}", e.message)),
                 Ok(Ok(())) => Ok(()),
                 Err(e) => Err(anyhow::anyhow!("the sequencer stopped: {e}")),
             },
-        }
+        };
+        sequencer.abort();
+        reporter.abort();
+        ended
     }
 }
