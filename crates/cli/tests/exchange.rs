@@ -664,6 +664,86 @@ fn f6_2_f6_5_f6_7_sr2_traders_trade_a_listed_token_and_every_trade_settles_on_ch
         let last_pushed: Value = serde_json::from_slice(&got.last().unwrap().1).unwrap();
         assert_eq!(last_pushed["hash"], closed["hash"]);
 
+        // The WebSocket: Bob follows the book and trades over it; Alice is
+        // told of her order's fill on hers.
+        let ws = |who: &str| {
+            let token = support::services::token(t, who);
+            let (socket, _) =
+                tungstenite::connect(format!("ws://{listen}/ws?token={token}")).unwrap();
+            if let tungstenite::stream::MaybeTlsStream::Plain(s) = socket.get_ref() {
+                s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+                    .unwrap();
+            }
+            socket
+        };
+        let next = |s: &mut tungstenite::WebSocket<_>| -> Value {
+            loop {
+                match s.read().expect("a message within 20 s") {
+                    tungstenite::Message::Text(t) => {
+                        return serde_json::from_str(t.as_str()).unwrap()
+                    }
+                    _ => continue,
+                }
+            }
+        };
+        let until = |s: &mut tungstenite::WebSocket<_>,
+                     what: &str,
+                     pred: &dyn Fn(&Value) -> bool|
+         -> Value {
+            let mut seen = Vec::new();
+            for _ in 0..50 {
+                let m = next(s);
+                if pred(&m) {
+                    return m;
+                }
+                eprintln!("on the WebSocket, waiting for {what}: {m}");
+                seen.push(m);
+            }
+            panic!("no {what} on the WebSocket: {seen:?}");
+        };
+        assert!(
+            tungstenite::connect(format!("ws://{listen}/ws?token=nope")).is_err(),
+            "no session, no WebSocket"
+        );
+        let (mut bws, mut aws) = (ws(&b), ws(&a));
+        let send = |s: &mut tungstenite::WebSocket<_>, v: Value| {
+            s.send(tungstenite::Message::Text(v.to_string().into()))
+                .unwrap();
+        };
+        send(&mut bws, json!({"op": "hello"}));
+        assert_eq!(next(&mut bws)["code"], "bad_request");
+        send(&mut bws, json!({"op": "subscribe", "instrument": dep}));
+        let book = next(&mut bws);
+        assert_eq!(
+            (&book["type"], &book["asks"]),
+            (&json!("book"), &json!([])),
+            "{book}"
+        );
+        let (status, out) = post(
+            &a,
+            "/orders",
+            json!({"instrument": dep, "side": "sell", "price": 6, "quantity": 2}),
+        );
+        assert_eq!(status, 200, "{out}");
+        let book = until(&mut bws, "the ask", &|m| {
+            m["type"] == "book" && m["asks"][0]["price"] == 6
+        });
+        assert_eq!(book["asks"][0]["quantity"], 2);
+        send(
+            &mut bws,
+            json!({"op": "place", "order": {"instrument": dep, "side": "buy", "price": 6, "quantity": 2}}),
+        );
+        let mine = until(&mut bws, "the answer", &|m| {
+            m["type"] == "order" && m["side"] == "buy"
+        });
+        assert_eq!(mine["state"], "filled", "{mine}");
+        let tick = until(&mut bws, "the trade", &|m| m["type"] == "trade");
+        assert_eq!((&tick["price"], &tick["quantity"]), (&json!(6), &json!(2)));
+        let hers = until(&mut aws, "her fill", &|m| {
+            m["type"] == "order" && m["state"] == "filled"
+        });
+        assert_eq!(hers["did"], did_of(&alice.1), "only her own orders");
+
         let mut service = cleanup.children.pop().unwrap();
         service.kill().unwrap();
         service.wait().unwrap();

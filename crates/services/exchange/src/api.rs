@@ -37,6 +37,7 @@ pub fn router(exchange: &Arc<Exchange>) -> axum::Router {
                 .routes(routes!(get_order, cancel, amend))
                 .routes(routes!(list_trades))
                 .routes(routes!(list_reports, close_report))
+                .routes(routes!(websocket))
                 .with_state(Arc::clone(exchange)),
         )
         .split_for_parts();
@@ -364,4 +365,44 @@ async fn close_report(
         .await?
         .require(crate::OPERATOR)?;
     Ok(axum::Json(x.close_report().await?))
+}
+
+/// Where a browser, which cannot set headers on a WebSocket, puts its
+/// session.
+#[derive(Clone, Debug, Deserialize, utoipa::IntoParams)]
+pub struct WsQuery {
+    /// The session's bearer token, if not in the `Authorization` header.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// A WebSocket for orders and market data, in a session. Send
+/// `{"op":"subscribe","instrument":"ACME/USD"}` for the book (best bid and
+/// offer and 10 levels a side) and trades as they happen,
+/// `{"op":"place","order":{…as POST /orders…}}`, `{"op":"cancel","order":N}`
+/// or `{"op":"amend","order":N,"quantity":Q,"price":P}`; each answer and
+/// every change to your orders comes as `{"type":"order", …the order…}`
+/// (books as `{"type":"book", …}`, trades as `{"type":"trade", …}`),
+/// refusals as `{"type":"error","code","message"}`, and `{"type":"lagged"}`
+/// if the connection fell too far behind (read the book again).
+#[utoipa::path(get, path = "/ws", tag = "exchange", params(WsQuery),
+    responses((status = 101, description = "switching to the WebSocket"), (status = 401, body = ServiceError)))]
+async fn websocket(
+    State(x): State<Arc<Exchange>>,
+    headers: HeaderMap,
+    Query(q): Query<WsQuery>,
+    upgrade: axum::extract::ws::WebSocketUpgrade,
+) -> Result<axum::response::Response, ServiceError> {
+    let s = &x.service;
+    let who = match &q.token {
+        Some(token) => {
+            s.auth
+                .session(&s.db, token, tranche_service::now_ms())
+                .await?
+        }
+        None => s.principal(&headers).await?,
+    };
+    Ok(upgrade
+        .max_message_size(crate::ws::MESSAGE_BYTES_MAX)
+        .on_upgrade(move |socket| x.serve_ws(socket, who.did)))
 }

@@ -330,7 +330,11 @@ impl Exchange {
                 .execute(&mut *conn)
                 .await?;
         }
+        let touched = crate::ws::Touched::of(&fx, self.listening());
         fx.write(self, conn).await?;
+        // Published before the kit commits the block: a failed commit stops
+        // the service (the market would be ahead of the database).
+        self.publish(touched);
         Ok(())
     }
 }

@@ -35,12 +35,14 @@ mod reports;
 mod restore;
 mod settle;
 mod traders;
+mod ws;
 
 pub use api::router;
 pub use market::{Asset, BookView, ListingView};
 pub use orders::OrderRequest;
 pub use records::{OrderView, TradeView};
 pub use traders::{AccountView, Movement, TraderView, WalletConsent};
+pub use ws::TradeTick;
 
 use anyhow::Context as _;
 use serde::Deserialize;
@@ -271,6 +273,8 @@ pub struct Exchange {
     queue: Mutex<Option<mpsc::Receiver<orders::Pending>>>,
     /// Holder checks lately answered by the node.
     pub(crate) eligibility: Mutex<orders::EligibilityCache>,
+    /// What each commit changed, for the WebSocket's connections.
+    pub(crate) updates: tokio::sync::broadcast::Sender<Arc<ws::MarketUpdate>>,
 }
 
 impl Exchange {
@@ -298,6 +302,7 @@ impl Exchange {
             commands,
             queue: Mutex::new(Some(queue)),
             eligibility: Mutex::new(orders::EligibilityCache::default()),
+            updates: ws::channel(),
         }))
     }
 

@@ -348,8 +348,10 @@ impl Exchange {
                 }
                 answers
             };
+            let touched = crate::ws::Touched::of(&fx, self.listening());
             let sent = fx.write(&self, &mut w.tx).await?;
             w.commit().await?;
+            self.publish(touched);
             if sent {
                 self.service.send_soon();
             }
