@@ -744,6 +744,76 @@ fn f6_2_f6_5_f6_7_sr2_traders_trade_a_listed_token_and_every_trade_settles_on_ch
         });
         assert_eq!(hers["did"], did_of(&alice.1), "only her own orders");
 
+        // An API key: Bob's program signs its requests instead of logging in.
+        let bot = support::services::person(t, &format!("{}-bot", bob.0));
+        let bot_key = serde_json::to_value(bot.public_key()).unwrap();
+        let (status, out) = post(&b, "/traders/me/keys", json!({"key": bot_key}));
+        assert_eq!((status, &out["key"]), (200, &bot_key), "{out}");
+        assert_eq!(
+            post(&a, "/traders/me/keys", json!({"key": bot_key})).0,
+            409,
+            "bob's key is his"
+        );
+        assert_eq!(post(&b, "/traders/me/keys", json!({"key": "beef"})).0, 400);
+        let as_bot = |path: &str, body: Option<Value>| {
+            let mut c = tranche();
+            c.args([
+                "service",
+                "call",
+                &api,
+                path,
+                "--sign-as",
+                bot_key.as_str().unwrap(),
+                "--chain-id",
+                chain.as_str(),
+            ])
+            .arg("--key-file")
+            .arg(t.join(format!("{}-bot.key", bob.0)))
+            .arg("--password-file")
+            .arg(t.join("person-pw"));
+            if let Some(b) = body {
+                c.args(["--body", &b.to_string()]);
+            }
+            c.output().unwrap()
+        };
+        let o = as_bot(
+            "/orders",
+            Some(json!({"instrument": dep, "side": "buy", "price": 1, "quantity": 1})),
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        let placed: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(
+            (&placed["state"], &placed["did"]),
+            (&json!("open"), &json!(did_of(&bob.1))),
+            "{placed}"
+        );
+        let o = as_bot("/orders?open=true", None);
+        assert!(o.status.success(), "{}", text(&o));
+        let listed: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(listed[0]["id"], placed["id"], "{listed}");
+        let (status, cancelled) = raw(
+            "DELETE",
+            &format!("{api}/orders/{}", placed["id"]),
+            &bearer(t, &b),
+            "",
+        );
+        assert_eq!(
+            (status, &cancelled["state"]),
+            (200, &json!("cancelled")),
+            "{cancelled}"
+        );
+        let (status, _) = raw(
+            "DELETE",
+            &format!("{api}/traders/me/keys/{}", bot_key.as_str().unwrap()),
+            &bearer(t, &b),
+            "",
+        );
+        assert_eq!(status, 200);
+        assert!(
+            !as_bot("/orders", None).status.success(),
+            "a revoked key signs nothing"
+        );
+
         let mut service = cleanup.children.pop().unwrap();
         service.kill().unwrap();
         service.wait().unwrap();

@@ -3,13 +3,15 @@
 //! reads the markets; traders place, amend and cancel orders and read
 //! their orders and trades; staff read everyone's.
 
+use crate::keys::{ApiKeyView, NewApiKey};
 use crate::market::{BookView, ListingView};
 use crate::orders::{AmendRequest, OrderRequest};
 use crate::records::{self, OrderView, TradeView, PAGE_MAX};
 use crate::traders::{AccountView, Movement, TraderView, WalletConsent};
 use crate::Exchange;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Uri};
 use serde::Deserialize;
 use std::sync::Arc;
 use tranche_matching::InstrumentId;
@@ -38,6 +40,8 @@ pub fn router(exchange: &Arc<Exchange>) -> axum::Router {
                 .routes(routes!(list_trades))
                 .routes(routes!(list_reports, close_report))
                 .routes(routes!(websocket))
+                .routes(routes!(add_key, list_keys))
+                .routes(routes!(revoke_key))
                 .with_state(Arc::clone(exchange)),
         )
         .split_for_parts();
@@ -46,6 +50,16 @@ pub fn router(exchange: &Arc<Exchange>) -> axum::Router {
         "An exchange: traders with wallets bound to their DIDs, listings from the chain, orders checked and reserved before the matching engine and journaled before they are acknowledged, the trade ledger, and settlement on chain as delivery versus payment.".into(),
     );
     tranche_service::http::finish(router, exchange.service.metrics.clone(), doc)
+}
+
+/// A JSON body, bounded by the router's body limit.
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ServiceError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ServiceError::new(
+            ServiceCode::BadRequest,
+            format!("the body does not read: {e}"),
+        )
+    })
 }
 
 fn forbidden_unless_staff(who: &tranche_service::auth::Principal) -> Result<(), ServiceError> {
@@ -93,7 +107,7 @@ async fn me(
     State(x): State<Arc<Exchange>>,
     headers: HeaderMap,
 ) -> Result<axum::Json<TraderView>, ServiceError> {
-    let who = x.service.principal(&headers).await?;
+    let who = x.who(&headers, "GET", "/traders/me", b"").await?;
     Ok(axum::Json(x.trader(&who.did).await?))
 }
 
@@ -200,10 +214,10 @@ async fn book(
 async fn place(
     State(x): State<Arc<Exchange>>,
     headers: HeaderMap,
-    r: Result<Json<OrderRequest>, ServiceError>,
+    body: Bytes,
 ) -> Result<axum::Json<OrderView>, ServiceError> {
-    let who = x.service.principal(&headers).await?;
-    let Json(r) = r?;
+    let who = x.who(&headers, "POST", "/orders", &body).await?;
+    let r: OrderRequest = parse(&body)?;
     Ok(axum::Json(x.place(&who.did, r).await?))
 }
 
@@ -226,8 +240,8 @@ async fn list_orders(
     headers: HeaderMap,
     Query(q): Query<OrdersQuery>,
 ) -> Result<axum::Json<Vec<OrderView>>, ServiceError> {
-    let who = x.service.principal(&headers).await?;
-    let did = (!crate::is_staff(&who)).then_some(who.did.as_str());
+    let who = x.who(&headers, "GET", "/orders", b"").await?;
+    let did = (!who.staff).then_some(who.did.as_str());
     let mut conn = x.service.db.pool().acquire().await?;
     Ok(axum::Json(
         records::orders(&mut conn, did, q.open, q.limit.unwrap_or(PAGE_MAX)).await?,
@@ -241,10 +255,11 @@ async fn list_orders(
 async fn get_order(
     State(x): State<Arc<Exchange>>,
     headers: HeaderMap,
+    uri: Uri,
     Path(id): Path<u64>,
 ) -> Result<axum::Json<OrderView>, ServiceError> {
-    let who = x.service.principal(&headers).await?;
-    let did = (!crate::is_staff(&who)).then_some(who.did.as_str());
+    let who = x.who(&headers, "GET", uri.path(), b"").await?;
+    let did = (!who.staff).then_some(who.did.as_str());
     let mut conn = x.service.db.pool().acquire().await?;
     Ok(axum::Json(records::order(&mut conn, did, id).await?))
 }
@@ -257,9 +272,10 @@ async fn get_order(
 async fn cancel(
     State(x): State<Arc<Exchange>>,
     headers: HeaderMap,
+    uri: Uri,
     Path(id): Path<u64>,
 ) -> Result<axum::Json<OrderView>, ServiceError> {
-    let who = x.service.principal(&headers).await?;
+    let who = x.who(&headers, "DELETE", uri.path(), b"").await?;
     Ok(axum::Json(x.cancel(&who.did, id).await?))
 }
 
@@ -272,11 +288,12 @@ async fn cancel(
 async fn amend(
     State(x): State<Arc<Exchange>>,
     headers: HeaderMap,
+    uri: Uri,
     Path(id): Path<u64>,
-    a: Result<Json<AmendRequest>, ServiceError>,
+    body: Bytes,
 ) -> Result<axum::Json<OrderView>, ServiceError> {
-    let who = x.service.principal(&headers).await?;
-    let Json(a) = a?;
+    let who = x.who(&headers, "PATCH", uri.path(), &body).await?;
+    let a: AmendRequest = parse(&body)?;
     Ok(axum::Json(x.amend(&who.did, id, a).await?))
 }
 
@@ -297,8 +314,8 @@ async fn list_trades(
     headers: HeaderMap,
     Query(q): Query<TradesQuery>,
 ) -> Result<axum::Json<Vec<TradeView>>, ServiceError> {
-    let who = x.service.principal(&headers).await?;
-    let did = (!crate::is_staff(&who)).then_some(who.did.as_str());
+    let who = x.who(&headers, "GET", "/trades", b"").await?;
+    let did = (!who.staff).then_some(who.did.as_str());
     let mut conn = x.service.db.pool().acquire().await?;
     Ok(axum::Json(
         records::trades(&mut conn, did, q.limit.unwrap_or(PAGE_MAX)).await?,
@@ -405,4 +422,46 @@ async fn websocket(
     Ok(upgrade
         .max_message_size(crate::ws::MESSAGE_BYTES_MAX)
         .on_upgrade(move |socket| x.serve_ws(socket, who.did)))
+}
+
+/// Register an API key (in a session): an ed25519 public key your programs
+/// sign requests to the order endpoints with (`Signature-Input` with
+/// `keyid` the key in hex, as `tranche service call … --sign-as <key>
+/// --key <name>` makes), instead of a session; at most 5 in use.
+#[utoipa::path(post, path = "/traders/me/keys", tag = "exchange", request_body = NewApiKey,
+    responses((status = 200, body = ApiKeyView), (status = 400, body = ServiceError), (status = 401, body = ServiceError),
+        (status = 404, body = ServiceError), (status = 409, body = ServiceError)))]
+async fn add_key(
+    State(x): State<Arc<Exchange>>,
+    headers: HeaderMap,
+    k: Result<Json<NewApiKey>, ServiceError>,
+) -> Result<axum::Json<ApiKeyView>, ServiceError> {
+    let who = x.service.principal(&headers).await?;
+    let Json(k) = k?;
+    Ok(axum::Json(x.add_key(&who, k).await?))
+}
+
+/// Your API keys, revoked ones too.
+#[utoipa::path(get, path = "/traders/me/keys", tag = "exchange",
+    responses((status = 200, body = Vec<ApiKeyView>), (status = 401, body = ServiceError)))]
+async fn list_keys(
+    State(x): State<Arc<Exchange>>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Vec<ApiKeyView>>, ServiceError> {
+    let who = x.service.principal(&headers).await?;
+    Ok(axum::Json(x.keys(&who.did).await?))
+}
+
+/// Revoke one of your API keys (in a session): requests it signs are
+/// refused from now on.
+#[utoipa::path(delete, path = "/traders/me/keys/{key}", tag = "exchange",
+    params(("key" = String, Path, description = "the key, hex")),
+    responses((status = 200, body = ApiKeyView), (status = 401, body = ServiceError), (status = 404, body = ServiceError)))]
+async fn revoke_key(
+    State(x): State<Arc<Exchange>>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> Result<axum::Json<ApiKeyView>, ServiceError> {
+    let who = x.service.principal(&headers).await?;
+    Ok(axum::Json(x.revoke_key(&who, &key).await?))
 }

@@ -28,6 +28,7 @@
 mod api;
 mod effects;
 mod follow;
+mod keys;
 mod market;
 mod orders;
 mod records;
@@ -38,6 +39,7 @@ mod traders;
 mod ws;
 
 pub use api::router;
+pub use keys::{ApiKeyView, NewApiKey};
 pub use market::{Asset, BookView, ListingView};
 pub use orders::OrderRequest;
 pub use records::{OrderView, TradeView};
@@ -105,6 +107,14 @@ CREATE INDEX ex_trades_unreported ON ex_trades (report_seq, state);
 CREATE TABLE ex_reports (
     seq BIGINT PRIMARY KEY, from_ms BIGINT NOT NULL, to_ms BIGINT NOT NULL, hash TEXT NOT NULL,
     body TEXT NOT NULL, pushed BIGINT NOT NULL);
+",
+}, Migration {
+    version: 102,
+    name: "traders' API keys",
+    sql: "
+CREATE TABLE ex_api_keys (
+    key TEXT PRIMARY KEY, did TEXT NOT NULL, created_ms BIGINT NOT NULL, revoked_ms BIGINT);
+CREATE INDEX ex_api_keys_by_did ON ex_api_keys (did);
 ",
 }];
 

@@ -169,13 +169,68 @@ pub async fn check(
     body: &[u8],
     now_ms: u64,
 ) -> Result<Caller, ServiceError> {
+    check_with(
+        db,
+        chain_id,
+        headers,
+        method,
+        path,
+        body,
+        now_ms,
+        |keyid| async move {
+            let org = node
+                .organisation(&keyid)
+                .await
+                .map_err(|e| {
+                    ServiceError::new(
+                        ServiceCode::NodeUnavailable,
+                        format!("cannot ask the node about {keyid}: {e}"),
+                    )
+                })?
+                .ok_or_else(|| {
+                    ServiceError::new(
+                        ServiceCode::Forbidden,
+                        format!("no organisation {keyid} is on chain"),
+                    )
+                })?
+                .data;
+            Ok((
+                org.key,
+                Caller {
+                    org: org.org.to_string(),
+                    roles: org.roles,
+                },
+            ))
+        },
+    )
+    .await
+}
+
+/// [`check`] with the signer's key found by `key_of` from the key id: an
+/// organisation's on chain, or one a service keeps (a trader's API key).
+/// `key_of` answers the key and who it stands for, or why it is refused.
+#[allow(clippy::too_many_arguments)]
+pub async fn check_with<T, F, Fut>(
+    db: &Db,
+    chain_id: &ChainId,
+    headers: &axum::http::HeaderMap,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    now_ms: u64,
+    key_of: F,
+) -> Result<T, ServiceError>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(tranche_types::PublicKey, T), ServiceError>>,
+{
     let header = |name: &str| -> Result<&str, ServiceError> {
         headers
             .get(name)
             .ok_or_else(|| {
                 ServiceError::new(
                     ServiceCode::Unauthenticated,
-                    format!("this needs a request signed by an organisation; the {name} header is missing"),
+                    format!("this needs a signed request; the {name} header is missing"),
                 )
             })?
             .to_str()
@@ -209,22 +264,7 @@ pub async fn check(
     let sig: [u8; 64] = raw
         .try_into()
         .map_err(|_| bad("an ed25519 signature is 64 bytes"))?;
-    let org = node
-        .organisation(&parsed.keyid)
-        .await
-        .map_err(|e| {
-            ServiceError::new(
-                ServiceCode::NodeUnavailable,
-                format!("cannot ask the node about {}: {e}", parsed.keyid),
-            )
-        })?
-        .ok_or_else(|| {
-            ServiceError::new(
-                ServiceCode::Forbidden,
-                format!("no organisation {} is on chain", parsed.keyid),
-            )
-        })?
-        .data;
+    let (key, who) = key_of(parsed.keyid.clone()).await?;
     let msg = base(
         &method.to_ascii_uppercase(),
         path,
@@ -232,7 +272,7 @@ pub async fn check(
         &params(parsed.created, &parsed.keyid, &parsed.nonce),
     );
     verify(
-        &org.key,
+        &key,
         Domain::ServiceRequest,
         chain_id,
         msg.as_bytes(),
@@ -240,7 +280,7 @@ pub async fn check(
     )
     .map_err(|_| {
         bad(format!(
-            "the signature does not verify under {}'s key on chain",
+            "the signature does not verify under the key of {}",
             parsed.keyid
         ))
     })?;
@@ -268,10 +308,7 @@ pub async fn check(
             "this request was received already; sign a new one with a new nonce",
         ));
     }
-    Ok(Caller {
-        org: org.org.to_string(),
-        roles: org.roles,
-    })
+    Ok(who)
 }
 
 /// Sends signed requests as one organisation.
