@@ -17,7 +17,7 @@ use tranche_testkit::world::{
     appraisal, claim_until, date, execution, issuance_request, record_ownership, register_asset,
     usd,
 };
-use tranche_types::{ChainId, ClaimTopic, Payload, SetPaused, WalletAddress};
+use tranche_types::{ChainId, ClaimTopic, Payload, SetFrozen, SetPaused, WalletAddress};
 
 mod support;
 
@@ -147,7 +147,7 @@ fn f6_2_f6_5_f6_7_sr2_traders_trade_a_listed_token_and_every_trade_settles_on_ch
         std::fs::write(
             &config,
             format!(
-                "{table}anchor_interval_secs = 2\ntrusted_issuers = [\"{}\"]\n\n[exchange]\ncurrencies = [\"USD\"]\nquote_tokens = [\"USD-DEP\"]\nfee_bps = 10\norder_units_max = \"1000\"\norder_value_max = \"100000000\"\n",
+                "{table}anchor_interval_secs = 2\ntrusted_issuers = [\"{}\"]\n\n[exchange]\ncurrencies = [\"USD\"]\nquote_tokens = [\"USD-DEP\"]\nfee_bps = 10\norder_units_max = \"1000\"\norder_value_max = \"100000000\"\neligibility_ttl_ms = 60000\n",
                 did_of(&kyc),
             ),
         )
@@ -706,13 +706,13 @@ fn f6_2_f6_5_f6_7_sr2_traders_trade_a_listed_token_and_every_trade_settles_on_ch
             "no session, no WebSocket"
         );
         let (mut bws, mut aws) = (ws(&b), ws(&a));
-        let send = |s: &mut tungstenite::WebSocket<_>, v: Value| {
+        let ws_send = |s: &mut tungstenite::WebSocket<_>, v: Value| {
             s.send(tungstenite::Message::Text(v.to_string().into()))
                 .unwrap();
         };
-        send(&mut bws, json!({"op": "hello"}));
+        ws_send(&mut bws, json!({"op": "hello"}));
         assert_eq!(next(&mut bws)["code"], "bad_request");
-        send(&mut bws, json!({"op": "subscribe", "instrument": dep}));
+        ws_send(&mut bws, json!({"op": "subscribe", "instrument": dep}));
         let book = next(&mut bws);
         assert_eq!(
             (&book["type"], &book["asks"]),
@@ -729,7 +729,7 @@ fn f6_2_f6_5_f6_7_sr2_traders_trade_a_listed_token_and_every_trade_settles_on_ch
             m["type"] == "book" && m["asks"][0]["price"] == 6
         });
         assert_eq!(book["asks"][0]["quantity"], 2);
-        send(
+        ws_send(
             &mut bws,
             json!({"op": "place", "order": {"instrument": dep, "side": "buy", "price": 6, "quantity": 2}}),
         );
@@ -813,6 +813,51 @@ fn f6_2_f6_5_f6_7_sr2_traders_trade_a_listed_token_and_every_trade_settles_on_ch
             !as_bot("/orders", None).status.success(),
             "a revoked key signs nothing"
         );
+
+        // A settlement the chain refuses (Bob's wallet frozen after the
+        // exchange last checked him): the trade fails with the chain's code
+        // and both sides' balances are whole.
+        let free = |who: &str, kind: &str, id: &str| -> String {
+            account(&get(who, "/traders/me").1, kind, id)
+                .map_or("0".into(), |x| x["free"].as_str().unwrap().to_string())
+        };
+        let (bob_cash, alice_tokens) = (free(&b, "token", "USD-DEP"), free(&a, "token", &token));
+        let frozen = |on: bool| {
+            Payload::SetFrozen(SetFrozen {
+                token: token.parse().unwrap(),
+                wallet: wallets[1],
+                frozen: on,
+            })
+        };
+        rt.block_on(send(&node, &chain, &issuer, frozen(true)));
+        let (status, out) = post(
+            &a,
+            "/orders",
+            json!({"instrument": dep, "side": "sell", "price": 7, "quantity": 1}),
+        );
+        assert_eq!(status, 200, "{out}");
+        let (status, out) = post(
+            &b,
+            "/orders",
+            json!({"instrument": dep, "side": "buy", "price": 7, "quantity": 1}),
+        );
+        assert_eq!(
+            (status, &out["state"]),
+            (200, &json!("filled")),
+            "matched on a check made before the freeze: {out}"
+        );
+        wait_for("the settlement refused", || {
+            trades(&b)[0]["state"] == "failed"
+        });
+        let failed = &trades(&b)[0];
+        assert_eq!(failed["reason"], "WALLET_FROZEN", "{failed}");
+        assert_eq!(free(&b, "token", "USD-DEP"), bob_cash, "bob's money whole");
+        assert_eq!(
+            free(&a, "token", &token),
+            alice_tokens,
+            "alice's tokens whole"
+        );
+        rt.block_on(send(&node, &chain, &issuer, frozen(false)));
 
         let mut service = cleanup.children.pop().unwrap();
         service.kill().unwrap();

@@ -156,6 +156,7 @@ quote_tokens = ["DUSD"]        # on-chain quotes: a CBDC, a bank's deposit token
 fee_bps = 10                   # each side's fee on trades quoted in `currencies`, in basis points
 order_units_max = "1000000"    # AML limit: the most tokens one order carries
 order_value_max = "100000000"  # AML limit: the most one order is worth, in the quote's minor units
+eligibility_ttl_ms = 2000      # how long the node's holder check of a trader is reused
 report_period_secs = 3600      # a signed report to the regulator every hour (F6-6, F6-8)
 # report_url = "https://regulator.example/reports"   # POST each report there, signed
 "#;
@@ -180,6 +181,11 @@ pub struct ExchangeSection {
     pub order_units_max: Units,
     /// The most one order is worth, in the quote's minor units (AML, F6-1).
     pub order_value_max: Units,
+    /// How long the node's answer to a holder check is reused, in ms: a
+    /// longer time saves a request per order, a shorter one sees a freeze
+    /// or a pause sooner (the chain's check at settlement is the last word).
+    #[serde(default = "eligibility_ttl_default")]
+    pub eligibility_ttl_ms: u64,
     /// Seconds between reports to the regulator (F6-6, F6-8).
     #[serde(default = "report_period_default")]
     pub report_period_secs: u64,
@@ -188,6 +194,13 @@ pub struct ExchangeSection {
     #[serde(default)]
     pub report_url: Option<String>,
 }
+
+fn eligibility_ttl_default() -> u64 {
+    ELIGIBILITY_TTL_MS_DEFAULT
+}
+
+/// How long a holder check is reused unless the config says otherwise.
+pub const ELIGIBILITY_TTL_MS_DEFAULT: u64 = 2_000;
 
 fn report_period_default() -> u64 {
     REPORT_PERIOD_SECS_DEFAULT
@@ -239,6 +252,9 @@ impl ExchangeSection {
         }
         if self.fee_bps > 1_000 {
             anyhow::bail!("exchange.fee_bps is at most 1000 (10%)");
+        }
+        if self.eligibility_ttl_ms > 60_000 {
+            anyhow::bail!("exchange.eligibility_ttl_ms is at most 60000");
         }
         if !(1..=86_400).contains(&self.report_period_secs) {
             anyhow::bail!("exchange.report_period_secs is 1 to 86400");

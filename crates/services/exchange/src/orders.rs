@@ -22,8 +22,6 @@ use tranche_types::{OrderId, TokenId, Units};
 pub(crate) const QUEUE_MAX: usize = 16_384;
 /// The most commands one database transaction carries.
 const BATCH_MAX: usize = 1_024;
-/// How long the node's answer to a holder check is reused, in ms.
-const ELIGIBILITY_TTL_MS: u64 = 2_000;
 /// Longest client order id, in bytes.
 pub const CLIENT_ID_MAX: usize = 64;
 
@@ -95,13 +93,11 @@ pub(crate) struct Pending {
     reply: oneshot::Sender<Result<OrderView, ServiceError>>,
 }
 
-/// The node's answer to a holder check: passes, or the reject code and message.
-type Verdict = Result<(), (String, String)>;
-
-/// The node's recent answers to holder checks, by wallet, token and side.
+/// The holder checks the node lately passed, by wallet, token and side,
+/// with when each stops counting.
 #[derive(Debug, Default)]
 pub(crate) struct EligibilityCache {
-    answers: HashMap<(String, TokenId, bool), (u64, Verdict)>,
+    passes: HashMap<(String, TokenId, bool), u64>,
 }
 
 fn bad(message: impl Into<String>) -> ServiceError {
@@ -252,7 +248,7 @@ impl Exchange {
     }
 
     /// Refuses unless the node says `token`'s rules let `wallet` give
-    /// (`receive` false) or receive `amount`; answers are reused briefly.
+    /// (`receive` false) or receive `amount`; a pass is reused briefly.
     async fn eligible(
         &self,
         wallet: &tranche_types::WalletAddress,
@@ -262,41 +258,40 @@ impl Exchange {
     ) -> Result<(), ServiceError> {
         let now = now_ms();
         let key = (wallet.to_string(), token.clone(), receive);
-        let cached = self
+        // Only passes are kept: a trader refused (a paused token, a frozen
+        // wallet) is asked about again next time, so a resumption is seen
+        // at once.
+        let passed = self
             .eligibility
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .answers
+            .passes
             .get(&key)
-            .filter(|(until, _)| *until > now)
-            .map(|(_, a)| a.clone());
-        let answer = match cached {
-            Some(a) => a,
-            None => {
-                let c = self
-                    .service
-                    .node
-                    .check_holder(token, wallet, receive, amount)
-                    .await
-                    .map_err(ServiceError::unavailable)?
-                    .data;
-                let a = if c.ok {
-                    Ok(())
-                } else {
-                    Err((
-                        c.code.map(|c| c.name().to_string()).unwrap_or_default(),
-                        c.message.unwrap_or_default(),
-                    ))
-                };
-                let mut cache = self.eligibility.lock().unwrap_or_else(|e| e.into_inner());
-                if cache.answers.len() > 100_000 {
-                    cache.answers.retain(|_, (until, _)| *until > now);
-                }
-                cache
-                    .answers
-                    .insert(key, (now + ELIGIBILITY_TTL_MS, a.clone()));
-                a
+            .is_some_and(|until| *until > now);
+        if passed {
+            return Ok(());
+        }
+        let c = self
+            .service
+            .node
+            .check_holder(token, wallet, receive, amount)
+            .await
+            .map_err(ServiceError::unavailable)?
+            .data;
+        let answer = if c.ok {
+            let mut cache = self.eligibility.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.passes.len() > 100_000 {
+                cache.passes.retain(|_, until| *until > now);
             }
+            cache
+                .passes
+                .insert(key, now + self.policy.eligibility_ttl_ms);
+            Ok(())
+        } else {
+            Err((
+                c.code.map(|c| c.name().to_string()).unwrap_or_default(),
+                c.message.unwrap_or_default(),
+            ))
         };
         answer.map_err(|(code, message)| {
             refused(refusal(
