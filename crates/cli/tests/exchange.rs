@@ -859,6 +859,86 @@ fn f6_2_f6_5_f6_7_sr2_traders_trade_a_listed_token_and_every_trade_settles_on_ch
         );
         rt.block_on(send(&node, &chain, &issuer, frozen(false)));
 
+        // kill -9 under load: Alice and Bob keep trading while the exchange
+        // is killed. After the restart every acknowledged order is on the
+        // book or traded, and the trade ledger equals the chain.
+        let flood = |who: String, side: &'static str| {
+            let url = format!("{api}/orders");
+            let headers = bearer(t, &who);
+            let instrument = dep.clone();
+            std::thread::spawn(move || {
+                let mut acked = Vec::new();
+                for _ in 0..40 {
+                    let body =
+                        json!({"instrument": instrument, "side": side, "price": 8, "quantity": 1});
+                    let client = reqwest::blocking::Client::new();
+                    let mut r = client.post(&url).body(body.to_string());
+                    for (k, v) in &headers {
+                        r = r.header(*k, v);
+                    }
+                    match r.send() {
+                        Ok(resp) if resp.status().is_success() => {
+                            let v: Value = resp.json().unwrap();
+                            acked.push(v["id"].as_u64().unwrap());
+                        }
+                        _ => break,
+                    }
+                }
+                acked
+            })
+        };
+        let (sells, buys) = (flood(a.clone(), "sell"), flood(b.clone(), "buy"));
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        let mut service = cleanup.children.pop().unwrap();
+        service.kill().unwrap();
+        service.wait().unwrap();
+        let acked: Vec<u64> = sells
+            .join()
+            .unwrap()
+            .into_iter()
+            .chain(buys.join().unwrap())
+            .collect();
+        assert!(
+            !acked.is_empty(),
+            "orders were acknowledged before the kill"
+        );
+        eprintln!("{} of 80 orders acknowledged before the kill", acked.len());
+        cleanup.children.push(start("exchange", &config, &log));
+        wait_for("the exchange's service", || healthy(&api));
+        for id in &acked {
+            let (status, o) = get(&op, &format!("/orders/{id}"));
+            assert_eq!(status, 200, "acknowledged order {id} survives: {o}");
+            assert!(o["state"] == "open" || o["state"] == "filled", "{o}");
+        }
+        wait_for("every trade settled", || {
+            get(&op, "/trades")
+                .1
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|t| t["state"] != "settling")
+        });
+        let ledger = get(&op, "/trades").1;
+        let settled: Vec<&Value> = ledger
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["state"] == "settled")
+            .collect();
+        let txs: std::collections::BTreeSet<&str> =
+            settled.iter().map(|t| t["tx"].as_str().unwrap()).collect();
+        assert_eq!(txs.len(), settled.len(), "no settlement twice");
+        let bought: u64 = settled
+            .iter()
+            .filter(|t| t["token"] == token.as_str() && t["buyer"] == did_of(&bob.1).as_str())
+            .map(|t| t["quantity"].as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            u128::from(bought),
+            chain_balance(&rt, &node, &wallets[1], &token),
+            "the trade ledger is the chain's"
+        );
+
         let mut service = cleanup.children.pop().unwrap();
         service.kill().unwrap();
         service.wait().unwrap();
