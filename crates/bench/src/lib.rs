@@ -1,4 +1,4 @@
-//! Tranche's benchmarks: the matching engine, the ledger, the state as it grows and the whole chain, each against a baseline run in the same invocation.
+//! Tranche's benchmarks: the matching engine, the ledger, the state as it grows, the whole chain and the role services, each against a baseline run in the same invocation.
 //!
 //! Machines that run them are noisy, so every benchmark reports a ratio to
 //! something measured alongside it, and ends with one JSON line for
@@ -8,6 +8,7 @@ use std::time::Duration;
 
 pub mod chain;
 pub mod custody;
+pub mod exchange;
 pub mod ledger;
 pub mod matching;
 pub mod offering;

@@ -414,6 +414,41 @@ fn bench_custody_moves_through_the_custodian_and_ends_with_one_json_line() {
     assert!(v["ratio"].as_f64().is_some_and(|r| r > 0.0), "{last}");
 }
 
+#[test]
+fn bench_exchange_trades_over_websockets_settles_on_chain_and_ends_with_one_json_line() {
+    let env = Env::new();
+    // Clear of the other benches' ports, which run beside it.
+    let base = 10_000 + (std::process::id() % 300) as u16 * 10;
+    let out = env.ok(&[
+        "bench",
+        "exchange",
+        "--traders",
+        "4",
+        "--orders",
+        "60",
+        "--base-port",
+        &base.to_string(),
+    ]);
+    let last = out.lines().last().unwrap();
+    let v: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(
+        (&v["bench"], &v["orders"]),
+        (&serde_json::json!("exchange"), &serde_json::json!(60)),
+        "{last}"
+    );
+    for key in ["orders_per_s", "engine_orders_per_s", "trades"] {
+        assert!(v[key].as_u64().is_some_and(|n| n > 0), "{key} in {last}");
+    }
+    assert!(
+        v["ack_p50_us"].as_u64() <= v["ack_p99_us"].as_u64(),
+        "{last}"
+    );
+    assert!(
+        v["settle_p50_ms"].as_u64() <= v["settle_p99_ms"].as_u64(),
+        "{last}"
+    );
+}
+
 // --- Identity: did, vc, vp (SR-5) -------------------------------------------
 
 fn did_of(env: &Env, name: &str) -> String {

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use std::process::ExitCode;
-use tranche_bench::{chain, custody, ledger, matching, offering, state};
+use tranche_bench::{chain, custody, exchange, ledger, matching, offering, state};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -88,6 +88,39 @@ pub enum BenchCommand {
         clients: u64,
         /// First port of the benchmark's devnet.
         #[arg(long, default_value_t = 28600,
+              value_parser = clap::value_parser!(u16).range(1024..=65_000))]
+        base_port: u16,
+    },
+    /// The exchange's service: orders accepted per second end to end
+    /// against the bare matching engine, trades settled on chain per second,
+    /// and latencies.
+    ///
+    /// Starts a devnet with its role services in a temporary folder (its own
+    /// ports). --traders people, each with their own key and DID, are KYC'd
+    /// on chain, log in to the exchange with presentations and have the
+    /// wallets it gives them bound to their DIDs; a token is issued to the
+    /// sellers' (half of them) exchange wallets and USD credited to the
+    /// buyers'. Measured: --orders limit orders around one price (about half
+    /// of them crossing), each trader on a WebSocket of their own, from the
+    /// first sent to the last acknowledged (each journaled before it is);
+    /// the same orders through the bare engine in the same run; and every
+    /// trade from its match to its settlement final on chain. The last line
+    /// is one JSON object. Build with --release.
+    ///
+    /// Example:
+    ///   cargo run --release --bin tranche -- bench exchange --traders 100 --orders 20000
+    #[command(verbatim_doc_comment)]
+    Exchange {
+        /// Traders, half selling, half buying.
+        #[arg(long, default_value_t = 100,
+              value_parser = clap::value_parser!(u64).range(2..=exchange::TRADERS_MAX as u64))]
+        traders: u64,
+        /// Orders in all.
+        #[arg(long, default_value_t = 20_000,
+              value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+        orders: u64,
+        /// First port of the benchmark's devnet.
+        #[arg(long, default_value_t = 28700,
               value_parser = clap::value_parser!(u16).range(1024..=65_000))]
         base_port: u16,
     },
@@ -258,6 +291,21 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
                 &custody::Options {
                     holders: count(holders),
                     clients: count(clients),
+                    base_port,
+                },
+            )?
+        }
+        BenchCommand::Exchange {
+            traders,
+            orders,
+            base_port,
+        } => {
+            let exe = std::env::current_exe().context("cannot find the tranche executable")?;
+            exchange::run(
+                &exe,
+                &exchange::Options {
+                    traders: count(traders),
+                    orders: count(orders),
                     base_port,
                 },
             )?

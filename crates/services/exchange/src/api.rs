@@ -300,6 +300,10 @@ async fn amend(
 /// How many trades to list.
 #[derive(Clone, Debug, Deserialize, utoipa::IntoParams)]
 pub struct TradesQuery {
+    /// Trades after this id, oldest first (to read the whole ledger page
+    /// by page); without it, the newest first.
+    #[serde(default)]
+    pub after: Option<u64>,
     /// At most this many (default and maximum 1,000).
     #[serde(default)]
     pub limit: Option<u32>,
@@ -318,7 +322,7 @@ async fn list_trades(
     let did = (!who.staff).then_some(who.did.as_str());
     let mut conn = x.service.db.pool().acquire().await?;
     Ok(axum::Json(
-        records::trades(&mut conn, did, q.limit.unwrap_or(PAGE_MAX)).await?,
+        records::trades(&mut conn, did, q.after, q.limit.unwrap_or(PAGE_MAX)).await?,
     ))
 }
 

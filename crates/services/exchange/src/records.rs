@@ -90,6 +90,8 @@ pub struct TradeView {
     pub tx: String,
     /// The block that settled it.
     pub height: Option<u64>,
+    /// That block's time, ms since 1970.
+    pub decided_ms: Option<u64>,
     /// Why the chain refused the settlement.
     pub reason: Option<String>,
     /// What the chain said.
@@ -256,26 +258,33 @@ fn trade_row(r: &sqlx::any::AnyRow) -> Result<TradeView, ServiceError> {
         height: r.try_get::<Option<i64>, _>(16)?.map(|h| h as u64),
         reason: r.try_get(17)?,
         message: r.try_get(18)?,
+        decided_ms: r.try_get::<Option<i64>, _>(19)?.map(|t| t as u64),
     })
 }
 
-/// Trades `did` took part in (staff: all), newest first.
+/// Trades `did` took part in (staff: all), newest first; or, after a
+/// trade id, oldest first from there.
 pub(crate) async fn trades(
     conn: &mut AnyConnection,
     did: Option<&str>,
+    after: Option<u64>,
     limit: u32,
 ) -> Result<Vec<TradeView>, ServiceError> {
-    let mut sql = "SELECT id, at_ms, instrument, token, quote, price, quantity, value, buyer, seller,
-        buy_order, sell_order, fee_buyer, fee_seller, state, tx, height, reason, message FROM ex_trades"
-        .to_string();
+    let mut sql =
+        "SELECT id, at_ms, instrument, token, quote, price, quantity, value, buyer, seller,
+        buy_order, sell_order, fee_buyer, fee_seller, state, tx, height, reason, message, decided_ms
+        FROM ex_trades WHERE id > $1"
+            .to_string();
     if did.is_some() {
-        sql.push_str(" WHERE buyer = $1 OR seller = $1");
+        sql.push_str(" AND (buyer = $2 OR seller = $2)");
     }
+    // Newest first, unless reading on from a cursor.
+    let order = if after.is_some() { "ASC" } else { "DESC" };
     sql.push_str(&format!(
-        " ORDER BY id DESC LIMIT {}",
+        " ORDER BY id {order} LIMIT {}",
         limit.clamp(1, PAGE_MAX)
     ));
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after.unwrap_or(0) as i64);
     if let Some(d) = did {
         q = q.bind(d.to_string());
     }
