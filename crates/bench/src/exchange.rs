@@ -10,6 +10,7 @@ use crate::people::{service, until, Person, Services};
 use anyhow::{anyhow, bail, Context, Result};
 use futures_util::{stream, SinkExt as _, StreamExt as _, TryStreamExt as _};
 use serde_json::{json, Value};
+use std::collections::{HashSet, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 #[allow(clippy::disallowed_types)] // a benchmark measures wall time
@@ -34,6 +35,8 @@ pub const TRADERS_MAX: usize = 1_000;
 const TOKEN: &str = "BENCH-X";
 /// The middle of the prices orders are drawn around, cents per token.
 const MID: u64 = 10_000;
+/// Orders one trader has in flight before waiting for answers.
+const WINDOW: usize = 64;
 /// Tokens each seller starts with.
 const SELLER_UNITS: u128 = 1_000_000;
 
@@ -330,39 +333,45 @@ async fn measure(options: &Options, devnet: &DevnetFile, keys: &[Keypair]) -> Re
             let url = format!("{ws_base}/ws?token={}", sessions[t].0);
             let (instrument, latencies) = (instrument.clone(), Arc::clone(&latencies));
             tokio::spawn(async move {
-                let (mut socket, _) = tokio_tungstenite::connect_async(url).await?;
-                let mut mine = Vec::with_capacity(orders.len());
-                for o in orders {
-                    let body = json!({"op": "place", "order": {
-                        "instrument": instrument,
-                        "side": if o.side == Side::Buy { "buy" } else { "sell" },
-                        "price": o.price, "quantity": o.quantity}});
-                    let sent = Instant::now();
-                    socket.send(Message::Text(body.to_string().into())).await?;
-                    // The answer to this order: the first order message
-                    // with a new id (fills of earlier ones come too).
-                    loop {
-                        let Some(m) = socket.next().await else {
-                            bail!("the WebSocket closed");
-                        };
-                        let Message::Text(text) = m? else { continue };
-                        let v: Value = serde_json::from_str(text.as_str())?;
-                        if v["type"] == "error" {
-                            bail!("an order was refused: {v}");
+                let (socket, _) = tokio_tungstenite::connect_async(url).await?;
+                let (mut sink, mut source) = socket.split();
+                let total = orders.len();
+                let mut mine: HashSet<u64> = HashSet::with_capacity(total);
+                let mut sent_at: VecDeque<Instant> = VecDeque::with_capacity(WINDOW);
+                let mut next = 0;
+                // Up to WINDOW orders in flight; each new order id that
+                // comes back acknowledges the oldest outstanding one (a
+                // connection's orders are answered in the order sent).
+                while mine.len() < total {
+                    tokio::select! {
+                        sent = async {
+                            let o = orders[next];
+                            let body = json!({"op": "place", "order": {
+                                "instrument": instrument,
+                                "side": if o.side == Side::Buy { "buy" } else { "sell" },
+                                "price": o.price, "quantity": o.quantity}});
+                            sink.send(Message::Text(body.to_string().into())).await
+                        }, if next < total && sent_at.len() < WINDOW => {
+                            sent?;
+                            sent_at.push_back(Instant::now());
+                            next += 1;
                         }
-                        // The answer comes before any push about the same
-                        // order; pushes about earlier ones carry known ids.
-                        if v["type"] == "order" {
-                            if let Some(id) = v["id"].as_u64() {
-                                if !mine.contains(&id) {
-                                    mine.push(id);
-                                    break;
-                                }
+                        m = source.next() => {
+                            let Some(m) = m else { bail!("the WebSocket closed") };
+                            let Message::Text(text) = m? else { continue };
+                            let v: Value = serde_json::from_str(text.as_str())?;
+                            if v["type"] == "error" {
+                                bail!("an order was refused: {v}");
+                            }
+                            let new = v["type"] == "order"
+                                && v["id"].as_u64().is_some_and(|id| mine.insert(id));
+                            if new {
+                                let at = sent_at.pop_front().ok_or_else(|| anyhow!("an answer to no order"))?;
+                                let us = u64::try_from(at.elapsed().as_micros()).unwrap_or(u64::MAX);
+                                latencies.lock().unwrap_or_else(|e| e.into_inner()).push(us);
                             }
                         }
                     }
-                    let us = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
-                    latencies.lock().unwrap_or_else(|e| e.into_inner()).push(us);
                 }
                 Ok::<_, anyhow::Error>(mine.len())
             })

@@ -108,10 +108,40 @@ fn refused(r: Refusal) -> ServiceError {
     ServiceError::new(ServiceCode::Refused, format!("{}: {}", r.code, r.message))
 }
 
+/// A command's answer: at once, or once the sequencer has it durable.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    Ready(Box<Result<OrderView, ServiceError>>),
+    Waiting(oneshot::Receiver<Result<OrderView, ServiceError>>),
+}
+
+impl Answer {
+    /// The answer, waiting for the sequencer if need be.
+    pub(crate) async fn resolve(self) -> Result<OrderView, ServiceError> {
+        match self {
+            Answer::Ready(a) => *a,
+            Answer::Waiting(rx) => rx
+                .await
+                .map_err(|_| ServiceError::internal("the sequencer", "stopped before answering"))?,
+        }
+    }
+}
+
 impl Exchange {
     /// Checks `r` from trader `did` as far as it can without the books,
     /// then hands it to the sequencer and waits for it to be durable.
     pub async fn place(&self, did: &str, r: OrderRequest) -> Result<OrderView, ServiceError> {
+        self.place_queued(did, r).await?.resolve().await
+    }
+
+    /// [`Exchange::place`] up to the sequencer's queue: commands of one
+    /// connection reach the sequencer in the order they came, while their
+    /// answers are awaited together.
+    pub(crate) async fn place_queued(
+        &self,
+        did: &str,
+        r: OrderRequest,
+    ) -> Result<Answer, ServiceError> {
         if let Some(c) = &r.client_id {
             if c.is_empty() || c.len() > CLIENT_ID_MAX || c.chars().any(char::is_control) {
                 return Err(bad(format!(
@@ -120,7 +150,7 @@ impl Exchange {
             }
             let mut conn = self.service.db.pool().acquire().await?;
             if let Some(v) = order_by_client_id(&mut conn, did, c).await? {
-                return Ok(v);
+                return Ok(Answer::Ready(Box::new(Ok(v))));
             }
         }
         let instrument = InstrumentId::new(&r.instrument).map_err(|e| bad(e.to_string()))?;
@@ -206,12 +236,17 @@ impl Exchange {
             stp,
             client_id: r.client_id,
         });
-        self.submit_op(did, op).await
+        self.enqueue(did, op).await
     }
 
     /// Cancels order `id` of trader `did`.
     pub async fn cancel(&self, did: &str, id: u64) -> Result<OrderView, ServiceError> {
-        self.submit_op(did, Op::Cancel(id)).await
+        self.cancel_queued(did, id).await?.resolve().await
+    }
+
+    /// [`Exchange::cancel`] up to the sequencer's queue.
+    pub(crate) async fn cancel_queued(&self, did: &str, id: u64) -> Result<Answer, ServiceError> {
+        self.enqueue(did, Op::Cancel(id)).await
     }
 
     /// Amends order `id` of trader `did`.
@@ -221,6 +256,16 @@ impl Exchange {
         id: u64,
         a: AmendRequest,
     ) -> Result<OrderView, ServiceError> {
+        self.amend_queued(did, id, a).await?.resolve().await
+    }
+
+    /// [`Exchange::amend`] up to the sequencer's queue.
+    pub(crate) async fn amend_queued(
+        &self,
+        did: &str,
+        id: u64,
+        a: AmendRequest,
+    ) -> Result<Answer, ServiceError> {
         if a.quantity == 0 {
             return Err(bad(
                 "quantity must be at least 1; cancel the order to take it off the book",
@@ -229,10 +274,11 @@ impl Exchange {
         if a.price == Some(0) {
             return Err(bad("a limit price must be above 0"));
         }
-        self.submit_op(did, Op::Amend(id, a)).await
+        self.enqueue(did, Op::Amend(id, a)).await
     }
 
-    async fn submit_op(&self, did: &str, op: Op) -> Result<OrderView, ServiceError> {
+    /// Hands `op` to the sequencer; its answer comes later.
+    async fn enqueue(&self, did: &str, op: Op) -> Result<Answer, ServiceError> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Pending {
@@ -242,9 +288,7 @@ impl Exchange {
             })
             .await
             .map_err(|_| ServiceError::internal("the sequencer", "stopped"))?;
-        answer
-            .await
-            .map_err(|_| ServiceError::internal("the sequencer", "stopped before answering"))?
+        Ok(Answer::Waiting(answer))
     }
 
     /// Refuses unless the node says `token`'s rules let `wallet` give

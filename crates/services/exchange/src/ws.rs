@@ -10,6 +10,7 @@ use crate::orders::{AmendRequest, OrderRequest};
 use crate::records::{order_view, OrderView};
 use crate::Exchange;
 use axum::extract::ws::{Message, WebSocket};
+use futures_util::stream::{FuturesOrdered, StreamExt as _};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
@@ -22,6 +23,8 @@ use tranche_service::{now_ms, ServiceCode, ServiceError};
 pub(crate) const UPDATES_BEHIND_MAX: usize = 1_024;
 /// Levels a side of each book update carries.
 pub const BOOK_DEPTH: usize = 10;
+/// Commands one connection may have waiting for their answers.
+pub const IN_FLIGHT_MAX: usize = 256;
 /// Instruments one connection may follow.
 pub const SUBSCRIPTIONS_MAX: usize = 64;
 /// Longest message a client may send, in bytes.
@@ -156,16 +159,21 @@ impl Exchange {
     pub(crate) async fn serve_ws(self: Arc<Self>, mut socket: WebSocket, did: String) {
         let mut updates = self.updates.subscribe();
         let mut subscribed: HashSet<String> = HashSet::new();
+        // Commands reach the sequencer in the order they came; their
+        // answers are awaited together and sent in that order.
+        let mut pending: FuturesOrdered<Reply> = FuturesOrdered::new();
         loop {
             tokio::select! {
-                incoming = socket.recv() => {
+                incoming = socket.recv(), if pending.len() < IN_FLIGHT_MAX => {
                     let Some(Ok(message)) = incoming else { return };
                     let text = match message {
                         Message::Text(t) => t,
                         Message::Close(_) => return,
                         _ => continue,
                     };
-                    let answers = self.answer(&did, text.as_str(), &mut subscribed).await;
+                    pending.push_back(self.answer(&did, text.as_str(), &mut subscribed).await);
+                }
+                Some(answers) = pending.next(), if !pending.is_empty() => {
                     for a in answers {
                         if socket.send(Message::Text(a.into())).await.is_err() {
                             return;
@@ -190,14 +198,11 @@ impl Exchange {
         }
     }
 
-    /// Carries out one client message; what to send back.
-    async fn answer(&self, did: &str, raw: &str, subscribed: &mut HashSet<String>) -> Vec<String> {
-        let error = |e: ServiceError| {
-            vec![text(&Push::Error {
-                code: e.code,
-                message: e.message,
-            })]
-        };
+    /// Carries out one client message up to the sequencer's queue; what
+    /// to send back, once it is known.
+    async fn answer(&self, did: &str, raw: &str, subscribed: &mut HashSet<String>) -> Reply {
+        let now = |texts: Vec<String>| -> Reply { Box::pin(std::future::ready(texts)) };
+        let error = |e: ServiceError| now(error_text(e));
         if raw.len() > MESSAGE_BYTES_MAX {
             return error(ServiceError::new(
                 ServiceCode::TooLarge,
@@ -231,32 +236,47 @@ impl Exchange {
                     ));
                 }
                 subscribed.insert(instrument);
-                return vec![text(&Push::Book(&book))];
+                return now(vec![text(&Push::Book(&book))]);
             }
             Request::Unsubscribe { instrument } => {
                 subscribed.remove(&instrument);
-                return Vec::new();
+                return now(Vec::new());
             }
-            Request::Place { order } => self.place(did, order).await,
-            Request::Cancel { order } => self.cancel(did, order).await,
+            Request::Place { order } => self.place_queued(did, order).await,
+            Request::Cancel { order } => self.cancel_queued(did, order).await,
             Request::Amend {
                 order,
                 quantity,
                 price,
             } => {
-                self.amend(did, order, AmendRequest { quantity, price })
+                self.amend_queued(did, order, AmendRequest { quantity, price })
                     .await
             }
         };
         match placed {
-            Ok(o) => vec![text(&Push::Order(&o))],
+            Ok(answer) => Box::pin(async move {
+                match answer.resolve().await {
+                    Ok(o) => vec![text(&Push::Order(&o))],
+                    Err(e) => error_text(e),
+                }
+            }),
             Err(e) => error(e),
         }
     }
 }
 
+/// What is sent back for one message, once it is known.
+type Reply = std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send>>;
+
 fn text(p: &Push<'_>) -> String {
     serde_json::to_string(p).expect("pushes serialize")
+}
+
+fn error_text(e: ServiceError) -> Vec<String> {
+    vec![text(&Push::Error {
+        code: e.code,
+        message: e.message,
+    })]
 }
 
 /// What of `u` goes to a connection of `did` following `subscribed`.
