@@ -6,7 +6,7 @@
 //! command-line tools and threads.
 
 use crate::node::{
-    AssetView, At, BatchAnswer, BlockRecord, IssuanceView, NextNonce, OfferingView,
+    AmlPolicyView, AssetView, At, BatchAnswer, BlockRecord, IssuanceView, NextNonce, OfferingView,
     OrganisationView, OwnershipView, PolicyView, ProofView, RevocationView, Status, Submitted,
     TokenView, TransactionRecord, TransferCheck, TransferEvent, Transfers, Validators, WalletView,
 };
@@ -378,6 +378,20 @@ impl NodeClient {
     /// The network's policy.
     pub async fn policy(&self) -> Result<At<PolicyView>, ClientError> {
         self.get("/policy").await
+    }
+
+    /// The organisation signing with `key`, or `None`.
+    pub async fn organisation_of_key(
+        &self,
+        key: &tranche_types::PublicKey,
+    ) -> Result<Option<At<OrganisationView>>, ClientError> {
+        self.find(&format!("/keys/{}/organisation", key.to_hex()))
+            .await
+    }
+
+    /// The AML policy's versions and the one in force (F6-1).
+    pub async fn aml_policy(&self) -> Result<At<AmlPolicyView>, ClientError> {
+        self.get("/aml-policy").await
     }
 
     /// An organisation, or `None`.

@@ -246,6 +246,46 @@ pub struct PolicyView {
     pub appraisal_tolerance_bps: u16,
 }
 
+/// One version of the AML policy (F6-1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AmlPolicyEntry {
+    /// The version, from 1.
+    pub version: u32,
+    /// The regulator that published it.
+    #[schema(value_type = String)]
+    pub regulator: tranche_types::OrgId,
+    /// The first block it governs.
+    pub effective_height: u64,
+    /// The block that published it.
+    pub published_height: u64,
+    /// The policy: `report_period_secs`, `limits` (per asset:
+    /// `large_value`, `daily_value_max`, `travel_rule_value`, in the
+    /// asset's minor units; 0 is no limit), `blocked_countries`,
+    /// `sanctioned` DIDs.
+    #[schema(value_type = Object)]
+    pub policy: tranche_types::AmlPolicy,
+}
+
+/// `GET /aml-policy`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AmlPolicyView {
+    /// The version governing the next block, if any.
+    pub in_force: Option<AmlPolicyEntry>,
+    /// Every version published, oldest first, including those not yet in
+    /// force.
+    pub versions: Vec<AmlPolicyEntry>,
+}
+
+impl AmlPolicyView {
+    /// The version governing block `height`.
+    pub fn at(&self, height: u64) -> Option<&AmlPolicyEntry> {
+        self.versions
+            .iter()
+            .rev()
+            .find(|v| v.effective_height <= height)
+    }
+}
+
 /// `GET /validators`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Validators {

@@ -93,6 +93,13 @@ pub struct ExchangeReport {
     pub to_ms: u64,
     /// The hash of report `seq - 1` (hex; zeros for the first).
     pub prev: String,
+    /// The blocks it covers: after this height (the previous report's
+    /// `through_height`; 0 for the first) ...
+    pub after_height: u64,
+    /// ... through this one. Every trade the chain decided in these blocks
+    /// is in this report, and every transfer the settlements made, so the
+    /// regulator reconciles it against exactly these blocks.
+    pub through_height: u64,
     /// The trades the chain decided in the period.
     pub trades: Vec<ReportedTrade>,
     /// The transfers the settled ones made.
@@ -174,6 +181,15 @@ pub fn check_chain(
                 format!("its content hashes to {}, not {}", hash.to_hex(), r.hash),
             ));
         }
+        if r.report.through_height < r.report.after_height {
+            return Err(found(
+                "edited",
+                format!(
+                    "it covers blocks after {} through {}",
+                    r.report.after_height, r.report.through_height
+                ),
+            ));
+        }
         if r.report.prev != prev.to_hex() {
             return Err(found(
                 "edited",
@@ -204,6 +220,8 @@ mod tests {
                     from_ms: seq * 10,
                     to_ms: seq * 10 + 10,
                     prev: prev.to_hex(),
+                    after_height: seq - 1,
+                    through_height: seq,
                     trades: Vec::new(),
                     transfers: Vec::new(),
                 };

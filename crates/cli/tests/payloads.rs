@@ -249,6 +249,21 @@ fn every_kind() -> Vec<Payload> {
             token: "USD-DEP".parse().unwrap(),
             amount: Units(1_000_000),
         }),
+        Payload::PublishAmlPolicy(PublishAmlPolicy {
+            version: 1,
+            effective_height: 10,
+            policy: AmlPolicy {
+                report_period_secs: 3_600,
+                limits: BoundedVec(vec![AmlLimit {
+                    asset: "USD".parse().unwrap(),
+                    large_value: Units(1_000_000),
+                    daily_value_max: Units(5_000_000),
+                    travel_rule_value: Units(100_000),
+                }]),
+                blocked_countries: BoundedVec(vec![CountryCode::new("KP").unwrap()]),
+                sanctioned: BoundedVec(vec![did.clone()]),
+            },
+        }),
     ]
 }
 
@@ -295,6 +310,7 @@ fn kind(p: &Payload) -> &'static str {
         Payload::ReclaimDistribution(_) => "reclaim_distribution",
         Payload::RecordOwnership(_) => "record_ownership",
         Payload::RedeemCash(_) => "redeem_cash",
+        Payload::PublishAmlPolicy(_) => "publish_aml_policy",
     }
 }
 

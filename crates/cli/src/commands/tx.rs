@@ -137,7 +137,8 @@ pub enum BuildCommand {
     /// bond_validator, delegate, undelegate, anchor_audit, open_offering,
     /// subscribe, close_offering, issue_offering, release_proceeds,
     /// fund_distribution, claim_distribution, reclaim_distribution,
-    /// record_ownership, redeem_cash) and carries that kind's fields;
+    /// record_ownership, redeem_cash, publish_aml_policy) and carries that
+    /// kind's fields;
     /// unknown fields are refused. See docs/ARCHITECTURE.md for what each does.
     /// Amounts are decimal strings of whole units ("15"), never JSON numbers.
     ///

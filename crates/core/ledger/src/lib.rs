@@ -30,10 +30,10 @@ mod state;
 pub use auth::{NodeRow, ProofError, StateProof};
 pub use compliance::HolderSide;
 pub use state::{
-    Asset, AuditAnchor, ChainParams, Checkpoint, Claim, Committee, Custody, Distribution,
-    DistributionFunds, Entitlement, Equivocation, Freeze, IssuanceRequest, Member, Offering,
-    OfferingPhase, Organisation, Ownership, ProofRequestError, RevocationRequest, Roles, Row,
-    State, StateTree, Subscription, Table, Token, TokenKind, Validator,
+    AmlPolicyVersion, Asset, AuditAnchor, ChainParams, Checkpoint, Claim, Committee, Custody,
+    Distribution, DistributionFunds, Entitlement, Equivocation, Freeze, IssuanceRequest, Member,
+    Offering, OfferingPhase, Organisation, Ownership, ProofRequestError, RevocationRequest, Roles,
+    Row, State, StateTree, Subscription, Table, Token, TokenKind, Validator,
 };
 pub use tranche_types::{
     IssuanceCheck, RevocationCheck, TokenSupply, TransferKind, TransferRecord,

@@ -2,8 +2,8 @@
 
 use crate::compliance::balance;
 use crate::state::{
-    Asset, AuditAnchor, Custody, Equivocation, IssuanceRequest, Offering, Organisation, Ownership,
-    RevocationRequest, Subscription, Token, Validator,
+    AmlPolicyVersion, Asset, AuditAnchor, Custody, Equivocation, IssuanceRequest, Offering,
+    Organisation, Ownership, RevocationRequest, Subscription, Token, Validator,
 };
 use crate::{compliance, BlockContext, HolderSide, Ledger};
 use tranche_types::{
@@ -257,6 +257,22 @@ impl Ledger {
     /// The last audit-log head `org` anchored, if any (REC-9).
     pub fn audit_anchor(&self, org: &OrgId) -> Option<&AuditAnchor> {
         self.state().audit_anchors.get(org)
+    }
+
+    /// Every version of the AML policy, oldest first (F6-1).
+    pub fn aml_policies(&self) -> impl DoubleEndedIterator<Item = (&u32, &AmlPolicyVersion)> {
+        self.state().aml_policies.iter()
+    }
+
+    /// The AML policy governing block `height`: the latest version whose
+    /// effective height is at or below it.
+    pub fn aml_policy_at(&self, height: u64) -> Option<(u32, &AmlPolicyVersion)> {
+        self.state()
+            .aml_policies
+            .iter()
+            .rev()
+            .find(|(_, v)| v.effective_height <= height)
+            .map(|(n, v)| (*n, v))
     }
 
     /// Who keeps `wallet` for whom, if it is a custodial wallet.

@@ -5,9 +5,9 @@
 use serde::{Deserialize, Serialize};
 use tranche_types::commonware_codec::Write;
 use tranche_types::{
-    record, AssetId, AssetKind, BoundedVec, CountryCode, Currency, Date, Did, Hash, Money,
-    NetworkPolicy, OffenceKind, OpenOffering, OrgId, PublicKey, RequestId, RequestIssuance, Role,
-    Stake, TokenId, TokenRules, Units, WalletAddress,
+    record, AmlPolicy, AssetId, AssetKind, BoundedVec, CountryCode, Currency, Date, Did, Hash,
+    Money, NetworkPolicy, OffenceKind, OpenOffering, OrgId, PublicKey, RequestId, RequestIssuance,
+    Role, Stake, TokenId, TokenRules, Units, WalletAddress,
 };
 
 /// A set of roles as a bit mask: bit `r` for the role with code `r`.
@@ -368,6 +368,20 @@ record! {
         pub head: Hash,
         /// The block that anchored it.
         pub height: u64,
+    }
+}
+
+record! {
+    /// A version of the AML policy as the chain keeps it (F6-1).
+    pub struct AmlPolicyVersion {
+        /// The regulator that published it.
+        pub regulator: OrgId,
+        /// The first block it governs.
+        pub effective_height: u64,
+        /// The block that published it.
+        pub published_height: u64,
+        /// The policy.
+        pub policy: AmlPolicy,
     }
 }
 

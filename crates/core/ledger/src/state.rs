@@ -355,6 +355,8 @@ tables! {
     /// Wallets whose money only the ledger's rules move (offerings'
     /// escrows, distributions' pools), by the offering or distribution.
     escrows: WalletAddress => RequestId;
+    /// The AML policy's versions (F6-1).
+    aml_policies: u32 => AmlPolicyVersion;
 }
 
 /// The Merkle tree and what it last saw.
@@ -593,6 +595,7 @@ read_plain!(
     OrgId,
     PublicKey,
     Hash,
+    u32,
     u64,
     u128,
     Stake,
@@ -620,7 +623,8 @@ read_plain!(
     Offering,
     Subscription,
     DistributionFunds,
-    Ownership
+    Ownership,
+    AmlPolicyVersion
 );
 
 impl<A: ReadPlain, B: ReadPlain> ReadPlain for (A, B) {

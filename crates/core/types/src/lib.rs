@@ -11,6 +11,7 @@
 //! - Amounts are integers with checked arithmetic; there are no floats.
 //! - Nothing here reads a clock, a file or a socket.
 
+mod aml;
 mod amount;
 mod block;
 pub mod codec;
@@ -24,6 +25,7 @@ mod reject;
 mod time;
 mod tx;
 
+pub use aml::*;
 pub use amount::{AmountError, Currency, CurrencyKind, MinorUnits, Money, Stake, Units};
 pub use block::{
     evidence_root, tx_root, Block, BlockHeader, Evidence, EvidenceProof, OffenceKind, Outcome,

@@ -2,6 +2,7 @@
 //! stable tag in the canonical encoding. Requirement ids refer to the service
 //! model (SERVICE_MODEL.md).
 
+use crate::aml::PublishAmlPolicy;
 use crate::codec::BoundedVec;
 use crate::governance::Govern;
 use crate::market::{
@@ -776,5 +777,7 @@ tagged! {
         RecordOwnership(RecordOwnership) = 38,
         /// Give cash back to its bank for money.
         RedeemCash(RedeemCash) = 39,
+        /// Publish the AML policy.
+        PublishAmlPolicy(PublishAmlPolicy) = 40,
     }
 }

@@ -191,6 +191,8 @@ reject_codes! {
     AuthorizationExpired = 69, "AUTHORIZATION_EXPIRED", "the holder's authorization expired before it was carried out; have the holder sign a new one";
     /// The holder's authorization is used already, or not the next.
     AuthorizationNotNext = 70, "AUTHORIZATION_NOT_NEXT", "each authorization of a custodial wallet is used once, in order; the chain shows the wallet's next authorization number";
+    /// An AML policy version out of order, or taking effect in the past.
+    AmlPolicyOutOfOrder = 71, "AML_POLICY_OUT_OF_ORDER", "each AML policy is the next version after the last published and takes effect at a height after the block carrying it; GET /aml-policy shows the last";
 }
 
 impl fmt::Display for RejectCode {

@@ -98,6 +98,7 @@ impl Exchange {
         let mut changes: Vec<(Change, Option<String>)> = Vec::new();
         let mut bindings: Vec<(i64, bool, String)> = Vec::new();
         let mut settlements: Vec<(i64, Option<(String, String)>)> = Vec::new();
+        let mut policies = Vec::new();
         for (stx, receipt) in block.block.txs.iter().zip(&block.receipts) {
             let tx = Some(receipt.tx_hash.to_hex());
             if stx.tx.signer == ours {
@@ -119,6 +120,9 @@ impl Exchange {
                 continue;
             }
             match &stx.tx.payload {
+                Payload::PublishAmlPolicy(p) => {
+                    policies.push((p.version, p.effective_height, p.policy.clone(), tx));
+                }
                 Payload::ExecuteIssuance(p) => {
                     if let Some(i) = self
                         .service
@@ -238,6 +242,18 @@ impl Exchange {
                 crate::fatal("a block's effects were applied to the books but not written");
             }
             m.applied_height = height;
+            for (version, from, policy, tx) in policies {
+                fx.audit.push(tranche_service::audit::Entry {
+                    actor: self.service.config.org.clone(),
+                    authority: "chain".into(),
+                    action: "aml_policy".into(),
+                    subject: format!("aml-policy/{version}"),
+                    decision: format!("enforced from block {from}"),
+                    reason: None,
+                    tx,
+                });
+                m.aml.insert(version, (from, policy));
+            }
             for (token, d) in expiries {
                 m.expiries.insert(token, d);
             }

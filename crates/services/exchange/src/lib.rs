@@ -116,6 +116,13 @@ CREATE TABLE ex_api_keys (
     key TEXT PRIMARY KEY, did TEXT NOT NULL, created_ms BIGINT NOT NULL, revoked_ms BIGINT);
 CREATE INDEX ex_api_keys_by_did ON ex_api_keys (did);
 ",
+}, Migration {
+    version: 103,
+    name: "traders' jurisdictions",
+    sql: "
+ALTER TABLE ex_traders ADD COLUMN country TEXT;
+ALTER TABLE ex_reports ADD COLUMN through_height BIGINT NOT NULL DEFAULT 0;
+",
 }];
 
 /// The credentials a trader shows (from trusted issuers), F6-3.

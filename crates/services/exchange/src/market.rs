@@ -16,7 +16,7 @@ use tranche_matching::{
     Price, Quote, Side, TimeInForce,
 };
 use tranche_service::audit::Entry;
-use tranche_types::{Currency, Date, TokenId, Units, WalletAddress};
+use tranche_types::{AmlPolicy, CountryCode, Currency, Date, TokenId, Units, WalletAddress};
 
 /// What a balance or hold is in: a token on chain (security or cash), or
 /// a currency in the exchange's own ledger.
@@ -91,6 +91,8 @@ pub(crate) struct Trader {
     pub wallet: WalletAddress,
     pub key: Arc<Keypair>,
     pub active: bool,
+    /// Where they live, as their jurisdiction credential said (F6-1).
+    pub country: Option<CountryCode>,
 }
 
 /// An order on a book or on its way there.
@@ -170,6 +172,12 @@ pub(crate) struct Market {
     pub expiries: BTreeMap<TokenId, Date>,
     /// The last block whose effects the market carries.
     pub applied_height: u64,
+    /// The AML policy's versions by number: the first block each governs,
+    /// and the policy (F6-1).
+    pub aml: BTreeMap<u32, (u64, AmlPolicy)>,
+    /// What each identity committed to in orders on a UTC day, by
+    /// (DID, quote): the day and the value, for the policy's daily limits.
+    pub committed: HashMap<(String, String), (u64, u128)>,
     pub next_order: u64,
     pub next_trade: u64,
     pub next_seq: u64,
@@ -216,6 +224,8 @@ impl Market {
             client_ids: std::collections::HashSet::new(),
             expiries: BTreeMap::new(),
             applied_height: 0,
+            aml: BTreeMap::new(),
+            committed: HashMap::new(),
             next_order: 1,
             next_trade: 1,
             next_seq: 1,
@@ -250,7 +260,14 @@ impl Market {
         }
     }
 
-    pub fn add_trader(&mut self, did: &str, id: u64, key: Arc<Keypair>, active: bool) {
+    pub fn add_trader(
+        &mut self,
+        did: &str,
+        id: u64,
+        key: Arc<Keypair>,
+        active: bool,
+        country: Option<CountryCode>,
+    ) {
         self.wallets.insert(key.address(), did.to_string());
         self.by_id.insert(id, did.to_string());
         self.traders.insert(
@@ -260,6 +277,7 @@ impl Market {
                 wallet: key.address(),
                 key,
                 active,
+                country,
             },
         );
     }
@@ -662,6 +680,56 @@ impl Market {
             }
         }
         Some(cost)
+    }
+
+    /// What a market sell of `quantity` would fetch now at most: the bids
+    /// it would take, best first.
+    pub fn market_proceeds(&self, instrument: &InstrumentId, quantity: u64) -> u128 {
+        let Some(b) = self.engine.book(instrument) else {
+            return 0;
+        };
+        let mut left = quantity;
+        let mut value: u128 = 0;
+        for l in b.depth(Side::Buy, usize::MAX) {
+            let take = left.min(l.quantity.0);
+            value += u128::from(take) * u128::from(l.price.0);
+            left -= take;
+            if left == 0 {
+                break;
+            }
+        }
+        value
+    }
+
+    /// The AML policy governing the next block the exchange sees, if the
+    /// regulator published one (F6-1): it replaces the configured limits.
+    pub fn aml_policy(&self) -> Option<&AmlPolicy> {
+        let next = self.applied_height + 1;
+        self.aml
+            .values()
+            .rev()
+            .find(|(from, _)| *from <= next)
+            .map(|(_, p)| p)
+    }
+
+    /// What `did` committed to in orders quoted in `quote` on `day`.
+    pub fn committed_on(&self, did: &str, quote: &str, day: u64) -> u128 {
+        match self.committed.get(&(did.to_string(), quote.to_string())) {
+            Some((d, v)) if *d == day => *v,
+            _ => 0,
+        }
+    }
+
+    /// Adds `value` to what `did` committed to on `day` in `quote`.
+    pub fn commit(&mut self, did: &str, quote: &str, day: u64, value: u128) {
+        let e = self
+            .committed
+            .entry((did.to_string(), quote.to_string()))
+            .or_insert((day, 0));
+        if e.0 != day {
+            *e = (day, 0);
+        }
+        e.1 = e.1.saturating_add(value);
     }
 
     /// The fee rate on `instrument`'s quote.

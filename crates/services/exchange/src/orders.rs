@@ -16,7 +16,7 @@ use tranche_matching::{
 };
 use tranche_service::audit::Entry;
 use tranche_service::{now_ms, ServiceCode, ServiceError};
-use tranche_types::{OrderId, TokenId, Units};
+use tranche_types::{OrderId, TokenId, Units, MS_PER_DAY};
 
 /// Commands waiting for the sequencer.
 pub(crate) const QUEUE_MAX: usize = 16_384;
@@ -188,15 +188,17 @@ impl Exchange {
                 "a limit price must be above 0; leave it out for a market order",
             ));
         }
+        // The exchange's own limits give way to the regulator's policy.
+        let aml = self.market().aml_policy().is_some();
         let units_max = self.policy.order_units_max.0;
-        if u128::from(r.quantity) > units_max {
+        if !aml && u128::from(r.quantity) > units_max {
             return Err(refused(refusal(
                 "over_order_limit",
                 format!("an order carries at most {units_max} tokens (the exchange's AML limit)"),
             )));
         }
         let value_max = self.policy.order_value_max.0;
-        if let Some(p) = r.price {
+        if let Some(p) = r.price.filter(|_| !aml) {
             if u128::from(p) * u128::from(r.quantity) > value_max {
                 return Err(refused(refusal(
                     "over_value_limit",
@@ -416,6 +418,45 @@ fn not_active() -> ServiceError {
     )
 }
 
+/// The AML policy's rules for an order of `did` worth `value` in `quote`
+/// (F6-1): a sanctioned identity or a blocked jurisdiction never trades,
+/// and an identity commits at most the daily limit in a day.
+fn aml_check(m: &Market, did: &str, quote: &str, day: u64, value: u128) -> Result<(), Refusal> {
+    let Some(policy) = m.aml_policy() else {
+        return Ok(());
+    };
+    if policy.is_sanctioned(did) {
+        return Err(refusal(
+            "sanctioned",
+            "the AML regulator's sanctions list names your identity: the exchange takes no orders from it",
+        ));
+    }
+    if let Some(country) = m.traders.get(did).and_then(|t| t.country) {
+        if policy.is_blocked(&country) {
+            return Err(refusal(
+                "blocked_jurisdiction",
+                format!("the AML regulator's policy bars residents of {country} from trading"),
+            ));
+        }
+    }
+    if let Some(max) = policy
+        .limit(quote)
+        .map(|l| l.daily_value_max.0)
+        .filter(|max| *max > 0)
+    {
+        let today = m.committed_on(did, quote, day);
+        if today.saturating_add(value) > max {
+            return Err(refusal(
+                "over_daily_limit",
+                format!(
+                    "the AML policy lets one identity commit at most {max} {quote} in orders a day (UTC); you committed {today} today and this order is worth {value}"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Carries out one command on the market; its answer.
 fn carry_out(
     m: &mut Market,
@@ -446,14 +487,33 @@ fn carry_out(
                     )
                 })?
                 .clone();
+            // The regulator's policy, when there is one (F6-1), else the
+            // exchange's own limits.
+            let day = now_ms() / MS_PER_DAY;
+            let quote = pair.quote.to_string();
+            let worth = match (c.price, c.side) {
+                (Some(p), _) => u128::from(p.0) * u128::from(c.quantity),
+                (None, Side::Buy) => m.market_cost(&c.instrument, c.quantity).unwrap_or(0),
+                (None, Side::Sell) => m.market_proceeds(&c.instrument, c.quantity),
+            };
+            let aml = m.aml_policy().is_some();
+            if let Err(r) = aml_check(m, &p.did, &quote, day, worth) {
+                fx.audit.push(Entry {
+                    actor: p.did.clone(),
+                    authority: "aml-policy".into(),
+                    action: "order".into(),
+                    subject: format!("instrument/{}", c.instrument),
+                    decision: format!("refused: {}", r.code),
+                    reason: Some(r.message.clone()),
+                    tx: None,
+                });
+                return Err(refused(r));
+            }
             let (asset, reserve) = match c.side {
                 Side::Sell => (Asset::Token(pair.base.clone()), u128::from(c.quantity)),
                 Side::Buy => {
-                    let value = match c.price {
-                        Some(p) => u128::from(p.0) * u128::from(c.quantity),
-                        None => m.market_cost(&c.instrument, c.quantity).unwrap_or(0),
-                    };
-                    if value > policy.order_value_max.0 {
+                    let value = worth;
+                    if !aml && value > policy.order_value_max.0 {
                         return Err(refused(refusal(
                             "over_value_limit",
                             format!("the order is worth {value}; at most {} is allowed (the exchange's AML limit)", policy.order_value_max),
@@ -519,6 +579,18 @@ fn carry_out(
                 stp: c.stp,
             });
             m.execute(&c.instrument, cmd, Some(id), fx);
+            // A limit order commits its whole value; a market order what
+            // it traded.
+            let committed = match c.price {
+                Some(_) => worth,
+                None => fx
+                    .trades
+                    .iter()
+                    .filter(|t| t.buy_order == id || t.sell_order == id)
+                    .map(|t| t.settling.value)
+                    .sum(),
+            };
+            m.commit(&p.did, &quote, day, committed);
             let row = fx.orders.get(&id).expect("a submitted order is written");
             Ok(order_view(
                 &row.order,
@@ -547,11 +619,23 @@ fn carry_out(
         Op::Amend(id, a) => {
             let o = owned(m, &p.did, *id)?;
             let price = a.price.map(Price).or(o.price);
+            // Only what the amendment adds counts against a daily limit.
+            let day = now_ms() / MS_PER_DAY;
+            let quote = m
+                .pairs
+                .get(&o.instrument)
+                .map(|pair| pair.quote.to_string())
+                .unwrap_or_default();
+            let was = u128::from(o.price.map_or(0, |p| p.0)) * u128::from(o.open);
+            let now = u128::from(price.map_or(0, |p| p.0)) * u128::from(a.quantity);
+            let added = now.saturating_sub(was);
+            aml_check(m, &p.did, &quote, day, added).map_err(refused)?;
+            let aml = m.aml_policy().is_some();
             let need = match o.side {
                 Side::Sell => u128::from(a.quantity),
                 Side::Buy => {
-                    let value = u128::from(price.map_or(0, |p| p.0)) * u128::from(a.quantity);
-                    if value > policy.order_value_max.0 {
+                    let value = now;
+                    if !aml && value > policy.order_value_max.0 {
                         return Err(refused(refusal(
                             "over_value_limit",
                             format!(
@@ -563,7 +647,7 @@ fn carry_out(
                     value + fee(value, m.fee_on(&o.asset))
                 }
             };
-            if u128::from(a.quantity) > policy.order_units_max.0 {
+            if !aml && u128::from(a.quantity) > policy.order_units_max.0 {
                 return Err(refused(refusal(
                     "over_order_limit",
                     "the order would carry more tokens than the exchange's AML limit",
@@ -594,6 +678,7 @@ fn carry_out(
                 set_reserved(m, *id, before);
                 return Err(engine_refusal(r));
             }
+            m.commit(&p.did, &quote, day, added);
             let row = fx.orders.get(id).expect("an amended order is written");
             Ok(order_view(
                 &row.order,

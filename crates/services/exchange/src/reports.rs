@@ -35,22 +35,43 @@ impl Exchange {
         let s = &self.service;
         let now = now_ms();
         let mut w = s.db.write().await?;
-        let last: Option<(i64, i64, String)> =
-            sqlx::query_as("SELECT seq, to_ms, hash FROM ex_reports ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut *w.tx)
-                .await?;
-        let (seq, from_ms, prev) = match last {
-            Some((seq, to, hash)) => (seq as u64 + 1, to as u64, hash),
-            None => (1, 0, Hash([0; 32]).to_hex()),
+        let last: Option<(i64, i64, String, i64)> = sqlx::query_as(
+            "SELECT seq, to_ms, hash, through_height FROM ex_reports ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *w.tx)
+        .await?;
+        let (seq, from_ms, prev, after_height) = match last {
+            Some((seq, to, hash, through)) => (seq as u64 + 1, to as u64, hash, through as u64),
+            None => (1, 0, Hash([0; 32]).to_hex(), 0),
         };
+        // Every block the exchange applied, unless that is more trades
+        // than a report carries: then whole blocks up to the limit (one
+        // block's trades are never split).
+        let mut through_height = tranche_service::follower::cursor(&mut w.tx).await?;
+        let cut: Option<(i64,)> = sqlx::query_as(
+            "SELECT height FROM ex_trades WHERE report_seq IS NULL AND state IN ('settled', 'failed')
+             ORDER BY height, id LIMIT 1 OFFSET $1",
+        )
+        .bind(REPORT_TRADES_MAX)
+        .fetch_optional(&mut *w.tx)
+        .await?;
+        if let Some((h,)) = cut {
+            let h = h as u64;
+            through_height = if h.saturating_sub(1) > after_height {
+                h - 1
+            } else {
+                h
+            };
+        }
+        let through_height = through_height.max(after_height);
         let rows = sqlx::query(
             "SELECT t.id, t.at_ms, t.token, t.quote, t.price, t.quantity, t.value, t.buyer, b.wallet,
                     t.seller, se.wallet, t.fee_buyer, t.fee_seller, t.state, t.tx, t.height
              FROM ex_trades t JOIN ex_traders b ON b.did = t.buyer JOIN ex_traders se ON se.did = t.seller
-             WHERE t.report_seq IS NULL AND t.state IN ('settled', 'failed')
-             ORDER BY t.id LIMIT $1",
+             WHERE t.report_seq IS NULL AND t.state IN ('settled', 'failed') AND t.height <= $1
+             ORDER BY t.id",
         )
-        .bind(REPORT_TRADES_MAX)
+        .bind(through_height as i64)
         .fetch_all(&mut *w.tx)
         .await?;
         let mut trades = Vec::with_capacity(rows.len());
@@ -111,6 +132,8 @@ impl Exchange {
             from_ms,
             to_ms: now.max(from_ms),
             prev,
+            after_height,
+            through_height,
             trades,
             transfers,
         };
@@ -125,13 +148,14 @@ impl Exchange {
         let body =
             serde_json::to_string(&signed).map_err(|e| ServiceError::internal("a report", e))?;
         sqlx::query(
-            "INSERT INTO ex_reports (seq, from_ms, to_ms, hash, body, pushed) VALUES ($1, $2, $3, $4, $5, 0)",
+            "INSERT INTO ex_reports (seq, from_ms, to_ms, hash, body, pushed, through_height) VALUES ($1, $2, $3, $4, $5, 0, $6)",
         )
         .bind(seq as i64)
         .bind(signed.report.from_ms as i64)
         .bind(signed.report.to_ms as i64)
         .bind(signed.hash.clone())
         .bind(body)
+        .bind(through_height as i64)
         .execute(&mut *w.tx)
         .await?;
         let ids: Vec<i64> = signed
@@ -219,13 +243,20 @@ impl Exchange {
 
     /// Closes a report every period and pushes what is not delivered.
     pub(crate) async fn report_periodically(self: Arc<Self>) {
-        let period = self.policy.report_period_secs * 1_000;
         let client = SignedClient::new(
             Arc::clone(&self.service.key),
             self.service.chain_id.clone(),
             &self.service.config.org,
         );
         loop {
+            // The regulator's period, once its policy is in force (F6-1).
+            let period = self
+                .market()
+                .aml_policy()
+                .map_or(self.policy.report_period_secs, |p| {
+                    u64::from(p.report_period_secs)
+                })
+                * 1_000;
             let last_end = match self.reports_end().await {
                 Ok(t) => t,
                 Err(e) => {

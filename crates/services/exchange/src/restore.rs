@@ -5,11 +5,12 @@
 
 use crate::market::{Asset, JournalEntry, ListingView, Market, Order, Settling};
 use crate::ExchangeSection;
+use anyhow::Context as _;
 use std::sync::Arc;
 use tranche_crypto::Keypair;
 use tranche_matching::{InstrumentId, OrderBook, Price, Side, TimeInForce};
 use tranche_service::Service;
-use tranche_types::{TokenId, WalletAddress};
+use tranche_types::{CountryCode, TokenId, WalletAddress, MS_PER_DAY};
 
 /// A row of `ex_listings`: token, status, reason, height, tx, expiry.
 type ListingDbRow = (String, String, String, i64, Option<String>, Option<String>);
@@ -44,11 +45,11 @@ impl Market {
     pub async fn load(service: &Service, policy: &ExchangeSection) -> anyhow::Result<Market> {
         let mut m = Market::empty(policy)?;
         let mut conn = service.db.pool().acquire().await?;
-        let traders: Vec<(String, i64, String, String)> =
-            sqlx::query_as("SELECT did, id, wallet, state FROM ex_traders")
+        let traders: Vec<(String, i64, String, String, Option<String>)> =
+            sqlx::query_as("SELECT did, id, wallet, state, country FROM ex_traders")
                 .fetch_all(&mut *conn)
                 .await?;
-        for (did, id, wallet, state) in traders {
+        for (did, id, wallet, state, country) in traders {
             let seed = service
                 .vault
                 .get(&did, "wallet-key")
@@ -63,7 +64,8 @@ impl Market {
                 key.address() == wallet,
                 "a trader's wallet key is not their wallet's"
             );
-            m.add_trader(&did, id as u64, key, state == "active");
+            let country = country.map(|c| CountryCode::new(&c)).transpose()?;
+            m.add_trader(&did, id as u64, key, state == "active", country);
         }
         let balances: Vec<(String, String, String)> =
             sqlx::query_as("SELECT wallet, token, units FROM ex_wallet_balances")
@@ -230,6 +232,42 @@ impl Market {
         m.next_order = orders.map_or(1, |n| n as u64 + 1);
         m.next_trade = trades.map_or(1, |n| n as u64 + 1);
         m.applied_height = tranche_service::follower::cursor(&mut conn).await?;
+        // The AML policy's versions (the chain keeps them), and what each
+        // identity committed to today against its daily limits.
+        let versions = service
+            .node
+            .aml_policy()
+            .await
+            .context("reading the AML policy from the node")?
+            .data
+            .versions;
+        for v in versions {
+            m.aml.insert(v.version, (v.effective_height, v.policy));
+        }
+        let day = tranche_service::now_ms() / MS_PER_DAY;
+        let since = (day * MS_PER_DAY) as i64;
+        let limits: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT did, instrument, price, quantity FROM ex_orders WHERE at_ms >= $1 AND price IS NOT NULL",
+        )
+        .bind(since)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (did, instrument, price, quantity) in limits {
+            let quote = instrument.split_once('/').map_or("", |(_, q)| q);
+            m.commit(&did, quote, day, price as u128 * quantity as u128);
+        }
+        let markets: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT o.did, o.instrument, t.value FROM ex_orders o
+             JOIN ex_trades t ON t.buy_order = o.id OR t.sell_order = o.id
+             WHERE o.at_ms >= $1 AND o.price IS NULL",
+        )
+        .bind(since)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (did, instrument, value) in markets {
+            let quote = instrument.split_once('/').map_or("", |(_, q)| q);
+            m.commit(&did, quote, day, value.parse()?);
+        }
         Ok(m)
     }
 }

@@ -98,6 +98,13 @@ impl Exchange {
             who.require(c)?;
         }
         let s = &self.service;
+        // Where they live, for the AML policy's blocked jurisdictions;
+        // the latest credential shown counts.
+        let country = who
+            .country()
+            .map(tranche_types::CountryCode::new)
+            .transpose()
+            .map_err(|e| ServiceError::new(ServiceCode::BadRequest, e.to_string()))?;
         let mut w = s.db.write().await?;
         let known: Option<(i64,)> = sqlx::query_as("SELECT id FROM ex_traders WHERE did = $1")
             .bind(who.did.clone())
@@ -112,12 +119,13 @@ impl Exchange {
                 .put_in(&mut w.tx, &who.did, "wallet-key", key.seed().as_ref(), &[])
                 .await?;
             sqlx::query(
-                "INSERT INTO ex_traders (did, id, wallet, state, opened_ms) VALUES ($1, $2, $3, 'awaiting_consent', $4)",
+                "INSERT INTO ex_traders (did, id, wallet, state, opened_ms, country) VALUES ($1, $2, $3, 'awaiting_consent', $4, $5)",
             )
             .bind(who.did.clone())
             .bind(next)
             .bind(key.address().to_string())
             .bind(now_ms() as i64)
+            .bind(country.map(|c| c.to_string()))
             .execute(&mut *w.tx)
             .await?;
             tranche_service::audit::append(
@@ -133,7 +141,18 @@ impl Exchange {
             )
             .await?;
             w.commit().await?;
-            self.market().add_trader(&who.did, next as u64, key, false);
+            self.market()
+                .add_trader(&who.did, next as u64, key, false, country);
+        } else if country.is_some() {
+            sqlx::query("UPDATE ex_traders SET country = $1 WHERE did = $2")
+                .bind(country.map(|c| c.to_string()))
+                .bind(who.did.clone())
+                .execute(&mut *w.tx)
+                .await?;
+            w.commit().await?;
+            if let Some(t) = self.market().traders.get_mut(&who.did) {
+                t.country = country;
+            }
         } else {
             drop(w);
         }

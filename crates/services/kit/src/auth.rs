@@ -33,6 +33,9 @@ pub const SESSION_TTL_MS: u64 = 15 * 60_000;
 pub const CHALLENGES_MAX: i64 = 10_000;
 /// The role a staff credential in role `r` earns: `staff:r`.
 pub const STAFF_ROLE_PREFIX: &str = "staff:";
+/// What a credential with a country of residence (a jurisdiction
+/// credential) also earns: `country:KR`.
+pub const COUNTRY_ROLE_PREFIX: &str = "country:";
 
 /// `POST /auth/challenge`'s answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -90,6 +93,13 @@ impl Principal {
                 format!("this needs the role {role}; log in with a credential that grants it"),
             ))
         }
+    }
+
+    /// The country of residence a credential asserted, if any.
+    pub fn country(&self) -> Option<&str> {
+        self.roles
+            .iter()
+            .find_map(|r| r.strip_prefix(COUNTRY_ROLE_PREFIX))
     }
 
     /// The credential that earned `role`, for the audit log.
@@ -284,6 +294,11 @@ impl Auth {
             if c.signer != own {
                 for t in c.types.iter().filter(|t| *t != "VerifiableCredential") {
                     roles.push(t.clone());
+                    credentials.push(credential.clone());
+                }
+                // Where they live, for AML rules on jurisdictions (F6-1).
+                if let Some(country) = c.claims.get("countryOfResidence").and_then(Value::as_str) {
+                    roles.push(format!("{COUNTRY_ROLE_PREFIX}{country}"));
                     credentials.push(credential.clone());
                 }
             }

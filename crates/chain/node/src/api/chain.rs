@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tranche_api::node::{
-    At, BatchAnswer, BatchItem, BlockRecord, EquivocationView, MemberView, NextNonce, PolicyView,
-    Status, SubmitStatus, Submitted, TransactionRecord, ValidatorView, Validators,
+    AmlPolicyEntry, AmlPolicyView, At, BatchAnswer, BatchItem, BlockRecord, EquivocationView,
+    MemberView, NextNonce, PolicyView, Status, SubmitStatus, Submitted, TransactionRecord,
+    ValidatorView, Validators,
 };
 use tranche_api::{ErrorBody, ErrorCode, BATCH_BODY_BYTES_MAX, BATCH_TXS_MAX};
 use tranche_block::AdmitError;
@@ -391,6 +392,29 @@ pub(super) async fn policy(State(s): State<Arc<Shared>>) -> Answer<At<PolicyView
         appraisal_tolerance_bps: p.appraisal_tolerance_bps,
     };
     at(&view, answer)
+}
+
+/// The AML regulator's policy (F6-1): every version published, and the
+/// one governing the next block.
+#[utoipa::path(get, path = "/aml-policy", tag = "chain",
+    responses((status = 200, description = "The AML policy's versions", body = At<AmlPolicyView>)))]
+pub(super) async fn aml_policy(State(s): State<Arc<Shared>>) -> Answer<At<AmlPolicyView>> {
+    let view = s.view();
+    let entry = |n: u32, v: &tranche_ledger::AmlPolicyVersion| AmlPolicyEntry {
+        version: n,
+        regulator: v.regulator.clone(),
+        effective_height: v.effective_height,
+        published_height: v.published_height,
+        policy: v.policy.clone(),
+    };
+    let versions = view
+        .ledger
+        .aml_policies()
+        .map(|(n, v)| entry(*n, v))
+        .collect();
+    let next = view.height + 1;
+    let in_force = view.ledger.aml_policy_at(next).map(|(n, v)| entry(n, v));
+    at(&view, AmlPolicyView { in_force, versions })
 }
 
 /// The committee signing consensus votes, every bonded validator with its

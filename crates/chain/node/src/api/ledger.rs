@@ -27,29 +27,53 @@ pub(super) async fn organisation(
 ) -> Answer<At<OrganisationView>> {
     let org: OrgId = parse("organisation", &org)?;
     let view = s.view();
-    let o = view
+    let answer = organisation_view(&view.ledger, org)?;
+    at(&view, answer)
+}
+
+/// The organisation that signs with a key: how a service that sees a
+/// transaction's signer learns who sent it and in which roles.
+#[utoipa::path(get, path = "/keys/{key}/organisation", tag = "ledger",
+    params(("key" = String, Path, description = "An ed25519 public key, hex")),
+    responses(
+        (status = 200, description = "The organisation", body = At<OrganisationView>),
+        (status = 404, description = "No organisation signs with this key", body = ErrorBody)))]
+pub(super) async fn organisation_of_key(
+    State(s): State<Arc<Shared>>,
+    Path(key): Path<String>,
+) -> Answer<At<OrganisationView>> {
+    let key: tranche_types::PublicKey = parse("public key", &key)?;
+    let view = s.view();
+    let org = view
         .ledger
+        .organisation_of_key(&key)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("no organisation signs with key {key}")))?;
+    let answer = organisation_view(&view.ledger, org)?;
+    at(&view, answer)
+}
+
+fn organisation_view(ledger: &Ledger, org: OrgId) -> Result<OrganisationView, ApiError> {
+    let o = ledger
         .organisation(&org)
         .ok_or_else(|| ApiError::not_found(format!("no organisation {org}")))?;
-    let elected = view.ledger.next_committee();
-    let validator = view
-        .ledger
+    let elected = ledger.next_committee();
+    let validator = ledger
         .validator(&org)
         .map(|v| validator_view(&org, v, elected.iter().any(|m| m.org == org)));
-    let audit_anchor = view.ledger.audit_anchor(&org).map(|a| AuditAnchorView {
+    let audit_anchor = ledger.audit_anchor(&org).map(|a| AuditAnchorView {
         entries: a.entries,
         head: a.head,
         height: a.height,
     });
-    let answer = OrganisationView {
+    Ok(OrganisationView {
         key: o.key,
         roles: o.roles.list(),
         governor: o.governor,
         validator,
         audit_anchor,
         org,
-    };
-    at(&view, answer)
+    })
 }
 
 /// A wallet: its DID, custody, balances, freezes and the custodial wallets

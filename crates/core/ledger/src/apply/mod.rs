@@ -407,5 +407,6 @@ pub(crate) fn execute(
         Payload::ReclaimDistribution(p) => reclaim_distribution(state, &mut tx, p),
         Payload::RecordOwnership(p) => record_ownership(state, &tx, p),
         Payload::RedeemCash(p) => redeem_cash(state, &mut tx, p),
+        Payload::PublishAmlPolicy(p) => publish_aml_policy(state, &tx, p),
     }
 }

@@ -191,3 +191,71 @@ fn rec9_an_audit_anchor_only_moves_forward_and_only_for_an_organisation() {
     let stranger = tranche_crypto::Keypair::from_seed(&[201; 32]);
     w.rejects(&stranger, anchor(1, 1), RejectCode::NotAdmitted);
 }
+
+#[test]
+fn f6_1_the_aml_policy_is_published_by_the_regulator_in_versions_that_take_effect_later() {
+    let mut w = World::new();
+    let policy = |sanctioned: Vec<Did>| AmlPolicy {
+        report_period_secs: 3_600,
+        limits: BoundedVec(vec![AmlLimit {
+            asset: id("USD"),
+            large_value: Units(1_000_000),
+            daily_value_max: Units(5_000_000),
+            travel_rule_value: Units(100_000),
+        }]),
+        blocked_countries: BoundedVec(vec![CountryCode::new("KP").unwrap()]),
+        sanctioned: BoundedVec(sanctioned),
+    };
+    let publish = |version: u32, effective_height: u64, sanctioned: Vec<Did>| {
+        Payload::PublishAmlPolicy(PublishAmlPolicy {
+            version,
+            effective_height,
+            policy: policy(sanctioned),
+        })
+    };
+    let (regulator, exchange) = (w.regulator.clone(), w.exchange.clone());
+    let h = w.ctx.height;
+    // Only a regulator publishes.
+    w.rejects(
+        &exchange,
+        publish(1, h + 5, vec![]),
+        RejectCode::MissingRole,
+    );
+    // Versions start at 1 and take effect after the block carrying them.
+    w.rejects(
+        &regulator,
+        publish(2, h + 5, vec![]),
+        RejectCode::AmlPolicyOutOfOrder,
+    );
+    let h = w.ctx.height;
+    w.rejects(
+        &regulator,
+        publish(1, h, vec![]),
+        RejectCode::AmlPolicyOutOfOrder,
+    );
+    let h = w.ctx.height;
+    w.ok(&regulator, publish(1, h + 2, vec![]));
+    assert!(w.ledger.aml_policy_at(h + 1).is_none(), "not yet in force");
+    let (v, p) = w.ledger.aml_policy_at(h + 2).unwrap();
+    assert_eq!((v, p.effective_height, p.published_height), (1, h + 2, h));
+    assert_eq!(p.regulator.as_str(), "aml-regulator");
+    assert!(p.policy.is_blocked(&CountryCode::new("KP").unwrap()));
+    assert_eq!(
+        p.policy.limit("USD").unwrap().daily_value_max,
+        Units(5_000_000)
+    );
+    // The next version, with a sanctioned identity, replaces it from its height.
+    let bad = Person::new(9).did;
+    w.rejects(
+        &regulator,
+        publish(1, h + 20, vec![]),
+        RejectCode::AmlPolicyOutOfOrder,
+    );
+    let h2 = w.ctx.height;
+    w.ok(&regulator, publish(2, h2 + 10, vec![bad.clone()]));
+    assert_eq!(w.ledger.aml_policy_at(h2 + 9).unwrap().0, 1);
+    let (v, p) = w.ledger.aml_policy_at(h2 + 10).unwrap();
+    assert_eq!(v, 2);
+    assert!(p.policy.is_sanctioned(bad.as_str()));
+    assert_eq!(w.ledger.aml_policies().count(), 2);
+}
