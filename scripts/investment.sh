@@ -16,8 +16,9 @@
 # traders at the exchange's service, which lists the token, and Bob buys 20
 # of Alice's tokens for deposit tokens, settled on chain (F6-2..F6-7); the asset is sold
 # and every token redeemed at 100 USD and revoked (F5-10), which delists it
-# at the exchange; the exchange checks the supply on its own node (SR-2), the regulator reads the
-# transfers from its own (F6-9), and the issuer's, the TSP's and the
+# at the exchange; the exchange checks the supply on its own node (SR-2); the regulator's
+# first AML policy is in force on chain (F6-1) and each of the exchange's signed reports
+# reconciles clean against the chain (F6-6, F6-8, F6-9); and the issuer's, the TSP's and the
 # custodian's audit logs verify against their anchors on chain (REC-9). The owner's name and address go only to the services'
 # vaults. Every check is asserted, and the threats on the way are
 # refused: a price 30 % above the appraisal, an asset registered by
@@ -407,4 +408,22 @@ staff_login exchange 0 x-op
 audit "$EXCHANGE" x-op exchange
 grep -q "issued 1000 of 1000" "$WORK/audit-exchange.json" \
   || { echo "check failed: the exchange's listing is not in its audit log" >&2; exit 1; }
+
+echo "== F6-1 the regulator's AML policy is on chain; F6-6/F6-8/F6-9 the exchange reports, the regulator reconciles"
+REGULATOR=$(service regulator '["api"]')
+aml_version() { "$TRANCHE" query aml-policy | field 'd["data"]["in_force"]["version"]'; }
+until_eq "F6-1 the regulator's first AML policy is in force" 1 aml_version
+# Close the exchange's period now (it also does so every reporting period),
+# and wait for the regulator to have reconciled it.
+SEQ=$(call "$EXCHANGE" x-op /reports '{}' | field 'd["report"]["seq"]')
+staff_login regulator 0 reg-op
+reconciled() { call "$REGULATOR" reg-op "/reports?exchange=devnet-exchange" \
+  | field "[r['state'] for r in d if r['seq'] == $SEQ][0]"; }
+until_eq "the regulator received and reconciled the exchange's report $SEQ" reconciled reconciled
+REC=$(call "$REGULATOR" reg-op "/reconciliations?exchange=devnet-exchange")
+check "every report of the exchange reconciles clean against the chain" True \
+  "$(echo "$REC" | field 'all(r["verdict"] == "clean" for r in d) and sum(r["matched"] for r in d) >= 3')"
+check "no finding about the exchange" 0 \
+  "$(call "$REGULATOR" reg-op "/findings?exchange=devnet-exchange" | field 'len(d)')"
+echo "  ok: $(echo "$REC" | field 'sum(r["matched"] for r in d)') transfers on chain touching the exchange's wallets, each in its reports"
 echo "investment scenario complete"

@@ -55,22 +55,25 @@ pub struct ReportedTrade {
     pub height: u64,
 }
 
-/// One transfer a settlement made on chain, with both sides' identities
-/// (F6-8): what the regulator finds again on chain.
+/// One movement of units on chain touching the exchange's wallets, with
+/// both sides' identities (F6-8): a settlement leg of a trade, a deposit,
+/// a withdrawal, a redemption. What the regulator finds again on chain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ReportedTransfer {
-    /// The trade it settled.
-    pub trade: u64,
+    /// The trade it settled, for a settlement leg.
+    pub trade: Option<u64>,
+    /// How it moved: `settlement`, `holder`, `issuance`, `revocation`, ...
+    pub kind: String,
     /// The token moved.
     pub token: String,
-    /// The originator's wallet.
-    pub from_wallet: String,
-    /// The originator's DID.
-    pub from: String,
+    /// The originator's wallet (none for issuance and minting).
+    pub from_wallet: Option<String>,
+    /// The originator's DID, if the wallet is bound to one.
+    pub from: Option<String>,
     /// The beneficiary's wallet.
     pub to_wallet: String,
-    /// The beneficiary's DID.
-    pub to: String,
+    /// The beneficiary's DID, if the wallet is bound to one.
+    pub to: Option<String>,
     /// Units.
     #[schema(value_type = String)]
     pub amount: Units,
@@ -100,9 +103,10 @@ pub struct ExchangeReport {
     /// is in this report, and every transfer the settlements made, so the
     /// regulator reconciles it against exactly these blocks.
     pub through_height: u64,
-    /// The trades the chain decided in the period.
+    /// The trades the chain decided in the blocks covered.
     pub trades: Vec<ReportedTrade>,
-    /// The transfers the settled ones made.
+    /// Every movement of units touching the exchange's wallets in those
+    /// blocks: the settled trades' legs, deposits, withdrawals.
     pub transfers: Vec<ReportedTransfer>,
 }
 
@@ -206,6 +210,211 @@ pub fn check_chain(
     Ok(())
 }
 
+/// A movement of units on chain touching an exchange's wallets, as the
+/// regulator reads it from the finalized blocks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ChainTransfer {
+    /// The block.
+    pub height: u64,
+    /// The transaction, hex.
+    pub tx: String,
+    /// Its place among the block's movements.
+    pub index: u32,
+    /// The token.
+    pub token: String,
+    /// The originator's wallet (none for issuance and minting).
+    pub from_wallet: Option<String>,
+    /// The originator's DID, as the chain binds the wallet.
+    pub from: Option<String>,
+    /// The beneficiary's wallet.
+    pub to_wallet: String,
+    /// The beneficiary's DID.
+    pub to: Option<String>,
+    /// Units.
+    #[schema(value_type = String)]
+    pub amount: Units,
+    /// How it moved: `settlement`, `holder`, `issuance`, ...
+    pub kind: String,
+}
+
+/// One difference between a report and the chain (F6-9, REC-2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Mismatch {
+    /// `missing` (on chain, in no report), `extra` (reported, not on
+    /// chain), `altered` (both, but not the same token, wallets, DIDs,
+    /// amount or block), `repeated` (reported before, in an earlier
+    /// report).
+    pub kind: String,
+    /// What differs, in words.
+    pub detail: String,
+    /// The transfer on chain, if there is one.
+    pub chain: Option<ChainTransfer>,
+    /// The report's entry, if there is one.
+    pub reported: Option<ReportedTransfer>,
+}
+
+impl Mismatch {
+    /// What the mismatch is about, stable across reruns: the transaction
+    /// and the leg's token and wallets.
+    pub fn subject(&self) -> String {
+        match (&self.chain, &self.reported) {
+            (Some(c), _) => format!("{}/{}", c.tx, c.index),
+            (None, Some(r)) => format!(
+                "{}/{}/{}/{}/{}",
+                r.tx,
+                r.token,
+                r.from_wallet.as_deref().unwrap_or("-"),
+                r.to_wallet,
+                r.amount
+            ),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// What [`reconcile`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    /// The chain transfers a report entry matched (indexes into `chain`).
+    pub matched: Vec<usize>,
+    /// Every difference.
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// Reconciles an exchange's reported transfers against the transfers on
+/// chain touching its wallets in the same blocks (F6-9). A report entry
+/// matches the chain transfer of the same transaction, token and wallets;
+/// it must also have the same amount, block and DIDs. `reported_before`
+/// says whether an entry was matched by an earlier report. Pure: the
+/// service and `tranche verify reconciliation` run the same code.
+pub fn reconcile(
+    chain: &[ChainTransfer],
+    reported: &[ReportedTransfer],
+    reported_before: impl Fn(&ReportedTransfer) -> bool,
+) -> Reconciled {
+    use std::collections::HashMap;
+    let mut by_key: HashMap<(&str, &str, &str, &str), Vec<usize>> = HashMap::new();
+    for (i, c) in chain.iter().enumerate() {
+        let from = c.from_wallet.as_deref().unwrap_or("");
+        by_key
+            .entry((c.tx.as_str(), c.token.as_str(), from, c.to_wallet.as_str()))
+            .or_default()
+            .push(i);
+    }
+    let mut used = vec![false; chain.len()];
+    let mut out = Reconciled::default();
+    for r in reported {
+        let key = (
+            r.tx.as_str(),
+            r.token.as_str(),
+            r.from_wallet.as_deref().unwrap_or(""),
+            r.to_wallet.as_str(),
+        );
+        let found = by_key
+            .get(&key)
+            .and_then(|is| is.iter().copied().find(|i| !used[*i]));
+        let Some(i) = found else {
+            let from = r.from_wallet.as_deref().unwrap_or("(issued)");
+            let (kind, detail) = if by_key.contains_key(&key) {
+                (
+                    "repeated",
+                    format!(
+                        "{} {} from {from} to {} in {} is reported twice",
+                        r.amount, r.token, r.to_wallet, r.tx
+                    ),
+                )
+            } else if reported_before(r) {
+                (
+                    "repeated",
+                    format!(
+                        "{} {} from {from} to {} in {} was reported before",
+                        r.amount, r.token, r.to_wallet, r.tx
+                    ),
+                )
+            } else if chain.iter().any(|c| c.tx == r.tx) {
+                (
+                    "altered",
+                    format!(
+                        "transaction {} moved no {} from {from} to {}",
+                        r.tx, r.token, r.to_wallet
+                    ),
+                )
+            } else {
+                (
+                    "extra",
+                    format!(
+                        "{} {} from {from} to {} in {} is in no block the report covers",
+                        r.amount, r.token, r.to_wallet, r.tx
+                    ),
+                )
+            };
+            out.mismatches.push(Mismatch {
+                kind: kind.into(),
+                detail,
+                chain: None,
+                reported: Some(r.clone()),
+            });
+            continue;
+        };
+        used[i] = true;
+        out.matched.push(i);
+        let c = &chain[i];
+        let mut differs = Vec::new();
+        if c.amount != r.amount {
+            differs.push(format!(
+                "amount {} on chain, {} reported",
+                c.amount, r.amount
+            ));
+        }
+        if c.height != r.height {
+            differs.push(format!(
+                "block {} on chain, {} reported",
+                c.height, r.height
+            ));
+        }
+        if c.from != r.from {
+            differs.push(format!(
+                "originator {} on chain, {} reported",
+                c.from.as_deref().unwrap_or("none"),
+                r.from.as_deref().unwrap_or("none")
+            ));
+        }
+        if c.to != r.to {
+            differs.push(format!(
+                "beneficiary {} on chain, {} reported",
+                c.to.as_deref().unwrap_or("none"),
+                r.to.as_deref().unwrap_or("none")
+            ));
+        }
+        if !differs.is_empty() {
+            out.mismatches.push(Mismatch {
+                kind: "altered".into(),
+                detail: differs.join("; "),
+                chain: Some(c.clone()),
+                reported: Some(r.clone()),
+            });
+        }
+    }
+    for (i, c) in chain.iter().enumerate() {
+        if !used[i] {
+            out.mismatches.push(Mismatch {
+                kind: "missing".into(),
+                detail: format!(
+                    "{} {} from {} to {} in block {} is in no report",
+                    c.amount,
+                    c.token,
+                    c.from_wallet.as_deref().unwrap_or("(issued)"),
+                    c.to_wallet,
+                    c.height
+                ),
+                chain: Some(c.clone()),
+                reported: None,
+            });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,5 +469,74 @@ mod tests {
         // From where a reader left off.
         let after = (2, Hash::from_hex(&reports[1].hash).unwrap());
         assert_eq!(check_chain("x", after, &reports[2..]), Ok(()));
+    }
+
+    fn on_chain(tx: &str, amount: u128) -> ChainTransfer {
+        ChainTransfer {
+            height: 7,
+            tx: tx.into(),
+            index: 0,
+            token: "T".into(),
+            from_wallet: Some("wa".into()),
+            from: Some("did:a".into()),
+            to_wallet: "wb".into(),
+            to: Some("did:b".into()),
+            amount: Units(amount),
+            kind: "settlement".into(),
+        }
+    }
+
+    fn entry(tx: &str, amount: u128) -> ReportedTransfer {
+        ReportedTransfer {
+            trade: Some(1),
+            kind: "settlement".into(),
+            token: "T".into(),
+            from_wallet: Some("wa".into()),
+            from: Some("did:a".into()),
+            to_wallet: "wb".into(),
+            to: Some("did:b".into()),
+            amount: Units(amount),
+            tx: tx.into(),
+            height: 7,
+        }
+    }
+
+    #[test]
+    fn f6_9_each_difference_between_a_report_and_the_chain_is_a_mismatch() {
+        let chain = vec![on_chain("t1", 5), on_chain("t2", 6), on_chain("t3", 7)];
+        let never = |_: &ReportedTransfer| false;
+        // Clean.
+        let all = vec![entry("t1", 5), entry("t2", 6), entry("t3", 7)];
+        let r = reconcile(&chain, &all, never);
+        assert_eq!((r.matched.len(), r.mismatches.len()), (3, 0));
+        let kinds =
+            |r: Reconciled| -> Vec<String> { r.mismatches.into_iter().map(|m| m.kind).collect() };
+        // An entry dropped: the chain's transfer is missing from the report.
+        assert_eq!(kinds(reconcile(&chain, &all[..2], never)), ["missing"]);
+        // An amount altered.
+        let mut altered = all.clone();
+        altered[1].amount = Units(60);
+        let r = reconcile(&chain, &altered, never);
+        assert_eq!(r.mismatches[0].kind, "altered");
+        assert!(r.mismatches[0]
+            .detail
+            .contains("amount 6 on chain, 60 reported"));
+        // A DID altered.
+        let mut other = all.clone();
+        other[0].to = Some("did:x".into());
+        assert_eq!(kinds(reconcile(&chain, &other, never)), ["altered"]);
+        // A transfer that is not on chain.
+        let mut extra = all.clone();
+        extra.push(entry("t9", 1));
+        assert_eq!(kinds(reconcile(&chain, &extra, never)), ["extra"]);
+        // One reported again that an earlier report had.
+        let before = |r: &ReportedTransfer| r.tx == "t0";
+        let mut again = all.clone();
+        again.push(entry("t0", 1));
+        assert_eq!(kinds(reconcile(&chain, &again, before)), ["repeated"]);
+        // Reported twice in one report: the second finds no transfer left.
+        let mut twice = all.clone();
+        twice.push(entry("t1", 5));
+        assert_eq!(kinds(reconcile(&chain, &twice, never)), ["repeated"]);
     }
 }

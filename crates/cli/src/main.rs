@@ -157,6 +157,22 @@ enum Command {
     #[command(verbatim_doc_comment,
               after_long_help = format!("An example config (--config FILE):\n\n{}", tranche_exchange::EXAMPLE_CONFIG))]
     Exchange(commands::services::RoleArgs),
+    /// Run an AML regulator's service: its policy published on chain
+    /// (F6-1), exchanges' signed reports taken in (F6-6, F6-8) and
+    /// reconciled against the chain (F6-9, REC-2), monitoring rules over
+    /// them, every finding and alert on its audit log (REC-9); or keep its
+    /// staff credentials.
+    ///
+    /// An exchange sends its reports here by setting `report_url` to this
+    /// service's `/reports`. Staff read `/reconciliations`, `/findings` and
+    /// `/alerts` with `tranche service call`.
+    ///
+    /// Examples:
+    ///   tranche regulator --config regulator.toml
+    ///   tranche regulator --config regulator.toml staff add --subject did:key:z6Mk... --role analyst --out an.json
+    #[command(verbatim_doc_comment,
+              after_long_help = format!("An example config (--config FILE):\n\n{}", tranche_regulator::EXAMPLE_CONFIG))]
+    Regulator(commands::services::RoleArgs),
     /// Call a role service: log in with a DID, or sign as an organisation.
     #[command(subcommand)]
     Service(commands::services::ServiceCommand),
@@ -269,6 +285,7 @@ fn main() -> ExitCode {
         Command::Bank(a) => commands::services::bank(&ctx, a),
         Command::Custodian(a) => commands::services::custodian(&ctx, a),
         Command::Exchange(a) => commands::services::exchange(&ctx, a),
+        Command::Regulator(a) => commands::services::regulator(&ctx, a),
         Command::Tsp(a) => commands::services::tsp(&ctx, a),
         Command::Service(c) => commands::services::service(&ctx, c),
         Command::Audit(c) => commands::audit::run(&ctx, c),

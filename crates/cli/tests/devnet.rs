@@ -76,8 +76,8 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
     // Four validators, then the custodian's node, which follows.
     assert_eq!(apis.len(), 5);
     // The issuer's service runs beside its node, with two operators, the
-    // escrow bank's, the TSP's, the custodian's and the exchange's with one
-    // each.
+    // escrow bank's, the TSP's, the custodian's, the exchange's and the
+    // regulator's with one each.
     let services = devnet(&dir).services;
     let roles: Vec<(&str, &str, usize)> = services
         .iter()
@@ -90,7 +90,8 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
             ("bank", "devnet-bank", 1),
             ("tsp", "devnet-tsp", 1),
             ("custodian", "devnet-custodian", 1),
-            ("exchange", "devnet-exchange", 1)
+            ("exchange", "devnet-exchange", 1),
+            ("regulator", "devnet-regulator", 1)
         ]
     );
     assert_eq!(status(&apis[4]).unwrap()["validating"], false);

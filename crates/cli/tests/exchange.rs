@@ -13,17 +13,17 @@ use std::path::{Path, PathBuf};
 use tranche_api::client::NodeClient;
 use tranche_devnet::DevnetFile;
 use tranche_ledger::Ledger;
-use tranche_testkit::world::{
-    appraisal, claim_until, date, execution, issuance_request, record_ownership, register_asset,
-    usd,
+use tranche_testkit::world::{claim_until, date, issuance_request};
+use tranche_types::{
+    AmlPolicy, ChainId, ClaimTopic, Payload, PublishAmlPolicy, SetFrozen, SetPaused, WalletAddress,
 };
-use tranche_types::{ChainId, ClaimTopic, Payload, SetFrozen, SetPaused, WalletAddress};
 
 mod support;
 
 use support::services::{
     bearer, did_of, healthy, http_receiver, issue_vc, kyc_people, login_as, raw, send,
-    service_table, start, stop_devnet_service, text, tranche, wait_for, ServiceRun,
+    service_table, start, stop_devnet_service, text, tokenize, tranche, wait_for, ServiceRun,
+    Tokenizers,
 };
 
 fn chain_balance(
@@ -88,20 +88,29 @@ fn f6_2_f6_5_f6_7_sr2_traders_trade_a_listed_token_and_every_trade_settles_on_ch
     stop_devnet_service(&rt, &devnet, "exchange", tranche_exchange::MIGRATIONS);
     stop_devnet_service(&rt, &devnet, "tsp", tranche_tsp::MIGRATIONS);
     stop_devnet_service(&rt, &devnet, "issuer", tranche_issuer::MIGRATIONS);
+    // ... and as the regulator, to publish AML policies.
+    stop_devnet_service(&rt, &devnet, "regulator", tranche_regulator::MIGRATIONS);
     let bank = support::services::login_devnet_staff(tmp.path(), &devnet, "bank");
     let pw = PathBuf::from(&devnet.password_file);
     let keys = PathBuf::from(&devnet.keys);
     let open = |name: &str| {
         tranche_keystore::open_key_file(&keys.join(format!("{name}.key")), Some(&pw)).unwrap()
     };
-    let [tsp, issuer, kyc, registry, appraiser] = [
+    let [tsp, issuer, kyc, registry, appraiser, regulator] = [
         "devnet-tsp",
         "devnet-issuer",
         "devnet-kyc",
         "devnet-registry",
         "devnet-appraiser",
+        "devnet-regulator",
     ]
     .map(open);
+    let orgs = Tokenizers {
+        tsp,
+        issuer,
+        registry,
+        appraiser,
+    };
     let node = NodeClient::new(&devnet.nodes[0].api, None).unwrap();
     let chain: ChainId = devnet.chain_id.parse().unwrap();
     let t = tmp.path();
@@ -263,32 +272,7 @@ fn f6_2_f6_5_f6_7_sr2_traders_trade_a_listed_token_and_every_trade_settles_on_ch
             &[(wallets[0], 100)],
             100,
         );
-        rt.block_on(async {
-            let owner = Ledger::did_of_key(&alice.1.public_key());
-            send(
-                &node,
-                &chain,
-                &registry,
-                record_ownership(&asset, owner.clone()),
-            )
-            .await;
-            send(
-                &node,
-                &chain,
-                &tsp,
-                register_asset(&asset, owner, usd(1_000_000)),
-            )
-            .await;
-            send(&node, &chain, &appraiser, appraisal(&asset, usd(1_000_000))).await;
-            send(
-                &node,
-                &chain,
-                &tsp,
-                Payload::RequestIssuance(request.clone()),
-            )
-            .await;
-            send(&node, &chain, &issuer, execution(&request)).await;
-        });
+        rt.block_on(tokenize(&node, &chain, &orgs, &alice.1, &request));
         wait_for("the token listed", || {
             get(&b, "/markets")
                 .1
@@ -521,7 +505,7 @@ fn f6_2_f6_5_f6_7_sr2_traders_trade_a_listed_token_and_every_trade_settles_on_ch
         rt.block_on(send(
             &node,
             &chain,
-            &issuer,
+            &orgs.issuer,
             Payload::SetPaused(SetPaused {
                 token: token.parse().unwrap(),
                 paused: true,
@@ -550,7 +534,7 @@ fn f6_2_f6_5_f6_7_sr2_traders_trade_a_listed_token_and_every_trade_settles_on_ch
         rt.block_on(send(
             &node,
             &chain,
-            &issuer,
+            &orgs.issuer,
             Payload::SetPaused(SetPaused {
                 token: token.parse().unwrap(),
                 paused: false,
@@ -593,10 +577,17 @@ fn f6_2_f6_5_f6_7_sr2_traders_trade_a_listed_token_and_every_trade_settles_on_ch
         assert_eq!(status, 200, "{closed}");
         let reported = &closed["report"];
         assert_eq!(reported["trades"].as_array().unwrap().len(), 2, "{closed}");
-        assert_eq!(
-            reported["transfers"].as_array().unwrap().len(),
-            3,
-            "two legs and one: {closed}"
+        // Every movement touching a trader's wallet: the trades' legs, each
+        // naming its trade, and the deposits.
+        let moves = reported["transfers"].as_array().unwrap();
+        let legs: Vec<&Value> = moves.iter().filter(|m| m["kind"] == "settlement").collect();
+        assert_eq!(legs.len(), 3, "two legs and one: {closed}");
+        assert!(legs.iter().all(|l| l["trade"].is_u64()), "{closed}");
+        assert!(
+            moves.iter().any(|m| m["kind"] == "issuance"
+                && m["to_wallet"] == wallets[0].to_string().as_str()
+                && m["to"] == did_of(&alice.1).as_str()),
+            "alice's tokens, issued to her exchange wallet: {closed}"
         );
         assert_eq!(reported["trades"][0]["seller"], did_of(&alice.1));
         assert_eq!(reported["trades"][0]["buyer"], did_of(&bob.1));
@@ -636,7 +627,11 @@ fn f6_2_f6_5_f6_7_sr2_traders_trade_a_listed_token_and_every_trade_settles_on_ch
         };
         let o = verify(&file);
         assert!(o.status.success(), "{}", text(&o));
-        assert!(text(&o).contains("2 trades, 3 transfers"), "{}", text(&o));
+        assert!(
+            text(&o).contains(&format!("2 trades, {} transfers", moves.len())),
+            "{}",
+            text(&o)
+        );
         let mut tampered: Value =
             serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         let last = tampered.as_array().unwrap().len() - 1;
@@ -839,7 +834,7 @@ fn f6_2_f6_5_f6_7_sr2_traders_trade_a_listed_token_and_every_trade_settles_on_ch
                 frozen: on,
             })
         };
-        rt.block_on(send(&node, &chain, &issuer, frozen(true)));
+        rt.block_on(send(&node, &chain, &orgs.issuer, frozen(true)));
         let (status, out) = post(
             &a,
             "/orders",
@@ -867,7 +862,7 @@ fn f6_2_f6_5_f6_7_sr2_traders_trade_a_listed_token_and_every_trade_settles_on_ch
             alice_tokens,
             "alice's tokens whole"
         );
-        rt.block_on(send(&node, &chain, &issuer, frozen(false)));
+        rt.block_on(send(&node, &chain, &orgs.issuer, frozen(false)));
 
         // kill -9 under load: Alice and Bob keep trading while the exchange
         // is killed. After the restart every acknowledged order is on the
@@ -948,6 +943,62 @@ fn f6_2_f6_5_f6_7_sr2_traders_trade_a_listed_token_and_every_trade_settles_on_ch
             chain_balance(&rt, &node, &wallets[1], &token),
             "the trade ledger is the chain's"
         );
+
+        // The regulator's AML policy (F6-1), from the block it governs: a
+        // sanctioned identity trades no more, and an identity commits at
+        // most the daily limit in orders; the exchange's own limits stay.
+        let publish = |sanctioned: Vec<String>, daily: &str| {
+            rt.block_on(async {
+                let now = node.aml_policy().await.unwrap();
+                let version = now.data.versions.last().map_or(1, |v| v.version + 1);
+                let policy: AmlPolicy = serde_json::from_value(json!({
+                    "report_period_secs": 3600,
+                    "limits": [{"asset": "USD-DEP", "large_value": "0", "daily_value_max": daily, "travel_rule_value": "0"}],
+                    "blocked_countries": [],
+                    "sanctioned": sanctioned,
+                }))
+                .unwrap();
+                let p = Payload::PublishAmlPolicy(PublishAmlPolicy {
+                    version,
+                    effective_height: now.height + 3,
+                    policy,
+                });
+                send(&node, &chain, &regulator, p).await;
+            })
+        };
+        publish(vec![did_of(&bob.1)], "1000");
+        let dep = format!("{token}/USD-DEP");
+        wait_for("the policy enforced", || {
+            let (status, out) = post(
+                &b,
+                "/orders",
+                json!({"instrument": dep, "side": "buy", "price": 1, "quantity": 1, "tif": "ioc"}),
+            );
+            status == 422
+                && out["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("sanctioned"))
+        });
+        refused(
+            &a,
+            json!({"instrument": dep, "side": "sell", "price": 11, "quantity": 100}),
+            "over_daily_limit",
+        );
+        refused(
+            &a,
+            json!({"instrument": dep, "side": "buy", "price": 5, "quantity": 1001}),
+            "over_order_limit",
+        );
+        // Each refusal is in the exchange's audit log, on the policy's authority.
+        let audit = get(&op, "/audit?after=0&limit=1000").1;
+        assert!(audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["entry"]["authority"] == "aml-policy"
+                && r["entry"]["decision"] == "refused: sanctioned"));
+        // The next run trades under a policy that bars nobody.
+        publish(Vec::new(), "0");
 
         let mut service = cleanup.children.pop().unwrap();
         service.kill().unwrap();

@@ -50,6 +50,9 @@ pub const CUSTODIAN_OPERATORS: [&str; 1] = ["custodian-operator-1"];
 /// The exchange's staff the devnet makes: one operator, who credits and
 /// debits traders' accounts.
 pub const EXCHANGE_OPERATORS: [&str; 1] = ["exchange-operator-1"];
+/// The regulator's staff the devnet makes: one operator, who publishes
+/// the policy, links identities and reads findings and alerts.
+pub const REGULATOR_OPERATORS: [&str; 1] = ["regulator-operator-1"];
 /// The issuer's service listens this far above the base port.
 const ISSUER_SERVICE_PORT_OFFSET: u16 = 201;
 /// The escrow bank's service listens this far above the base port.
@@ -60,6 +63,8 @@ const TSP_SERVICE_PORT_OFFSET: u16 = 203;
 const CUSTODIAN_SERVICE_PORT_OFFSET: u16 = 204;
 /// The exchange's service listens this far above the base port.
 const EXCHANGE_SERVICE_PORT_OFFSET: u16 = 205;
+/// The regulator's service listens this far above the base port.
+const REGULATOR_SERVICE_PORT_OFFSET: u16 = 206;
 /// The escrow bank's deposit token.
 pub const DEPOSIT_TOKEN: &str = "USD-DEP";
 /// How long a service may take to answer its health check.
@@ -273,6 +278,7 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
         .chain(&TSP_OPERATORS)
         .chain(&CUSTODIAN_OPERATORS)
         .chain(&EXCHANGE_OPERATORS)
+        .chain(&REGULATOR_OPERATORS)
     {
         let key = Keypair::generate(&mut OsRng);
         let file = KeyFile::seal(&key, password.as_bytes(), KdfParams::DEFAULT, &mut OsRng)?;
@@ -385,7 +391,24 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
         EXCHANGE_SERVICE_PORT_OFFSET,
         format!(
             "trusted_issuers = [\"{kyc}\"]\n\n[exchange]\ncurrencies = [\"USD\", \"EUR\", \"KRW\", \"BTC\", \"ETH\"]\n\
-             quote_tokens = [\"{DEPOSIT_TOKEN}\"]\nfee_bps = 10\norder_units_max = \"1000000\"\norder_value_max = \"100000000000\"\n"
+             quote_tokens = [\"{DEPOSIT_TOKEN}\"]\nfee_bps = 10\norder_units_max = \"1000000\"\norder_value_max = \"100000000000\"\n\
+             report_url = \"http://127.0.0.1:{}/reports\"\n",
+            base_port + REGULATOR_SERVICE_PORT_OFFSET
+        ),
+    )?;
+    // The regulator's, beside its node: it publishes a first AML policy
+    // (reports every 10 s, so a devnet shows reconciliations), and takes
+    // the exchange's reports.
+    service(
+        "regulator",
+        "devnet-regulator",
+        api(3),
+        REGULATOR_SERVICE_PORT_OFFSET,
+        format!(
+            "\n[regulator]\npolicy_delay_blocks = 5\n\n[regulator.policy]\nreport_period_secs = 10\n\
+             blocked_countries = [\"KP\"]\nsanctioned = []\nlimits = [\
+             {{ asset = \"USD\", large_value = \"1000000\", daily_value_max = \"0\", travel_rule_value = \"100000\" }}, \
+             {{ asset = \"{DEPOSIT_TOKEN}\", large_value = \"1000000\", daily_value_max = \"0\", travel_rule_value = \"100000\" }}]\n"
         ),
     )?;
     // Written last: its presence means the devnet is complete.
@@ -515,6 +538,9 @@ impl Devnet {
                 })
                 .and_then(|()| {
                     devnet.start_service("exchange", "devnet-exchange", &EXCHANGE_OPERATORS)
+                })
+                .and_then(|()| {
+                    devnet.start_service("regulator", "devnet-regulator", &REGULATOR_OPERATORS)
                 });
             if let Err(e) = started {
                 devnet.stop();

@@ -369,6 +369,9 @@ pub enum QueryCommand {
     /// (SR-6). Governors change it by voting for
     /// {"type": "govern", "action": {"type": "set_policy", "appraisal_tolerance_bps": 300}}.
     Policy,
+    /// The AML regulator's policy (F6-1): every version published, with
+    /// the block it governs from, and the one in force.
+    AmlPolicy,
     /// A record of the state with its Merkle proof, for another party to
     /// check with `tranche verify` (save it with `> proof.json`).
     #[command(subcommand)]
@@ -538,6 +541,7 @@ pub fn query(_ctx: &Ctx, args: QueryArgs) -> Result<ExitCode> {
         }
         QueryCommand::Validators => serde_json::to_value(client.call(|c| c.validators())?)?,
         QueryCommand::Policy => serde_json::to_value(client.call(|c| c.policy())?)?,
+        QueryCommand::AmlPolicy => serde_json::to_value(client.call(|c| c.aml_policy())?)?,
         QueryCommand::Proof(p) => {
             let of = p.of()?;
             serde_json::to_value(client.found("such record", |c| c.proof(&of))?)?

@@ -19,6 +19,7 @@ use tranche_exchange::{Exchange, ExchangeConfig};
 use tranche_identity::present;
 use tranche_issuer::{Issuer, IssuerConfig};
 use tranche_keystore::{read_bounded, write_private_atomically};
+use tranche_regulator::{Regulator, RegulatorConfig};
 use tranche_service::Service;
 use tranche_tsp::{Tsp, TspConfig};
 use tranche_types::ChainId;
@@ -157,6 +158,23 @@ pub fn exchange(ctx: &Ctx, args: RoleArgs) -> Result<ExitCode> {
             }
             Some(AdminCommand::Staff(c)) => {
                 staff(ctx, config.service, tranche_exchange::MIGRATIONS, c).await
+            }
+        }
+    })
+}
+
+/// `tranche regulator`.
+pub fn regulator(ctx: &Ctx, args: RoleArgs) -> Result<ExitCode> {
+    let config = RegulatorConfig::load(&args.config)?;
+    super::node::init_logging();
+    runtime()?.block_on(async move {
+        match args.command {
+            None => {
+                Regulator::open(config).await?.run().await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(AdminCommand::Staff(c)) => {
+                staff(ctx, config.service, tranche_regulator::MIGRATIONS, c).await
             }
         }
     })

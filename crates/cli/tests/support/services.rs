@@ -37,6 +37,34 @@ pub async fn send_outcome(
     key: &Keypair,
     payload: Payload,
 ) -> Outcome {
+    send_recorded(node, chain, key, payload)
+        .await
+        .receipt
+        .outcome
+}
+
+/// [`send`], answering the transaction's hash (hex) and block.
+pub async fn send_final(
+    node: &NodeClient,
+    chain: &ChainId,
+    key: &Keypair,
+    payload: Payload,
+) -> (String, u64) {
+    let r = send_recorded(node, chain, key, payload).await;
+    assert!(
+        matches!(r.receipt.outcome, Outcome::Applied),
+        "{:?}",
+        r.receipt.outcome
+    );
+    (r.hash.to_hex(), r.height)
+}
+
+async fn send_recorded(
+    node: &NodeClient,
+    chain: &ChainId,
+    key: &Keypair,
+    payload: Payload,
+) -> tranche_api::node::TransactionRecord {
     let nonce = node.next_nonce(&key.public_key()).await.unwrap();
     let tx = Transaction {
         chain_id: chain.clone(),
@@ -51,8 +79,49 @@ pub async fn send_outcome(
         .await
         .unwrap()
         .expect("final within a minute")
-        .receipt
-        .outcome
+}
+
+/// The devnet's organisations a test signs as to tokenize an asset.
+pub struct Tokenizers {
+    pub tsp: Keypair,
+    pub issuer: Keypair,
+    pub registry: Keypair,
+    pub appraiser: Keypair,
+}
+
+/// Tokenizes `request`'s asset, owned by `owner` and worth 10,000 USD: the
+/// registry attests the owner, the TSP registers it, the appraiser values
+/// it, the TSP requests and the issuer executes the issuance. Answers the
+/// execution's hash and block.
+pub async fn tokenize(
+    node: &NodeClient,
+    chain: &ChainId,
+    orgs: &Tokenizers,
+    owner: &Keypair,
+    request: &tranche_types::RequestIssuance,
+) -> (String, u64) {
+    use tranche_testkit::world::{appraisal, execution, record_ownership, register_asset, usd};
+    let asset = request.asset.as_str();
+    let owner = tranche_ledger::Ledger::did_of_key(&owner.public_key());
+    let value = usd(1_000_000);
+    send(
+        node,
+        chain,
+        &orgs.registry,
+        record_ownership(asset, owner.clone()),
+    )
+    .await;
+    send(
+        node,
+        chain,
+        &orgs.tsp,
+        register_asset(asset, owner, value.clone()),
+    )
+    .await;
+    send(node, chain, &orgs.appraiser, appraisal(asset, value)).await;
+    let p = Payload::RequestIssuance(request.clone());
+    send(node, chain, &orgs.tsp, p).await;
+    send_final(node, chain, &orgs.issuer, execution(request)).await
 }
 
 pub fn healthy(api: &str) -> bool {

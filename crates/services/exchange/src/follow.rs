@@ -230,6 +230,74 @@ impl Exchange {
             }
             trades.extend(q.fetch_all(&mut *conn).await?);
         }
+        // Every movement touching a trader's wallet, with both sides' DIDs
+        // (the other side's from the node), for the regulator (F6-8).
+        let touching: Vec<(usize, Option<String>, Option<String>)> = {
+            let m = self.market();
+            block
+                .transfers
+                .iter()
+                .enumerate()
+                .filter_map(|(i, t)| {
+                    let from = t.from.and_then(|w| m.wallets.get(&w).cloned());
+                    let to = m.wallets.get(&t.to).cloned();
+                    (from.is_some() || to.is_some()).then_some((i, from, to))
+                })
+                .collect()
+        };
+        let mut others: std::collections::HashMap<WalletAddress, Option<String>> =
+            std::collections::HashMap::new();
+        let mut moves = Vec::with_capacity(touching.len());
+        for (i, from_did, to_did) in touching {
+            let t = &block.transfers[i];
+            let mut did_of = async |w: WalletAddress, known: Option<String>| {
+                if known.is_some() {
+                    return Ok::<_, ServiceError>(known);
+                }
+                if let Some(d) = others.get(&w) {
+                    return Ok(d.clone());
+                }
+                let d = self
+                    .service
+                    .node
+                    .wallet(&w)
+                    .await
+                    .map_err(ServiceError::unavailable)?
+                    .data
+                    .did
+                    .map(|d| d.to_string());
+                others.insert(w, d.clone());
+                Ok(d)
+            };
+            let from_did = match t.from {
+                Some(w) => did_of(w, from_did).await?,
+                None => None,
+            };
+            let to_did = did_of(t.to, to_did).await?;
+            moves.push((i, from_did, to_did));
+        }
+        for chunk in moves.chunks(40) {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO ex_moves (height, idx, tx, token, from_wallet, from_did, to_wallet,
+                     to_did, amount, kind) VALUES {}",
+                values(chunk.len(), 10)
+            )));
+            for (i, from_did, to_did) in chunk {
+                let t = &block.transfers[*i];
+                q = q
+                    .bind(height as i64)
+                    .bind(*i as i64)
+                    .bind(t.tx.to_hex())
+                    .bind(t.token.to_string())
+                    .bind(t.from.map(|w| w.to_string()))
+                    .bind(from_did.clone())
+                    .bind(t.to.to_string())
+                    .bind(to_did.clone())
+                    .bind(t.amount.to_string())
+                    .bind(format!("{:?}", t.kind).to_lowercase());
+            }
+            q.execute(&mut *conn).await?;
+        }
         // The market, in memory, then the same in the block's transaction.
         let mut fx = Effects::default();
         let mut balances: Vec<(WalletAddress, TokenId, u128)> = Vec::new();

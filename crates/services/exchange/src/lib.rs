@@ -122,6 +122,11 @@ CREATE INDEX ex_api_keys_by_did ON ex_api_keys (did);
     sql: "
 ALTER TABLE ex_traders ADD COLUMN country TEXT;
 ALTER TABLE ex_reports ADD COLUMN through_height BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE ex_moves (
+    height BIGINT NOT NULL, idx BIGINT NOT NULL, tx TEXT NOT NULL, token TEXT NOT NULL,
+    from_wallet TEXT, from_did TEXT, to_wallet TEXT NOT NULL, to_did TEXT, amount TEXT NOT NULL,
+    kind TEXT NOT NULL, PRIMARY KEY (height, idx));
+CREATE INDEX ex_trades_by_tx ON ex_trades (tx);
 ",
 }];
 

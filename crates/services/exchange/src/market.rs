@@ -702,7 +702,9 @@ impl Market {
     }
 
     /// The AML policy governing the next block the exchange sees, if the
-    /// regulator published one (F6-1): it replaces the configured limits.
+    /// regulator published one (F6-1): its rules apply beside the
+    /// exchange's own limits per order, and its reporting period replaces
+    /// the configured one.
     pub fn aml_policy(&self) -> Option<&AmlPolicy> {
         let next = self.applied_height + 1;
         self.aml

@@ -188,17 +188,17 @@ impl Exchange {
                 "a limit price must be above 0; leave it out for a market order",
             ));
         }
-        // The exchange's own limits give way to the regulator's policy.
-        let aml = self.market().aml_policy().is_some();
+        // The exchange's own limits per order; the regulator's policy adds
+        // its rules in the sequencer.
         let units_max = self.policy.order_units_max.0;
-        if !aml && u128::from(r.quantity) > units_max {
+        if u128::from(r.quantity) > units_max {
             return Err(refused(refusal(
                 "over_order_limit",
                 format!("an order carries at most {units_max} tokens (the exchange's AML limit)"),
             )));
         }
         let value_max = self.policy.order_value_max.0;
-        if let Some(p) = r.price.filter(|_| !aml) {
+        if let Some(p) = r.price {
             if u128::from(p) * u128::from(r.quantity) > value_max {
                 return Err(refused(refusal(
                     "over_value_limit",
@@ -496,7 +496,6 @@ fn carry_out(
                 (None, Side::Buy) => m.market_cost(&c.instrument, c.quantity).unwrap_or(0),
                 (None, Side::Sell) => m.market_proceeds(&c.instrument, c.quantity),
             };
-            let aml = m.aml_policy().is_some();
             if let Err(r) = aml_check(m, &p.did, &quote, day, worth) {
                 fx.audit.push(Entry {
                     actor: p.did.clone(),
@@ -513,7 +512,7 @@ fn carry_out(
                 Side::Sell => (Asset::Token(pair.base.clone()), u128::from(c.quantity)),
                 Side::Buy => {
                     let value = worth;
-                    if !aml && value > policy.order_value_max.0 {
+                    if value > policy.order_value_max.0 {
                         return Err(refused(refusal(
                             "over_value_limit",
                             format!("the order is worth {value}; at most {} is allowed (the exchange's AML limit)", policy.order_value_max),
@@ -630,12 +629,11 @@ fn carry_out(
             let now = u128::from(price.map_or(0, |p| p.0)) * u128::from(a.quantity);
             let added = now.saturating_sub(was);
             aml_check(m, &p.did, &quote, day, added).map_err(refused)?;
-            let aml = m.aml_policy().is_some();
             let need = match o.side {
                 Side::Sell => u128::from(a.quantity),
                 Side::Buy => {
                     let value = now;
-                    if !aml && value > policy.order_value_max.0 {
+                    if value > policy.order_value_max.0 {
                         return Err(refused(refusal(
                             "over_value_limit",
                             format!(
@@ -647,7 +645,7 @@ fn carry_out(
                     value + fee(value, m.fee_on(&o.asset))
                 }
             };
-            if !aml && u128::from(a.quantity) > policy.order_units_max.0 {
+            if u128::from(a.quantity) > policy.order_units_max.0 {
                 return Err(refused(refusal(
                     "over_order_limit",
                     "the order would carry more tokens than the exchange's AML limit",

@@ -98,33 +98,33 @@ impl Exchange {
                 tx: r.try_get(14)?,
                 height: r.try_get::<Option<i64>, _>(15)?.unwrap_or(0) as u64,
             };
-            if t.state == "settled" {
-                transfers.push(ReportedTransfer {
-                    trade: t.trade,
-                    token: t.token.clone(),
-                    from_wallet: t.seller_wallet.clone(),
-                    from: t.seller.clone(),
-                    to_wallet: t.buyer_wallet.clone(),
-                    to: t.buyer.clone(),
-                    amount: Units(u128::from(t.quantity)),
-                    tx: t.tx.clone(),
-                    height: t.height,
-                });
-                if t.quote_on_chain {
-                    transfers.push(ReportedTransfer {
-                        trade: t.trade,
-                        token: t.quote.clone(),
-                        from_wallet: t.buyer_wallet.clone(),
-                        from: t.buyer.clone(),
-                        to_wallet: t.seller_wallet.clone(),
-                        to: t.seller.clone(),
-                        amount: t.value,
-                        tx: t.tx.clone(),
-                        height: t.height,
-                    });
-                }
-            }
             trades.push(t);
+        }
+        // Every movement touching a trader's wallet in the blocks covered;
+        // a settlement leg names its trade.
+        let moves = sqlx::query(
+            "SELECT m.tx, m.token, m.from_wallet, m.from_did, m.to_wallet, m.to_did, m.amount,
+                    m.kind, m.height, t.id
+             FROM ex_moves m LEFT JOIN ex_trades t ON t.tx = m.tx AND m.kind = 'settlement'
+             WHERE m.height > $1 AND m.height <= $2 ORDER BY m.height, m.idx",
+        )
+        .bind(after_height as i64)
+        .bind(through_height as i64)
+        .fetch_all(&mut *w.tx)
+        .await?;
+        for r in &moves {
+            transfers.push(ReportedTransfer {
+                tx: r.try_get(0)?,
+                token: r.try_get(1)?,
+                from_wallet: r.try_get(2)?,
+                from: r.try_get(3)?,
+                to_wallet: r.try_get(4)?,
+                to: r.try_get(5)?,
+                amount: units(&r.try_get::<String, _>(6)?)?,
+                kind: r.try_get(7)?,
+                height: r.try_get::<i64, _>(8)? as u64,
+                trade: r.try_get::<Option<i64>, _>(9)?.map(|t| t as u64),
+            });
         }
         let report = ExchangeReport {
             exchange: s.config.org.clone(),

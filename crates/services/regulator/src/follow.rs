@@ -1,0 +1,176 @@
+//! What the regulator keeps of each finalized block, in the block's
+//! database transaction: every wallet binding (and which exchange made
+//! it), every movement of units touching an exchange's wallets, and the
+//! outcome of its own policy transactions.
+
+use crate::Regulator;
+use sqlx::AnyConnection;
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use tranche_api::node::BlockRecord;
+use tranche_service::follower::Apply;
+use tranche_service::ServiceError;
+use tranche_types::{Outcome, Payload, PublicKey, Role};
+
+impl Apply for Regulator {
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        block: &'a BlockRecord,
+    ) -> Pin<Box<dyn Future<Output = Result<(), ServiceError>> + Send + 'a>> {
+        Box::pin(self.apply_block(conn, block))
+    }
+}
+
+/// Most wallets one lookup names.
+const LOOKUP_CHUNK: usize = 400;
+
+impl Regulator {
+    /// The organisation signing with `key` and whether it is an exchange;
+    /// asked of the node once, then kept.
+    async fn org_of(
+        &self,
+        conn: &mut AnyConnection,
+        key: &PublicKey,
+    ) -> Result<Option<(String, bool)>, ServiceError> {
+        let hex = key.to_hex();
+        let known: Option<(String, i64)> =
+            sqlx::query_as("SELECT org, exchange FROM rg_orgs WHERE key = $1")
+                .bind(hex.clone())
+                .fetch_optional(&mut *conn)
+                .await?;
+        if let Some((org, exchange)) = known {
+            return Ok(Some((org, exchange != 0)));
+        }
+        let Some(o) = self
+            .service
+            .node
+            .organisation_of_key(key)
+            .await
+            .map_err(ServiceError::unavailable)?
+        else {
+            return Ok(None);
+        };
+        let org = o.data.org.to_string();
+        let exchange = o.data.roles.contains(&Role::Exchange);
+        sqlx::query("INSERT INTO rg_orgs (key, org, exchange) VALUES ($1, $2, $3)")
+            .bind(hex)
+            .bind(org.clone())
+            .bind(i64::from(exchange))
+            .execute(&mut *conn)
+            .await?;
+        Ok(Some((org, exchange)))
+    }
+
+    async fn apply_block(
+        &self,
+        conn: &mut AnyConnection,
+        block: &BlockRecord,
+    ) -> Result<(), ServiceError> {
+        let ours = self.service.key.public_key();
+        let height = block.height as i64;
+        for (stx, receipt) in block.block.txs.iter().zip(&block.receipts) {
+            let applied = matches!(receipt.outcome, Outcome::Applied);
+            match &stx.tx.payload {
+                Payload::RegisterWallet(p) if applied => {
+                    // Who bound it: a wallet an exchange bound is one of
+                    // its traders' (F6-11).
+                    let exchange = match self.org_of(conn, &stx.tx.signer).await? {
+                        Some((org, true)) => Some(org),
+                        _ => None,
+                    };
+                    sqlx::query(
+                        "INSERT INTO rg_wallets (wallet, did, exchange, height) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (wallet) DO UPDATE SET did = excluded.did,
+                             exchange = excluded.exchange, height = excluded.height",
+                    )
+                    .bind(p.wallet.to_string())
+                    .bind(p.did.to_string())
+                    .bind(exchange)
+                    .bind(height)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Payload::PublishAmlPolicy(_) if stx.tx.signer == ours => {
+                    let outcome = match &receipt.outcome {
+                        Outcome::Applied => ("in_force_soon", None),
+                        Outcome::Rejected(r) => (
+                            "rejected",
+                            Some(format!("{}: {}", r.code.name(), r.message)),
+                        ),
+                    };
+                    sqlx::query("UPDATE rg_policies SET state = $1, outcome = $2 WHERE nonce = $3")
+                        .bind(outcome.0)
+                        .bind(outcome.1)
+                        .bind(stx.tx.nonce as i64)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                _ => {}
+            }
+        }
+        if block.transfers.is_empty() {
+            return Ok(());
+        }
+        // The bindings of every wallet the block moved units of.
+        let wallets: BTreeSet<String> = block
+            .transfers
+            .iter()
+            .flat_map(|t| t.from.iter().chain(std::iter::once(&t.to)))
+            .map(ToString::to_string)
+            .collect();
+        let wallets: Vec<String> = wallets.into_iter().collect();
+        let mut bound: HashMap<String, (String, Option<String>)> = HashMap::new();
+        for chunk in wallets.chunks(LOOKUP_CHUNK) {
+            let mut q = sqlx::query_as::<_, (String, String, Option<String>)>(sqlx::AssertSqlSafe(
+                format!(
+                    "SELECT wallet, did, exchange FROM rg_wallets WHERE wallet IN ({})",
+                    (1..=chunk.len())
+                        .map(|i| format!("${i}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+            for w in chunk {
+                q = q.bind(w.clone());
+            }
+            for (w, did, exchange) in q.fetch_all(&mut *conn).await? {
+                bound.insert(w, (did, exchange));
+            }
+        }
+        for (index, t) in block.transfers.iter().enumerate() {
+            let from = t.from.map(|w| w.to_string());
+            let to = t.to.to_string();
+            let of = |w: &Option<String>| w.as_ref().and_then(|w| bound.get(w));
+            let (from_b, to_b) = (of(&from), bound.get(&to));
+            let mut exchanges: Vec<&String> = [from_b, to_b]
+                .into_iter()
+                .flatten()
+                .filter_map(|(_, e)| e.as_ref())
+                .collect();
+            exchanges.dedup();
+            for exchange in exchanges {
+                sqlx::query(
+                    "INSERT INTO rg_chain (exchange, height, idx, tx, token, from_wallet, from_did,
+                         to_wallet, to_did, amount, kind)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(exchange.clone())
+                .bind(height)
+                .bind(index as i64)
+                .bind(t.tx.to_hex())
+                .bind(t.token.to_string())
+                .bind(from.clone())
+                .bind(from_b.map(|(d, _)| d.clone()))
+                .bind(to.clone())
+                .bind(to_b.map(|(d, _)| d.clone()))
+                .bind(t.amount.to_string())
+                .bind(format!("{:?}", t.kind).to_lowercase())
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,515 @@
+//! Reconciliation (F6-9, REC-2): each report, once the follower has seen
+//! the blocks it covers, against every transfer on chain touching its
+//! exchange's wallets in those blocks (and any blocks a missing report
+//! left uncovered), in one database transaction with its findings, the
+//! monitoring rules' alerts and their audit entries; a crash at any point
+//! leaves the report to be reconciled again, with the same outcome.
+//! Issued and revoked amounts of the tokens traded are read from the
+//! chain and kept with the reconciliation.
+
+use crate::intake::{finding, About};
+use crate::monitor::monitor;
+use crate::Regulator;
+use serde::{Deserialize, Serialize};
+use sqlx::Row as _;
+use std::collections::{BTreeSet, HashSet};
+use tranche_api::report::{reconcile, ChainTransfer, ReportedTransfer};
+use tranche_service::audit::{self, Entry};
+use tranche_service::{now_ms, ServiceError};
+use tranche_types::Units;
+
+/// A report as the regulator holds it.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReportView {
+    /// The exchange.
+    pub exchange: String,
+    /// Its number.
+    pub seq: u64,
+    /// Its hash.
+    pub hash: String,
+    /// The blocks it covers: after ...
+    pub after_height: u64,
+    /// ... through.
+    pub through_height: u64,
+    /// Trades in it.
+    pub trades: u64,
+    /// Transfers in it.
+    pub transfers: u64,
+    /// `received` or `reconciled`.
+    pub state: String,
+    /// When it arrived, ms since 1970.
+    pub received_ms: u64,
+}
+
+/// One reconciliation's outcome.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReconciliationView {
+    /// The exchange.
+    pub exchange: String,
+    /// The report.
+    pub seq: u64,
+    /// The blocks reconciled: after ...
+    pub after_height: u64,
+    /// ... through.
+    pub through_height: u64,
+    /// Transfers on chain touching the exchange's wallets in them.
+    pub on_chain: u64,
+    /// Transfers the report holds.
+    pub reported: u64,
+    /// Those that agree.
+    pub matched: u64,
+    /// Findings raised.
+    pub findings: u64,
+    /// Alerts raised.
+    pub alerts: u64,
+    /// `clean` when nothing was found.
+    pub verdict: String,
+    /// Each token traded: issued and revoked, as the chain says.
+    #[schema(value_type = Object)]
+    pub supply: serde_json::Value,
+}
+
+/// A finding, with its evidence.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FindingView {
+    /// Its number.
+    pub id: u64,
+    /// The exchange.
+    pub exchange: String,
+    /// The report concerned.
+    pub seq: u64,
+    /// `missing`, `extra`, `altered`, `repeated` (transfers), or
+    /// `missing`, `edited`, `repeated` (reports).
+    pub kind: String,
+    /// What it is about: a transaction and leg, or a report.
+    pub subject: String,
+    /// In words.
+    pub detail: String,
+    /// The report's number, hash and signature, the chain's block height,
+    /// transaction hash and amounts, the report's entry.
+    #[schema(value_type = Object)]
+    pub evidence: serde_json::Value,
+}
+
+/// An alert, with its evidence.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AlertView {
+    /// Its number.
+    pub id: u64,
+    /// The rule.
+    pub rule: String,
+    /// The exchange.
+    pub exchange: String,
+    /// The report whose trades raised it.
+    pub seq: u64,
+    /// A trade or an identity.
+    pub subject: String,
+    /// In words.
+    pub detail: String,
+    /// The trades concerned, as reported, and the report's hash.
+    #[schema(value_type = Object)]
+    pub evidence: serde_json::Value,
+}
+
+type ReportRow = (String, i64, String, i64, i64, i64, i64, String, i64);
+
+fn units(s: &str) -> Result<Units, ServiceError> {
+    s.parse()
+        .map(Units)
+        .map_err(|_| ServiceError::internal("an amount", s))
+}
+
+impl Regulator {
+    /// Reconciles, in order, every received report whose blocks the
+    /// follower has seen. Returns how many.
+    pub async fn reconcile_ready(&self) -> Result<usize, ServiceError> {
+        let ready: Vec<(String, i64, i64)> = {
+            let mut conn = self.service.db.pool().acquire().await?;
+            let cursor = tranche_service::follower::cursor(&mut conn).await?;
+            sqlx::query_as(
+                "SELECT exchange, seq, chunks FROM rg_reports
+                 WHERE state = 'received' AND through_height <= $1 ORDER BY exchange, seq",
+            )
+            .bind(cursor as i64)
+            .fetch_all(&mut *conn)
+            .await?
+        };
+        let mut done = 0;
+        for (exchange, seq, chunks) in ready {
+            if self
+                .reconcile_one(&exchange, seq as u64, chunks as usize)
+                .await?
+            {
+                done += 1;
+            }
+        }
+        Ok(done)
+    }
+
+    async fn reconcile_one(
+        &self,
+        exchange: &str,
+        seq: u64,
+        chunks: usize,
+    ) -> Result<bool, ServiceError> {
+        let s = &self.service;
+        let signed = self.stored_report(exchange, seq, chunks).await?;
+        let report = &signed.report;
+        // What needs the node, before the write turn.
+        let policies = s
+            .node
+            .aml_policy()
+            .await
+            .map_err(ServiceError::unavailable)?
+            .data;
+        let tokens: BTreeSet<&str> = report
+            .trades
+            .iter()
+            .flat_map(|t| {
+                std::iter::once(t.token.as_str())
+                    .chain(t.quote_on_chain.then_some(t.quote.as_str()))
+            })
+            .collect();
+        let mut supply = serde_json::Map::new();
+        for t in tokens {
+            if let Some(v) = s.node.token(t).await.map_err(ServiceError::unavailable)? {
+                let v = v.data.token;
+                supply.insert(
+                    t.to_string(),
+                    serde_json::json!({ "issued": v.issued, "revoked": v.revoked }),
+                );
+            }
+        }
+        let mut w = s.db.write().await?;
+        let state: Option<(String,)> =
+            sqlx::query_as("SELECT state FROM rg_reports WHERE exchange = $1 AND seq = $2")
+                .bind(exchange.to_string())
+                .bind(seq as i64)
+                .fetch_optional(&mut *w.tx)
+                .await?;
+        if state.is_none_or(|(st,)| st != "received") {
+            return Ok(false);
+        }
+        let (from,): (i64,) =
+            sqlx::query_as("SELECT reconciled_through FROM rg_exchanges WHERE exchange = $1")
+                .bind(exchange.to_string())
+                .fetch_one(&mut *w.tx)
+                .await?;
+        let from = from as u64;
+        let through = report.through_height.max(from);
+        let rows = sqlx::query(
+            "SELECT height, idx, tx, token, from_wallet, from_did, to_wallet, to_did, amount, kind
+             FROM rg_chain WHERE exchange = $1 AND height > $2 AND height <= $3
+             ORDER BY height, idx",
+        )
+        .bind(exchange.to_string())
+        .bind(from as i64)
+        .bind(through as i64)
+        .fetch_all(&mut *w.tx)
+        .await?;
+        let mut chain = Vec::with_capacity(rows.len());
+        for r in &rows {
+            chain.push(ChainTransfer {
+                height: r.try_get::<i64, _>(0)? as u64,
+                index: r.try_get::<i64, _>(1)? as u32,
+                tx: r.try_get(2)?,
+                token: r.try_get(3)?,
+                from_wallet: r.try_get(4)?,
+                from: r.try_get(5)?,
+                to_wallet: r.try_get(6)?,
+                to: r.try_get(7)?,
+                amount: units(&r.try_get::<String, _>(8)?)?,
+                kind: r.try_get(9)?,
+            });
+        }
+        // Which reported transfers an earlier report matched.
+        let in_range: HashSet<&str> = chain.iter().map(|c| c.tx.as_str()).collect();
+        let outside: Vec<&ReportedTransfer> = report
+            .transfers
+            .iter()
+            .filter(|t| !in_range.contains(t.tx.as_str()))
+            .collect();
+        let mut before: HashSet<(String, String, String, String)> = HashSet::new();
+        for chunk in outside.chunks(200) {
+            let mut q = sqlx::query_as::<_, (String, String, Option<String>, String)>(
+                sqlx::AssertSqlSafe(format!(
+                    "SELECT tx, token, from_wallet, to_wallet FROM rg_chain
+                     WHERE exchange = $1 AND report_seq IS NOT NULL AND tx IN ({})",
+                    (2..=chunk.len() + 1)
+                        .map(|i| format!("${i}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            )
+            .bind(exchange.to_string());
+            for t in chunk {
+                q = q.bind(t.tx.clone());
+            }
+            for (tx, token, f, t) in q.fetch_all(&mut *w.tx).await? {
+                before.insert((tx, token, f.unwrap_or_default(), t));
+            }
+        }
+        let result = reconcile(&chain, &report.transfers, |r| {
+            before.contains(&(
+                r.tx.clone(),
+                r.token.clone(),
+                r.from_wallet.clone().unwrap_or_default(),
+                r.to_wallet.clone(),
+            ))
+        });
+        for i in &result.matched {
+            let c = &chain[*i];
+            sqlx::query(
+                "UPDATE rg_chain SET report_seq = $1 WHERE exchange = $2 AND height = $3 AND idx = $4",
+            )
+            .bind(seq as i64)
+            .bind(exchange.to_string())
+            .bind(c.height as i64)
+            .bind(i64::from(c.index))
+            .execute(&mut *w.tx)
+            .await?;
+        }
+        let about = About {
+            actor: &s.config.org,
+            exchange,
+            seq,
+        };
+        let mut findings = 0u64;
+        for m in &result.mismatches {
+            let evidence = serde_json::json!({
+                "report": { "exchange": exchange, "seq": seq, "hash": signed.hash, "signature": signed.signature },
+                "chain": m.chain,
+                "reported": m.reported,
+            });
+            finding(
+                &mut w.tx,
+                &about,
+                (&m.kind, &m.subject(), &m.detail),
+                &evidence,
+            )
+            .await?;
+            findings += 1;
+        }
+        // The monitoring rules over its trades.
+        let linked: Vec<(String, String)> = sqlx::query_as("SELECT a, b FROM rg_links")
+            .fetch_all(&mut *w.tx)
+            .await?;
+        let linked: HashSet<(String, String)> = linked
+            .into_iter()
+            .flat_map(|(a, b)| [(a.clone(), b.clone()), (b, a)])
+            .collect();
+        let alerts = monitor(
+            &report.trades,
+            |h| policies.at(h).map(|v| &v.policy),
+            &linked,
+            &self.section.rules(),
+        );
+        for a in &alerts {
+            let trades: Vec<_> = report
+                .trades
+                .iter()
+                .filter(|t| a.trades.contains(&t.trade))
+                .collect();
+            let evidence = serde_json::json!({
+                "report": { "exchange": exchange, "seq": seq, "hash": signed.hash },
+                "trades": trades,
+            });
+            let (next,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(id), 0) + 1 FROM rg_alerts")
+                .fetch_one(&mut *w.tx)
+                .await?;
+            let new = sqlx::query(
+                "INSERT INTO rg_alerts (id, rule, exchange, seq, subject, detail, evidence, at_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (rule, exchange, seq, subject) DO NOTHING",
+            )
+            .bind(next)
+            .bind(a.rule.clone())
+            .bind(exchange.to_string())
+            .bind(seq as i64)
+            .bind(a.subject.clone())
+            .bind(a.detail.clone())
+            .bind(evidence.to_string())
+            .bind(now_ms() as i64)
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if new {
+                audit::append(
+                    &mut w.tx,
+                    now_ms(),
+                    Entry::by_chain(
+                        &s.config.org,
+                        "alert",
+                        format!("alert/{next}"),
+                        format!("{} on {}: {}", a.rule, a.subject, a.detail),
+                    ),
+                )
+                .await?;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO rg_reconciliations (exchange, seq, after_height, through_height, on_chain,
+                 reported, matched, findings, alerts, supply, at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(exchange.to_string())
+        .bind(seq as i64)
+        .bind(from as i64)
+        .bind(through as i64)
+        .bind(chain.len() as i64)
+        .bind(report.transfers.len() as i64)
+        .bind(result.matched.len() as i64)
+        .bind(findings as i64)
+        .bind(alerts.len() as i64)
+        .bind(serde_json::Value::Object(supply).to_string())
+        .bind(now_ms() as i64)
+        .execute(&mut *w.tx)
+        .await?;
+        sqlx::query("UPDATE rg_reports SET state = 'reconciled' WHERE exchange = $1 AND seq = $2")
+            .bind(exchange.to_string())
+            .bind(seq as i64)
+            .execute(&mut *w.tx)
+            .await?;
+        sqlx::query("UPDATE rg_exchanges SET reconciled_through = $1 WHERE exchange = $2")
+            .bind(through as i64)
+            .bind(exchange.to_string())
+            .execute(&mut *w.tx)
+            .await?;
+        audit::append(
+            &mut w.tx,
+            now_ms(),
+            Entry::by_chain(
+                &s.config.org,
+                "reconcile",
+                format!("report/{exchange}/{seq}"),
+                format!(
+                    "blocks {}..={through}: {} on chain, {} reported, {} matched, {findings} findings, {} alerts",
+                    from + 1,
+                    chain.len(),
+                    report.transfers.len(),
+                    result.matched.len(),
+                    alerts.len()
+                ),
+            ),
+        )
+        .await?;
+        w.commit().await?;
+        Ok(true)
+    }
+
+    /// Reports held, newest first, optionally of one exchange.
+    pub async fn reports(&self, exchange: Option<&str>) -> Result<Vec<ReportView>, ServiceError> {
+        let mut conn = self.service.db.pool().acquire().await?;
+        let rows: Vec<ReportRow> = sqlx::query_as(
+            "SELECT exchange, seq, hash, after_height, through_height, trades, transfers, state, received_ms
+             FROM rg_reports WHERE ($1 = '' OR exchange = $1) ORDER BY received_ms DESC, seq DESC LIMIT 1000",
+        )
+        .bind(exchange.unwrap_or("").to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ReportView {
+                exchange: r.0,
+                seq: r.1 as u64,
+                hash: r.2,
+                after_height: r.3 as u64,
+                through_height: r.4 as u64,
+                trades: r.5 as u64,
+                transfers: r.6 as u64,
+                state: r.7,
+                received_ms: r.8 as u64,
+            })
+            .collect())
+    }
+
+    /// Reconciliations, newest first, optionally of one exchange.
+    pub async fn reconciliations(
+        &self,
+        exchange: Option<&str>,
+    ) -> Result<Vec<ReconciliationView>, ServiceError> {
+        let mut conn = self.service.db.pool().acquire().await?;
+        let rows = sqlx::query(
+            "SELECT exchange, seq, after_height, through_height, on_chain, reported, matched,
+                    findings, alerts, supply
+             FROM rg_reconciliations WHERE ($1 = '' OR exchange = $1)
+             ORDER BY at_ms DESC, seq DESC LIMIT 1000",
+        )
+        .bind(exchange.unwrap_or("").to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let findings = r.try_get::<i64, _>(7)? as u64;
+            let alerts = r.try_get::<i64, _>(8)? as u64;
+            out.push(ReconciliationView {
+                exchange: r.try_get(0)?,
+                seq: r.try_get::<i64, _>(1)? as u64,
+                after_height: r.try_get::<i64, _>(2)? as u64,
+                through_height: r.try_get::<i64, _>(3)? as u64,
+                on_chain: r.try_get::<i64, _>(4)? as u64,
+                reported: r.try_get::<i64, _>(5)? as u64,
+                matched: r.try_get::<i64, _>(6)? as u64,
+                findings,
+                alerts,
+                verdict: if findings == 0 { "clean" } else { "findings" }.into(),
+                supply: serde_json::from_str(&r.try_get::<String, _>(9)?)
+                    .map_err(|e| ServiceError::internal("a reconciliation's supply", e))?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Findings, oldest first, optionally of one exchange.
+    pub async fn findings(&self, exchange: Option<&str>) -> Result<Vec<FindingView>, ServiceError> {
+        let mut conn = self.service.db.pool().acquire().await?;
+        let rows: Vec<(i64, String, i64, String, String, String, String)> = sqlx::query_as(
+            "SELECT id, exchange, seq, kind, subject, detail, evidence FROM rg_findings
+             WHERE ($1 = '' OR exchange = $1) ORDER BY id LIMIT 10000",
+        )
+        .bind(exchange.unwrap_or("").to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(FindingView {
+                    id: r.0 as u64,
+                    exchange: r.1,
+                    seq: r.2 as u64,
+                    kind: r.3,
+                    subject: r.4,
+                    detail: r.5,
+                    evidence: serde_json::from_str(&r.6)
+                        .map_err(|e| ServiceError::internal("a finding's evidence", e))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Alerts, oldest first, optionally of one exchange.
+    pub async fn alerts(&self, exchange: Option<&str>) -> Result<Vec<AlertView>, ServiceError> {
+        let mut conn = self.service.db.pool().acquire().await?;
+        let rows: Vec<(i64, String, String, i64, String, String, String)> = sqlx::query_as(
+            "SELECT id, rule, exchange, seq, subject, detail, evidence FROM rg_alerts
+             WHERE ($1 = '' OR exchange = $1) ORDER BY id LIMIT 10000",
+        )
+        .bind(exchange.unwrap_or("").to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(AlertView {
+                    id: r.0 as u64,
+                    rule: r.1,
+                    exchange: r.2,
+                    seq: r.3 as u64,
+                    subject: r.4,
+                    detail: r.5,
+                    evidence: serde_json::from_str(&r.6)
+                        .map_err(|e| ServiceError::internal("an alert's evidence", e))?,
+                })
+            })
+            .collect()
+    }
+}
