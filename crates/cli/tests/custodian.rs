@@ -27,8 +27,9 @@ use tranche_types::{Units, WalletAddress};
 mod support;
 
 use support::services::{
-    bearer, call, did_of, healthy, http_receiver, json_of, kyc_people, login_as, now_ms, raw, send,
-    service_table, start, stop_devnet_service, text, tranche, wait_for, ServiceRun,
+    bearer, call, did_of, healthy, http_receiver, json_of, kyc_people, login_as, now_ms,
+    publish_aml_policy, raw, send, service_table, start, stop_devnet_service, text, tranche,
+    wait_for, ServiceRun,
 };
 
 /// Follows `/events/stream` in a session; what arrives, as JSON.
@@ -98,13 +99,16 @@ fn sr3_st3_a_custodian_keeps_wallets_moves_them_only_on_the_holders_authorizatio
     let rt = tokio::runtime::Runtime::new().unwrap();
     // The test runs the custodian's service itself, once per database.
     stop_devnet_service(&rt, &devnet, "custodian", tranche_custodian::MIGRATIONS);
+    // The test signs as the regulator to publish AML policies.
+    stop_devnet_service(&rt, &devnet, "regulator", tranche_regulator::MIGRATIONS);
     let bank = support::services::login_devnet_staff(tmp.path(), &devnet, "bank");
     let pw = PathBuf::from(&devnet.password_file);
     let keys = PathBuf::from(&devnet.keys);
     let open = |name: &str| {
         tranche_keystore::open_key_file(&keys.join(format!("{name}.key")), Some(&pw)).unwrap()
     };
-    let [kyc, custodian] = ["devnet-kyc", "devnet-custodian"].map(open);
+    let [kyc, custodian, regulator] =
+        ["devnet-kyc", "devnet-custodian", "devnet-regulator"].map(open);
     let node = NodeClient::new(&devnet.nodes[0].api, None).unwrap();
     let chain: ChainId = devnet.chain_id.parse().unwrap();
     let t = tmp.path();
@@ -454,6 +458,23 @@ fn sr3_st3_a_custodian_keeps_wallets_moves_them_only_on_the_holders_authorizatio
         assert_eq!(balance(&rt, &node, &bob.1.address()), 70);
         assert_eq!(balance(&rt, &node, &vault), 30);
 
+        // The AML regulator sanctions Bob (F6-1): the custodian moves
+        // nothing more to him; the next run's policy bars nobody.
+        let policy = |sanctioned: Vec<String>| json!({"report_period_secs": 3600, "limits": [], "blocked_countries": [], "sanctioned": sanctioned});
+        rt.block_on(publish_aml_policy(
+            &node,
+            &chain,
+            &regulator,
+            policy(vec![did_of(&bob.1)]),
+        ));
+        refused(&to(bob.1.address()), "sanctioned");
+        rt.block_on(publish_aml_policy(
+            &node,
+            &chain,
+            &regulator,
+            policy(Vec::new()),
+        ));
+
         // The proof holds against another organisation's node; tampered, not.
         let (status, proof) = raw(
             "GET",
@@ -552,7 +573,8 @@ fn sr3_st3_a_custodian_keeps_wallets_moves_them_only_on_the_holders_authorizatio
                 .iter()
                 .filter(|d| d.starts_with("refused"))
                 .count(),
-            8
+            9,
+            "eight refusals and the sanctioned one"
         );
 
         let mut service = cleanup.children.pop().unwrap();

@@ -14,16 +14,14 @@ use tranche_api::client::NodeClient;
 use tranche_devnet::DevnetFile;
 use tranche_ledger::Ledger;
 use tranche_testkit::world::{claim_until, date, issuance_request};
-use tranche_types::{
-    AmlPolicy, ChainId, ClaimTopic, Payload, PublishAmlPolicy, SetFrozen, SetPaused, WalletAddress,
-};
+use tranche_types::{ChainId, ClaimTopic, Payload, SetFrozen, SetPaused, WalletAddress};
 
 mod support;
 
 use support::services::{
-    bearer, did_of, healthy, http_receiver, issue_vc, kyc_people, login_as, raw, send,
-    service_table, start, stop_devnet_service, text, tokenize, tranche, wait_for, ServiceRun,
-    Tokenizers,
+    bearer, did_of, healthy, http_receiver, issue_vc, kyc_people, login_as, publish_aml_policy,
+    raw, send, service_table, start, stop_devnet_service, text, tokenize, tranche, wait_for,
+    ServiceRun, Tokenizers,
 };
 
 fn chain_balance(
@@ -948,23 +946,13 @@ fn f6_2_f6_5_f6_7_sr2_traders_trade_a_listed_token_and_every_trade_settles_on_ch
         // sanctioned identity trades no more, and an identity commits at
         // most the daily limit in orders; the exchange's own limits stay.
         let publish = |sanctioned: Vec<String>, daily: &str| {
-            rt.block_on(async {
-                let now = node.aml_policy().await.unwrap();
-                let version = now.data.versions.last().map_or(1, |v| v.version + 1);
-                let policy: AmlPolicy = serde_json::from_value(json!({
-                    "report_period_secs": 3600,
-                    "limits": [{"asset": "USD-DEP", "large_value": "0", "daily_value_max": daily, "travel_rule_value": "0"}],
-                    "blocked_countries": [],
-                    "sanctioned": sanctioned,
-                }))
-                .unwrap();
-                let p = Payload::PublishAmlPolicy(PublishAmlPolicy {
-                    version,
-                    effective_height: now.height + 3,
-                    policy,
-                });
-                send(&node, &chain, &regulator, p).await;
-            })
+            let policy = json!({
+                "report_period_secs": 3600,
+                "limits": [{"asset": "USD-DEP", "large_value": "0", "daily_value_max": daily, "travel_rule_value": "0"}],
+                "blocked_countries": [],
+                "sanctioned": sanctioned,
+            });
+            rt.block_on(publish_aml_policy(&node, &chain, &regulator, policy));
         };
         publish(vec![did_of(&bob.1)], "1000");
         let dep = format!("{token}/USD-DEP");

@@ -26,7 +26,7 @@ mod support;
 
 use support::services::{
     bearer, did_of, healthy, login_as, now_ms, person, raw, send, send_final, service_table, start,
-    stop_devnet_service, text, tokenize, wait_for, ServiceRun, Tokenizers,
+    stop_devnet_service, text, tokenize, tranche, wait_for, ServiceRun, Tokenizers,
 };
 
 /// A movement as the exchange reports it.
@@ -483,14 +483,38 @@ fn f6_1_f6_6_f6_8_f6_9_rec2_the_regulator_reconciles_signed_reports_against_the_
         forged.report.seq = 5;
         let (status, why) = deliver(&forged);
         assert_eq!(status, 422, "{why}");
-        // Report 4 rewritten: refused, and a finding.
-        let mut rewritten = fourth.clone();
-        rewritten.report.trades.clear();
-        rewritten.hash = rewritten.report.hash().to_hex();
-        rewritten.signature =
-            exchange.sign(Domain::ExchangeReport, &chain, &rewritten.report.hash().0);
-        let (status, why) = deliver(&rewritten);
-        assert_eq!(status, 409, "{why}");
+        // Report 4 rewritten, signed and sent with the CLI as an exchange
+        // reporting by other means would: refused, and a finding.
+        let mut rewritten = fourth.report.clone();
+        rewritten.trades.clear();
+        let unsigned = t.join(format!("rewritten-{run}.json"));
+        let signed = t.join(format!("rewritten-{run}.signed.json"));
+        std::fs::write(&unsigned, serde_json::to_vec(&rewritten).unwrap()).unwrap();
+        let exchange_key = keys.join("devnet-exchange.key");
+        let o = tranche()
+            .args(["service", "sign-report"])
+            .arg(&unsigned)
+            .arg("--key-file")
+            .arg(&exchange_key)
+            .arg("--password-file")
+            .arg(&pw)
+            .args(["--chain-id", chain.as_str(), "--out"])
+            .arg(&signed)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let o = tranche()
+            .args(["service", "call", &api, "/reports", "--body"])
+            .arg(&signed)
+            .args(["--sign-as", "devnet-exchange", "--chain-id", chain.as_str()])
+            .arg("--key-file")
+            .arg(&exchange_key)
+            .arg("--password-file")
+            .arg(&pw)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(3), "refused: {}", text(&o));
+        assert!(text(&o).contains("was received as"), "{}", text(&o));
         assert!(findings_of(4).iter().any(|(k, _)| k == "edited"));
 
         // Report 5 never comes; report 6 drops a transfer. The regulator is

@@ -314,6 +314,31 @@ pub enum ServiceCommand {
         #[arg(long)]
         ca_cert: Option<PathBuf>,
     },
+    /// Sign an exchange's report to the AML regulator (F6-6, F6-8) with the
+    /// exchange's on-chain key: its hash (SHA-256 over
+    /// `tranche/exchange-report/v1` and its JSON) and the key's signature
+    /// over the hash in the `exchange-report` domain. The exchange's service
+    /// signs its own; this is for an exchange reporting by other means.
+    ///
+    /// Example:
+    ///   tranche service sign-report report.json --key-file keys/devnet-exchange.key \
+    ///       --chain-id tranche-devnet --out signed.json
+    ///   tranche service call http://127.0.0.1:27206 /reports --body signed.json \
+    ///       --sign-as devnet-exchange --key-file keys/devnet-exchange.key --chain-id tranche-devnet
+    #[command(verbatim_doc_comment)]
+    SignReport {
+        /// The report (`{"exchange","seq","from_ms","to_ms","prev",
+        /// "after_height","through_height","trades","transfers"}`).
+        report: PathBuf,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// The chain the exchange's key is on.
+        #[arg(long)]
+        chain_id: ChainId,
+        /// Write the signed report here; else print it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 /// An HTTP client, trusting `ca_cert` (PEM) besides the system's roots.
@@ -407,6 +432,34 @@ pub fn service(ctx: &Ctx, command: ServiceCommand) -> Result<ExitCode> {
             let text = serde_json::to_string_pretty(&session)? + "\n";
             match out {
                 Some(p) => write_private_atomically(&p, text.as_bytes())?,
+                None => print!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ServiceCommand::SignReport {
+            report,
+            key,
+            chain_id,
+            out,
+        } => {
+            let k = open_key(ctx, &key)?;
+            let report: tranche_api::report::ExchangeReport =
+                serde_json::from_slice(&read_bounded(&report, DOC_BYTES_MAX)?).map_err(|e| {
+                    Usage(format!(
+                        "{} is not an exchange report: {e}",
+                        report.display()
+                    ))
+                })?;
+            let hash = report.hash();
+            let signed = tranche_api::report::SignedReport {
+                signature: k.sign(tranche_crypto::Domain::ExchangeReport, &chain_id, &hash.0),
+                hash: hash.to_hex(),
+                report,
+            };
+            let text = serde_json::to_string_pretty(&signed)? + "\n";
+            match out {
+                Some(p) => std::fs::write(&p, text)
+                    .with_context(|| format!("cannot write {}", p.display()))?,
                 None => print!("{text}"),
             }
             Ok(ExitCode::SUCCESS)

@@ -81,6 +81,33 @@ async fn send_recorded(
         .expect("final within a minute")
 }
 
+/// Publishes `policy` (its JSON) as the next version of the AML policy,
+/// signed by `regulator`, governing from three blocks on; returns once the
+/// node has it in force.
+pub async fn publish_aml_policy(
+    node: &NodeClient,
+    chain: &ChainId,
+    regulator: &Keypair,
+    policy: Value,
+) -> u32 {
+    let now = node.aml_policy().await.unwrap();
+    let version = now.data.versions.last().map_or(1, |v| v.version + 1);
+    let p = tranche_types::Payload::PublishAmlPolicy(tranche_types::PublishAmlPolicy {
+        version,
+        effective_height: now.height + 3,
+        policy: serde_json::from_value(policy).unwrap(),
+    });
+    send(node, chain, regulator, p).await;
+    for _ in 0..600 {
+        let in_force = node.aml_policy().await.unwrap().data.in_force;
+        if in_force.is_some_and(|v| v.version == version) {
+            return version;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("AML policy version {version} not in force within a minute");
+}
+
 /// The devnet's organisations a test signs as to tokenize an asset.
 pub struct Tokenizers {
     pub tsp: Keypair,

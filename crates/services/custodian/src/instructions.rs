@@ -50,7 +50,7 @@ pub struct InstructionView {
     /// (the chain's code in `reason`).
     pub state: String,
     /// Why it was refused or rejected: a stable code (`forged`, `expired`,
-    /// `not_next`, `over_transfer_limit`, `over_daily_limit`,
+    /// `not_next`, `sanctioned`, `over_transfer_limit`, `over_daily_limit`,
     /// `destination_not_allowed`, `insufficient_balance`,
     /// `would_be_rejected`, or the ledger's reject code).
     pub reason: Option<String>,
@@ -476,6 +476,39 @@ impl Custodian {
                     a.number, h.next_authorization
                 ),
             )));
+        }
+        // The AML regulator's policy in force (F6-1): nothing moves for a
+        // sanctioned identity, nor to one.
+        let aml = s
+            .node
+            .aml_policy()
+            .await
+            .map_err(ServiceError::unavailable)?
+            .data
+            .in_force;
+        if let Some(aml) = aml.map(|v| v.policy) {
+            if aml.is_sanctioned(&h.did) {
+                return Ok(Some((
+                    "sanctioned",
+                    "the AML regulator's sanctions list names your identity".into(),
+                )));
+            }
+            let to = s
+                .node
+                .wallet(&p.to)
+                .await
+                .map_err(ServiceError::unavailable)?
+                .data
+                .did;
+            if to.is_some_and(|d| aml.is_sanctioned(d.as_str())) {
+                return Ok(Some((
+                    "sanctioned",
+                    format!(
+                        "the AML regulator's sanctions list names the identity {} is bound to",
+                        p.to
+                    ),
+                )));
+            }
         }
         let policy = &self.policy;
         if p.amount.is_zero() || p.amount > policy.transfer_max {
