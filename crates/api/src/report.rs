@@ -415,6 +415,135 @@ pub fn reconcile(
     out
 }
 
+/// What the hash of a reconciliation export is taken over, before its JSON.
+pub const RECONCILIATION_HASH_DOMAIN: &[u8] = b"tranche/reconciliation/v1";
+
+/// A wallet in a reconciliation, with the DID the chain binds it to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WalletBinding {
+    /// The wallet.
+    pub wallet: String,
+    /// Its DID, if bound.
+    pub did: Option<String>,
+    /// Whether the exchange bound it (one of its traders' wallets).
+    pub exchange: bool,
+}
+
+/// A reported transfer's identity: transaction, token and wallets.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+pub struct TransferKey {
+    /// The transaction, hex.
+    pub tx: String,
+    /// The token.
+    pub token: String,
+    /// The originator's wallet (empty for issuance and minting).
+    pub from_wallet: String,
+    /// The beneficiary's wallet.
+    pub to_wallet: String,
+}
+
+impl TransferKey {
+    /// The key of a reported transfer.
+    pub fn of(r: &ReportedTransfer) -> TransferKey {
+        TransferKey {
+            tx: r.tx.clone(),
+            token: r.token.clone(),
+            from_wallet: r.from_wallet.clone().unwrap_or_default(),
+            to_wallet: r.to_wallet.clone(),
+        }
+    }
+}
+
+/// One report's reconciliation, exported for anyone with a node to check
+/// (REC-9): the exchange's signed report, the movements on chain touching
+/// the exchange's wallets in the blocks reconciled, and what differs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Reconciliation {
+    /// The regulator's organisation.
+    pub regulator: String,
+    /// The exchange.
+    pub exchange: String,
+    /// The report's number.
+    pub seq: u64,
+    /// The blocks reconciled: after this height ...
+    pub after_height: u64,
+    /// ... through this one.
+    pub through_height: u64,
+    /// Every wallet in the movements and the report, with its DID.
+    pub wallets: Vec<WalletBinding>,
+    /// The movements on chain touching the exchange's wallets, in order.
+    pub on_chain: Vec<ChainTransfer>,
+    /// The exchange's report, as signed.
+    pub report: SignedReport,
+    /// Report entries an earlier report of the exchange matched.
+    pub reported_before: Vec<TransferKey>,
+    /// What differs ([`reconcile`]'s answer).
+    pub mismatches: Vec<Mismatch>,
+    /// Each token traded: issued and revoked, as the chain said.
+    #[schema(value_type = Object)]
+    pub supply: serde_json::Value,
+}
+
+impl Reconciliation {
+    /// Its hash: SHA-256 over [`RECONCILIATION_HASH_DOMAIN`] and its JSON.
+    pub fn hash(&self) -> Hash {
+        let json = serde_json::to_vec(self).expect("a reconciliation serializes");
+        Hash::digest(RECONCILIATION_HASH_DOMAIN, &json)
+    }
+}
+
+/// A reconciliation with its hash and the regulator's signature over the
+/// hash (domain `reconciliation`, the chain's id).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SignedReconciliation {
+    /// The reconciliation.
+    pub reconciliation: Reconciliation,
+    /// Its hash, hex.
+    pub hash: String,
+    /// The signature, hex.
+    #[schema(value_type = String)]
+    pub signature: Signature,
+}
+
+/// The movements in `transfers` (one block's, in order) touching a wallet
+/// of `wallets` that the exchange bound, as [`ChainTransfer`]s with the
+/// DIDs `wallets` gives.
+pub fn touching(
+    height: u64,
+    transfers: &[tranche_types::TransferRecord],
+    wallets: &std::collections::HashMap<String, WalletBinding>,
+) -> Vec<ChainTransfer> {
+    let mut out = Vec::new();
+    for (index, t) in transfers.iter().enumerate() {
+        let from = t.from.map(|w| w.to_string());
+        let to = t.to.to_string();
+        let of = |w: &str| wallets.get(w);
+        let ours = from.as_deref().and_then(of).is_some_and(|b| b.exchange)
+            || of(&to).is_some_and(|b| b.exchange);
+        if !ours {
+            continue;
+        }
+        out.push(ChainTransfer {
+            height,
+            tx: t.tx.to_hex(),
+            index: index as u32,
+            token: t.token.to_string(),
+            from: from.as_deref().and_then(of).and_then(|b| b.did.clone()),
+            from_wallet: from,
+            to: of(&to).and_then(|b| b.did.clone()),
+            to_wallet: to,
+            amount: t.amount,
+            kind: kind_name(t.kind),
+        });
+    }
+    out
+}
+
+/// How a movement moved, as reports and reconciliations name it.
+pub fn kind_name(kind: tranche_types::TransferKind) -> String {
+    format!("{kind:?}").to_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -392,6 +392,41 @@ fn f6_1_f6_6_f6_8_f6_9_rec2_the_regulator_reconciles_signed_reports_against_the_
             .iter()
             .any(|f| f["kind"] == "missing" && f["evidence"]["chain"]["tx"] == t4.0.as_str()));
 
+        // The reconciliation, exported and signed, holds against another
+        // organisation's node; edited, it does not (REC-9).
+        let (status, export) = get("/reconciliations/devnet-exchange/2/export");
+        assert_eq!(status, 200, "{export}");
+        let file = t.join(format!("reconciliation-{run}.json"));
+        std::fs::write(&file, export.to_string()).unwrap();
+        let verify = |f: &std::path::Path| {
+            tranche()
+                .arg("verify")
+                .arg(f)
+                .args(["--node", &devnet.nodes[1].api])
+                .output()
+                .unwrap()
+        };
+        let o = verify(&file);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(
+            text(&o).contains("3 findings (2 missing, 0 extra, 1 altered, 0 repeated)"),
+            "{}",
+            text(&o)
+        );
+        let mut edited = export.clone();
+        edited["reconciliation"]["mismatches"]
+            .as_array_mut()
+            .unwrap()
+            .remove(1);
+        std::fs::write(&file, edited.to_string()).unwrap();
+        assert!(!verify(&file).status.success(), "a finding taken out");
+        let mut altered = export.clone();
+        altered["reconciliation"]["on_chain"][0]["amount"] = json!("8");
+        std::fs::write(&file, altered.to_string()).unwrap();
+        let o = verify(&file);
+        assert!(!o.status.success(), "{}", text(&o));
+        assert_eq!(get("/reconciliations/devnet-exchange/99/export").0, 404);
+
         // Report 3 replays report 1's transfers.
         let third = reporter.next(height(), Vec::new(), first.report.transfers.clone());
         assert_eq!(deliver(&third).0, 200);
@@ -569,6 +604,7 @@ fn f6_1_f6_6_f6_8_f6_9_rec2_the_regulator_reconciles_signed_reports_against_the_
         assert_eq!(count("alert"), 2);
         assert_eq!(count("reconcile"), 5);
         assert_eq!(count("publish_policy"), 1);
+        assert_eq!(count("export"), 1);
         support::kill(child.id());
         let _ = child.wait();
         let _ = &mut cleanup;

@@ -12,20 +12,25 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tranche_api::node::{At, ProofView};
-use tranche_api::report::{check_chain, SignedReport};
+use tranche_api::report::{
+    check_chain, reconcile, touching, SignedReconciliation, SignedReport, TransferKey,
+};
 use tranche_keystore::read_bounded;
 use tranche_ledger::StateProof;
 use tranche_types::Hash;
 
-/// The largest proof file read; real ones are a few KiB.
-const PROOF_FILE_BYTES_MAX: u64 = 1 << 20;
+/// The largest file read: a proof is a few KiB, a reconciliation of a
+/// report of 10,000 trades some MiB.
+const PROOF_FILE_BYTES_MAX: u64 = 64 << 20;
 
 /// `tranche verify` settings.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// A proof written by `tranche query proof ...`, a custodian's proof
-    /// of an instruction (`GET /instructions/{id}/proof`), or an exchange's
-    /// reports (`GET /reports`) (`-` for standard input).
+    /// of an instruction (`GET /instructions/{id}/proof`), an exchange's
+    /// reports (`GET /reports`), or a regulator's reconciliation of one
+    /// (`GET /reconciliations/{exchange}/{seq}/export`) (`-` for standard
+    /// input).
     pub proof: PathBuf,
     /// The state root you trust (hex). Without it, the root is read from
     /// your own node (--node): its finalized block at the proof's height.
@@ -42,6 +47,9 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<ExitCode> {
     }
     if let Ok(reports) = serde_json::from_slice::<Vec<SignedReport>>(&bytes) {
         return reported(ctx, &args, &reports);
+    }
+    if let Ok(r) = serde_json::from_slice::<SignedReconciliation>(&bytes) {
+        return reconciled(ctx, &args, &r);
     }
     let at: At<ProofView> = serde_json::from_slice(&bytes).map_err(|e| {
         super::Usage(format!(
@@ -222,6 +230,164 @@ fn reported(ctx: &Ctx, args: &VerifyArgs, reports: &[SignedReport]) -> Result<Ex
         println!(
             "valid: reports {}..{last} of {exchange}, chained and signed by its key on chain; {trades} trades, {transfers} transfers",
             first.report.seq
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Checks a regulator's reconciliation of an exchange's report against the
+/// caller's node: the regulator's signature and the exchange's, by the
+/// keys the chain records for them in their roles; every wallet's DID as
+/// the chain binds it; the movements touching the exchange's wallets in the
+/// blocks reconciled, read again from the node's blocks; and the
+/// differences, computed again. What it cannot see from the blocks alone
+/// is which wallets the exchange bound beyond those listed, and which
+/// entries earlier reports held: those rest on the regulator's signature.
+fn reconciled(ctx: &Ctx, args: &VerifyArgs, s: &SignedReconciliation) -> Result<ExitCode> {
+    let r = &s.reconciliation;
+    let client = args.node.client()?;
+    let chain_id = client.status()?.chain_id;
+    let key_of = |org: &str, role: tranche_types::Role| -> Result<tranche_types::PublicKey> {
+        let o = client
+            .found(&format!("organisation {org}"), |c| c.organisation(org))?
+            .data;
+        if !o.roles.contains(&role) {
+            return Err(anyhow!("{org} does not hold the {role:?} role on chain"));
+        }
+        Ok(o.key)
+    };
+    let hash = r.hash();
+    if hash.to_hex() != s.hash {
+        return Err(anyhow!(
+            "the reconciliation hashes to {}, not to the signed {}",
+            hash.to_hex(),
+            s.hash
+        ));
+    }
+    tranche_crypto::verify(
+        &key_of(&r.regulator, tranche_types::Role::Regulator)?,
+        tranche_crypto::Domain::Reconciliation,
+        &chain_id,
+        &hash.0,
+        &s.signature,
+    )
+    .map_err(|_| {
+        anyhow!(
+            "the reconciliation is not signed by {}'s key on chain",
+            r.regulator
+        )
+    })?;
+    let report = &r.report;
+    if report.report.exchange != r.exchange || report.report.seq != r.seq {
+        return Err(anyhow!(
+            "the report inside is not report {} of {}",
+            r.seq,
+            r.exchange
+        ));
+    }
+    if report.report.hash().to_hex() != report.hash {
+        return Err(anyhow!("the exchange's report inside was edited"));
+    }
+    let report_hash = Hash::from_hex(&report.hash)
+        .map_err(|e| anyhow!("the report's hash does not read: {e}"))?;
+    tranche_crypto::verify(
+        &key_of(&r.exchange, tranche_types::Role::Exchange)?,
+        tranche_crypto::Domain::ExchangeReport,
+        &chain_id,
+        &report_hash.0,
+        &report.signature,
+    )
+    .map_err(|_| anyhow!("the report is not signed by {}'s key on chain", r.exchange))?;
+    let mut wrong = Vec::new();
+    for w in &r.wallets {
+        let address: tranche_types::WalletAddress = w
+            .wallet
+            .parse()
+            .map_err(|e| anyhow!("wallet {} does not read: {e}", w.wallet))?;
+        let bound = client
+            .call(|c| c.wallet(&address))?
+            .data
+            .did
+            .map(|d| d.to_string());
+        if bound != w.did {
+            wrong.push(format!(
+                "wallet {} is bound to {} on chain, not {}",
+                w.wallet,
+                bound.as_deref().unwrap_or("nobody"),
+                w.did.as_deref().unwrap_or("nobody")
+            ));
+        }
+    }
+    let wallets: std::collections::HashMap<String, tranche_api::report::WalletBinding> = r
+        .wallets
+        .iter()
+        .map(|w| (w.wallet.clone(), w.clone()))
+        .collect();
+    let mut on_chain = Vec::new();
+    for height in r.after_height + 1..=r.through_height {
+        let block = client.found(&format!("block {height}"), |c| c.block(height))?;
+        on_chain.extend(touching(height, &block.transfers, &wallets));
+    }
+    if on_chain != r.on_chain {
+        wrong.push(format!(
+            "the node's blocks {}..={} move {} times touching the exchange's wallets; the reconciliation lists {}{}",
+            r.after_height + 1,
+            r.through_height,
+            on_chain.len(),
+            r.on_chain.len(),
+            if on_chain.len() == r.on_chain.len() { ", not the same" } else { "" }
+        ));
+    }
+    let before: std::collections::HashSet<&TransferKey> = r.reported_before.iter().collect();
+    let again = reconcile(&on_chain, &report.report.transfers, |t| {
+        before.contains(&TransferKey::of(t))
+    });
+    if again.mismatches != r.mismatches {
+        wrong.push(format!(
+            "the differences computed again are {}, the reconciliation lists {}",
+            again.mismatches.len(),
+            r.mismatches.len()
+        ));
+    }
+    if !wrong.is_empty() {
+        return Err(anyhow!(
+            "the reconciliation does not hold against {}: {}",
+            client.base,
+            wrong.join("; ")
+        ));
+    }
+    let kinds = |k: &str| r.mismatches.iter().filter(|m| m.kind == k).count();
+    if ctx.json {
+        print_json(&json!({
+            "valid": true,
+            "regulator": r.regulator,
+            "exchange": r.exchange,
+            "seq": r.seq,
+            "after_height": r.after_height,
+            "through_height": r.through_height,
+            "on_chain": on_chain.len(),
+            "reported": report.report.transfers.len(),
+            "matched": again.matched.len(),
+            "findings": r.mismatches.len(),
+            "node": client.base,
+        }));
+    } else {
+        println!(
+            "valid: {}'s reconciliation of report {} of {}, blocks {}..={}: {} on chain, {} reported, {} matched; {} findings ({} missing, {} extra, {} altered, {} repeated), computed again from {}",
+            r.regulator,
+            r.seq,
+            r.exchange,
+            r.after_height + 1,
+            r.through_height,
+            on_chain.len(),
+            report.report.transfers.len(),
+            again.matched.len(),
+            r.mismatches.len(),
+            kinds("missing"),
+            kinds("extra"),
+            kinds("altered"),
+            kinds("repeated"),
+            client.base
         );
     }
     Ok(ExitCode::SUCCESS)

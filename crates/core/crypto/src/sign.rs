@@ -37,11 +37,14 @@ pub enum Domain {
     /// A notice a service pushes to a person's webhook, signed with the
     /// organisation's on-chain key.
     Notice,
+    /// A regulator's reconciliation of an exchange's report against the
+    /// chain, exported for anyone to check (REC-9).
+    Reconciliation,
 }
 
 impl Domain {
     /// Every domain.
-    pub const ALL: [Domain; 10] = [
+    pub const ALL: [Domain; 11] = [
         Domain::Transaction,
         Domain::CustodyAuthorization,
         Domain::ExchangeReport,
@@ -52,6 +55,7 @@ impl Domain {
         Domain::CustodyConsent,
         Domain::ServiceRequest,
         Domain::Notice,
+        Domain::Reconciliation,
     ];
 
     /// The label that prefixes every message of this domain.
@@ -67,6 +71,7 @@ impl Domain {
             Domain::CustodyConsent => b"TRANCHE/v1/custody-consent\0",
             Domain::ServiceRequest => b"TRANCHE/v1/service-request\0",
             Domain::Notice => b"TRANCHE/v1/notice\0",
+            Domain::Reconciliation => b"TRANCHE/v1/reconciliation\0",
         }
     }
 }

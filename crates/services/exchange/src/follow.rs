@@ -294,7 +294,7 @@ impl Exchange {
                     .bind(t.to.to_string())
                     .bind(to_did.clone())
                     .bind(t.amount.to_string())
-                    .bind(format!("{:?}", t.kind).to_lowercase());
+                    .bind(tranche_api::report::kind_name(t.kind));
             }
             q.execute(&mut *conn).await?;
         }

@@ -7,7 +7,7 @@ use crate::policy::{PolicyRequest, Published};
 use crate::reconcile::{AlertView, FindingView, ReconciliationView, ReportView};
 use crate::Regulator;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -37,6 +37,7 @@ pub fn router(regulator: &Arc<Regulator>) -> axum::Router {
         .merge(
             OpenApiRouter::new()
                 .routes(routes!(list_reconciliations))
+                .routes(routes!(export_reconciliation))
                 .routes(routes!(list_findings))
                 .routes(routes!(list_alerts))
                 .routes(routes!(add_link))
@@ -111,6 +112,42 @@ async fn list_reconciliations(
 ) -> Result<axum::Json<Vec<ReconciliationView>>, ServiceError> {
     Regulator::require_reader(&r.service.principal(&headers).await?)?;
     Ok(axum::Json(r.reconciliations(q.exchange.as_deref()).await?))
+}
+
+/// One report's reconciliation, signed by the regulator for anyone with a
+/// node to check with `tranche verify FILE --node URL` (staff, REC-9).
+#[utoipa::path(get, path = "/reconciliations/{exchange}/{seq}/export", tag = "regulator",
+    params(("exchange" = String, Path, description = "The exchange"), ("seq" = u64, Path, description = "The report's number")),
+    responses((status = 200, body = tranche_api::report::SignedReconciliation), (status = 401, body = ServiceError),
+        (status = 403, body = ServiceError), (status = 404, body = ServiceError)))]
+async fn export_reconciliation(
+    State(r): State<Arc<Regulator>>,
+    headers: HeaderMap,
+    Path((exchange, seq)): Path<(String, u64)>,
+) -> Result<axum::Json<tranche_api::report::SignedReconciliation>, ServiceError> {
+    let who = r.service.principal(&headers).await?;
+    Regulator::require_reader(&who)?;
+    let export = r.export(&exchange, seq).await?;
+    let role = crate::READERS
+        .iter()
+        .copied()
+        .find(|role| who.roles.iter().any(|x| x == role))
+        .unwrap_or(crate::OPERATOR);
+    let mut w = r.service.db.write().await?;
+    audit::append(
+        &mut w.tx,
+        now_ms(),
+        Entry::by_person(
+            &who,
+            role,
+            "export",
+            format!("report/{exchange}/{seq}"),
+            format!("reconciliation exported, hash {}", export.hash),
+        ),
+    )
+    .await?;
+    w.commit().await?;
+    Ok(axum::Json(export))
 }
 
 /// Findings with their evidence (staff).

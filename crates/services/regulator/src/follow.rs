@@ -166,7 +166,7 @@ impl Regulator {
                 .bind(to.clone())
                 .bind(to_b.map(|(d, _)| d.clone()))
                 .bind(t.amount.to_string())
-                .bind(format!("{:?}", t.kind).to_lowercase())
+                .bind(tranche_api::report::kind_name(t.kind))
                 .execute(&mut *conn)
                 .await?;
             }

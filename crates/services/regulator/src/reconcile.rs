@@ -11,11 +11,15 @@ use crate::intake::{finding, About};
 use crate::monitor::monitor;
 use crate::Regulator;
 use serde::{Deserialize, Serialize};
+use sqlx::AnyConnection;
 use sqlx::Row as _;
 use std::collections::{BTreeSet, HashSet};
-use tranche_api::report::{reconcile, ChainTransfer, ReportedTransfer};
+use tranche_api::report::{
+    reconcile, ChainTransfer, ExchangeReport, Reconciliation, ReportedTransfer,
+    SignedReconciliation, TransferKey, WalletBinding,
+};
 use tranche_service::audit::{self, Entry};
-use tranche_service::{now_ms, ServiceError};
+use tranche_service::{now_ms, ServiceCode, ServiceError};
 use tranche_types::Units;
 
 /// A report as the regulator holds it.
@@ -119,6 +123,76 @@ fn units(s: &str) -> Result<Units, ServiceError> {
         .map_err(|_| ServiceError::internal("an amount", s))
 }
 
+/// The movements on chain touching `exchange`'s wallets in blocks
+/// `(from, through]`, and the entries of `report` an earlier report of the
+/// exchange matched: what reconciling report `seq` compares.
+async fn inputs(
+    conn: &mut AnyConnection,
+    exchange: &str,
+    seq: u64,
+    (from, through): (u64, u64),
+    report: &ExchangeReport,
+) -> Result<(Vec<ChainTransfer>, HashSet<TransferKey>), ServiceError> {
+    let rows = sqlx::query(
+        "SELECT height, idx, tx, token, from_wallet, from_did, to_wallet, to_did, amount, kind
+         FROM rg_chain WHERE exchange = $1 AND height > $2 AND height <= $3
+         ORDER BY height, idx",
+    )
+    .bind(exchange.to_string())
+    .bind(from as i64)
+    .bind(through as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut chain = Vec::with_capacity(rows.len());
+    for r in &rows {
+        chain.push(ChainTransfer {
+            height: r.try_get::<i64, _>(0)? as u64,
+            index: r.try_get::<i64, _>(1)? as u32,
+            tx: r.try_get(2)?,
+            token: r.try_get(3)?,
+            from_wallet: r.try_get(4)?,
+            from: r.try_get(5)?,
+            to_wallet: r.try_get(6)?,
+            to: r.try_get(7)?,
+            amount: units(&r.try_get::<String, _>(8)?)?,
+            kind: r.try_get(9)?,
+        });
+    }
+    let in_range: HashSet<&str> = chain.iter().map(|c| c.tx.as_str()).collect();
+    let outside: Vec<&ReportedTransfer> = report
+        .transfers
+        .iter()
+        .filter(|t| !in_range.contains(t.tx.as_str()))
+        .collect();
+    let mut before = HashSet::new();
+    for chunk in outside.chunks(200) {
+        let mut q = sqlx::query_as::<_, (String, String, Option<String>, String)>(
+            sqlx::AssertSqlSafe(format!(
+                "SELECT tx, token, from_wallet, to_wallet FROM rg_chain
+                 WHERE exchange = $1 AND report_seq < $2 AND tx IN ({})",
+                (3..=chunk.len() + 2)
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        )
+        .bind(exchange.to_string())
+        .bind(seq as i64);
+        for t in chunk {
+            q = q.bind(t.tx.clone());
+        }
+        for (tx, token, f, t) in q.fetch_all(&mut *conn).await? {
+            before.insert(TransferKey {
+                tx,
+                token,
+                from_wallet: f.unwrap_or_default(),
+                to_wallet: t,
+            });
+        }
+    }
+    Ok((chain, before))
+}
+
 impl Regulator {
     /// Reconciles, in order, every received report whose blocks the
     /// follower has seen. Returns how many.
@@ -197,72 +271,30 @@ impl Regulator {
                 .await?;
         let from = from as u64;
         let through = report.through_height.max(from);
-        let rows = sqlx::query(
-            "SELECT height, idx, tx, token, from_wallet, from_did, to_wallet, to_did, amount, kind
-             FROM rg_chain WHERE exchange = $1 AND height > $2 AND height <= $3
-             ORDER BY height, idx",
+        let (chain, before) = inputs(&mut w.tx, exchange, seq, (from, through), report).await?;
+        let result = reconcile(&chain, &report.transfers, |r| {
+            before.contains(&TransferKey::of(r))
+        });
+        // What matched is this report's: the whole range, then back out
+        // what no entry matched.
+        sqlx::query(
+            "UPDATE rg_chain SET report_seq = $1 WHERE exchange = $2 AND height > $3 AND height <= $4",
         )
+        .bind(seq as i64)
         .bind(exchange.to_string())
         .bind(from as i64)
         .bind(through as i64)
-        .fetch_all(&mut *w.tx)
+        .execute(&mut *w.tx)
         .await?;
-        let mut chain = Vec::with_capacity(rows.len());
-        for r in &rows {
-            chain.push(ChainTransfer {
-                height: r.try_get::<i64, _>(0)? as u64,
-                index: r.try_get::<i64, _>(1)? as u32,
-                tx: r.try_get(2)?,
-                token: r.try_get(3)?,
-                from_wallet: r.try_get(4)?,
-                from: r.try_get(5)?,
-                to_wallet: r.try_get(6)?,
-                to: r.try_get(7)?,
-                amount: units(&r.try_get::<String, _>(8)?)?,
-                kind: r.try_get(9)?,
-            });
-        }
-        // Which reported transfers an earlier report matched.
-        let in_range: HashSet<&str> = chain.iter().map(|c| c.tx.as_str()).collect();
-        let outside: Vec<&ReportedTransfer> = report
-            .transfers
+        let matched: HashSet<usize> = result.matched.iter().copied().collect();
+        let unmatched = chain
             .iter()
-            .filter(|t| !in_range.contains(t.tx.as_str()))
-            .collect();
-        let mut before: HashSet<(String, String, String, String)> = HashSet::new();
-        for chunk in outside.chunks(200) {
-            let mut q = sqlx::query_as::<_, (String, String, Option<String>, String)>(
-                sqlx::AssertSqlSafe(format!(
-                    "SELECT tx, token, from_wallet, to_wallet FROM rg_chain
-                     WHERE exchange = $1 AND report_seq IS NOT NULL AND tx IN ({})",
-                    (2..=chunk.len() + 1)
-                        .map(|i| format!("${i}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
-            )
-            .bind(exchange.to_string());
-            for t in chunk {
-                q = q.bind(t.tx.clone());
-            }
-            for (tx, token, f, t) in q.fetch_all(&mut *w.tx).await? {
-                before.insert((tx, token, f.unwrap_or_default(), t));
-            }
-        }
-        let result = reconcile(&chain, &report.transfers, |r| {
-            before.contains(&(
-                r.tx.clone(),
-                r.token.clone(),
-                r.from_wallet.clone().unwrap_or_default(),
-                r.to_wallet.clone(),
-            ))
-        });
-        for i in &result.matched {
-            let c = &chain[*i];
+            .enumerate()
+            .filter(|(i, _)| !matched.contains(i));
+        for (_, c) in unmatched {
             sqlx::query(
-                "UPDATE rg_chain SET report_seq = $1 WHERE exchange = $2 AND height = $3 AND idx = $4",
+                "UPDATE rg_chain SET report_seq = NULL WHERE exchange = $1 AND height = $2 AND idx = $3",
             )
-            .bind(seq as i64)
             .bind(exchange.to_string())
             .bind(c.height as i64)
             .bind(i64::from(c.index))
@@ -396,6 +428,107 @@ impl Regulator {
         .await?;
         w.commit().await?;
         Ok(true)
+    }
+
+    /// Report `seq` of `exchange`'s reconciliation, signed by the regulator,
+    /// for anyone with a node to check (`tranche verify`, REC-9): the
+    /// exchange's signed report, the movements on chain it was compared
+    /// with, every wallet in them with its DID, and what differs.
+    pub async fn export(
+        &self,
+        exchange: &str,
+        seq: u64,
+    ) -> Result<SignedReconciliation, ServiceError> {
+        let s = &self.service;
+        let mut conn = s.db.pool().acquire().await?;
+        let row: Option<(i64, i64, String, i64)> = sqlx::query_as(
+            "SELECT c.after_height, c.through_height, c.supply, r.chunks
+             FROM rg_reconciliations c JOIN rg_reports r ON r.exchange = c.exchange AND r.seq = c.seq
+             WHERE c.exchange = $1 AND c.seq = $2",
+        )
+        .bind(exchange.to_string())
+        .bind(seq as i64)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some((after, through, supply, chunks)) = row else {
+            return Err(ServiceError::new(
+                ServiceCode::NotFound,
+                format!("report {seq} of {exchange} is not reconciled (yet)"),
+            ));
+        };
+        let (after, through) = (after as u64, through as u64);
+        let report = self.stored_report(exchange, seq, chunks as usize).await?;
+        let (chain, before) =
+            inputs(&mut conn, exchange, seq, (after, through), &report.report).await?;
+        let result = reconcile(&chain, &report.report.transfers, |r| {
+            before.contains(&TransferKey::of(r))
+        });
+        let named: BTreeSet<String> = chain
+            .iter()
+            .flat_map(|c| c.from_wallet.iter().chain(std::iter::once(&c.to_wallet)))
+            .chain(
+                report
+                    .report
+                    .transfers
+                    .iter()
+                    .flat_map(|t| t.from_wallet.iter().chain(std::iter::once(&t.to_wallet))),
+            )
+            .cloned()
+            .collect();
+        let named: Vec<String> = named.into_iter().collect();
+        let mut wallets = Vec::with_capacity(named.len());
+        for chunk in named.chunks(400) {
+            let mut q = sqlx::query_as::<_, (String, String, Option<String>)>(sqlx::AssertSqlSafe(
+                format!(
+                    "SELECT wallet, did, exchange FROM rg_wallets WHERE wallet IN ({})",
+                    (1..=chunk.len())
+                        .map(|i| format!("${i}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+            for w in chunk {
+                q = q.bind(w.clone());
+            }
+            let bound: std::collections::HashMap<String, (String, Option<String>)> = q
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .map(|(w, d, e)| (w, (d, e)))
+                .collect();
+            for w in chunk {
+                let b = bound.get(w);
+                wallets.push(WalletBinding {
+                    wallet: w.clone(),
+                    did: b.map(|(d, _)| d.clone()),
+                    exchange: b.is_some_and(|(_, e)| e.as_deref() == Some(exchange)),
+                });
+            }
+        }
+        let mut reported_before: Vec<TransferKey> = before.into_iter().collect();
+        reported_before.sort();
+        let reconciliation = Reconciliation {
+            regulator: s.config.org.clone(),
+            exchange: exchange.to_string(),
+            seq,
+            after_height: after,
+            through_height: through,
+            wallets,
+            on_chain: chain,
+            report,
+            reported_before,
+            mismatches: result.mismatches,
+            supply: serde_json::from_str(&supply)
+                .map_err(|e| ServiceError::internal("a reconciliation's supply", e))?,
+        };
+        let hash = reconciliation.hash();
+        Ok(SignedReconciliation {
+            signature: s
+                .key
+                .sign(tranche_crypto::Domain::Reconciliation, &s.chain_id, &hash.0),
+            hash: hash.to_hex(),
+            reconciliation,
+        })
     }
 
     /// Reports held, newest first, optionally of one exchange.
