@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod matching;
 pub mod offering;
 mod people;
+pub mod reconcile;
 pub mod state;
 
 /// SplitMix64: a tiny, well-known generator; the workloads only need to be

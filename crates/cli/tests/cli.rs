@@ -415,6 +415,30 @@ fn bench_custody_moves_through_the_custodian_and_ends_with_one_json_line() {
 }
 
 #[test]
+fn bench_reconcile_reconciles_every_transfer_clean_and_ends_with_one_json_line() {
+    let env = Env::new();
+    // Clear of the other benches' ports, which run beside it.
+    let base = 20_000 + (std::process::id() % 900) as u16 * 10;
+    let out = env.ok(&[
+        "bench",
+        "reconcile",
+        "--transfers",
+        "200",
+        "--base-port",
+        &base.to_string(),
+    ]);
+    let last = out.lines().last().unwrap();
+    let v: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(v["bench"], "reconcile", "{last}");
+    // The issuance to the 200 wallets, then the transfers.
+    assert_eq!(v["transfers"], 400, "{last}");
+    for key in ["transfers_per_s", "read_only_per_s", "reports"] {
+        assert!(v[key].as_u64().is_some_and(|n| n > 0), "{key} in {last}");
+    }
+    assert!(v["ratio"].as_f64().is_some_and(|r| r > 0.0), "{last}");
+}
+
+#[test]
 fn bench_exchange_trades_over_websockets_settles_on_chain_and_ends_with_one_json_line() {
     let env = Env::new();
     // Clear of the other benches' ports, which run beside it.

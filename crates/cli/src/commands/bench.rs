@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use std::process::ExitCode;
-use tranche_bench::{chain, custody, exchange, ledger, matching, offering, state};
+use tranche_bench::{chain, custody, exchange, ledger, matching, offering, reconcile, state};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -121,6 +121,34 @@ pub enum BenchCommand {
         orders: u64,
         /// First port of the benchmark's devnet.
         #[arg(long, default_value_t = 28700,
+              value_parser = clap::value_parser!(u16).range(1024..=65_000))]
+        base_port: u16,
+    },
+    /// The AML regulator's service: an exchange's reports reconciled
+    /// against the chain, transfers per second, against reading and
+    /// decoding the same transfers from a node alone.
+    ///
+    /// Starts a devnet in a temporary folder (its own ports, no services);
+    /// the exchange binds 1,000 wallets of one KYC'd identity, a token is
+    /// issued to them, and --transfers transfers between them go on chain.
+    /// Measured: (a) reading every block from a node and decoding the
+    /// transfers touching the exchange's wallets; (b) the regulator's
+    /// service, started on a new SQLite database, following the chain from
+    /// its first block, taking the exchange's signed reports of those
+    /// transfers (about 20,000 a report) and reconciling every one, clean —
+    /// from its start to the last reconciliation. The last line is one JSON
+    /// object. Build with --release.
+    ///
+    /// Example:
+    ///   cargo run --release --bin tranche -- bench reconcile --transfers 1000000
+    #[command(verbatim_doc_comment)]
+    Reconcile {
+        /// Transfers put on chain between the exchange's wallets.
+        #[arg(long, default_value_t = 1_000_000,
+              value_parser = clap::value_parser!(u64).range(1..=reconcile::TRANSFERS_MAX))]
+        transfers: u64,
+        /// First port of the benchmark's devnet.
+        #[arg(long, default_value_t = 28800,
               value_parser = clap::value_parser!(u16).range(1024..=65_000))]
         base_port: u16,
     },
@@ -291,6 +319,19 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
                 &custody::Options {
                     holders: count(holders),
                     clients: count(clients),
+                    base_port,
+                },
+            )?
+        }
+        BenchCommand::Reconcile {
+            transfers,
+            base_port,
+        } => {
+            let exe = std::env::current_exe().context("cannot find the tranche executable")?;
+            reconcile::run(
+                &exe,
+                &reconcile::Options {
+                    transfers,
                     base_port,
                 },
             )?

@@ -9,6 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use tranche_api::node::BlockRecord;
+use tranche_service::db::values;
 use tranche_service::follower::Apply;
 use tranche_service::ServiceError;
 use tranche_types::{Outcome, Payload, PublicKey, Role};
@@ -25,6 +26,9 @@ impl Apply for Regulator {
 
 /// Most wallets one lookup names.
 const LOOKUP_CHUNK: usize = 400;
+/// Most rows one insert writes (11 parameters each, within SQLite's and
+/// PostgreSQL's limits).
+const ROWS_PER_INSERT: usize = 80;
 
 impl Regulator {
     /// The organisation signing with `key` and whether it is an exchange;
@@ -139,11 +143,14 @@ impl Regulator {
                 bound.insert(w, (did, exchange));
             }
         }
+        // The movements touching an exchange's wallets, one row per
+        // exchange, written many to a statement.
+        let mut rows = Vec::new();
         for (index, t) in block.transfers.iter().enumerate() {
             let from = t.from.map(|w| w.to_string());
             let to = t.to.to_string();
-            let of = |w: &Option<String>| w.as_ref().and_then(|w| bound.get(w));
-            let (from_b, to_b) = (of(&from), bound.get(&to));
+            let from_b = from.as_ref().and_then(|w| bound.get(w));
+            let to_b = bound.get(&to);
             let mut exchanges: Vec<&String> = [from_b, to_b]
                 .into_iter()
                 .flatten()
@@ -151,25 +158,38 @@ impl Regulator {
                 .collect();
             exchanges.dedup();
             for exchange in exchanges {
-                sqlx::query(
-                    "INSERT INTO rg_chain (exchange, height, idx, tx, token, from_wallet, from_did,
-                         to_wallet, to_did, amount, kind)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .bind(exchange.clone())
-                .bind(height)
-                .bind(index as i64)
-                .bind(t.tx.to_hex())
-                .bind(t.token.to_string())
-                .bind(from.clone())
-                .bind(from_b.map(|(d, _)| d.clone()))
-                .bind(to.clone())
-                .bind(to_b.map(|(d, _)| d.clone()))
-                .bind(t.amount.to_string())
-                .bind(tranche_api::report::kind_name(t.kind))
-                .execute(&mut *conn)
-                .await?;
+                rows.push((
+                    exchange.clone(),
+                    index,
+                    from.clone(),
+                    from_b,
+                    to.clone(),
+                    to_b,
+                ));
             }
+        }
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO rg_chain (exchange, height, idx, tx, token, from_wallet, from_did,
+                     to_wallet, to_did, amount, kind) VALUES {}",
+                values(chunk.len(), 11)
+            )));
+            for (exchange, index, from, from_b, to, to_b) in chunk {
+                let t = &block.transfers[*index];
+                q = q
+                    .bind(exchange.clone())
+                    .bind(height)
+                    .bind(*index as i64)
+                    .bind(t.tx.to_hex())
+                    .bind(t.token.to_string())
+                    .bind(from.clone())
+                    .bind(from_b.map(|(d, _)| d.clone()))
+                    .bind(to.clone())
+                    .bind(to_b.map(|(d, _)| d.clone()))
+                    .bind(t.amount.to_string())
+                    .bind(tranche_api::report::kind_name(t.kind));
+            }
+            q.execute(&mut *conn).await?;
         }
         Ok(())
     }
