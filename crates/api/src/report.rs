@@ -242,8 +242,8 @@ pub struct ChainTransfer {
 pub struct Mismatch {
     /// `missing` (on chain, in no report), `extra` (reported, not on
     /// chain), `altered` (both, but not the same token, wallets, DIDs,
-    /// amount or block), `repeated` (reported before, in an earlier
-    /// report).
+    /// amount or block), `repeated` (reported twice, or in a block an
+    /// earlier report covered).
     pub kind: String,
     /// What differs, in words.
     pub detail: String,
@@ -285,7 +285,7 @@ pub struct Reconciled {
 /// chain touching its wallets in the same blocks (F6-9). A report entry
 /// matches the chain transfer of the same transaction, token and wallets;
 /// it must also have the same amount, block and DIDs. `reported_before`
-/// says whether an entry was matched by an earlier report. Pure: the
+/// says whether an entry is on chain in a block an earlier report covered. Pure: the
 /// service and `tranche verify reconciliation` run the same code.
 pub fn reconcile(
     chain: &[ChainTransfer],
@@ -327,7 +327,7 @@ pub fn reconcile(
                 (
                     "repeated",
                     format!(
-                        "{} {} from {from} to {} in {} was reported before",
+                        "{} {} from {from} to {} in {} is in a block an earlier report covered",
                         r.amount, r.token, r.to_wallet, r.tx
                     ),
                 )
@@ -475,7 +475,7 @@ pub struct Reconciliation {
     pub on_chain: Vec<ChainTransfer>,
     /// The exchange's report, as signed.
     pub report: SignedReport,
-    /// Report entries an earlier report of the exchange matched.
+    /// Report entries on chain in blocks an earlier report covered.
     pub reported_before: Vec<TransferKey>,
     /// What differs ([`reconcile`]'s answer).
     pub mismatches: Vec<Mismatch>,

@@ -1,7 +1,8 @@
 //! What the regulator keeps of each finalized block, in the block's
 //! database transaction: every wallet binding (and which exchange made
-//! it), every movement of units touching an exchange's wallets, and the
-//! outcome of its own policy transactions.
+//! it), the movements of units touching each exchange's wallets (one row
+//! per block and exchange), and the outcome of its own policy
+//! transactions.
 
 use crate::Regulator;
 use sqlx::AnyConnection;
@@ -9,7 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use tranche_api::node::BlockRecord;
-use tranche_service::db::values;
+use tranche_api::report::ChainTransfer;
 use tranche_service::follower::Apply;
 use tranche_service::ServiceError;
 use tranche_types::{Outcome, Payload, PublicKey, Role};
@@ -26,9 +27,6 @@ impl Apply for Regulator {
 
 /// Most wallets one lookup names.
 const LOOKUP_CHUNK: usize = 400;
-/// Most rows one insert writes (11 parameters each, within SQLite's and
-/// PostgreSQL's limits).
-const ROWS_PER_INSERT: usize = 80;
 
 impl Regulator {
     /// The organisation signing with `key` and whether it is an exchange;
@@ -143,9 +141,10 @@ impl Regulator {
                 bound.insert(w, (did, exchange));
             }
         }
-        // The movements touching an exchange's wallets, one row per
-        // exchange, written many to a statement.
-        let mut rows = Vec::new();
+        // The movements touching each exchange's wallets: one row per
+        // exchange for the block.
+        let mut moves: std::collections::BTreeMap<&String, Vec<ChainTransfer>> =
+            std::collections::BTreeMap::new();
         for (index, t) in block.transfers.iter().enumerate() {
             let from = t.from.map(|w| w.to_string());
             let to = t.to.to_string();
@@ -158,38 +157,29 @@ impl Regulator {
                 .collect();
             exchanges.dedup();
             for exchange in exchanges {
-                rows.push((
-                    exchange.clone(),
-                    index,
-                    from.clone(),
-                    from_b,
-                    to.clone(),
-                    to_b,
-                ));
+                moves.entry(exchange).or_default().push(ChainTransfer {
+                    height: block.height,
+                    tx: t.tx.to_hex(),
+                    index: index as u32,
+                    token: t.token.to_string(),
+                    from_wallet: from.clone(),
+                    from: from_b.map(|(d, _)| d.clone()),
+                    to_wallet: to.clone(),
+                    to: to_b.map(|(d, _)| d.clone()),
+                    amount: t.amount,
+                    kind: tranche_api::report::kind_name(t.kind),
+                });
             }
         }
-        for chunk in rows.chunks(ROWS_PER_INSERT) {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO rg_chain (exchange, height, idx, tx, token, from_wallet, from_did,
-                     to_wallet, to_did, amount, kind) VALUES {}",
-                values(chunk.len(), 11)
-            )));
-            for (exchange, index, from, from_b, to, to_b) in chunk {
-                let t = &block.transfers[*index];
-                q = q
-                    .bind(exchange.clone())
-                    .bind(height)
-                    .bind(*index as i64)
-                    .bind(t.tx.to_hex())
-                    .bind(t.token.to_string())
-                    .bind(from.clone())
-                    .bind(from_b.map(|(d, _)| d.clone()))
-                    .bind(to.clone())
-                    .bind(to_b.map(|(d, _)| d.clone()))
-                    .bind(t.amount.to_string())
-                    .bind(tranche_api::report::kind_name(t.kind));
-            }
-            q.execute(&mut *conn).await?;
+        for (exchange, moves) in moves {
+            let json = serde_json::to_string(&moves)
+                .map_err(|e| ServiceError::internal("a block's movements", e))?;
+            sqlx::query("INSERT INTO rg_blocks (exchange, height, moves) VALUES ($1, $2, $3)")
+                .bind(exchange.clone())
+                .bind(height)
+                .bind(json)
+                .execute(&mut *conn)
+                .await?;
         }
         Ok(())
     }

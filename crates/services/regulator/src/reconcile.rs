@@ -15,12 +15,11 @@ use sqlx::AnyConnection;
 use sqlx::Row as _;
 use std::collections::{BTreeSet, HashSet};
 use tranche_api::report::{
-    reconcile, ChainTransfer, ExchangeReport, Reconciliation, ReportedTransfer,
-    SignedReconciliation, TransferKey, WalletBinding,
+    reconcile, ChainTransfer, ExchangeReport, Reconciliation, SignedReconciliation, TransferKey,
+    WalletBinding,
 };
 use tranche_service::audit::{self, Entry};
 use tranche_service::{now_ms, ServiceCode, ServiceError};
-use tranche_types::Units;
 
 /// A report as the regulator holds it.
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -117,77 +116,61 @@ pub struct AlertView {
 
 type ReportRow = (String, i64, String, i64, i64, i64, i64, String, i64);
 
-fn units(s: &str) -> Result<Units, ServiceError> {
-    s.parse()
-        .map(Units)
-        .map_err(|_| ServiceError::internal("an amount", s))
-}
-
 /// The movements on chain touching `exchange`'s wallets in blocks
-/// `(from, through]`, and the entries of `report` an earlier report of the
-/// exchange matched: what reconciling report `seq` compares.
+/// `(from, through]`, and the entries of `report` found in blocks an
+/// earlier report covered (at or below `from`): what reconciling a report
+/// compares.
 async fn inputs(
     conn: &mut AnyConnection,
     exchange: &str,
-    seq: u64,
     (from, through): (u64, u64),
     report: &ExchangeReport,
 ) -> Result<(Vec<ChainTransfer>, HashSet<TransferKey>), ServiceError> {
-    let rows = sqlx::query(
-        "SELECT height, idx, tx, token, from_wallet, from_did, to_wallet, to_did, amount, kind
-         FROM rg_chain WHERE exchange = $1 AND height > $2 AND height <= $3
-         ORDER BY height, idx",
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT moves FROM rg_blocks WHERE exchange = $1 AND height > $2 AND height <= $3
+         ORDER BY height",
     )
     .bind(exchange.to_string())
     .bind(from as i64)
     .bind(through as i64)
     .fetch_all(&mut *conn)
     .await?;
-    let mut chain = Vec::with_capacity(rows.len());
-    for r in &rows {
-        chain.push(ChainTransfer {
-            height: r.try_get::<i64, _>(0)? as u64,
-            index: r.try_get::<i64, _>(1)? as u32,
-            tx: r.try_get(2)?,
-            token: r.try_get(3)?,
-            from_wallet: r.try_get(4)?,
-            from: r.try_get(5)?,
-            to_wallet: r.try_get(6)?,
-            to: r.try_get(7)?,
-            amount: units(&r.try_get::<String, _>(8)?)?,
-            kind: r.try_get(9)?,
-        });
+    let mut chain = Vec::new();
+    for (moves,) in rows {
+        let block: Vec<ChainTransfer> = serde_json::from_str(&moves)
+            .map_err(|e| ServiceError::internal("a block's movements", e))?;
+        chain.extend(block);
     }
-    let in_range: HashSet<&str> = chain.iter().map(|c| c.tx.as_str()).collect();
-    let outside: Vec<&ReportedTransfer> = report
+    // Entries naming blocks an earlier report covered.
+    let earlier: BTreeSet<u64> = report
         .transfers
         .iter()
-        .filter(|t| !in_range.contains(t.tx.as_str()))
+        .map(|t| t.height)
+        .filter(|h| *h <= from)
         .collect();
+    let earlier: Vec<u64> = earlier.into_iter().collect();
     let mut before = HashSet::new();
-    for chunk in outside.chunks(200) {
-        let mut q = sqlx::query_as::<_, (String, String, Option<String>, String)>(
-            sqlx::AssertSqlSafe(format!(
-                "SELECT tx, token, from_wallet, to_wallet FROM rg_chain
-                 WHERE exchange = $1 AND report_seq < $2 AND tx IN ({})",
-                (3..=chunk.len() + 2)
-                    .map(|i| format!("${i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-        )
-        .bind(exchange.to_string())
-        .bind(seq as i64);
-        for t in chunk {
-            q = q.bind(t.tx.clone());
+    for chunk in earlier.chunks(200) {
+        let mut q = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(format!(
+            "SELECT moves FROM rg_blocks WHERE exchange = $1 AND height IN ({})",
+            (2..=chunk.len() + 1)
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+        .bind(exchange.to_string());
+        for h in chunk {
+            q = q.bind(*h as i64);
         }
-        for (tx, token, f, t) in q.fetch_all(&mut *conn).await? {
-            before.insert(TransferKey {
-                tx,
-                token,
-                from_wallet: f.unwrap_or_default(),
-                to_wallet: t,
-            });
+        for (moves,) in q.fetch_all(&mut *conn).await? {
+            let block: Vec<ChainTransfer> = serde_json::from_str(&moves)
+                .map_err(|e| ServiceError::internal("a block's movements", e))?;
+            before.extend(block.into_iter().map(|c| TransferKey {
+                tx: c.tx,
+                token: c.token,
+                from_wallet: c.from_wallet.unwrap_or_default(),
+                to_wallet: c.to_wallet,
+            }));
         }
     }
     Ok((chain, before))
@@ -271,36 +254,10 @@ impl Regulator {
                 .await?;
         let from = from as u64;
         let through = report.through_height.max(from);
-        let (chain, before) = inputs(&mut w.tx, exchange, seq, (from, through), report).await?;
+        let (chain, before) = inputs(&mut w.tx, exchange, (from, through), report).await?;
         let result = reconcile(&chain, &report.transfers, |r| {
             before.contains(&TransferKey::of(r))
         });
-        // What matched is this report's: the whole range, then back out
-        // what no entry matched.
-        sqlx::query(
-            "UPDATE rg_chain SET report_seq = $1 WHERE exchange = $2 AND height > $3 AND height <= $4",
-        )
-        .bind(seq as i64)
-        .bind(exchange.to_string())
-        .bind(from as i64)
-        .bind(through as i64)
-        .execute(&mut *w.tx)
-        .await?;
-        let matched: HashSet<usize> = result.matched.iter().copied().collect();
-        let unmatched = chain
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !matched.contains(i));
-        for (_, c) in unmatched {
-            sqlx::query(
-                "UPDATE rg_chain SET report_seq = NULL WHERE exchange = $1 AND height = $2 AND idx = $3",
-            )
-            .bind(exchange.to_string())
-            .bind(c.height as i64)
-            .bind(i64::from(c.index))
-            .execute(&mut *w.tx)
-            .await?;
-        }
         let about = About {
             actor: &s.config.org,
             exchange,
@@ -458,8 +415,7 @@ impl Regulator {
         };
         let (after, through) = (after as u64, through as u64);
         let report = self.stored_report(exchange, seq, chunks as usize).await?;
-        let (chain, before) =
-            inputs(&mut conn, exchange, seq, (after, through), &report.report).await?;
+        let (chain, before) = inputs(&mut conn, exchange, (after, through), &report.report).await?;
         let result = reconcile(&chain, &report.report.transfers, |r| {
             before.contains(&TransferKey::of(r))
         });
@@ -505,8 +461,16 @@ impl Regulator {
                 });
             }
         }
-        let mut reported_before: Vec<TransferKey> = before.into_iter().collect();
+        // The report's entries on chain in blocks an earlier report covered.
+        let mut reported_before: Vec<TransferKey> = report
+            .report
+            .transfers
+            .iter()
+            .map(TransferKey::of)
+            .filter(|k| before.contains(k))
+            .collect();
         reported_before.sort();
+        reported_before.dedup();
         let reconciliation = Reconciliation {
             regulator: s.config.org.clone(),
             exchange: exchange.to_string(),
