@@ -954,8 +954,21 @@ fn f6_2_f6_5_f6_7_sr2_traders_trade_a_listed_token_and_every_trade_settles_on_ch
             });
             rt.block_on(publish_aml_policy(&node, &chain, &regulator, policy));
         };
-        publish(vec![did_of(&bob.1)], "1000");
+        // Bob's order resting when the policy sanctioning him takes effect
+        // is cancelled then.
         let dep = format!("{token}/USD-DEP");
+        let (status, resting) = post(
+            &b,
+            "/orders",
+            json!({"instrument": dep, "side": "buy", "price": 1, "quantity": 1}),
+        );
+        assert_eq!(
+            (status, &resting["state"]),
+            (200, &json!("open")),
+            "{resting}"
+        );
+        let resting = resting["id"].as_u64().unwrap();
+        publish(vec![did_of(&bob.1)], "1000");
         wait_for("the policy enforced", || {
             let (status, out) = post(
                 &b,
@@ -966,6 +979,9 @@ fn f6_2_f6_5_f6_7_sr2_traders_trade_a_listed_token_and_every_trade_settles_on_ch
                 && out["message"]
                     .as_str()
                     .is_some_and(|m| m.starts_with("sanctioned"))
+        });
+        wait_for("bob's resting order cancelled", || {
+            get(&b, &format!("/orders/{resting}")).1["state"] == "cancelled"
         });
         refused(
             &a,

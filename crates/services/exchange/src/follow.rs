@@ -322,6 +322,11 @@ impl Exchange {
                 });
                 m.aml.insert(version, (from, policy));
             }
+            // A version governing from the next block: the resting orders
+            // of the identities it bars are cancelled now (F6-1).
+            if m.aml.values().any(|(from, _)| *from == height + 1) {
+                m.cancel_barred(&mut fx);
+            }
             for (token, d) in expiries {
                 m.expiries.insert(token, d);
             }

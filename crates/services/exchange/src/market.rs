@@ -714,6 +714,43 @@ impl Market {
             .map(|(_, p)| p)
     }
 
+    /// Cancels the open orders of every trader the AML policy in force
+    /// bars (sanctioned, or resident where it blocks), on the record.
+    pub fn cancel_barred(&mut self, fx: &mut Effects) {
+        let Some(policy) = self.aml_policy() else {
+            return;
+        };
+        let mut barred: Vec<(u64, InstrumentId, u64, String)> = self
+            .orders
+            .values()
+            .filter(|o| o.open > 0)
+            .filter_map(|o| {
+                let t = self.traders.get(&o.did)?;
+                let blocked = t.country.is_some_and(|c| policy.is_blocked(&c));
+                (policy.is_sanctioned(&o.did) || blocked)
+                    .then(|| (o.id, o.instrument.clone(), t.id, o.did.clone()))
+            })
+            .collect();
+        barred.sort_by_key(|(id, ..)| *id);
+        for (id, instrument, trader, did) in barred {
+            let cancel = Command::Cancel {
+                order: tranche_types::OrderId(id),
+                trader: tranche_matching::TraderId(trader),
+            };
+            if self.execute(&instrument, cancel, Some(id), fx).is_none() {
+                fx.audit.push(Entry {
+                    actor: "service".into(),
+                    authority: "aml-policy".into(),
+                    action: "cancel".into(),
+                    subject: format!("order/{id}"),
+                    decision: "cancelled: the AML policy in force bars its trader".into(),
+                    reason: Some(did),
+                    tx: None,
+                });
+            }
+        }
+    }
+
     /// What `did` committed to in orders quoted in `quote` on `day`.
     pub fn committed_on(&self, did: &str, quote: &str, day: u64) -> u128 {
         match self.committed.get(&(did.to_string(), quote.to_string())) {
