@@ -62,17 +62,10 @@ pub fn run(tranche_exe: &Path, options: &Options) -> Result<()> {
     Ok(())
 }
 
-fn open(devnet: &DevnetFile, org: &str) -> Result<Keypair> {
-    tranche_keystore::open_key_file(
-        &Path::new(&devnet.keys).join(format!("{org}.key")),
-        Some(Path::new(&devnet.password_file)),
-    )
-}
-
 async fn measure(exe: &Path, options: &Options, devnet: &DevnetFile, dir: &Path) -> Result<Value> {
     let node = NodeClient::new(&devnet.nodes[0].api, None)?;
     let chain = node.status().await?.chain_id;
-    let exchange = Arc::new(open(devnet, "devnet-exchange")?);
+    let exchange = Arc::new(devnet.open_key("devnet-exchange")?);
     let senders: Vec<Keypair> = (0..SENDERS.min(options.transfers as usize))
         .map(|_| Keypair::generate(&mut OsRng))
         .collect();
@@ -100,7 +93,7 @@ async fn measure(exe: &Path, options: &Options, devnet: &DevnetFile, dir: &Path)
         "devnet-appraiser",
         "devnet-issuer",
     ]
-    .map(|o| open(devnet, o));
+    .map(|o| devnet.open_key(o));
     let (registry, tsp, kyc, appraiser, issuer) = (registry?, tsp?, kyc?, appraiser?, issuer?);
     let until_day = "2099-12-31".parse()?;
     for (key, p) in [

@@ -137,9 +137,7 @@ fn f6_1_f6_6_f6_8_f6_9_rec2_the_regulator_reconciles_signed_reports_against_the_
     stop_devnet_service(&rt, &devnet, "issuer", tranche_issuer::MIGRATIONS);
     let pw = PathBuf::from(&devnet.password_file);
     let keys = PathBuf::from(&devnet.keys);
-    let open = |name: &str| {
-        tranche_keystore::open_key_file(&keys.join(format!("{name}.key")), Some(&pw)).unwrap()
-    };
+    let open = |name: &str| devnet.open_key(name).unwrap();
     let [tsp, issuer, kyc, registry, appraiser, exchange] = [
         "devnet-tsp",
         "devnet-issuer",

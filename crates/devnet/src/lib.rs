@@ -167,6 +167,15 @@ pub struct DevnetFile {
 }
 
 impl DevnetFile {
+    /// Opens the key of organisation `org` (e.g. `devnet-tsp`) with the
+    /// devnet's password.
+    pub fn open_key(&self, org: &str) -> Result<Keypair> {
+        tranche_keystore::open_key_file(
+            &Path::new(&self.keys).join(format!("{org}.key")),
+            Some(Path::new(&self.password_file)),
+        )
+    }
+
     /// Reads `<dir>/devnet.json`.
     pub fn read(dir: &Path) -> Result<DevnetFile> {
         let path = dir.join("devnet.json");
@@ -667,10 +676,7 @@ impl Devnet {
 
     /// Opens the key of organisation `org` (e.g. `devnet-tsp`).
     pub fn open_key(&self, org: &str) -> Result<Keypair> {
-        tranche_keystore::open_key_file(
-            &key_path(&self.dir, org),
-            Some(Path::new(&self.file.password_file)),
-        )
+        self.file.open_key(org)
     }
 
     /// Nodes that exited since the last call, each with the command that
