@@ -6,6 +6,7 @@
 //! meaning once released.
 
 mod error;
+pub mod freeze;
 mod limits;
 pub mod node;
 pub mod report;

@@ -20,7 +20,7 @@ use tranche_devnet::DevnetFile;
 use tranche_ledger::Ledger;
 use tranche_service::signed::SignedClient;
 use tranche_testkit::world::{claim_until, date, issuance_request};
-use tranche_types::{ChainId, ClaimTopic, Hash, Payload, Transfer, Units};
+use tranche_types::{ChainId, ClaimTopic, Hash, Outcome, Payload, Transfer, Units};
 
 mod support;
 
@@ -159,6 +159,9 @@ fn f6_1_f6_6_f6_8_f6_9_rec2_the_regulator_reconciles_signed_reports_against_the_
     let t = tmp.path();
 
     let databases = support::services::test_databases(&rt, t);
+    // The issuer's service, which takes the regulator's freeze requests,
+    // on databases of its own.
+    let issuer_databases = support::services::test_databases(&rt, t);
     for (run, database) in databases.iter().enumerate() {
         let ServiceRun {
             data,
@@ -214,9 +217,14 @@ fn f6_1_f6_6_f6_8_f6_9_rec2_the_regulator_reconciles_signed_reports_against_the_
             &data,
             database,
         );
+        let issuer_run = ServiceRun::new(t, "issuer", base + 2, run);
         std::fs::write(
             &config,
-            format!("{table}anchor_interval_secs = 2\n\n[regulator]\npolicy_delay_blocks = 3\n"),
+            format!(
+                "{table}anchor_interval_secs = 2\n\n[regulator]\npolicy_delay_blocks = 3\n\n\
+                 [regulator.issuers]\n\"devnet-issuer\" = \"{}\"\n",
+                issuer_run.api
+            ),
         )
         .unwrap();
         let op = format!("rop{run}");
@@ -502,9 +510,142 @@ fn f6_1_f6_6_f6_8_f6_9_rec2_the_regulator_reconciles_signed_reports_against_the_
             did_of(&c).as_str()
         );
 
+        // The sanctioned buyer's alert becomes a freeze request to the
+        // token's issuer; its staff approve it, and the regulator sees the
+        // wallet frozen on chain.
+        let kyc_key = Arc::new(open("devnet-kyc"));
+        let alert = alerts[1]["id"].as_u64().unwrap();
+        let freeze = |wallet: String| {
+            post(
+                &format!("/alerts/{alert}/freeze"),
+                json!({"token": token, "wallet": wallet, "reason": "a sanctioned buyer"}),
+            )
+        };
+        let (status, why) = freeze(person(t, &format!("dave{run}")).address().to_string());
+        assert_eq!(status, 400, "a wallet the alert does not concern: {why}");
+        let (status, why) = post(
+            "/alerts/999/freeze",
+            json!({"token": token, "wallet": c.address().to_string(), "reason": "x"}),
+        );
+        assert_eq!(status, 404, "{why}");
+        // Asked before the issuer's service is up: delivered once it is.
+        let (status, asked) = freeze(c.address().to_string());
+        assert_eq!(
+            (status, &asked["state"]),
+            (200, &json!("requested")),
+            "{asked}"
+        );
+        assert_eq!(
+            freeze(c.address().to_string()).1["id"],
+            asked["id"],
+            "asked once"
+        );
+        let request = asked["request"].as_str().unwrap().to_string();
+        let issuer_table = service_table(
+            "devnet-issuer",
+            (&keys, &pw),
+            &devnet.nodes[1].api,
+            &issuer_run.listen,
+            &issuer_run.data,
+            &issuer_databases[run],
+        );
+        std::fs::write(
+            &issuer_run.config,
+            format!(
+                "{issuer_table}anchor_interval_secs = 3600\n\n[issuer]\napprovals_required = 1\n"
+            ),
+        )
+        .unwrap();
+        let iop = format!("iop{run}");
+        support::services::operator(t, "issuer", &issuer_run.config, &iop);
+        let mut issuer_child = start("issuer", &issuer_run.config, &issuer_run.log);
+        let issuer_api = issuer_run.api.clone();
+        wait_for("the issuer's service", || healthy(&issuer_api));
+        let o = login_as(
+            t,
+            &issuer_api,
+            &iop,
+            &iop,
+            &[&t.join(format!("{iop}.json"))],
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        let queued = || {
+            raw(
+                "GET",
+                &format!("{issuer_api}/requests/freeze/{request}"),
+                &bearer(t, &iop),
+                "",
+            )
+        };
+        wait_for("the freeze request at the issuer", || queued().0 == 200);
+        let (_, view) = queued();
+        assert_eq!(
+            (&view["state"], &view["tsp"], &view["freeze"]["wallet"]),
+            (
+                &json!("pending"),
+                &json!("devnet-regulator"),
+                &json!(c.address().to_string())
+            ),
+            "{view}"
+        );
+        wait_for("the regulator to see it delivered", || {
+            get("/freezes").1[0]["state"] == "delivered"
+        });
+        // Only regulators ask for freezes.
+        let kyc_client = SignedClient::new(Arc::clone(&kyc_key), chain.clone(), "devnet-kyc");
+        let status = rt.block_on(async {
+            kyc_client
+                .send(
+                    reqwest::Method::POST,
+                    &issuer_api,
+                    "/freeze-requests",
+                    serde_json::to_vec(&view["freeze"]).unwrap(),
+                )
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+        assert_eq!(status, 403, "a freeze request from a KYC provider");
+        let (status, decided) = raw(
+            "POST",
+            &format!("{issuer_api}/requests/freeze/{request}/decisions"),
+            &bearer(t, &iop),
+            &json!({"decision": "approve", "reason": "the regulator's sanctions list"}).to_string(),
+        );
+        assert_eq!(
+            (status, &decided["state"]),
+            (200, &json!("executing")),
+            "{decided}"
+        );
+        wait_for("the freeze seen on chain", || {
+            get("/freezes").1[0]["state"] == "executed"
+        });
+        let seen = get("/freezes").1[0].clone();
+        wait_for("the issuer's check", || queued().1["state"] == "checked");
+        assert_eq!(seen["executed_tx"], queued().1["execution_tx"], "{seen}");
+        let wallet = rt.block_on(node.wallet(&c.address())).unwrap().data;
+        assert_eq!(wallet.frozen_tokens, vec![token.parse().unwrap()]);
+        let moved = rt.block_on(support::services::send_outcome(
+            &node,
+            &chain,
+            &c,
+            Payload::Transfer(Transfer {
+                token: token.parse().unwrap(),
+                to: a.address(),
+                amount: Units(1),
+                reference: None,
+            }),
+        ));
+        assert!(
+            matches!(&moved, Outcome::Rejected(r) if r.code.name() == "WALLET_FROZEN"),
+            "{moved:?}"
+        );
+        support::kill(issuer_child.id());
+        let _ = issuer_child.wait();
+
         // Refused: a report from an organisation that is not an exchange,
         // one not signed by the exchange's key, one of another exchange.
-        let kyc_key = Arc::new(open("devnet-kyc"));
         let (status, why) = signed_as(&kyc_key, "devnet-kyc", &fourth);
         assert_eq!(status, 403, "{why}");
         let mut forged = fourth.clone();
@@ -600,6 +741,9 @@ fn f6_1_f6_6_f6_8_f6_9_rec2_the_regulator_reconciles_signed_reports_against_the_
             .len();
         assert_eq!(count("finding"), total_findings, "{actions:?}");
         assert_eq!(count("alert"), 2);
+        assert_eq!(count("freeze_request"), 1);
+        assert_eq!(count("freeze_answer"), 1, "delivered");
+        assert_eq!(count("freeze_executed"), 1);
         assert_eq!(count("reconcile"), 5);
         assert_eq!(count("publish_policy"), 1);
         assert_eq!(count("export"), 1);

@@ -406,8 +406,8 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
         ),
     )?;
     // The regulator's, beside its node: it publishes a first AML policy
-    // (reports every 10 s, so a devnet shows reconciliations), and takes
-    // the exchange's reports.
+    // (reports every 10 s, so a devnet shows reconciliations), takes the
+    // exchange's reports, and sends freeze requests to the issuer's service.
     service(
         "regulator",
         "devnet-regulator",
@@ -417,7 +417,9 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
             "\n[regulator]\npolicy_delay_blocks = 5\n\n[regulator.policy]\nreport_period_secs = 10\n\
              blocked_countries = [\"KP\"]\nsanctioned = []\nlimits = [\
              {{ asset = \"USD\", large_value = \"1000000\", daily_value_max = \"0\", travel_rule_value = \"100000\" }}, \
-             {{ asset = \"{DEPOSIT_TOKEN}\", large_value = \"1000000\", daily_value_max = \"0\", travel_rule_value = \"100000\" }}]\n"
+             {{ asset = \"{DEPOSIT_TOKEN}\", large_value = \"1000000\", daily_value_max = \"0\", travel_rule_value = \"100000\" }}]\n\n\
+             [regulator.issuers]\n\"devnet-issuer\" = \"http://127.0.0.1:{}\"\n",
+            base_port + ISSUER_SERVICE_PORT_OFFSET
         ),
     )?;
     // Written last: its presence means the devnet is complete.

@@ -351,17 +351,7 @@ async fn list_reports(
 ) -> Result<axum::Json<Vec<tranche_api::report::SignedReport>>, ServiceError> {
     let s = &x.service;
     if headers.contains_key("signature-input") {
-        let caller = tranche_service::signed::check(
-            &s.db,
-            &s.node,
-            &s.chain_id,
-            &headers,
-            "GET",
-            uri.path(),
-            b"",
-            tranche_service::now_ms(),
-        )
-        .await?;
+        let caller = s.signed_caller(&headers, "GET", uri.path(), b"").await?;
         caller.require(tranche_types::Role::Regulator)?;
     } else {
         forbidden_unless_staff(&s.principal(&headers).await?)?;

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Uri};
 use serde::Deserialize;
 use std::sync::Arc;
 use tranche_service::auth::STAFF_ROLE_PREFIX;
-use tranche_service::{now_ms, signed, ServiceCode, ServiceError};
+use tranche_service::{ServiceCode, ServiceError};
 use tranche_types::Role;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -26,20 +26,22 @@ pub fn router(issuer: &Arc<Issuer>) -> axum::Router {
                 .routes(routes!(list))
                 .routes(routes!(get))
                 .routes(routes!(decide))
+                .routes(routes!(receive_freeze))
                 .with_state(Arc::clone(issuer)),
         )
         .split_for_parts();
     doc.info.title = "Tranche issuer service".into();
     doc.info.description = Some(
-        "The issuer's approval queue: requests naming this issuer, decided by its staff (four eyes), executed only once approved, checked on chain.".into(),
+        "The issuer's approval queue: requests naming this issuer, and regulators' freeze requests, decided by its staff (four eyes), executed only once approved, checked on chain.".into(),
     );
     tranche_service::http::finish(router, issuer.service.metrics.clone(), doc)
 }
 
-/// Who may read the queue: staff, or a TSP for its own requests.
+/// Who may read the queue: staff, or a TSP or a regulator for the requests
+/// it filed.
 enum Reader {
     Staff,
-    Tsp(String),
+    Org(String),
 }
 
 async fn reader(
@@ -56,28 +58,20 @@ async fn reader(
         }
         return Err(ServiceError::new(
             ServiceCode::Forbidden,
-            "the queue is read by this organisation's staff, and by each TSP for its own requests",
+            "the queue is read by this organisation's staff, and by each TSP or regulator for its own requests",
         ));
     }
     if !headers.contains_key("signature-input") {
         return Err(ServiceError::new(
             ServiceCode::Unauthenticated,
-            "staff log in first (POST /auth/challenge, POST /auth/session) and send Authorization: Bearer <token>; a TSP signs its request with its on-chain key",
+            "staff log in first (POST /auth/challenge, POST /auth/session) and send Authorization: Bearer <token>; a TSP or a regulator signs its request with its on-chain key",
         ));
     }
-    let caller = signed::check(
-        &s.db,
-        &s.node,
-        &s.chain_id,
-        headers,
-        "GET",
-        uri.path(),
-        body,
-        now_ms(),
-    )
-    .await?;
-    caller.require(Role::Tsp)?;
-    Ok(Reader::Tsp(caller.org))
+    let caller = s.signed_caller(headers, "GET", uri.path(), body).await?;
+    if !caller.roles.contains(&Role::Regulator) {
+        caller.require(Role::Tsp)?;
+    }
+    Ok(Reader::Org(caller.org))
 }
 
 /// Which requests.
@@ -90,7 +84,7 @@ pub struct Filter {
 }
 
 /// The requests naming this issuer, oldest first (at most 1,000). Staff see
-/// all; a TSP (signed request) sees its own.
+/// all; a TSP or a regulator (signed request) sees its own.
 #[utoipa::path(get, path = "/requests", tag = "issuer", params(Filter),
     responses((status = 200, body = Vec<RequestView>), (status = 401, body = ServiceError), (status = 403, body = ServiceError)))]
 async fn list(
@@ -111,7 +105,7 @@ async fn list(
     };
     let tsp = match &who {
         Reader::Staff => None,
-        Reader::Tsp(org) => Some(org.as_str()),
+        Reader::Org(org) => Some(org.as_str()),
     };
     let mut conn = issuer.service.db.pool().acquire().await?;
     Ok(axum::Json(
@@ -141,7 +135,7 @@ fn check_id(request: &str) -> Result<(), ServiceError> {
 
 /// One request with its decisions.
 #[utoipa::path(get, path = "/requests/{kind}/{request}", tag = "issuer",
-    params(("kind" = String, Path, description = "issuance or revocation"), ("request" = String, Path, description = "the request's id")),
+    params(("kind" = String, Path, description = "issuance, revocation, offering or freeze"), ("request" = String, Path, description = "the request's id")),
     responses((status = 200, body = RequestView), (status = 401, body = ServiceError), (status = 403, body = ServiceError), (status = 404, body = ServiceError)))]
 async fn get(
     AxState(issuer): AxState<Arc<Issuer>>,
@@ -156,9 +150,9 @@ async fn get(
     let view = queue::get(&mut conn, kind, &request, issuer.approvals_required)
         .await?
         .ok_or_else(|| not_found(kind, &request))?;
-    if let Reader::Tsp(org) = who {
+    if let Reader::Org(org) = who {
         if view.tsp != org {
-            // Another TSP's request: as if it did not exist.
+            // Another organisation's request: as if it did not exist.
             return Err(not_found(kind, &request));
         }
     }
@@ -168,7 +162,7 @@ async fn get(
 /// Approve or refuse a pending request, with a reason (staff in the role
 /// `operator`). The approval that completes the quorum sends the execution.
 #[utoipa::path(post, path = "/requests/{kind}/{request}/decisions", tag = "issuer", request_body = Decision,
-    params(("kind" = String, Path, description = "issuance or revocation"), ("request" = String, Path, description = "the request's id")),
+    params(("kind" = String, Path, description = "issuance, revocation, offering or freeze"), ("request" = String, Path, description = "the request's id")),
     responses((status = 200, body = RequestView), (status = 400, body = ServiceError), (status = 401, body = ServiceError),
         (status = 403, body = ServiceError), (status = 404, body = ServiceError), (status = 409, body = ServiceError)))]
 async fn decide(
@@ -189,4 +183,23 @@ async fn decide(
     Ok(axum::Json(
         issuer.decide(kind, &request, &who, decision).await?,
     ))
+}
+
+/// A regulator asks this issuer to freeze a wallet of one of its tokens
+/// (by a request signed with the regulator's on-chain key; only
+/// organisations the chain records as regulators). It is queued as a
+/// `freeze` request for the staff's decisions; the same request again
+/// answers where it stands.
+#[utoipa::path(post, path = "/freeze-requests", tag = "issuer", request_body = tranche_api::freeze::FreezeRequest,
+    responses((status = 200, body = RequestView), (status = 400, body = ServiceError), (status = 401, body = ServiceError),
+        (status = 403, body = ServiceError), (status = 409, body = ServiceError), (status = 422, body = ServiceError)))]
+async fn receive_freeze(
+    AxState(issuer): AxState<Arc<Issuer>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<axum::Json<RequestView>, ServiceError> {
+    let s = &issuer.service;
+    let caller = s.signed_caller(&headers, "POST", uri.path(), &body).await?;
+    Ok(axum::Json(issuer.receive_freeze(&caller, &body).await?))
 }

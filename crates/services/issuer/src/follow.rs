@@ -50,6 +50,7 @@ impl Issuer {
         let verb = match kind {
             Kind::Issuance | Kind::Offering => "issued",
             Kind::Revocation => "revoked",
+            Kind::Freeze => "frozen",
         };
         let (state, checked) = match check {
             None => (State::Failed, format!("rejected: {outcome}")),
@@ -334,6 +335,40 @@ impl Issuer {
                     };
                     self.record_check(conn, Kind::Revocation, &id, check, &outcome, entry)
                         .await?;
+                }
+                Payload::SetFrozen(p) if stx.tx.signer == ours => {
+                    let tx = receipt.tx_hash.to_hex();
+                    let id: Option<(String,)> = sqlx::query_as(
+                        "SELECT request FROM issuer_requests WHERE kind = 'freeze' AND execution_tx = $1",
+                    )
+                    .bind(tx)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    let Some((id,)) = id else { continue };
+                    let (state, checked) = if applied {
+                        (
+                            State::Checked,
+                            format!("{} frozen for {} in block {height}", p.wallet, p.token),
+                        )
+                    } else {
+                        (State::Failed, format!("rejected: {outcome}"))
+                    };
+                    queue::settle(
+                        conn,
+                        Kind::Freeze,
+                        &id,
+                        state,
+                        Some(&outcome),
+                        Some(&checked),
+                    )
+                    .await?;
+                    let e = entry(Entry::by_chain(
+                        org,
+                        "check",
+                        format!("freeze/{id}"),
+                        format!("{}: {checked}", state.name()),
+                    ));
+                    s.decide(conn, None, e).await?;
                 }
                 _ => {}
             }

@@ -1,4 +1,4 @@
-//! The issuer as a service: follows the chain for the issuance and revocation requests and the closed offerings naming its organisation, queues them for approval by its staff (four eyes by default), executes only what was approved, and checks on chain that what it executed equals the request (F5-4, F5-5, F5-6, F5-10, SR-1).
+//! The issuer as a service: follows the chain for the issuance and revocation requests and the closed offerings naming its organisation, takes regulators' freeze requests, queues them for approval by its staff (four eyes by default), executes only what was approved, and checks on chain that what it executed equals the request (F5-4, F5-5, F5-6, F5-10, SR-1).
 //!
 //! Every step is one database transaction: a request is queued with the
 //! block that filed it; the approval that completes the quorum records the
@@ -9,6 +9,7 @@
 
 mod api;
 mod follow;
+mod freeze;
 mod queue;
 
 pub use api::router;

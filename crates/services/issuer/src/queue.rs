@@ -9,7 +9,7 @@ use tranche_service::auth::Principal;
 use tranche_service::{now_ms, ServiceCode, ServiceError};
 use tranche_types::{
     Allocation, BoundedVec, ExecuteIssuance, ExecuteRevocation, IssueOffering, Payload,
-    RequestIssuance, RequestRevocation, Units, OFFERING_BATCH_MAX, REVOCATION_MOVES_MAX,
+    RequestIssuance, RequestRevocation, SetFrozen, Units, OFFERING_BATCH_MAX, REVOCATION_MOVES_MAX,
 };
 
 /// Longest reason a person may give.
@@ -25,6 +25,8 @@ pub enum Kind {
     Revocation,
     /// Issue a closed offering's allocations (F5-6), in batches.
     Offering,
+    /// Freeze a wallet of the token, as a regulator asked.
+    Freeze,
 }
 
 impl Kind {
@@ -34,6 +36,7 @@ impl Kind {
             Kind::Issuance => "issuance",
             Kind::Revocation => "revocation",
             Kind::Offering => "offering",
+            Kind::Freeze => "freeze",
         }
     }
 
@@ -43,9 +46,10 @@ impl Kind {
             "issuance" => Ok(Kind::Issuance),
             "revocation" => Ok(Kind::Revocation),
             "offering" => Ok(Kind::Offering),
+            "freeze" => Ok(Kind::Freeze),
             _ => Err(ServiceError::new(
                 ServiceCode::BadRequest,
-                format!("the kind is issuance, revocation or offering, not {s:?}"),
+                format!("the kind is issuance, revocation, offering or freeze, not {s:?}"),
             )),
         }
     }
@@ -143,15 +147,16 @@ pub struct DecisionView {
 /// A request in the queue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RequestView {
-    /// Issuance, revocation or offering.
+    /// Issuance, revocation, offering or freeze.
     pub kind: Kind,
-    /// The request's id on chain.
+    /// The request's id: on chain, or the regulator's for a freeze.
     pub request: String,
-    /// The TSP that filed it.
+    /// The organisation that filed it: the TSP, or the regulator for a
+    /// freeze.
     pub tsp: String,
     /// The token.
     pub token: String,
-    /// Units requested.
+    /// Units requested (0 for a freeze: the whole wallet).
     pub amount: String,
     /// Where it stands.
     pub state: State,
@@ -172,6 +177,8 @@ pub struct RequestView {
     pub checked: Option<String>,
     /// The staff's decisions, in order.
     pub decisions: Vec<DecisionView>,
+    /// A freeze request's terms, as the regulator sent them.
+    pub freeze: Option<tranche_api::freeze::FreezeRequest>,
 }
 
 fn bad(message: impl Into<String>) -> ServiceError {
@@ -190,18 +197,30 @@ type Row = (
     Option<String>,
     Option<String>,
     Option<String>,
+    String,
 );
 
-const COLUMNS: &str =
-    "kind, request, tsp, token, amount, state, filed_height, moves, execution_tx, outcome, checked";
+const COLUMNS: &str = "kind, request, tsp, token, amount, state, filed_height, moves, execution_tx, outcome, checked, detail";
 
 async fn view(
     conn: &mut AnyConnection,
     row: Row,
     approvals_required: u32,
 ) -> Result<RequestView, ServiceError> {
-    let (kind, request, tsp, token, amount, state, height, moves, execution_tx, outcome, checked) =
-        row;
+    let (
+        kind,
+        request,
+        tsp,
+        token,
+        amount,
+        state,
+        height,
+        moves,
+        execution_tx,
+        outcome,
+        checked,
+        detail,
+    ) = row;
     let decisions: Vec<(String, String, String, i64)> = sqlx::query_as(
         "SELECT staff, decision, reason, at_ms FROM issuer_decisions
          WHERE kind = $1 AND request = $2 ORDER BY at_ms, staff",
@@ -219,8 +238,16 @@ async fn view(
             at_ms: at as u64,
         })
         .collect();
+    let kind = Kind::parse(&kind)?;
+    let freeze = match kind {
+        Kind::Freeze => Some(
+            serde_json::from_str(&detail)
+                .map_err(|e| ServiceError::internal("a queued freeze request", e))?,
+        ),
+        _ => None,
+    };
     Ok(RequestView {
-        kind: Kind::parse(&kind)?,
+        kind,
         approvals: decisions.iter().filter(|d| d.decision == "approve").count() as u32,
         request,
         tsp,
@@ -235,6 +262,7 @@ async fn view(
         outcome,
         checked,
         decisions,
+        freeze,
     })
 }
 
@@ -467,9 +495,9 @@ impl Issuer {
         let mut moves: Option<Vec<Allocation>> = fixed.and_then(|m| serde_json::from_str(&m).ok());
         if decision.decision == Verdict::Approve {
             match (kind, &moves, decision.moves) {
-                (Kind::Issuance | Kind::Offering, _, Some(_)) => {
+                (Kind::Issuance | Kind::Offering | Kind::Freeze, _, Some(_)) => {
                     return Err(bad(
-                        "an issuance executes exactly its request, an offering its allocations; they take no moves",
+                        "an issuance executes exactly its request, an offering its allocations, a freeze its wallet; they take no moves",
                     ))
                 }
                 (Kind::Revocation, None, None) => {
@@ -558,6 +586,24 @@ impl Issuer {
                                 issue_batch(request)?;
                                 tranche_service::outbox::batches(subscriptions, OFFERING_BATCH_MAX)
                             ]
+                        }
+                        Kind::Freeze => {
+                            let terms: tranche_api::freeze::FreezeRequest =
+                                serde_json::from_str(&detail).map_err(|e| {
+                                    ServiceError::internal("a queued freeze request", e)
+                                })?;
+                            vec![Payload::SetFrozen(SetFrozen {
+                                token: terms.token.parse().map_err(|_| {
+                                    ServiceError::internal("a queued freeze's token", &terms.token)
+                                })?,
+                                wallet: terms.wallet.parse().map_err(|_| {
+                                    ServiceError::internal(
+                                        "a queued freeze's wallet",
+                                        &terms.wallet,
+                                    )
+                                })?,
+                                frozen: true,
+                            })]
                         }
                     };
                     let (last, hashes) = s

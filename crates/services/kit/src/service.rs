@@ -150,6 +150,28 @@ impl Service {
             .await
     }
 
+    /// The organisation that signed the request in `headers` (`method` on
+    /// `path` with `body`) with its on-chain key, and its roles on chain.
+    pub async fn signed_caller(
+        &self,
+        headers: &HeaderMap,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<crate::signed::Caller, ServiceError> {
+        crate::signed::check(
+            &self.db,
+            &self.node,
+            &self.chain_id,
+            headers,
+            method,
+            path,
+            body,
+            now_ms(),
+        )
+        .await
+    }
+
     /// Records `payload` in the outbox and `entry` (with the transaction's
     /// hash) in the audit log, in the caller's transaction.
     pub async fn decide(

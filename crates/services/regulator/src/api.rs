@@ -2,6 +2,7 @@
 //! request; its staff publish the policy, link identities, and read
 //! reports, reconciliations, findings and alerts.
 
+use crate::freeze::{FreezeOrder, FreezeView};
 use crate::intake::Receipt;
 use crate::policy::{PolicyRequest, Published};
 use crate::reconcile::{AlertView, FindingView, ReconciliationView, ReportView};
@@ -40,6 +41,8 @@ pub fn router(regulator: &Arc<Regulator>) -> axum::Router {
                 .routes(routes!(export_reconciliation))
                 .routes(routes!(list_findings))
                 .routes(routes!(list_alerts))
+                .routes(routes!(request_freeze))
+                .routes(routes!(list_freezes))
                 .routes(routes!(add_link))
                 .routes(routes!(publish_policy))
                 .with_state(Arc::clone(regulator)),
@@ -75,17 +78,7 @@ async fn receive_report(
     body: Bytes,
 ) -> Result<axum::Json<Receipt>, ServiceError> {
     let s = &r.service;
-    let caller = tranche_service::signed::check(
-        &s.db,
-        &s.node,
-        &s.chain_id,
-        &headers,
-        "POST",
-        uri.path(),
-        &body,
-        now_ms(),
-    )
-    .await?;
+    let caller = s.signed_caller(&headers, "POST", uri.path(), &body).await?;
     Ok(axum::Json(r.receive(&caller, &body).await?))
 }
 
@@ -261,4 +254,35 @@ async fn publish_policy(
     let who = r.service.principal(&headers).await?;
     let Json(req) = req?;
     Ok(axum::Json(r.publish(Some(&who), req).await?))
+}
+
+/// Ask the issuer of a token the alert concerns to freeze a wallet of an
+/// identity in it (operators). The request goes to the issuer's service,
+/// signed, and waits there for its staff; `GET /freezes` shows when the
+/// chain froze the wallet. While a request for the same wallet and token
+/// is open, that request is the answer.
+#[utoipa::path(post, path = "/alerts/{id}/freeze", tag = "regulator", request_body = FreezeOrder,
+    params(("id" = u64, Path, description = "The alert")),
+    responses((status = 200, body = FreezeView), (status = 400, body = ServiceError), (status = 401, body = ServiceError),
+        (status = 403, body = ServiceError), (status = 404, body = ServiceError), (status = 409, body = ServiceError)))]
+async fn request_freeze(
+    State(r): State<Arc<Regulator>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    order: Result<Json<FreezeOrder>, ServiceError>,
+) -> Result<axum::Json<FreezeView>, ServiceError> {
+    let who = r.service.principal(&headers).await?;
+    let Json(order) = order?;
+    Ok(axum::Json(r.request_freeze(&who, id, order).await?))
+}
+
+/// Freeze requests and where each stands, oldest first (staff).
+#[utoipa::path(get, path = "/freezes", tag = "regulator",
+    responses((status = 200, body = Vec<FreezeView>), (status = 401, body = ServiceError), (status = 403, body = ServiceError)))]
+async fn list_freezes(
+    State(r): State<Arc<Regulator>>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Vec<FreezeView>>, ServiceError> {
+    Regulator::require_reader(&r.service.principal(&headers).await?)?;
+    Ok(axum::Json(r.freezes().await?))
 }

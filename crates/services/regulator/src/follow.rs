@@ -1,8 +1,8 @@
 //! What the regulator keeps of each finalized block, in the block's
 //! database transaction: every wallet binding (and which exchange made
 //! it), the movements of units touching each exchange's wallets (one row
-//! per block and exchange), and the outcome of its own policy
-//! transactions.
+//! per block and exchange), the outcome of its own policy
+//! transactions, and the freezes on chain its requests asked for.
 
 use crate::Regulator;
 use sqlx::AnyConnection;
@@ -108,6 +108,16 @@ impl Regulator {
                         .bind(stx.tx.nonce as i64)
                         .execute(&mut *conn)
                         .await?;
+                }
+                Payload::SetFrozen(p) if applied && p.frozen => {
+                    let tx = receipt.tx_hash.to_hex();
+                    self.freeze_seen(
+                        conn,
+                        p.token.as_str(),
+                        &p.wallet.to_string(),
+                        (block.height, &tx),
+                    )
+                    .await?;
                 }
                 _ => {}
             }

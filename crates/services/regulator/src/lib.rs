@@ -18,12 +18,14 @@
 
 mod api;
 mod follow;
+mod freeze;
 mod intake;
 mod monitor;
 mod policy;
 mod reconcile;
 
 pub use api::router;
+pub use freeze::{FreezeOrder, FreezeView};
 pub use intake::Receipt;
 pub use monitor::{Alert, Rules};
 pub use policy::PolicyRequest;
@@ -95,6 +97,18 @@ CREATE TABLE rg_blocks (
     PRIMARY KEY (exchange, height));
 ",
     },
+    Migration {
+        version: 112,
+        name: "regulator: freeze requests",
+        sql: "
+CREATE TABLE rg_freezes (
+    id BIGINT PRIMARY KEY, alert BIGINT NOT NULL, alert_text TEXT NOT NULL,
+    evidence_hash TEXT NOT NULL, token TEXT NOT NULL, wallet TEXT NOT NULL,
+    issuer TEXT NOT NULL, reason TEXT NOT NULL, state TEXT NOT NULL, answer TEXT,
+    requested_ms BIGINT NOT NULL, executed_height BIGINT, executed_tx TEXT);
+CREATE INDEX rg_freezes_open ON rg_freezes (token, wallet, state);
+",
+    },
 ];
 
 /// The staff role that publishes the policy and links identities.
@@ -118,6 +132,10 @@ policy_delay_blocks = 20       # a policy published now governs from this many b
 structuring_count = 3          # this many trades of one identity just under the large value ...
 structuring_margin_bps = 1000  # ... within 10 % below it, in one report, raise an alert
 velocity_trades = 500          # more trades than this by one identity in one report raise an alert
+
+# Where each token issuer's service takes freeze requests (POST /alerts/{id}/freeze).
+[regulator.issuers]
+"devnet-issuer" = "http://127.0.0.1:28101"
 
 # Published as version 1 on the first start if the chain has no AML policy yet.
 [regulator.policy]
@@ -160,6 +178,9 @@ pub struct RegulatorSection {
     /// The policy published as version 1 if the chain has none.
     #[serde(default)]
     pub policy: Option<AmlPolicy>,
+    /// Each issuer's service, by organisation: where freeze requests go.
+    #[serde(default)]
+    pub issuers: std::collections::BTreeMap<String, String>,
 }
 
 fn delay_default() -> u64 {
@@ -183,6 +204,7 @@ impl Default for RegulatorSection {
             structuring_margin_bps: structuring_margin_default(),
             velocity_trades: velocity_default(),
             policy: None,
+            issuers: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -201,6 +223,16 @@ impl RegulatorSection {
         }
         if self.velocity_trades == 0 {
             anyhow::bail!("regulator.velocity_trades is at least 1");
+        }
+        for (org, url) in &self.issuers {
+            if !(url.starts_with("http://") || url.starts_with("https://"))
+                || url.len() > 512
+                || url.chars().any(char::is_whitespace)
+            {
+                anyhow::bail!(
+                    "regulator.issuers.{org} is the issuer's service, an http:// or https:// URL of at most 512 bytes"
+                );
+            }
         }
         if let Some(p) = &self.policy {
             policy::check(p).map_err(|e| anyhow::anyhow!("regulator.policy: {}", e.message))?;
@@ -238,6 +270,8 @@ pub struct Regulator {
     pub section: RegulatorSection,
     /// Wakes the reconciler when a report arrives.
     pub(crate) arrived: tokio::sync::Notify,
+    /// Wakes the deliverer when a freeze is requested.
+    pub(crate) freeze_due: tokio::sync::Notify,
 }
 
 impl Regulator {
@@ -257,16 +291,18 @@ impl Regulator {
             service,
             section,
             arrived: tokio::sync::Notify::new(),
+            freeze_due: tokio::sync::Notify::new(),
         }))
     }
 
-    /// Runs the service until SIGINT or SIGTERM: the reconciler, the kit's
-    /// tasks and the API. Publishes the configured policy first if the
+    /// Runs the service until SIGINT or SIGTERM: the reconciler, the
+    /// freeze requests' deliverer, the kit's tasks and the API. Publishes the configured policy first if the
     /// chain has none.
     pub async fn run(self: Arc<Self>) -> anyhow::Result<()> {
         let router = router(&self);
         let first = tokio::spawn(Arc::clone(&self).publish_first_policy());
         let reconciler = tokio::spawn(Arc::clone(&self).reconcile_continually());
+        let freezes = tokio::spawn(Arc::clone(&self).deliver_freezes_continually());
         let ran = Arc::clone(&self.service)
             .run(
                 Arc::clone(&self) as Arc<dyn tranche_service::follower::Apply>,
@@ -275,6 +311,7 @@ impl Regulator {
             .await;
         first.abort();
         reconciler.abort();
+        freezes.abort();
         ran
     }
 
