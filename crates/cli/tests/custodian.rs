@@ -27,9 +27,9 @@ use tranche_types::{Units, WalletAddress};
 mod support;
 
 use support::services::{
-    bearer, call, did_of, healthy, http_receiver, json_of, kyc_people, login_as, now_ms,
-    publish_aml_policy, raw, send, service_table, start, stop_devnet_service, text, tranche,
-    wait_for, ServiceRun,
+    bearer, call, did_command, did_of, healthy, http_receiver, json_of, kyc_people, login_as,
+    now_ms, publish_aml_policy, raw, send, service_table, start, stop_devnet_service, text,
+    tranche, wait_for, ServiceRun,
 };
 
 /// Follows `/events/stream` in a session; what arrives, as JSON.
@@ -56,25 +56,6 @@ fn stream_reader(url: String, headers: Vec<(&'static str, String)>) -> Arc<Mutex
         }
     });
     got
-}
-
-/// Runs `tranche did ...` as person `name` of `dir` and returns the file
-/// written.
-fn did_command(dir: &Path, name: &str, out: &str, args: &[&str]) -> PathBuf {
-    let file = dir.join(out);
-    let o = tranche()
-        .arg("did")
-        .args(args)
-        .arg("--key-file")
-        .arg(dir.join(format!("{name}.key")))
-        .arg("--password-file")
-        .arg(dir.join("person-pw"))
-        .arg("--out")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    file
 }
 
 fn balance(rt: &tokio::runtime::Runtime, node: &NodeClient, wallet: &WalletAddress) -> u128 {

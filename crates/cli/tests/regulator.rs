@@ -222,7 +222,7 @@ fn f6_1_f6_6_f6_8_f6_9_rec2_the_regulator_reconciles_signed_reports_against_the_
             &config,
             format!(
                 "{table}anchor_interval_secs = 2\n\n[regulator]\npolicy_delay_blocks = 3\n\n\
-                 [regulator.issuers]\n\"devnet-issuer\" = \"{}\"\n",
+                 [service.peers]\n\"devnet-issuer\" = \"{}\"\n",
                 issuer_run.api
             ),
         )

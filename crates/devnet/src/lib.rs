@@ -253,6 +253,7 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
             base_port + TSP_SERVICE_PORT_OFFSET,
             base_port + CUSTODIAN_SERVICE_PORT_OFFSET,
             base_port + EXCHANGE_SERVICE_PORT_OFFSET,
+            base_port + REGULATOR_SERVICE_PORT_OFFSET,
         ]);
     for port in ports {
         if !port_free(port) {
@@ -380,14 +381,17 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
     )?;
     // The custodian's, beside its following node: custodial wallets for
     // people with the KYC provider's credentials, under a policy a devnet
-    // user will not run into by accident.
+    // user will not run into by accident; travel-rule messages go to the
+    // exchange.
     service(
         "custodian",
         "devnet-custodian",
         api(4),
         CUSTODIAN_SERVICE_PORT_OFFSET,
         format!(
-            "trusted_issuers = [\"{kyc}\"]\n\n[custodian]\ntransfer_max = \"1000000\"\ndaily_max = \"10000000\"\n"
+            "trusted_issuers = [\"{kyc}\"]\n\n[custodian]\ntransfer_max = \"1000000\"\ndaily_max = \"10000000\"\n\n\
+             [service.peers]\n\"devnet-exchange\" = \"http://127.0.0.1:{}\"\n",
+            base_port + EXCHANGE_SERVICE_PORT_OFFSET
         ),
     )?;
     // The exchange's, beside its node: traders with the KYC provider's
@@ -407,7 +411,8 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
     )?;
     // The regulator's, beside its node: it publishes a first AML policy
     // (reports every 10 s, so a devnet shows reconciliations), takes the
-    // exchange's reports, and sends freeze requests to the issuer's service.
+    // exchange's reports, sends freeze requests to the issuer's service and
+    // asks the custodian and the exchange for travel-rule messages.
     service(
         "regulator",
         "devnet-regulator",
@@ -418,8 +423,11 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
              blocked_countries = [\"KP\"]\nsanctioned = []\nlimits = [\
              {{ asset = \"USD\", large_value = \"1000000\", daily_value_max = \"0\", travel_rule_value = \"100000\" }}, \
              {{ asset = \"{DEPOSIT_TOKEN}\", large_value = \"1000000\", daily_value_max = \"0\", travel_rule_value = \"100000\" }}]\n\n\
-             [regulator.issuers]\n\"devnet-issuer\" = \"http://127.0.0.1:{}\"\n",
-            base_port + ISSUER_SERVICE_PORT_OFFSET
+             [service.peers]\n\"devnet-issuer\" = \"http://127.0.0.1:{}\"\n\
+             \"devnet-custodian\" = \"http://127.0.0.1:{}\"\n\"devnet-exchange\" = \"http://127.0.0.1:{}\"\n",
+            base_port + ISSUER_SERVICE_PORT_OFFSET,
+            base_port + CUSTODIAN_SERVICE_PORT_OFFSET,
+            base_port + EXCHANGE_SERVICE_PORT_OFFSET,
         ),
     )?;
     // Written last: its presence means the devnet is complete.

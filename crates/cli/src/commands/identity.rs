@@ -8,6 +8,7 @@ use clap::{Subcommand, ValueEnum};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use tranche_api::travel::{TravelRuleMessage, TravelRuleParties, TravelTransfer};
 use tranche_identity::*;
 use tranche_keystore::{read_bounded, write_private_atomically, Keystore};
 use tranche_ledger::Ledger;
@@ -136,6 +137,18 @@ pub enum DidCommand {
     ///   tranche did authorize-transfer --chain-id tranche-devnet --custodian devnet-custodian \
     ///       --token ACME --to <wallet> --amount 30 --number 0 --key alice-id --out move.json
     ///   tranche service call http://127.0.0.1:28104/instructions --session alice.session --body move.json
+    ///
+    /// A transfer of the AML policy's travel-rule value or more to a wallet
+    /// another organisation keeps carries who sends and who receives
+    /// (IVMS101): give them in a file with --travel-rule, and the
+    /// authorization's reference becomes the message's digest, so the
+    /// custodian can send only the message you signed for. The file:
+    ///   {"originator": {"primary_identifier": "Doe", "secondary_identifier": "Alice",
+    ///                   "country_of_residence": "DE"},
+    ///    "beneficiary": {"primary_identifier": "Roe", "secondary_identifier": "Bob"},
+    ///    "beneficiary_vasp": "devnet-exchange"}
+    /// Sign it with the key behind your DID: the message names the custodial
+    /// wallet the custodian keeps for that DID.
     #[command(verbatim_doc_comment)]
     AuthorizeTransfer {
         /// The chain the authorization is for.
@@ -154,8 +167,12 @@ pub enum DidCommand {
         #[arg(long)]
         amount: Units,
         /// A reference carried on chain (e.g. an invoice number).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "travel_rule")]
         reference: Option<Reference>,
+        /// The travel rule's parties (JSON: originator, beneficiary,
+        /// beneficiary_vasp); the reference becomes the message's digest.
+        #[arg(long, value_name = "FILE")]
+        travel_rule: Option<PathBuf>,
         /// The wallet's next authorization number.
         #[arg(long)]
         number: u64,
@@ -369,6 +386,9 @@ fn time_arg(flag: &str, text: Option<&str>) -> Result<Timestamp> {
     }
 }
 
+/// The largest travel-rule parties file.
+const TRAVEL_RULE_FILE_MAX: u64 = 64 * 1024;
+
 fn read_json(path: &Path, what: &str) -> Result<Value> {
     let bytes = read_bounded(path, DOC_BYTES_MAX)?;
     serde_json::from_slice(&bytes)
@@ -434,7 +454,21 @@ fn write_payload(
     what: &str,
     who: &str,
 ) -> Result<()> {
-    let text = serde_json::to_string_pretty(payload)? + "\n";
+    write_for(ctx, payload, out, what, &|file| {
+        format!("{who} sends it with: tranche send {file} --key-file ORG.key")
+    })
+}
+
+/// Writes `value` as JSON to `out` (or standard output), saying what it
+/// is and, by `next` of the file's name, what to do with it.
+fn write_for(
+    ctx: &Ctx,
+    value: &impl serde::Serialize,
+    out: Option<&Path>,
+    what: &str,
+    next: &dyn Fn(&str) -> String,
+) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)? + "\n";
     match out {
         Some(path) => {
             write_private_atomically(path, text.as_bytes())?;
@@ -442,10 +476,7 @@ fn write_payload(
                 print_json(&json!({ "file": path.display().to_string() }));
             } else {
                 println!("{what} written to {}", path.display());
-                println!(
-                    "{who} sends it with: tranche send {} --key-file ORG.key",
-                    path.display()
-                );
+                println!("{}", next(&path.display().to_string()));
             }
         }
         None => print!("{text}"),
@@ -530,12 +561,58 @@ pub fn run_did(ctx: &Ctx, cmd: DidCommand) -> Result<ExitCode> {
             to,
             amount,
             reference,
+            travel_rule,
             number,
             valid_for,
             key,
             out,
         } => {
             let holder = open_key(ctx, &key)?;
+            let parties = match &travel_rule {
+                Some(path) => {
+                    let bytes = read_bounded(path, TRAVEL_RULE_FILE_MAX)?;
+                    let parties: TravelRuleParties =
+                        serde_json::from_slice(&bytes).with_context(|| {
+                            format!("{} is not the travel rule's parties", path.display())
+                        })?;
+                    Some(parties)
+                }
+                None => None,
+            };
+            let reference = match &parties {
+                Some(parties) => {
+                    let from = Ledger::custodial_wallet(
+                        &custodian,
+                        &Ledger::did_of_key(&holder.public_key()),
+                    );
+                    let message = TravelRuleMessage::new(
+                        chain_id.as_str(),
+                        custodian.as_str(),
+                        parties,
+                        TravelTransfer {
+                            token: token.to_string(),
+                            from: from.to_string(),
+                            to: to.to_string(),
+                            amount,
+                            authorization: number,
+                        },
+                    )
+                    .map_err(|e| {
+                        anyhow!(
+                            "{}: {e}",
+                            travel_rule.as_deref().unwrap_or(Path::new("")).display()
+                        )
+                    })?;
+                    Some(
+                        message
+                            .digest()
+                            .to_hex()
+                            .parse::<Reference>()
+                            .map_err(|e| anyhow!("a digest as a reference: {e}"))?,
+                    )
+                }
+                None => reference,
+            };
             let p = Payload::CustodialTransfer(Ledger::sign_authorization(
                 &chain_id,
                 &custodian,
@@ -545,7 +622,21 @@ pub fn run_did(ctx: &Ctx, cmd: DidCommand) -> Result<ExitCode> {
                 number,
                 now().plus_ms(valid_for),
             ));
-            write_payload(ctx, &p, out.as_deref(), "authorization", "the custodian")?;
+            let Some(parties) = parties else {
+                write_payload(ctx, &p, out.as_deref(), "authorization", "the custodian")?;
+                return Ok(ExitCode::SUCCESS);
+            };
+            // Not a payload alone: the custodian takes both, and sends the
+            // parties to the receiving organisation, sealed.
+            write_for(
+                ctx,
+                &json!({ "authorization": p, "travel_rule": parties }),
+                out.as_deref(),
+                "authorization with the travel rule",
+                &|file| {
+                    format!("hand it to your custodian: tranche service call <custodian's API> /instructions --session FILE --body {file}")
+                },
+            )?;
             return Ok(ExitCode::SUCCESS);
         }
         DidCommand::New {

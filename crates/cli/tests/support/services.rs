@@ -686,3 +686,22 @@ pub fn http_receiver(fail: usize, header: &'static str) -> (String, Deliveries) 
     });
     (url, got)
 }
+
+/// `tranche did <args>` with `name`'s key (in `dir`, password `person-pw`),
+/// writing `dir/<out>`; the file's path.
+pub fn did_command(dir: &Path, name: &str, out: &str, args: &[&str]) -> PathBuf {
+    let file = dir.join(out);
+    let o = tranche()
+        .arg("did")
+        .args(args)
+        .arg("--key-file")
+        .arg(dir.join(format!("{name}.key")))
+        .arg("--password-file")
+        .arg(dir.join("person-pw"))
+        .arg("--out")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    file
+}

@@ -1,5 +1,5 @@
-//! Signs and verifies with ed25519 under domain separation, and seals keys in
-//! password-encrypted key files.
+//! Signs and verifies with ed25519 under domain separation, seals keys in
+//! password-encrypted key files, and seals data to an organisation's key.
 //!
 //! Invariants:
 //! - Every signature covers a domain label and a chain id, so it is valid for
@@ -9,10 +9,12 @@
 //! - No randomness is drawn here: callers pass a random source in.
 
 mod keyfile;
+mod seal;
 mod sign;
 mod tx;
 
 pub use keyfile::{CipherSection, KdfParams, KdfSection, KeyFile, KeyFileError, KEYFILE_VERSION};
+pub use seal::{seal, SealError, Sealed};
 pub use sign::{
     is_valid_public_key, signing_message, verify, verify_data_integrity, Domain, Keypair,
     SignatureError,

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
+use tranche_api::travel::TravelRuleParties;
 use tranche_service::http::Json;
 use tranche_service::{ServiceCode, ServiceError};
 use tranche_types::Payload;
@@ -39,6 +40,7 @@ pub fn router(custodian: &Arc<Custodian>) -> axum::Router {
                 .routes(routes!(get_proof))
                 .routes(routes!(list_events))
                 .routes(routes!(stream_events))
+                .routes(routes!(travel_rule))
                 .with_state(Arc::clone(custodian)),
         )
         .split_for_parts();
@@ -129,11 +131,61 @@ async fn set_webhook(
 async fn instruct(
     State(c): State<Arc<Custodian>>,
     headers: HeaderMap,
-    authorization: Result<Json<Payload>, ServiceError>,
+    body: Result<Json<serde_json::Value>, ServiceError>,
 ) -> Result<axum::Json<InstructionView>, ServiceError> {
     let who = c.service.principal(&headers).await?;
-    let Json(authorization) = authorization?;
-    Ok(axum::Json(c.instruct(&who, authorization).await?))
+    let Json(body) = body?;
+    // Either the authorization alone, or `{"authorization", "travel_rule"}`
+    // as `tranche did authorize-transfer --travel-rule` writes them.
+    let bad = |what: &str, e: serde_json::Error| {
+        ServiceError::new(ServiceCode::BadRequest, format!("{what}: {e}"))
+    };
+    let (authorization, parties) = match body {
+        serde_json::Value::Object(mut o) if o.contains_key("travel_rule") => {
+            let parties = o
+                .remove("travel_rule")
+                .map(serde_json::from_value::<TravelRuleParties>)
+                .transpose()
+                .map_err(|e| {
+                    bad(
+                        "travel_rule is who sends, who receives and the receiving organisation",
+                        e,
+                    )
+                })?;
+            let authorization =
+                serde_json::from_value(o.remove("authorization").unwrap_or_default())
+                    .map_err(|e| bad("authorization is the custodial_transfer payload", e))?;
+            (authorization, parties)
+        }
+        other => (
+            serde_json::from_value(other).map_err(|e| {
+                bad(
+                    "the body is your authorization, the custodial_transfer payload",
+                    e,
+                )
+            })?,
+            None,
+        ),
+    };
+    Ok(axum::Json(c.instruct(&who, authorization, parties).await?))
+}
+
+/// A travel-rule message this custodian sent, by its digest, sealed to the
+/// asking regulator's key (organisations the chain records as regulators,
+/// by signed request).
+#[utoipa::path(get, path = "/travel-rule/{digest}", tag = "custodian",
+    params(("digest" = String, Path, description = "The message's digest: the transfer's reference on chain")),
+    responses((status = 200, body = tranche_api::travel::SealedTravelRule), (status = 401, body = ServiceError),
+        (status = 403, body = ServiceError), (status = 404, body = ServiceError)))]
+async fn travel_rule(
+    State(c): State<Arc<Custodian>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    Path(digest): Path<String>,
+) -> Result<axum::Json<tranche_api::travel::SealedTravelRule>, ServiceError> {
+    let s = &c.service;
+    let caller = s.signed_caller(&headers, "GET", uri.path(), b"").await?;
+    Ok(axum::Json(s.travel_rule_for(&caller, &digest).await?))
 }
 
 /// Your instructions, newest first (staff: everyone's; at most 1,000).

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
+use tranche_api::travel::{TravelRuleMessage, TravelRuleParties};
 use tranche_ledger::Ledger;
 use tranche_service::audit::Entry;
 use tranche_service::auth::Principal;
@@ -52,7 +53,9 @@ pub struct InstructionView {
     /// Why it was refused or rejected: a stable code (`forged`, `expired`,
     /// `not_next`, `sanctioned`, `over_transfer_limit`, `over_daily_limit`,
     /// `destination_not_allowed`, `insufficient_balance`,
-    /// `would_be_rejected`, or the ledger's reject code).
+    /// `would_be_rejected`, `travel_rule_required`, `travel_rule_invalid`,
+    /// `travel_rule_unbound`, `beneficiary_vasp_unknown`,
+    /// `beneficiary_vasp_refused`, or the ledger's reject code).
     pub reason: Option<String>,
     /// What the reason means here.
     pub message: Option<String>,
@@ -167,7 +170,7 @@ pub(crate) async fn instructions(
 }
 
 /// A refusal: its stable code and what it means here.
-type Refusal = (&'static str, String);
+pub(crate) type Refusal = (&'static str, String);
 
 /// A decision on one instruction, waiting to be recorded.
 #[derive(Debug)]
@@ -177,6 +180,9 @@ pub(crate) struct Decision {
     id: String,
     wallet: String,
     refusal: Option<Refusal>,
+    /// The travel-rule message the receiving organisation took, kept with
+    /// the instruction.
+    travel: Option<TravelRuleMessage>,
     at_ms: u64,
     reply: oneshot::Sender<Result<InstructionView, ServiceError>>,
 }
@@ -238,6 +244,9 @@ async fn record_one(
                     p.amount, p.token, p.to, p.authorization.number
                 ),
             );
+            if let Some(m) = &d.travel {
+                s.keep_travel_rule(conn, m).await?;
+            }
             let (nonce, hash) = s
                 .decide_tx(conn, Payload::CustodialTransfer(p.clone()), e)
                 .await?;
@@ -296,13 +305,15 @@ impl Custodian {
     }
 
     /// Takes a holder's authorization (the `custodial_transfer` payload
-    /// `tranche did authorize-transfer` writes): refused with a reason, on
-    /// the record, or recorded for sending in the custodian's transaction.
-    /// The same authorization again answers the same instruction.
+    /// `tranche did authorize-transfer` writes), with the travel rule's
+    /// parties when it covers the transfer: refused with a reason, on the
+    /// record, or recorded for sending in the custodian's transaction. The
+    /// same authorization again answers the same instruction.
     pub async fn instruct(
         &self,
         who: &Principal,
         payload: Payload,
+        parties: Option<TravelRuleParties>,
     ) -> Result<InstructionView, ServiceError> {
         let Payload::CustodialTransfer(p) = payload else {
             return Err(ServiceError::new(
@@ -348,7 +359,13 @@ impl Custodian {
             ));
         }
         let now = now_ms();
-        let refusal = self.policy(&h, &p, now).await?;
+        let (refusal, travel) = match self.policy(&h, &p, now).await? {
+            Some(r) => (Some(r), None),
+            None => match self.travel_rule(&h, &p, parties.as_ref()).await? {
+                Ok(m) => (None, m),
+                Err(r) => (Some(r), None),
+            },
+        };
         // Recorded with what else arrived at the same moment, in one
         // database transaction (a group commit), by the recorder.
         let (reply, answered) = oneshot::channel();
@@ -358,6 +375,7 @@ impl Custodian {
             id,
             wallet: h.wallet,
             refusal,
+            travel,
             at_ms: now,
             reply,
         };

@@ -21,6 +21,7 @@ mod follow;
 mod holders;
 mod instructions;
 mod notices;
+mod travel;
 
 pub use api::router;
 pub use holders::{HolderView, Webhook};

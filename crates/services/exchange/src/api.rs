@@ -42,6 +42,8 @@ pub fn router(exchange: &Arc<Exchange>) -> axum::Router {
                 .routes(routes!(websocket))
                 .routes(routes!(add_key, list_keys))
                 .routes(routes!(revoke_key))
+                .routes(routes!(receive_travel_rule))
+                .routes(routes!(travel_rule))
                 .with_state(Arc::clone(exchange)),
         )
         .split_for_parts();
@@ -458,4 +460,43 @@ async fn revoke_key(
 ) -> Result<axum::Json<ApiKeyView>, ServiceError> {
     let who = x.service.principal(&headers).await?;
     Ok(axum::Json(x.revoke_key(&who, &key).await?))
+}
+
+/// A travel-rule message for a transfer to one of this exchange's traders
+/// (custodians and exchanges, by a request signed with their on-chain
+/// key): sealed to this exchange's key, naming the sender and this
+/// exchange, its digest the transfer's reference on chain. Kept in the
+/// vault; the same message again, the same answer.
+#[utoipa::path(post, path = "/travel-rule", tag = "exchange", request_body = tranche_api::travel::SealedTravelRule,
+    responses((status = 200, body = crate::TravelRuleReceipt), (status = 400, body = ServiceError), (status = 401, body = ServiceError),
+        (status = 403, body = ServiceError), (status = 422, body = ServiceError)))]
+async fn receive_travel_rule(
+    State(x): State<Arc<Exchange>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: axum::body::Bytes,
+) -> Result<axum::Json<crate::TravelRuleReceipt>, ServiceError> {
+    let caller = x
+        .service
+        .signed_caller(&headers, "POST", uri.path(), &body)
+        .await?;
+    Ok(axum::Json(x.receive_travel_rule(&caller, &body).await?))
+}
+
+/// A travel-rule message this exchange received, by its digest, sealed to
+/// the asking regulator's key (organisations the chain records as
+/// regulators, by signed request).
+#[utoipa::path(get, path = "/travel-rule/{digest}", tag = "exchange",
+    params(("digest" = String, Path, description = "The message's digest: the transfer's reference on chain")),
+    responses((status = 200, body = tranche_api::travel::SealedTravelRule), (status = 401, body = ServiceError),
+        (status = 403, body = ServiceError), (status = 404, body = ServiceError)))]
+async fn travel_rule(
+    State(x): State<Arc<Exchange>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    Path(digest): Path<String>,
+) -> Result<axum::Json<tranche_api::travel::SealedTravelRule>, ServiceError> {
+    let s = &x.service;
+    let caller = s.signed_caller(&headers, "GET", uri.path(), b"").await?;
+    Ok(axum::Json(s.travel_rule_for(&caller, &digest).await?))
 }

@@ -36,6 +36,7 @@ mod reports;
 mod restore;
 mod settle;
 mod traders;
+mod travel;
 mod ws;
 
 pub use api::router;
@@ -44,6 +45,7 @@ pub use market::{Asset, BookView, ListingView};
 pub use orders::OrderRequest;
 pub use records::{OrderView, TradeView};
 pub use traders::{AccountView, Movement, TraderView, WalletConsent};
+pub use travel::TravelRuleReceipt;
 pub use ws::TradeTick;
 
 use anyhow::Context as _;
@@ -128,7 +130,17 @@ CREATE TABLE ex_moves (
     kind TEXT NOT NULL, PRIMARY KEY (height, idx));
 CREATE INDEX ex_trades_by_tx ON ex_trades (tx);
 ",
-}];
+    },
+    Migration {
+        version: 104,
+        name: "travel-rule messages received",
+        sql: "
+CREATE TABLE ex_travel (
+    digest TEXT PRIMARY KEY, sender TEXT NOT NULL, wallet TEXT NOT NULL, token TEXT NOT NULL,
+    amount TEXT NOT NULL, received_ms BIGINT NOT NULL);
+",
+    },
+];
 
 /// The credentials a trader shows (from trusted issuers), F6-3.
 pub const TRADER: &[&str] = &["KycCredential", "JurisdictionCredential"];

@@ -66,6 +66,11 @@ pub struct ServiceConfig {
     /// Milliseconds between polls of the node for new blocks.
     #[serde(default = "poll_default")]
     pub poll_ms: u64,
+    /// Other organisations' services this one calls (freeze requests,
+    /// travel-rule messages), by on-chain organisation id:
+    /// `[service.peers]` `"devnet-exchange" = "https://…"`.
+    #[serde(default)]
+    pub peers: std::collections::BTreeMap<String, String>,
 }
 
 fn anchor_interval_default() -> u64 {
@@ -109,6 +114,18 @@ impl ServiceConfig {
         }
         if !(10..=60_000).contains(&self.poll_ms) {
             anyhow::bail!("service.poll_ms must be 10 to 60000");
+        }
+        for (org, url) in &self.peers {
+            if org.is_empty()
+                || org.len() > 64
+                || !(url.starts_with("http://") || url.starts_with("https://"))
+                || url.len() > 512
+                || url.chars().any(char::is_whitespace)
+            {
+                anyhow::bail!(
+                    "service.peers.{org}: an organisation's id and its service's http:// or https:// URL of at most 512 bytes"
+                );
+            }
         }
         for did in &self.trusted_issuers {
             tranche_identity::DidKey::parse(did)

@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod service;
 pub mod signed;
+pub mod travel;
 
 pub use config::ServiceConfig;
 pub use db::{Db, Migration};

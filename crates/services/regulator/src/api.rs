@@ -6,6 +6,7 @@ use crate::freeze::{FreezeOrder, FreezeView};
 use crate::intake::Receipt;
 use crate::policy::{PolicyRequest, Published};
 use crate::reconcile::{AlertView, FindingView, ReconciliationView, ReportView};
+use crate::travel::{TravelCheckRequest, TravelCheckView};
 use crate::Regulator;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -43,6 +44,7 @@ pub fn router(regulator: &Arc<Regulator>) -> axum::Router {
                 .routes(routes!(list_alerts))
                 .routes(routes!(request_freeze))
                 .routes(routes!(list_freezes))
+                .routes(routes!(check_travel_rule, list_travel_checks))
                 .routes(routes!(add_link))
                 .routes(routes!(publish_policy))
                 .with_state(Arc::clone(regulator)),
@@ -285,4 +287,31 @@ async fn list_freezes(
 ) -> Result<axum::Json<Vec<FreezeView>>, ServiceError> {
     Regulator::require_reader(&r.service.principal(&headers).await?)?;
     Ok(axum::Json(r.freezes().await?))
+}
+
+/// Check a transfer's travel rule (staff): the regulator asks the sending
+/// and the receiving organisation for the message its reference names,
+/// each sealed to the regulator's key, and checks each against the chain.
+#[utoipa::path(post, path = "/travel-rule/checks", tag = "regulator", request_body = TravelCheckRequest,
+    responses((status = 200, body = TravelCheckView), (status = 400, body = ServiceError), (status = 401, body = ServiceError),
+        (status = 403, body = ServiceError), (status = 404, body = ServiceError)))]
+async fn check_travel_rule(
+    State(r): State<Arc<Regulator>>,
+    headers: HeaderMap,
+    req: Result<Json<TravelCheckRequest>, ServiceError>,
+) -> Result<axum::Json<TravelCheckView>, ServiceError> {
+    let who = r.service.principal(&headers).await?;
+    let Json(req) = req?;
+    Ok(axum::Json(r.check_travel_rule(&who, req).await?))
+}
+
+/// The travel-rule checks made, newest first (staff).
+#[utoipa::path(get, path = "/travel-rule/checks", tag = "regulator",
+    responses((status = 200, body = Vec<TravelCheckView>), (status = 401, body = ServiceError), (status = 403, body = ServiceError)))]
+async fn list_travel_checks(
+    State(r): State<Arc<Regulator>>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Vec<TravelCheckView>>, ServiceError> {
+    Regulator::require_reader(&r.service.principal(&headers).await?)?;
+    Ok(axum::Json(r.travel_checks().await?))
 }

@@ -31,7 +31,7 @@ const LOOKUP_CHUNK: usize = 400;
 impl Regulator {
     /// The organisation signing with `key` and whether it is an exchange;
     /// asked of the node once, then kept.
-    async fn org_of(
+    pub(crate) async fn org_of(
         &self,
         conn: &mut AnyConnection,
         key: &PublicKey,

@@ -195,11 +195,11 @@ impl Regulator {
             .map_err(ServiceError::unavailable)?
             .ok_or_else(|| bad(format!("no token {} on chain", order.token)))?;
         let issuer = token.data.token.issuer.to_string();
-        if !self.section.issuers.contains_key(&issuer) {
+        if !s.config.peers.contains_key(&issuer) {
             return Err(ServiceError::new(
                 ServiceCode::Conflict,
                 format!(
-                    "this service has no address for {issuer}'s service: add \"{issuer}\" = \"https://…\" under [regulator.issuers] and restart"
+                    "this service has no address for {issuer}'s service: add \"{issuer}\" = \"https://…\" under [service.peers] and restart"
                 ),
             ));
         }
@@ -296,8 +296,8 @@ impl Regulator {
         .await?;
         drop(conn);
         for (id, state, token, wallet, issuer, reason, alert, evidence) in due {
-            let Some(base) = self.section.issuers.get(&issuer) else {
-                tracing::warn!(freeze = id, issuer = %issuer, "no address for the issuer's service under [regulator.issuers]");
+            let Some(base) = s.config.peers.get(&issuer) else {
+                tracing::warn!(freeze = id, issuer = %issuer, "no address for the issuer's service under [service.peers]");
                 continue;
             };
             let request = format!("{}:{id}", s.config.org);

@@ -1,4 +1,4 @@
-//! The AML regulator as a service: its policy published on chain, the exchanges' signed reports taken in and reconciled against the chain, named monitoring rules over them, and every finding and alert on its audit log (F6-1, F6-6, F6-8, F6-9, REC-2, REC-9).
+//! The AML regulator as a service: its policy published on chain, the exchanges' signed reports taken in and reconciled against the chain, named monitoring rules over them, alerts turned into freeze requests to token issuers, travel-rule messages checked against the transfers they name, and every decision on its audit log (F6-1, F6-6, F6-8, F6-9, REC-2, REC-9).
 //!
 //! The regulator publishes its AML policy as a ledger transaction that
 //! takes effect at a block height; exchanges read it from their nodes and
@@ -14,7 +14,8 @@
 //! amount and block, and every transfer in it on chain; each difference is
 //! a finding with its evidence. The monitoring rules then run over its
 //! trades, and each hit is an alert. Reports, with the identities they
-//! carry, are kept in the vault.
+//! carry, are kept in the vault, as are the travel-rule messages it asks
+//! custodians and exchanges for.
 
 mod api;
 mod follow;
@@ -23,6 +24,7 @@ mod intake;
 mod monitor;
 mod policy;
 mod reconcile;
+mod travel;
 
 pub use api::router;
 pub use freeze::{FreezeOrder, FreezeView};
@@ -30,6 +32,7 @@ pub use intake::Receipt;
 pub use monitor::{Alert, Rules};
 pub use policy::PolicyRequest;
 pub use reconcile::{AlertView, FindingView, ReconciliationView, ReportView};
+pub use travel::{TravelCheckRequest, TravelCheckView, TravelSide};
 
 use serde::Deserialize;
 use std::path::Path;
@@ -109,6 +112,15 @@ CREATE TABLE rg_freezes (
 CREATE INDEX rg_freezes_open ON rg_freezes (token, wallet, state);
 ",
     },
+    Migration {
+        version: 113,
+        name: "regulator: travel-rule checks",
+        sql: "
+CREATE TABLE rg_travel_checks (
+    id BIGINT PRIMARY KEY, tx TEXT NOT NULL, height BIGINT NOT NULL, digest TEXT NOT NULL,
+    verdict TEXT NOT NULL, sides TEXT NOT NULL, at_ms BIGINT NOT NULL);
+",
+    },
 ];
 
 /// The staff role that publishes the policy and links identities.
@@ -127,15 +139,18 @@ data_dir = "regulator-data"              # SQLite database and vault key
 # database_url = "postgres://regulator@db.internal/regulator"   # PostgreSQL instead of SQLite
 # tls = { cert = "regulator.crt", key = "regulator.key" }       # serve HTTPS
 
+# The services it calls: token issuers (freeze requests), custodians and
+# exchanges (travel-rule messages).
+[service.peers]
+"devnet-issuer" = "http://127.0.0.1:28101"
+"devnet-custodian" = "http://127.0.0.1:28103"
+"devnet-exchange" = "http://127.0.0.1:28105"
+
 [regulator]
 policy_delay_blocks = 20       # a policy published now governs from this many blocks on
 structuring_count = 3          # this many trades of one identity just under the large value ...
 structuring_margin_bps = 1000  # ... within 10 % below it, in one report, raise an alert
 velocity_trades = 500          # more trades than this by one identity in one report raise an alert
-
-# Where each token issuer's service takes freeze requests (POST /alerts/{id}/freeze).
-[regulator.issuers]
-"devnet-issuer" = "http://127.0.0.1:28101"
 
 # Published as version 1 on the first start if the chain has no AML policy yet.
 [regulator.policy]
@@ -178,9 +193,6 @@ pub struct RegulatorSection {
     /// The policy published as version 1 if the chain has none.
     #[serde(default)]
     pub policy: Option<AmlPolicy>,
-    /// Each issuer's service, by organisation: where freeze requests go.
-    #[serde(default)]
-    pub issuers: std::collections::BTreeMap<String, String>,
 }
 
 fn delay_default() -> u64 {
@@ -204,7 +216,6 @@ impl Default for RegulatorSection {
             structuring_margin_bps: structuring_margin_default(),
             velocity_trades: velocity_default(),
             policy: None,
-            issuers: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -223,16 +234,6 @@ impl RegulatorSection {
         }
         if self.velocity_trades == 0 {
             anyhow::bail!("regulator.velocity_trades is at least 1");
-        }
-        for (org, url) in &self.issuers {
-            if !(url.starts_with("http://") || url.starts_with("https://"))
-                || url.len() > 512
-                || url.chars().any(char::is_whitespace)
-            {
-                anyhow::bail!(
-                    "regulator.issuers.{org} is the issuer's service, an http:// or https:// URL of at most 512 bytes"
-                );
-            }
         }
         if let Some(p) = &self.policy {
             policy::check(p).map_err(|e| anyhow::anyhow!("regulator.policy: {}", e.message))?;
