@@ -653,7 +653,16 @@ fn f6_2_f6_5_f6_7_sr2_traders_trade_a_listed_token_and_every_trade_settles_on_ch
         // Pushed to the configured inbox, signed, retried after a refusal.
         wait_for("the reports pushed", || pushed.lock().unwrap().len() >= 2);
         let got = pushed.lock().unwrap().clone();
-        assert!(got.iter().all(|(sig, _)| sig.starts_with("tranche=:")));
+        assert!(
+            got.iter().all(|(sig, _)| sig.starts_with("tranche=:")),
+            "{:?}",
+            got.iter()
+                .map(|(sig, body)| (
+                    sig.clone(),
+                    String::from_utf8_lossy(&body[..body.len().min(120)]).to_string()
+                ))
+                .collect::<Vec<_>>()
+        );
         let last_pushed: Value = serde_json::from_slice(&got.last().unwrap().1).unwrap();
         assert_eq!(last_pushed["hash"], closed["hash"]);
 

@@ -558,7 +558,8 @@ fn f6_1_f6_6_f6_8_f6_9_rec2_the_regulator_reconciles_signed_reports_against_the_
         .unwrap();
         let iop = format!("iop{run}");
         support::services::operator(t, "issuer", &issuer_run.config, &iop);
-        let mut issuer_child = start("issuer", &issuer_run.config, &issuer_run.log);
+        let issuer_child =
+            support::Killed(vec![start("issuer", &issuer_run.config, &issuer_run.log)]);
         let issuer_api = issuer_run.api.clone();
         wait_for("the issuer's service", || healthy(&issuer_api));
         let o = login_as(
@@ -641,8 +642,7 @@ fn f6_1_f6_6_f6_8_f6_9_rec2_the_regulator_reconciles_signed_reports_against_the_
             matches!(&moved, Outcome::Rejected(r) if r.code.name() == "WALLET_FROZEN"),
             "{moved:?}"
         );
-        support::kill(issuer_child.id());
-        let _ = issuer_child.wait();
+        drop(issuer_child);
 
         // Refused: a report from an organisation that is not an exchange,
         // one not signed by the exchange's key, one of another exchange.

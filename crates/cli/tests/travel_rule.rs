@@ -84,7 +84,7 @@ fn travel_rule_ivms101_data_travels_sealed_between_organisations_bound_to_the_tr
         .map(|run| by_role.iter().map(|d| &d[run]).collect())
         .collect();
     for (run, databases) in runs.iter().enumerate() {
-        let mut children = Vec::new();
+        let mut children = support::Killed(Vec::new());
         let mut apis = Vec::new();
         for (i, (role, _)) in roles.iter().enumerate() {
             let entry = devnet.services.iter().find(|s| s.role == *role).unwrap();
@@ -113,7 +113,7 @@ fn travel_rule_ivms101_data_travels_sealed_between_organisations_bound_to_the_tr
             }
             let api = format!("http://127.0.0.1:{}", port_of(i, run));
             let log = t.join(format!("{role}-{run}.log"));
-            children.push(start(role, &config, &log));
+            children.0.push(start(role, &config, &log));
             let up = (0..1200).any(|_| {
                 std::thread::sleep(std::time::Duration::from_millis(100));
                 healthy(&api)
@@ -144,10 +144,7 @@ fn travel_rule_ivms101_data_travels_sealed_between_organisations_bound_to_the_tr
             rop: &rop,
             run,
         });
-        for mut child in children {
-            support::kill(child.id());
-            let _ = child.wait();
-        }
+        drop(children);
     }
     let _ = &mut cleanup;
 }

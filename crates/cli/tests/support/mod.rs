@@ -135,6 +135,18 @@ pub struct Running {
     pub children: Vec<std::process::Child>,
 }
 
+/// Processes a test started, killed when it ends, or fails.
+pub struct Killed(pub Vec<std::process::Child>);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Kills process `pid`; it may be gone already.
 pub fn kill(pid: u32) {
     let _ = Command::new("sh")

@@ -27,18 +27,22 @@ macro_rules! fixed_bytes {
             /// Parses lowercase or uppercase hex.
             pub fn from_hex(text: &str) -> Result<Self, HexError> {
                 let mut out = [0u8; $len];
-                hex::decode_to_slice(text, &mut out).map_err(|_| HexError {
-                    kind: $kind,
-                    len: $len,
-                    hex_len: 2 * $len,
-                    got: text.chars().take(2 * $len + 8).collect(),
-                })?;
+                // Exactly the digits: const-hex alone would take a `0x`.
+                let digits = text.len() == 2 * $len && !text.starts_with("0x");
+                if !digits || const_hex::decode_to_slice(text, &mut out).is_err() {
+                    return Err(HexError {
+                        kind: $kind,
+                        len: $len,
+                        hex_len: 2 * $len,
+                        got: text.chars().take(2 * $len + 8).collect(),
+                    });
+                }
                 Ok(Self(out))
             }
 
             /// Lowercase hex.
             pub fn to_hex(&self) -> String {
-                hex::encode(self.0)
+                const_hex::encode(self.0)
             }
         }
 
@@ -132,5 +136,26 @@ impl PublicKey {
     /// The wallet this key controls.
     pub fn address(&self) -> crate::WalletAddress {
         crate::WalletAddress::from_public_key(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_is_exactly_the_digits() {
+        let h = Hash([0xab; 32]);
+        assert_eq!(h.to_hex(), "ab".repeat(32));
+        assert_eq!(Hash::from_hex(&"ab".repeat(32)).unwrap(), h);
+        assert_eq!(Hash::from_hex(&"AB".repeat(32)).unwrap(), h);
+        for bad in [
+            format!("0x{}", "ab".repeat(32)),
+            "ab".repeat(31),
+            "ab".repeat(33),
+            format!("{}zz", "ab".repeat(31)),
+        ] {
+            assert!(Hash::from_hex(&bad).is_err(), "{bad}");
+        }
     }
 }

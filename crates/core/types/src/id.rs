@@ -248,6 +248,8 @@ num_id!(
 
 /// The human-readable prefix of a wallet address's text form.
 pub const ADDRESS_HRP: &str = "tr";
+/// The same, as the bech32 encoder and decoder take it.
+const ADDRESS_HRP_PARSED: bech32::Hrp = bech32::Hrp::parse_unchecked(ADDRESS_HRP);
 
 /// A wallet: 20 bytes derived from an ed25519 public key. Its text form is
 /// bech32m (`tr1...`), whose checksum catches any mistyped character.
@@ -269,30 +271,45 @@ impl WalletAddress {
 
     /// Parses the `tr1...` text form, checking its checksum.
     pub fn parse(text: &str) -> Result<Self, IdError> {
-        let (hrp, data) = bech32::decode(text).map_err(|e| {
-            IdError::new(
-                "wallet address",
-                text,
-                format!("not a valid checksummed address ({e}); check for a typo"),
-            )
+        use bech32::primitives::decode::CheckedHrpstring;
+        let checked = CheckedHrpstring::new::<bech32::Bech32m>(text).map_err(|e| {
+            // Only bech32m is ours; say so when it is the older variant.
+            if CheckedHrpstring::new::<bech32::Bech32>(text).is_ok() {
+                IdError::new(
+                    "wallet address",
+                    text,
+                    "uses the wrong checksum variant; addresses are bech32m",
+                )
+            } else {
+                IdError::new(
+                    "wallet address",
+                    text,
+                    format!("not a valid checksummed address ({e}); check for a typo"),
+                )
+            }
         })?;
-        if hrp.as_str() != ADDRESS_HRP {
+        if checked.hrp() != ADDRESS_HRP_PARSED {
             return Err(IdError::new(
                 "wallet address",
                 text,
                 format!("must start with {ADDRESS_HRP}1"),
             ));
         }
-        let bytes: [u8; 20] = data
-            .try_into()
-            .map_err(|_| IdError::new("wallet address", text, "must carry exactly 20 bytes"))?;
-        // bech32::decode accepts both bech32 and bech32m; only the latter is ours.
-        let canonical = Self(bytes).to_string();
-        if canonical != text.to_ascii_lowercase() {
+        let mut bytes = [0u8; 20];
+        let mut n = 0;
+        for b in checked.byte_iter() {
+            if n == bytes.len() {
+                n += 1;
+                break;
+            }
+            bytes[n] = b;
+            n += 1;
+        }
+        if n != bytes.len() {
             return Err(IdError::new(
                 "wallet address",
                 text,
-                "uses the wrong checksum variant; addresses are bech32m",
+                "must carry exactly 20 bytes",
             ));
         }
         Ok(Self(bytes))
@@ -301,10 +318,8 @@ impl WalletAddress {
 
 impl fmt::Display for WalletAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hrp = bech32::Hrp::parse(ADDRESS_HRP).expect("the address prefix is a valid hrp");
-        let text = bech32::encode::<bech32::Bech32m>(hrp, &self.0)
-            .expect("20 bytes always fit in a bech32m string");
-        f.write_str(&text)
+        bech32::encode_lower_to_fmt::<bech32::Bech32m, _>(f, ADDRESS_HRP_PARSED, &self.0)
+            .map_err(|_| fmt::Error)
     }
 }
 
@@ -390,6 +405,26 @@ mod tests {
     fn bech32_non_m_addresses_are_refused() {
         let hrp = bech32::Hrp::parse(ADDRESS_HRP).unwrap();
         let old = bech32::encode::<bech32::Bech32>(hrp, &[1u8; 20]).unwrap();
-        assert!(WalletAddress::parse(&old).is_err());
+        let e = WalletAddress::parse(&old).unwrap_err();
+        assert!(e.to_string().contains("wrong checksum variant"), "{e}");
+    }
+
+    #[test]
+    fn addresses_of_another_prefix_or_length_are_refused() {
+        let other = bech32::Hrp::parse("xx").unwrap();
+        let text = bech32::encode::<bech32::Bech32m>(other, &[1u8; 20]).unwrap();
+        assert!(WalletAddress::parse(&text).is_err());
+        let hrp = bech32::Hrp::parse(ADDRESS_HRP).unwrap();
+        for len in [19, 21, 32] {
+            let text = bech32::encode::<bech32::Bech32m>(hrp, &vec![1u8; len]).unwrap();
+            let e = WalletAddress::parse(&text).unwrap_err();
+            assert!(e.to_string().contains("exactly 20 bytes"), "{len}: {e}");
+        }
+        // The encoder of record agrees with the text form.
+        let addr = WalletAddress([9u8; 20]);
+        assert_eq!(
+            addr.to_string(),
+            bech32::encode::<bech32::Bech32m>(hrp, &[9u8; 20]).unwrap()
+        );
     }
 }

@@ -291,13 +291,20 @@ impl Service {
     /// the node has none yet: the follower hears of each block as it is
     /// finalized instead of polling for it.
     pub async fn follow(&self, role: &dyn Apply, wait: Duration) -> Result<u64, ServiceError> {
+        // The next block is fetched and decoded on another worker while
+        // this one is applied: the node's encoding and the decoding
+        // overlap the role's work instead of adding to it.
+        let fetch = |height: u64, wait: Duration| {
+            let node = self.node.clone();
+            tokio::spawn(async move { node.block_waiting(height, wait).await })
+        };
         let mut applied = 0;
+        let mut at = follower::cursor(&mut *self.db.pool().acquire().await?).await?;
+        let mut next = fetch(at + 1, wait);
         loop {
-            let at = follower::cursor(&mut *self.db.pool().acquire().await?).await?;
-            let block = self
-                .node
-                .block_waiting(at + 1, if applied == 0 { wait } else { Duration::ZERO })
+            let block = (&mut next)
                 .await
+                .map_err(|e| ServiceError::internal("fetching a block", e))?
                 .map_err(ServiceError::unavailable)?;
             let Some(block) = block else {
                 if let Ok(status) = self.node.status().await {
@@ -308,8 +315,23 @@ impl Service {
                 self.metrics.cursor.set(i64::try_from(at).unwrap_or(0));
                 return Ok(applied);
             };
-            if follower::apply_next(&self.db, role, &self.outbox, &block).await? {
-                applied += 1;
+            next = fetch(block.height + 1, Duration::ZERO);
+            let done = follower::apply_next(&self.db, role, &self.outbox, &block).await;
+            match done {
+                Ok(true) => {
+                    applied += 1;
+                    at = block.height;
+                }
+                Ok(false) => {
+                    // Not the block after the cursor: start again from it.
+                    next.abort();
+                    at = follower::cursor(&mut *self.db.pool().acquire().await?).await?;
+                    next = fetch(at + 1, Duration::ZERO);
+                }
+                Err(e) => {
+                    next.abort();
+                    return Err(e);
+                }
             }
         }
     }

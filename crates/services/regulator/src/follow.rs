@@ -13,7 +13,7 @@ use tranche_api::node::BlockRecord;
 use tranche_api::report::ChainTransfer;
 use tranche_service::follower::Apply;
 use tranche_service::ServiceError;
-use tranche_types::{Outcome, Payload, PublicKey, Role};
+use tranche_types::{Outcome, Payload, PublicKey, Role, WalletAddress};
 
 impl Apply for Regulator {
     fn apply<'a>(
@@ -125,14 +125,18 @@ impl Regulator {
         if block.transfers.is_empty() {
             return Ok(());
         }
-        // The bindings of every wallet the block moved units of.
-        let wallets: BTreeSet<String> = block
+        // The bindings of every wallet the block moved units of; each
+        // wallet's text form made once (a block moves the same wallets many
+        // times).
+        let texts: HashMap<WalletAddress, String> = block
             .transfers
             .iter()
             .flat_map(|t| t.from.iter().chain(std::iter::once(&t.to)))
-            .map(ToString::to_string)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(|w| (*w, w.to_string()))
             .collect();
-        let wallets: Vec<String> = wallets.into_iter().collect();
+        let wallets: Vec<String> = texts.values().cloned().collect();
         let mut bound: HashMap<String, (String, Option<String>)> = HashMap::new();
         for chunk in wallets.chunks(LOOKUP_CHUNK) {
             let mut q = sqlx::query_as::<_, (String, String, Option<String>)>(sqlx::AssertSqlSafe(
@@ -156,8 +160,8 @@ impl Regulator {
         let mut moves: std::collections::BTreeMap<&String, Vec<ChainTransfer>> =
             std::collections::BTreeMap::new();
         for (index, t) in block.transfers.iter().enumerate() {
-            let from = t.from.map(|w| w.to_string());
-            let to = t.to.to_string();
+            let from = t.from.map(|w| texts[&w].clone());
+            let to = texts[&t.to].clone();
             let from_b = from.as_ref().and_then(|w| bound.get(w));
             let to_b = bound.get(&to);
             let mut exchanges: Vec<&String> = [from_b, to_b]

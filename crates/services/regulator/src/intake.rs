@@ -38,6 +38,9 @@ pub struct Receipt {
     pub findings: Vec<String>,
 }
 
+/// How a zstd frame begins (a JSON report begins with `{`).
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
 fn vault_record(exchange: &str, seq: u64, chunk: usize) -> String {
     format!("{exchange}/{seq}/{chunk}")
 }
@@ -270,9 +273,13 @@ impl Regulator {
             finding(&mut w.tx, &about, ("edited", "prev", &detail), &evidence).await?;
             found.push(format!("edited: {detail}"));
         }
-        // The report, identities and all, into the vault.
-        let bytes = serde_json::to_vec(&r).map_err(|e| ServiceError::internal("a report", e))?;
-        let chunks: Vec<&[u8]> = bytes.chunks(CHUNK_BYTES).collect();
+        // The report, identities and all, into the vault: the bytes as the
+        // exchange sent them, which parsed as this report, compressed
+        // (JSON of wallets and hashes shrinks several times, and the vault
+        // writes and reads it whole).
+        let packed = zstd::bulk::compress(body, 1)
+            .map_err(|e| ServiceError::internal("compressing a report", e))?;
+        let chunks: Vec<&[u8]> = packed.chunks(CHUNK_BYTES).collect();
         for (i, c) in chunks.iter().enumerate() {
             s.vault
                 .put_in(
@@ -353,6 +360,11 @@ impl Regulator {
                 .await?
                 .ok_or_else(|| ServiceError::internal("a stored report", "a part is missing"))?;
             bytes.extend_from_slice(&part);
+        }
+        // Compressed since the reports were; JSON as it came before.
+        if bytes.starts_with(&ZSTD_MAGIC) {
+            bytes = zstd::bulk::decompress(&bytes, crate::api::REPORT_BYTES_MAX)
+                .map_err(|e| ServiceError::internal("a stored report", e))?;
         }
         serde_json::from_slice(&bytes).map_err(|e| ServiceError::internal("a stored report", e))
     }

@@ -216,7 +216,15 @@ fn check_id(what: &str, id: &str) -> Result<(), VaultError> {
 
 /// Hex read back from a column; anything else was altered.
 fn unhex(text: &str, owner: &str, record: &str) -> Result<Vec<u8>, VaultError> {
-    hex::decode(text).map_err(|_| VaultError::Tampered {
+    // Records are megabytes at times (an exchange's report): the fast
+    // decoder, on exactly the digits this vault wrote.
+    if text.starts_with("0x") {
+        return Err(VaultError::Tampered {
+            owner: owner.into(),
+            record: record.into(),
+        });
+    }
+    const_hex::decode(text).map_err(|_| VaultError::Tampered {
         owner: owner.into(),
         record: record.into(),
     })
@@ -343,7 +351,7 @@ impl Vault {
         .bind(hex::encode(dek_nonce))
         .bind(hex::encode(wrapped))
         .bind(hex::encode(nonce))
-        .bind(hex::encode(ct))
+        .bind(const_hex::encode(ct))
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM vault_blind_index WHERE owner = $1 AND record = $2")
