@@ -650,6 +650,8 @@ pub fn http_receiver(fail: usize, header: &'static str) -> (String, Deliveries) 
             let Ok(mut stream) = stream else { continue };
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             let (mut length, mut signature) = (0usize, String::new());
+            // A connection closed before its headers ended is no request.
+            let mut whole = false;
             loop {
                 let mut line = String::new();
                 if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -657,6 +659,7 @@ pub fn http_receiver(fail: usize, header: &'static str) -> (String, Deliveries) 
                 }
                 let line = line.trim_end().to_string();
                 if line.is_empty() {
+                    whole = true;
                     break;
                 }
                 let lower = line.to_lowercase();
@@ -668,7 +671,7 @@ pub fn http_receiver(fail: usize, header: &'static str) -> (String, Deliveries) 
                 }
             }
             let mut body = vec![0; length];
-            if reader.read_exact(&mut body).is_err() {
+            if !whole || reader.read_exact(&mut body).is_err() {
                 continue;
             }
             seen += 1;

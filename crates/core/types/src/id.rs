@@ -420,6 +420,15 @@ mod tests {
             let e = WalletAddress::parse(&text).unwrap_err();
             assert!(e.to_string().contains("exactly 20 bytes"), "{len}: {e}");
         }
+        // All-uppercase is the same address (bech32 allows it); mixed case
+        // is not.
+        let text = WalletAddress([9u8; 20]).to_string();
+        assert_eq!(
+            WalletAddress::parse(&text.to_uppercase()).unwrap(),
+            WalletAddress([9u8; 20])
+        );
+        let mixed = format!("{}{}", &text[..6].to_uppercase(), &text[6..]);
+        assert!(WalletAddress::parse(&mixed).is_err());
         // The encoder of record agrees with the text form.
         let addr = WalletAddress([9u8; 20]);
         assert_eq!(
