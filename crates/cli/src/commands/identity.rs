@@ -8,7 +8,7 @@ use clap::{Subcommand, ValueEnum};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tranche_api::travel::{TravelRuleMessage, TravelRuleParties, TravelTransfer};
+use tranche_api::travel::TravelTransfer;
 use tranche_identity::*;
 use tranche_keystore::{read_bounded, write_private_atomically, Keystore};
 use tranche_ledger::Ledger;
@@ -386,9 +386,6 @@ fn time_arg(flag: &str, text: Option<&str>) -> Result<Timestamp> {
     }
 }
 
-/// The largest travel-rule parties file.
-const TRAVEL_RULE_FILE_MAX: u64 = 64 * 1024;
-
 fn read_json(path: &Path, what: &str) -> Result<Value> {
     let bytes = read_bounded(path, DOC_BYTES_MAX)?;
     serde_json::from_slice(&bytes)
@@ -568,49 +565,24 @@ pub fn run_did(ctx: &Ctx, cmd: DidCommand) -> Result<ExitCode> {
             out,
         } => {
             let holder = open_key(ctx, &key)?;
-            let parties = match &travel_rule {
-                Some(path) => {
-                    let bytes = read_bounded(path, TRAVEL_RULE_FILE_MAX)?;
-                    let parties: TravelRuleParties =
-                        serde_json::from_slice(&bytes).with_context(|| {
-                            format!("{} is not the travel rule's parties", path.display())
-                        })?;
-                    Some(parties)
-                }
-                None => None,
-            };
+            let parties = travel_rule
+                .as_deref()
+                .map(super::travel::read_parties)
+                .transpose()?;
             let reference = match &parties {
-                Some(parties) => {
-                    let from = Ledger::custodial_wallet(
-                        &custodian,
-                        &Ledger::did_of_key(&holder.public_key()),
-                    );
-                    let message = TravelRuleMessage::new(
-                        chain_id.as_str(),
-                        custodian.as_str(),
-                        parties,
-                        TravelTransfer {
-                            token: token.to_string(),
-                            from: from.to_string(),
-                            to: to.to_string(),
-                            amount,
-                            authorization: number,
-                        },
-                    )
-                    .map_err(|e| {
-                        anyhow!(
-                            "{}: {e}",
-                            travel_rule.as_deref().unwrap_or(Path::new("")).display()
-                        )
-                    })?;
-                    Some(
-                        message
-                            .digest()
-                            .to_hex()
-                            .parse::<Reference>()
-                            .map_err(|e| anyhow!("a digest as a reference: {e}"))?,
-                    )
-                }
+                Some(parties) => Some(super::travel::reference(
+                    &chain_id,
+                    &custodian,
+                    &holder,
+                    parties,
+                    TravelTransfer {
+                        token: token.to_string(),
+                        from: String::new(),
+                        to: to.to_string(),
+                        amount,
+                        authorization: number,
+                    },
+                )?),
                 None => reference,
             };
             let p = Payload::CustodialTransfer(Ledger::sign_authorization(

@@ -17,6 +17,7 @@ pub mod key;
 pub mod node;
 pub mod services;
 pub mod sim;
+pub mod travel;
 pub mod tx;
 pub mod verify;
 

@@ -123,11 +123,7 @@ async fn export_reconciliation(
     let who = r.service.principal(&headers).await?;
     Regulator::require_reader(&who)?;
     let export = r.export(&exchange, seq).await?;
-    let role = crate::READERS
-        .iter()
-        .copied()
-        .find(|role| who.roles.iter().any(|x| x == role))
-        .unwrap_or(crate::OPERATOR);
+    let role = Regulator::reader_role(&who);
     let mut w = r.service.db.write().await?;
     audit::append(
         &mut w.tx,

@@ -330,6 +330,15 @@ impl Regulator {
         }
     }
 
+    /// The staff role on whose authority `who` reads (for the audit log).
+    pub(crate) fn reader_role(who: &tranche_service::auth::Principal) -> &'static str {
+        READERS
+            .iter()
+            .copied()
+            .find(|role| who.roles.iter().any(|x| x == role))
+            .unwrap_or(OPERATOR)
+    }
+
     /// Whether `who` is staff who read reports, findings and alerts.
     pub(crate) fn require_reader(
         who: &tranche_service::auth::Principal,

@@ -245,11 +245,7 @@ impl Regulator {
                 tx: Some(req.tx.clone()),
                 ..Entry::by_person(
                     who,
-                    crate::READERS
-                        .iter()
-                        .copied()
-                        .find(|r| who.roles.iter().any(|x| x == r))
-                        .unwrap_or(crate::OPERATOR),
+                    Regulator::reader_role(who),
                     "travel_rule_check",
                     format!("travel-rule/{digest}"),
                     format!("{verdict}: {}", summary.join("; ")),
