@@ -445,6 +445,24 @@ impl NodeClient {
         self.find(&format!("/tokens/{}", segment(token))).await
     }
 
+    /// A token's rules over time, trusted issuers and approvals, or `None`.
+    pub async fn token_rules(
+        &self,
+        token: &str,
+    ) -> Result<Option<At<crate::token_admin::TokenRulesView>>, ClientError> {
+        self.find(&format!("/tokens/{}/rules", segment(token)))
+            .await
+    }
+
+    /// A token's documents and their history, or `None`.
+    pub async fn token_documents(
+        &self,
+        token: &str,
+    ) -> Result<Option<At<crate::token_admin::DocumentsView>>, ClientError> {
+        self.find(&format!("/tokens/{}/documents", segment(token)))
+            .await
+    }
+
     /// An asset, or `None`.
     pub async fn asset(&self, asset: &str) -> Result<Option<At<AssetView>>, ClientError> {
         self.find(&format!("/assets/{}", segment(asset))).await

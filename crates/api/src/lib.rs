@@ -10,6 +10,7 @@ pub mod freeze;
 mod limits;
 pub mod node;
 pub mod report;
+pub mod token_admin;
 pub mod travel;
 
 #[cfg(feature = "client")]

@@ -177,11 +177,26 @@ pub struct BlockRecord {
 pub struct TransferCheck {
     /// True if it would be applied.
     pub ok: bool,
-    /// Otherwise the ledger's reject code, e.g. `COUNTRY_NOT_ALLOWED`.
+    /// Otherwise the ledger's reject code, e.g. `COUNTRY_NOT_ALLOWED`: the
+    /// one a transaction sent now would be refused with.
     #[schema(value_type = Option<String>)]
     pub code: Option<tranche_types::RejectCode>,
     /// And what it says.
     pub message: Option<String>,
+    /// Every rule the transfer breaks, first the one above (for
+    /// `/checks/transfer`; `/checks/holder` gives the first only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<Reason>,
+}
+
+/// One broken rule: the ledger's stable code and what it says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Reason {
+    /// The reject code, e.g. `TRANSFER_NOT_APPROVED`.
+    #[schema(value_type = String)]
+    pub code: tranche_types::RejectCode,
+    /// The specifics.
+    pub message: String,
 }
 
 /// `GET /signers/{key}/nonce`.
@@ -490,6 +505,16 @@ pub struct TokenRecord {
     pub holders: u32,
     /// Checkpoints taken.
     pub checkpoints: u64,
+    /// The rules' version: 0 as issued, one more each time its agent
+    /// replaced them (`GET /tokens/{token}/rules` has them all).
+    #[serde(default)]
+    pub rules_version: u32,
+    /// The height the rules in force took effect at.
+    #[serde(default)]
+    pub rules_since: u64,
+    /// Whether its agent suspended the rule checks.
+    #[serde(default)]
+    pub rules_suspended: bool,
 }
 
 /// `GET /tokens/{token}`: the token, its supply and its revocation wallet.

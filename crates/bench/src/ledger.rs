@@ -38,6 +38,7 @@ fn setup(holders: usize) -> Result<(World, Vec<Person>)> {
         max_holders: 0,
         max_balance_per_identity: Units(units),
         lockup_until: None,
+        transfer_approval: false,
     };
     let investors: Vec<(&Person, u128)> = people.iter().map(|p| (p, 1_000)).collect();
     world.issue("BENCH", &investors, rules);

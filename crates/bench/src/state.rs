@@ -89,6 +89,7 @@ fn build(holders: usize) -> Result<(Vec<u8>, Vec<Person>)> {
         max_holders: 0,
         max_balance_per_identity: Units(0),
         lockup_until: None,
+        transfer_approval: false,
     };
     let investors: Vec<(&Person, u128)> = people.iter().map(|p| (p, 1_000)).collect();
     world.issue("T0", &investors, rules);

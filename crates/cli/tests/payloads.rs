@@ -28,6 +28,7 @@ fn every_kind() -> Vec<Payload> {
         max_holders: 10,
         max_balance_per_identity: Units(500),
         lockup_until: Some(id("2026-06-30")),
+        transfer_approval: false,
     };
     let allocations = AllocationsList::new(vec![Allocation {
         wallet,
@@ -264,6 +265,38 @@ fn every_kind() -> Vec<Payload> {
                 sanctioned: BoundedVec(vec![did.clone()]),
             },
         }),
+        Payload::SetTokenRules(SetTokenRules {
+            token: id("T-1"),
+            rules: TokenRules {
+                transfer_approval: true,
+                ..rules.clone()
+            },
+        }),
+        Payload::SetRuleChecks(SetRuleChecks {
+            token: id("T-1"),
+            suspended: true,
+        }),
+        Payload::SetTrustedIssuers(SetTrustedIssuers {
+            token: id("T-1"),
+            topic: ClaimTopic::KYC,
+            issuers: BoundedVec(vec![id("kyc-co")]),
+        }),
+        Payload::SetDocument(SetDocument {
+            token: id("T-1"),
+            name: id("prospectus"),
+            uri: id("https://acme.example/prospectus.pdf"),
+            digest: Hash([5; 32]),
+        }),
+        Payload::RemoveDocument(RemoveDocument {
+            token: id("T-1"),
+            name: id("prospectus"),
+        }),
+        Payload::ApproveTransfer(ApproveTransfer {
+            token: id("T-1"),
+            from: wallet,
+            to: PublicKey([8; 32]).address(),
+            amount: Units(5),
+        }),
     ]
 }
 
@@ -311,6 +344,12 @@ fn kind(p: &Payload) -> &'static str {
         Payload::RecordOwnership(_) => "record_ownership",
         Payload::RedeemCash(_) => "redeem_cash",
         Payload::PublishAmlPolicy(_) => "publish_aml_policy",
+        Payload::SetTokenRules(_) => "set_token_rules",
+        Payload::SetRuleChecks(_) => "set_rule_checks",
+        Payload::SetTrustedIssuers(_) => "set_trusted_issuers",
+        Payload::SetDocument(_) => "set_document",
+        Payload::RemoveDocument(_) => "remove_document",
+        Payload::ApproveTransfer(_) => "approve_transfer",
     }
 }
 

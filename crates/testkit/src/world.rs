@@ -575,5 +575,6 @@ pub fn default_rules() -> TokenRules {
         max_holders: 0,
         max_balance_per_identity: Units(0),
         lockup_until: None,
+        transfer_approval: false,
     }
 }

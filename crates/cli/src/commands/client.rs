@@ -19,7 +19,9 @@ use tranche_api::node::{
 };
 use tranche_crypto::sign_transaction;
 use tranche_keystore::read_bounded;
-use tranche_types::{ChainId, Hash, Outcome, SignedTransaction, Transaction, WalletAddress};
+use tranche_types::{
+    ChainId, Hash, Outcome, SignedTransaction, TokenId, Transaction, Units, WalletAddress,
+};
 
 /// The node to talk to.
 #[derive(Debug, Args)]
@@ -342,6 +344,42 @@ pub enum QueryCommand {
         /// The token id.
         token: String,
     },
+    /// A token's rules in force (version, since when, suspended or not),
+    /// every earlier version, the claim issuers it trusts by topic, and its
+    /// agent's outstanding transfer approvals. The agent changes them with
+    /// the set_token_rules, set_rule_checks, set_trusted_issuers and
+    /// approve_transfer payloads (`tranche tx build payload`).
+    Rules {
+        /// The token id.
+        token: String,
+    },
+    /// A token's documents (name, URI, digest) and the history of their
+    /// changes with heights (set_document, remove_document).
+    Documents {
+        /// The token id.
+        token: String,
+    },
+    /// Whether a holder's transfer would be applied now and, if not, every
+    /// rule it breaks with its stable code (the ledger's own checks). Exits
+    /// 3 when it would be refused.
+    ///
+    /// Example:
+    ///   tranche query check-transfer --token SEOUL-TOWER-1 --from tr1... --to tr1... --amount 10
+    #[command(verbatim_doc_comment)]
+    CheckTransfer {
+        /// The token id.
+        #[arg(long)]
+        token: String,
+        /// The sending wallet (tr1...).
+        #[arg(long)]
+        from: String,
+        /// The receiving wallet (tr1...).
+        #[arg(long)]
+        to: String,
+        /// Whole token units.
+        #[arg(long)]
+        amount: String,
+    },
     /// An asset and its appraisals.
     Asset {
         /// The asset id.
@@ -516,6 +554,30 @@ pub fn query(_ctx: &Ctx, args: QueryArgs) -> Result<ExitCode> {
         }
         QueryCommand::Token { token } => {
             serde_json::to_value(client.found(&format!("token {token}"), |c| c.token(token))?)?
+        }
+        QueryCommand::Rules { token } => serde_json::to_value(
+            client.found(&format!("token {token}"), |c| c.token_rules(token))?,
+        )?,
+        QueryCommand::Documents { token } => serde_json::to_value(
+            client.found(&format!("token {token}"), |c| c.token_documents(token))?,
+        )?,
+        QueryCommand::CheckTransfer {
+            token,
+            from,
+            to,
+            amount,
+        } => {
+            let token: TokenId = parsed("--token", token)?;
+            let from: WalletAddress = parsed("--from", from)?;
+            let to: WalletAddress = parsed("--to", to)?;
+            let amount: Units = parsed("--amount", amount)?;
+            let verdict = client.call(|c| c.check_transfer(&token, &from, &to, amount))?;
+            print_json(&serde_json::to_value(&verdict)?);
+            return Ok(if verdict.data.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(super::exit::REJECTED)
+            });
         }
         QueryCommand::Asset { asset } => {
             serde_json::to_value(client.found(&format!("asset {asset}"), |c| c.asset(asset))?)?

@@ -137,8 +137,9 @@ pub enum BuildCommand {
     /// bond_validator, delegate, undelegate, anchor_audit, open_offering,
     /// subscribe, close_offering, issue_offering, release_proceeds,
     /// fund_distribution, claim_distribution, reclaim_distribution,
-    /// record_ownership, redeem_cash, publish_aml_policy) and carries that
-    /// kind's fields;
+    /// record_ownership, redeem_cash, publish_aml_policy, set_token_rules,
+    /// set_rule_checks, set_trusted_issuers, set_document, remove_document,
+    /// approve_transfer) and carries that kind's fields;
     /// unknown fields are refused. See docs/ARCHITECTURE.md for what each does.
     /// Amounts are decimal strings of whole units ("15"), never JSON numbers.
     ///

@@ -1,5 +1,7 @@
 //! The transfer rules (L-1, F6-7): identities, claims, jurisdictions, holder
-//! and balance limits, lock-up, freezes, pause, revocation and expiry.
+//! and balance limits, lock-up, pre-approval, freezes, pause, revocation and
+//! expiry. A transaction stops at the first broken rule; a pre-check runs the
+//! same code and gathers every one.
 
 use crate::address::revocation_wallet;
 use crate::state::{State, Token, TokenKind};
@@ -19,6 +21,48 @@ pub(crate) enum Mode {
     Recovery,
     /// Into the revocation wallet: only the balance matters.
     Revocation,
+}
+
+/// Where the broken rules of a check go: the first one ends a transaction's
+/// check; a pre-check notes each and goes on, so it reports every reason
+/// through the very code that decides execution.
+pub(crate) struct Reasons(Option<Vec<Rejection>>);
+
+impl Reasons {
+    /// Stop at the first broken rule.
+    pub(crate) fn first() -> Reasons {
+        Reasons(None)
+    }
+
+    /// Note every broken rule.
+    pub(crate) fn every() -> Reasons {
+        Reasons(Some(Vec::new()))
+    }
+
+    /// A rule is broken: the check ends here, or the reason is noted and the
+    /// check goes on.
+    fn broken(&mut self, r: Rejection) -> Result<(), Rejection> {
+        match &mut self.0 {
+            None => Err(r),
+            Some(all) => {
+                all.push(r);
+                Ok(())
+            }
+        }
+    }
+
+    /// A part of the check that ended early (its first reason) counts as one
+    /// broken rule of the whole.
+    fn also(&mut self, part: Result<(), Rejection>) -> Result<(), Rejection> {
+        part.or_else(|r| self.broken(r))
+    }
+
+    /// Every reason noted, and the one that ended the check if one did.
+    pub(crate) fn finish(self, end: Result<(), Rejection>) -> Vec<Rejection> {
+        let mut all = self.0.unwrap_or_default();
+        all.extend(end.err());
+        all
+    }
 }
 
 pub(crate) fn token<'a>(state: &'a State, id: &TokenId) -> Result<&'a Token, Rejection> {
@@ -45,21 +89,30 @@ pub(crate) fn did_of<'a>(state: &'a State, wallet: &WalletAddress) -> Result<&'a
     })
 }
 
-/// A valid claim of `topic` about `did`: not revoked, not expired, and from
-/// an organisation that still holds the claim-issuer role.
+/// A valid claim of `topic` about `did` for token `id`: not revoked, not
+/// expired, from an organisation that still holds the claim-issuer role and,
+/// if the token names the issuers it trusts for the topic, one of them.
 fn valid_claim<'a>(
     state: &'a State,
     ctx: &BlockContext,
+    id: &TokenId,
     did: &Did,
     topic: ClaimTopic,
 ) -> Option<&'a crate::state::Claim> {
+    // Most tokens trust every claim issuer: skip the key's copy then.
+    let trusted = if state.trusted_issuers.is_empty() {
+        None
+    } else {
+        state.trusted_issuers.get(&(id.clone(), topic))
+    };
     let from = (did.clone(), topic, min_org());
     state
         .claims
         .range(from..)
         .take_while(|((d, t, _), _)| d == did && *t == topic)
         .find(|((_, _, issuer), c)| {
-            !c.revoked
+            trusted.is_none_or(|t| t.contains(issuer))
+                && !c.revoked
                 && c.expiry_date >= ctx.date()
                 && state
                     .orgs
@@ -75,46 +128,54 @@ fn min_org() -> tranche_types::OrgId {
 }
 
 /// The identity's country from a valid jurisdiction claim, if any.
-fn country(state: &State, ctx: &BlockContext, did: &Did) -> Option<CountryCode> {
-    valid_claim(state, ctx, did, ClaimTopic::JURISDICTION).and_then(|c| c.country)
+fn country(state: &State, ctx: &BlockContext, id: &TokenId, did: &Did) -> Option<CountryCode> {
+    valid_claim(state, ctx, id, did, ClaimTopic::JURISDICTION).and_then(|c| c.country)
+}
+
+/// Whether the token's own rules (claims, countries, limits, lock-up,
+/// pre-approval) are checked: not for cash, not while its agent suspends them.
+fn rules_apply(t: &Token) -> bool {
+    t.kind != TokenKind::Cash && !t.rules_suspended
 }
 
 /// Checks that `wallet`'s identity may hold `token` under its rules.
 fn check_identity(
     state: &State,
     ctx: &BlockContext,
+    id: &TokenId,
     t: &Token,
     wallet: &WalletAddress,
+    reasons: &mut Reasons,
 ) -> Result<(), Rejection> {
     let did = did_of(state, wallet)?;
-    if t.kind == TokenKind::Cash {
+    if !rules_apply(t) {
         return Ok(());
     }
     for topic in t.rules.required_topics.iter() {
-        if valid_claim(state, ctx, did, *topic).is_none() {
-            return Err(reject(
+        if valid_claim(state, ctx, id, did, *topic).is_none() {
+            reasons.broken(reject(
                 RejectCode::IdentityNotVerified,
                 format!(
                     "{did} (wallet {wallet}) has no valid claim of topic {} from a trusted claim issuer",
                     topic.0
                 ),
-            ));
+            ))?;
         }
     }
     let allowed = &t.rules.allowed_countries;
     let denied = &t.rules.denied_countries;
     if !allowed.is_empty() || !denied.is_empty() {
-        let c = country(state, ctx, did);
+        let c = country(state, ctx, id, did);
         let refused = match c {
             Some(c) => denied.contains(&c) || (!allowed.is_empty() && !allowed.contains(&c)),
             None => !allowed.is_empty(),
         };
         if refused {
             let shown = c.map_or("unknown".to_string(), |c| c.to_string());
-            return Err(reject(
+            reasons.broken(reject(
                 RejectCode::CountryNotAllowed,
                 format!("{did} resides in {shown}, which this token's rules do not allow"),
-            ));
+            ))?;
         }
     }
     Ok(())
@@ -131,40 +192,58 @@ pub(crate) fn check_receiver(
     to: &WalletAddress,
     amount: Units,
 ) -> Result<(), Rejection> {
-    check_identity(state, ctx, t, to)?;
-    if t.kind == TokenKind::Cash {
+    receiver_rules(state, ctx, id, t, from, to, amount, &mut Reasons::first())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn receiver_rules(
+    state: &State,
+    ctx: &BlockContext,
+    id: &TokenId,
+    t: &Token,
+    from: Option<&WalletAddress>,
+    to: &WalletAddress,
+    amount: Units,
+    reasons: &mut Reasons,
+) -> Result<(), Rejection> {
+    let identity = check_identity(state, ctx, id, t, to, reasons);
+    reasons.also(identity)?;
+    if !rules_apply(t) {
         return Ok(());
     }
     let max = t.rules.max_balance_per_identity;
     if !max.is_zero() {
-        let did = did_of(state, to)?;
-        let mut held = Units::ZERO;
-        let start = (did.clone(), WalletAddress([0; 20]));
-        for ((d, w), ()) in state.did_wallets.range(start..) {
-            if d != did {
-                break;
+        if let Ok(did) = did_of(state, to) {
+            let mut held = Units::ZERO;
+            let start = (did.clone(), WalletAddress([0; 20]));
+            for ((d, w), ()) in state.did_wallets.range(start..) {
+                if d != did {
+                    break;
+                }
+                if Some(w) != from {
+                    held = held
+                        .checked_add(balance(state, id, w))
+                        .ok_or_else(overflow)?;
+                }
             }
-            if Some(w) != from {
-                held = held
-                    .checked_add(balance(state, id, w))
-                    .ok_or_else(overflow)?;
+            let after = held.checked_add(amount).ok_or_else(overflow)?;
+            if after > max {
+                reasons.broken(reject(
+                    RejectCode::MaxBalanceExceeded,
+                    format!(
+                        "{did} would hold {after} of {id}; at most {max} are allowed per identity"
+                    ),
+                ))?;
             }
-        }
-        let after = held.checked_add(amount).ok_or_else(overflow)?;
-        if after > max {
-            return Err(reject(
-                RejectCode::MaxBalanceExceeded,
-                format!("{did} would hold {after} of {id}; at most {max} are allowed per identity"),
-            ));
         }
     }
     if t.rules.max_holders > 0 && balance(state, id, to).is_zero() {
         let sender_leaves = from.is_some_and(|f| balance(state, id, f) == amount);
         if !sender_leaves && t.holders >= t.rules.max_holders {
-            return Err(reject(
+            reasons.broken(reject(
                 RejectCode::MaxHoldersReached,
                 format!("{id} has {} holders, its most", t.holders),
-            ));
+            ))?;
         }
     }
     Ok(())
@@ -184,98 +263,169 @@ pub(crate) fn check(
     amount: Units,
     mode: Mode,
 ) -> Result<(), Rejection> {
+    check_into(
+        state,
+        ctx,
+        id,
+        from,
+        to,
+        amount,
+        mode,
+        &mut Reasons::first(),
+    )
+}
+
+/// The rules of [`check`], each broken one given to `reasons`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn check_into(
+    state: &State,
+    ctx: &BlockContext,
+    id: &TokenId,
+    from: &WalletAddress,
+    to: &WalletAddress,
+    amount: Units,
+    mode: Mode,
+    reasons: &mut Reasons,
+) -> Result<(), Rejection> {
     let t = token(state, id)?;
     if amount.is_zero() {
-        return Err(reject(
+        reasons.broken(reject(
             RejectCode::ZeroAmount,
             "the amount must be at least 1",
-        ));
+        ))?;
     }
     if *from == revocation_wallet(id) {
-        return Err(reject(
+        reasons.broken(reject(
             RejectCode::RevocationWalletLocked,
             format!("{from} is the revocation wallet of {id}; nothing leaves it"),
-        ));
+        ))?;
     }
     if let Some(offering) = state.escrows.get(from) {
-        return Err(reject(
+        reasons.broken(reject(
             RejectCode::EscrowLocked,
             format!("{from} holds the money of {offering}; only its rules move it"),
-        ));
+        ))?;
     }
     if t.is_revoked() {
-        return Err(reject(
+        reasons.broken(reject(
             RejectCode::TokenRevoked,
             format!("{id} is revoked; it never moves again"),
-        ));
+        ))?;
     }
     if mode != Mode::Revocation {
         if let Some(expiry) = t.expiry_date {
             if ctx.date() > expiry {
-                return Err(reject(
+                reasons.broken(reject(
                     RejectCode::TokenExpired,
                     format!("{id} expired on {expiry}; only revocation may move it"),
-                ));
+                ))?;
             }
         }
         if *to == revocation_wallet(id) {
-            return Err(reject(
+            reasons.broken(reject(
                 RejectCode::InvalidField,
                 format!(
                     "{to} is the revocation wallet of {id}; only a revocation sends tokens there"
                 ),
-            ));
+            ))?;
         }
     }
     let held = balance(state, id, from);
     if held < amount {
-        return Err(reject(
+        reasons.broken(reject(
             RejectCode::InsufficientBalance,
             format!("wallet {from} holds {held} of {id}; {amount} were to be moved"),
-        ));
+        ))?;
     }
     if mode == Mode::Holder {
-        if t.paused {
-            return Err(reject(
-                RejectCode::TokenPaused,
-                format!("{id} is paused by its agent"),
-            ));
-        }
-        for w in [from, to] {
-            if state.freezes.get(&(id.clone(), *w)).is_some_and(|f| f.all) {
-                return Err(reject(
-                    RejectCode::WalletFrozen,
-                    format!("wallet {w} is frozen for {id}"),
-                ));
-            }
-        }
-        let frozen = state
-            .freezes
-            .get(&(id.clone(), *from))
-            .map_or(Units::ZERO, |f| f.amount);
-        let free = held.checked_sub(frozen).unwrap_or(Units::ZERO);
-        if free < amount {
-            return Err(reject(
-                RejectCode::WalletFrozen,
-                format!(
-                    "wallet {from} has {frozen} of its {held} {id} frozen; only {free} may move"
-                ),
-            ));
-        }
-        if let Some(until) = t.rules.lockup_until {
-            if ctx.date() < until {
-                return Err(reject(
-                    RejectCode::LockedUp,
-                    format!("{id} is locked up until {until}"),
-                ));
-            }
-        }
-        check_identity(state, ctx, t, from)?;
+        holder_rules(state, ctx, id, t, from, to, amount, reasons)?;
     }
     if mode != Mode::Revocation {
-        check_receiver(state, ctx, id, t, Some(from), to, amount)?;
+        let receiver = receiver_rules(state, ctx, id, t, Some(from), to, amount, reasons);
+        reasons.also(receiver)?;
     }
     Ok(())
+}
+
+/// What a holder's own transfer must meet on top of the balance: pause,
+/// freezes, lock-up, pre-approval and the sender's identity.
+#[allow(clippy::too_many_arguments)]
+fn holder_rules(
+    state: &State,
+    ctx: &BlockContext,
+    id: &TokenId,
+    t: &Token,
+    from: &WalletAddress,
+    to: &WalletAddress,
+    amount: Units,
+    reasons: &mut Reasons,
+) -> Result<(), Rejection> {
+    if t.paused {
+        reasons.broken(reject(
+            RejectCode::TokenPaused,
+            format!("{id} is paused by its agent"),
+        ))?;
+    }
+    let mut whole = false;
+    for w in [from, to] {
+        if state.freezes.get(&(id.clone(), *w)).is_some_and(|f| f.all) {
+            whole = true;
+            reasons.broken(reject(
+                RejectCode::WalletFrozen,
+                format!("wallet {w} is frozen for {id}"),
+            ))?;
+        }
+    }
+    let held = balance(state, id, from);
+    let frozen = state
+        .freezes
+        .get(&(id.clone(), *from))
+        .map_or(Units::ZERO, |f| f.amount);
+    let free = held.checked_sub(frozen).unwrap_or(Units::ZERO);
+    if !whole && !frozen.is_zero() && free < amount {
+        reasons.broken(reject(
+            RejectCode::WalletFrozen,
+            format!("wallet {from} has {frozen} of its {held} {id} frozen; only {free} may move"),
+        ))?;
+    }
+    if rules_apply(t) {
+        if let Some(until) = t.rules.lockup_until {
+            if ctx.date() < until {
+                reasons.broken(reject(
+                    RejectCode::LockedUp,
+                    format!("{id} is locked up until {until}"),
+                ))?;
+            }
+        }
+        if t.rules.transfer_approval && approvals(state, id, from, to, amount) == 0 {
+            reasons.broken(reject(
+                RejectCode::TransferNotApproved,
+                format!(
+                    "{id} needs its agent's approval of each transfer; none is outstanding for {amount} from {from} to {to}"
+                ),
+            ))?;
+        }
+    }
+    let identity = check_identity(state, ctx, id, t, from, reasons);
+    reasons.also(identity)
+}
+
+/// The agent's outstanding approvals of exactly this transfer.
+pub(crate) fn approvals(
+    state: &State,
+    id: &TokenId,
+    from: &WalletAddress,
+    to: &WalletAddress,
+    amount: Units,
+) -> u32 {
+    if state.transfer_approvals.is_empty() {
+        return 0;
+    }
+    state
+        .transfer_approvals
+        .get(&(id.clone(), *from, *to, amount))
+        .copied()
+        .unwrap_or(0)
 }
 
 /// Which side of a trade a holder check is for.
@@ -338,7 +488,7 @@ pub(crate) fn check_holder(
     }
     match side {
         HolderSide::Send => {
-            if let Some(until) = t.rules.lockup_until {
+            if let Some(until) = t.rules.lockup_until.filter(|_| rules_apply(t)) {
                 if ctx.date() < until {
                     return Err(reject(
                         RejectCode::LockedUp,
@@ -346,7 +496,7 @@ pub(crate) fn check_holder(
                     ));
                 }
             }
-            check_identity(state, ctx, t, wallet)
+            check_identity(state, ctx, id, t, wallet, &mut Reasons::first())
         }
         HolderSide::Receive => check_receiver(state, ctx, id, t, None, wallet, amount),
     }

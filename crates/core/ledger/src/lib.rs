@@ -24,6 +24,7 @@ pub mod auth;
 mod compliance;
 mod consent;
 mod query;
+mod query_admin;
 mod records;
 mod state;
 
@@ -31,9 +32,10 @@ pub use auth::{NodeRow, ProofError, StateProof};
 pub use compliance::HolderSide;
 pub use state::{
     AmlPolicyVersion, Asset, AuditAnchor, ChainParams, Checkpoint, Claim, Committee, Custody,
-    Distribution, DistributionFunds, Entitlement, Equivocation, Freeze, IssuanceRequest, Member,
-    Offering, OfferingPhase, Organisation, Ownership, ProofRequestError, RevocationRequest, Roles,
-    Row, State, StateTree, Subscription, Table, Token, TokenKind, Validator,
+    Distribution, DistributionFunds, Document, DocumentChange, Entitlement, Equivocation, Freeze,
+    IssuanceRequest, Member, Offering, OfferingPhase, Organisation, Ownership, ProofRequestError,
+    RevocationRequest, Roles, Row, RuleVersion, State, StateTree, Subscription, Table, Token,
+    TokenKind, Validator,
 };
 pub use tranche_types::{
     IssuanceCheck, RevocationCheck, TokenSupply, TransferKind, TransferRecord,

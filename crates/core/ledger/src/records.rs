@@ -5,9 +5,9 @@
 use serde::{Deserialize, Serialize};
 use tranche_types::commonware_codec::Write;
 use tranche_types::{
-    record, AmlPolicy, AssetId, AssetKind, BoundedVec, CountryCode, Currency, Date, Did, Hash,
-    Money, NetworkPolicy, OffenceKind, OpenOffering, OrgId, PublicKey, RequestId, RequestIssuance,
-    Role, Stake, TokenId, TokenRules, Units, WalletAddress,
+    record, AmlPolicy, AssetId, AssetKind, BoundedVec, CountryCode, Currency, Date, Did,
+    DocumentName, DocumentUri, Hash, Money, NetworkPolicy, OffenceKind, OpenOffering, OrgId,
+    PublicKey, RequestId, RequestIssuance, Role, Stake, TokenId, TokenRules, Units, WalletAddress,
 };
 
 /// A set of roles as a bit mask: bit `r` for the role with code `r`.
@@ -172,6 +172,16 @@ record! {
         pub holders: u32,
         /// Checkpoints taken so far.
         pub checkpoints: u64,
+        /// The version of `rules`: 0 as issued, one more each time the
+        /// agent replaces them (earlier versions are in `rule_versions`).
+        pub rules_version: u32,
+        /// The height `rules` took effect at.
+        pub rules_since: u64,
+        /// The agent suspended the rule checks (never the identity binding,
+        /// the freezes, the pause or revocation).
+        pub rules_suspended: bool,
+        /// Document changes so far (the length of its document history).
+        pub document_changes: u64,
     }
 }
 
@@ -187,6 +197,42 @@ impl Token {
         self.issued
             .checked_sub(self.revoked)
             .expect("revoked never exceeds issued")
+    }
+}
+
+record! {
+    /// A token's rules as they stood until the agent replaced them.
+    pub struct RuleVersion {
+        /// The rules.
+        pub rules: TokenRules,
+        /// The height they took effect at.
+        pub since: u64,
+        /// The height the next version took effect at.
+        pub until: u64,
+    }
+}
+
+record! {
+    /// A document attached to a token (ERC-1643's job).
+    pub struct Document {
+        /// Where it can be read.
+        pub uri: DocumentUri,
+        /// SHA-256 of its bytes.
+        pub digest: Hash,
+        /// The height it was attached or last replaced at.
+        pub height: u64,
+    }
+}
+
+record! {
+    /// One change to a token's documents, kept for good.
+    pub struct DocumentChange {
+        /// The document's name.
+        pub name: DocumentName,
+        /// What it became; `None`: removed.
+        pub document: Option<Document>,
+        /// The height of the change.
+        pub height: u64,
     }
 }
 

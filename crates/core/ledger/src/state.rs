@@ -7,8 +7,8 @@ use jmt::KeyHash;
 use std::sync::Mutex;
 use tranche_types::commonware_codec::{Encode, Write};
 use tranche_types::{
-    AssetId, ChainId, ClaimTopic, Did, Hash, OrgId, PublicKey, RequestId, Stake, TokenId, Units,
-    WalletAddress,
+    AssetId, BoundedVec, ChainId, ClaimTopic, Did, DocumentName, Hash, OrgId, PublicKey, RequestId,
+    Stake, TokenId, Units, WalletAddress, TRUSTED_ISSUERS_MAX,
 };
 
 pub use crate::records::*;
@@ -357,6 +357,16 @@ tables! {
     escrows: WalletAddress => RequestId;
     /// The AML policy's versions (F6-1).
     aml_policies: u32 => AmlPolicyVersion;
+    /// Tokens' replaced rules by (token, version).
+    rule_versions: (TokenId, u32) => RuleVersion;
+    /// The claim issuers a token trusts, by (token, topic).
+    trusted_issuers: (TokenId, ClaimTopic) => BoundedVec<OrgId, TRUSTED_ISSUERS_MAX>;
+    /// Tokens' documents by (token, name).
+    documents: (TokenId, DocumentName) => Document;
+    /// Tokens' document changes by (token, number).
+    document_history: (TokenId, u64) => DocumentChange;
+    /// Outstanding transfer pre-approvals by (token, from, to, amount): how many.
+    transfer_approvals: (TokenId, WalletAddress, WalletAddress, Units) => u32;
 }
 
 /// The Merkle tree and what it last saw.
@@ -624,7 +634,12 @@ read_plain!(
     Subscription,
     DistributionFunds,
     Ownership,
-    AmlPolicyVersion
+    AmlPolicyVersion,
+    DocumentName,
+    RuleVersion,
+    Document,
+    DocumentChange,
+    BoundedVec<OrgId, TRUSTED_ISSUERS_MAX>
 );
 
 impl<A: ReadPlain, B: ReadPlain> ReadPlain for (A, B) {
@@ -639,6 +654,17 @@ impl<A: ReadPlain, B: ReadPlain, C: ReadPlain> ReadPlain for (A, B, C) {
             A::read_plain(buf)?,
             B::read_plain(buf)?,
             C::read_plain(buf)?,
+        ))
+    }
+}
+
+impl<A: ReadPlain, B: ReadPlain, C: ReadPlain, D: ReadPlain> ReadPlain for (A, B, C, D) {
+    fn read_plain(buf: &mut impl tranche_types::commonware_codec::Buf) -> Result<Self, CodecError> {
+        Ok((
+            A::read_plain(buf)?,
+            B::read_plain(buf)?,
+            C::read_plain(buf)?,
+            D::read_plain(buf)?,
         ))
     }
 }

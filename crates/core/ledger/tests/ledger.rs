@@ -4,6 +4,8 @@
 mod support;
 
 // One binary, so the reachability test below sees every test's codes.
+#[path = "ledger/administration.rs"]
+mod administration;
 #[path = "ledger/combined.rs"]
 mod combined;
 #[path = "ledger/consent.rs"]

@@ -179,6 +179,21 @@ text_id!(
     ChainId, "chain id", 32, chain_char, "lowercase letters, digits and -"
 );
 
+text_id!(
+    /// The name of a document attached to a token (ERC-1643's job), e.g.
+    /// `prospectus`.
+    DocumentName, "document name", 64, name_char, NAME_CHARS
+);
+text_id!(
+    /// Where a document can be read, e.g. `https://acme.example/prospectus.pdf`:
+    /// printable ASCII without spaces; its digest, not its host, is what binds.
+    DocumentUri, "document URI", 256, uri_char, "printable ASCII without spaces"
+);
+
+fn uri_char(c: char) -> bool {
+    c.is_ascii_graphic()
+}
+
 fn did_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '%')
 }

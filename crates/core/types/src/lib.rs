@@ -11,6 +11,7 @@
 //! - Amounts are integers with checked arithmetic; there are no floats.
 //! - Nothing here reads a clock, a file or a socket.
 
+mod admin;
 mod aml;
 mod amount;
 mod block;
@@ -25,6 +26,7 @@ mod reject;
 mod time;
 mod tx;
 
+pub use admin::*;
 pub use aml::*;
 pub use amount::{AmountError, Currency, CurrencyKind, MinorUnits, Money, Stake, Units};
 pub use block::{
@@ -36,8 +38,8 @@ pub use codec::DecodeError;
 pub use governance::*;
 pub use hash::{Hash, HexError, PublicKey, Signature};
 pub use id::{
-    AssetId, ChainId, Did, IdError, OrderId, OrgId, Reference, RequestId, TokenId, TradeId,
-    WalletAddress, ADDRESS_HRP,
+    AssetId, ChainId, Did, DocumentName, DocumentUri, IdError, OrderId, OrgId, Reference,
+    RequestId, TokenId, TradeId, WalletAddress, ADDRESS_HRP,
 };
 pub use market::*;
 pub use payload::*;

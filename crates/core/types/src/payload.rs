@@ -2,6 +2,9 @@
 //! stable tag in the canonical encoding. Requirement ids refer to the service
 //! model (SERVICE_MODEL.md).
 
+use crate::admin::{
+    ApproveTransfer, RemoveDocument, SetDocument, SetRuleChecks, SetTokenRules, SetTrustedIssuers,
+};
 use crate::aml::PublishAmlPolicy;
 use crate::codec::BoundedVec;
 use crate::governance::Govern;
@@ -355,6 +358,10 @@ record! {
         /// No transfers before this day, if set.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub lockup_until: Option<Date>,
+        /// Every holder transfer needs the agent's pre-approval of that
+        /// sender, receiver and amount (`approve_transfer`), used once.
+        #[serde(default)]
+        pub transfer_approval: bool,
     }
 }
 
@@ -779,5 +786,17 @@ tagged! {
         RedeemCash(RedeemCash) = 39,
         /// Publish the AML policy.
         PublishAmlPolicy(PublishAmlPolicy) = 40,
+        /// Replace a token's rules.
+        SetTokenRules(SetTokenRules) = 41,
+        /// Suspend or resume a token's rule checks.
+        SetRuleChecks(SetRuleChecks) = 42,
+        /// Name a token's trusted claim issuers for a topic.
+        SetTrustedIssuers(SetTrustedIssuers) = 43,
+        /// Attach or replace a token's document.
+        SetDocument(SetDocument) = 44,
+        /// Remove a token's document.
+        RemoveDocument(RemoveDocument) = 45,
+        /// Pre-approve one transfer.
+        ApproveTransfer(ApproveTransfer) = 46,
     }
 }

@@ -193,6 +193,12 @@ reject_codes! {
     AuthorizationNotNext = 70, "AUTHORIZATION_NOT_NEXT", "each authorization of a custodial wallet is used once, in order; the chain shows the wallet's next authorization number";
     /// An AML policy version out of order, or taking effect in the past.
     AmlPolicyOutOfOrder = 71, "AML_POLICY_OUT_OF_ORDER", "each AML policy is the next version after the last published and takes effect at a height after the block carrying it; GET /aml-policy shows the last";
+    /// A token requiring pre-approval moved without one.
+    TransferNotApproved = 72, "TRANSFER_NOT_APPROVED", "this token's transfers each need its agent's approval of that sender, receiver and amount (approve_transfer); ask the agent, then send exactly what was approved";
+    /// A document to remove does not exist.
+    UnknownDocument = 73, "UNKNOWN_DOCUMENT", "the token has no document of this name; GET /tokens/{id}/documents lists them";
+    /// A trusted claim issuer named without the role.
+    NotClaimIssuer = 74, "NOT_CLAIM_ISSUER", "a token trusts only organisations the chain records as claim issuers; check the names";
 }
 
 impl fmt::Display for RejectCode {

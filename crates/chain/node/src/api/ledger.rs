@@ -128,7 +128,7 @@ pub(super) async fn wallet(
     at(&view, answer)
 }
 
-fn token_record(t: &Token) -> TokenRecord {
+pub(super) fn token_record(t: &Token) -> TokenRecord {
     TokenRecord {
         kind: match t.kind {
             TokenKind::Security => TokenKindView::Security,
@@ -148,6 +148,9 @@ fn token_record(t: &Token) -> TokenRecord {
         rules: t.rules.clone(),
         holders: t.holders,
         checkpoints: t.checkpoints,
+        rules_version: t.rules_version,
+        rules_since: t.rules_since,
+        rules_suspended: t.rules_suspended,
     }
 }
 
@@ -353,11 +356,13 @@ fn verdict(r: Result<(), tranche_types::Rejection>) -> TransferCheck {
             ok: true,
             code: None,
             message: None,
+            reasons: Vec::new(),
         },
         Err(r) => TransferCheck {
             ok: false,
             code: Some(r.code),
             message: Some(r.message),
+            reasons: Vec::new(),
         },
     }
 }
@@ -413,45 +418,5 @@ pub(super) async fn check_holder(
             view.ledger
                 .check_holder(&ctx, &token, &wallet, side, amount),
         ),
-    )
-}
-
-/// What `GET /checks/transfer` checks.
-#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
-pub(super) struct TransferQuery {
-    /// The token.
-    token: String,
-    /// The wallet it would leave.
-    from: String,
-    /// The wallet it would reach.
-    to: String,
-    /// Whole units, as a decimal string.
-    amount: String,
-}
-
-/// Whether a holder's transfer would pass every rule of the ledger (the
-/// token's compliance rules for both sides, freezes, pause, balance) on the
-/// last finalized state: what a custodian or exchange checks before it
-/// signs, so the chain does not reject what it sends.
-#[utoipa::path(get, path = "/checks/transfer", tag = "ledger", params(TransferQuery),
-    responses(
-        (status = 200, description = "The verdict", body = At<TransferCheck>),
-        (status = 400, description = "A parameter does not parse", body = ErrorBody)))]
-pub(super) async fn check_transfer(
-    State(s): State<Arc<Shared>>,
-    Query(q): Query<TransferQuery>,
-) -> Answer<At<TransferCheck>> {
-    let token: TokenId = parse("token", &q.token)?;
-    let from: WalletAddress = parse("wallet", &q.from)?;
-    let to: WalletAddress = parse("wallet", &q.to)?;
-    let amount: Units = parse("amount", &q.amount)?;
-    let view = s.view();
-    let ctx = BlockContext {
-        height: view.height + 1,
-        time: view.time,
-    };
-    at(
-        &view,
-        verdict(view.ledger.check_transfer(&ctx, &token, &from, &to, amount)),
     )
 }

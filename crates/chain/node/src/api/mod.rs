@@ -7,6 +7,7 @@
 //! is registered with its OpenAPI description, so the document served is
 //! generated from the handlers and the `tranche-api` types they answer.
 
+mod admin;
 mod chain;
 mod ledger;
 mod proofs;
@@ -216,7 +217,9 @@ fn routes() -> (Router<Arc<Shared>>, utoipa::openapi::OpenApi) {
         .routes(routes!(ledger::issuance))
         .routes(routes!(ledger::offering))
         .routes(routes!(ledger::revocation))
-        .routes(routes!(ledger::check_transfer))
+        .routes(routes!(admin::check_transfer, admin::check_transfer_body))
+        .routes(routes!(admin::token_rules))
+        .routes(routes!(admin::token_documents))
         .routes(routes!(ledger::check_holder))
         .routes(routes!(proofs::balance))
         .routes(routes!(proofs::issuance))

@@ -147,10 +147,15 @@ pub(super) fn check_request(
             ),
         ));
     }
-    if p.rules
+    consistent_rules(&p.rules)
+}
+
+/// Rules that can be met: no country both allowed and denied.
+pub(super) fn consistent_rules(rules: &TokenRules) -> Result<(), Rejection> {
+    if rules
         .allowed_countries
         .iter()
-        .any(|c| p.rules.denied_countries.contains(c))
+        .any(|c| rules.denied_countries.contains(c))
     {
         return Err(reject(
             RejectCode::InvalidField,
@@ -260,6 +265,10 @@ pub(super) fn execute_issuance(
         rules: terms.rules.clone(),
         holders: 0,
         checkpoints: 0,
+        rules_version: 0,
+        rules_since: tx.ctx.height,
+        rules_suspended: false,
+        document_changes: 0,
     };
     // Every investor must pass the token's rules on what they receive in
     // total: each allocation is checked against the state the allocations

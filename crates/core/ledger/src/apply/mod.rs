@@ -13,6 +13,7 @@ use tranche_crypto::{verify, Domain};
 use tranche_types::commonware_codec::Encode;
 use tranche_types::*;
 
+mod admin;
 mod agent;
 mod assets;
 mod audit;
@@ -28,6 +29,7 @@ mod staking;
 mod transfers;
 
 pub(crate) use crate::address::{custodial_wallet, revocation_wallet};
+use admin::*;
 use agent::*;
 use assets::*;
 use audit::*;
@@ -157,6 +159,7 @@ fn set_balance(state: &mut State, id: &TokenId, w: &WalletAddress, units: Units)
 struct Undo {
     balances: Vec<(TokenId, WalletAddress, Units)>,
     holders: Vec<(TokenId, u32)>,
+    approvals: Vec<(TokenId, WalletAddress, WalletAddress, Units, u32)>,
 }
 
 impl Undo {
@@ -173,6 +176,9 @@ impl Undo {
     fn restore(self, state: &mut State) {
         for (id, w, units) in self.balances.into_iter().rev() {
             set_balance(state, &id, &w, units);
+        }
+        for (id, from, to, amount, n) in self.approvals.into_iter().rev() {
+            state.transfer_approvals.insert((id, from, to, amount), n);
         }
         for (id, holders) in self.holders.into_iter().rev() {
             state
@@ -408,5 +414,11 @@ pub(crate) fn execute(
         Payload::RecordOwnership(p) => record_ownership(state, &tx, p),
         Payload::RedeemCash(p) => redeem_cash(state, &mut tx, p),
         Payload::PublishAmlPolicy(p) => publish_aml_policy(state, &tx, p),
+        Payload::SetTokenRules(p) => set_token_rules(state, &mut tx, p),
+        Payload::SetRuleChecks(p) => set_rule_checks(state, &mut tx, p),
+        Payload::SetTrustedIssuers(p) => set_trusted_issuers(state, &mut tx, p),
+        Payload::SetDocument(p) => set_document(state, &mut tx, p),
+        Payload::RemoveDocument(p) => remove_document(state, &mut tx, p),
+        Payload::ApproveTransfer(p) => approve_transfer(state, &mut tx, p),
     }
 }

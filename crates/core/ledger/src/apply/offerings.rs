@@ -150,6 +150,10 @@ fn provisional_token(o: &Offering) -> Token {
         rules: o.terms.rules.clone(),
         holders: 0,
         checkpoints: 0,
+        rules_version: 0,
+        rules_since: 0,
+        rules_suspended: false,
+        document_changes: 0,
     }
 }
 
@@ -351,6 +355,7 @@ pub(super) fn issue_offering(
     if o.issued == 0 {
         let mut t = provisional_token(&o);
         t.issuer = org;
+        t.rules_since = tx.ctx.height;
         state.tokens.insert(id.clone(), t);
     }
     // F5-6, ST-1: exactly the allocations the close fixed, in order; the

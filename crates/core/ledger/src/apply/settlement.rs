@@ -54,6 +54,10 @@ pub(super) fn issue_cash_token(
             rules: empty_rules(),
             holders: 0,
             checkpoints: 0,
+            rules_version: 0,
+            rules_since: ctx.height,
+            rules_suspended: false,
+            document_changes: 0,
         },
     );
     Ok(())
@@ -132,6 +136,7 @@ pub(super) fn empty_rules() -> TokenRules {
         max_holders: 0,
         max_balance_per_identity: Units::ZERO,
         lockup_until: None,
+        transfer_approval: false,
     }
 }
 
@@ -203,6 +208,10 @@ pub(super) fn settle(state: &mut State, tx: &mut Tx<'_>, p: &Settle) -> Result<(
         }
         undo.remember(state, &leg.token, &leg.from, &leg.to);
         move_units(state, &leg.token, &leg.from, &leg.to, leg.amount);
+        if let Some(n) = use_approval(state, &leg.token, &leg.from, &leg.to, leg.amount) {
+            let (id, from, to) = (leg.token.clone(), leg.from, leg.to);
+            undo.approvals.push((id, from, to, leg.amount, n));
+        }
     }
     for leg in p.legs.iter() {
         tx.record(

@@ -1,0 +1,122 @@
+//! The node API's views of a token's administration: its rules over time,
+//! the claim issuers it trusts, the transfers its agent approved, and its
+//! documents with their history.
+
+use serde::{Deserialize, Serialize};
+use tranche_types::{ClaimTopic, DocumentName, DocumentUri, Hash, OrgId, TokenRules, Units};
+use tranche_types::{TokenId, WalletAddress};
+use utoipa::ToSchema;
+
+/// `GET /tokens/{token}/rules`: the rules in force and every earlier version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TokenRulesView {
+    /// The token.
+    #[schema(value_type = String)]
+    pub token: TokenId,
+    /// The rules in force.
+    #[schema(value_type = Object)]
+    pub rules: TokenRules,
+    /// Their version: 0 as issued.
+    pub version: u32,
+    /// The height they took effect at.
+    pub since: u64,
+    /// Whether the agent suspended the rule checks (claims, countries,
+    /// limits, lock-up, pre-approval; never the identity binding, freezes,
+    /// pause or revocation).
+    pub suspended: bool,
+    /// Every earlier version, oldest first.
+    pub earlier: Vec<RuleVersionView>,
+    /// The claim issuers the token trusts, by topic; a topic not listed
+    /// trusts every organisation with the claim-issuer role.
+    pub trusted_issuers: Vec<TrustedIssuersView>,
+    /// The agent's outstanding approvals of transfers, when the rules
+    /// require them.
+    pub approvals: Vec<ApprovalView>,
+}
+
+/// One earlier version of a token's rules.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RuleVersionView {
+    /// The version.
+    pub version: u32,
+    /// The rules.
+    #[schema(value_type = Object)]
+    pub rules: TokenRules,
+    /// The height they took effect at.
+    pub since: u64,
+    /// The height the next version took effect at.
+    pub until: u64,
+}
+
+/// The claim issuers a token trusts for one topic.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TrustedIssuersView {
+    /// The claim topic (1 KYC, 2 accredited investor, 3 jurisdiction, 4
+    /// legal person, or another number).
+    #[schema(value_type = u16)]
+    pub topic: ClaimTopic,
+    /// The organisations whose claims of it count.
+    #[schema(value_type = Vec<String>)]
+    pub issuers: Vec<OrgId>,
+}
+
+/// An approval of one transfer, usable `remaining` more times.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalView {
+    /// The sending wallet.
+    #[schema(value_type = String)]
+    pub from: WalletAddress,
+    /// The receiving wallet.
+    #[schema(value_type = String)]
+    pub to: WalletAddress,
+    /// The exact amount.
+    #[schema(value_type = String)]
+    pub amount: Units,
+    /// Transfers it still allows.
+    pub remaining: u32,
+}
+
+/// `GET /tokens/{token}/documents`: the documents attached now and every
+/// change, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DocumentsView {
+    /// The token.
+    #[schema(value_type = String)]
+    pub token: TokenId,
+    /// The documents attached now, by name.
+    pub documents: Vec<DocumentView>,
+    /// Every change, oldest first.
+    pub history: Vec<DocumentChangeView>,
+}
+
+/// A document attached to a token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DocumentView {
+    /// Its name.
+    #[schema(value_type = String)]
+    pub name: DocumentName,
+    /// Where it can be read.
+    #[schema(value_type = String)]
+    pub uri: DocumentUri,
+    /// SHA-256 of its bytes.
+    #[schema(value_type = String)]
+    pub digest: Hash,
+    /// The height it was attached or last replaced at.
+    pub height: u64,
+}
+
+/// One change to a token's documents.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DocumentChangeView {
+    /// The height of the change.
+    pub height: u64,
+    /// The document's name.
+    #[schema(value_type = String)]
+    pub name: DocumentName,
+    /// What it became; absent: removed.
+    #[schema(value_type = Option<String>)]
+    pub uri: Option<DocumentUri>,
+    /// Its digest; absent: removed.
+    #[schema(value_type = Option<String>)]
+    pub digest: Option<Hash>,
+}

@@ -1,0 +1,186 @@
+//! A token's administration as the API shows it (its rules over time, the
+//! claim issuers it trusts, the transfers its agent approved, its
+//! documents) and the transfer pre-check, which gives every reason a
+//! transfer would be refused.
+
+use super::{at, parse, Answer, ApiError, Shared, View};
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use std::sync::Arc;
+use tranche_api::node::{At, Reason, TransferCheck};
+use tranche_api::token_admin::{
+    ApprovalView, DocumentChangeView, DocumentView, DocumentsView, RuleVersionView, TokenRulesView,
+    TrustedIssuersView,
+};
+use tranche_api::ErrorBody;
+use tranche_ledger::BlockContext;
+use tranche_types::{TokenId, Units, WalletAddress};
+
+/// What `GET /checks/transfer` checks (and `POST /checks/transfer` carries).
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TransferQuery {
+    /// The token.
+    token: String,
+    /// The wallet it would leave.
+    from: String,
+    /// The wallet it would reach.
+    to: String,
+    /// Whole units, as a decimal string.
+    amount: String,
+}
+
+/// Whether a holder's transfer would be applied on the last finalized state
+/// and, if not, every rule it breaks with its stable code: the ledger's own
+/// checks, run to the end instead of stopping at the first. What a
+/// custodian or exchange checks before it signs.
+#[utoipa::path(get, path = "/checks/transfer", tag = "ledger", params(TransferQuery),
+    responses(
+        (status = 200, description = "The verdict", body = At<TransferCheck>),
+        (status = 400, description = "A parameter does not parse", body = ErrorBody)))]
+pub(super) async fn check_transfer(
+    State(s): State<Arc<Shared>>,
+    Query(q): Query<TransferQuery>,
+) -> Answer<At<TransferCheck>> {
+    pre_check(&s, &q)
+}
+
+/// The transfer pre-check with its parameters in a JSON body.
+#[utoipa::path(post, path = "/checks/transfer", tag = "ledger", request_body = TransferQuery,
+    responses(
+        (status = 200, description = "The verdict", body = At<TransferCheck>),
+        (status = 400, description = "A field does not parse", body = ErrorBody)))]
+pub(super) async fn check_transfer_body(
+    State(s): State<Arc<Shared>>,
+    Json(q): Json<TransferQuery>,
+) -> Answer<At<TransferCheck>> {
+    pre_check(&s, &q)
+}
+
+fn pre_check(s: &Shared, q: &TransferQuery) -> Answer<At<TransferCheck>> {
+    let token: TokenId = parse("token", &q.token)?;
+    let from: WalletAddress = parse("wallet", &q.from)?;
+    let to: WalletAddress = parse("wallet", &q.to)?;
+    let amount: Units = parse("amount", &q.amount)?;
+    let view = s.view();
+    let ctx = BlockContext {
+        height: view.height + 1,
+        time: view.time,
+    };
+    let reasons: Vec<Reason> = view
+        .ledger
+        .transfer_reasons(&ctx, &token, &from, &to, amount)
+        .into_iter()
+        .map(|r| Reason {
+            code: r.code,
+            message: r.message,
+        })
+        .collect();
+    let first = reasons.first().cloned();
+    let answer = TransferCheck {
+        ok: first.is_none(),
+        code: first.as_ref().map(|r| r.code),
+        message: first.map(|r| r.message),
+        reasons,
+    };
+    at(&view, answer)
+}
+
+fn known_token(view: &View, text: &str) -> Result<TokenId, ApiError> {
+    let token: TokenId = parse("token", text)?;
+    if view.ledger.token(&token).is_none() {
+        return Err(ApiError::not_found(format!("no token {token}")));
+    }
+    Ok(token)
+}
+
+/// A token's rules in force with their version and since when, whether
+/// their checks are suspended, every earlier version, the claim issuers
+/// it trusts by topic, and its agent's outstanding transfer approvals.
+#[utoipa::path(get, path = "/tokens/{token}/rules", tag = "ledger",
+    params(("token" = String, Path, description = "The token's id")),
+    responses(
+        (status = 200, description = "The rules", body = At<TokenRulesView>),
+        (status = 404, description = "No such token", body = ErrorBody)))]
+pub(super) async fn token_rules(
+    State(s): State<Arc<Shared>>,
+    Path(token): Path<String>,
+) -> Answer<At<TokenRulesView>> {
+    let view = s.view();
+    let token = known_token(&view, &token)?;
+    let l = &view.ledger;
+    let t = l
+        .token(&token)
+        .ok_or_else(|| ApiError::not_found(format!("no token {token}")))?;
+    let answer = TokenRulesView {
+        rules: t.rules.clone(),
+        version: t.rules_version,
+        since: t.rules_since,
+        suspended: t.rules_suspended,
+        earlier: l
+            .rule_versions(&token)
+            .map(|(version, r)| RuleVersionView {
+                version,
+                rules: r.rules.clone(),
+                since: r.since,
+                until: r.until,
+            })
+            .collect(),
+        trusted_issuers: l
+            .trusted_issuers(&token)
+            .map(|(topic, list)| TrustedIssuersView {
+                topic,
+                issuers: list.iter().cloned().collect(),
+            })
+            .collect(),
+        approvals: l
+            .transfer_approvals(&token)
+            .map(|(from, to, amount, remaining)| ApprovalView {
+                from,
+                to,
+                amount,
+                remaining,
+            })
+            .collect(),
+        token,
+    };
+    at(&view, answer)
+}
+
+/// A token's documents (name, URI, digest, height) and every change to
+/// them with its height, oldest first.
+#[utoipa::path(get, path = "/tokens/{token}/documents", tag = "ledger",
+    params(("token" = String, Path, description = "The token's id")),
+    responses(
+        (status = 200, description = "The documents", body = At<DocumentsView>),
+        (status = 404, description = "No such token", body = ErrorBody)))]
+pub(super) async fn token_documents(
+    State(s): State<Arc<Shared>>,
+    Path(token): Path<String>,
+) -> Answer<At<DocumentsView>> {
+    let view = s.view();
+    let token = known_token(&view, &token)?;
+    let l = &view.ledger;
+    let answer = DocumentsView {
+        documents: l
+            .documents(&token)
+            .map(|(name, d)| DocumentView {
+                name: name.clone(),
+                uri: d.uri.clone(),
+                digest: d.digest,
+                height: d.height,
+            })
+            .collect(),
+        history: l
+            .document_history(&token)
+            .map(|c| DocumentChangeView {
+                height: c.height,
+                name: c.name.clone(),
+                uri: c.document.as_ref().map(|d| d.uri.clone()),
+                digest: c.document.as_ref().map(|d| d.digest),
+            })
+            .collect(),
+        token,
+    };
+    at(&view, answer)
+}

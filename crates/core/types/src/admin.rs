@@ -1,0 +1,90 @@
+//! Token administration by a token's agent over its life: compliance rules
+//! replaced and suspended, trusted claim issuers per topic, documents, and
+//! pre-approved transfers. Part of [`crate::Payload`].
+
+use crate::codec::BoundedVec;
+use crate::{
+    record, ClaimTopic, DocumentName, DocumentUri, Hash, OrgId, TokenId, TokenRules, Units,
+    WalletAddress,
+};
+
+/// Most claim issuers a token trusts for one topic.
+pub const TRUSTED_ISSUERS_MAX: usize = 16;
+
+record! {
+    /// The agent replaces a token's compliance rules; transfers from the
+    /// next transaction on are checked against them. Every version is kept
+    /// with the height it took effect.
+    pub struct SetTokenRules {
+        /// The token.
+        pub token: TokenId,
+        /// The rules in force from now on.
+        pub rules: TokenRules,
+    }
+}
+
+record! {
+    /// The agent suspends or resumes a token's rule checks (claims,
+    /// countries, limits, lock-up, pre-approval). The identity binding, the
+    /// freezes, the pause and revocation are never suspended.
+    pub struct SetRuleChecks {
+        /// The token.
+        pub token: TokenId,
+        /// Suspended (true) or in force (false).
+        pub suspended: bool,
+    }
+}
+
+record! {
+    /// The agent names the claim issuers whose claims of one topic count for
+    /// the token; a claim from anyone else does not. An empty list goes back
+    /// to every organisation holding the claim-issuer role.
+    pub struct SetTrustedIssuers {
+        /// The token.
+        pub token: TokenId,
+        /// The claim topic.
+        pub topic: ClaimTopic,
+        /// The trusted issuers, each an organisation with the claim-issuer role.
+        pub issuers: BoundedVec<OrgId, TRUSTED_ISSUERS_MAX>,
+    }
+}
+
+record! {
+    /// The agent attaches a document to a token, or replaces the one of the
+    /// same name (ERC-1643's job): its name, where to read it, its digest.
+    pub struct SetDocument {
+        /// The token.
+        pub token: TokenId,
+        /// The document's name, unique per token.
+        pub name: DocumentName,
+        /// Where it can be read.
+        pub uri: DocumentUri,
+        /// SHA-256 of its bytes: what binds.
+        pub digest: Hash,
+    }
+}
+
+record! {
+    /// The agent removes a token's document; its history stays.
+    pub struct RemoveDocument {
+        /// The token.
+        pub token: TokenId,
+        /// The document's name.
+        pub name: DocumentName,
+    }
+}
+
+record! {
+    /// The agent pre-approves one transfer of a token whose rules require
+    /// it: this sender, this receiver, this amount, used once.
+    pub struct ApproveTransfer {
+        /// The token.
+        pub token: TokenId,
+        /// The sending wallet.
+        pub from: WalletAddress,
+        /// The receiving wallet.
+        pub to: WalletAddress,
+        /// The exact amount.
+        pub amount: Units,
+    }
+}
