@@ -23,7 +23,10 @@
 # vaults. Every check is asserted, and the threats on the way are
 # refused: a price 30 % above the appraisal, an asset registered by
 # someone who is not its attested owner (ST-6), one operator's approval
-# alone, the same operator twice.
+# alone, the same operator twice. On the way, the issuer's operators
+# administer the token (a document, rules requiring pre-approved transfers,
+# an approval, the rules restored), each change approved by two of them, and
+# the ledger's pre-check gives every reason a transfer would be refused.
 #
 #   scripts/investment.sh [DEVNET_DIR]      (default: ./devnet)
 #
@@ -245,6 +248,31 @@ check "bob holds" 399 "$(units "$BOB")"
 check "carol holds" 1 "$(units "$CAROL")"
 check "the owner is paid 100,000 USD" 10000000 "$(units "$OWNER" "$CASH")"
 check "the escrow is empty" 0 "$(units "$ESCROW" "$CASH")"
+
+echo "== token administration: the issuer's operators attach the prospectus, require pre-approved transfers, approve one, and lift the requirement (four eyes each)"
+administer() { # ID PAYLOAD_JSON: an issuer operator proposes an agent action; two approve it
+  call "$ISSUER" op0 /administration "{\"id\":\"$1\",\"payload\":$2,\"reason\":\"token administration\"}" > /dev/null
+  call "$ISSUER" op0 "/requests/administration/$1/decisions" '{"decision":"approve","reason":"checked"}' > /dev/null
+  check "one approval is not enough for $1" pending "$(state_of "$ISSUER" op0 "/requests/administration/$1")"
+  call "$ISSUER" op1 "/requests/administration/$1/decisions" '{"decision":"approve","reason":"checked"}' > /dev/null
+  until_eq "$1 is applied on chain" checked state_of "$ISSUER" op0 "/requests/administration/$1"
+}
+pre_check() { # FROM TO AMOUNT: the ledger's reasons for refusing the transfer, or none
+  { "$TRANCHE" query check-transfer --token "$TOKEN" --from "$1" --to "$2" --amount "$3" || true; } | field '",".join(r["code"] for r in d["data"].get("reasons", [])) or "none"'
+}
+PROSPECTUS=$(printf 'prospectus of %s' "$TOKEN" | sha256sum | cut -d' ' -f1)
+administer "$RUN-doc" "{\"type\":\"set_document\",\"token\":\"$TOKEN\",\"name\":\"prospectus\",\"uri\":\"https://devnet-tsp.example/$TOKEN/prospectus.pdf\",\"digest\":\"$PROSPECTUS\"}"
+check "the prospectus's digest on chain" "$PROSPECTUS" "$("$TRANCHE" query documents "$TOKEN" | field 'd["data"]["documents"][0]["digest"]')"
+RULES='{"required_topics":[1],"allowed_countries":[],"denied_countries":[],"max_holders":0,"max_balance_per_identity":"0"'
+administer "$RUN-approvals" "{\"type\":\"set_token_rules\",\"token\":\"$TOKEN\",\"rules\":$RULES,\"transfer_approval\":true}}"
+check "the rules' version" 1 "$("$TRANCHE" query rules "$TOKEN" | field 'd["data"]["version"]')"
+check "the pre-check of alice's 10 to bob" TRANSFER_NOT_APPROVED "$(pre_check "$ALICE" "$BOB" 10)"
+check "the pre-check of 700, more than she holds" INSUFFICIENT_BALANCE,TRANSFER_NOT_APPROVED "$(pre_check "$ALICE" "$BOB" 700)"
+administer "$RUN-approve" "{\"type\":\"approve_transfer\",\"token\":\"$TOKEN\",\"from\":\"$ALICE\",\"to\":\"$BOB\",\"amount\":\"10\"}"
+check "the pre-check once approved" none "$(pre_check "$ALICE" "$BOB" 10)"
+administer "$RUN-no-approvals" "{\"type\":\"set_token_rules\",\"token\":\"$TOKEN\",\"rules\":$RULES}}"
+check "the rules' earlier versions kept" 2 "$("$TRANCHE" query rules "$TOKEN" | field 'len(d["data"]["earlier"])')"
+check "the pre-check of another transfer" none "$(pre_check "$ALICE" "$CAROL" 5)"
 
 echo "== SR-3 Alice hands the custodian her consent; its service opens her custodial wallet; she deposits 100 tokens into it"
 login "$CUSTODIAN" alice-id alice-cus kyc-alice

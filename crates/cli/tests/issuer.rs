@@ -501,6 +501,104 @@ fn the_issuer_service_executes_only_what_two_operators_approved_exactly_once_acr
             .unwrap();
         assert_eq!(check.issued.map(|u| u.0), Some(1_000));
 
+        // Token administration: an operator proposes an agent action on the
+        // issued token, two approve it, the service sends it and checks it.
+        let administration = format!("{api}/administration");
+        let document = json!({"type": "set_document", "token": token, "name": "prospectus",
+            "uri": format!("https://devnet-tsp.example/{token}.pdf"), "digest": "ab".repeat(32)});
+        let proposal = |id: &str, payload: &serde_json::Value| {
+            json!({"id": id, "payload": payload, "reason": "the prospectus is published"})
+                .to_string()
+        };
+        let doc_id = format!("DOC-{run}");
+        let (status, body) = raw("POST", &administration, &[], &proposal(&doc_id, &document));
+        assert_eq!(
+            (status, body["code"].clone()),
+            (401, json!("unauthenticated"))
+        );
+        let transfer = json!({"type": "transfer", "token": token, "to": wallets[1].address().to_string(), "amount": "1"});
+        let (status, body) = raw(
+            "POST",
+            &administration,
+            &bearer(0),
+            &proposal(&doc_id, &transfer),
+        );
+        assert_eq!(
+            (status, body["code"].clone()),
+            (400, json!("bad_request")),
+            "{body}"
+        );
+        let mut elsewhere = document.clone();
+        elsewhere["token"] = json!("NOT-ON-CHAIN");
+        let (status, _) = raw(
+            "POST",
+            &administration,
+            &bearer(0),
+            &proposal(&doc_id, &elsewhere),
+        );
+        assert_eq!(status, 422, "a token that does not exist");
+        let (status, body) = raw(
+            "POST",
+            &administration,
+            &bearer(0),
+            &proposal(&doc_id, &document),
+        );
+        assert_eq!(
+            (status, body["state"].clone()),
+            (200, json!("pending")),
+            "{body}"
+        );
+        let (status, body) = raw(
+            "POST",
+            &administration,
+            &bearer(1),
+            &proposal(&doc_id, &document),
+        );
+        assert_eq!(
+            (status, body["state"].clone()),
+            (200, json!("pending")),
+            "the same again"
+        );
+        let mut other = document.clone();
+        other["name"] = json!("terms");
+        let (status, _) = raw(
+            "POST",
+            &administration,
+            &bearer(0),
+            &proposal(&doc_id, &other),
+        );
+        assert_eq!(status, 409, "the same id for another payload");
+        let doc_path = format!("{api}/requests/administration/{doc_id}");
+        for i in 0..2 {
+            let (status, body) = raw(
+                "POST",
+                &format!("{doc_path}/decisions"),
+                &bearer(i),
+                &approve,
+            );
+            assert_eq!(status, 200, "{body}");
+        }
+        // Killed before it sends (its next send is a minute away): the
+        // restart sends it, once.
+        let mut service = cleanup.children.pop().unwrap();
+        service.kill().unwrap();
+        service.wait().unwrap();
+        cleanup.children.push(start(&config, &log));
+        wait_for("the issuer's service", || healthy(&api));
+        wait_for("the document's check", || {
+            raw("GET", &doc_path, &bearer(0), "").1["state"] == "checked"
+        });
+        let docs = rt
+            .block_on(node.token_documents(&token))
+            .unwrap()
+            .unwrap()
+            .data;
+        assert_eq!(docs.documents.len(), 1);
+        assert_eq!(
+            docs.documents[0].uri.as_str(),
+            format!("https://devnet-tsp.example/{token}.pdf")
+        );
+
         // Exactly one execution was ever signed.
         let db = rt
             .block_on(tranche_service::Db::open(

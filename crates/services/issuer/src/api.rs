@@ -27,6 +27,7 @@ pub fn router(issuer: &Arc<Issuer>) -> axum::Router {
                 .routes(routes!(get))
                 .routes(routes!(decide))
                 .routes(routes!(receive_freeze))
+                .routes(routes!(propose))
                 .with_state(Arc::clone(issuer)),
         )
         .split_for_parts();
@@ -135,7 +136,7 @@ fn check_id(request: &str) -> Result<(), ServiceError> {
 
 /// One request with its decisions.
 #[utoipa::path(get, path = "/requests/{kind}/{request}", tag = "issuer",
-    params(("kind" = String, Path, description = "issuance, revocation, offering or freeze"), ("request" = String, Path, description = "the request's id")),
+    params(("kind" = String, Path, description = "issuance, revocation, offering, freeze or administration"), ("request" = String, Path, description = "the request's id")),
     responses((status = 200, body = RequestView), (status = 401, body = ServiceError), (status = 403, body = ServiceError), (status = 404, body = ServiceError)))]
 async fn get(
     AxState(issuer): AxState<Arc<Issuer>>,
@@ -162,7 +163,7 @@ async fn get(
 /// Approve or refuse a pending request, with a reason (staff in the role
 /// `operator`). The approval that completes the quorum sends the execution.
 #[utoipa::path(post, path = "/requests/{kind}/{request}/decisions", tag = "issuer", request_body = Decision,
-    params(("kind" = String, Path, description = "issuance, revocation, offering or freeze"), ("request" = String, Path, description = "the request's id")),
+    params(("kind" = String, Path, description = "issuance, revocation, offering, freeze or administration"), ("request" = String, Path, description = "the request's id")),
     responses((status = 200, body = RequestView), (status = 400, body = ServiceError), (status = 401, body = ServiceError),
         (status = 403, body = ServiceError), (status = 404, body = ServiceError), (status = 409, body = ServiceError)))]
 async fn decide(
@@ -202,4 +203,28 @@ async fn receive_freeze(
     let s = &issuer.service;
     let caller = s.signed_caller(&headers, "POST", uri.path(), &body).await?;
     Ok(axum::Json(issuer.receive_freeze(&caller, &body).await?))
+}
+
+/// An operator proposes an agent action on one of this issuer's tokens
+/// (`set_token_rules`, `set_rule_checks`, `set_trusted_issuers`,
+/// `set_document`, `remove_document`, `approve_transfer`, `set_paused`,
+/// `set_frozen`, `freeze_partial`): queued as an `administration` request
+/// for the staff's decisions (four eyes), sent once approved, checked on
+/// chain. The same proposal again answers where it stands.
+#[utoipa::path(post, path = "/administration", tag = "issuer", request_body = crate::Proposal,
+    responses((status = 200, body = RequestView), (status = 400, body = ServiceError), (status = 401, body = ServiceError),
+        (status = 403, body = ServiceError), (status = 409, body = ServiceError), (status = 422, body = ServiceError)))]
+async fn propose(
+    AxState(issuer): AxState<Arc<Issuer>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<axum::Json<RequestView>, ServiceError> {
+    let who = issuer.service.principal(&headers).await?;
+    let proposal: crate::Proposal = serde_json::from_slice(&body).map_err(|e| {
+        ServiceError::new(
+            ServiceCode::BadRequest,
+            format!("the body is not a proposal: {e}"),
+        )
+    })?;
+    Ok(axum::Json(issuer.propose(&who, proposal).await?))
 }

@@ -51,6 +51,7 @@ impl Issuer {
             Kind::Issuance | Kind::Offering => "issued",
             Kind::Revocation => "revoked",
             Kind::Freeze => "frozen",
+            Kind::Administration => "applied",
         };
         let (state, checked) = match check {
             None => (State::Failed, format!("rejected: {outcome}")),
@@ -336,36 +337,30 @@ impl Issuer {
                     self.record_check(conn, Kind::Revocation, &id, check, &outcome, entry)
                         .await?;
                 }
-                Payload::SetFrozen(p) if stx.tx.signer == ours => {
+                p if stx.tx.signer == ours && crate::administration::is_agent_action(p) => {
                     let tx = receipt.tx_hash.to_hex();
-                    let id: Option<(String,)> = sqlx::query_as(
-                        "SELECT request FROM issuer_requests WHERE kind = 'freeze' AND execution_tx = $1",
+                    let row: Option<(String, String)> = sqlx::query_as(
+                        "SELECT kind, request FROM issuer_requests
+                         WHERE kind IN ('freeze', 'administration') AND execution_tx = $1",
                     )
                     .bind(tx)
                     .fetch_optional(&mut *conn)
                     .await?;
-                    let Some((id,)) = id else { continue };
+                    let Some((kind, id)) = row else { continue };
+                    let kind = Kind::parse(&kind)?;
                     let (state, checked) = if applied {
                         (
                             State::Checked,
-                            format!("{} frozen for {} in block {height}", p.wallet, p.token),
+                            format!("{} in block {height}", crate::administration::describe(p)),
                         )
                     } else {
                         (State::Failed, format!("rejected: {outcome}"))
                     };
-                    queue::settle(
-                        conn,
-                        Kind::Freeze,
-                        &id,
-                        state,
-                        Some(&outcome),
-                        Some(&checked),
-                    )
-                    .await?;
+                    queue::settle(conn, kind, &id, state, Some(&outcome), Some(&checked)).await?;
                     let e = entry(Entry::by_chain(
                         org,
                         "check",
-                        format!("freeze/{id}"),
+                        format!("{}/{id}", kind.name()),
                         format!("{}: {checked}", state.name()),
                     ));
                     s.decide(conn, None, e).await?;

@@ -1,4 +1,4 @@
-//! The issuer as a service: follows the chain for the issuance and revocation requests and the closed offerings naming its organisation, takes regulators' freeze requests, queues them for approval by its staff (four eyes by default), executes only what was approved, and checks on chain that what it executed equals the request (F5-4, F5-5, F5-6, F5-10, SR-1).
+//! The issuer as a service: follows the chain for the issuance and revocation requests and the closed offerings naming its organisation, takes regulators' freeze requests and its operators' token administration (rules, trusted issuers, documents, approved transfers, pauses, freezes), queues them for approval by its staff (four eyes by default), executes only what was approved, and checks on chain that what it executed equals the request (F5-4, F5-5, F5-6, F5-10, SR-1).
 //!
 //! Every step is one database transaction: a request is queued with the
 //! block that filed it; the approval that completes the quorum records the
@@ -7,11 +7,13 @@
 //! moment neither loses an approved execution nor sends it twice, and every
 //! decision is in the audit log.
 
+mod administration;
 mod api;
 mod follow;
 mod freeze;
 mod queue;
 
+pub use administration::Proposal;
 pub use api::router;
 pub use queue::{Decision, DecisionView, Kind, RequestView, State};
 

@@ -27,6 +27,10 @@ pub enum Kind {
     Offering,
     /// Freeze a wallet of the token, as a regulator asked.
     Freeze,
+    /// An agent action on one of its tokens an operator proposed: new
+    /// rules, suspended checks, trusted issuers, a document, an approved
+    /// transfer, a pause, a freeze.
+    Administration,
 }
 
 impl Kind {
@@ -37,6 +41,7 @@ impl Kind {
             Kind::Revocation => "revocation",
             Kind::Offering => "offering",
             Kind::Freeze => "freeze",
+            Kind::Administration => "administration",
         }
     }
 
@@ -47,6 +52,7 @@ impl Kind {
             "revocation" => Ok(Kind::Revocation),
             "offering" => Ok(Kind::Offering),
             "freeze" => Ok(Kind::Freeze),
+            "administration" => Ok(Kind::Administration),
             _ => Err(ServiceError::new(
                 ServiceCode::BadRequest,
                 format!("the kind is issuance, revocation, offering or freeze, not {s:?}"),
@@ -147,7 +153,7 @@ pub struct DecisionView {
 /// A request in the queue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RequestView {
-    /// Issuance, revocation, offering or freeze.
+    /// Issuance, revocation, offering, freeze or administration.
     pub kind: Kind,
     /// The request's id: on chain, or the regulator's for a freeze.
     pub request: String,
@@ -179,6 +185,9 @@ pub struct RequestView {
     pub decisions: Vec<DecisionView>,
     /// A freeze request's terms, as the regulator sent them.
     pub freeze: Option<tranche_api::freeze::FreezeRequest>,
+    /// An administration request's transaction payload, as proposed.
+    #[schema(value_type = Option<Object>)]
+    pub administration: Option<Payload>,
 }
 
 fn bad(message: impl Into<String>) -> ServiceError {
@@ -246,7 +255,15 @@ async fn view(
         ),
         _ => None,
     };
+    let administration = match kind {
+        Kind::Administration => Some(
+            serde_json::from_str(&detail)
+                .map_err(|e| ServiceError::internal("a queued administration request", e))?,
+        ),
+        _ => None,
+    };
     Ok(RequestView {
+        administration,
         kind,
         approvals: decisions.iter().filter(|d| d.decision == "approve").count() as u32,
         request,
@@ -495,9 +512,9 @@ impl Issuer {
         let mut moves: Option<Vec<Allocation>> = fixed.and_then(|m| serde_json::from_str(&m).ok());
         if decision.decision == Verdict::Approve {
             match (kind, &moves, decision.moves) {
-                (Kind::Issuance | Kind::Offering | Kind::Freeze, _, Some(_)) => {
+                (Kind::Issuance | Kind::Offering | Kind::Freeze | Kind::Administration, _, Some(_)) => {
                     return Err(bad(
-                        "an issuance executes exactly its request, an offering its allocations, a freeze its wallet; they take no moves",
+                        "an issuance executes exactly its request, an offering its allocations, a freeze its wallet, an administration request its payload; they take no moves",
                     ))
                 }
                 (Kind::Revocation, None, None) => {
@@ -604,6 +621,11 @@ impl Issuer {
                                 })?,
                                 frozen: true,
                             })]
+                        }
+                        Kind::Administration => {
+                            vec![serde_json::from_str(&detail).map_err(|e| {
+                                ServiceError::internal("a queued administration request", e)
+                            })?]
                         }
                     };
                     let (last, hashes) = s
