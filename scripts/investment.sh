@@ -25,8 +25,9 @@
 # someone who is not its attested owner (ST-6), one operator's approval
 # alone, the same operator twice. On the way, the issuer's operators
 # administer the token (a document, rules requiring pre-approved transfers,
-# an approval, the rules restored), each change approved by two of them, and
-# the ledger's pre-check gives every reason a transfer would be refused.
+# an approval, the rules restored, a ballot of the holders Carol votes in),
+# each change approved by two of them, and the ledger's pre-check gives
+# every reason a transfer would be refused.
 #
 #   scripts/investment.sh [DEVNET_DIR]      (default: ./devnet)
 #
@@ -323,6 +324,15 @@ check "alice's share of 500/1,000" 250000 "$(units "$ALICE" "$CASH")"
 check "bob's share of 439/1,000" 219500 "$(units "$BOB" "$CASH")"
 check "carol's share of 1/1,000" 500 "$(units "$CAROL" "$CASH")"
 until_eq "the custodian claimed the share of alice's custodial wallet, 60/1,000" 30000 units "$VAULT" "$CASH"
+
+echo "== token administration: the issuer's operators open a ballot of the holders on a checkpoint; Carol votes with the weight of her one token"
+NOW=$("$TRANCHE" query status | field 'd["block_time"]')
+administer "$RUN-ballot" "{\"type\":\"open_ballot\",\"ballot\":\"B-$RUN\",\"token\":\"$TOKEN\",\"checkpoint\":null,\"choices\":[\"sell\",\"keep\"],\"opens\":$NOW,\"closes\":$((NOW + 3600000))}"
+submit carol 3 "{\"type\":\"cast_vote\",\"ballot\":\"B-$RUN\",\"choice\":1}"
+ballot_field() { "$TRANCHE" query ballot "B-$RUN" --wallet "$CAROL" | field "$1"; }
+until_eq "carol's vote is counted, with the weight of her one token" 1 ballot_field 'd["data"]["choices"][1]["weight"]'
+check "carol's vote in the query" 1 "$(ballot_field 'd["data"]["vote"]["choice"]')"
+check "the ballot's voters" 1 "$(ballot_field 'd["data"]["voters"]')"
 
 echo "== F6-7 Alice transfers 100 tokens to Bob in two transfers, signed offline with her own key and submitted as one batch"
 for n in 4 5; do

@@ -463,6 +463,17 @@ impl NodeClient {
             .await
     }
 
+    /// A ballot and its tally (with `wallet`'s vote), or `None`.
+    pub async fn ballot(
+        &self,
+        ballot: &str,
+        wallet: Option<&WalletAddress>,
+    ) -> Result<Option<At<crate::token_admin::BallotView>>, ClientError> {
+        let query = wallet.map_or(String::new(), |w| format!("?wallet={w}"));
+        self.find(&format!("/ballots/{}{query}", segment(ballot)))
+            .await
+    }
+
     /// An asset, or `None`.
     pub async fn asset(&self, asset: &str) -> Result<Option<At<AssetView>>, ClientError> {
         self.find(&format!("/assets/{}", segment(asset))).await

@@ -3,8 +3,8 @@
 //! documents with their history.
 
 use serde::{Deserialize, Serialize};
-use tranche_types::{ClaimTopic, DocumentName, DocumentUri, Hash, OrgId, TokenRules, Units};
-use tranche_types::{TokenId, WalletAddress};
+use tranche_types::{ClaimTopic, DocumentName, DocumentUri, Hash, Label, OrgId, RequestId};
+use tranche_types::{Timestamp, TokenId, TokenRules, Units, WalletAddress};
 use utoipa::ToSchema;
 
 /// `GET /tokens/{token}/rules`: the rules in force and every earlier version.
@@ -119,4 +119,65 @@ pub struct DocumentChangeView {
     /// Its digest; absent: removed.
     #[schema(value_type = Option<String>)]
     pub digest: Option<Hash>,
+}
+
+/// `GET /ballots/{ballot}`: a ballot of a token's holders and its tally.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BallotView {
+    /// The ballot.
+    #[schema(value_type = String)]
+    pub ballot: RequestId,
+    /// The token whose holders vote.
+    #[schema(value_type = String)]
+    pub token: TokenId,
+    /// The agent that opened it.
+    #[schema(value_type = String)]
+    pub agent: OrgId,
+    /// The checkpoint whose balances weigh the votes.
+    pub checkpoint: u64,
+    /// Each choice with the weight cast for it, in ballot order.
+    pub choices: Vec<ChoiceView>,
+    /// Votes count from this block time on (ms since 1970).
+    #[schema(value_type = u64)]
+    pub opens: Timestamp,
+    /// Votes count before this block time.
+    #[schema(value_type = u64)]
+    pub closes: Timestamp,
+    /// Whether the last finalized block's time is inside the window.
+    pub open: bool,
+    /// Wallets that voted.
+    pub voters: u64,
+    /// The height it was opened at.
+    pub height: u64,
+    /// The vote of the wallet asked about (`?wallet=`), if it voted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vote: Option<VoteView>,
+}
+
+/// One choice of a ballot and the weight cast for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ChoiceView {
+    /// Its position (what a vote names).
+    pub choice: u8,
+    /// Its label.
+    #[schema(value_type = String)]
+    pub label: Label,
+    /// The checkpoint units cast for it.
+    #[schema(value_type = String)]
+    pub weight: Units,
+}
+
+/// A wallet's vote.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VoteView {
+    /// The wallet.
+    #[schema(value_type = String)]
+    pub wallet: WalletAddress,
+    /// Its choice's position.
+    pub choice: u8,
+    /// Its weight.
+    #[schema(value_type = String)]
+    pub weight: Units,
+    /// The height it was cast at.
+    pub height: u64,
 }

@@ -297,6 +297,18 @@ fn every_kind() -> Vec<Payload> {
             to: PublicKey([8; 32]).address(),
             amount: Units(5),
         }),
+        Payload::OpenBallot(OpenBallot {
+            ballot: id("B-1"),
+            token: id("T-1"),
+            checkpoint: None,
+            choices: BoundedVec(vec![id("approve-sale"), id("reject-sale")]),
+            opens: Timestamp(1_800_000_000_000),
+            closes: Timestamp(1_800_086_400_000),
+        }),
+        Payload::CastVote(CastVote {
+            ballot: id("B-1"),
+            choice: 1,
+        }),
     ]
 }
 
@@ -350,6 +362,8 @@ fn kind(p: &Payload) -> &'static str {
         Payload::SetDocument(_) => "set_document",
         Payload::RemoveDocument(_) => "remove_document",
         Payload::ApproveTransfer(_) => "approve_transfer",
+        Payload::OpenBallot(_) => "open_ballot",
+        Payload::CastVote(_) => "cast_vote",
     }
 }
 

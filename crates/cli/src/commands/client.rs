@@ -380,6 +380,17 @@ pub enum QueryCommand {
         #[arg(long)]
         amount: String,
     },
+    /// A ballot of a token's holders: its choices with the weight cast for
+    /// each, its window, its voters; with --wallet, that wallet's vote. The
+    /// agent opens one with the open_ballot payload, a holder votes with
+    /// cast_vote (`tranche tx build payload`).
+    Ballot {
+        /// The ballot's id.
+        ballot: String,
+        /// Show this wallet's vote (tr1...).
+        #[arg(long)]
+        wallet: Option<String>,
+    },
     /// An asset and its appraisals.
     Asset {
         /// The asset id.
@@ -578,6 +589,15 @@ pub fn query(_ctx: &Ctx, args: QueryArgs) -> Result<ExitCode> {
             } else {
                 ExitCode::from(super::exit::REJECTED)
             });
+        }
+        QueryCommand::Ballot { ballot, wallet } => {
+            let wallet: Option<WalletAddress> = wallet
+                .as_deref()
+                .map(|w| parsed("--wallet", w))
+                .transpose()?;
+            serde_json::to_value(client.found(&format!("ballot {ballot}"), |c| {
+                c.ballot(ballot, wallet.as_ref())
+            })?)?
         }
         QueryCommand::Asset { asset } => {
             serde_json::to_value(client.found(&format!("asset {asset}"), |c| c.asset(asset))?)?

@@ -31,11 +31,11 @@ mod state;
 pub use auth::{NodeRow, ProofError, StateProof};
 pub use compliance::HolderSide;
 pub use state::{
-    AmlPolicyVersion, Asset, AuditAnchor, ChainParams, Checkpoint, Claim, Committee, Custody,
-    Distribution, DistributionFunds, Document, DocumentChange, Entitlement, Equivocation, Freeze,
-    IssuanceRequest, Member, Offering, OfferingPhase, Organisation, Ownership, ProofRequestError,
-    RevocationRequest, Roles, Row, RuleVersion, State, StateTree, Subscription, Table, Token,
-    TokenKind, Validator,
+    AmlPolicyVersion, Asset, AuditAnchor, Ballot, ChainParams, Checkpoint, Claim, Committee,
+    Custody, Distribution, DistributionFunds, Document, DocumentChange, Entitlement, Equivocation,
+    Freeze, IssuanceRequest, Member, Offering, OfferingPhase, Organisation, Ownership,
+    ProofRequestError, RevocationRequest, Roles, Row, RuleVersion, State, StateTree, Subscription,
+    Table, Token, TokenKind, Validator, Vote,
 };
 pub use tranche_types::{
     IssuanceCheck, RevocationCheck, TokenSupply, TransferKind, TransferRecord,

@@ -1,12 +1,13 @@
 //! What a token's administration shows: its rules' versions, the claim
 //! issuers it trusts, its documents and their history, the transfers its
-//! agent approved, and every reason a transfer would be refused.
+//! agent approved, its ballots, and every reason a transfer would be
+//! refused.
 
-use crate::state::{Document, DocumentChange, RuleVersion};
+use crate::state::{Ballot, Document, DocumentChange, RuleVersion, Vote};
 use crate::{compliance, BlockContext, Ledger};
 use tranche_types::{
-    BoundedVec, ClaimTopic, DocumentName, OrgId, Rejection, TokenId, Units, WalletAddress,
-    TRUSTED_ISSUERS_MAX,
+    BoundedVec, ClaimTopic, DocumentName, OrgId, Rejection, RequestId, TokenId, Units,
+    WalletAddress, TRUSTED_ISSUERS_MAX,
 };
 
 impl Ledger {
@@ -104,5 +105,15 @@ impl Ledger {
             .range((id.clone(), zero, zero, Units::ZERO)..)
             .take_while(move |((t, ..), _)| *t == id)
             .map(|((_, from, to, amount), n)| (*from, *to, *amount, *n))
+    }
+
+    /// A ballot and its tally, if there is one.
+    pub fn ballot(&self, ballot: &RequestId) -> Option<&Ballot> {
+        self.state().ballots.get(ballot)
+    }
+
+    /// A wallet's vote in a ballot, if it voted.
+    pub fn ballot_vote(&self, ballot: &RequestId, wallet: &WalletAddress) -> Option<&Vote> {
+        self.state().ballot_votes.get(&(ballot.clone(), *wallet))
     }
 }

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use tranche_types::commonware_codec::Write;
 use tranche_types::{
     record, AmlPolicy, AssetId, AssetKind, BoundedVec, CountryCode, Currency, Date, Did,
-    DocumentName, DocumentUri, Hash, Money, NetworkPolicy, OffenceKind, OpenOffering, OrgId,
-    PublicKey, RequestId, RequestIssuance, Role, Stake, TokenId, TokenRules, Units, WalletAddress,
+    DocumentName, DocumentUri, Hash, Label, Money, NetworkPolicy, OffenceKind, OpenOffering, OrgId,
+    PublicKey, RequestId, RequestIssuance, Role, Stake, Timestamp, TokenId, TokenRules, Units,
+    WalletAddress, BALLOT_CHOICES_MAX,
 };
 
 /// A set of roles as a bit mask: bit `r` for the role with code `r`.
@@ -232,6 +233,42 @@ record! {
         /// What it became; `None`: removed.
         pub document: Option<Document>,
         /// The height of the change.
+        pub height: u64,
+    }
+}
+
+record! {
+    /// A ballot of a token's holders and its running tally.
+    pub struct Ballot {
+        /// The agent that opened it.
+        pub agent: OrgId,
+        /// The token.
+        pub token: TokenId,
+        /// The checkpoint whose balances weigh the votes.
+        pub checkpoint: u64,
+        /// The choices.
+        pub choices: BoundedVec<Label, BALLOT_CHOICES_MAX>,
+        /// The weight cast for each choice, in the same order.
+        pub tally: BoundedVec<Units, BALLOT_CHOICES_MAX>,
+        /// Votes count from this block time on.
+        pub opens: Timestamp,
+        /// Votes count before this block time.
+        pub closes: Timestamp,
+        /// Wallets that voted.
+        pub voters: u64,
+        /// The height it was opened at.
+        pub height: u64,
+    }
+}
+
+record! {
+    /// One wallet's vote in a ballot.
+    pub struct Vote {
+        /// The choice's position.
+        pub choice: u8,
+        /// Its weight: the wallet's balance at the checkpoint.
+        pub weight: Units,
+        /// The height it was cast at.
         pub height: u64,
     }
 }

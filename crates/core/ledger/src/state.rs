@@ -367,6 +367,10 @@ tables! {
     document_history: (TokenId, u64) => DocumentChange;
     /// Outstanding transfer pre-approvals by (token, from, to, amount): how many.
     transfer_approvals: (TokenId, WalletAddress, WalletAddress, Units) => u32;
+    /// Ballots of token holders.
+    ballots: RequestId => Ballot;
+    /// Votes by (ballot, wallet).
+    ballot_votes: (RequestId, WalletAddress) => Vote;
 }
 
 /// The Merkle tree and what it last saw.
@@ -639,7 +643,9 @@ read_plain!(
     RuleVersion,
     Document,
     DocumentChange,
-    BoundedVec<OrgId, TRUSTED_ISSUERS_MAX>
+    BoundedVec<OrgId, TRUSTED_ISSUERS_MAX>,
+    Ballot,
+    Vote
 );
 
 impl<A: ReadPlain, B: ReadPlain> ReadPlain for (A, B) {

@@ -1,11 +1,12 @@
 //! Token administration by a token's agent over its life: compliance rules
-//! replaced and suspended, trusted claim issuers per topic, documents, and
-//! pre-approved transfers. Part of [`crate::Payload`].
+//! replaced and suspended, trusted claim issuers per topic, documents,
+//! pre-approved transfers, and ballots of its holders. Part of
+//! [`crate::Payload`].
 
 use crate::codec::BoundedVec;
 use crate::{
-    record, ClaimTopic, DocumentName, DocumentUri, Hash, OrgId, TokenId, TokenRules, Units,
-    WalletAddress,
+    record, ClaimTopic, DocumentName, DocumentUri, Hash, Label, OrgId, RequestId, Timestamp,
+    TokenId, TokenRules, Units, WalletAddress,
 };
 
 /// Most claim issuers a token trusts for one topic.
@@ -86,5 +87,38 @@ record! {
         pub to: WalletAddress,
         /// The exact amount.
         pub amount: Units,
+    }
+}
+
+/// Most choices on one ballot.
+pub const BALLOT_CHOICES_MAX: usize = 16;
+
+record! {
+    /// The agent opens a ballot of the token's holders: each votes once,
+    /// inside the window, with the weight of its balance at the checkpoint.
+    pub struct OpenBallot {
+        /// The ballot's id, unique on the chain.
+        pub ballot: RequestId,
+        /// The token whose holders vote.
+        pub token: TokenId,
+        /// The checkpoint whose balances weigh the votes; `None`: one taken
+        /// now, by this transaction.
+        pub checkpoint: Option<u64>,
+        /// The choices, 2 to 16, each named once.
+        pub choices: BoundedVec<Label, BALLOT_CHOICES_MAX>,
+        /// Votes count from this block time on.
+        pub opens: Timestamp,
+        /// Votes count before this block time.
+        pub closes: Timestamp,
+    }
+}
+
+record! {
+    /// A holder votes in a ballot with the signer's wallet, once.
+    pub struct CastVote {
+        /// The ballot.
+        pub ballot: RequestId,
+        /// The choice, by its position on the ballot (from 0).
+        pub choice: u8,
     }
 }

@@ -190,6 +190,12 @@ text_id!(
     DocumentUri, "document URI", 256, uri_char, "printable ASCII without spaces"
 );
 
+text_id!(
+    /// A short label a person reads, such as a ballot's choice, e.g.
+    /// `approve-sale`.
+    Label, "label", 64, name_char, NAME_CHARS
+);
+
 fn uri_char(c: char) -> bool {
     c.is_ascii_graphic()
 }

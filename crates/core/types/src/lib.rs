@@ -38,7 +38,7 @@ pub use codec::DecodeError;
 pub use governance::*;
 pub use hash::{Hash, HexError, PublicKey, Signature};
 pub use id::{
-    AssetId, ChainId, Did, DocumentName, DocumentUri, IdError, OrderId, OrgId, Reference,
+    AssetId, ChainId, Did, DocumentName, DocumentUri, IdError, Label, OrderId, OrgId, Reference,
     RequestId, TokenId, TradeId, WalletAddress, ADDRESS_HRP,
 };
 pub use market::*;

@@ -3,7 +3,8 @@
 //! model (SERVICE_MODEL.md).
 
 use crate::admin::{
-    ApproveTransfer, RemoveDocument, SetDocument, SetRuleChecks, SetTokenRules, SetTrustedIssuers,
+    ApproveTransfer, CastVote, OpenBallot, RemoveDocument, SetDocument, SetRuleChecks,
+    SetTokenRules, SetTrustedIssuers,
 };
 use crate::aml::PublishAmlPolicy;
 use crate::codec::BoundedVec;
@@ -798,5 +799,9 @@ tagged! {
         RemoveDocument(RemoveDocument) = 45,
         /// Pre-approve one transfer.
         ApproveTransfer(ApproveTransfer) = 46,
+        /// Open a ballot of a token's holders.
+        OpenBallot(OpenBallot) = 47,
+        /// Vote in a ballot.
+        CastVote(CastVote) = 48,
     }
 }

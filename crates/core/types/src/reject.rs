@@ -199,6 +199,14 @@ reject_codes! {
     UnknownDocument = 73, "UNKNOWN_DOCUMENT", "the token has no document of this name; GET /tokens/{id}/documents lists them";
     /// A trusted claim issuer named without the role.
     NotClaimIssuer = 74, "NOT_CLAIM_ISSUER", "a token trusts only organisations the chain records as claim issuers; check the names";
+    /// No ballot with this id.
+    UnknownBallot = 75, "UNKNOWN_BALLOT", "no ballot with this id exists; check it";
+    /// A vote outside the ballot's window.
+    BallotClosed = 76, "BALLOT_CLOSED", "votes count only inside the ballot's window; check its opening and closing times";
+    /// A vote from a wallet that held nothing at the checkpoint.
+    NoVotingWeight = 77, "NO_VOTING_WEIGHT", "the wallet held none of the token at the ballot's checkpoint, so it has no vote";
+    /// A second vote from one wallet.
+    VoteCast = 78, "VOTE_CAST", "this wallet has voted in this ballot already; each votes once";
 }
 
 impl fmt::Display for RejectCode {

@@ -24,7 +24,8 @@ pub struct Proposal {
     /// The ledger payload to send once approved, as `tranche tx build
     /// payload` takes it: `set_token_rules`, `set_rule_checks`,
     /// `set_trusted_issuers`, `set_document`, `remove_document`,
-    /// `approve_transfer`, `set_paused`, `set_frozen` or `freeze_partial`.
+    /// `approve_transfer`, `open_ballot`, `set_paused`, `set_frozen` or
+    /// `freeze_partial`.
     #[schema(value_type = Object)]
     pub payload: Payload,
     /// Why, in a sentence (1 to 500 characters).
@@ -43,6 +44,7 @@ fn token_of(p: &Payload) -> Option<&TokenId> {
         Payload::SetPaused(p) => &p.token,
         Payload::SetFrozen(p) => &p.token,
         Payload::FreezePartial(p) => &p.token,
+        Payload::OpenBallot(p) => &p.token,
         _ => return None,
     })
 }
@@ -79,6 +81,7 @@ pub(crate) fn describe(p: &Payload) -> String {
         Payload::FreezePartial(p) => {
             format!("{} of {} frozen in {}", p.amount, p.token, p.wallet)
         }
+        Payload::OpenBallot(p) => format!("ballot {} of {} opened", p.ballot, p.token),
         _ => "applied".into(),
     }
 }
@@ -108,7 +111,7 @@ impl Issuer {
             )));
         }
         let token = token_of(&proposal.payload).ok_or_else(|| {
-            bad("the payload is not an agent action: set_token_rules, set_rule_checks, set_trusted_issuers, set_document, remove_document, approve_transfer, set_paused, set_frozen or freeze_partial")
+            bad("the payload is not an agent action: set_token_rules, set_rule_checks, set_trusted_issuers, set_document, remove_document, approve_transfer, open_ballot, set_paused, set_frozen or freeze_partial")
         })?;
         let s = &self.service;
         let detail = serde_json::to_string(&proposal.payload).expect("a payload serializes");

@@ -9,12 +9,12 @@ use axum::Json;
 use std::sync::Arc;
 use tranche_api::node::{At, Reason, TransferCheck};
 use tranche_api::token_admin::{
-    ApprovalView, DocumentChangeView, DocumentView, DocumentsView, RuleVersionView, TokenRulesView,
-    TrustedIssuersView,
+    ApprovalView, BallotView, ChoiceView, DocumentChangeView, DocumentView, DocumentsView,
+    RuleVersionView, TokenRulesView, TrustedIssuersView, VoteView,
 };
 use tranche_api::ErrorBody;
 use tranche_ledger::BlockContext;
-use tranche_types::{TokenId, Units, WalletAddress};
+use tranche_types::{RequestId, TokenId, Units, WalletAddress};
 
 /// What `GET /checks/transfer` checks (and `POST /checks/transfer` carries).
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams, utoipa::ToSchema)]
@@ -181,6 +181,71 @@ pub(super) async fn token_documents(
             })
             .collect(),
         token,
+    };
+    at(&view, answer)
+}
+
+/// Whose vote `GET /ballots/{ballot}` shows.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub(super) struct BallotQuery {
+    /// A wallet (tr1...): its vote, if it voted.
+    wallet: Option<String>,
+}
+
+/// A ballot of a token's holders: its choices with the weight cast for
+/// each, its window and whether it is open, and the number of voters; with
+/// `?wallet=`, that wallet's vote.
+#[utoipa::path(get, path = "/ballots/{ballot}", tag = "ledger",
+    params(("ballot" = String, Path, description = "The ballot's id"), BallotQuery),
+    responses(
+        (status = 200, description = "The ballot", body = At<BallotView>),
+        (status = 404, description = "No such ballot", body = ErrorBody)))]
+pub(super) async fn ballot(
+    State(s): State<Arc<Shared>>,
+    Path(ballot): Path<String>,
+    Query(q): Query<BallotQuery>,
+) -> Answer<At<BallotView>> {
+    let ballot: RequestId = parse("ballot", &ballot)?;
+    let wallet: Option<WalletAddress> = q
+        .wallet
+        .as_deref()
+        .map(|w| parse("wallet", w))
+        .transpose()?;
+    let view = s.view();
+    let b = view
+        .ledger
+        .ballot(&ballot)
+        .ok_or_else(|| ApiError::not_found(format!("no ballot {ballot}")))?;
+    let vote = wallet.and_then(|w| {
+        view.ledger.ballot_vote(&ballot, &w).map(|v| VoteView {
+            wallet: w,
+            choice: v.choice,
+            weight: v.weight,
+            height: v.height,
+        })
+    });
+    let answer = BallotView {
+        token: b.token.clone(),
+        agent: b.agent.clone(),
+        checkpoint: b.checkpoint,
+        choices: b
+            .choices
+            .iter()
+            .zip(b.tally.iter())
+            .enumerate()
+            .map(|(i, (label, weight))| ChoiceView {
+                choice: i as u8,
+                label: label.clone(),
+                weight: *weight,
+            })
+            .collect(),
+        opens: b.opens,
+        closes: b.closes,
+        open: view.time >= b.opens && view.time < b.closes,
+        voters: b.voters,
+        height: b.height,
+        vote,
+        ballot,
     };
     at(&view, answer)
 }

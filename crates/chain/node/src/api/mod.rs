@@ -220,6 +220,7 @@ fn routes() -> (Router<Arc<Shared>>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::check_transfer, admin::check_transfer_body))
         .routes(routes!(admin::token_rules))
         .routes(routes!(admin::token_documents))
+        .routes(routes!(admin::ballot))
         .routes(routes!(ledger::check_holder))
         .routes(routes!(proofs::balance))
         .routes(routes!(proofs::issuance))

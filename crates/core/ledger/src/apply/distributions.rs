@@ -12,19 +12,22 @@ pub(super) fn create_checkpoint(
     p: &CreateCheckpoint,
 ) -> Result<(), Rejection> {
     let signer = &tx.stx.tx.signer;
-    let ctx = tx.ctx;
     tsp_of_token(state, signer, &p.token)?;
-    let rev = revocation_wallet(&p.token);
-    let t = state
-        .tokens
-        .get_mut(&p.token)
-        .expect("tsp_of_token found it");
+    take_checkpoint(state, &p.token, tx.ctx.height);
+    Ok(())
+}
+
+/// Records every balance of `token` outside its revocation wallet as a new
+/// checkpoint at `height`; returns its number.
+pub(super) fn take_checkpoint(state: &mut State, token: &TokenId, height: u64) -> u64 {
+    let rev = revocation_wallet(token);
+    let t = state.tokens.get_mut(token).expect("the token was checked");
     t.checkpoints += 1;
     let number = t.checkpoints;
     let held: Vec<(WalletAddress, Units)> = state
         .balances
-        .range((p.token.clone(), WalletAddress([0; 20]))..)
-        .take_while(|((tk, _), _)| *tk == p.token)
+        .range((token.clone(), WalletAddress([0; 20]))..)
+        .take_while(|((tk, _), _)| tk == token)
         .filter(|((_, w), _)| *w != rev)
         .map(|((_, w), u)| (*w, *u))
         .collect();
@@ -33,16 +36,12 @@ pub(super) fn create_checkpoint(
         total = total.checked_add(u).expect("supply fits");
         state
             .checkpoint_balances
-            .insert((p.token.clone(), number, w), u);
+            .insert((token.clone(), number, w), u);
     }
-    state.checkpoints.insert(
-        (p.token.clone(), number),
-        Checkpoint {
-            height: ctx.height,
-            total,
-        },
-    );
-    Ok(())
+    state
+        .checkpoints
+        .insert((token.clone(), number), Checkpoint { height, total });
+    number
 }
 
 pub(super) fn record_payment(

@@ -17,6 +17,7 @@ mod admin;
 mod agent;
 mod assets;
 mod audit;
+mod ballots;
 mod custody;
 mod distributions;
 mod governance;
@@ -33,6 +34,7 @@ use admin::*;
 use agent::*;
 use assets::*;
 use audit::*;
+use ballots::*;
 pub(crate) use custody::*;
 use distributions::*;
 pub(crate) use governance::*;
@@ -420,5 +422,7 @@ pub(crate) fn execute(
         Payload::SetDocument(p) => set_document(state, &mut tx, p),
         Payload::RemoveDocument(p) => remove_document(state, &mut tx, p),
         Payload::ApproveTransfer(p) => approve_transfer(state, &mut tx, p),
+        Payload::OpenBallot(p) => open_ballot(state, &mut tx, p),
+        Payload::CastVote(p) => cast_vote(state, &mut tx, p),
     }
 }

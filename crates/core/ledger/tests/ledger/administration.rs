@@ -440,3 +440,102 @@ fn pre_check_gives_every_reason_the_first_being_executions() {
         .unwrap_err();
     assert_eq!(first.code, RejectCode::TokenPaused);
 }
+
+fn ballot(
+    w: &World,
+    id_: &str,
+    checkpoint: Option<u64>,
+    choices: &[&str],
+    days: (u64, u64),
+) -> Payload {
+    let day = MS_PER_DAY;
+    Payload::OpenBallot(OpenBallot {
+        ballot: id(id_),
+        token: id("T"),
+        checkpoint,
+        choices: BoundedVec(choices.iter().map(|c| id(c)).collect()),
+        opens: w.ctx.time.plus_ms(days.0 * day),
+        closes: w.ctx.time.plus_ms(days.1 * day),
+    })
+}
+
+fn vote(ballot: &str, choice: u8) -> Payload {
+    Payload::CastVote(CastVote {
+        ballot: id(ballot),
+        choice,
+    })
+}
+
+#[test]
+fn ballots_holders_vote_once_inside_the_window_with_their_checkpoint_weight() {
+    let (mut w, a, b) = issued();
+    let carol = Person::new(3);
+    w.onboard(&carol, "KR");
+    let agent = w.issuer.clone();
+    w.rejects(
+        &w.tsp.clone(),
+        ballot(&w, "B-1", None, &["sell", "keep"], (0, 7)),
+        RejectCode::NotTokenAgent,
+    );
+    w.rejects(
+        &agent,
+        ballot(&w, "B-1", None, &["sell"], (0, 7)),
+        RejectCode::InvalidField,
+    );
+    w.rejects(
+        &agent,
+        ballot(&w, "B-1", None, &["sell", "sell"], (0, 7)),
+        RejectCode::InvalidField,
+    );
+    w.rejects(
+        &agent,
+        ballot(&w, "B-1", Some(9), &["sell", "keep"], (0, 7)),
+        RejectCode::UnknownCheckpoint,
+    );
+    // The ballot takes its own checkpoint: alice 600, bob 400.
+    w.ok(&agent, ballot(&w, "B-1", None, &["sell", "keep"], (0, 7)));
+    w.rejects(
+        &agent,
+        ballot(&w, "B-1", None, &["sell", "keep"], (0, 7)),
+        RejectCode::AlreadyExists,
+    );
+    // What moves after the checkpoint does not change the weights.
+    w.ok(&a.key, w.transfer("T", &carol, 100));
+    w.ok(&a.key, vote("B-1", 0));
+    w.rejects(&a.key, vote("B-1", 1), RejectCode::VoteCast);
+    w.rejects(&b.key, vote("B-1", 2), RejectCode::InvalidField);
+    w.ok(&b.key, vote("B-1", 1));
+    w.rejects(&carol.key, vote("B-1", 0), RejectCode::NoVotingWeight);
+    w.rejects(&a.key, vote("B-2", 0), RejectCode::UnknownBallot);
+    let t = w.ledger.ballot(&id("B-1")).unwrap();
+    assert_eq!(t.tally.0, vec![Units(600), Units(400)]);
+    assert_eq!(t.voters, 2);
+    let v = w.ledger.ballot_vote(&id("B-1"), &a.wallet()).unwrap();
+    assert_eq!((v.choice, v.weight), (0, Units(600)));
+    // A second ballot on the same checkpoint, opening tomorrow: carol still
+    // has no vote in it, and nobody votes before it opens or after it closes.
+    let checkpoint = t.checkpoint;
+    w.ok(
+        &agent,
+        ballot(
+            &w,
+            "B-2",
+            Some(checkpoint),
+            &["yes", "no", "abstain"],
+            (1, 2),
+        ),
+    );
+    w.rejects(&b.key, vote("B-2", 0), RejectCode::BallotClosed);
+    w.advance_days(1);
+    w.ok(&b.key, vote("B-2", 2));
+    w.advance_days(1);
+    w.rejects(&a.key, vote("B-2", 0), RejectCode::BallotClosed);
+    let t = w.ledger.ballot(&id("B-2")).unwrap();
+    assert_eq!(t.tally.0, vec![Units(0), Units(0), Units(400)]);
+    // A ballot closing in the past is refused.
+    w.rejects(
+        &agent,
+        ballot(&w, "B-3", None, &["yes", "no"], (0, 0)),
+        RejectCode::InvalidField,
+    );
+}
