@@ -179,7 +179,7 @@ fn every_kind() -> Vec<Payload> {
             amount: Units(1_000_000),
         }),
         Payload::Settle(Settle {
-            legs: BoundedVec(vec![leg]),
+            legs: BoundedVec(vec![leg.clone()]),
             approvals: BoundedVec(vec![Approval {
                 key: PublicKey([8; 32]),
                 signature: Signature([6; 64]),
@@ -309,6 +309,10 @@ fn every_kind() -> Vec<Payload> {
             ballot: id("B-1"),
             choice: 1,
         }),
+        Payload::ForcedMoves(ForcedMoves {
+            moves: BoundedVec(vec![leg.clone(), leg.clone()]),
+            reason: Memo::new("court order 2026-31").unwrap(),
+        }),
     ]
 }
 
@@ -364,6 +368,7 @@ fn kind(p: &Payload) -> &'static str {
         Payload::ApproveTransfer(_) => "approve_transfer",
         Payload::OpenBallot(_) => "open_ballot",
         Payload::CastVote(_) => "cast_vote",
+        Payload::ForcedMoves(_) => "forced_moves",
     }
 }
 

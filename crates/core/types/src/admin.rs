@@ -5,8 +5,8 @@
 
 use crate::codec::BoundedVec;
 use crate::{
-    record, ClaimTopic, DocumentName, DocumentUri, Hash, Label, OrgId, RequestId, Timestamp,
-    TokenId, TokenRules, Units, WalletAddress,
+    record, ClaimTopic, DocumentName, DocumentUri, Hash, Label, Leg, Memo, OrgId, RequestId,
+    Timestamp, TokenId, TokenRules, Units, WalletAddress,
 };
 
 /// Most claim issuers a token trusts for one topic.
@@ -120,5 +120,23 @@ record! {
         pub ballot: RequestId,
         /// The choice, by its position on the ballot (from 0).
         pub choice: u8,
+    }
+}
+
+/// Most moves in one `forced_moves`.
+pub const FORCED_MOVES_MAX: usize = 16;
+
+record! {
+    /// The agent moves tokens without their holders, several moves in one
+    /// transaction, all or none (agent power: seize and return in one step,
+    /// e.g. from a holder to the agent's wallet and on to a new one). Each
+    /// receiver must pass the token's identity rules; a move that takes
+    /// frozen units reduces the freeze by what it took beyond the free
+    /// balance.
+    pub struct ForcedMoves {
+        /// The moves, in order, each of a token the signer is the agent of.
+        pub moves: BoundedVec<Leg, FORCED_MOVES_MAX>,
+        /// Why (a court order, a lost key), kept with each transfer.
+        pub reason: Memo,
     }
 }

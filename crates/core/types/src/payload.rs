@@ -3,7 +3,7 @@
 //! model (SERVICE_MODEL.md).
 
 use crate::admin::{
-    ApproveTransfer, CastVote, OpenBallot, RemoveDocument, SetDocument, SetRuleChecks,
+    ApproveTransfer, CastVote, ForcedMoves, OpenBallot, RemoveDocument, SetDocument, SetRuleChecks,
     SetTokenRules, SetTrustedIssuers,
 };
 use crate::aml::PublishAmlPolicy;
@@ -803,5 +803,7 @@ tagged! {
         OpenBallot(OpenBallot) = 47,
         /// Vote in a ballot.
         CastVote(CastVote) = 48,
+        /// Forced moves, all or none.
+        ForcedMoves(ForcedMoves) = 49,
     }
 }

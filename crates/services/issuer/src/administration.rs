@@ -24,8 +24,9 @@ pub struct Proposal {
     /// The ledger payload to send once approved, as `tranche tx build
     /// payload` takes it: `set_token_rules`, `set_rule_checks`,
     /// `set_trusted_issuers`, `set_document`, `remove_document`,
-    /// `approve_transfer`, `open_ballot`, `set_paused`, `set_frozen` or
-    /// `freeze_partial`.
+    /// `approve_transfer`, `open_ballot`, `set_paused`, `set_frozen`,
+    /// `freeze_partial`, `forced_transfer` or `forced_moves` (its first
+    /// move's token names the agent).
     #[schema(value_type = Object)]
     pub payload: Payload,
     /// Why, in a sentence (1 to 500 characters).
@@ -45,6 +46,8 @@ fn token_of(p: &Payload) -> Option<&TokenId> {
         Payload::SetFrozen(p) => &p.token,
         Payload::FreezePartial(p) => &p.token,
         Payload::OpenBallot(p) => &p.token,
+        Payload::ForcedTransfer(p) => &p.token,
+        Payload::ForcedMoves(p) => &p.moves.first()?.token,
         _ => return None,
     })
 }
@@ -82,6 +85,11 @@ pub(crate) fn describe(p: &Payload) -> String {
             format!("{} of {} frozen in {}", p.amount, p.token, p.wallet)
         }
         Payload::OpenBallot(p) => format!("ballot {} of {} opened", p.ballot, p.token),
+        Payload::ForcedTransfer(p) => format!(
+            "{} {} moved by force from {} to {}",
+            p.amount, p.token, p.from, p.to
+        ),
+        Payload::ForcedMoves(p) => format!("{} forced moves made", p.moves.len()),
         _ => "applied".into(),
     }
 }
@@ -111,7 +119,7 @@ impl Issuer {
             )));
         }
         let token = token_of(&proposal.payload).ok_or_else(|| {
-            bad("the payload is not an agent action: set_token_rules, set_rule_checks, set_trusted_issuers, set_document, remove_document, approve_transfer, open_ballot, set_paused, set_frozen or freeze_partial")
+            bad("the payload is not an agent action: set_token_rules, set_rule_checks, set_trusted_issuers, set_document, remove_document, approve_transfer, open_ballot, set_paused, set_frozen, freeze_partial, forced_transfer or forced_moves")
         })?;
         let s = &self.service;
         let detail = serde_json::to_string(&proposal.payload).expect("a payload serializes");

@@ -81,6 +81,58 @@ pub(super) fn forced_transfer(
     Ok(())
 }
 
+pub(super) fn forced_moves(
+    state: &mut State,
+    tx: &mut Tx<'_>,
+    p: &ForcedMoves,
+) -> Result<(), Rejection> {
+    if p.moves.is_empty() {
+        return Err(reject(
+            RejectCode::InvalidField,
+            "forced moves need at least one move",
+        ));
+    }
+    let signer = tx.stx.tx.signer;
+    let mut agent = None;
+    for m in p.moves.iter() {
+        agent = Some(agent_of(state, &signer, &m.token)?);
+    }
+    // Each move is checked against the state the moves before it leave (a
+    // seized unit may be returned in the same transaction); a refused move
+    // puts the earlier ones back.
+    let mut undo = Undo::default();
+    for m in p.moves.iter() {
+        if let Err(r) = check(
+            state,
+            tx.ctx,
+            &m.token,
+            &m.from,
+            &m.to,
+            m.amount,
+            Mode::Forced,
+        ) {
+            undo.restore(state);
+            return Err(r);
+        }
+        undo.remember(state, &m.token, &m.from, &m.to);
+        move_units(state, &m.token, &m.from, &m.to, m.amount);
+        // Frozen units that were moved are no longer frozen.
+        clamp_freeze(state, &m.token, &m.from);
+    }
+    let agent = agent.expect("at least one move");
+    let mut tokens = std::collections::BTreeSet::new();
+    for m in p.moves.iter() {
+        tx.record(&m.token, Some(m.from), m.to, m.amount, TransferKind::Forced)
+            .reason = Some(p.reason.clone());
+        tokens.insert(m.token.clone());
+    }
+    for token in tokens {
+        tx.events
+            .push(agent_event(&token, agent.clone(), "forced_moves"));
+    }
+    Ok(())
+}
+
 pub(super) fn recover_wallet(
     state: &mut State,
     tx: &mut Tx<'_>,

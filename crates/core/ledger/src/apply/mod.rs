@@ -162,6 +162,7 @@ struct Undo {
     balances: Vec<(TokenId, WalletAddress, Units)>,
     holders: Vec<(TokenId, u32)>,
     approvals: Vec<(TokenId, WalletAddress, WalletAddress, Units, u32)>,
+    freezes: Vec<(TokenId, WalletAddress, Option<Freeze>)>,
 }
 
 impl Undo {
@@ -170,6 +171,8 @@ impl Undo {
         for w in [from, to] {
             self.balances.push((id.clone(), *w, balance(state, id, w)));
         }
+        let freeze = state.freezes.get(&(id.clone(), *from)).cloned();
+        self.freezes.push((id.clone(), *from, freeze));
         let holders = state.tokens.get(id).expect("the token was checked").holders;
         self.holders.push((id.clone(), holders));
     }
@@ -178,6 +181,12 @@ impl Undo {
     fn restore(self, state: &mut State) {
         for (id, w, units) in self.balances.into_iter().rev() {
             set_balance(state, &id, &w, units);
+        }
+        for (id, wallet, freeze) in self.freezes.into_iter().rev() {
+            match freeze {
+                Some(f) => state.freezes.insert((id, wallet), f),
+                None => state.freezes.remove(&(id, wallet)),
+            };
         }
         for (id, from, to, amount, n) in self.approvals.into_iter().rev() {
             state.transfer_approvals.insert((id, from, to, amount), n);
@@ -424,5 +433,6 @@ pub(crate) fn execute(
         Payload::ApproveTransfer(p) => approve_transfer(state, &mut tx, p),
         Payload::OpenBallot(p) => open_ballot(state, &mut tx, p),
         Payload::CastVote(p) => cast_vote(state, &mut tx, p),
+        Payload::ForcedMoves(p) => forced_moves(state, &mut tx, p),
     }
 }

@@ -539,3 +539,117 @@ fn ballots_holders_vote_once_inside_the_window_with_their_checkpoint_weight() {
         RejectCode::InvalidField,
     );
 }
+
+fn forced(moves: Vec<(&Person, &Person, u128)>) -> Payload {
+    Payload::ForcedMoves(ForcedMoves {
+        moves: BoundedVec(
+            moves
+                .into_iter()
+                .map(|(from, to, n)| Leg {
+                    token: id("T"),
+                    from: from.wallet(),
+                    to: to.wallet(),
+                    amount: Units(n),
+                })
+                .collect(),
+        ),
+        reason: Memo::new("court order 2026-31").unwrap(),
+    })
+}
+
+#[test]
+fn forced_transfer_seizes_and_returns_in_one_step_keeping_the_receivers_compliance() {
+    let (mut w, a, b) = issued();
+    // The agent's own wallet, bound and KYC'd like anyone's.
+    let vault = Person::new(9);
+    w.onboard(&vault, "KR");
+    let agent = w.issuer.clone();
+    w.rejects(
+        &w.tsp.clone(),
+        forced(vec![(&a, &vault, 100)]),
+        RejectCode::NotTokenAgent,
+    );
+    w.rejects(&agent, forced(vec![]), RejectCode::InvalidField);
+    // Seized from alice, 60 returned to her and 40 given to bob, at once.
+    w.ok(
+        &agent,
+        forced(vec![(&a, &vault, 100), (&vault, &a, 60), (&vault, &b, 40)]),
+    );
+    assert_eq!(
+        (
+            w.balance("T", &a.wallet()),
+            w.balance("T", &b.wallet()),
+            w.balance("T", &vault.wallet())
+        ),
+        (560, 440, 0)
+    );
+    let forced_records = w
+        .events
+        .iter()
+        .filter(|e| matches!(e, LedgerEvent::Transfer(t) if t.kind == TransferKind::Forced && t.reason.is_some()))
+        .count();
+    assert_eq!(forced_records, 3);
+    // A receiver the rules refuse (no KYC claim) stops every move.
+    let dave = Person::new(4);
+    w.ok(&w.tsp.clone(), Payload::RegisterWallet(dave.binding()));
+    w.rejects(
+        &agent,
+        forced(vec![(&a, &vault, 10), (&vault, &dave, 10)]),
+        RejectCode::IdentityNotVerified,
+    );
+    // Returning more than was seized stops every move too.
+    w.rejects(
+        &agent,
+        forced(vec![(&a, &vault, 10), (&vault, &b, 11)]),
+        RejectCode::InsufficientBalance,
+    );
+}
+
+#[test]
+fn forced_transfer_reduces_a_partial_freeze_by_what_it_takes_beyond_the_free_balance() {
+    let (mut w, a, b) = issued();
+    let agent = w.issuer.clone();
+    let freeze = |n: u128| {
+        Payload::FreezePartial(FreezePartial {
+            token: id("T"),
+            wallet: a.wallet(),
+            amount: Units(n),
+        })
+    };
+    let frozen = |w: &World| {
+        w.ledger
+            .state()
+            .freezes
+            .get(&(id("T"), a.wallet()))
+            .map_or(0, |f| f.amount.0)
+    };
+    // 600 held, 500 frozen: 100 free.
+    w.ok(&agent, freeze(500));
+    // Taking 80 takes only free units: the freeze stays.
+    w.ok(&agent, forced(vec![(&a, &b, 80)]));
+    assert_eq!((w.balance("T", &a.wallet()), frozen(&w)), (520, 500));
+    // Taking 70 takes the 20 free and 50 frozen: the freeze drops by 50.
+    w.ok(&agent, forced(vec![(&a, &b, 70)]));
+    assert_eq!((w.balance("T", &a.wallet()), frozen(&w)), (450, 450));
+    // A refused set of moves leaves the freeze as it was.
+    let dave = Person::new(4);
+    w.ok(&w.tsp.clone(), Payload::RegisterWallet(dave.binding()));
+    w.rejects(
+        &agent,
+        forced(vec![(&a, &b, 100), (&a, &dave, 1)]),
+        RejectCode::IdentityNotVerified,
+    );
+    assert_eq!(frozen(&w), 450);
+    // The single forced transfer follows the same rule.
+    w.ok(
+        &agent,
+        Payload::ForcedTransfer(ForcedTransfer {
+            token: id("T"),
+            from: a.wallet(),
+            to: b.wallet(),
+            amount: Units(50),
+            reason: Memo::new("court order 2026-32").unwrap(),
+        }),
+    );
+    assert_eq!((w.balance("T", &a.wallet()), frozen(&w)), (400, 400));
+}
