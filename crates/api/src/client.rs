@@ -463,6 +463,23 @@ impl NodeClient {
             .await
     }
 
+    /// A settlement instruction, or `None`.
+    pub async fn instruction(
+        &self,
+        instruction: &str,
+    ) -> Result<Option<At<crate::token_admin::InstructionView>>, ClientError> {
+        self.find(&format!("/instructions/{}", segment(instruction)))
+            .await
+    }
+
+    /// A hold, or `None`.
+    pub async fn hold(
+        &self,
+        hold: &str,
+    ) -> Result<Option<At<crate::token_admin::HoldView>>, ClientError> {
+        self.find(&format!("/holds/{}", segment(hold))).await
+    }
+
     /// A ballot and its tally (with `wallet`'s vote), or `None`.
     pub async fn ballot(
         &self,

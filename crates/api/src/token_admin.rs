@@ -167,6 +167,40 @@ pub struct ChoiceView {
     pub weight: Units,
 }
 
+/// `GET /holds/{hold}`: part of a holder's balance held for a notary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HoldView {
+    /// The hold.
+    #[schema(value_type = String)]
+    pub hold: RequestId,
+    /// The token.
+    #[schema(value_type = String)]
+    pub token: TokenId,
+    /// The holder's wallet.
+    #[schema(value_type = String)]
+    pub wallet: WalletAddress,
+    /// The units held.
+    #[schema(value_type = String)]
+    pub amount: Units,
+    /// The wallet whose key executes or releases it.
+    #[schema(value_type = String)]
+    pub notary: WalletAddress,
+    /// Where the units go if it is executed, if the holder named it.
+    #[schema(value_type = Option<String>)]
+    pub receiver: Option<WalletAddress>,
+    /// Executable before this block time (ms since 1970).
+    #[schema(value_type = u64)]
+    pub expiry: Timestamp,
+    /// `open`, `expired` (open past its expiry: it holds nothing),
+    /// `executed` or `released`.
+    pub state: String,
+    /// The height it was created at.
+    pub height: u64,
+    /// Units of the wallet's balance all its open holds of the token hold now.
+    #[schema(value_type = String)]
+    pub wallet_held: Units,
+}
+
 /// A wallet's vote.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VoteView {
@@ -179,5 +213,37 @@ pub struct VoteView {
     #[schema(value_type = String)]
     pub weight: Units,
     /// The height it was cast at.
+    pub height: u64,
+}
+
+/// `GET /instructions/{instruction}`: a settlement instruction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct InstructionView {
+    /// The instruction.
+    #[schema(value_type = String)]
+    pub instruction: RequestId,
+    /// The wallet that created it.
+    #[schema(value_type = String)]
+    pub creator: WalletAddress,
+    /// Its legs, carried out in order, all or none.
+    #[schema(value_type = Vec<Object>)]
+    pub legs: Vec<tranche_types::Leg>,
+    /// Affirmed in the order its givers first give.
+    pub ordered: bool,
+    /// Affirmations count before this block time (ms since 1970).
+    #[schema(value_type = u64)]
+    pub deadline: Timestamp,
+    /// The giving wallets that affirmed, in order.
+    #[schema(value_type = Vec<String>)]
+    pub affirmed: Vec<WalletAddress>,
+    /// The giving wallets still to affirm (in turn, if ordered).
+    #[schema(value_type = Vec<String>)]
+    pub awaiting: Vec<WalletAddress>,
+    /// `pending`, `expired` (pending past its deadline: void), `executed`,
+    /// `failed` or `cancelled`.
+    pub state: String,
+    /// Why it failed, if it did: the reject code of the leg refused.
+    pub failure: Option<crate::node::Reason>,
+    /// The height it was created at.
     pub height: u64,
 }

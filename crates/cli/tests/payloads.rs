@@ -313,6 +313,31 @@ fn every_kind() -> Vec<Payload> {
             moves: BoundedVec(vec![leg.clone(), leg.clone()]),
             reason: Memo::new("court order 2026-31").unwrap(),
         }),
+        Payload::CreateHold(CreateHold {
+            hold: id("H-1"),
+            token: id("T-1"),
+            amount: Units(5),
+            notary: PublicKey([8; 32]).address(),
+            receiver: Some(wallet),
+            expiry: Timestamp(1_800_000_000_000),
+        }),
+        Payload::ExecuteHold(ExecuteHold {
+            hold: id("H-1"),
+            to: None,
+        }),
+        Payload::ReleaseHold(ReleaseHold { hold: id("H-1") }),
+        Payload::CreateInstruction(CreateInstruction {
+            instruction: id("I-1"),
+            legs: BoundedVec(vec![leg.clone()]),
+            ordered: true,
+            deadline: Timestamp(1_800_000_000_000),
+        }),
+        Payload::AffirmInstruction(AffirmInstruction {
+            instruction: id("I-1"),
+        }),
+        Payload::CancelInstruction(CancelInstruction {
+            instruction: id("I-1"),
+        }),
     ]
 }
 
@@ -369,6 +394,12 @@ fn kind(p: &Payload) -> &'static str {
         Payload::OpenBallot(_) => "open_ballot",
         Payload::CastVote(_) => "cast_vote",
         Payload::ForcedMoves(_) => "forced_moves",
+        Payload::CreateHold(_) => "create_hold",
+        Payload::ExecuteHold(_) => "execute_hold",
+        Payload::ReleaseHold(_) => "release_hold",
+        Payload::CreateInstruction(_) => "create_instruction",
+        Payload::AffirmInstruction(_) => "affirm_instruction",
+        Payload::CancelInstruction(_) => "cancel_instruction",
     }
 }
 

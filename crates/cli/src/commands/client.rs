@@ -391,6 +391,23 @@ pub enum QueryCommand {
         #[arg(long)]
         wallet: Option<String>,
     },
+    /// A settlement instruction: its legs, who affirmed and who is awaited,
+    /// where it stands and why it failed if it did. Anyone creates one with
+    /// the create_instruction payload; each giving wallet affirms it
+    /// (affirm_instruction), the last carrying it out; a party cancels it
+    /// (cancel_instruction).
+    Instruction {
+        /// The instruction's id.
+        instruction: String,
+    },
+    /// A hold: the holder's wallet, the units, the notary, the receiver,
+    /// the expiry and where it stands. The holder creates one with the
+    /// create_hold payload; the notary executes it (execute_hold) or
+    /// releases it (release_hold).
+    Hold {
+        /// The hold's id.
+        hold: String,
+    },
     /// An asset and its appraisals.
     Asset {
         /// The asset id.
@@ -589,6 +606,14 @@ pub fn query(_ctx: &Ctx, args: QueryArgs) -> Result<ExitCode> {
             } else {
                 ExitCode::from(super::exit::REJECTED)
             });
+        }
+        QueryCommand::Instruction { instruction } => {
+            serde_json::to_value(client.found(&format!("instruction {instruction}"), |c| {
+                c.instruction(instruction)
+            })?)?
+        }
+        QueryCommand::Hold { hold } => {
+            serde_json::to_value(client.found(&format!("hold {hold}"), |c| c.hold(hold))?)?
         }
         QueryCommand::Ballot { ballot, wallet } => {
             let wallet: Option<WalletAddress> = wallet

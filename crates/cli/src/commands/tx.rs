@@ -139,8 +139,9 @@ pub enum BuildCommand {
     /// fund_distribution, claim_distribution, reclaim_distribution,
     /// record_ownership, redeem_cash, publish_aml_policy, set_token_rules,
     /// set_rule_checks, set_trusted_issuers, set_document, remove_document,
-    /// approve_transfer, open_ballot, cast_vote, forced_moves) and carries
-    /// that kind's fields;
+    /// approve_transfer, open_ballot, cast_vote, forced_moves, create_hold,
+    /// execute_hold, release_hold, create_instruction, affirm_instruction,
+    /// cancel_instruction) and carries that kind's fields;
     /// unknown fields are refused. See docs/ARCHITECTURE.md for what each does.
     /// Amounts are decimal strings of whole units ("15"), never JSON numbers.
     ///

@@ -388,6 +388,14 @@ fn holder_rules(
             format!("wallet {from} has {frozen} of its {held} {id} frozen; only {free} may move"),
         ))?;
     }
+    let on_hold = live_holds(state, ctx, id, from);
+    let spendable = free.checked_sub(on_hold).unwrap_or(Units::ZERO);
+    if !on_hold.is_zero() && free >= amount && spendable < amount {
+        reasons.broken(reject(
+            RejectCode::FundsHeld,
+            format!("wallet {from} has {on_hold} of its {held} {id} held for notaries; only {spendable} may move"),
+        ))?;
+    }
     if rules_apply(t) {
         if let Some(until) = t.rules.lockup_until {
             if ctx.date() < until {
@@ -408,6 +416,30 @@ fn holder_rules(
     }
     let identity = check_identity(state, ctx, id, t, from, reasons);
     reasons.also(identity)
+}
+
+/// Units of `wallet`'s `id` its open holds hold at the block's time: an
+/// expired hold holds nothing.
+pub(crate) fn live_holds(
+    state: &State,
+    ctx: &BlockContext,
+    id: &TokenId,
+    wallet: &WalletAddress,
+) -> Units {
+    if state.wallet_holds.is_empty() {
+        return Units::ZERO;
+    }
+    let Some(listed) = state.wallet_holds.get(&(id.clone(), *wallet)) else {
+        return Units::ZERO;
+    };
+    listed
+        .iter()
+        .filter_map(|h| state.holds.get(h))
+        .filter(|h| h.expiry > ctx.time)
+        .fold(Units::ZERO, |sum, h| {
+            sum.checked_add(h.amount)
+                .expect("holds never exceed the balance")
+        })
 }
 
 /// The agent's outstanding approvals of exactly this transfer.

@@ -33,9 +33,9 @@ pub use compliance::HolderSide;
 pub use state::{
     AmlPolicyVersion, Asset, AuditAnchor, Ballot, ChainParams, Checkpoint, Claim, Committee,
     Custody, Distribution, DistributionFunds, Document, DocumentChange, Entitlement, Equivocation,
-    Freeze, IssuanceRequest, Member, Offering, OfferingPhase, Organisation, Ownership,
-    ProofRequestError, RevocationRequest, Roles, Row, RuleVersion, State, StateTree, Subscription,
-    Table, Token, TokenKind, Validator, Vote,
+    Freeze, Hold, HoldState, Instruction, InstructionState, IssuanceRequest, Member, Offering,
+    OfferingPhase, Organisation, Ownership, ProofRequestError, RevocationRequest, Roles, Row,
+    RuleVersion, State, StateTree, Subscription, Table, Token, TokenKind, Validator, Vote,
 };
 pub use tranche_types::{
     IssuanceCheck, RevocationCheck, TokenSupply, TransferKind, TransferRecord,
@@ -664,6 +664,39 @@ impl Ledger {
                 "token {token}: wallet {wallet} has {} frozen of the {held} it holds",
                 f.amount
             );
+        }
+        // Holds: every open hold is listed on its wallet, every listed one
+        // is open, and what a wallet's holds hold fits in its balance.
+        for ((token, wallet), listed) in &s.wallet_holds {
+            assert!(!listed.is_empty(), "empty hold lists are not kept");
+            let mut total = Units::ZERO;
+            for id in listed.iter() {
+                let h = &s.holds[id];
+                assert!(
+                    h.state == HoldState::Open && h.token == *token && h.wallet == *wallet,
+                    "hold {id} is listed on its own open wallet"
+                );
+                total = total.checked_add(h.amount).expect("holds fit");
+            }
+            let held = s
+                .balances
+                .get(&(token.clone(), *wallet))
+                .copied()
+                .unwrap_or(Units::ZERO);
+            assert!(
+                total <= held,
+                "token {token}: wallet {wallet} has {total} on hold of the {held} it holds"
+            );
+        }
+        for (id, h) in &s.holds {
+            if h.state == HoldState::Open {
+                assert!(
+                    s.wallet_holds
+                        .get(&(h.token.clone(), h.wallet))
+                        .is_some_and(|l| l.contains(id)),
+                    "open hold {id} is listed"
+                );
+            }
         }
         for (id, o) in &s.offerings {
             // REC-8: the escrow holds what is still owed to subscribers or

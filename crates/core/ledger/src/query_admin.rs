@@ -3,7 +3,7 @@
 //! agent approved, its ballots, and every reason a transfer would be
 //! refused.
 
-use crate::state::{Ballot, Document, DocumentChange, RuleVersion, Vote};
+use crate::state::{Ballot, Document, DocumentChange, Hold, Instruction, RuleVersion, Vote};
 use crate::{compliance, BlockContext, Ledger};
 use tranche_types::{
     BoundedVec, ClaimTopic, DocumentName, OrgId, Rejection, RequestId, TokenId, Units,
@@ -110,6 +110,21 @@ impl Ledger {
     /// A ballot and its tally, if there is one.
     pub fn ballot(&self, ballot: &RequestId) -> Option<&Ballot> {
         self.state().ballots.get(ballot)
+    }
+
+    /// A settlement instruction, if there is one.
+    pub fn instruction(&self, instruction: &RequestId) -> Option<&Instruction> {
+        self.state().instructions.get(instruction)
+    }
+
+    /// A hold, if there is one.
+    pub fn hold(&self, hold: &RequestId) -> Option<&Hold> {
+        self.state().holds.get(hold)
+    }
+
+    /// Units of a wallet's balance its open holds hold at `ctx`'s time.
+    pub fn held(&self, ctx: &BlockContext, token: &TokenId, wallet: &WalletAddress) -> Units {
+        compliance::live_holds(self.state(), ctx, token, wallet)
     }
 
     /// A wallet's vote in a ballot, if it voted.

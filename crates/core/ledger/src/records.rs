@@ -273,6 +273,76 @@ record! {
     }
 }
 
+tranche_types::unit_enum! {
+    /// Where a hold stands.
+    pub enum HoldState {
+        /// Holding until executed, released or expired.
+        Open = 0,
+        /// Its units went to the receiver.
+        Executed = 1,
+        /// Its units are free again.
+        Released = 2,
+    }
+}
+
+record! {
+    /// Part of a holder's balance held for a notary until an expiry.
+    pub struct Hold {
+        /// The token.
+        pub token: TokenId,
+        /// The holder's wallet.
+        pub wallet: WalletAddress,
+        /// The units held.
+        pub amount: Units,
+        /// The wallet whose key executes or releases it.
+        pub notary: WalletAddress,
+        /// Where the units go if it is executed, if the holder named it.
+        pub receiver: Option<WalletAddress>,
+        /// Executable before this block time.
+        pub expiry: Timestamp,
+        /// Where it stands.
+        pub state: HoldState,
+        /// The height it was created at.
+        pub height: u64,
+    }
+}
+
+tranche_types::unit_enum! {
+    /// Where a settlement instruction stands.
+    pub enum InstructionState {
+        /// Waiting for affirmations (void once its deadline passes).
+        Pending = 0,
+        /// Carried out: every leg moved.
+        Executed = 1,
+        /// The last affirmation found a leg the rules refuse; nothing moved.
+        Failed = 2,
+        /// Cancelled by a party; nothing moved.
+        Cancelled = 3,
+    }
+}
+
+record! {
+    /// A settlement instruction and its affirmations.
+    pub struct Instruction {
+        /// The wallet that created it.
+        pub creator: WalletAddress,
+        /// Its legs.
+        pub legs: BoundedVec<tranche_types::Leg, { tranche_types::INSTRUCTION_LEGS_MAX }>,
+        /// Affirmed in the order its givers first give.
+        pub ordered: bool,
+        /// Affirmations count before this block time.
+        pub deadline: Timestamp,
+        /// The giving wallets that affirmed, in order.
+        pub affirmed: BoundedVec<WalletAddress, { tranche_types::INSTRUCTION_LEGS_MAX }>,
+        /// Where it stands.
+        pub state: InstructionState,
+        /// Why it failed, if it did.
+        pub failure: Option<tranche_types::Rejection>,
+        /// The height it was created at.
+        pub height: u64,
+    }
+}
+
 record! {
     /// A wallet's freeze for one token.
     pub struct Freeze {

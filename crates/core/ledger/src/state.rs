@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use tranche_types::commonware_codec::{Encode, Write};
 use tranche_types::{
     AssetId, BoundedVec, ChainId, ClaimTopic, Did, DocumentName, Hash, OrgId, PublicKey, RequestId,
-    Stake, TokenId, Units, WalletAddress, TRUSTED_ISSUERS_MAX,
+    Stake, TokenId, Units, WalletAddress, TRUSTED_ISSUERS_MAX, WALLET_HOLDS_MAX,
 };
 
 pub use crate::records::*;
@@ -371,6 +371,12 @@ tables! {
     ballots: RequestId => Ballot;
     /// Votes by (ballot, wallet).
     ballot_votes: (RequestId, WalletAddress) => Vote;
+    /// Holds.
+    holds: RequestId => Hold;
+    /// Each wallet's open holds of a token, oldest first.
+    wallet_holds: (TokenId, WalletAddress) => BoundedVec<RequestId, WALLET_HOLDS_MAX>;
+    /// Settlement instructions.
+    instructions: RequestId => Instruction;
 }
 
 /// The Merkle tree and what it last saw.
@@ -645,7 +651,10 @@ read_plain!(
     DocumentChange,
     BoundedVec<OrgId, TRUSTED_ISSUERS_MAX>,
     Ballot,
-    Vote
+    Vote,
+    Hold,
+    BoundedVec<RequestId, WALLET_HOLDS_MAX>,
+    Instruction
 );
 
 impl<A: ReadPlain, B: ReadPlain> ReadPlain for (A, B) {

@@ -22,6 +22,18 @@ enum Op {
     Checkpoint,
     Distribute(u128),
     NextDay,
+    /// A holds n for notary b, to go to the next person, for some days.
+    Hold(usize, usize, u128, u64),
+    /// The k-th hold's notary executes it.
+    ExecuteHold(usize),
+    /// The k-th hold's notary releases it.
+    ReleaseHold(usize),
+    /// An instruction of these legs (from, to, n), ordered or not.
+    Instruct(Vec<(usize, usize, u128)>, bool),
+    /// Person p affirms the k-th instruction.
+    Affirm(usize, usize),
+    /// Person p cancels the k-th instruction.
+    CancelInstruction(usize, usize),
 }
 
 fn arb_op() -> impl Strategy<Value = Op> {
@@ -32,10 +44,17 @@ fn arb_op() -> impl Strategy<Value = Op> {
         1 => (who.clone(), 0u128..300).prop_map(|(a, n)| Op::FreezePartial(a, n)),
         1 => any::<bool>().prop_map(Op::Pause),
         1 => (who.clone(), who.clone(), 0u128..300).prop_map(|(a, b, n)| Op::Forced(a, b, n)),
-        1 => (0u128..400, proptest::collection::vec((who, 0u128..200), 0..4)).prop_map(|(n, m)| Op::Revoke(n, m)),
+        1 => (0u128..400, proptest::collection::vec((who.clone(), 0u128..200), 0..4)).prop_map(|(n, m)| Op::Revoke(n, m)),
         1 => Just(Op::Checkpoint),
         1 => (0u128..10_000).prop_map(Op::Distribute),
         1 => Just(Op::NextDay),
+        2 => (who.clone(), who.clone(), 0u128..300, 0u64..3).prop_map(|(a, b, n, d)| Op::Hold(a, b, n, d)),
+        1 => (0usize..8).prop_map(Op::ExecuteHold),
+        1 => (0usize..8).prop_map(Op::ReleaseHold),
+        2 => (proptest::collection::vec((who.clone(), who.clone(), 0u128..300), 1..4), any::<bool>())
+            .prop_map(|(legs, o)| Op::Instruct(legs, o)),
+        3 => (0usize..6, who.clone()).prop_map(|(k, p)| Op::Affirm(k, p)),
+        1 => (0usize..6, who.clone()).prop_map(|(k, p)| Op::CancelInstruction(k, p)),
     ]
 }
 
@@ -54,6 +73,9 @@ fn run(ops: &[Op], root_each_step: bool) -> Hash {
     let (tsp, issuer) = (w.tsp.clone(), w.issuer.clone());
     let token: TokenId = id("T");
     let mut requests = 0;
+    // Each hold made: its id and its notary.
+    let mut holds: Vec<(RequestId, usize)> = Vec::new();
+    let mut instructions = 0usize;
     for (step, op) in ops.iter().enumerate() {
         if root_each_step {
             w.ledger.state_root();
@@ -156,6 +178,60 @@ fn run(ops: &[Op], root_each_step: bool) -> Hash {
                 );
             }
             Op::NextDay => w.advance_days(1),
+            Op::Hold(a, b, n, days) => {
+                let hold: RequestId = id(&format!("H-{}", holds.len()));
+                holds.push((hold.clone(), *b));
+                w.send(
+                    &people[*a].key,
+                    Payload::CreateHold(CreateHold {
+                        hold,
+                        token: token.clone(),
+                        amount: Units(*n),
+                        notary: people[*b].wallet(),
+                        receiver: Some(people[(a + 1) % 4].wallet()),
+                        expiry: w.ctx.time.plus_ms(days * MS_PER_DAY),
+                    }),
+                );
+            }
+            Op::Instruct(legs, ordered) => {
+                let legs = legs
+                    .iter()
+                    .map(|(a, b, n)| Leg {
+                        token: token.clone(),
+                        from: people[*a].wallet(),
+                        to: people[*b].wallet(),
+                        amount: Units(*n),
+                    })
+                    .collect();
+                let instruction = id(&format!("I-{instructions}"));
+                instructions += 1;
+                w.send(
+                    &tsp,
+                    Payload::CreateInstruction(CreateInstruction {
+                        instruction,
+                        legs: BoundedVec(legs),
+                        ordered: *ordered,
+                        deadline: w.ctx.time.plus_ms(2 * MS_PER_DAY),
+                    }),
+                );
+            }
+            Op::Affirm(k, p) | Op::CancelInstruction(k, p) => {
+                let instruction: RequestId = id(&format!("I-{k}"));
+                let payload = match op {
+                    Op::Affirm(..) => Payload::AffirmInstruction(AffirmInstruction { instruction }),
+                    _ => Payload::CancelInstruction(CancelInstruction { instruction }),
+                };
+                w.send(&people[*p].key, payload);
+            }
+            Op::ExecuteHold(k) | Op::ReleaseHold(k) => {
+                if let Some((hold, notary)) = holds.get(*k).cloned() {
+                    let payload = match op {
+                        Op::ExecuteHold(_) => Payload::ExecuteHold(ExecuteHold { hold, to: None }),
+                        _ => Payload::ReleaseHold(ReleaseHold { hold }),
+                    };
+                    w.send(&people[notary].key, payload);
+                }
+            }
         }
         w.ledger.check_invariants();
     }

@@ -10,6 +10,10 @@ mod administration;
 mod combined;
 #[path = "ledger/consent.rs"]
 mod consent;
+#[path = "ledger/holds.rs"]
+mod holds;
+#[path = "ledger/instructions.rs"]
+mod instructions;
 #[path = "ledger/lifecycle.rs"]
 mod lifecycle;
 #[path = "ledger/offerings.rs"]

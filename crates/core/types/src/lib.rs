@@ -18,7 +18,9 @@ mod block;
 pub mod codec;
 mod governance;
 mod hash;
+mod holds;
 mod id;
+mod instructions;
 mod market;
 mod payload;
 mod records;
@@ -37,10 +39,12 @@ pub use codec::BoundedVec;
 pub use codec::DecodeError;
 pub use governance::*;
 pub use hash::{Hash, HexError, PublicKey, Signature};
+pub use holds::*;
 pub use id::{
     AssetId, ChainId, Did, DocumentName, DocumentUri, IdError, Label, OrderId, OrgId, Reference,
     RequestId, TokenId, TradeId, WalletAddress, ADDRESS_HRP,
 };
+pub use instructions::*;
 pub use market::*;
 pub use payload::*;
 pub use records::{IssuanceCheck, RevocationCheck, TokenSupply, TransferKind, TransferRecord};

@@ -9,6 +9,8 @@ use crate::admin::{
 use crate::aml::PublishAmlPolicy;
 use crate::codec::BoundedVec;
 use crate::governance::Govern;
+use crate::holds::{CreateHold, ExecuteHold, ReleaseHold};
+use crate::instructions::{AffirmInstruction, CancelInstruction, CreateInstruction};
 use crate::market::{
     ClaimDistribution, CloseOffering, FundDistribution, IssueOffering, OpenOffering,
     ReclaimDistribution, ReleaseProceeds, Subscribe,
@@ -805,5 +807,17 @@ tagged! {
         CastVote(CastVote) = 48,
         /// Forced moves, all or none.
         ForcedMoves(ForcedMoves) = 49,
+        /// Hold part of a balance for a notary.
+        CreateHold(CreateHold) = 50,
+        /// The notary executes a hold.
+        ExecuteHold(ExecuteHold) = 51,
+        /// Release a hold.
+        ReleaseHold(ReleaseHold) = 52,
+        /// Create a settlement instruction.
+        CreateInstruction(CreateInstruction) = 53,
+        /// Affirm a settlement instruction.
+        AffirmInstruction(AffirmInstruction) = 54,
+        /// Cancel a settlement instruction.
+        CancelInstruction(CancelInstruction) = 55,
     }
 }

@@ -207,6 +207,28 @@ reject_codes! {
     NoVotingWeight = 77, "NO_VOTING_WEIGHT", "the wallet held none of the token at the ballot's checkpoint, so it has no vote";
     /// A second vote from one wallet.
     VoteCast = 78, "VOTE_CAST", "this wallet has voted in this ballot already; each votes once";
+    /// No hold with this id.
+    UnknownHold = 79, "UNKNOWN_HOLD", "no hold with this id exists; check it";
+    /// The hold was executed or released already.
+    HoldClosed = 80, "HOLD_CLOSED", "the hold was executed or released already; it holds nothing";
+    /// Only the hold's notary may do this.
+    NotTheNotary = 81, "NOT_THE_NOTARY", "only the hold's notary executes it, or releases it before it expires";
+    /// The hold expired before it was executed.
+    HoldExpired = 82, "HOLD_EXPIRED", "the hold expired, which released its units; the holder may hold them again";
+    /// The units are held for a notary.
+    FundsHeld = 83, "FUNDS_HELD", "part of the balance is held for a notary until its hold is executed, released or expires; lower the amount";
+    /// No settlement instruction with this id.
+    UnknownInstruction = 84, "UNKNOWN_INSTRUCTION", "no settlement instruction with this id exists; check it";
+    /// The signer's wallet has no part in the instruction that allows this.
+    NotAParty = 85, "NOT_A_PARTY", "only a wallet that gives in an instruction affirms it, and only its parties or creator cancel it";
+    /// The wallet affirmed already.
+    AlreadyAffirmed = 86, "ALREADY_AFFIRMED", "this wallet affirmed the instruction already; the others must affirm";
+    /// An ordered instruction's affirmation out of turn.
+    NotYourTurn = 87, "NOT_YOUR_TURN", "this instruction is affirmed in the order its givers first give; wait for the one before you";
+    /// The instruction was carried out, failed or was cancelled.
+    InstructionClosed = 88, "INSTRUCTION_CLOSED", "the instruction was carried out, failed or was cancelled; create a new one";
+    /// The instruction's deadline passed.
+    InstructionExpired = 89, "INSTRUCTION_EXPIRED", "the instruction's deadline passed before every party affirmed it; create a new one";
 }
 
 impl fmt::Display for RejectCode {

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use tranche_api::node::{At, Reason, TransferCheck};
 use tranche_api::token_admin::{
     ApprovalView, BallotView, ChoiceView, DocumentChangeView, DocumentView, DocumentsView,
-    RuleVersionView, TokenRulesView, TrustedIssuersView, VoteView,
+    HoldView, InstructionView, RuleVersionView, TokenRulesView, TrustedIssuersView, VoteView,
 };
 use tranche_api::ErrorBody;
-use tranche_ledger::BlockContext;
+use tranche_ledger::{BlockContext, HoldState, InstructionState};
 use tranche_types::{RequestId, TokenId, Units, WalletAddress};
 
 /// What `GET /checks/transfer` checks (and `POST /checks/transfer` carries).
@@ -246,6 +246,101 @@ pub(super) async fn ballot(
         height: b.height,
         vote,
         ballot,
+    };
+    at(&view, answer)
+}
+
+/// A hold: the holder's wallet, the units, the notary, the receiver if
+/// named, its expiry and where it stands, with what all the wallet's holds
+/// of the token hold now.
+#[utoipa::path(get, path = "/holds/{hold}", tag = "ledger",
+    params(("hold" = String, Path, description = "The hold's id")),
+    responses(
+        (status = 200, description = "The hold", body = At<HoldView>),
+        (status = 404, description = "No such hold", body = ErrorBody)))]
+pub(super) async fn hold(
+    State(s): State<Arc<Shared>>,
+    Path(hold): Path<String>,
+) -> Answer<At<HoldView>> {
+    let hold: RequestId = parse("hold", &hold)?;
+    let view = s.view();
+    let h = view
+        .ledger
+        .hold(&hold)
+        .ok_or_else(|| ApiError::not_found(format!("no hold {hold}")))?;
+    // As of the next block: what a transaction sent now is checked against.
+    let ctx = BlockContext {
+        height: view.height + 1,
+        time: view.time,
+    };
+    let state = match h.state {
+        HoldState::Open if h.expiry <= view.time => "expired",
+        HoldState::Open => "open",
+        HoldState::Executed => "executed",
+        HoldState::Released => "released",
+    };
+    let answer = HoldView {
+        token: h.token.clone(),
+        wallet: h.wallet,
+        amount: h.amount,
+        notary: h.notary,
+        receiver: h.receiver,
+        expiry: h.expiry,
+        state: state.into(),
+        height: h.height,
+        wallet_held: view.ledger.held(&ctx, &h.token, &h.wallet),
+        hold,
+    };
+    at(&view, answer)
+}
+
+/// A settlement instruction: its legs, who affirmed and who is awaited,
+/// where it stands, and why it failed if it did.
+#[utoipa::path(get, path = "/instructions/{instruction}", tag = "ledger",
+    params(("instruction" = String, Path, description = "The instruction's id")),
+    responses(
+        (status = 200, description = "The instruction", body = At<InstructionView>),
+        (status = 404, description = "No such instruction", body = ErrorBody)))]
+pub(super) async fn instruction(
+    State(s): State<Arc<Shared>>,
+    Path(instruction): Path<String>,
+) -> Answer<At<InstructionView>> {
+    let instruction: RequestId = parse("instruction", &instruction)?;
+    let view = s.view();
+    let i = view
+        .ledger
+        .instruction(&instruction)
+        .ok_or_else(|| ApiError::not_found(format!("no instruction {instruction}")))?;
+    let mut givers: Vec<WalletAddress> = Vec::new();
+    for l in i.legs.iter() {
+        if !givers.contains(&l.from) {
+            givers.push(l.from);
+        }
+    }
+    let state = match i.state {
+        InstructionState::Pending if i.deadline <= view.time => "expired",
+        InstructionState::Pending => "pending",
+        InstructionState::Executed => "executed",
+        InstructionState::Failed => "failed",
+        InstructionState::Cancelled => "cancelled",
+    };
+    let answer = InstructionView {
+        creator: i.creator,
+        legs: i.legs.0.clone(),
+        ordered: i.ordered,
+        deadline: i.deadline,
+        awaiting: givers
+            .into_iter()
+            .filter(|g| !i.affirmed.contains(g))
+            .collect(),
+        affirmed: i.affirmed.0.clone(),
+        state: state.into(),
+        failure: i.failure.as_ref().map(|r| Reason {
+            code: r.code,
+            message: r.message.clone(),
+        }),
+        height: i.height,
+        instruction,
     };
     at(&view, answer)
 }

@@ -221,6 +221,8 @@ fn routes() -> (Router<Arc<Shared>>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::token_rules))
         .routes(routes!(admin::token_documents))
         .routes(routes!(admin::ballot))
+        .routes(routes!(admin::hold))
+        .routes(routes!(admin::instruction))
         .routes(routes!(ledger::check_holder))
         .routes(routes!(proofs::balance))
         .routes(routes!(proofs::issuance))

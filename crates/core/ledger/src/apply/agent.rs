@@ -71,7 +71,7 @@ pub(super) fn forced_transfer(
     let ctx = tx.ctx;
     let agent = agent_of(state, signer, &p.token)?;
     check(state, ctx, &p.token, &p.from, &p.to, p.amount, Mode::Forced)?;
-    move_units(state, &p.token, &p.from, &p.to, p.amount);
+    move_units(state, tx.ctx, &p.token, &p.from, &p.to, p.amount);
     // Frozen units that were moved are no longer frozen.
     clamp_freeze(state, &p.token, &p.from);
     tx.record(&p.token, Some(p.from), p.to, p.amount, TransferKind::Forced)
@@ -115,7 +115,7 @@ pub(super) fn forced_moves(
             return Err(r);
         }
         undo.remember(state, &m.token, &m.from, &m.to);
-        move_units(state, &m.token, &m.from, &m.to, m.amount);
+        move_units(state, tx.ctx, &m.token, &m.from, &m.to, m.amount);
         // Frozen units that were moved are no longer frozen.
         clamp_freeze(state, &m.token, &m.from);
     }
@@ -160,7 +160,7 @@ pub(super) fn recover_wallet(
         amount,
         Mode::Recovery,
     )?;
-    move_units(state, &p.token, &p.lost, &p.new, amount);
+    move_units(state, tx.ctx, &p.token, &p.lost, &p.new, amount);
     if let Some(f) = state.freezes.remove(&(p.token.clone(), p.lost)) {
         state.freezes.insert((p.token.clone(), p.new), f);
     }

@@ -191,7 +191,7 @@ pub(super) fn fund_distribution(
     let owed = Units(d.total.minor.0 - d.remainder.minor.0);
     let from = tx.signer_wallet();
     let to = pool(&p.distribution);
-    check_cash_out(state, &p.cash_token, &from, owed)?;
+    check_cash_out(state, tx.ctx, &p.cash_token, &from, owed)?;
     // Entitlements recorded as paid off chain before funding are not owed.
     let paid_already: u128 = state
         .entitlements
@@ -202,7 +202,7 @@ pub(super) fn fund_distribution(
         .sum();
     let owed = Units(owed.0 - paid_already);
     if !owed.is_zero() {
-        move_units(state, &p.cash_token, &from, &to, owed);
+        move_units(state, tx.ctx, &p.cash_token, &from, &to, owed);
         tx.record(&p.cash_token, Some(from), to, owed, TransferKind::Escrow);
     }
     state.escrows.insert(to, p.distribution.clone());
@@ -249,7 +249,7 @@ fn pay(
             ));
         }
         let from = pool(id);
-        move_units(state, &f.cash_token, &from, &wallet, amount);
+        move_units(state, tx.ctx, &f.cash_token, &from, &wallet, amount);
         tx.record(
             &f.cash_token,
             Some(from),
@@ -335,7 +335,7 @@ pub(super) fn reclaim_distribution(
     let left = balance(state, &f.cash_token, &from);
     let to = tx.signer_wallet();
     if !left.is_zero() {
-        move_units(state, &f.cash_token, &from, &to, left);
+        move_units(state, tx.ctx, &f.cash_token, &from, &to, left);
         tx.record(&f.cash_token, Some(from), to, left, TransferKind::Escrow);
     }
     state

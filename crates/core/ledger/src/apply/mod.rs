@@ -21,7 +21,9 @@ mod ballots;
 mod custody;
 mod distributions;
 mod governance;
+mod holds;
 mod identity;
+mod instructions;
 mod issuance;
 mod offerings;
 mod revocation;
@@ -38,7 +40,9 @@ use ballots::*;
 pub(crate) use custody::*;
 use distributions::*;
 pub(crate) use governance::*;
+use holds::*;
 use identity::*;
+use instructions::*;
 use issuance::*;
 use offerings::*;
 use revocation::*;
@@ -112,9 +116,11 @@ fn any_org(state: &State, signer: &PublicKey) -> Result<OrgId, Rejection> {
     })
 }
 
-/// Moves units between wallets, keeping the holder count.
+/// Moves units between wallets, keeping the holder count; holds the giver
+/// can no longer cover are released (see [`clamp_holds`]).
 fn move_units(
     state: &mut State,
+    ctx: &BlockContext,
     id: &TokenId,
     from: &WalletAddress,
     to: &WalletAddress,
@@ -130,6 +136,9 @@ fn move_units(
     let t = state.tokens.get_mut(id).expect("the token was checked");
     if from_after.is_zero() && *from != rev {
         t.holders -= 1;
+    }
+    if !state.wallet_holds.is_empty() {
+        clamp_holds(state, ctx, id, from);
     }
 }
 
@@ -163,13 +172,23 @@ struct Undo {
     holders: Vec<(TokenId, u32)>,
     approvals: Vec<(TokenId, WalletAddress, WalletAddress, Units, u32)>,
     freezes: Vec<(TokenId, WalletAddress, Option<Freeze>)>,
+    /// The hold tables as they were (a copy costs nothing: they are
+    /// persistent maps).
+    holds: Option<(HoldsTable, WalletHoldsTable)>,
 }
+
+type HoldsTable = crate::state::Table<RequestId, crate::state::Hold>;
+type WalletHoldsTable =
+    crate::state::Table<(TokenId, WalletAddress), BoundedVec<RequestId, WALLET_HOLDS_MAX>>;
 
 impl Undo {
     /// Remembers what a move of `id` from `from` to `to` will overwrite.
     fn remember(&mut self, state: &State, id: &TokenId, from: &WalletAddress, to: &WalletAddress) {
         for w in [from, to] {
             self.balances.push((id.clone(), *w, balance(state, id, w)));
+        }
+        if self.holds.is_none() {
+            self.holds = Some((state.holds.clone(), state.wallet_holds.clone()));
         }
         let freeze = state.freezes.get(&(id.clone(), *from)).cloned();
         self.freezes.push((id.clone(), *from, freeze));
@@ -181,6 +200,10 @@ impl Undo {
     fn restore(self, state: &mut State) {
         for (id, w, units) in self.balances.into_iter().rev() {
             set_balance(state, &id, &w, units);
+        }
+        if let Some((holds, listed)) = self.holds {
+            state.holds = holds;
+            state.wallet_holds = listed;
         }
         for (id, wallet, freeze) in self.freezes.into_iter().rev() {
             match freeze {
@@ -231,6 +254,7 @@ fn unique_wallets(allocations: &[Allocation]) -> Result<(), Rejection> {
 /// pause) to a wallet of the ledger's own.
 fn check_cash_out(
     state: &State,
+    ctx: &BlockContext,
     id: &TokenId,
     from: &WalletAddress,
     amount: Units,
@@ -251,7 +275,8 @@ fn check_cash_out(
     }
     let free = balance(state, id, from)
         .0
-        .saturating_sub(freeze.map_or(0, |f| f.amount.0));
+        .saturating_sub(freeze.map_or(0, |f| f.amount.0))
+        .saturating_sub(crate::compliance::live_holds(state, ctx, id, from).0);
     if free < amount.0 {
         return Err(reject(
             RejectCode::InsufficientBalance,
@@ -434,5 +459,11 @@ pub(crate) fn execute(
         Payload::OpenBallot(p) => open_ballot(state, &mut tx, p),
         Payload::CastVote(p) => cast_vote(state, &mut tx, p),
         Payload::ForcedMoves(p) => forced_moves(state, &mut tx, p),
+        Payload::CreateHold(p) => create_hold(state, &mut tx, p),
+        Payload::ExecuteHold(p) => execute_hold(state, &mut tx, p),
+        Payload::ReleaseHold(p) => release_hold(state, &mut tx, p),
+        Payload::CreateInstruction(p) => create_instruction(state, &mut tx, p),
+        Payload::AffirmInstruction(p) => affirm_instruction(state, &mut tx, p),
+        Payload::CancelInstruction(p) => cancel_instruction(state, &mut tx, p),
     }
 }

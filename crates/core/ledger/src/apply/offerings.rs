@@ -211,11 +211,11 @@ pub(super) fn subscribe(
     }
     let pay = cost(p.units, &o.terms.unit_price)?;
     let cash = o.terms.cash_token.clone();
-    check_cash_out(state, &cash, &wallet, pay)?;
+    check_cash_out(state, tx.ctx, &cash, &wallet, pay)?;
     let subscribed = o.subscribed.checked_add(p.units).ok_or_else(overflow)?;
     let seq = o.subscriptions;
     let escrow = escrow_wallet(&p.offering);
-    move_units(state, &cash, &wallet, &escrow, pay);
+    move_units(state, tx.ctx, &cash, &wallet, &escrow, pay);
     tx.record(&cash, Some(wallet), escrow, pay, TransferKind::Escrow);
     state
         .investor_units
@@ -291,7 +291,7 @@ pub(super) fn close_offering(
         };
         let refund = cost(Units(s.units.0 - units.0), &price)?;
         if !refund.is_zero() {
-            move_units(state, &cash, &escrow, &s.wallet, refund);
+            move_units(state, tx.ctx, &cash, &escrow, &s.wallet, refund);
             tx.record(&cash, Some(escrow), s.wallet, refund, TransferKind::Escrow);
         }
         allocated = allocated.checked_add(units).ok_or_else(overflow)?;
@@ -442,7 +442,7 @@ pub(super) fn release_proceeds(
         "an issued offering's escrow holds exactly its proceeds"
     );
     if !proceeds.is_zero() {
-        move_units(state, &cash, &escrow, &p.to, proceeds);
+        move_units(state, tx.ctx, &cash, &escrow, &p.to, proceeds);
         tx.record(&cash, Some(escrow), p.to, proceeds, TransferKind::Escrow);
     }
     state

@@ -54,10 +54,10 @@ pub(super) fn request_revocation(
             .map(Units)
             .ok_or_else(overflow)?;
         let from = tx.signer_wallet();
-        check_cash_out(state, &r.cash_token, &from, owed)?;
+        check_cash_out(state, tx.ctx, &r.cash_token, &from, owed)?;
         let pool = crate::address::redemption_pool(&p.request);
         if !owed.is_zero() {
-            move_units(state, &r.cash_token, &from, &pool, owed);
+            move_units(state, tx.ctx, &r.cash_token, &from, &pool, owed);
             tx.record(&r.cash_token, Some(from), pool, owed, TransferKind::Escrow);
         }
         state.escrows.insert(pool, p.request.clone());
@@ -128,7 +128,7 @@ pub(super) fn execute_revocation(
         )?;
     }
     for m in p.moves.iter() {
-        move_units(state, &id, &m.wallet, &rev, m.amount);
+        move_units(state, tx.ctx, &id, &m.wallet, &rev, m.amount);
         // Frozen units that were revoked are no longer frozen.
         clamp_freeze(state, &id, &m.wallet);
         tx.record(&id, Some(m.wallet), rev, m.amount, TransferKind::Revocation);
@@ -137,7 +137,7 @@ pub(super) fn execute_revocation(
             let pay = Units(m.amount.0 * r.unit_price.minor.0);
             let pool = crate::address::redemption_pool(&p.request);
             if !pay.is_zero() {
-                move_units(state, &r.cash_token, &pool, &m.wallet, pay);
+                move_units(state, tx.ctx, &r.cash_token, &pool, &m.wallet, pay);
                 tx.record(
                     &r.cash_token,
                     Some(pool),

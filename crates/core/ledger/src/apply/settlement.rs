@@ -113,10 +113,10 @@ pub(super) fn redeem_cash(
         return Err(reject(RejectCode::ZeroAmount, "redeem at least one unit"));
     }
     did_of(state, &wallet)?;
-    check_cash_out(state, &p.token, &wallet, p.amount)?;
+    check_cash_out(state, tx.ctx, &p.token, &wallet, p.amount)?;
     let out = revocation_wallet(&p.token);
     let revoked = t.revoked.checked_add(p.amount).ok_or_else(overflow)?;
-    move_units(state, &p.token, &wallet, &out, p.amount);
+    move_units(state, tx.ctx, &p.token, &wallet, &out, p.amount);
     state.tokens.get_mut(&p.token).expect("checked").revoked = revoked;
     tx.record(
         &p.token,
@@ -125,6 +125,40 @@ pub(super) fn redeem_cash(
         p.amount,
         TransferKind::Redemption,
     );
+    Ok(())
+}
+
+/// Moves `legs` in order as holders' transfers. Each leg is checked against
+/// the state the legs before it leave, so the whole meets every rule on its
+/// combined effect (free balance, per-identity limit, holder count):
+/// applied, it is what the same legs applied one by one in this order would
+/// give. A refused leg puts the earlier ones back, and is the answer.
+pub(super) fn holder_legs(
+    state: &mut State,
+    ctx: &BlockContext,
+    legs: &[Leg],
+) -> Result<(), Rejection> {
+    let mut undo = Undo::default();
+    for leg in legs {
+        if let Err(r) = check(
+            state,
+            ctx,
+            &leg.token,
+            &leg.from,
+            &leg.to,
+            leg.amount,
+            Mode::Holder,
+        ) {
+            undo.restore(state);
+            return Err(r);
+        }
+        undo.remember(state, &leg.token, &leg.from, &leg.to);
+        move_units(state, ctx, &leg.token, &leg.from, &leg.to, leg.amount);
+        if let Some(n) = use_approval(state, &leg.token, &leg.from, &leg.to, leg.amount) {
+            let (id, from, to) = (leg.token.clone(), leg.from, leg.to);
+            undo.approvals.push((id, from, to, leg.amount, n));
+        }
+    }
     Ok(())
 }
 
@@ -187,32 +221,7 @@ pub(super) fn settle(state: &mut State, tx: &mut Tx<'_>, p: &Settle) -> Result<(
             ));
         }
     }
-    // Each leg is checked against the state the legs before it leave, so the
-    // settlement meets every rule on its combined effect (free balance,
-    // per-identity limit, holder count): applied, it is what the same legs
-    // applied one by one in this order would give. A refused leg puts the
-    // earlier ones back.
-    let mut undo = Undo::default();
-    for leg in p.legs.iter() {
-        if let Err(r) = check(
-            state,
-            tx.ctx,
-            &leg.token,
-            &leg.from,
-            &leg.to,
-            leg.amount,
-            Mode::Holder,
-        ) {
-            undo.restore(state);
-            return Err(r);
-        }
-        undo.remember(state, &leg.token, &leg.from, &leg.to);
-        move_units(state, &leg.token, &leg.from, &leg.to, leg.amount);
-        if let Some(n) = use_approval(state, &leg.token, &leg.from, &leg.to, leg.amount) {
-            let (id, from, to) = (leg.token.clone(), leg.from, leg.to);
-            undo.approvals.push((id, from, to, leg.amount, n));
-        }
-    }
+    holder_legs(state, tx.ctx, &p.legs)?;
     for leg in p.legs.iter() {
         tx.record(
             &leg.token,

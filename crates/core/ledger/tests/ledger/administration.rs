@@ -8,7 +8,7 @@ use tranche_ledger::*;
 use tranche_types::*;
 
 /// alice (KR) holds 600 and bob (US) 400 of `T`, which needs KYC.
-fn issued() -> (World, Person, Person) {
+pub(crate) fn issued() -> (World, Person, Person) {
     let mut w = World::new();
     let (a, b) = (Person::new(1), Person::new(2));
     w.onboard(&a, "KR");
@@ -40,7 +40,7 @@ fn approve(from: &Person, to: &Person, amount: u128) -> Payload {
     })
 }
 
-fn codes(w: &World, from: &Person, to: &Person, amount: u128) -> Vec<RejectCode> {
+pub(crate) fn codes(w: &World, from: &Person, to: &Person, amount: u128) -> Vec<RejectCode> {
     w.ledger
         .transfer_reasons(
             &w.ctx,
@@ -540,7 +540,7 @@ fn ballots_holders_vote_once_inside_the_window_with_their_checkpoint_weight() {
     );
 }
 
-fn forced(moves: Vec<(&Person, &Person, u128)>) -> Payload {
+pub(crate) fn forced(moves: Vec<(&Person, &Person, u128)>) -> Payload {
     Payload::ForcedMoves(ForcedMoves {
         moves: BoundedVec(
             moves
