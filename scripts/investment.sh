@@ -27,7 +27,9 @@
 # administer the token (a document, rules requiring pre-approved transfers,
 # an approval, the rules restored, a ballot of the holders Carol votes in),
 # each change approved by two of them, and the ledger's pre-check gives
-# every reason a transfer would be refused.
+# every reason a transfer would be refused; Carol holds a dollar for a
+# notary who pays it to Bob, and the owner and Carol settle a two-party
+# instruction, affirmed in order.
 #
 #   scripts/investment.sh [DEVNET_DIR]      (default: ./devnet)
 #
@@ -258,8 +260,8 @@ administer() { # ID PAYLOAD_JSON: an issuer operator proposes an agent action; t
   call "$ISSUER" op1 "/requests/administration/$1/decisions" '{"decision":"approve","reason":"checked"}' > /dev/null
   until_eq "$1 is applied on chain" checked state_of "$ISSUER" op0 "/requests/administration/$1"
 }
-pre_check() { # FROM TO AMOUNT: the ledger's reasons for refusing the transfer, or none
-  { "$TRANCHE" query check-transfer --token "$TOKEN" --from "$1" --to "$2" --amount "$3" || true; } | field '",".join(r["code"] for r in d["data"].get("reasons", [])) or "none"'
+pre_check() { # FROM TO AMOUNT [TOKEN]: the ledger's reasons for refusing the transfer, or none
+  { "$TRANCHE" query check-transfer --token "${4:-$TOKEN}" --from "$1" --to "$2" --amount "$3" || true; } | field '",".join(r["code"] for r in d["data"].get("reasons", [])) or "none"'
 }
 PROSPECTUS=$(printf 'prospectus of %s' "$TOKEN" | sha256sum | cut -d' ' -f1)
 administer "$RUN-doc" "{\"type\":\"set_document\",\"token\":\"$TOKEN\",\"name\":\"prospectus\",\"uri\":\"https://devnet-tsp.example/$TOKEN/prospectus.pdf\",\"digest\":\"$PROSPECTUS\"}"
@@ -402,6 +404,29 @@ check "bob 559 x 100 USD with his distribution" 5609500 "$(units "$BOB" "$CASH")
 check "bob's exchange wallet 20 x 100 USD, his payment to alice gone" 200000 "$(units "$XW_bob" "$CASH")"
 until_eq "F6-2 the exchange delists the revoked token" "delisted: revoked" listing bob-x
 check "carol 1 x 100 USD with hers" 10500 "$(units "$CAROL" "$CASH")"
+
+echo "== holds and settlement instructions: Carol holds 1 USD of deposit tokens for a notary, who pays it to Bob; the owner and Carol settle a two-party instruction, affirmed in order"
+"$TRANCHE" key new notary > /dev/null
+NOTARY=$(address notary)
+NOW=$("$TRANCHE" query status | field 'd["block_time"]')
+CAROL_CASH=$(units "$CAROL" "$CASH") BOB_CASH=$(units "$BOB" "$CASH") OWNER_CASH=$(units "$OWNER" "$CASH")
+submit carol 4 "{\"type\":\"create_hold\",\"hold\":\"H-$RUN\",\"token\":\"$CASH\",\"amount\":\"100\",\"notary\":\"$NOTARY\",\"receiver\":\"$BOB\",\"expiry\":$((NOW + 3600000))}"
+hold_field() { "$TRANCHE" query hold "H-$RUN" | field "$1"; }
+until_eq "carol's hold is open" open hold_field 'd["data"]["state"]'
+check "what carol's holds hold" 100 "$(hold_field 'd["data"]["wallet_held"]')"
+check "the pre-check of carol spending all her cash" FUNDS_HELD "$(pre_check "$CAROL" "$BOB" "$CAROL_CASH" "$CASH")"
+submit notary 1 "{\"type\":\"execute_hold\",\"hold\":\"H-$RUN\",\"to\":null}"
+until_eq "the notary executed it" executed hold_field 'd["data"]["state"]'
+check "bob received the held dollar" $((BOB_CASH + 100)) "$(units "$BOB" "$CASH")"
+submit owner 1 "{\"type\":\"create_instruction\",\"instruction\":\"I-$RUN\",\"legs\":[{\"token\":\"$CASH\",\"from\":\"$OWNER\",\"to\":\"$CAROL\",\"amount\":\"500\"},{\"token\":\"$CASH\",\"from\":\"$CAROL\",\"to\":\"$OWNER\",\"amount\":\"200\"}],\"ordered\":true,\"deadline\":$((NOW + 3600000))}"
+instruction_field() { "$TRANCHE" query instruction "I-$RUN" | field "$1"; }
+until_eq "the instruction awaits the owner, then carol" "$OWNER,$CAROL" instruction_field '",".join(d["data"]["awaiting"])'
+submit owner 2 "{\"type\":\"affirm_instruction\",\"instruction\":\"I-$RUN\"}"
+check "one affirmation moves nothing" "pending $OWNER_CASH" "$(instruction_field 'd["data"]["state"]') $(units "$OWNER" "$CASH")"
+submit carol 5 "{\"type\":\"affirm_instruction\",\"instruction\":\"I-$RUN\"}"
+until_eq "carol's affirmation carries it out" executed instruction_field 'd["data"]["state"]'
+check "carol's cash after both" $((CAROL_CASH - 100 + 500 - 200)) "$(units "$CAROL" "$CASH")"
+check "the owner's cash after both" $((OWNER_CASH - 500 + 200)) "$(units "$OWNER" "$CASH")"
 
 echo "== SR-2 the exchange checks the token's supply on its own node"
 caught_up "$EXCHANGE_NODE"
