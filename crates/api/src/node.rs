@@ -405,6 +405,21 @@ pub struct Balance {
     /// Units held.
     #[schema(value_type = String)]
     pub units: Units,
+    /// Units its issuance allocation locks up, and the first day they may
+    /// move.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked: Option<LockedUnits>,
+}
+
+/// Units locked up until a day.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LockedUnits {
+    /// The units.
+    #[schema(value_type = String)]
+    pub units: Units,
+    /// The first day they may move.
+    #[schema(value_type = String)]
+    pub until: tranche_types::Date,
 }
 
 /// Who keeps a custodial wallet, for whom (SR-3).

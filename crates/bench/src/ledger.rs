@@ -39,6 +39,7 @@ fn setup(holders: usize) -> Result<(World, Vec<Person>)> {
         max_balance_per_identity: Units(units),
         lockup_until: None,
         transfer_approval: false,
+        category_limits: BoundedVec::default(),
     };
     let investors: Vec<(&Person, u128)> = people.iter().map(|p| (p, 1_000)).collect();
     world.issue("BENCH", &investors, rules);

@@ -90,6 +90,7 @@ fn build(holders: usize) -> Result<(Vec<u8>, Vec<Person>)> {
         max_balance_per_identity: Units(0),
         lockup_until: None,
         transfer_approval: false,
+        category_limits: BoundedVec::default(),
     };
     let investors: Vec<(&Person, u128)> = people.iter().map(|p| (p, 1_000)).collect();
     world.issue("T0", &investors, rules);

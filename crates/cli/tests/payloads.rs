@@ -29,10 +29,15 @@ fn every_kind() -> Vec<Payload> {
         max_balance_per_identity: Units(500),
         lockup_until: Some(id("2026-06-30")),
         transfer_approval: false,
+        category_limits: BoundedVec(vec![CategoryLimit {
+            topic: ClaimTopic(1_001),
+            max_per_identity: Units(100),
+        }]),
     };
     let allocations = AllocationsList::new(vec![Allocation {
         wallet,
         amount: Units(1_000),
+        lockup_until: Some(id("2027-01-31")),
     }])
     .unwrap();
     let leg = Leg {

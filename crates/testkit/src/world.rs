@@ -551,6 +551,7 @@ pub fn issuance_request(
                 .map(|(wallet, n)| Allocation {
                     wallet: *wallet,
                     amount: Units(*n),
+                    lockup_until: None,
                 })
                 .collect(),
         ),
@@ -576,5 +577,6 @@ pub fn default_rules() -> TokenRules {
         max_balance_per_identity: Units(0),
         lockup_until: None,
         transfer_approval: false,
+        category_limits: BoundedVec::default(),
     }
 }

@@ -212,7 +212,8 @@ fn receiver_rules(
         return Ok(());
     }
     let max = t.rules.max_balance_per_identity;
-    if !max.is_zero() {
+    let categories = &t.rules.category_limits;
+    if !max.is_zero() || !categories.is_empty() {
         if let Ok(did) = did_of(state, to) {
             let mut held = Units::ZERO;
             let start = (did.clone(), WalletAddress([0; 20]));
@@ -227,11 +228,25 @@ fn receiver_rules(
                 }
             }
             let after = held.checked_add(amount).ok_or_else(overflow)?;
-            if after > max {
+            if !max.is_zero() && after > max {
                 reasons.broken(reject(
                     RejectCode::MaxBalanceExceeded,
                     format!(
                         "{did} would hold {after} of {id}; at most {max} are allowed per identity"
+                    ),
+                ))?;
+            }
+            // The lowest cap of the categories the identity is in.
+            let cap = categories
+                .iter()
+                .filter(|c| valid_claim(state, ctx, id, did, c.topic).is_some())
+                .min_by_key(|c| c.max_per_identity);
+            if let Some(c) = cap.filter(|c| after > c.max_per_identity) {
+                reasons.broken(reject(
+                    RejectCode::CategoryLimitExceeded,
+                    format!(
+                        "{did} would hold {after} of {id}; investors of category {} hold at most {}",
+                        c.topic.0, c.max_per_identity
                     ),
                 ))?;
             }
@@ -395,6 +410,24 @@ fn holder_rules(
             RejectCode::FundsHeld,
             format!("wallet {from} has {on_hold} of its {held} {id} held for notaries; only {spendable} may move"),
         ))?;
+    }
+    if rules_apply(t) && !state.lockups.is_empty() {
+        let locked = state
+            .lockups
+            .get(&(id.clone(), *from))
+            .filter(|l| ctx.date() < l.until);
+        if let Some(l) = locked {
+            let unlocked = spendable.checked_sub(l.units).unwrap_or(Units::ZERO);
+            if spendable >= amount && unlocked < amount {
+                reasons.broken(reject(
+                    RejectCode::LockedUp,
+                    format!(
+                        "{} of wallet {from}'s {id} are locked up until {}; only {unlocked} may move",
+                        l.units, l.until
+                    ),
+                ))?;
+            }
+        }
     }
     if rules_apply(t) {
         if let Some(until) = t.rules.lockup_until {

@@ -33,9 +33,9 @@ pub use compliance::HolderSide;
 pub use state::{
     AmlPolicyVersion, Asset, AuditAnchor, Ballot, ChainParams, Checkpoint, Claim, Committee,
     Custody, Distribution, DistributionFunds, Document, DocumentChange, Entitlement, Equivocation,
-    Freeze, Hold, HoldState, Instruction, InstructionState, IssuanceRequest, Member, Offering,
-    OfferingPhase, Organisation, Ownership, ProofRequestError, RevocationRequest, Roles, Row,
-    RuleVersion, State, StateTree, Subscription, Table, Token, TokenKind, Validator, Vote,
+    Freeze, Hold, HoldState, Instruction, InstructionState, IssuanceRequest, Lockup, Member,
+    Offering, OfferingPhase, Organisation, Ownership, ProofRequestError, RevocationRequest, Roles,
+    Row, RuleVersion, State, StateTree, Subscription, Table, Token, TokenKind, Validator, Vote,
 };
 pub use tranche_types::{
     IssuanceCheck, RevocationCheck, TokenSupply, TransferKind, TransferRecord,
@@ -697,6 +697,18 @@ impl Ledger {
                     "open hold {id} is listed"
                 );
             }
+        }
+        for ((token, wallet), l) in &s.lockups {
+            let held = s
+                .balances
+                .get(&(token.clone(), *wallet))
+                .copied()
+                .unwrap_or(Units::ZERO);
+            assert!(
+                !l.units.is_zero() && l.units <= held,
+                "token {token}: wallet {wallet} has {} locked up of the {held} it holds",
+                l.units
+            );
         }
         for (id, o) in &s.offerings {
             // REC-8: the escrow holds what is still owed to subscribers or

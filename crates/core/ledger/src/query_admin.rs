@@ -3,7 +3,9 @@
 //! agent approved, its ballots, and every reason a transfer would be
 //! refused.
 
-use crate::state::{Ballot, Document, DocumentChange, Hold, Instruction, RuleVersion, Vote};
+use crate::state::{
+    Ballot, Document, DocumentChange, Hold, Instruction, Lockup, RuleVersion, Vote,
+};
 use crate::{compliance, BlockContext, Ledger};
 use tranche_types::{
     BoundedVec, ClaimTopic, DocumentName, OrgId, Rejection, RequestId, TokenId, Units,
@@ -115,6 +117,13 @@ impl Ledger {
     /// A settlement instruction, if there is one.
     pub fn instruction(&self, instruction: &RequestId) -> Option<&Instruction> {
         self.state().instructions.get(instruction)
+    }
+
+    /// The units of a wallet's balance its issuance allocation locked up,
+    /// if any are still recorded (a lock-up whose day has come is gone at
+    /// the wallet's next debit).
+    pub fn lockup(&self, token: &TokenId, wallet: &WalletAddress) -> Option<&Lockup> {
+        self.state().lockups.get(&(token.clone(), *wallet))
     }
 
     /// A hold, if there is one.

@@ -344,6 +344,17 @@ record! {
 }
 
 record! {
+    /// Units of a wallet's balance locked up until a day, as its issuance
+    /// allocation said.
+    pub struct Lockup {
+        /// The first day they may move.
+        pub until: Date,
+        /// The units locked (never more than the balance).
+        pub units: Units,
+    }
+}
+
+record! {
     /// A wallet's freeze for one token.
     pub struct Freeze {
         /// The whole wallet is frozen.

@@ -377,6 +377,8 @@ tables! {
     wallet_holds: (TokenId, WalletAddress) => BoundedVec<RequestId, WALLET_HOLDS_MAX>;
     /// Settlement instructions.
     instructions: RequestId => Instruction;
+    /// Units locked up by their issuance allocation, by (token, wallet).
+    lockups: (TokenId, WalletAddress) => Lockup;
 }
 
 /// The Merkle tree and what it last saw.
@@ -654,7 +656,8 @@ read_plain!(
     Vote,
     Hold,
     BoundedVec<RequestId, WALLET_HOLDS_MAX>,
-    Instruction
+    Instruction,
+    Lockup
 );
 
 impl<A: ReadPlain, B: ReadPlain> ReadPlain for (A, B) {

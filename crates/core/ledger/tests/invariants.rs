@@ -69,7 +69,15 @@ fn run(ops: &[Op], root_each_step: bool) -> Hash {
         w.onboard(p, "KR");
     }
     let alloc: Vec<(&Person, u128)> = people.iter().map(|p| (p, 250)).collect();
-    w.tokenize("T", &alloc);
+    // The first two allocations are locked up for a few days: what they
+    // lock never exceeds what the wallet holds, whatever moves.
+    w.register_asset("A-T", usd(10_000_000));
+    w.appraise("A-T", usd(10_000_000));
+    let mut r = w.request("R-T", "A-T", "T", &alloc, 1_000);
+    r.allocations.0[0].lockup_until = Some(date("2026-01-03"));
+    r.allocations.0[1].lockup_until = Some(date("2026-01-10"));
+    w.ok(&w.tsp.clone(), Payload::RequestIssuance(r.clone()));
+    w.ok(&w.issuer.clone(), execution(&r));
     let (tsp, issuer) = (w.tsp.clone(), w.issuer.clone());
     let token: TokenId = id("T");
     let mut requests = 0;
@@ -146,6 +154,7 @@ fn run(ops: &[Op], root_each_step: bool) -> Hash {
                     .map(|(a, n)| Allocation {
                         wallet: people[*a].wallet(),
                         amount: Units(*n),
+                        lockup_until: None,
                     })
                     .collect();
                 w.send(

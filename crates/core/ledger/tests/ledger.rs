@@ -16,6 +16,8 @@ mod holds;
 mod instructions;
 #[path = "ledger/lifecycle.rs"]
 mod lifecycle;
+#[path = "ledger/lockups.rs"]
+mod lockups;
 #[path = "ledger/offerings.rs"]
 mod offerings;
 
@@ -96,6 +98,7 @@ fn f5_2_ap_over_sp_must_be_whole_and_equal_the_amount() {
     r.allocations = BoundedVec(vec![Allocation {
         wallet: a.wallet(),
         amount: Units(999),
+        lockup_until: None,
     }]);
     w.rejects(
         &w.tsp.clone(),
@@ -310,10 +313,12 @@ fn st1_issuer_cannot_issue_more_or_less_than_requested() {
         Allocation {
             wallet: a.wallet(),
             amount: Units(700),
+            lockup_until: None,
         },
         Allocation {
             wallet: b.wallet(),
             amount: Units(300),
+            lockup_until: None,
         },
     ]);
     w.rejects(
@@ -1198,6 +1203,7 @@ fn revoke(w: &mut World, request: &str, moves: &[(&Person, u128)], amount: u128)
                     .map(|(p, n)| Allocation {
                         wallet: p.wallet(),
                         amount: Units(*n),
+                        lockup_until: None,
                     })
                     .collect(),
             ),
@@ -1226,10 +1232,12 @@ fn st2_issuer_cannot_revoke_less_or_more_than_requested() {
                 Allocation {
                     wallet: a.wallet(),
                     amount: Units(x),
+                    lockup_until: None,
                 },
                 Allocation {
                     wallet: b.wallet(),
                     amount: Units(y),
+                    lockup_until: None,
                 },
             ]),
         })
@@ -1362,6 +1370,7 @@ fn st2_a_revocation_is_carried_out_once() {
         moves: BoundedVec(vec![Allocation {
             wallet: b.wallet(),
             amount: Units(10),
+            lockup_until: None,
         }]),
     });
     w.rejects(&w.issuer.clone(), again, RejectCode::RequestAlreadyExecuted);
@@ -1381,6 +1390,7 @@ fn st2_a_revocation_is_carried_out_once() {
         moves: BoundedVec(vec![Allocation {
             wallet: b.wallet(),
             amount: Units(1),
+            lockup_until: None,
         }]),
     });
     w.rejects(&other_issuer, wrong, RejectCode::NotTheNamedIssuer);

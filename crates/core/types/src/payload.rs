@@ -342,8 +342,27 @@ record! {
         pub wallet: WalletAddress,
         /// How many tokens.
         pub amount: Units,
+        /// In an issuance: these units cannot move before this day (the
+        /// wallet's other units can). Never in a revocation's moves.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub lockup_until: Option<Date>,
     }
 }
+
+record! {
+    /// A cap for an investor category: an identity with a valid claim of
+    /// `topic` (e.g. a custom topic for retail investors) holds at most
+    /// `max_per_identity` units across its wallets.
+    pub struct CategoryLimit {
+        /// The claim topic that puts an identity in the category.
+        pub topic: ClaimTopic,
+        /// The most units such an identity may hold.
+        pub max_per_identity: Units,
+    }
+}
+
+/// Most investor categories one token caps.
+pub const CATEGORY_LIMITS_MAX: usize = 8;
 
 record! {
     /// A token's compliance rules, checked on every transfer (L-1).
@@ -365,6 +384,9 @@ record! {
         /// sender, receiver and amount (`approve_transfer`), used once.
         #[serde(default)]
         pub transfer_approval: bool,
+        /// Caps by investor category; an identity in several has the lowest.
+        #[serde(default)]
+        pub category_limits: BoundedVec<CategoryLimit, CATEGORY_LIMITS_MAX>,
     }
 }
 

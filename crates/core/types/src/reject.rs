@@ -229,6 +229,8 @@ reject_codes! {
     InstructionClosed = 88, "INSTRUCTION_CLOSED", "the instruction was carried out, failed or was cancelled; create a new one";
     /// The instruction's deadline passed.
     InstructionExpired = 89, "INSTRUCTION_EXPIRED", "the instruction's deadline passed before every party affirmed it; create a new one";
+    /// An identity over its investor category's cap.
+    CategoryLimitExceeded = 90, "CATEGORY_LIMIT_EXCEEDED", "the receiving identity's investor category may hold no more of this token; lower the amount";
 }
 
 impl fmt::Display for RejectCode {

@@ -7,9 +7,9 @@ use axum::extract::{Path, Query, State};
 use std::sync::Arc;
 use tranche_api::node::{
     AssetView, At, AuditAnchorView, Balance, CustodialWallet, CustodyView, IssuanceRequestView,
-    IssuanceView, OfferingView, OrganisationView, OwnershipView, RevocationRequestView,
-    RevocationView, SubscriptionView, TokenKindView, TokenRecord, TokenView, TransferCheck,
-    WalletView,
+    IssuanceView, LockedUnits, OfferingView, OrganisationView, OwnershipView,
+    RevocationRequestView, RevocationView, SubscriptionView, TokenKindView, TokenRecord, TokenView,
+    TransferCheck, WalletView,
 };
 use tranche_api::ErrorBody;
 use tranche_ledger::{BlockContext, Ledger, Token, TokenKind};
@@ -93,6 +93,13 @@ pub(super) async fn wallet(
     let balances = ledger
         .balances_of(&address)
         .map(|(token, units)| Balance {
+            locked: ledger
+                .lockup(token, &address)
+                .filter(|l| view.time.date() < l.until)
+                .map(|l| LockedUnits {
+                    units: l.units,
+                    until: l.until,
+                }),
             token: token.clone(),
             units,
         })

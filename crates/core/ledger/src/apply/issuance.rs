@@ -289,6 +289,14 @@ pub(super) fn execute_issuance(
     }
     for a in allocations.iter() {
         tx.record(&token_id, None, a.wallet, a.amount, TransferKind::Issuance);
+        // The allocation's own lock-up (F5-6 terms): these units wait.
+        if let Some(until) = a.lockup_until.filter(|d| *d > tx.ctx.date()) {
+            let lockup = Lockup {
+                until,
+                units: a.amount,
+            };
+            state.lockups.insert((token_id.clone(), a.wallet), lockup);
+        }
     }
     state
         .issuances

@@ -5,7 +5,7 @@
 use crate::compliance::{balance, check, check_receiver, did_of, overflow, token, Mode};
 use crate::consent::{check_binding, check_custody_consent, did_key, did_of_key};
 use crate::state::{
-    Asset, Checkpoint, Claim, Custody, Distribution, Entitlement, Freeze, IssuanceRequest,
+    Asset, Checkpoint, Claim, Custody, Distribution, Entitlement, Freeze, IssuanceRequest, Lockup,
     Organisation, RevocationRequest, Roles, State, Token, TokenKind, Validator,
 };
 use crate::{reject, BlockContext, LedgerEvent, TransferKind, TransferRecord};
@@ -140,6 +140,9 @@ fn move_units(
     if !state.wallet_holds.is_empty() {
         clamp_holds(state, ctx, id, from);
     }
+    if !state.lockups.is_empty() {
+        clamp_lockup(state, ctx, id, from);
+    }
 }
 
 /// Adds units to a wallet, keeping the holder count.
@@ -175,6 +178,7 @@ struct Undo {
     /// The hold tables as they were (a copy costs nothing: they are
     /// persistent maps).
     holds: Option<(HoldsTable, WalletHoldsTable)>,
+    lockups: Option<crate::state::Table<(TokenId, WalletAddress), Lockup>>,
 }
 
 type HoldsTable = crate::state::Table<RequestId, crate::state::Hold>;
@@ -189,6 +193,7 @@ impl Undo {
         }
         if self.holds.is_none() {
             self.holds = Some((state.holds.clone(), state.wallet_holds.clone()));
+            self.lockups = Some(state.lockups.clone());
         }
         let freeze = state.freezes.get(&(id.clone(), *from)).cloned();
         self.freezes.push((id.clone(), *from, freeze));
@@ -204,6 +209,9 @@ impl Undo {
         if let Some((holds, listed)) = self.holds {
             state.holds = holds;
             state.wallet_holds = listed;
+        }
+        if let Some(lockups) = self.lockups {
+            state.lockups = lockups;
         }
         for (id, wallet, freeze) in self.freezes.into_iter().rev() {
             match freeze {
@@ -348,6 +356,27 @@ fn clamp_freeze(state: &mut State, token: &TokenId, wallet: &WalletAddress) {
         f.amount = f.amount.min(left);
     }
     tidy_freeze(state, token, wallet);
+}
+
+/// After units left `wallet`: a lock-up past its day is gone, and one the
+/// balance no longer covers (the agent took locked units) shrinks to it.
+fn clamp_lockup(state: &mut State, ctx: &BlockContext, token: &TokenId, wallet: &WalletAddress) {
+    let key = (token.clone(), *wallet);
+    let Some(l) = state.lockups.get(&key).cloned() else {
+        return;
+    };
+    let left = balance(state, token, wallet);
+    if l.until <= ctx.date() || left.is_zero() {
+        state.lockups.remove(&key);
+    } else if l.units > left {
+        state.lockups.insert(
+            key,
+            Lockup {
+                until: l.until,
+                units: left,
+            },
+        );
+    }
 }
 
 fn tidy_freeze(state: &mut State, token: &TokenId, wallet: &WalletAddress) {

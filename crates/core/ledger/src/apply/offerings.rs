@@ -66,6 +66,7 @@ pub(super) fn open_offering(
         allocations: BoundedVec(vec![Allocation {
             wallet: escrow_wallet(&p.offering),
             amount: p.amount,
+            lockup_until: None,
         }]),
         rules: p.rules.clone(),
     };

@@ -117,6 +117,12 @@ pub(super) fn execute_revocation(
     let redemption = r.redemption.clone();
     let rev = revocation_wallet(&id);
     for m in p.moves.iter() {
+        if m.lockup_until.is_some() {
+            return Err(reject(
+                RejectCode::InvalidField,
+                "a revocation's moves carry no lock-up",
+            ));
+        }
         check(
             state,
             tx.ctx,

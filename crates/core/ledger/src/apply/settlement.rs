@@ -171,6 +171,7 @@ pub(super) fn empty_rules() -> TokenRules {
         max_balance_per_identity: Units::ZERO,
         lockup_until: None,
         transfer_approval: false,
+        category_limits: BoundedVec::default(),
     }
 }
 

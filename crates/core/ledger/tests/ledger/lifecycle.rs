@@ -97,6 +97,7 @@ fn l2_rec6_every_path_out_of_a_revocation_wallet_is_locked() {
             moves: BoundedVec(vec![Allocation {
                 wallet: a.wallet(),
                 amount: Units(100),
+                lockup_until: None,
             }]),
         }),
     );
@@ -155,6 +156,7 @@ fn l2_rec6_every_path_out_of_a_revocation_wallet_is_locked() {
             moves: BoundedVec(vec![Allocation {
                 wallet: rev,
                 amount: Units(1),
+                lockup_until: None,
             }]),
         }),
         RejectCode::RevocationWalletLocked,

@@ -463,10 +463,12 @@ fn f5_10_a_redemption_pays_each_holder_in_the_transaction_that_revokes_its_units
                 Allocation {
                     wallet: a.wallet(),
                     amount: Units(600),
+                    lockup_until: None,
                 },
                 Allocation {
                     wallet: b.wallet(),
                     amount: Units(400),
+                    lockup_until: None,
                 },
             ]),
         }),
