@@ -40,6 +40,7 @@ fn setup(holders: usize) -> Result<(World, Vec<Person>)> {
         lockup_until: None,
         transfer_approval: false,
         category_limits: BoundedVec::default(),
+        transfer_limit: None,
     };
     let investors: Vec<(&Person, u128)> = people.iter().map(|p| (p, 1_000)).collect();
     world.issue("BENCH", &investors, rules);

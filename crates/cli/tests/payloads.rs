@@ -33,6 +33,11 @@ fn every_kind() -> Vec<Payload> {
             topic: ClaimTopic(1_001),
             max_per_identity: Units(100),
         }]),
+        transfer_limit: Some(TransferLimit {
+            max: Units(50),
+            period: LimitPeriod::Rolling,
+            days: 30,
+        }),
     };
     let allocations = AllocationsList::new(vec![Allocation {
         wallet,

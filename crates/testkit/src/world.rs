@@ -578,5 +578,6 @@ pub fn default_rules() -> TokenRules {
         lockup_until: None,
         transfer_approval: false,
         category_limits: BoundedVec::default(),
+        transfer_limit: None,
     }
 }

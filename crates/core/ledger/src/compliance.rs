@@ -7,7 +7,8 @@ use crate::address::revocation_wallet;
 use crate::state::{State, Token, TokenKind};
 use crate::{reject, BlockContext};
 use tranche_types::{
-    ClaimTopic, CountryCode, Did, RejectCode, Rejection, Role, TokenId, Units, WalletAddress,
+    ClaimTopic, CountryCode, Date, Did, LimitPeriod, RejectCode, Rejection, Role, TokenId, Units,
+    WalletAddress,
 };
 
 /// Who is moving the tokens, which decides which rules apply.
@@ -438,6 +439,23 @@ fn holder_rules(
                 ))?;
             }
         }
+        if let (Some(l), Ok(did)) = (limited(state, t, from), did_of(state, from)) {
+            let sent = sent_in_period(state, id, did, l, ctx.date());
+            let after = sent.checked_add(amount).ok_or_else(overflow)?;
+            if after > l.max {
+                let period = match l.period {
+                    LimitPeriod::Rolling => format!("the last {} days", l.days),
+                    LimitPeriod::CalendarMonth => "this calendar month".into(),
+                };
+                reasons.broken(reject(
+                    RejectCode::TransferLimitExceeded,
+                    format!(
+                        "{did} sent {sent} of {id} in {period}; with {amount} more it would pass its limit of {}",
+                        l.max
+                    ),
+                ))?;
+            }
+        }
         if t.rules.transfer_approval && approvals(state, id, from, to, amount) == 0 {
             reasons.broken(reject(
                 RejectCode::TransferNotApproved,
@@ -473,6 +491,52 @@ pub(crate) fn live_holds(
             sum.checked_add(h.amount)
                 .expect("holds never exceed the balance")
         })
+}
+
+/// Whether `t`'s transfer limit applies to what `from` sends: the token's
+/// agent (a wallet of its own key) is exempt.
+pub(crate) fn limited<'a>(
+    state: &State,
+    t: &'a Token,
+    from: &WalletAddress,
+) -> Option<&'a tranche_types::TransferLimit> {
+    let l = t.rules.transfer_limit.as_ref().filter(|_| rules_apply(t))?;
+    let agent = state.orgs.get(&t.issuer).map(|o| o.key.address());
+    (agent != Some(*from)).then_some(l)
+}
+
+/// The day a transfer limit's period starts on, for a transfer made today.
+pub(crate) fn period_start(l: &tranche_types::TransferLimit, today: Date) -> u32 {
+    let day = match l.period {
+        LimitPeriod::Rolling => today.0 - i32::from(l.days.max(1)) + 1,
+        LimitPeriod::CalendarMonth => {
+            let (y, m, _) = today.ymd();
+            Date::from_ymd(y, m, 1).map_or(today.0, |d| d.0)
+        }
+    };
+    u32::try_from(day).unwrap_or(0)
+}
+
+/// What `did` sent of `id` in the limit's period up to today.
+fn sent_in_period(
+    state: &State,
+    id: &TokenId,
+    did: &Did,
+    l: &tranche_types::TransferLimit,
+    today: Date,
+) -> Units {
+    let (from, to) = (period_start(l, today), day_number(today));
+    state
+        .sent_by_day
+        .range((id.clone(), did.clone(), from)..=(id.clone(), did.clone(), to))
+        .fold(Units::ZERO, |sum, (_, u)| {
+            sum.checked_add(*u).expect("what was sent fits the supply")
+        })
+}
+
+/// A day as the key of `sent_by_day` (block times are after 1970).
+pub(crate) fn day_number(d: Date) -> u32 {
+    u32::try_from(d.0).unwrap_or(0)
 }
 
 /// The agent's outstanding approvals of exactly this transfer.

@@ -379,6 +379,9 @@ tables! {
     instructions: RequestId => Instruction;
     /// Units locked up by their issuance allocation, by (token, wallet).
     lockups: (TokenId, WalletAddress) => Lockup;
+    /// Units each identity sent of a limited token, by (token, DID, day
+    /// since 1970); days older than the longest period are dropped.
+    sent_by_day: (TokenId, Did, u32) => Units;
 }
 
 /// The Merkle tree and what it last saw.

@@ -361,6 +361,32 @@ record! {
     }
 }
 
+unit_enum! {
+    /// The period a transfer limit counts over, in block time (UTC days).
+    pub enum LimitPeriod {
+        /// The last `days` days, today included.
+        Rolling = 1,
+        /// The calendar month so far.
+        CalendarMonth = 2,
+    }
+}
+
+/// The longest rolling period of a transfer limit, in days.
+pub const LIMIT_DAYS_MAX: u16 = 31;
+
+record! {
+    /// How much one identity may send of a token in a period: every holder
+    /// transfer from any of its wallets counts; the token's agent is exempt.
+    pub struct TransferLimit {
+        /// The most units sent in the period.
+        pub max: Units,
+        /// Rolling days or the calendar month.
+        pub period: LimitPeriod,
+        /// For a rolling period, its length in days (1 to 31).
+        pub days: u16,
+    }
+}
+
 /// Most investor categories one token caps.
 pub const CATEGORY_LIMITS_MAX: usize = 8;
 
@@ -387,6 +413,9 @@ record! {
         /// Caps by investor category; an identity in several has the lowest.
         #[serde(default)]
         pub category_limits: BoundedVec<CategoryLimit, CATEGORY_LIMITS_MAX>,
+        /// How much one identity may send in a period, if limited.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub transfer_limit: Option<TransferLimit>,
     }
 }
 

@@ -231,6 +231,8 @@ reject_codes! {
     InstructionExpired = 89, "INSTRUCTION_EXPIRED", "the instruction's deadline passed before every party affirmed it; create a new one";
     /// An identity over its investor category's cap.
     CategoryLimitExceeded = 90, "CATEGORY_LIMIT_EXCEEDED", "the receiving identity's investor category may hold no more of this token; lower the amount";
+    /// An identity over the token's transfer limit for the period.
+    TransferLimitExceeded = 91, "TRANSFER_LIMIT_EXCEEDED", "the sending identity has sent as much of this token as its rules allow in the period; wait for the period to move on or lower the amount";
 }
 
 impl fmt::Display for RejectCode {

@@ -178,6 +178,43 @@ pub(super) fn approve_transfer(
     Ok(())
 }
 
+/// Counts a holder transfer of `amount` from `from` against its identity's
+/// transfer limit, if the token has one, and drops the days no period
+/// reaches any more.
+pub(super) fn count_sent(
+    state: &mut State,
+    ctx: &BlockContext,
+    id: &TokenId,
+    from: &WalletAddress,
+    amount: Units,
+) {
+    let t = state.tokens.get(id).expect("the transfer was checked");
+    if crate::compliance::limited(state, t, from).is_none() {
+        return;
+    }
+    let did = state
+        .wallets
+        .get(from)
+        .expect("the sender is bound")
+        .clone();
+    let today = crate::compliance::day_number(ctx.date());
+    let key = (id.clone(), did.clone(), today);
+    let sent = state.sent_by_day.get(&key).copied().unwrap_or(Units::ZERO);
+    let sent = sent
+        .checked_add(amount)
+        .expect("what was sent fits the supply");
+    state.sent_by_day.insert(key, sent);
+    let oldest = today.saturating_sub(u32::from(LIMIT_DAYS_MAX));
+    let stale: Vec<_> = state
+        .sent_by_day
+        .range((id.clone(), did.clone(), 0)..(id.clone(), did, oldest))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in stale {
+        state.sent_by_day.remove(&k);
+    }
+}
+
 /// Uses one of the agent's approvals of this holder transfer if the token's
 /// rules require one (the check before found it). Returns the count it
 /// overwrote, for a settlement to put back if a later leg is refused.

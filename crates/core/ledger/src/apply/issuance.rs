@@ -150,8 +150,20 @@ pub(super) fn check_request(
     consistent_rules(&p.rules)
 }
 
-/// Rules that can be met: no country both allowed and denied.
+/// Rules that can be met: no country both allowed and denied, a transfer
+/// limit over 1 to 31 days.
 pub(super) fn consistent_rules(rules: &TokenRules) -> Result<(), Rejection> {
+    if let Some(l) = &rules.transfer_limit {
+        let days_ok = l.period != LimitPeriod::Rolling || (1..=LIMIT_DAYS_MAX).contains(&l.days);
+        if l.max.is_zero() || !days_ok {
+            return Err(reject(
+                RejectCode::InvalidField,
+                format!(
+                    "a transfer limit allows at least one unit over 1 to {LIMIT_DAYS_MAX} rolling days or the calendar month"
+                ),
+            ));
+        }
+    }
     if rules
         .allowed_countries
         .iter()

@@ -179,6 +179,7 @@ struct Undo {
     /// persistent maps).
     holds: Option<(HoldsTable, WalletHoldsTable)>,
     lockups: Option<crate::state::Table<(TokenId, WalletAddress), Lockup>>,
+    sent: Option<crate::state::Table<(TokenId, Did, u32), Units>>,
 }
 
 type HoldsTable = crate::state::Table<RequestId, crate::state::Hold>;
@@ -194,6 +195,7 @@ impl Undo {
         if self.holds.is_none() {
             self.holds = Some((state.holds.clone(), state.wallet_holds.clone()));
             self.lockups = Some(state.lockups.clone());
+            self.sent = Some(state.sent_by_day.clone());
         }
         let freeze = state.freezes.get(&(id.clone(), *from)).cloned();
         self.freezes.push((id.clone(), *from, freeze));
@@ -212,6 +214,9 @@ impl Undo {
         }
         if let Some(lockups) = self.lockups {
             state.lockups = lockups;
+        }
+        if let Some(sent) = self.sent {
+            state.sent_by_day = sent;
         }
         for (id, wallet, freeze) in self.freezes.into_iter().rev() {
             match freeze {

@@ -138,3 +138,92 @@ fn investor_categories_cap_what_an_identity_of_the_category_holds() {
         RejectCode::CategoryLimitExceeded,
     );
 }
+
+fn limited(period: LimitPeriod, days: u16) -> (World, Person, Person) {
+    let mut w = World::new();
+    let (a, b) = (Person::new(1), Person::new(2));
+    w.onboard(&a, "KR");
+    w.onboard(&b, "KR");
+    let mut rules = default_rules();
+    rules.transfer_limit = Some(TransferLimit {
+        max: Units(100),
+        period,
+        days,
+    });
+    w.issue("T", &[(&a, 600), (&b, 400)], rules);
+    (w, a, b)
+}
+
+#[test]
+fn transfer_limits_over_time_a_rolling_period_counts_every_wallet_of_the_identity() {
+    let (mut w, a, b) = limited(LimitPeriod::Rolling, 7);
+    // A second wallet of alice's identity, with tokens of its own.
+    let second = a.other_wallet(41);
+    w.ok(&w.tsp.clone(), Payload::RegisterWallet(second.binding()));
+    w.ok(&a.key, w.transfer("T", &second, 60));
+    w.advance_days(1);
+    w.ok(&second.key, w.transfer("T", &b, 40));
+    let r = w.rejects(
+        &a.key,
+        w.transfer("T", &b, 1),
+        RejectCode::TransferLimitExceeded,
+    );
+    assert!(r.message.contains("last 7 days"), "{r}");
+    // Bob's own limit is his.
+    w.ok(&b.key, w.transfer("T", &a, 100));
+    // Seven days after the first 60, they no longer count.
+    w.advance_days(6);
+    w.ok(&a.key, w.transfer("T", &b, 60));
+    w.rejects(
+        &a.key,
+        w.transfer("T", &b, 1),
+        RejectCode::TransferLimitExceeded,
+    );
+    // The token's agent is exempt: a wallet of its own key sends freely.
+    let agent_wallet = Person {
+        key: w.issuer.clone(),
+        ..Person::new(5)
+    };
+    w.onboard(&agent_wallet, "KR");
+    w.ok(
+        &w.issuer.clone(),
+        Payload::ForcedTransfer(ForcedTransfer {
+            token: id("T"),
+            from: b.wallet(),
+            to: agent_wallet.wallet(),
+            amount: Units(300),
+            reason: Memo::new("agent's inventory").unwrap(),
+        }),
+    );
+    w.ok(&w.issuer.clone(), w.transfer("T", &b, 250));
+    // A limit with no days is refused.
+    let mut bad = default_rules();
+    bad.transfer_limit = Some(TransferLimit {
+        max: Units(1),
+        period: LimitPeriod::Rolling,
+        days: 0,
+    });
+    w.rejects(
+        &w.issuer.clone(),
+        Payload::SetTokenRules(SetTokenRules {
+            token: id("T"),
+            rules: bad,
+        }),
+        RejectCode::InvalidField,
+    );
+}
+
+#[test]
+fn transfer_limits_over_time_a_calendar_month_starts_afresh() {
+    let (mut w, a, b) = limited(LimitPeriod::CalendarMonth, 0);
+    w.ctx.time = "2026-01-31T12:00:00Z".parse().unwrap();
+    w.ok(&a.key, w.transfer("T", &b, 100));
+    let r = w.rejects(
+        &a.key,
+        w.transfer("T", &b, 1),
+        RejectCode::TransferLimitExceeded,
+    );
+    assert!(r.message.contains("calendar month"), "{r}");
+    w.ctx.time = "2026-02-01T00:00:00Z".parse().unwrap();
+    w.ok(&a.key, w.transfer("T", &b, 100));
+}
