@@ -439,7 +439,7 @@ fn holder_rules(
                 ))?;
             }
         }
-        if let (Some(l), Ok(did)) = (limited(state, t, from), did_of(state, from)) {
+        if let Some((l, Ok(did))) = limited(state, t, from).map(|l| (l, did_of(state, from))) {
             let sent = sent_in_period(state, id, did, l, ctx.date());
             let after = sent.checked_add(amount).ok_or_else(overflow)?;
             if after > l.max {

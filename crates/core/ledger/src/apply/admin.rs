@@ -178,10 +178,44 @@ pub(super) fn approve_transfer(
     Ok(())
 }
 
+/// After a holder transfer: counts it against its identity's transfer
+/// limit if the token has one, and uses one of the agent's approvals of it
+/// if the token's rules require one (the check before found it). Returns the count it
+/// overwrote, for a settlement to put back if a later leg is refused.
+pub(super) fn use_approval(
+    state: &mut State,
+    ctx: &BlockContext,
+    id: &TokenId,
+    from: &WalletAddress,
+    to: &WalletAddress,
+    amount: Units,
+) -> Option<u32> {
+    let t = state.tokens.get(id).expect("the transfer was checked");
+    let limited = t.rules.transfer_limit.is_some();
+    let approved = t.rules.transfer_approval && !t.rules_suspended && t.kind != TokenKind::Cash;
+    if limited {
+        count_sent(state, ctx, id, from, amount);
+    }
+    if !approved {
+        return None;
+    }
+    let key = (id.clone(), *from, *to, amount);
+    let n = *state
+        .transfer_approvals
+        .get(&key)
+        .expect("the check found an approval");
+    if n > 1 {
+        state.transfer_approvals.insert(key, n - 1);
+    } else {
+        state.transfer_approvals.remove(&key);
+    }
+    Some(n)
+}
+
 /// Counts a holder transfer of `amount` from `from` against its identity's
 /// transfer limit, if the token has one, and drops the days no period
 /// reaches any more.
-pub(super) fn count_sent(
+fn count_sent(
     state: &mut State,
     ctx: &BlockContext,
     id: &TokenId,
@@ -213,31 +247,4 @@ pub(super) fn count_sent(
     for k in stale {
         state.sent_by_day.remove(&k);
     }
-}
-
-/// Uses one of the agent's approvals of this holder transfer if the token's
-/// rules require one (the check before found it). Returns the count it
-/// overwrote, for a settlement to put back if a later leg is refused.
-pub(super) fn use_approval(
-    state: &mut State,
-    id: &TokenId,
-    from: &WalletAddress,
-    to: &WalletAddress,
-    amount: Units,
-) -> Option<u32> {
-    let t = state.tokens.get(id).expect("the transfer was checked");
-    if !t.rules.transfer_approval || t.rules_suspended || t.kind == TokenKind::Cash {
-        return None;
-    }
-    let key = (id.clone(), *from, *to, amount);
-    let n = *state
-        .transfer_approvals
-        .get(&key)
-        .expect("the check found an approval");
-    if n > 1 {
-        state.transfer_approvals.insert(key, n - 1);
-    } else {
-        state.transfer_approvals.remove(&key);
-    }
-    Some(n)
 }

@@ -125,8 +125,7 @@ pub(super) fn custodial_transfer(
         Mode::Holder,
     )?;
     move_units(state, tx.ctx, &p.token, &from, &p.to, p.amount);
-    use_approval(state, &p.token, &from, &p.to, p.amount);
-    count_sent(state, tx.ctx, &p.token, &from, p.amount);
+    use_approval(state, tx.ctx, &p.token, &from, &p.to, p.amount);
     if let Some(c) = state.custody.get_mut(&from) {
         c.next_authorization = next + 1;
     }

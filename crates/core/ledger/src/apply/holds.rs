@@ -205,8 +205,7 @@ pub(super) fn execute_hold(
         return Err(r);
     }
     move_units(state, tx.ctx, &h.token, &h.wallet, &to, h.amount);
-    use_approval(state, &h.token, &h.wallet, &to, h.amount);
-    count_sent(state, tx.ctx, &h.token, &h.wallet, h.amount);
+    use_approval(state, tx.ctx, &h.token, &h.wallet, &to, h.amount);
     state.holds.get_mut(&p.hold).expect("found above").state = HoldState::Executed;
     let reference = Reference::new(p.hold.as_str()).expect("request ids are references");
     tx.record(&h.token, Some(h.wallet), to, h.amount, TransferKind::Holder)

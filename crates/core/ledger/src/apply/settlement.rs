@@ -154,8 +154,7 @@ pub(super) fn holder_legs(
         }
         undo.remember(state, &leg.token, &leg.from, &leg.to);
         move_units(state, ctx, &leg.token, &leg.from, &leg.to, leg.amount);
-        count_sent(state, ctx, &leg.token, &leg.from, leg.amount);
-        if let Some(n) = use_approval(state, &leg.token, &leg.from, &leg.to, leg.amount) {
+        if let Some(n) = use_approval(state, ctx, &leg.token, &leg.from, &leg.to, leg.amount) {
             let (id, from, to) = (leg.token.clone(), leg.from, leg.to);
             undo.approvals.push((id, from, to, leg.amount, n));
         }

@@ -7,8 +7,7 @@ pub(super) fn transfer(state: &mut State, tx: &mut Tx<'_>, p: &Transfer) -> Resu
     let from = tx.signer_wallet();
     check(state, ctx, &p.token, &from, &p.to, p.amount, Mode::Holder)?;
     move_units(state, tx.ctx, &p.token, &from, &p.to, p.amount);
-    use_approval(state, &p.token, &from, &p.to, p.amount);
-    count_sent(state, ctx, &p.token, &from, p.amount);
+    use_approval(state, ctx, &p.token, &from, &p.to, p.amount);
     tx.record(&p.token, Some(from), p.to, p.amount, TransferKind::Holder)
         .reference = p.reference.clone();
     Ok(())
