@@ -530,6 +530,10 @@ pub struct TokenRecord {
     /// Whether its agent suspended the rule checks.
     #[serde(default)]
     pub rules_suspended: bool,
+    /// Identities holding it in any of their wallets (what the maximum
+    /// number of holders counts).
+    #[serde(default)]
+    pub holder_identities: u32,
 }
 
 /// `GET /tokens/{token}`: the token, its supply and its revocation wallet.

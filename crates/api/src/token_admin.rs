@@ -32,6 +32,10 @@ pub struct TokenRulesView {
     /// The agent's outstanding approvals of transfers, when the rules
     /// require them.
     pub approvals: Vec<ApprovalView>,
+    /// Identities the agent exempted from the token's limits.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub exempt: Vec<tranche_types::Did>,
 }
 
 /// One earlier version of a token's rules.

@@ -41,6 +41,7 @@ fn setup(holders: usize) -> Result<(World, Vec<Person>)> {
         transfer_approval: false,
         category_limits: BoundedVec::default(),
         transfer_limit: None,
+        max_ownership_bps: 0,
     };
     let investors: Vec<(&Person, u128)> = people.iter().map(|p| (p, 1_000)).collect();
     world.issue("BENCH", &investors, rules);

@@ -92,6 +92,7 @@ fn build(holders: usize) -> Result<(Vec<u8>, Vec<Person>)> {
         transfer_approval: false,
         category_limits: BoundedVec::default(),
         transfer_limit: None,
+        max_ownership_bps: 0,
     };
     let investors: Vec<(&Person, u128)> = people.iter().map(|p| (p, 1_000)).collect();
     world.issue("T0", &investors, rules);

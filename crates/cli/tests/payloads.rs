@@ -38,6 +38,7 @@ fn every_kind() -> Vec<Payload> {
             period: LimitPeriod::Rolling,
             days: 30,
         }),
+        max_ownership_bps: 2_500,
     };
     let allocations = AllocationsList::new(vec![Allocation {
         wallet,
@@ -348,6 +349,11 @@ fn every_kind() -> Vec<Payload> {
         Payload::CancelInstruction(CancelInstruction {
             instruction: id("I-1"),
         }),
+        Payload::SetLimitExemption(SetLimitExemption {
+            token: id("T-1"),
+            did: did.clone(),
+            exempt: true,
+        }),
     ]
 }
 
@@ -410,6 +416,7 @@ fn kind(p: &Payload) -> &'static str {
         Payload::CreateInstruction(_) => "create_instruction",
         Payload::AffirmInstruction(_) => "affirm_instruction",
         Payload::CancelInstruction(_) => "cancel_instruction",
+        Payload::SetLimitExemption(_) => "set_limit_exemption",
     }
 }
 

@@ -579,5 +579,6 @@ pub fn default_rules() -> TokenRules {
         transfer_approval: false,
         category_limits: BoundedVec::default(),
         transfer_limit: None,
+        max_ownership_bps: 0,
     }
 }

@@ -141,7 +141,8 @@ pub enum BuildCommand {
     /// set_rule_checks, set_trusted_issuers, set_document, remove_document,
     /// approve_transfer, open_ballot, cast_vote, forced_moves, create_hold,
     /// execute_hold, release_hold, create_instruction, affirm_instruction,
-    /// cancel_instruction) and carries that kind's fields;
+    /// cancel_instruction, set_limit_exemption) and carries that kind's
+    /// fields;
     /// unknown fields are refused. See docs/ARCHITECTURE.md for what each does.
     /// Amounts are decimal strings of whole units ("15"), never JSON numbers.
     ///

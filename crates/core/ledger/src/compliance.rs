@@ -212,10 +212,19 @@ fn receiver_rules(
     if !rules_apply(t) {
         return Ok(());
     }
+    let exempt = |did: &Did| {
+        !state.limit_exemptions.is_empty()
+            && state
+                .limit_exemptions
+                .contains_key(&(id.clone(), did.clone()))
+    };
     let max = t.rules.max_balance_per_identity;
     let categories = &t.rules.category_limits;
-    if !max.is_zero() || !categories.is_empty() {
-        if let Ok(did) = did_of(state, to) {
+    // Issuance (no sender) is excepted from the ownership share, by rule.
+    let share = t.rules.max_ownership_bps.min(10_000);
+    let share = if from.is_some() { share } else { 0 };
+    if !max.is_zero() || !categories.is_empty() || share > 0 {
+        if let Some(did) = did_of(state, to).ok().filter(|d| !exempt(d)) {
             let mut held = Units::ZERO;
             let start = (did.clone(), WalletAddress([0; 20]));
             for ((d, w), ()) in state.did_wallets.range(start..) {
@@ -251,15 +260,47 @@ fn receiver_rules(
                     ),
                 ))?;
             }
+            let most = t.circulating().0.saturating_mul(u128::from(share)) / 10_000;
+            if share > 0 && after.0 > most {
+                reasons.broken(reject(
+                    RejectCode::OwnershipLimitExceeded,
+                    format!(
+                        "{did} would hold {after} of {id}'s {} circulating; at most {share} basis points ({most}) are allowed",
+                        t.circulating()
+                    ),
+                ))?;
+            }
         }
     }
-    if t.rules.max_holders > 0 && balance(state, id, to).is_zero() {
-        let sender_leaves = from.is_some_and(|f| balance(state, id, f) == amount);
-        if !sender_leaves && t.holders >= t.rules.max_holders {
-            reasons.broken(reject(
-                RejectCode::MaxHoldersReached,
-                format!("{id} has {} holders, its most", t.holders),
-            ))?;
+    // The holders counted are identities: a wallet of an identity that
+    // already holds adds none, and a sender's identity leaving makes room.
+    if t.rules.max_holders > 0 {
+        if let Some(did) = did_of(state, to).ok().filter(|d| !exempt(d)) {
+            let holds = |d: &Did| {
+                state
+                    .identity_holdings
+                    .get(&(id.clone(), d.clone()))
+                    .copied()
+                    .unwrap_or(0)
+            };
+            if holds(did) == 0 {
+                let sender_leaves = from.is_some_and(|f| {
+                    balance(state, id, f) == amount
+                        && state
+                            .wallets
+                            .get(f)
+                            .is_some_and(|d| d != did && holds(d) == 1)
+                });
+                if !sender_leaves && t.holder_identities >= t.rules.max_holders {
+                    reasons.broken(reject(
+                        RejectCode::MaxHoldersReached,
+                        format!(
+                            "{id} is held by {} identities, its most",
+                            t.holder_identities
+                        ),
+                    ))?;
+                }
+            }
         }
     }
     Ok(())
@@ -439,7 +480,7 @@ fn holder_rules(
                 ))?;
             }
         }
-        if let Some((l, Ok(did))) = limited(state, t, from).map(|l| (l, did_of(state, from))) {
+        if let Some((l, Ok(did))) = limited(state, id, t, from).map(|l| (l, did_of(state, from))) {
             let sent = sent_in_period(state, id, did, l, ctx.date());
             let after = sent.checked_add(amount).ok_or_else(overflow)?;
             if after > l.max {
@@ -494,15 +535,26 @@ pub(crate) fn live_holds(
 }
 
 /// Whether `t`'s transfer limit applies to what `from` sends: the token's
-/// agent (a wallet of its own key) is exempt.
+/// agent (a wallet of its own key) and identities it exempted are not held
+/// to it.
 pub(crate) fn limited<'a>(
     state: &State,
+    id: &TokenId,
     t: &'a Token,
     from: &WalletAddress,
 ) -> Option<&'a tranche_types::TransferLimit> {
     let l = t.rules.transfer_limit.as_ref().filter(|_| rules_apply(t))?;
     let agent = state.orgs.get(&t.issuer).map(|o| o.key.address());
-    (agent != Some(*from)).then_some(l)
+    if agent == Some(*from) {
+        return None;
+    }
+    let exempt = !state.limit_exemptions.is_empty()
+        && state.wallets.get(from).is_some_and(|did| {
+            state
+                .limit_exemptions
+                .contains_key(&(id.clone(), did.clone()))
+        });
+    (!exempt).then_some(l)
 }
 
 /// The day a transfer limit's period starts on, for a transfer made today.

@@ -698,6 +698,33 @@ impl Ledger {
                 );
             }
         }
+        // Holder identities: every wallet holding a token counts for the
+        // identity it is bound to, and each identity once.
+        let mut identities: std::collections::BTreeMap<(TokenId, Did), u32> = Default::default();
+        for ((token, wallet), _) in &s.balances {
+            if *wallet == apply::revocation_wallet(token) {
+                continue;
+            }
+            if let Some(did) = s.wallets.get(wallet) {
+                *identities.entry((token.clone(), did.clone())).or_default() += 1;
+            }
+        }
+        let kept: std::collections::BTreeMap<(TokenId, Did), u32> = s
+            .identity_holdings
+            .iter()
+            .map(|(k, n)| (k.clone(), *n))
+            .collect();
+        assert_eq!(
+            kept, identities,
+            "each identity's holding wallets are counted"
+        );
+        for (id, t) in &s.tokens {
+            let n = identities.keys().filter(|(tk, _)| tk == id).count();
+            assert_eq!(
+                n, t.holder_identities as usize,
+                "token {id}: holder identities"
+            );
+        }
         for ((token, wallet), l) in &s.lockups {
             let held = s
                 .balances

@@ -8,7 +8,7 @@ use crate::state::{
 };
 use crate::{compliance, BlockContext, Ledger};
 use tranche_types::{
-    BoundedVec, ClaimTopic, DocumentName, OrgId, Rejection, RequestId, TokenId, Units,
+    BoundedVec, ClaimTopic, Did, DocumentName, OrgId, Rejection, RequestId, TokenId, Units,
     WalletAddress, TRUSTED_ISSUERS_MAX,
 };
 
@@ -112,6 +112,17 @@ impl Ledger {
     /// A ballot and its tally, if there is one.
     pub fn ballot(&self, ballot: &RequestId) -> Option<&Ballot> {
         self.state().ballots.get(ballot)
+    }
+
+    /// The identities a token's agent exempted from its limits.
+    pub fn limit_exemptions<'a>(&'a self, token: &TokenId) -> impl Iterator<Item = &'a Did> + 'a {
+        let id = token.clone();
+        let first = Did::new("%").expect("'%' is the lowest DID character");
+        self.state()
+            .limit_exemptions
+            .range((id.clone(), first)..)
+            .take_while(move |((t, _), _)| *t == id)
+            .map(|((_, d), _)| d)
     }
 
     /// A settlement instruction, if there is one.

@@ -183,6 +183,9 @@ record! {
         pub rules_suspended: bool,
         /// Document changes so far (the length of its document history).
         pub document_changes: u64,
+        /// Identities (DIDs) with a balance in any of their wallets: what
+        /// the maximum number of holders counts, kept by the ledger.
+        pub holder_identities: u32,
     }
 }
 

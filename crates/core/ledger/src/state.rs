@@ -382,6 +382,10 @@ tables! {
     /// Units each identity sent of a limited token, by (token, DID, day
     /// since 1970); days older than the longest period are dropped.
     sent_by_day: (TokenId, Did, u32) => Units;
+    /// How many wallets of each identity hold each token (none: not kept).
+    identity_holdings: (TokenId, Did) => u32;
+    /// Identities the token's agent exempted from its limits.
+    limit_exemptions: (TokenId, Did) => bool;
 }
 
 /// The Merkle tree and what it last saw.
@@ -617,6 +621,7 @@ macro_rules! read_plain {
 }
 
 read_plain!(
+    bool,
     OrgId,
     PublicKey,
     Hash,

@@ -16,6 +16,8 @@ mod holds;
 mod instructions;
 #[path = "ledger/lifecycle.rs"]
 mod lifecycle;
+#[path = "ledger/limits.rs"]
+mod limits;
 #[path = "ledger/lockups.rs"]
 mod lockups;
 #[path = "ledger/offerings.rs"]

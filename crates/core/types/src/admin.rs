@@ -90,6 +90,20 @@ record! {
     }
 }
 
+record! {
+    /// The agent exempts an identity from the token's limits (holder count,
+    /// per-identity and category caps, ownership share, transfer limit), or
+    /// ends its exemption: e.g. a market maker, a treasury.
+    pub struct SetLimitExemption {
+        /// The token.
+        pub token: TokenId,
+        /// The identity.
+        pub did: crate::Did,
+        /// Exempt (true) or not.
+        pub exempt: bool,
+    }
+}
+
 /// Most choices on one ballot.
 pub const BALLOT_CHOICES_MAX: usize = 16;
 

@@ -3,8 +3,8 @@
 //! model (SERVICE_MODEL.md).
 
 use crate::admin::{
-    ApproveTransfer, CastVote, ForcedMoves, OpenBallot, RemoveDocument, SetDocument, SetRuleChecks,
-    SetTokenRules, SetTrustedIssuers,
+    ApproveTransfer, CastVote, ForcedMoves, OpenBallot, RemoveDocument, SetDocument,
+    SetLimitExemption, SetRuleChecks, SetTokenRules, SetTrustedIssuers,
 };
 use crate::aml::PublishAmlPolicy;
 use crate::codec::BoundedVec;
@@ -416,6 +416,11 @@ record! {
         /// How much one identity may send in a period, if limited.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub transfer_limit: Option<TransferLimit>,
+        /// The most one identity may hold as a share of the circulating
+        /// supply, in basis points, after a transfer (issuance and
+        /// redemption excepted); 0 means no limit.
+        #[serde(default)]
+        pub max_ownership_bps: u16,
     }
 }
 
@@ -870,5 +875,7 @@ tagged! {
         AffirmInstruction(AffirmInstruction) = 54,
         /// Cancel a settlement instruction.
         CancelInstruction(CancelInstruction) = 55,
+        /// Exempt an identity from a token's limits.
+        SetLimitExemption(SetLimitExemption) = 56,
     }
 }

@@ -233,6 +233,8 @@ reject_codes! {
     CategoryLimitExceeded = 90, "CATEGORY_LIMIT_EXCEEDED", "the receiving identity's investor category may hold no more of this token; lower the amount";
     /// An identity over the token's transfer limit for the period.
     TransferLimitExceeded = 91, "TRANSFER_LIMIT_EXCEEDED", "the sending identity has sent as much of this token as its rules allow in the period; wait for the period to move on or lower the amount";
+    /// An identity over the token's ownership share.
+    OwnershipLimitExceeded = 92, "OWNERSHIP_LIMIT_EXCEEDED", "the receiving identity would own a larger share of the supply than the token's rules allow; lower the amount";
 }
 
 impl fmt::Display for RejectCode {

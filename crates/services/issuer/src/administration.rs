@@ -46,6 +46,7 @@ fn token_of(p: &Payload) -> Option<&TokenId> {
         Payload::SetFrozen(p) => &p.token,
         Payload::FreezePartial(p) => &p.token,
         Payload::OpenBallot(p) => &p.token,
+        Payload::SetLimitExemption(p) => &p.token,
         Payload::ForcedTransfer(p) => &p.token,
         Payload::ForcedMoves(p) => &p.moves.first()?.token,
         _ => return None,
@@ -85,6 +86,12 @@ pub(crate) fn describe(p: &Payload) -> String {
             format!("{} of {} frozen in {}", p.amount, p.token, p.wallet)
         }
         Payload::OpenBallot(p) => format!("ballot {} of {} opened", p.ballot, p.token),
+        Payload::SetLimitExemption(p) if p.exempt => {
+            format!("{} exempted from the limits of {}", p.did, p.token)
+        }
+        Payload::SetLimitExemption(p) => {
+            format!("{}'s exemption from the limits of {} ended", p.did, p.token)
+        }
         Payload::ForcedTransfer(p) => format!(
             "{} {} moved by force from {} to {}",
             p.amount, p.token, p.from, p.to

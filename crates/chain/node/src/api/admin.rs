@@ -142,6 +142,7 @@ pub(super) async fn token_rules(
                 remaining,
             })
             .collect(),
+        exempt: l.limit_exemptions(&token).cloned().collect(),
         token,
     };
     at(&view, answer)

@@ -158,6 +158,7 @@ pub(super) fn token_record(t: &Token) -> TokenRecord {
         rules_version: t.rules_version,
         rules_since: t.rules_since,
         rules_suspended: t.rules_suspended,
+        holder_identities: t.holder_identities,
     }
 }
 

@@ -151,6 +151,23 @@ fn record_document(
     Ok(())
 }
 
+pub(super) fn set_limit_exemption(
+    state: &mut State,
+    tx: &mut Tx<'_>,
+    p: &SetLimitExemption,
+) -> Result<(), Rejection> {
+    let agent = agent_of(state, &tx.stx.tx.signer, &p.token)?;
+    let key = (p.token.clone(), p.did.clone());
+    if p.exempt {
+        state.limit_exemptions.insert(key, true);
+    } else {
+        state.limit_exemptions.remove(&key);
+    }
+    let action = if p.exempt { "exempt" } else { "unexempt" };
+    tx.events.push(agent_event(&p.token, agent, action));
+    Ok(())
+}
+
 pub(super) fn approve_transfer(
     state: &mut State,
     tx: &mut Tx<'_>,
@@ -223,7 +240,7 @@ fn count_sent(
     amount: Units,
 ) {
     let t = state.tokens.get(id).expect("the transfer was checked");
-    if crate::compliance::limited(state, t, from).is_none() {
+    if crate::compliance::limited(state, id, t, from).is_none() {
         return;
     }
     let did = state

@@ -281,6 +281,7 @@ pub(super) fn execute_issuance(
         rules_since: tx.ctx.height,
         rules_suspended: false,
         document_changes: 0,
+        holder_identities: 0,
     };
     // Every investor must pass the token's rules on what they receive in
     // total: each allocation is checked against the state the allocations
@@ -292,6 +293,7 @@ pub(super) fn execute_issuance(
         let t = state.tokens.get(&token_id).expect("inserted above");
         if let Err(r) = check_receiver(state, tx.ctx, &token_id, t, None, &a.wallet, a.amount) {
             for earlier in &allocations[..n] {
+                identity_holding(state, &token_id, &earlier.wallet, false);
                 set_balance(state, &token_id, &earlier.wallet, Units::ZERO);
             }
             state.tokens.remove(&token_id);

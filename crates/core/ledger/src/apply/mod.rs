@@ -136,6 +136,7 @@ fn move_units(
     let t = state.tokens.get_mut(id).expect("the token was checked");
     if from_after.is_zero() && *from != rev {
         t.holders -= 1;
+        identity_holding(state, id, from, false);
     }
     if !state.wallet_holds.is_empty() {
         clamp_holds(state, ctx, id, from);
@@ -154,6 +155,36 @@ fn credit(state: &mut State, id: &TokenId, to: &WalletAddress, amount: Units) {
     set_balance(state, id, to, after);
     if before.is_zero() && *to != revocation_wallet(id) {
         state.tokens.get_mut(id).expect("the token exists").holders += 1;
+        identity_holding(state, id, to, true);
+    }
+}
+
+/// Keeps the count of identities holding `id` as `wallet` starts (`gains`)
+/// or stops holding it: an identity counts while any of its wallets holds.
+/// Wallets bound to nobody (escrows, pools) count for no identity.
+fn identity_holding(state: &mut State, id: &TokenId, wallet: &WalletAddress, gains: bool) {
+    let Some(did) = state.wallets.get(wallet).cloned() else {
+        return;
+    };
+    let key = (id.clone(), did);
+    let n = state.identity_holdings.get(&key).copied().unwrap_or(0);
+    let t = state.tokens.get_mut(id).expect("the token exists");
+    let n = if gains {
+        if n == 0 {
+            t.holder_identities += 1;
+        }
+        n + 1
+    } else {
+        if n == 1 {
+            t.holder_identities -= 1;
+        }
+        n.checked_sub(1)
+            .expect("a wallet that held counted for its identity")
+    };
+    if n == 0 {
+        state.identity_holdings.remove(&key);
+    } else {
+        state.identity_holdings.insert(key, n);
     }
 }
 
@@ -172,13 +203,14 @@ fn set_balance(state: &mut State, id: &TokenId, w: &WalletAddress, units: Units)
 #[derive(Default)]
 struct Undo {
     balances: Vec<(TokenId, WalletAddress, Units)>,
-    holders: Vec<(TokenId, u32)>,
+    holders: Vec<(TokenId, u32, u32)>,
     approvals: Vec<(TokenId, WalletAddress, WalletAddress, Units, u32)>,
     freezes: Vec<(TokenId, WalletAddress, Option<Freeze>)>,
     /// The hold tables as they were (a copy costs nothing: they are
     /// persistent maps).
     holds: Option<(HoldsTable, WalletHoldsTable)>,
     lockups: Option<crate::state::Table<(TokenId, WalletAddress), Lockup>>,
+    identities: Option<crate::state::Table<(TokenId, Did), u32>>,
     sent: Option<crate::state::Table<(TokenId, Did, u32), Units>>,
 }
 
@@ -195,12 +227,14 @@ impl Undo {
         if self.holds.is_none() {
             self.holds = Some((state.holds.clone(), state.wallet_holds.clone()));
             self.lockups = Some(state.lockups.clone());
+            self.identities = Some(state.identity_holdings.clone());
             self.sent = Some(state.sent_by_day.clone());
         }
         let freeze = state.freezes.get(&(id.clone(), *from)).cloned();
         self.freezes.push((id.clone(), *from, freeze));
-        let holders = state.tokens.get(id).expect("the token was checked").holders;
-        self.holders.push((id.clone(), holders));
+        let t = state.tokens.get(id).expect("the token was checked");
+        self.holders
+            .push((id.clone(), t.holders, t.holder_identities));
     }
 
     /// Puts back everything remembered, the oldest value last.
@@ -215,6 +249,9 @@ impl Undo {
         if let Some(lockups) = self.lockups {
             state.lockups = lockups;
         }
+        if let Some(identities) = self.identities {
+            state.identity_holdings = identities;
+        }
         if let Some(sent) = self.sent {
             state.sent_by_day = sent;
         }
@@ -227,12 +264,10 @@ impl Undo {
         for (id, from, to, amount, n) in self.approvals.into_iter().rev() {
             state.transfer_approvals.insert((id, from, to, amount), n);
         }
-        for (id, holders) in self.holders.into_iter().rev() {
-            state
-                .tokens
-                .get_mut(&id)
-                .expect("the token was checked")
-                .holders = holders;
+        for (id, holders, identities) in self.holders.into_iter().rev() {
+            let t = state.tokens.get_mut(&id).expect("the token was checked");
+            t.holders = holders;
+            t.holder_identities = identities;
         }
     }
 }
@@ -499,5 +534,6 @@ pub(crate) fn execute(
         Payload::CreateInstruction(p) => create_instruction(state, &mut tx, p),
         Payload::AffirmInstruction(p) => affirm_instruction(state, &mut tx, p),
         Payload::CancelInstruction(p) => cancel_instruction(state, &mut tx, p),
+        Payload::SetLimitExemption(p) => set_limit_exemption(state, &mut tx, p),
     }
 }

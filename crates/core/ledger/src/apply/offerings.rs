@@ -155,6 +155,7 @@ fn provisional_token(o: &Offering) -> Token {
         rules_since: 0,
         rules_suspended: false,
         document_changes: 0,
+        holder_identities: 0,
     }
 }
 

@@ -58,6 +58,7 @@ pub(super) fn issue_cash_token(
             rules_since: ctx.height,
             rules_suspended: false,
             document_changes: 0,
+            holder_identities: 0,
         },
     );
     Ok(())
@@ -173,6 +174,7 @@ pub(super) fn empty_rules() -> TokenRules {
         transfer_approval: false,
         category_limits: BoundedVec::default(),
         transfer_limit: None,
+        max_ownership_bps: 0,
     }
 }
 
