@@ -274,8 +274,20 @@ check "the pre-check of 700, more than she holds" INSUFFICIENT_BALANCE,TRANSFER_
 administer "$RUN-approve" "{\"type\":\"approve_transfer\",\"token\":\"$TOKEN\",\"from\":\"$ALICE\",\"to\":\"$BOB\",\"amount\":\"10\"}"
 check "the pre-check once approved" none "$(pre_check "$ALICE" "$BOB" 10)"
 administer "$RUN-no-approvals" "{\"type\":\"set_token_rules\",\"token\":\"$TOKEN\",\"rules\":$RULES}}"
-check "the rules' earlier versions kept" 2 "$("$TRANCHE" query rules "$TOKEN" | field 'len(d["data"]["earlier"])')"
 check "the pre-check of another transfer" none "$(pre_check "$ALICE" "$CAROL" 5)"
+ALICE_DID=$(did alice-id)
+administer "$RUN-limits" "{\"type\":\"set_token_rules\",\"token\":\"$TOKEN\",\"rules\":$RULES,\"transfer_limit\":{\"max\":\"5\",\"period\":\"rolling\",\"days\":1},\"max_ownership_bps\":6000}}"
+check "the pre-check over alice's daily transfer limit" TRANSFER_LIMIT_EXCEEDED "$(pre_check "$ALICE" "$BOB" 6)"
+check "the pre-check over alice's 60 % share of the supply" OWNERSHIP_LIMIT_EXCEEDED "$(pre_check "$CAROL" "$ALICE" 1)"
+administer "$RUN-exempt" "{\"type\":\"set_limit_exemption\",\"token\":\"$TOKEN\",\"did\":\"$ALICE_DID\",\"exempt\":true}"
+check "the pre-check once alice is exempt" none "$(pre_check "$ALICE" "$BOB" 6)"
+administer "$RUN-trusted" "{\"type\":\"set_trusted_issuers\",\"token\":\"$TOKEN\",\"topic\":1,\"issuers\":[\"devnet-kyc\"]}"
+administer "$RUN-suspend" "{\"type\":\"set_rule_checks\",\"token\":\"$TOKEN\",\"suspended\":true}"
+check "the rule checks suspended" "True devnet-kyc $ALICE_DID" "$("$TRANCHE" query rules "$TOKEN" | field '" ".join([str(d["data"]["suspended"]), d["data"]["trusted_issuers"][0]["issuers"][0], d["data"]["exempt"][0]])')"
+check "the pre-check while suspended" none "$(pre_check "$BOB" "$CAROL" 6)"
+administer "$RUN-resume" "{\"type\":\"set_rule_checks\",\"token\":\"$TOKEN\",\"suspended\":false}"
+administer "$RUN-no-limits" "{\"type\":\"set_token_rules\",\"token\":\"$TOKEN\",\"rules\":$RULES}}"
+check "the rules' earlier versions kept" 4 "$("$TRANCHE" query rules "$TOKEN" | field 'len(d["data"]["earlier"])')"
 
 echo "== SR-3 Alice hands the custodian her consent; its service opens her custodial wallet; she deposits 100 tokens into it"
 login "$CUSTODIAN" alice-id alice-cus kyc-alice
