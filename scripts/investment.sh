@@ -286,8 +286,13 @@ administer "$RUN-suspend" "{\"type\":\"set_rule_checks\",\"token\":\"$TOKEN\",\"
 check "the rule checks suspended" "True devnet-kyc $ALICE_DID" "$("$TRANCHE" query rules "$TOKEN" | field '" ".join([str(d["data"]["suspended"]), d["data"]["trusted_issuers"][0]["issuers"][0], d["data"]["exempt"][0]])')"
 check "the pre-check while suspended" none "$(pre_check "$BOB" "$CAROL" 6)"
 administer "$RUN-resume" "{\"type\":\"set_rule_checks\",\"token\":\"$TOKEN\",\"suspended\":false}"
+administer "$RUN-seize" "{\"type\":\"forced_moves\",\"moves\":[{\"token\":\"$TOKEN\",\"from\":\"$CAROL\",\"to\":\"$BOB\",\"amount\":\"1\"},{\"token\":\"$TOKEN\",\"from\":\"$BOB\",\"to\":\"$CAROL\",\"amount\":\"1\"}],\"reason\":\"seized and returned in one step (a court order, then its reversal)\"}"
+check "carol holds her token again" 1 "$(units "$CAROL")"
+send devnet-kyc "{\"type\":\"add_claim\",\"did\":\"$(did bob-id)\",\"topic\":1001,\"country\":null,\"digest\":\"$(printf 'retail %s' "$RUN" | sha256sum | cut -d' ' -f1)\",\"expiry_date\":\"2030-12-31\"}"
+administer "$RUN-retail" "{\"type\":\"set_token_rules\",\"token\":\"$TOKEN\",\"rules\":$RULES,\"category_limits\":[{\"topic\":1001,\"max_per_identity\":\"400\"}]}}"
+check "the pre-check over bob's retail cap" CATEGORY_LIMIT_EXCEEDED "$(pre_check "$ALICE" "$BOB" 2)"
 administer "$RUN-no-limits" "{\"type\":\"set_token_rules\",\"token\":\"$TOKEN\",\"rules\":$RULES}}"
-check "the rules' earlier versions kept" 4 "$("$TRANCHE" query rules "$TOKEN" | field 'len(d["data"]["earlier"])')"
+check "the rules' earlier versions kept" 5 "$("$TRANCHE" query rules "$TOKEN" | field 'len(d["data"]["earlier"])')"
 
 echo "== SR-3 Alice hands the custodian her consent; its service opens her custodial wallet; she deposits 100 tokens into it"
 login "$CUSTODIAN" alice-id alice-cus kyc-alice
@@ -451,11 +456,11 @@ check "the revocation wallet holds what was revoked" 1000 "$(units "$REVOCATION_
 echo "== C-3/F6-9 the regulator reads the transfers from its own node"
 caught_up "$REGULATOR_NODE"
 "$TRANCHE" query transfers --token "$TOKEN" --node "$REGULATOR_NODE" > "$WORK/transfers.json"
-# Three issuances, the entrusting, the custodial move, two transfers, two
-# settlement legs, the deposit at the exchange and the trade's settlement,
-# and five revocations.
-check "transfers of $TOKEN seen by the regulator's node" 16 "$(field 'len(d["data"]["transfers"])' < "$WORK/transfers.json")"
-check "their kinds" "issuance,issuance,issuance,holder,custodial,holder,holder,settlement,settlement,holder,settlement,revocation,revocation,revocation,revocation,revocation" \
+# Three issuances, the agent's seizing and returning, the entrusting, the
+# custodial move, two transfers, two settlement legs, the deposit at the
+# exchange and the trade's settlement, and five revocations.
+check "transfers of $TOKEN seen by the regulator's node" 18 "$(field 'len(d["data"]["transfers"])' < "$WORK/transfers.json")"
+check "their kinds" "issuance,issuance,issuance,forced,forced,holder,custodial,holder,holder,settlement,settlement,holder,settlement,revocation,revocation,revocation,revocation,revocation" \
   "$(field '",".join(t["kind"] for t in d["data"]["transfers"])' < "$WORK/transfers.json")"
 
 echo "== REC-9 the issuer's, the TSP's and the custodian's audit logs, exported, verify against their anchors on chain"

@@ -125,7 +125,8 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
     assert!(stdout.contains("investment scenario complete"));
 
     // The live stream saw every movement of the scenario's token, in
-    // order: three issuances, the entrusting, the custodial move, two
+    // order: three issuances, the agent's seizing and returning of one unit
+    // (one transaction), the entrusting, the custodial move, two
     // holder transfers, two settlement legs, the deposit at the exchange and
     // the trade's settlement, and five revocations (the deposit token's moves
     // are streamed too, and left aside here).
@@ -143,8 +144,8 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
             .collect()
     };
     wait_for(
-        "the watcher to see the scenario's sixteen transfers",
-        || streamed().len() >= 16,
+        "the watcher to see the scenario's eighteen transfers",
+        || streamed().len() >= 18,
     );
     let streamed = streamed();
     let kinds: Vec<&str> = streamed
@@ -157,6 +158,8 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
             "issuance",
             "issuance",
             "issuance",
+            "forced",
+            "forced",
             "holder",
             "custodial",
             "holder",
@@ -176,7 +179,7 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
         |e| e["transfer"]["token"] == streamed[0]["transfer"]["token"]
             && e["state_root"].is_string()
     ));
-    let revocation = &streamed[15]["transfer"];
+    let revocation = &streamed[17]["transfer"];
     assert_eq!(revocation["amount"], "1", "carol's one token, revoked last");
     // The names, address and asset description the scenario gave the
     // services are in no chain data, no service log and no database but

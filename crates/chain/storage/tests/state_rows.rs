@@ -88,12 +88,19 @@ fn the_rows_of_a_state_rebuild_it_and_its_changes_turn_one_state_into_the_next()
         .map(|r| ((r.table, r.key), r.value.unwrap()))
         .collect();
     let changes = w.ledger.state().changes_since(before.state());
-    // The transfer changed the sender's nonce, two balances (one removed)
-    // and the token's holder count: four records, whatever the state holds.
+    // The transfer changed the sender's nonce, two balances (one removed),
+    // the token's holder counts and the sender's identity's holding (gone):
+    // five records, whatever the state holds.
     let tables: Vec<&str> = changes.iter().map(|r| r.table).collect();
     assert_eq!(
         tables,
-        ["nonces", "tokens", "balances", "balances"],
+        [
+            "nonces",
+            "tokens",
+            "balances",
+            "balances",
+            "identity_holdings"
+        ],
         "{changes:?}"
     );
     assert!(changes.iter().any(|r| r.value.is_none()));
