@@ -25,6 +25,7 @@ mod market;
 mod payload;
 mod records;
 mod reject;
+mod rules;
 mod time;
 mod tx;
 
@@ -49,6 +50,7 @@ pub use market::*;
 pub use payload::*;
 pub use records::{IssuanceCheck, RevocationCheck, TokenSupply, TransferKind, TransferRecord};
 pub use reject::{RejectCode, Rejection};
+pub use rules::*;
 pub use time::{Date, DateError, Timestamp, TimestampError, MS_PER_DAY};
 pub use tx::{SignedTransaction, Transaction, TX_BYTES_MAX};
 
