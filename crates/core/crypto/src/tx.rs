@@ -156,7 +156,9 @@ impl TxVerifier {
     /// canonical `s`, any encoding of `R` that decompresses), taking the
     /// remembered signer points instead of decompressing every key again:
     /// with one signature per signer, that halves the decompressions, which
-    /// cost about as much as the rest of the check.
+    /// cost about as much as the rest of the check. `tests/batch.rs` holds it
+    /// to the library's own single and batch verdicts over thousands of
+    /// adversarial batches.
     #[allow(non_snake_case)] // the names of the equation
     pub fn verify_batch<'a>(
         &mut self,
