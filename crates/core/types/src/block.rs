@@ -273,14 +273,37 @@ impl Read for Block {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
         let header = BlockHeader::read_cfg(buf, &())?;
-        let txs = Vec::<SignedTransaction>::read_cfg(buf, &((0..=BLOCK_TXS_MAX).into(), ()))?;
-        let evidence = Vec::<Evidence>::read_cfg(buf, &((0..=BLOCK_EVIDENCE_MAX).into(), ()))?;
+        let txs = read_counted(buf, BLOCK_TXS_MAX, SIGNED_TX_BYTES_MIN)?;
+        let evidence = read_counted(buf, BLOCK_EVIDENCE_MAX, EVIDENCE_BYTES_MIN)?;
         Ok(Self {
             header,
             txs,
             evidence,
         })
     }
+}
+
+/// Fewer bytes than any signed transaction takes: its signature, signer,
+/// nonce and expiry alone.
+const SIGNED_TX_BYTES_MIN: usize = 64 + 32 + 8 + 8;
+/// Fewer bytes than any piece of evidence takes: offender, epoch and view.
+const EVIDENCE_BYTES_MIN: usize = 32 + 8 + 8;
+
+/// Reads a count (at most `max`) and that many values, reserving room only
+/// for as many as the bytes left could hold (each takes at least
+/// `bytes_min`): a peer's message claiming a large count in a few bytes
+/// costs an allocation in proportion to its size, not to the count.
+fn read_counted<T: Read<Cfg = ()>>(
+    buf: &mut impl Buf,
+    max: usize,
+    bytes_min: usize,
+) -> Result<Vec<T>, CodecError> {
+    let len = usize::read_cfg(buf, &(0..=max).into())?;
+    let mut values = Vec::with_capacity(len.min(buf.remaining() / bytes_min));
+    for _ in 0..len {
+        values.push(T::read_cfg(buf, &())?);
+    }
+    Ok(values)
 }
 
 /// What became of a transaction in a block.

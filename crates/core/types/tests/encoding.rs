@@ -239,6 +239,37 @@ proptest! {
         }
     }
 
+    /// The node API's bodies (a transaction, a batch of them) as JSON from
+    /// a client: mutated, cut short or arbitrary, they parse or are refused,
+    /// never panic; what parses is a value that prints and parses back.
+    #[test]
+    fn mutated_json_bodies_never_panic(
+        tx in arb_tx(),
+        changes in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        cut in any::<prop::sample::Index>(),
+        noise in proptest::collection::vec(any::<u8>(), 0..256),
+    ) {
+        let stx = SignedTransaction { tx, signature: Signature([1; 64]) };
+        let mut json = serde_json::to_vec(&vec![stx.clone(), stx.clone()]).unwrap();
+        for (at, byte) in changes {
+            let i = at.index(json.len());
+            json[i] = byte;
+        }
+        let single = serde_json::to_vec(&stx).unwrap();
+        let cut_single = &single[..cut.index(single.len())];
+        for body in [&json[..], cut_single, &noise[..]] {
+            if let Ok(batch) = serde_json::from_slice::<Vec<SignedTransaction>>(body) {
+                let again = serde_json::to_vec(&batch).unwrap();
+                prop_assert_eq!(serde_json::from_slice::<Vec<SignedTransaction>>(&again).unwrap(), batch);
+            }
+            if let Ok(one) = serde_json::from_slice::<SignedTransaction>(body) {
+                let again = serde_json::to_vec(&one).unwrap();
+                prop_assert_eq!(serde_json::from_slice::<SignedTransaction>(&again).unwrap(), one);
+            }
+        }
+        prop_assert!(serde_json::from_slice::<SignedTransaction>(cut_single).is_err());
+    }
+
     #[test]
     fn truncated_transactions_are_refused(tx in arb_tx(), at in any::<prop::sample::Index>()) {
         let bytes = SignedTransaction { tx, signature: Signature([1; 64]) }.to_bytes();

@@ -590,44 +590,25 @@ where
                 }
             },
             Ok((peer, bytes)) = self.blocks_in.recv() else break => {
-                let bytes = bytes.as_ref();
-                match bytes.split_first() {
-                    Some((&TAG_BLOCK, rest)) => {
-                        if let Ok(block) = Block::from_bytes(rest) {
-                            if block.header.height > self.base_tip.height {
-                                tracing::debug!(
-                                    height = block.header.height,
-                                    txs = block.txs.len(),
-                                    since_made_ms = since(block.header.time, self.context.current()),
-                                    "block received"
-                                );
-                                let digest = digest_of(&block.hash());
-                                self.received.insert(digest, block);
-                                self.finalize();
-                                self.retry_waiting();
-                            }
-                        }
+                match wire::parse(bytes.as_ref()) {
+                    Some(Inbound::Block(block)) if block.header.height > self.base_tip.height => {
+                        tracing::debug!(
+                            height = block.header.height,
+                            txs = block.txs.len(),
+                            since_made_ms = since(block.header.time, self.context.current()),
+                            "block received"
+                        );
+                        let digest = digest_of(&block.hash());
+                        self.received.insert(digest, *block);
+                        self.finalize();
+                        self.retry_waiting();
                     }
-                    Some((&TAG_TXS, rest)) => self.receive_txs(rest),
-                    Some((&TAG_REQUEST, rest)) => {
-                        if let Some((digest, floor)) = rest.split_first_chunk::<32>() {
-                            if let Ok(floor) = <[u8; 8]>::try_from(floor) {
-                                self.answer(
-                                    peer,
-                                    commonware_cryptography::sha256::Digest(*digest),
-                                    u64::from_be_bytes(floor),
-                                );
-                            }
-                        }
-                    }
-                    Some((&TAG_SYNC, rest)) => {
-                        if let Ok(arr) = <[u8; 8]>::try_from(rest) {
-                            self.answer_sync(peer, u64::from_be_bytes(arr));
-                        }
-                    }
-                    Some((&TAG_CERTIFICATE, rest)) => self.receive_certificate(rest),
-                    // Anything else is noise from a faulty peer.
-                    _ => {}
+                    Some(Inbound::Txs(txs)) => self.receive_txs(txs),
+                    Some(Inbound::Request { digest, floor }) => self.answer(peer, digest, floor),
+                    Some(Inbound::Sync(from)) => self.answer_sync(peer, from),
+                    Some(Inbound::Certificate(rest)) => self.receive_certificate(rest),
+                    // A block already final here, or noise from a faulty peer.
+                    Some(Inbound::Block(_)) | None => {}
                 }
             },
             Some(Submission { txs, response }) = self.submissions.recv() else break => {

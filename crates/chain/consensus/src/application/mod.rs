@@ -46,7 +46,7 @@ mod actor;
 mod evidence;
 mod ingress;
 mod peers;
-mod wire;
+pub mod wire;
 
 pub use evidence::{evidence_holds, evidence_of};
 use ingress::Submission;

@@ -174,23 +174,7 @@ where
     }
 
     /// Admits the transactions a peer passed on; never passes them on again.
-    /// Stops at the first malformed frame (a faulty peer).
-    pub(super) fn receive_txs(&mut self, mut rest: &[u8]) {
-        let mut txs = Vec::new();
-        for _ in 0..GOSSIP_BATCH_MAX {
-            let Some((len, tail)) = rest.split_first_chunk::<4>() else {
-                break;
-            };
-            let len = u32::from_be_bytes(*len) as usize;
-            if len > tranche_types::TX_BYTES_MAX || len > tail.len() {
-                break;
-            }
-            let (bytes, tail) = tail.split_at(len);
-            rest = tail;
-            if let Ok(tx) = SignedTransaction::from_bytes(bytes) {
-                txs.push(tx);
-            }
-        }
+    pub(super) fn receive_txs(&mut self, txs: Vec<SignedTransaction>) {
         if self.admit(txs, false).iter().any(Result::is_ok) {
             self.propose_pending();
         }
