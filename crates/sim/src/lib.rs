@@ -5,11 +5,8 @@
 use commonware_cryptography::{ed25519, Signer as _};
 pub use commonware_p2p::simulated::Link;
 use commonware_p2p::simulated::{self, Network};
-use commonware_runtime::{
-    deterministic, Clock as _, Quota, Runner as _, Spawner as _, Supervisor as _,
-};
+use commonware_runtime::{deterministic, Clock as _, Quota, Runner as _, Supervisor as _};
 use commonware_utils::channel::mpsc;
-use commonware_utils::ordered::Set;
 use commonware_utils::{NZUsize, NZU32};
 
 /// A link between every pair of validators: `latency_ms` give or take
@@ -27,27 +24,29 @@ pub fn link(latency_ms: u64, jitter_ms: u64, loss_percent: u8) -> Link {
 }
 use std::time::{Duration, UNIX_EPOCH};
 use tranche_block::Tip;
-use tranche_consensus::{launch, Archive as _, EngineChannels, MemoryArchive, Scheme, Start};
+use tranche_consensus::{launch, Archive as _, EngineChannels, MemoryArchive, Start};
 use tranche_crypto::{sign_transaction, Keypair};
 use tranche_ledger::{Genesis, GenesisOrganisation, Ledger};
 use tranche_types::commonware_codec::DecodeExt as _;
 use tranche_types::*;
 
+mod byzantine;
+
 const CHAIN: &str = "tranche-sim";
-const NAMESPACE: &[u8] = b"tranche-sim";
+pub(crate) const NAMESPACE: &[u8] = b"tranche-sim";
 /// The fewest blocks every run finalizes.
 pub const BLOCKS_MIN: u64 = 8;
 /// Epochs in which a Byzantine validator is ready to equivocate.
-const BYZANTINE_EPOCHS: u64 = 64;
+pub(crate) const BYZANTINE_EPOCHS: u64 = 64;
 /// Blocks per epoch in simulated chains.
 pub const EPOCH_BLOCKS: u64 = 5;
 const QUOTA: Quota = Quota::per_second(NZU32!(10_000));
 
-fn validator_key(i: usize) -> Keypair {
+pub(crate) fn validator_key(i: usize) -> Keypair {
     Keypair::from_seed(&[i as u8 + 1; 32])
 }
 
-fn consensus_key(k: &Keypair) -> ed25519::PrivateKey {
+pub(crate) fn consensus_key(k: &Keypair) -> ed25519::PrivateKey {
     ed25519::PrivateKey::decode(tranche_types::commonware_codec::Copying(
         k.seed().as_slice(),
     ))
@@ -89,45 +88,6 @@ fn register_wallet(nonce: u64, valid_until: Timestamp) -> SignedTransaction {
     tranche_testkit::register_wallet(CHAIN, &validator_key(0), nonce, valid_until, &person)
 }
 
-/// A Byzantine validator that never proposes: for each proposal it sees a
-/// vote on, it signs a vote for that proposal and then one for a made-up
-/// block in the same view, and sends both to everyone. (In that order: a
-/// vote for an unknown block arriving first would only get it blocked, not
-/// caught.)
-async fn double_vote<S, R>(scheme: Scheme, (mut sender, mut receiver): (S, R))
-where
-    S: commonware_p2p::Sender<PublicKey = ed25519::PublicKey>,
-    R: commonware_p2p::Receiver<PublicKey = ed25519::PublicKey>,
-{
-    use commonware_consensus::simplex::types::{Finalize, Notarize, Proposal, Vote};
-    use tranche_types::commonware_codec::Encode as _;
-    let mut done = std::collections::HashSet::new();
-    let forged = |p: &Proposal<tranche_consensus::Digest>| {
-        let payload =
-            commonware_cryptography::sha256::Digest(Hash::digest(b"forged", &p.payload.0).0);
-        Proposal::new(p.round, p.parent, payload)
-    };
-    while let Ok((_, bytes)) = receiver.recv().await {
-        let Ok(vote) = Vote::<Scheme, tranche_consensus::Digest>::decode(bytes) else {
-            continue;
-        };
-        let votes = match vote {
-            Vote::Notarize(n) if done.insert((0u8, n.proposal.round)) => [
-                Notarize::sign(&scheme, n.proposal.clone()).map(Vote::Notarize),
-                Notarize::sign(&scheme, forged(&n.proposal)).map(Vote::Notarize),
-            ],
-            Vote::Finalize(f) if done.insert((1u8, f.proposal.round)) => [
-                Finalize::sign(&scheme, f.proposal.clone()).map(Vote::Finalize),
-                Finalize::sign(&scheme, forged(&f.proposal)).map(Vote::Finalize),
-            ],
-            _ => continue,
-        };
-        for v in votes.into_iter().flatten() {
-            sender.send(commonware_p2p::Recipients::All, v.encode(), true);
-        }
-    }
-}
-
 /// A fault injected into a simulated run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -166,6 +126,70 @@ pub enum Fault {
         /// The height at which it bonds.
         at: u64,
     },
+    /// The last validator runs the protocol but makes every block it
+    /// proposes invalid in the given way: the others must refuse each one
+    /// (none of its blocks is final) and keep finalizing.
+    BadBlocks(BadBlock),
+    /// The last validator, when it leads, proposes two valid blocks and
+    /// votes for one to half the others and for the other to the rest.
+    TwoFaced,
+    /// The last validator says nothing for `silent_ms`, then sends every
+    /// message it received back to everyone, and echoes all it receives.
+    SilentThenFlood {
+        /// How long it stays silent, in ms.
+        silent_ms: u64,
+    },
+    /// Two processes share the last validator's key, each an honest
+    /// validator with its own store: they sign different blocks and votes
+    /// in the same views.
+    Twins,
+    /// The last validator's clock is `ms` off (ahead if positive): honest,
+    /// it must keep the same chain. A clock ahead by more than the allowed
+    /// drift gets its proposals refused. One behind refuses the others'
+    /// blocks as from its future, so it seldom votes or proposes, and
+    /// follows the chain by the committee's certificates.
+    ClockSkew {
+        /// How far off, in ms.
+        ms: i64,
+    },
+}
+
+/// How a Byzantine leader's blocks are invalid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadBlock {
+    /// A wrong state root for the parent.
+    StateRoot,
+    /// A transaction whose signature does not verify.
+    Signature,
+    /// A time an hour ahead.
+    FromTheFuture,
+}
+
+impl Fault {
+    /// The last validator's misbehaviour, for those that run a real one.
+    fn misbehaviour(self, pairs: &tranche_consensus::Pairs) -> tranche_consensus::Misbehaviour {
+        use tranche_consensus::Misbehaviour as M;
+        match self {
+            Fault::BadBlocks(BadBlock::StateRoot) => M::BadStateRoot,
+            Fault::BadBlocks(BadBlock::Signature) => M::BadSignature,
+            Fault::BadBlocks(BadBlock::FromTheFuture) => M::FromTheFuture,
+            Fault::TwoFaced => M::TwoProposals(pairs.clone()),
+            Fault::ClockSkew { ms } => M::ClockSkew(ms),
+            _ => M::None,
+        }
+    }
+
+    /// Whether the last validator is Byzantine (its chain is not checked).
+    pub fn byzantine(self) -> bool {
+        matches!(
+            self,
+            Fault::Equivocate
+                | Fault::BadBlocks(_)
+                | Fault::TwoFaced
+                | Fault::SilentThenFlood { .. }
+                | Fault::Twins
+        )
+    }
 }
 
 /// One simulated run.
@@ -216,7 +240,7 @@ pub fn run(seed: u64, n: usize, down: usize, txs: u64, link: Link) -> Chains {
 }
 
 /// The p2p channels of one validator.
-type Channels = (
+pub(crate) type Channels = (
     simulated::Control<ed25519::PublicKey, deterministic::Context>,
     (
         simulated::Sender<ed25519::PublicKey, deterministic::Context>,
@@ -236,7 +260,7 @@ type Channels = (
     ),
 );
 
-async fn register(
+pub(crate) async fn register(
     oracle: &simulated::Oracle<ed25519::PublicKey, deterministic::Context>,
     key: &ed25519::PublicKey,
 ) -> Channels {
@@ -249,7 +273,7 @@ async fn register(
 }
 
 /// A running validator: its mailbox and the tasks to kill it.
-struct Running {
+pub(crate) struct Running {
     mailbox: tranche_consensus::Mailbox,
     tasks: Vec<commonware_runtime::Handle<()>>,
 }
@@ -262,20 +286,56 @@ fn start_validator(
     genesis: &Ledger,
     channels: Channels,
     archive: &MemoryArchive,
+    misbehaviour: tranche_consensus::Misbehaviour,
 ) -> Running {
     let (control, votes, certificates, resolver, blocks) = channels;
+    start_node(
+        context,
+        i,
+        incarnation,
+        genesis,
+        control,
+        blocks,
+        EngineChannels {
+            votes,
+            certificates,
+            resolver,
+        },
+        archive,
+        misbehaviour,
+        format!("validator-{i}"),
+    )
+}
+
+/// Starts a validator with `i`'s key on any channels (a Byzantine one's
+/// may be wrapped), from what `archive` holds (genesis if nothing).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn start_node<S, R>(
+    context: &deterministic::Context,
+    i: usize,
+    incarnation: usize,
+    genesis: &Ledger,
+    control: simulated::Control<ed25519::PublicKey, deterministic::Context>,
+    blocks: (S, R),
+    channels: EngineChannels<S, R>,
+    archive: &MemoryArchive,
+    misbehaviour: tranche_consensus::Misbehaviour,
+    journal: String,
+) -> Running
+where
+    S: commonware_p2p::Sender<PublicKey = ed25519::PublicKey>,
+    R: commonware_p2p::Receiver<PublicKey = ed25519::PublicKey>,
+{
     let context = context
         .child("validator")
         .with_attribute("index", i)
         .with_attribute("incarnation", incarnation);
     let key = validator_key(i);
     let start = match archive.latest() {
-        Some((block, ledger)) => Start {
-            tip: Tip::of(&block),
-            ledger,
-        },
+        Some((block, ledger)) => Start::at(Tip::of(&block), ledger),
         None => Start::genesis(genesis.clone()),
-    };
+    }
+    .misbehaving(misbehaviour);
     // Finalized blocks are read back from the archive; nobody listens here.
     let (observer, _) = mpsc::unbounded_channel();
     let launched = launch(
@@ -286,13 +346,9 @@ fn start_validator(
         archive.clone(),
         control,
         blocks,
-        EngineChannels {
-            votes,
-            certificates,
-            resolver,
-        },
+        channels,
         observer,
-        format!("validator-{i}"),
+        journal,
     );
     Running {
         mailbox: launched.mailbox,
@@ -369,7 +425,6 @@ pub fn run_scenario(scenario: &Scenario) -> Chains {
                 "one key for both worlds"
             );
         }
-        let participants: Set<ed25519::PublicKey> = Set::try_from(pubs.clone()).unwrap();
         let (network, oracle) = Network::new_with_peers(
             context.child("network"),
             simulated::Config {
@@ -382,24 +437,12 @@ pub fn run_scenario(scenario: &Scenario) -> Chains {
         )
         .await;
         network.start();
-        let byzantine = (fault == Fault::Equivocate).then_some(n - 1);
-        let honest = |i: usize| Some(i) != byzantine;
-        set_links(&oracle, &pubs, &link, |i, j| honest(i) && honest(j), true).await;
-        if byzantine.is_some() {
-            // The equivocator is well connected: its two votes reach the
-            // others before their quorum does. The engine keeps whole votes
-            // only until a round's certificate forms; a conflicting vote
-            // arriving later gets its sender blocked, with no evidence.
-            let fast = self::link(1, 0, 0);
-            set_links(
-                &oracle,
-                &pubs,
-                &fast,
-                |i, j| !(honest(i) && honest(j)),
-                true,
-            )
-            .await;
-        }
+        let byzantine = fault.byzantine().then_some(n - 1);
+        // The Byzantine validator's links lose and delay like everyone's:
+        // an equivocator's second vote may come long after a round's
+        // certificate, which the witness on each validator's votes channel
+        // still catches.
+        set_links(&oracle, &pubs, &link, |_, _| true, true).await;
         let spare = matches!(fault, Fault::Join { .. }).then_some(n - 1);
         let genesis = genesis(n, spare);
         // Every validator's channels exist before any engine starts, so no
@@ -412,35 +455,25 @@ pub fn run_scenario(scenario: &Scenario) -> Chains {
             .map(|i| (i >= down && Some(i) != byzantine).then(MemoryArchive::default))
             .collect();
         let mut running: Vec<Option<Running>> = Vec::new();
+        let pairs = tranche_consensus::Pairs::default();
+        // Kept, so that no Byzantine task is dropped before the run ends.
+        let mut byzantine_tasks = Vec::new();
         for (i, ch) in channels.into_iter().enumerate() {
             if Some(i) == byzantine {
-                // It equivocates in every epoch it sits on the committee
-                // (until it is slashed, which takes it off), each on that
-                // epoch's sub-channel: the committee stays the same until then.
-                let (mux, mut handle) = commonware_p2p::utils::mux::Muxer::new(
-                    context.child("byzantine_votes"),
-                    ch.1 .0,
-                    ch.1 .1,
-                );
-                mux.start();
-                for epoch in 0..BYZANTINE_EPOCHS {
-                    let scheme =
-                        Scheme::signer(NAMESPACE, participants.clone(), consensus_key(&keys[i]))
-                            .unwrap();
-                    let channel = handle.register(epoch).await.unwrap();
-                    context
-                        .child("byzantine")
-                        .with_attribute("epoch", epoch)
-                        .spawn(move |_| double_vote(scheme, channel));
-                }
+                let ctx = context.child("byzantine");
+                byzantine_tasks =
+                    byzantine::start(&ctx, fault, i, ch, &genesis, &pubs, &pairs).await;
                 running.push(None);
                 continue;
             }
-            running.push(
-                archives[i]
-                    .as_ref()
-                    .map(|archive| start_validator(&context, i, 0, &genesis, ch, archive)),
-            );
+            let misbehaviour = if i == n - 1 {
+                fault.misbehaviour(&pairs)
+            } else {
+                tranche_consensus::Misbehaviour::None
+            };
+            running.push(archives[i].as_ref().map(|archive| {
+                start_validator(&context, i, 0, &genesis, ch, archive, misbehaviour)
+            }));
         }
         // Clients send every transaction to every validator.
         let now = context
@@ -456,7 +489,14 @@ pub fn run_scenario(scenario: &Scenario) -> Chains {
         }
         let mut goal = BLOCKS_MIN;
         match fault {
-            Fault::None | Fault::Equivocate => {}
+            Fault::None
+            | Fault::Equivocate
+            | Fault::BadBlocks(_)
+            | Fault::TwoFaced
+            | Fault::SilentThenFlood { .. }
+            | Fault::Twins => {}
+            // Room for the skewed validator to lead a few views.
+            Fault::ClockSkew { .. } => goal = 3 * EPOCH_BLOCKS,
             Fault::Join { at } => {
                 while lowest_height(&archives) < at {
                     context.sleep(Duration::from_millis(50)).await;
@@ -511,14 +551,20 @@ pub fn run_scenario(scenario: &Scenario) -> Chains {
                 let channels = register(&oracle, &pubs[victim]).await;
                 let archive = archives[victim].as_ref().expect("it has an archive");
                 running[victim] = Some(start_validator(
-                    &context, victim, 1, &genesis, channels, archive,
+                    &context,
+                    victim,
+                    1,
+                    &genesis,
+                    channels,
+                    archive,
+                    tranche_consensus::Misbehaviour::None,
                 ));
                 // It must catch up past where the others are now.
                 goal = goal.max(highest_height(&archives) + 3);
             }
         }
         let signer = validator_key(0).public_key();
-        let offender = byzantine.map(|i| validator_key(i).public_key());
+        let offender = (fault == Fault::Equivocate).then(|| validator_key(n - 1).public_key());
         let punished = |ledger: &Ledger| match offender {
             Some(key) => ledger
                 .state()
@@ -541,12 +587,45 @@ pub fn run_scenario(scenario: &Scenario) -> Chains {
             }
             context.sleep(Duration::from_millis(50)).await;
         }
+        for task in byzantine_tasks {
+            task.abort();
+        }
+        if fault == Fault::TwoFaced {
+            let pairs = pairs.lock().unwrap_or_else(|e| e.into_inner());
+            assert!(
+                !pairs.is_empty(),
+                "seed {seed}: the two-faced leader never led"
+            );
+        }
+        let last = validator_key(n - 1).public_key();
+        // Whether the last validator's blocks must all have been refused:
+        // invalid ones, or ones timed beyond the drift others allow.
+        let refused = match fault {
+            Fault::BadBlocks(_) => true,
+            Fault::ClockSkew { ms } => {
+                ms > i64::try_from(tranche_block::BlockLimits::default().future_drift_ms_max)
+                    .expect("a small drift")
+            }
+            _ => false,
+        };
         archives
             .iter()
             .flatten()
             .map(|a| {
                 let (_, ledger) = a.latest().expect("every validator finalized blocks");
                 ledger.check_invariants();
+                let proposed_by_last = a
+                    .chain()
+                    .iter()
+                    .filter_map(|(h, _, _)| a.block(*h).ok().flatten())
+                    .filter(|b| b.header.proposer == last)
+                    .count();
+                if refused {
+                    assert_eq!(
+                        proposed_by_last, 0,
+                        "seed {seed}: a block the others must refuse is final"
+                    );
+                }
                 if let Fault::Join { .. } = fault {
                     let keys: Vec<PublicKey> =
                         ledger.committee().members.0.iter().map(|m| m.key).collect();
@@ -563,7 +642,7 @@ pub fn run_scenario(scenario: &Scenario) -> Chains {
                         .any(|b| b.header.proposer == validator_key(n - 1).public_key());
                     assert!(proposed, "seed {seed}: the newcomer proposed nothing");
                 }
-                if let Some(i) = byzantine {
+                if let Some(i) = byzantine.filter(|_| fault == Fault::Equivocate) {
                     let org: OrgId = format!("validator-{i}").parse().unwrap();
                     let v = &ledger.state().validators[&org];
                     assert!(

@@ -91,7 +91,7 @@ pub enum BlockError {
         got: Timestamp,
     },
     /// Too far ahead of the verifier's clock.
-    #[error("the block's time {got} is ahead of this node's clock {now} by more than allowed")]
+    #[error("the block's time {got} is ahead of this node's clock {now} by more than allowed: the proposer's clock or this node's is wrong (check NTP)")]
     TimeTooFarAhead {
         /// The block's time.
         got: Timestamp,

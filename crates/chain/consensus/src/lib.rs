@@ -11,8 +11,11 @@
 pub mod application;
 pub mod archive;
 pub mod orchestrator;
+pub mod witness;
 
-pub use application::{Application, EpochStart, Finalized, Mailbox, Reporter, Start};
+pub use application::{
+    Application, EpochStart, Finalized, Mailbox, Misbehaviour, Pairs, Reporter, Start,
+};
 pub use orchestrator::{launch, EngineChannels, Launched, Orchestrator};
 pub use tranche_storage::{Archive, MemoryArchive};
 

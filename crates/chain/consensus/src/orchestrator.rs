@@ -11,6 +11,7 @@
 //! certificates from the committee.
 
 use crate::application::{participants, EpochStart};
+use crate::witness::Witness;
 use crate::{engine_config, ConsensusKey, Mailbox, Reporter, Scheme};
 use commonware_consensus::simplex;
 use commonware_cryptography::{ed25519, Signer as _};
@@ -127,6 +128,16 @@ where
             let scheme = Scheme::signer(&namespace, participants, signer.clone())
                 .expect("this node is on the committee");
             tracing::info!(epoch, "starting this epoch's consensus engine");
+            let v = (
+                v.0,
+                Witness::new(
+                    v.1,
+                    epoch,
+                    scheme.clone(),
+                    reporter.clone(),
+                    context.child("witness").with_attribute("epoch", epoch),
+                ),
+            );
             let config = engine_config(
                 scheme,
                 blocker.clone(),

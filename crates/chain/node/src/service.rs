@@ -107,10 +107,7 @@ fn open_store(
             let block = store
                 .block(height)?
                 .ok_or_else(|| setup(format!("block {height} is missing from the store")))?;
-            Start {
-                tip: Tip::of(&block),
-                ledger,
-            }
+            Start::at(Tip::of(&block), ledger)
         }
         None => Start::genesis(genesis.clone()),
     };

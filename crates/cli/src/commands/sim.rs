@@ -3,7 +3,7 @@
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum as _};
 use std::process::ExitCode;
-use tranche_sim::{common_prefix_agrees, link, run_scenario, Fault, Scenario};
+use tranche_sim::{common_prefix_agrees, link, run_scenario, BadBlock, Fault, Scenario};
 
 /// The simulator's settings (see `tranche sim --help`).
 #[derive(Debug, Args)]
@@ -42,7 +42,15 @@ pub struct SimArgs {
     /// vote it sees; the others must record it on chain and slash its bond);
     /// `join` (the committee has a seat fewer than there are validators;
     /// after 4 blocks the last one bonds, joins at the next epoch, and the
-    /// next to last leaves; both keep up). Epochs are 5 blocks long.
+    /// next to last leaves; both keep up). Byzantine leaders (the last
+    /// validator; none of its invalid blocks may become final):
+    /// `bad-state-root`, `bad-signature` (a transaction whose signature does
+    /// not verify), `from-the-future` (blocks timed an hour ahead);
+    /// `two-faced` (it proposes two blocks and votes for each to half the
+    /// others); `flood` (silent for 5 s, then it sends back every message it
+    /// received, and echoes all it receives); `twins` (two processes share
+    /// its key). `clock-ahead` and `clock-behind`: the last validator's clock
+    /// is 5 s off; it must keep the same chain. Epochs are 5 blocks long.
     #[arg(long, value_enum, default_value_t = FaultArg::None)]
     fault: FaultArg,
 }
@@ -60,6 +68,22 @@ pub enum FaultArg {
     Equivocate,
     /// A validator joining the committee and another leaving it.
     Join,
+    /// A leader whose blocks claim a wrong parent state.
+    BadStateRoot,
+    /// A leader whose blocks carry a badly signed transaction.
+    BadSignature,
+    /// A leader whose blocks are timed an hour ahead.
+    FromTheFuture,
+    /// A leader proposing two blocks at once.
+    TwoFaced,
+    /// A validator silent, then flooding old messages.
+    Flood,
+    /// Two processes with one key.
+    Twins,
+    /// A validator whose clock is 5 s ahead.
+    ClockAhead,
+    /// A validator whose clock is 5 s behind.
+    ClockBehind,
 }
 
 impl FaultArg {
@@ -76,6 +100,14 @@ impl FaultArg {
             },
             FaultArg::Equivocate => Fault::Equivocate,
             FaultArg::Join => Fault::Join { at: 4 },
+            FaultArg::BadStateRoot => Fault::BadBlocks(BadBlock::StateRoot),
+            FaultArg::BadSignature => Fault::BadBlocks(BadBlock::Signature),
+            FaultArg::FromTheFuture => Fault::BadBlocks(BadBlock::FromTheFuture),
+            FaultArg::TwoFaced => Fault::TwoFaced,
+            FaultArg::Flood => Fault::SilentThenFlood { silent_ms: 5_000 },
+            FaultArg::Twins => Fault::Twins,
+            FaultArg::ClockAhead => Fault::ClockSkew { ms: 5_000 },
+            FaultArg::ClockBehind => Fault::ClockSkew { ms: -5_000 },
         }
     }
 }
@@ -95,12 +127,18 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
     if args.loss_percent > 50 {
         super::usage!("--loss-percent must be 0 to 50");
     }
-    let faulty = usize::from(matches!(
-        args.fault,
-        FaultArg::Crash | FaultArg::Equivocate | FaultArg::Join
-    ));
-    if faulty == 1 && (args.down + 1) * 3 >= args.validators {
-        super::usage!("--fault crash and --fault equivocate take one more validator out: with --down {} that leaves no quorum of {}", args.down, args.validators);
+    let fault = args.fault.fault();
+    let faulty = !matches!(fault, Fault::None | Fault::Partition { .. });
+    if faulty && (args.down + 1) * 3 >= args.validators {
+        super::usage!(
+            "--fault {} takes one more validator out: with --down {} that leaves no quorum of {}",
+            args.fault
+                .to_possible_value()
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default(),
+            args.down,
+            args.validators
+        );
     }
     if args.txs == 0 || args.txs > 10_000 {
         super::usage!("--txs must be 1 to 10000");
@@ -110,6 +148,8 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
         None => (args.first_seed..args.first_seed.saturating_add(args.seeds)).collect(),
     };
     let (mut passed, mut failed) = (0u64, 0u64);
+    #[allow(clippy::disallowed_methods)] // the CLI is the edge: it may read the clock
+    let started = std::time::Instant::now();
     for seed in seeds {
         let l = link(args.latency_ms, args.jitter_ms, args.loss_percent);
         let (n, down, txs) = (args.validators, args.down, args.txs);
@@ -119,7 +159,7 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
             down,
             txs,
             link: l,
-            fault: args.fault.fault(),
+            fault,
         };
         let outcome = std::panic::catch_unwind(move || {
             let chains = run_scenario(&scenario);
@@ -130,7 +170,7 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
                 passed += 1;
                 println!(
                     "seed {seed}: {} validators agree on every block and state root through height {blocks}",
-                    n - down - usize::from(args.fault == FaultArg::Equivocate)
+                    n - down - usize::from(fault.byzantine())
                 );
             }
             Err(_) => {
@@ -139,7 +179,10 @@ pub fn run_sim(args: SimArgs) -> Result<ExitCode> {
             }
         }
     }
-    println!("{passed} passed, {failed} failed");
+    println!(
+        "{passed} passed, {failed} failed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {

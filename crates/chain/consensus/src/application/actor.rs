@@ -70,6 +70,7 @@ where
             outbox: Vec::new(),
             outbox_count: 0,
             flush_at: None,
+            misbehaviour: start.misbehaviour,
         };
         (
             app,
@@ -155,7 +156,8 @@ where
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis())
             .unwrap_or(0);
-        Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
+        let ms = i128::try_from(ms).unwrap_or(i128::MAX) + i128::from(self.skew_ms());
+        Timestamp(u64::try_from(ms.max(0)).unwrap_or(u64::MAX))
     }
 
     /// The tip and ledger after the block with `digest`, if known.
@@ -248,7 +250,16 @@ where
         let started = self.context.current();
         let block = tranche_block::build(ledger, &tip, &self.mempool, self.me, now, &self.limits)
             .with_evidence(tranche_block::select_evidence(ledger, &self.offences));
+        let (block, second) = self.spoil(block, ledger);
         let digest = digest_of(&block.hash());
+        if let Some(second) = second {
+            let other = digest_of(&second.hash());
+            let _ = self
+                .blocks_out
+                .send(Recipients::All, block_message(&second), true);
+            self.remember(other, parent, second);
+            self.record_pair(digest, other);
+        }
         let (height, txs) = (block.header.height, block.txs.len());
         // Sent now rather than when the engine asks: the others can start
         // checking it while this validator's vote is on its way.
@@ -360,6 +371,20 @@ where
                     evidence_holds(e, &scheme, self.context.as_mut())
                 })
             });
+            if let Err(e) = &verdict {
+                tracing::warn!(
+                    height = block.header.height,
+                    proposer = %block.header.proposer,
+                    reason = %e,
+                    "refused a block"
+                );
+            } else if !evidence_ok {
+                tracing::warn!(
+                    height = block.header.height,
+                    proposer = %block.header.proposer,
+                    "refused a block: its evidence does not hold"
+                );
+            }
             if verdict.is_err() || !evidence_ok {
                 // Never worth looking at again.
                 self.received.remove(&digest);

@@ -73,7 +73,10 @@ where
             _ => return,
         };
         let Some(committee) = self.base_ledger.committee_of(epoch.get()).cloned() else {
-            // Of an epoch too old for any block to carry it.
+            tracing::debug!(
+                epoch = epoch.get(),
+                "offence of an epoch too old for any block to carry"
+            );
             return;
         };
         let scheme = self.verifier(&committee);
@@ -84,10 +87,32 @@ where
             .offences
             .iter()
             .any(|e| e.offence() == evidence.offence());
-        if !known
-            && self.offences.len() < OFFENCES_MAX
-            && self.base_ledger.check_offence(&evidence).is_ok()
+        if known || self.offences.len() >= OFFENCES_MAX {
+            return;
+        }
+        // The engine reports a conflict before checking the votes'
+        // signatures: evidence that does not hold would make every block
+        // carrying it invalid.
+        if !activity.verify(
+            self.context.as_mut(),
+            &scheme,
+            &commonware_parallel::Sequential,
+        ) {
+            tracing::debug!("offence with a bad signature not kept");
+            return;
+        }
+        if let Err(why) = self.base_ledger.check_offence(&evidence) {
+            tracing::debug!(reason = %why.message, "offence not kept");
+            return;
+        }
         {
+            tracing::warn!(
+                offender = %evidence.offender,
+                epoch = evidence.epoch,
+                view = evidence.view,
+                kind = ?evidence.kind,
+                "equivocation seen: its evidence goes in this validator's next proposals"
+            );
             self.offences.push(evidence);
         }
     }

@@ -178,14 +178,30 @@ pub struct Start {
     pub tip: Tip,
     /// The ledger after it.
     pub ledger: Ledger,
+    /// How it departs from the protocol: never, but in simulations.
+    pub(super) misbehaviour: super::Misbehaviour,
 }
 
 impl Start {
     /// A validator with nothing finalized yet.
     pub fn genesis(ledger: Ledger) -> Start {
+        Start::at(Tip::GENESIS, ledger)
+    }
+
+    /// A validator whose last finalized block is `tip`, with `ledger` after it.
+    pub fn at(tip: Tip, ledger: Ledger) -> Start {
         Start {
-            tip: Tip::GENESIS,
+            tip,
             ledger,
+            misbehaviour: super::Misbehaviour::None,
+        }
+    }
+
+    /// The same start for a validator that misbehaves (simulations only).
+    pub fn misbehaving(self, misbehaviour: super::Misbehaviour) -> Start {
+        Start {
+            misbehaviour,
+            ..self
         }
     }
 }

@@ -45,12 +45,14 @@ use tranche_types::{
 mod actor;
 mod evidence;
 mod ingress;
+mod misbehaviour;
 mod peers;
 pub mod wire;
 
 pub use evidence::{evidence_holds, evidence_of};
 use ingress::Submission;
 pub use ingress::{Finalized, Mailbox, Message, Reporter, Start};
+pub use misbehaviour::{Misbehaviour, Pairs};
 use wire::*;
 
 /// How long a leader with nothing to include waits after its parent's time
@@ -202,4 +204,6 @@ pub struct Application<E: Clock + Spawner + CryptoRng, S, R, A> {
     outbox_count: usize,
     /// When the outbox goes out at the latest.
     flush_at: Option<SystemTime>,
+    /// How this validator departs from the protocol (simulations only).
+    misbehaviour: Misbehaviour,
 }
