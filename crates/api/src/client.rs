@@ -2,16 +2,20 @@
 //! types, never raw JSON. Async, over rustls, trusting a private CA if given;
 //! each request has a timeout, and calls that are safe to repeat (every
 //! read, and submissions, which a node answers alike when repeated) are
-//! retried on transport failures. [`BlockingNodeClient`] wraps it for
-//! command-line tools and threads.
+//! retried on transport failures. Given several nodes, a client moves on
+//! to the next as soon as one cannot be reached, and stays there.
+//! [`BlockingNodeClient`] wraps it for command-line tools and threads.
 
 use crate::node::{
     AmlPolicyView, AssetView, At, BatchAnswer, BlockRecord, IssuanceView, NextNonce, OfferingView,
     OrganisationView, OwnershipView, PolicyView, ProofView, RevocationView, Status, Submitted,
-    TokenView, TransactionRecord, TransferCheck, TransferEvent, Transfers, Validators, WalletView,
+    TokenView, TransactionRecord, TransferCheck, Transfers, Validators, WalletView,
 };
+pub use crate::stream::{EventStream, NodeEvent};
 use crate::{ErrorBody, BATCH_TXS_MAX};
 use serde::de::DeserializeOwned;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tranche_types::{Hash, PublicKey, SignedTransaction, TokenId, Units, WalletAddress};
 
@@ -21,6 +25,13 @@ pub const ATTEMPTS_MAX: u32 = 3;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The first pause before a retry; each next one is twice as long.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// The most nodes one client may be given.
+pub const NODES_MAX: usize = 16;
+/// How long a client given several nodes waits for one to accept a
+/// connection before it moves on to the next: a dead node costs at most this.
+pub const FAILOVER_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a client of one node waits for it to accept a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -162,10 +173,14 @@ pub fn segment(text: &str) -> String {
         .collect()
 }
 
-/// An async client of one node.
+/// An async client of one node, or of several that it fails over between.
+/// Clones share which node is in use.
 #[derive(Clone, Debug)]
 pub struct NodeClient {
-    base: String,
+    /// The nodes' base URLs.
+    bases: Arc<[String]>,
+    /// The one calls go to, until it cannot be reached.
+    current: Arc<AtomicUsize>,
     http: reqwest::Client,
     /// The same, without an overall timeout, for the live stream.
     stream: reqwest::Client,
@@ -173,14 +188,29 @@ pub struct NodeClient {
 
 impl NodeClient {
     /// A client of the node at `url`, trusting `ca_cert_pem` (a private
-    /// network's CA) besides the system's roots.
+    /// network's CA) besides the system's roots. `url` may name several
+    /// nodes, separated by commas (at most [`NODES_MAX`]): calls go to the
+    /// first, and move on to the next when one cannot be reached within
+    /// [`FAILOVER_CONNECT_TIMEOUT`].
     pub fn new(url: &str, ca_cert_pem: Option<&[u8]>) -> Result<NodeClient, ClientError> {
-        let base = url.trim_end_matches('/').to_string();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
+        let bases: Vec<String> = url
+            .split(',')
+            .map(|u| u.trim().trim_end_matches('/').to_string())
+            .collect();
+        if bases.len() > NODES_MAX
+            || bases
+                .iter()
+                .any(|b| !(b.starts_with("http://") || b.starts_with("https://")))
+        {
             return Err(ClientError::BadUrl(url.to_string()));
         }
+        let connect = if bases.len() > 1 {
+            FAILOVER_CONNECT_TIMEOUT
+        } else {
+            CONNECT_TIMEOUT
+        };
         let build = |timeout: Option<Duration>| {
-            let mut b = reqwest::Client::builder().connect_timeout(Duration::from_secs(10));
+            let mut b = reqwest::Client::builder().connect_timeout(connect);
             if let Some(t) = timeout {
                 b = b.timeout(t);
             }
@@ -202,20 +232,42 @@ impl NodeClient {
         Ok(NodeClient {
             http: build(Some(REQUEST_TIMEOUT))?,
             stream: build(None)?,
-            base,
+            bases: bases.into(),
+            current: Arc::new(AtomicUsize::new(0)),
         })
     }
 
-    /// The node's base URL.
+    /// The base URL of the node calls go to now.
     pub fn base(&self) -> &str {
-        &self.base
+        &self.bases[self.current.load(Ordering::Relaxed) % self.bases.len()]
+    }
+
+    /// Every node this client may call.
+    pub fn bases(&self) -> &[String] {
+        &self.bases
     }
 
     fn unreachable(&self, e: &reqwest::Error) -> ClientError {
         ClientError::Unreachable {
-            url: self.base.clone(),
+            url: self.base().to_string(),
             reason: e.to_string(),
         }
+    }
+
+    /// Moves calls on from node `from` to the next, unless another call
+    /// has moved them already. True if there is another node.
+    fn fail_over(&self, from: usize) -> bool {
+        let n = self.bases.len();
+        if n < 2 {
+            return false;
+        }
+        let _ = self.current.compare_exchange(
+            from,
+            (from + 1) % n,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        true
     }
 
     async fn answer<T: DeserializeOwned>(
@@ -225,37 +277,62 @@ impl NodeClient {
     ) -> Result<T, ClientError> {
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+        self.decode(path, status, &bytes)
+    }
+
+    fn decode<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        status: u16,
+        bytes: &[u8],
+    ) -> Result<T, ClientError> {
         if (200..300).contains(&status) {
-            return serde_json::from_slice(&bytes).map_err(|e| ClientError::Unexpected {
+            return serde_json::from_slice(bytes).map_err(|e| ClientError::Unexpected {
                 path: path.to_string(),
                 reason: e.to_string(),
             });
         }
-        match serde_json::from_slice::<ErrorBody>(&bytes) {
+        match serde_json::from_slice::<ErrorBody>(bytes) {
             Ok(body) => Err(ClientError::Refused { status, body }),
             Err(_) => Err(ClientError::Unexpected {
                 path: path.to_string(),
-                reason: format!("status {status}: {}", String::from_utf8_lossy(&bytes)),
+                reason: format!("status {status}: {}", String::from_utf8_lossy(bytes)),
             }),
         }
     }
 
-    /// Sends a request safe to repeat, retrying it when the node cannot be
-    /// reached (not when it answers).
+    /// Sends a request safe to repeat (`make` builds it for a node's base
+    /// URL), retrying it when the node cannot be reached or breaks off
+    /// before answering in full (not when it answers): on the next node at
+    /// once if there are several, after a pause when every node was tried.
     async fn repeatable<T: DeserializeOwned>(
         &self,
         path: &str,
-        make: impl Fn() -> reqwest::RequestBuilder,
+        make: impl Fn(&str) -> reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
         let mut pause = RETRY_PAUSE;
+        let nodes = u32::try_from(self.bases.len()).unwrap_or(u32::MAX);
         let mut attempt = 1;
         loop {
-            match make().send().await {
-                Ok(response) => return self.answer(path, response).await,
-                Err(e) if attempt >= ATTEMPTS_MAX => return Err(self.unreachable(&e)),
+            let at = self.current.load(Ordering::Relaxed) % self.bases.len();
+            let sent = async {
+                let response = make(&self.bases[at]).send().await?;
+                let status = response.status().as_u16();
+                Ok::<_, reqwest::Error>((status, response.bytes().await?))
+            };
+            match sent.await {
+                Ok((status, bytes)) => return self.decode(path, status, &bytes),
+                Err(e) if attempt >= ATTEMPTS_MAX * nodes => {
+                    return Err(ClientError::Unreachable {
+                        url: self.bases[at].clone(),
+                        reason: e.to_string(),
+                    })
+                }
                 Err(_) => {
-                    tokio::time::sleep(pause).await;
-                    pause *= 2;
+                    if !self.fail_over(at) || attempt % nodes == 0 {
+                        tokio::time::sleep(pause).await;
+                        pause *= 2;
+                    }
                     attempt += 1;
                 }
             }
@@ -263,8 +340,8 @@ impl NodeClient {
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        let url = format!("{}{path}", self.base);
-        self.repeatable(path, || self.http.get(&url)).await
+        self.repeatable(path, |base| self.http.get(format!("{base}{path}")))
+            .await
     }
 
     /// GETs `path`; `None` if the node has no such thing.
@@ -283,9 +360,10 @@ impl NodeClient {
 
     /// Submits a signed transaction.
     pub async fn submit(&self, stx: &SignedTransaction) -> Result<Submitted, ClientError> {
-        let url = format!("{}/transactions", self.base);
-        self.repeatable("/transactions", || self.http.post(&url).json(stx))
-            .await
+        self.repeatable("/transactions", |base| {
+            self.http.post(format!("{base}/transactions")).json(stx)
+        })
+        .await
     }
 
     /// Submits up to [`BATCH_TXS_MAX`] transactions at once; one answer each.
@@ -296,9 +374,12 @@ impl NodeClient {
         if txs.len() > BATCH_TXS_MAX {
             return Err(ClientError::BatchTooLarge(txs.len()));
         }
-        let url = format!("{}/transactions/batch", self.base);
         let answer: BatchAnswer = self
-            .repeatable("/transactions/batch", || self.http.post(&url).json(txs))
+            .repeatable("/transactions/batch", |base| {
+                self.http
+                    .post(format!("{base}/transactions/batch"))
+                    .json(txs)
+            })
             .await?;
         if answer.results.len() != txs.len() {
             return Err(ClientError::Unexpected {
@@ -560,7 +641,7 @@ impl NodeClient {
         let path = format!("/events?{}", live.query());
         let response = self
             .stream
-            .get(format!("{}{path}", self.base))
+            .get(format!("{}{path}", self.base()))
             .send()
             .await
             .map_err(|e| self.unreachable(&e))?;
@@ -574,84 +655,7 @@ impl NodeClient {
                     reason: "an error status with a success body".into(),
                 }));
         }
-        Ok(EventStream {
-            response,
-            buffer: Vec::new(),
-            event: String::new(),
-            base: self.base.clone(),
-        })
-    }
-}
-
-/// What the live stream says.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NodeEvent {
-    /// A finalized transfer.
-    Transfer(Box<TransferEvent>),
-    /// This reader was too slow and missed this many blocks; catch up from
-    /// [`NodeClient::transfers`].
-    Lagged(u64),
-}
-
-/// Server-sent events from `GET /events`, one [`NodeEvent`] at a time.
-#[derive(Debug)]
-pub struct EventStream {
-    response: reqwest::Response,
-    buffer: Vec<u8>,
-    event: String,
-    base: String,
-}
-
-/// The longest line of the stream kept (a transfer event is far shorter).
-const EVENT_LINE_BYTES_MAX: usize = 64 * 1024;
-
-impl EventStream {
-    /// The next event; `None` when the node ends the stream.
-    pub async fn next(&mut self) -> Result<Option<NodeEvent>, ClientError> {
-        loop {
-            while let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = self.buffer.drain(..=end).collect();
-                let line = String::from_utf8_lossy(&line);
-                let line = line.trim_end_matches(['\r', '\n']);
-                if let Some(name) = line.strip_prefix("event:") {
-                    self.event = name.trim().to_string();
-                } else if let Some(data) = line.strip_prefix("data:") {
-                    let data = data.trim();
-                    let unexpected = |reason: String| ClientError::Unexpected {
-                        path: "/events".into(),
-                        reason,
-                    };
-                    match self.event.as_str() {
-                        "transfer" => {
-                            let event: TransferEvent = serde_json::from_str(data)
-                                .map_err(|e| unexpected(e.to_string()))?;
-                            return Ok(Some(NodeEvent::Transfer(Box::new(event))));
-                        }
-                        "lagged" => {
-                            let n = data.parse().map_err(|_| unexpected(data.to_string()))?;
-                            return Ok(Some(NodeEvent::Lagged(n)));
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            if self.buffer.len() > EVENT_LINE_BYTES_MAX {
-                return Err(ClientError::Unexpected {
-                    path: "/events".into(),
-                    reason: format!("a line longer than {EVENT_LINE_BYTES_MAX} bytes"),
-                });
-            }
-            match self.response.chunk().await {
-                Ok(Some(chunk)) => self.buffer.extend_from_slice(&chunk),
-                Ok(None) => return Ok(None),
-                Err(e) => {
-                    return Err(ClientError::Unreachable {
-                        url: self.base.clone(),
-                        reason: e.to_string(),
-                    })
-                }
-            }
-        }
+        Ok(EventStream::new(response, self.base().to_string()))
     }
 }
 

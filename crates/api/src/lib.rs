@@ -15,6 +15,8 @@ pub mod travel;
 
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "client")]
+mod stream;
 #[cfg(feature = "server")]
 pub mod tls;
 

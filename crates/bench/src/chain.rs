@@ -1,10 +1,11 @@
 //! `tranche bench chain`: finalized transfers per second and latency on a
-//! local network of four validator processes, driven through the node API.
+//! local network of four validator processes, driven through the node API;
+//! with `--kill`, while one validator is killed with -9 and restarted twice.
 #![allow(clippy::disallowed_methods)] // a benchmark measures wall time
 
 use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 #[allow(clippy::disallowed_types)] // a benchmark measures wall time
@@ -41,6 +42,10 @@ pub struct Options {
     /// Offer this many transfers a second, evenly paced, instead of as many
     /// as the clients can send: latency below saturation.
     pub rate: Option<u32>,
+    /// Kill the last validator with -9 twice during the run, restarting it
+    /// each time: clients fail over to the other nodes and send again what
+    /// was not finalized.
+    pub kill: bool,
 }
 
 /// [`crate::send_in_order`] through a blocking client.
@@ -70,7 +75,7 @@ pub fn run(tranche_exe: &Path, options: &Options) -> Result<()> {
     }
     // The benchmark signs as the organisations itself: no services.
     let (_tmp, mut devnet) = crate::devnet(tranche_exe, options.base_port, false)?;
-    let result = measure(options, &devnet);
+    let result = measure(options, &mut devnet);
     // Stopped before the folder goes, and so that the ports are free for
     // the next run.
     devnet.stop();
@@ -174,18 +179,60 @@ fn prepare(
     Ok(txs)
 }
 
-fn measure(args: &Options, devnet: &Devnet) -> Result<Value> {
+/// When the validator to crash is killed and restarted, from the start of
+/// the run, for a run expected to last `expected`: at a quarter of it, and
+/// at half of it plus the first outage, each time back after [`DOWN`].
+fn kill_plan(expected: Duration) -> Vec<(Duration, bool)> {
+    let first = expected / 4;
+    let second = expected / 2 + DOWN;
+    vec![
+        (first, true),
+        (first + DOWN, false),
+        (second, true),
+        (second + DOWN, false),
+    ]
+}
+
+/// How long a killed validator stays down.
+const DOWN: Duration = Duration::from_secs(3);
+/// How long a submitted transfer may go unfinalized before a client sends
+/// it again (to whichever node it reaches): the node that took it may have
+/// died before passing it on.
+const RESUBMIT_AFTER: Duration = Duration::from_secs(2);
+
+/// A transfer sent, by hash: when it was due, when it was last sent, and
+/// the transfer itself (to send again).
+type Sent = HashMap<Hash, (Instant, Instant, SignedTransaction)>;
+
+/// Every node's URL, from the `first`-th on: a client given them all moves
+/// on to the next when one cannot be reached.
+fn failover(apis: &[String], first: usize) -> String {
+    let n = apis.len();
+    (0..n)
+        .map(|k| apis[(first + k) % n].as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn measure(args: &Options, devnet: &mut Devnet) -> Result<Value> {
     let apis = devnet.file().validator_apis();
-    let client = BlockingNodeClient::new(&apis[0], None)?;
+    let client = BlockingNodeClient::new(&failover(&apis, 0), None)?;
     let chain: ChainId = devnet.file().chain_id.parse()?;
     let txs = prepare(args, devnet, &client, &chain)?;
     let total = txs.len();
     eprintln!(
-        "submitting {total} signed transfers through {} clients, {} a request",
-        args.clients, args.batch
+        "submitting {total} signed transfers through {} clients, {} a request{}",
+        args.clients,
+        args.batch,
+        if args.kill {
+            "; killing a validator with -9 twice"
+        } else {
+            ""
+        }
     );
     let start_height = client.run(|c| c.status())?.finalized_height;
-    let submitted: Arc<Mutex<HashMap<Hash, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
+    let submitted: Arc<Mutex<Sent>> = Arc::new(Mutex::new(HashMap::new()));
+    let finalized_set: Arc<Mutex<HashSet<Hash>>> = Arc::new(Mutex::new(HashSet::new()));
     let queue = Arc::new(Mutex::new(txs.into_iter().enumerate()));
     // The k-th transfer is due k / rate seconds after the start.
     let pace = args
@@ -197,7 +244,8 @@ fn measure(args: &Options, devnet: &Devnet) -> Result<Value> {
     for w in 0..args.clients.max(1) {
         let queue = Arc::clone(&queue);
         let submitted = Arc::clone(&submitted);
-        let api = apis[w % apis.len()].clone();
+        // Each client starts on its own node, and moves on if it dies.
+        let api = failover(&apis, w % apis.len());
         workers.push(std::thread::spawn(move || -> Result<()> {
             let c = BlockingNodeClient::new(&api, None)?;
             loop {
@@ -220,37 +268,87 @@ fn measure(args: &Options, devnet: &Devnet) -> Result<Value> {
                 {
                     let mut map = submitted.lock().expect("map");
                     for (k, stx) in &taken {
-                        map.insert(stx.hash(), due(*k).unwrap_or(at));
+                        map.insert(stx.hash(), (due(*k).unwrap_or(at), at, stx.clone()));
                     }
                 }
-                let txs: Vec<SignedTransaction> = taken.iter().map(|(_, t)| t.clone()).collect();
-                if let [stx] = txs.as_slice() {
-                    c.run(|c| c.submit(stx))?;
-                } else {
-                    let answer = c.run(|c| c.submit_batch(&txs))?;
-                    if answer.refused != 0 {
-                        bail!("the node refused {} benchmark transfers", answer.refused);
-                    }
-                }
+                let txs: Vec<SignedTransaction> = taken.into_iter().map(|(_, t)| t).collect();
+                submit(&c, &txs)?;
             }
         }));
     }
-    // Watch finalized blocks on one node.
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let resubmitted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let resubmitter = args.kill.then(|| {
+        let (submitted, finalized_set) = (Arc::clone(&submitted), Arc::clone(&finalized_set));
+        let (done, resubmitted) = (Arc::clone(&done), Arc::clone(&resubmitted));
+        let api = failover(&apis, 1);
+        std::thread::spawn(move || -> Result<()> {
+            let c = BlockingNodeClient::new(&api, None)?;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(500));
+                let now = Instant::now();
+                let stale: Vec<SignedTransaction> = {
+                    let finalized = finalized_set.lock().expect("set");
+                    let mut map = submitted.lock().expect("map");
+                    map.iter_mut()
+                        .filter(|(h, (_, sent, _))| {
+                            !finalized.contains(*h) && now.duration_since(*sent) > RESUBMIT_AFTER
+                        })
+                        .map(|(_, (_, sent, stx))| {
+                            *sent = now;
+                            stx.clone()
+                        })
+                        .collect()
+                };
+                for chunk in stale.chunks(tranche_api::BATCH_TXS_MAX) {
+                    resubmitted.fetch_add(chunk.len(), std::sync::atomic::Ordering::Relaxed);
+                    submit(&c, chunk)?;
+                }
+            }
+            Ok(())
+        })
+    });
+    let expected = pace.map_or(Duration::from_secs(12), |p| {
+        p * u32::try_from(total).expect("at most 60,000 transfers")
+    });
+    let mut plan = if args.kill {
+        kill_plan(expected)
+    } else {
+        Vec::new()
+    };
+    plan.reverse();
+    let victim = apis.len() - 1;
+    // Watch finalized blocks, on whichever node answers.
     let mut latencies: Vec<Duration> = Vec::with_capacity(total);
     // Of each latency, the part after the block's proposal time: voting,
     // storing and serving it, as opposed to waiting to be included.
     let mut after_block: Vec<u64> = Vec::with_capacity(total);
     let mut finalized = 0usize;
+    let mut twice = 0usize;
     let mut height = start_height + 1;
     let mut last = start;
     // The longest time between two blocks while transfers were finalizing.
     let mut block_gap_max = 0u64;
     let mut block_gap_at = 0u64;
     let mut last_block_time: Option<u64> = None;
+    let mut kills = 0;
     let deadline = Duration::from_secs(300);
-    while finalized < total {
+    while finalized < total || !plan.is_empty() {
         if start.elapsed() > deadline {
             bail!("only {finalized} of {total} transfers finalized in {deadline:?}");
+        }
+        if let Some(&(at, kill)) = plan.last() {
+            if start.elapsed() >= at {
+                plan.pop();
+                if kill {
+                    eprintln!("killing validator {victim} with -9");
+                    devnet.kill_node(victim)?;
+                    kills += 1;
+                } else {
+                    eprintln!("restarting validator {victim}");
+                    devnet.restart_node(victim)?;
+                }
+            }
         }
         let Some(block) = client.run(|c| c.block(height))? else {
             std::thread::sleep(Duration::from_millis(10));
@@ -267,10 +365,15 @@ fn measure(args: &Options, devnet: &Devnet) -> Result<Value> {
         }
         last_block_time = Some(block_time);
         let map = submitted.lock().expect("map");
+        let mut finalized_now = finalized_set.lock().expect("set");
         for r in &block.receipts {
-            if let Some(at) = map.get(&r.tx_hash) {
+            if let Some((at, _, _)) = map.get(&r.tx_hash) {
                 if let Outcome::Rejected(why) = &r.outcome {
                     bail!("a benchmark transfer was rejected: {why}");
+                }
+                if !finalized_now.insert(r.tx_hash) {
+                    twice += 1;
+                    continue;
                 }
                 latencies.push(seen.duration_since(*at));
                 after_block.push(seen_ms.saturating_sub(block_time));
@@ -280,10 +383,19 @@ fn measure(args: &Options, devnet: &Devnet) -> Result<Value> {
         }
         height += 1;
     }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
     for w in workers {
         w.join()
             .map_err(|_| anyhow!("a client thread panicked"))??;
     }
+    if let Some(r) = resubmitter {
+        r.join()
+            .map_err(|_| anyhow!("the resubmitting thread panicked"))??;
+    }
+    if twice > 0 {
+        bail!("{twice} benchmark transfers were finalized twice");
+    }
+    let same_root = same_state_root(&apis, height - 1)?;
     let elapsed = last.duration_since(start);
     latencies.sort();
     after_block.sort();
@@ -306,5 +418,53 @@ fn measure(args: &Options, devnet: &Devnet) -> Result<Value> {
         "after_block_p99_ms": after_block_pct(99),
         "block_gap_max_ms": block_gap_max,
         "block_gap_before": block_gap_at,
+        "kills": kills,
+        "resubmitted": resubmitted.load(std::sync::atomic::Ordering::Relaxed),
+        "finalized_twice": twice,
+        "same_state_root": same_root,
     }))
+}
+
+/// Submits `txs` (one on its own, more as a batch); a refusal is an error.
+/// Sent again after a failover, a transfer the node holds or has finalized
+/// is accepted as it was.
+fn submit(c: &BlockingNodeClient, txs: &[SignedTransaction]) -> Result<()> {
+    if let [stx] = txs {
+        c.run(|c| c.submit(stx))?;
+    } else {
+        let answer = c.run(|c| c.submit_batch(txs))?;
+        if answer.refused != 0 {
+            let why = answer.results.iter().find_map(|r| r.error.as_ref());
+            bail!(
+                "the node refused {} benchmark transfers: {why:?}",
+                answer.refused
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Waits (up to a minute) until every validator has finalized `height`, and
+/// checks they all hold the same state root after it: a validator killed
+/// and restarted has caught up on the same chain.
+fn same_state_root(apis: &[String], height: u64) -> Result<bool> {
+    let started = Instant::now();
+    let mut roots = Vec::new();
+    for api in apis {
+        let c = BlockingNodeClient::new(api, None)?;
+        loop {
+            if let Some(b) = c.run(|c| c.block(height)).ok().flatten() {
+                roots.push(b.state_root);
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                bail!("the validator at {api} did not reach height {height} within a minute");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    if roots.windows(2).any(|w| w[0] != w[1]) {
+        bail!("the validators hold different state roots at height {height}: {roots:?}");
+    }
+    Ok(true)
 }

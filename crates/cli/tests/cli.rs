@@ -756,3 +756,36 @@ fn sim_runs_seeds_and_reports_them() {
     let out = env.fails(&["sim", "--validators", "4", "--down", "2"]);
     assert!(out.contains("no BFT quorum"), "{out}");
 }
+
+#[test]
+fn bench_chain_survives_a_validator_killed_twice() {
+    let env = Env::new();
+    // Below the ephemeral ports, clear of this binary's other devnets.
+    let base = 13_250 + (std::process::id() % 40) as u16 * 25;
+    let out = env.ok(&[
+        "bench",
+        "chain",
+        "--senders",
+        "50",
+        "--per-sender",
+        "20",
+        "--clients",
+        "4",
+        "--batch",
+        "20",
+        "--rate",
+        "400",
+        "--kill",
+        "--base-port",
+        &base.to_string(),
+    ]);
+    let last = out.lines().last().unwrap();
+    let v: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(v["bench"], "chain");
+    // Every transfer finalized, none twice, through two kills; the
+    // restarted validator ends on the others' state root.
+    assert_eq!(v["transfers"], 1000, "{out}");
+    assert_eq!(v["kills"], 2, "{out}");
+    assert_eq!(v["finalized_twice"], 0, "{out}");
+    assert_eq!(v["same_state_root"], true, "{out}");
+}

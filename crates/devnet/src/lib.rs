@@ -19,6 +19,8 @@ use tranche_ledger::{Genesis, GenesisOrganisation};
 use tranche_node::{NodeConfig, Peer};
 use tranche_types::{ChainId, Role, Stake};
 
+mod nodes;
+
 /// The organisations of the devnet, with roles: the four validators first.
 const ORGS: [(&str, &[Role], bool); 9] = [
     ("devnet-tsp", &[Role::Tsp, Role::Validator], true),
@@ -496,20 +498,7 @@ impl Devnet {
             // Fail here, not in four logs, if the key cannot be read.
             read_keyfile(&config.key)?;
             let log_path = dir.join(name).join("node.log");
-            let log = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log_path)
-                .with_context(|| format!("cannot open {}", log_path.display()))?;
-            let child = Command::new(tranche_exe)
-                .arg("node")
-                .arg("--config")
-                .arg(&config_path)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log)
-                .spawn()
-                .with_context(|| format!("cannot start the node of {name}"))?;
+            let child = nodes::spawn_node(tranche_exe, name, &config_path, &log_path)?;
             nodes.push(NodeEntry {
                 org: name.to_string(),
                 validator: i < VALIDATORS,

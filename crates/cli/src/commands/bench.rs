@@ -268,6 +268,14 @@ pub struct ChainArgs {
     /// as the clients can send: latency below saturation.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub rate: Option<u32>,
+    /// Kill the last validator with -9 a quarter of the way through the
+    /// run and again half way (plus 3 s), restarting it 3 s after each: the
+    /// clients fail over to the other nodes within a second and send again
+    /// what had not been finalized 2 s after they sent it. The result counts
+    /// the kills, the transfers sent again and any finalized twice (always
+    /// 0), and checks every validator ends on the same state root.
+    #[arg(long)]
+    pub kill: bool,
 }
 
 /// A count clap has bounded, as the library takes it.
@@ -288,6 +296,7 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
                     batch: count(a.batch),
                     base_port: a.base_port,
                     rate: a.rate,
+                    kill: a.kill,
                 },
             )?
         }

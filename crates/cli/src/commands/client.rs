@@ -26,7 +26,10 @@ use tranche_types::{
 /// The node to talk to.
 #[derive(Debug, Args)]
 pub struct NodeUrl {
-    /// The node API's base URL (`tranche devnet` prints them).
+    /// The node API's base URL (`tranche devnet` prints them). Several,
+    /// separated by commas, to fail over: calls go to the first and move on
+    /// to the next within a second when a node cannot be reached (a
+    /// transaction sent again is harmless: the same one is answered alike).
     #[arg(
         long,
         global = true,
