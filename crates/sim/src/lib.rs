@@ -337,7 +337,7 @@ where
     }
     .misbehaving(misbehaviour);
     // Finalized blocks are read back from the archive; nobody listens here.
-    let (observer, _) = mpsc::unbounded_channel();
+    let (observer, _) = mpsc::channel(1);
     let launched = launch(
         &context,
         consensus_key(&key),

@@ -11,7 +11,7 @@
 
 use crate::application::Finalized;
 use commonware_runtime::{Clock, Spawner};
-use commonware_utils::channel::fallible::FallibleExt as _;
+use commonware_utils::channel::fallible::AsyncFallibleExt as _;
 use commonware_utils::channel::mpsc;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -28,6 +28,12 @@ const COMMIT_BATCH_MAX: usize = 64;
 /// the limit the application waits for the writer before it takes its next
 /// message: a stalled disk slows the chain down instead of filling memory.
 pub(crate) const UNSTORED_BLOCKS_MAX: usize = 1_024;
+
+/// The most stored blocks reported and not yet taken by whoever observes
+/// them (the node's API publisher). At the limit the writer waits to report
+/// the next, and stores no more meanwhile: a stalled reader, like a stalled
+/// disk, slows the chain down instead of filling memory.
+pub const FINALIZED_QUEUED_MAX: usize = 256;
 
 /// A finalized block on its way to the archive.
 #[derive(Debug)]
@@ -78,7 +84,7 @@ impl<A: Archive> Stored<A> {
     pub(crate) fn start<E: Spawner + Clock>(
         context: E,
         archive: A,
-        observer: mpsc::UnboundedSender<Finalized>,
+        observer: mpsc::Sender<Finalized>,
     ) -> Self {
         let (jobs, queue) = mpsc::unbounded_channel();
         let unstored = Arc::new(Mutex::new(Unstored::default()));
@@ -195,7 +201,7 @@ pub(crate) fn since(time: Timestamp, now: SystemTime) -> u128 {
 struct Writer {
     unstored: Arc<Mutex<Unstored>>,
     drained: Arc<Notify>,
-    observer: mpsc::UnboundedSender<Finalized>,
+    observer: mpsc::Sender<Finalized>,
 }
 
 async fn write<E: Clock, A: Archive>(
@@ -267,7 +273,8 @@ async fn write<E: Clock, A: Archive>(
                 // A reader holds it for a moment.
                 Err(shared) => shared.finalized.clone(),
             };
-            writer.observer.send_lossy(finalized);
+            // Nobody listening (a simulation) is not a fault.
+            writer.observer.send_lossy(finalized).await;
         }
     }
 }
@@ -302,7 +309,7 @@ mod tests {
         }
     }
 
-    type Reported = mpsc::UnboundedReceiver<Finalized>;
+    type Reported = mpsc::Receiver<Finalized>;
 
     /// A writer on a memory archive, and a one-organisation ledger.
     fn writer(
@@ -315,7 +322,7 @@ mod tests {
         Arc<tranche_ledger::Ledger>,
     ) {
         let archive = MemoryArchive::default();
-        let (observer, reported) = mpsc::unbounded_channel();
+        let (observer, reported) = mpsc::channel(FINALIZED_QUEUED_MAX);
         let stored = Stored::start(context.child("writer"), archive.clone(), observer);
         let key = tranche_testkit::key(1);
         let ledger = Arc::new(tranche_testkit::one_org_ledger(
@@ -352,6 +359,45 @@ mod tests {
             assert_eq!(stored.backlog(), 0);
             // With room, it does not wait at all.
             stored.room().await;
+        });
+    }
+
+    #[test]
+    fn a_stalled_reader_holds_the_chain_back_and_loses_nothing() {
+        deterministic::Runner::default().start(|context| async move {
+            let (archive, stored, mut reported, _, ledger) = writer(&context);
+            // Nobody reads the reports: the application stores on while the
+            // writer has room.
+            let mut next = 1u64;
+            loop {
+                let held_back = commonware_macros::select! {
+                    _ = stored.room() => false,
+                    _ = context.sleep(Duration::from_secs(5)) => true,
+                };
+                if held_back {
+                    break;
+                }
+                stored.store(vec![final_at(next, &ledger)]);
+                next += 1;
+                assert!(next < 10 * UNSTORED_BLOCKS_MAX as u64, "it never held back");
+            }
+            assert_eq!(stored.backlog(), UNSTORED_BLOCKS_MAX);
+            // What is held: the reports waiting to be read, the blocks of
+            // the write in hand (at most all that were unstored when it
+            // began) waiting to be reported, and as many again unstored.
+            let held = next - 1;
+            assert!(
+                held <= (FINALIZED_QUEUED_MAX + 2 * UNSTORED_BLOCKS_MAX) as u64,
+                "{held} blocks held"
+            );
+            assert!(archive.chain().len() >= FINALIZED_QUEUED_MAX);
+            // Reading again, every block is stored and reported once, in order.
+            for h in 1..next {
+                let f = reported.recv().await.unwrap();
+                assert_eq!(f.block.header.height, h);
+            }
+            assert_eq!(archive.chain().len() as u64, next - 1);
+            assert_eq!(stored.backlog(), 0);
         });
     }
 

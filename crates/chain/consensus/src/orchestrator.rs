@@ -195,7 +195,7 @@ pub fn launch<E, A, B, S, R>(
     blocker: B,
     blocks: (S, R),
     channels: EngineChannels<S, R>,
-    observer: mpsc::UnboundedSender<crate::Finalized>,
+    observer: mpsc::Sender<crate::Finalized>,
     journal: String,
 ) -> Launched
 where

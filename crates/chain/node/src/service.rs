@@ -225,7 +225,8 @@ pub fn run(config: &NodeConfig, key: Keypair) -> Result<(), NodeError> {
         let blocks = network.register(3, QUOTA);
         network.start();
 
-        let (observer, mut finalized) = mpsc::unbounded_channel();
+        let (observer, mut finalized) =
+            mpsc::channel(tranche_consensus::archive::FINALIZED_QUEUED_MAX);
         let view = View::of_start(&start);
         let launched = tranche_consensus::launch(
             &context,

@@ -24,7 +24,7 @@ where
         start: Start,
         archive: A,
         blocks: (S, R),
-        observer: mpsc::UnboundedSender<Finalized>,
+        observer: mpsc::Sender<Finalized>,
     ) -> (Self, Mailbox, Reporter, mpsc::UnboundedReceiver<EpochStart>) {
         let (sender, receiver) = mpsc::unbounded_channel();
         let (submissions, submitted) = mpsc::channel(SUBMISSIONS_QUEUED_MAX);
