@@ -205,7 +205,14 @@ fn f6_1_f6_6_f6_8_f6_9_rec2_the_regulator_reconciles_signed_reports_against_the_
                 amount: Units(amount),
                 reference: None,
             });
-            rt.block_on(send_final(&node, &chain, from, p))
+            let (hash, at) = rt.block_on(send_final(&node, &chain, from, p));
+            // The node serves a transaction from its store a moment before
+            // its status counts the block: reports made through the status
+            // height must include this one.
+            wait_for("the node's status to count the transfer", || {
+                rt.block_on(node.status()).unwrap().finalized_height >= at
+            });
+            (hash, at)
         };
         let (t1, t2) = (transfer(&a, &b, 10), transfer(&b, &a, 4));
 
