@@ -130,6 +130,11 @@ fn regression_seeds() {
     // witness on the votes channel now keeps votes whole.
     let chains = run_scenario(&scenario(1185, 4, link(30, 60, 10), Fault::Equivocate));
     common_prefix_agrees(1185, &chains);
+    // Seven validators, one joining: the newcomer's turn to lead came only
+    // in its third epoch on the committee, after the run had stopped. Runs
+    // now go on until it has proposed a final block.
+    let chains = run_scenario(&scenario(11, 7, link(30, 60, 10), Fault::Join { at: 4 }));
+    common_prefix_agrees(11, &chains);
 }
 
 #[test]
