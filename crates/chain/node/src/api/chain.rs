@@ -220,7 +220,14 @@ pub(super) async fn transaction(
     Path(hash): Path<String>,
 ) -> Answer<TransactionRecord> {
     let hash: Hash = parse("transaction hash", &hash)?;
-    let Some((height, index)) = s.store.transaction(&hash)? else {
+    // A block is stored a moment before the ledger view after it is
+    // published: it is served from then on, so that whoever sees it sees
+    // its effects in every other answer (status, wallets, tokens) too.
+    let Some((height, index)) = s
+        .store
+        .transaction(&hash)?
+        .filter(|(height, _)| *height <= s.view().height)
+    else {
         return Err(ApiError::not_found(format!(
             "transaction {hash} is not finalized on this node (yet): if it was accepted, ask again shortly"
         )));
@@ -263,9 +270,11 @@ pub(super) async fn transaction(
 }
 
 fn block_at(s: &Shared, height: u64) -> Answer<BlockRecord> {
+    // Served once the ledger view after it is published (see `transaction`).
     let block = s
         .store
         .block(height)?
+        .filter(|_| height <= s.view().height)
         .ok_or_else(|| ApiError::not_found(format!("no finalized block at height {height}")))?;
     let receipts = s.store.receipts(height)?.unwrap_or_default();
     let state_root = s.store.state_root(height)?;
