@@ -7,6 +7,8 @@ use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
 #[allow(clippy::disallowed_types)] // a benchmark measures wall time
 use std::time::{Duration, Instant};
@@ -276,15 +278,15 @@ fn measure(args: &Options, devnet: &mut Devnet) -> Result<Value> {
             }
         }));
     }
-    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let resubmitted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let resubmitted = Arc::new(AtomicUsize::new(0));
     let resubmitter = args.kill.then(|| {
         let (submitted, finalized_set) = (Arc::clone(&submitted), Arc::clone(&finalized_set));
         let (done, resubmitted) = (Arc::clone(&done), Arc::clone(&resubmitted));
         let api = failover(&apis, 1);
         std::thread::spawn(move || -> Result<()> {
             let c = BlockingNodeClient::new(&api, None)?;
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            while !done.load(Relaxed) {
                 std::thread::sleep(Duration::from_millis(500));
                 let now = Instant::now();
                 let stale: Vec<SignedTransaction> = {
@@ -301,7 +303,7 @@ fn measure(args: &Options, devnet: &mut Devnet) -> Result<Value> {
                         .collect()
                 };
                 for chunk in stale.chunks(tranche_api::BATCH_TXS_MAX) {
-                    resubmitted.fetch_add(chunk.len(), std::sync::atomic::Ordering::Relaxed);
+                    resubmitted.fetch_add(chunk.len(), Relaxed);
                     submit(&c, chunk)?;
                 }
             }
@@ -383,7 +385,7 @@ fn measure(args: &Options, devnet: &mut Devnet) -> Result<Value> {
         }
         height += 1;
     }
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    done.store(true, Relaxed);
     for w in workers {
         w.join()
             .map_err(|_| anyhow!("a client thread panicked"))??;
@@ -419,7 +421,7 @@ fn measure(args: &Options, devnet: &mut Devnet) -> Result<Value> {
         "block_gap_max_ms": block_gap_max,
         "block_gap_before": block_gap_at,
         "kills": kills,
-        "resubmitted": resubmitted.load(std::sync::atomic::Ordering::Relaxed),
+        "resubmitted": resubmitted.load(Relaxed),
         "finalized_twice": twice,
         "same_state_root": same_root,
     }))
