@@ -18,7 +18,7 @@ use commonware_cryptography::{ed25519, Signer as _};
 use commonware_p2p::utils::mux::{MuxHandle, Muxer, SubReceiver, SubSender};
 use commonware_p2p::{Blocker, Receiver, Sender};
 use commonware_runtime::{Clock, Handle, Metrics, Spawner, Storage};
-use commonware_utils::channel::mpsc;
+use commonware_utils::channel::{mpsc, watch};
 use rand_core_010::CryptoRng;
 
 /// The engine's channels, each shared by the engines of every epoch.
@@ -45,8 +45,8 @@ pub struct Orchestrator<B, S, R> {
     pub mailbox: Mailbox,
     /// The application's reporter.
     pub reporter: Reporter,
-    /// The epochs the application announces.
-    pub epochs: mpsc::UnboundedReceiver<EpochStart>,
+    /// The newest epoch the application announced.
+    pub epochs: watch::Receiver<Option<EpochStart>>,
     /// The consensus channels.
     pub channels: EngineChannels<S, R>,
     /// The prefix of each epoch's journal partition in the runtime's storage.
@@ -97,7 +97,10 @@ where
         // still finishing the epoch (costing the new epoch's first view a
         // timeout) if nothing were there to hold them.
         let mut next = None;
-        while let Some(start) = epochs.recv().await {
+        while epochs.changed().await.is_ok() {
+            let Some(start) = epochs.borrow_and_update().clone() else {
+                continue;
+            };
             if let Some(previous) = engine.take() {
                 previous.abort();
             }

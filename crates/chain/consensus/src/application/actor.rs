@@ -5,7 +5,7 @@ use super::*;
 
 impl<E, S, R, A> Application<E, S, R, A>
 where
-    E: Clock + Spawner + CryptoRng,
+    E: Clock + Spawner + Metrics + CryptoRng,
     S: Sender<PublicKey = ConsensusKey>,
     R: Receiver<PublicKey = ConsensusKey>,
     A: Archive,
@@ -25,10 +25,13 @@ where
         archive: A,
         blocks: (S, R),
         observer: mpsc::Sender<Finalized>,
-    ) -> (Self, Mailbox, Reporter, mpsc::UnboundedReceiver<EpochStart>) {
-        let (sender, receiver) = mpsc::unbounded_channel();
+    ) -> (Self, Mailbox, Reporter, watch::Receiver<Option<EpochStart>>) {
+        let (sender, receiver) = mailbox::new(
+            context.child("inbox"),
+            NonZeroUsize::new(ENGINE_MESSAGES_MAX).expect("a positive limit"),
+        );
         let (submissions, submitted) = mpsc::channel(SUBMISSIONS_QUEUED_MAX);
-        let (epochs, epochs_out) = mpsc::unbounded_channel();
+        let (epochs, epochs_out) = watch::channel(None);
         let progress = context.current();
         let genesis = genesis_digest(start.ledger.chain_id());
         let base = if start.tip.height == 0 {
@@ -128,11 +131,11 @@ where
             digest_of(&block.hash())
         };
         self.announced = Some(committee.epoch);
-        self.epochs.send_lossy(EpochStart {
+        self.epochs.send_replace(Some(EpochStart {
             epoch: committee.epoch,
             committee,
             floor,
-        });
+        }));
     }
 
     /// Runs the actor until the runtime stops.

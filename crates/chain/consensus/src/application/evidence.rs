@@ -58,7 +58,7 @@ pub fn evidence_holds(evidence: &Evidence, scheme: &Scheme, rng: &mut impl Crypt
 
 impl<E, S, R, A> Application<E, S, R, A>
 where
-    E: Clock + Spawner + CryptoRng,
+    E: Clock + Spawner + Metrics + CryptoRng,
     S: Sender<PublicKey = ConsensusKey>,
     R: Receiver<PublicKey = ConsensusKey>,
     A: Archive,

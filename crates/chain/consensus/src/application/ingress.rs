@@ -53,7 +53,7 @@ pub(super) struct Submission {
 /// The handle the engine and clients use.
 #[derive(Clone, Debug)]
 pub struct Mailbox {
-    pub(super) sender: mpsc::UnboundedSender<Message>,
+    pub(super) sender: mailbox::Sender<Message>,
     pub(super) submissions: mpsc::Sender<Submission>,
 }
 
@@ -91,14 +91,14 @@ impl Automaton for Mailbox {
 
     async fn propose(&mut self, context: Self::Context) -> oneshot::Receiver<Digest> {
         let (response, receiver) = oneshot::channel();
-        self.sender
-            .send_lossy(Message::Propose { context, response });
+        // A full inbox keeps it in its overflow (see `inbox`).
+        let _ = self.sender.enqueue(Message::Propose { context, response });
         receiver
     }
 
     async fn verify(&mut self, context: Self::Context, payload: Digest) -> oneshot::Receiver<bool> {
         let (response, receiver) = oneshot::channel();
-        self.sender.send_lossy(Message::Verify {
+        let _ = self.sender.enqueue(Message::Verify {
             context,
             payload,
             response,
@@ -117,18 +117,14 @@ impl Relay for Mailbox {
     type Plan = Plan<ConsensusKey>;
 
     fn broadcast(&mut self, payload: Digest, _plan: Self::Plan) -> Feedback {
-        if self.sender.send_lossy(Message::Broadcast { payload }) {
-            Feedback::Ok
-        } else {
-            Feedback::Closed
-        }
+        self.sender.enqueue(Message::Broadcast { payload })
     }
 }
 
 /// Hears the engine's certificates; passes finalizations to the application.
 #[derive(Clone, Debug)]
 pub struct Reporter {
-    pub(super) sender: mpsc::UnboundedSender<Message>,
+    pub(super) sender: mailbox::Sender<Message>,
 }
 
 impl commonware_consensus::Reporter for Reporter {
@@ -139,19 +135,16 @@ impl commonware_consensus::Reporter for Reporter {
             Activity::Finalization(f) => {
                 // Also the engine's own replay after a restart: the
                 // application ignores what it has already finalized.
-                self.sender.send_lossy(Message::Finalized {
+                self.sender.enqueue(Message::Finalized {
                     payload: f.proposal.payload,
                     certificate: tranche_types::commonware_codec::Encode::encode(&f).to_vec(),
-                });
+                })
             }
             Activity::ConflictingNotarize(_)
             | Activity::ConflictingFinalize(_)
-            | Activity::NullifyFinalize(_) => {
-                self.sender.send_lossy(Message::Offence { activity });
-            }
-            _ => {}
+            | Activity::NullifyFinalize(_) => self.sender.enqueue(Message::Offence { activity }),
+            _ => Feedback::Ok,
         }
-        Feedback::Ok
     }
 }
 

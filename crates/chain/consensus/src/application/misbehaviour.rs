@@ -33,7 +33,7 @@ pub enum Misbehaviour {
 
 impl<E, S, R, A> Application<E, S, R, A>
 where
-    E: Clock + Spawner + CryptoRng,
+    E: Clock + Spawner + Metrics + CryptoRng,
     S: Sender<PublicKey = ConsensusKey>,
     R: Receiver<PublicKey = ConsensusKey>,
     A: Archive,

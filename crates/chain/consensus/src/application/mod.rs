@@ -20,18 +20,20 @@
 
 use crate::archive::{ms_between, since, Final, Stored, UNSTORED_BLOCKS_MAX};
 use crate::{genesis_digest, ConsensusKey, Digest, Scheme};
+use commonware_actor::mailbox;
 use commonware_actor::Feedback;
 use commonware_consensus::simplex::types::{Activity, Context, Finalization};
 use commonware_consensus::simplex::Plan;
 use commonware_consensus::{Automaton, CertifiableAutomaton, Relay};
 use commonware_macros::select_loop;
 use commonware_p2p::{Receiver, Recipients, Sender};
-use commonware_runtime::{Clock, ContextCell, Handle, Spawner};
-use commonware_utils::channel::fallible::{FallibleExt as _, OneshotExt as _};
-use commonware_utils::channel::{mpsc, oneshot};
+use commonware_runtime::{Clock, ContextCell, Handle, Metrics, Spawner};
+use commonware_utils::channel::fallible::OneshotExt as _;
+use commonware_utils::channel::{mpsc, oneshot, watch};
 use commonware_utils::ordered::Set;
 use rand_core_010::CryptoRng;
 use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tranche_block::{AdmitError, BlockLimits, Mempool, MempoolLimits, Tip};
@@ -44,12 +46,14 @@ use tranche_types::{
 
 mod actor;
 mod evidence;
+mod inbox;
 mod ingress;
 mod misbehaviour;
 mod peers;
 pub mod wire;
 
 pub use evidence::{evidence_holds, evidence_of};
+pub use inbox::{ENGINE_MESSAGES_MAX, OFFENCES_OVERFLOW_MAX};
 use ingress::Submission;
 pub use ingress::{Finalized, Mailbox, Message, Reporter, Start};
 pub use misbehaviour::{Misbehaviour, Pairs};
@@ -150,7 +154,7 @@ enum Resolved {
 
 /// The application actor.
 #[allow(missing_debug_implementations)] // holds the runtime context and channels
-pub struct Application<E: Clock + Spawner + CryptoRng, S, R, A> {
+pub struct Application<E: Clock + Spawner + Metrics + CryptoRng, S, R, A> {
     context: ContextCell<E>,
     me: PublicKey,
     /// The chain's consensus namespace, to check votes and certificates.
@@ -163,14 +167,16 @@ pub struct Application<E: Clock + Spawner + CryptoRng, S, R, A> {
     certificates: HashMap<Digest, Vec<u8>>,
     /// The epoch last announced to the orchestrator.
     announced: Option<u64>,
-    epochs: mpsc::UnboundedSender<EpochStart>,
+    /// The newest epoch reached, for the orchestrator: only the newest
+    /// matters (a node catching up skips the epochs already over).
+    epochs: watch::Sender<Option<EpochStart>>,
     /// When this node last applied a finalized block (or started).
     progress: SystemTime,
     /// Since when a finalized block's ancestor has been missing, if one is.
     stuck_since: Option<SystemTime>,
     /// Which committee member to ask for blocks next.
     sync_turn: usize,
-    mailbox: mpsc::UnboundedReceiver<Message>,
+    mailbox: mailbox::Receiver<Message>,
     submissions: mpsc::Receiver<Submission>,
     /// The last block this validator proposed and sent out.
     sent: Option<Digest>,
