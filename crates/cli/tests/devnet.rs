@@ -363,3 +363,168 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
     });
     drop(nodes);
 }
+
+/// The p2p network admits the peers the chain admits (C-1): a key no
+/// organisation holds cannot connect even where a validator's configuration
+/// lists it, and a node whose organisation governance removes (its roles
+/// revoked) is dropped and stops following.
+#[test]
+fn only_peers_the_chain_admits_connect_and_a_removed_one_is_dropped() {
+    use tranche_crypto::rand_core::OsRng;
+    use tranche_crypto::{sign_transaction, KdfParams, KeyFile};
+    use tranche_devnet::{Devnet, Options};
+    use tranche_node::{NodeConfig, Peer};
+    use tranche_types::{
+        Govern, GovernanceAction, Payload, Role, RoleChange, Timestamp, Transaction,
+    };
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("devnet");
+    // Apart from the ports of the other test of this file.
+    let base = 10_000 + (std::process::id() % 900) as u16 * 10;
+    let exe = Path::new(env!("CARGO_BIN_EXE_tranche"));
+    let mut devnet = Devnet::start(
+        exe,
+        &Options {
+            data_dir: dir.clone(),
+            base_port: base,
+            services: false,
+        },
+    )
+    .unwrap();
+    let file = devnet.file().clone();
+    let apis: Vec<String> = file.nodes.iter().map(|n| n.api.clone()).collect();
+    let validators: Vec<Peer> = file
+        .nodes
+        .iter()
+        .filter(|n| n.validator)
+        .map(|n| Peer {
+            key: devnet.open_key(&n.org).unwrap().public_key(),
+            address: n.p2p.parse().unwrap(),
+        })
+        .collect();
+
+    // A stranger's node, its key held by no organisation, configured with
+    // every validator; the TSP's validator lists it too (restarted to
+    // read it).
+    let stranger = tranche_testkit::key(0x5a);
+    let password = std::fs::read_to_string(dir.join("password")).unwrap();
+    let sealed = KeyFile::seal(
+        &stranger,
+        password.as_bytes(),
+        KdfParams::DEFAULT,
+        &mut OsRng,
+    )
+    .unwrap();
+    let stranger_dir = dir.join("stranger");
+    std::fs::create_dir_all(&stranger_dir).unwrap();
+    std::fs::write(stranger_dir.join("node.key"), sealed.to_json()).unwrap();
+    let stranger_p2p: std::net::SocketAddr = ([127, 0, 0, 1], base + 9).into();
+    let stranger_api = format!("http://127.0.0.1:{}", base + 109);
+    let config = NodeConfig {
+        genesis: dir.join("genesis.json"),
+        key: stranger_dir.join("node.key"),
+        password_file: Some(dir.join("password")),
+        data_dir: stranger_dir.join("data"),
+        p2p_listen: stranger_p2p,
+        api_listen: ([127, 0, 0, 1], base + 109).into(),
+        peers: validators,
+        tls: None,
+    };
+    std::fs::write(stranger_dir.join("node.toml"), config.to_toml()).unwrap();
+    let tsp_config = Path::new(&file.nodes[0].config);
+    let mut tsp = NodeConfig::load(tsp_config).unwrap();
+    tsp.peers.push(Peer {
+        key: stranger.public_key(),
+        address: stranger_p2p,
+    });
+    std::fs::write(tsp_config, tsp.to_toml()).unwrap();
+    devnet.kill_node(0).unwrap();
+    devnet.restart_node(0).unwrap();
+    let mut stranger_node = Command::new(exe)
+        .args(["node", "--config"])
+        .arg(stranger_dir.join("node.toml"))
+        .stdout(std::fs::File::create(stranger_dir.join("node.log")).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    wait_for("the stranger's node API", || {
+        status(&stranger_api).is_some()
+    });
+    wait_for("the TSP's validator to catch up", || {
+        height(&apis[0]) + 2 >= height(&apis[1])
+    });
+    let from = height(&apis[1]);
+    wait_for("twenty more blocks", || height(&apis[1]) >= from + 20);
+    assert_eq!(
+        height(&stranger_api),
+        0,
+        "a key not admitted follows nothing"
+    );
+    let tsp_log = std::fs::read_to_string(&file.nodes[0].log).unwrap();
+    assert!(
+        tsp_log.contains("not admitted by the chain"),
+        "the validator says why it refuses the configured stranger"
+    );
+    // The custodian's node, admitted, follows.
+    wait_for("the custodian's node to follow", || {
+        height(&apis[4]) + 2 >= height(&apis[1])
+    });
+
+    // Governance (three of the four governors) revokes the custodian's
+    // only role.
+    let client = tranche_api::client::BlockingNodeClient::new(&apis[1], None).unwrap();
+    let action = GovernanceAction::Revoke(RoleChange {
+        org: "devnet-custodian".parse().unwrap(),
+        role: Role::Custodian,
+    });
+    #[allow(clippy::disallowed_methods)] // a test's wall clock
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut last = None;
+    for org in ["devnet-tsp", "devnet-issuer", "devnet-exchange"] {
+        let key = devnet.open_key(org).unwrap();
+        let signer = key.public_key();
+        let nonce = client.run(|c| c.next_nonce(&signer)).unwrap();
+        let stx = sign_transaction(
+            &key,
+            Transaction {
+                chain_id: tranche_devnet::CHAIN_ID.parse().unwrap(),
+                signer: key.public_key(),
+                nonce,
+                valid_until: Timestamp(now).plus_ms(600_000),
+                payload: Payload::Govern(Govern {
+                    action: action.clone(),
+                }),
+            },
+        )
+        .unwrap();
+        last = Some(client.run(|c| c.submit(&stx)).unwrap().hash);
+    }
+    let last = last.unwrap();
+    let record = client
+        .run(|c| c.wait(&last, Duration::from_secs(60)))
+        .unwrap()
+        .expect("the third vote is final");
+    let revoked_at = record.height;
+    // Dropped: the custodian's node gets nothing past the revocation (a
+    // block or two in flight at most) while the validators go on.
+    wait_for("twenty blocks after the revocation", || {
+        height(&apis[1]) >= revoked_at + 20
+    });
+    let stuck = height(&apis[4]);
+    assert!(
+        stuck <= revoked_at + 2,
+        "the removed organisation's node stopped at {stuck}, the revocation was final at {revoked_at}"
+    );
+    let from = height(&apis[1]);
+    wait_for("ten more blocks", || height(&apis[1]) >= from + 10);
+    assert_eq!(height(&apis[4]), stuck, "and it stays cut off");
+    assert_eq!(height(&stranger_api), 0);
+    let _ = stranger_node.kill();
+    let _ = stranger_node.wait();
+    devnet.stop();
+}

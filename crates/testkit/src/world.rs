@@ -582,3 +582,17 @@ pub fn default_rules() -> TokenRules {
         max_ownership_bps: 0,
     }
 }
+
+/// Revokes `org`'s `role`, by quorum.
+pub fn revoke_role(w: &mut World, org: &str, role: Role) {
+    let governors = [w.tsp.clone(), w.issuer.clone(), w.exchange.clone()];
+    let revoke = GovernanceAction::Revoke(RoleChange { org: id(org), role });
+    for g in &governors {
+        w.ok(
+            g,
+            Payload::Govern(Govern {
+                action: revoke.clone(),
+            }),
+        );
+    }
+}

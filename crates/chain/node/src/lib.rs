@@ -6,6 +6,7 @@
 //! ledger's election at genesis); its key signs its votes and blocks and
 //! identifies it to its peers.
 
+mod admission;
 pub mod api;
 pub mod config;
 pub mod service;

@@ -2,15 +2,15 @@
 //! store, the p2p network, the application and consensus engine, and the
 //! node API.
 
+use crate::admission::Admission;
 use crate::api::{self, Shared, View};
 use crate::config::{read_text, NodeConfig};
 use commonware_cryptography::{ed25519, ChaCha20Poly1305};
 use commonware_p2p::authenticated::lookup;
-use commonware_p2p::{Address, AddressableManager as _};
+use commonware_p2p::AddressableManager as _;
 use commonware_runtime::{tokio as cw_tokio, Quota, Runner as _, Spawner as _, Supervisor as _};
 use commonware_stream::{cups, cups::Cups, sake, sake::Sake};
 use commonware_utils::channel::mpsc;
-use commonware_utils::ordered::Map;
 use commonware_utils::{NZUsize, NZU32};
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
@@ -120,10 +120,12 @@ pub fn run(config: &NodeConfig, key: Keypair) -> Result<(), NodeError> {
     let genesis = load_genesis(config)?;
     let me = key.public_key();
     let my_org = genesis.organisation_of_key(&me).cloned();
-    let mut addresses = vec![(consensus_public(&me)?, config.p2p_listen)];
+    let mut configured = Vec::with_capacity(config.peers.len());
     for peer in &config.peers {
-        addresses.push((consensus_public(&peer.key)?, peer.address));
+        configured.push((peer.key, consensus_public(&peer.key)?, peer.address));
     }
+    let mut admission = Admission::new((me, consensus_public(&me)?, config.p2p_listen), configured);
+    let max_peers = NonZeroUsize::new(config.peers.len() + 1).expect("the list includes this node");
     let tls = config
         .tls
         .as_ref()
@@ -195,7 +197,7 @@ pub fn run(config: &NodeConfig, key: Keypair) -> Result<(), NodeError> {
             handshake,
             namespace.as_bytes(),
             p2p_listen,
-            NonZeroUsize::new(addresses.len()).expect("the list includes this node"),
+            max_peers,
             MESSAGE_BYTES_MAX,
             NZUsize!(4096),
         );
@@ -211,14 +213,14 @@ pub fn run(config: &NodeConfig, key: Keypair) -> Result<(), NodeError> {
         // validator cut off from some peers for a minute after start-up or
         // any dropped link, costing a leader timeout in every view it led.
         p2p_config.peer_connection_cooldown = Duration::from_secs(1);
+        // One set at a time: a peer the chain removes is dropped at once.
+        p2p_config.tracked_peer_sets = NZUsize!(1);
         let (mut network, mut oracle) = lookup::Network::new(context.child("p2p"), p2p_config);
-        let peers: Map<ed25519::PublicKey, Address> = addresses
-            .iter()
-            .map(|(k, a)| (k.clone(), Address::from(*a)))
-            .collect::<Vec<_>>()
-            .try_into()
-            .expect("peer keys are distinct (the configuration checks)");
-        oracle.track(0, peers);
+        // Only the configured peers the chain admits (C-1), from where this
+        // node resumes and then after each finalized block.
+        if let Some(peers) = admission.update(&start.ledger) {
+            let _ = oracle.track(start.tip.height, peers);
+        }
         let votes = network.register(0, QUOTA);
         let certificates = network.register(1, QUOTA);
         let resolver = network.register(2, QUOTA);
@@ -257,8 +259,12 @@ pub fn run(config: &NodeConfig, key: Keypair) -> Result<(), NodeError> {
         });
         // Finalized blocks are already stored; publish them to readers.
         let publisher = Arc::clone(&shared);
+        let mut peers_oracle = oracle.clone();
         context.child("publisher").spawn(move |_| async move {
             while let Some(f) = finalized.recv().await {
+                if let Some(peers) = admission.update(&f.ledger) {
+                    let _ = peers_oracle.track(f.block.header.height, peers);
+                }
                 if f.block.header.height % 100 == 0 || !f.block.txs.is_empty() {
                     tracing::info!(height = f.block.header.height, txs = f.block.txs.len(), root = %f.state_root, "finalized");
                 }

@@ -6,6 +6,7 @@ use crate::state::{
     Organisation, Ownership, RevocationRequest, Subscription, Token, Validator,
 };
 use crate::{compliance, BlockContext, HolderSide, Ledger};
+use std::collections::BTreeSet;
 use tranche_types::{
     AssetId, Did, IssuanceCheck, OrgId, Outcome, PublicKey, Rejection, RequestId, RevocationCheck,
     SignedTransaction, TokenId, TokenSupply, Units, WalletAddress,
@@ -323,13 +324,20 @@ impl Ledger {
 
     /// The epoch's validator set (C-2): the top `n` bonded validators by
     /// bonded plus delegated stake, ties broken by organisation id; one vote
-    /// each. Tombstoned validators are never elected.
+    /// each. Tombstoned validators are never elected, nor those whose
+    /// organisation governance has taken the validator role from (C-1).
     pub fn elect(&self, n: usize) -> Vec<(OrgId, PublicKey, u128)> {
-        let mut all: Vec<(OrgId, PublicKey, u128)> = self
-            .state()
+        let state = self.state();
+        let mut all: Vec<(OrgId, PublicKey, u128)> = state
             .validators
             .iter()
-            .filter(|(_, v)| !v.tombstoned)
+            .filter(|(org, v)| {
+                !v.tombstoned
+                    && state
+                        .orgs
+                        .get(*org)
+                        .is_some_and(|o| o.roles.has(tranche_types::Role::Validator))
+            })
             .map(|(org, v)| {
                 (
                     org.clone(),
@@ -341,6 +349,27 @@ impl Ledger {
         all.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
         all.truncate(n);
         all
+    }
+
+    /// The keys the network admits as peers (C-1): this epoch's validators,
+    /// and the signing and consensus keys of every organisation that holds
+    /// a role or governs. Revoking all of an organisation's roles removes it
+    /// from the network (its node is dropped), once its validator, if it
+    /// has one, is off the committee.
+    pub fn admitted_peers(&self) -> BTreeSet<PublicKey> {
+        let state = self.state();
+        let mut keys: BTreeSet<PublicKey> =
+            state.committee.members.0.iter().map(|m| m.key).collect();
+        for (org, o) in state.orgs.iter() {
+            if o.roles.0 == 0 && !o.governor {
+                continue;
+            }
+            keys.insert(o.key);
+            if let Some(v) = state.validators.get(org) {
+                keys.insert(v.consensus_key);
+            }
+        }
+        keys
     }
 
     /// What applying the transaction would give, without changing anything.

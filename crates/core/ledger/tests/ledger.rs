@@ -555,6 +555,8 @@ fn c1_admission_and_roles_need_two_thirds_of_the_governors() {
 #[test]
 fn c1_revoking_a_role_takes_effect_at_quorum() {
     let mut w = World::new();
+    let kyc_key = w.ledger.organisation(&id("kyc-co")).unwrap().key;
+    assert!(w.ledger.admitted_peers().contains(&kyc_key));
     let revoke = GovernanceAction::Revoke(RoleChange {
         org: id("kyc-co"),
         role: Role::ClaimIssuer,
@@ -573,6 +575,14 @@ fn c1_revoking_a_role_takes_effect_at_quorum() {
         .unwrap()
         .roles
         .has(Role::ClaimIssuer));
+    // Its only role gone, the organisation is no longer a peer; the
+    // validators and the governors are.
+    let admitted = w.ledger.admitted_peers();
+    assert!(!admitted.contains(&kyc_key));
+    for m in &w.ledger.committee().members.0 {
+        assert!(admitted.contains(&m.key));
+    }
+    assert!(admitted.contains(&w.tsp.public_key()));
 }
 
 // --- Identity (SR-5) and transfers with compliance (L-1, F6-7) ----------------
@@ -1576,13 +1586,7 @@ fn c2_the_election_picks_the_top_stake_with_a_deterministic_tie_break() {
         delegate("nobody", 1),
         RejectCode::UnknownValidator,
     );
-    let elected: Vec<String> = w
-        .ledger
-        .elect(3)
-        .into_iter()
-        .map(|(o, _, _)| o.to_string())
-        .collect();
-    assert_eq!(elected, vec!["node-runner", "acme-tsp", "first-issuer"]);
+    assert_eq!(elected(&w, 3), ["node-runner", "acme-tsp", "first-issuer"]);
     // Withdrawing the delegation changes the outcome at the next election.
     w.ok(
         &w.regulator.clone(),
@@ -1599,13 +1603,21 @@ fn c2_the_election_picks_the_top_stake_with_a_deterministic_tie_break() {
         }),
         RejectCode::InsufficientStake,
     );
-    let elected: Vec<String> = w
-        .ledger
-        .elect(2)
+    assert_eq!(elected(&w, 2), ["acme-tsp", "first-issuer"]);
+    // Governance takes the validator role from the TSP: however much it
+    // bonded, it is elected no more (C-1).
+    tranche_testkit::world::revoke_role(&mut w, "acme-tsp", Role::Validator);
+    let now = elected(&w, 2);
+    assert!(!now.contains(&"acme-tsp".to_string()), "{now:?}");
+}
+
+/// The organisations `n` seats would go to now, in order.
+fn elected(w: &World, n: usize) -> Vec<String> {
+    w.ledger
+        .elect(n)
         .into_iter()
         .map(|(o, _, _)| o.to_string())
-        .collect();
-    assert_eq!(elected, vec!["acme-tsp", "first-issuer"]);
+        .collect()
 }
 
 // --- The envelope ---------------------------------------------------------------------
