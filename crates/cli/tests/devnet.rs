@@ -52,6 +52,19 @@ fn root_at(api: &str, h: u64) -> String {
     v["state_root"].as_str().unwrap().to_string()
 }
 
+/// A devnet of nodes only (no role services) in `dir`, on ports from `base`.
+fn nodes_only(dir: &Path, base: u16) -> tranche_devnet::Devnet {
+    tranche_devnet::Devnet::start(
+        Path::new(env!("CARGO_BIN_EXE_tranche")),
+        &tranche_devnet::Options {
+            data_dir: dir.to_path_buf(),
+            base_port: base,
+            services: false,
+        },
+    )
+    .unwrap()
+}
+
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     // Generous: CI machines are small and busy.
     for _ in 0..1800 {
@@ -372,7 +385,6 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
 fn only_peers_the_chain_admits_connect_and_a_removed_one_is_dropped() {
     use tranche_crypto::rand_core::OsRng;
     use tranche_crypto::{sign_transaction, KdfParams, KeyFile};
-    use tranche_devnet::{Devnet, Options};
     use tranche_node::{NodeConfig, Peer};
     use tranche_types::{
         Govern, GovernanceAction, Payload, Role, RoleChange, Timestamp, Transaction,
@@ -380,18 +392,10 @@ fn only_peers_the_chain_admits_connect_and_a_removed_one_is_dropped() {
 
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("devnet");
-    // Apart from the ports of the other test of this file.
+    // Apart from the ports of the other tests of this file.
     let base = 10_000 + (std::process::id() % 900) as u16 * 10;
     let exe = Path::new(env!("CARGO_BIN_EXE_tranche"));
-    let mut devnet = Devnet::start(
-        exe,
-        &Options {
-            data_dir: dir.clone(),
-            base_port: base,
-            services: false,
-        },
-    )
-    .unwrap();
+    let mut devnet = nodes_only(&dir, base);
     let file = devnet.file().clone();
     let apis: Vec<String> = file.nodes.iter().map(|n| n.api.clone()).collect();
     let validators: Vec<Peer> = file
@@ -430,6 +434,7 @@ fn only_peers_the_chain_admits_connect_and_a_removed_one_is_dropped() {
         api_listen: ([127, 0, 0, 1], base + 109).into(),
         peers: validators,
         tls: None,
+        min_free_disk_mb: None,
     };
     std::fs::write(stranger_dir.join("node.toml"), config.to_toml()).unwrap();
     let tsp_config = Path::new(&file.nodes[0].config);
@@ -526,5 +531,81 @@ fn only_peers_the_chain_admits_connect_and_a_removed_one_is_dropped() {
     assert_eq!(height(&stranger_api), 0);
     let _ = stranger_node.kill();
     let _ = stranger_node.wait();
+    devnet.stop();
+}
+
+/// A validator whose disk runs short of space stops, saying why, before a
+/// write can fail; the others go on; once space is freed it starts again
+/// from the last block it stored, loses nothing it reported final, and
+/// catches up to the same state root.
+#[test]
+fn a_validator_short_of_disk_stops_cleanly_and_resumes_once_space_is_freed() {
+    use std::io::Write as _;
+    use tranche_node::disk::free_mb;
+    use tranche_node::NodeConfig;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("devnet");
+    // Apart from the ports of the other tests of this file.
+    let base = 10_000 + ((std::process::id() + 450) % 900) as u16 * 10;
+    let mut devnet = nodes_only(&dir, base);
+    let file = devnet.file().clone();
+    let apis: Vec<String> = file.nodes.iter().map(|n| n.api.clone()).collect();
+
+    // The regulator's validator keeps all but 200 MiB of what is free now.
+    let config_path = Path::new(&file.nodes[3].config);
+    let mut config = NodeConfig::load(config_path).unwrap();
+    let free = free_mb(&config.data_dir).unwrap();
+    assert!(free > 1_000, "the test needs 1 GiB free; {free} MiB are");
+    config.min_free_disk_mb = Some(free - 200);
+    std::fs::write(config_path, config.to_toml()).unwrap();
+    devnet.kill_node(3).unwrap();
+    devnet.restart_node(3).unwrap();
+    wait_for("the regulator's validator to catch up", || {
+        height(&apis[3]) > 0 && height(&apis[3]) + 2 >= height(&apis[0])
+    });
+    let reported = height(&apis[3]);
+
+    // Another program fills the disk: 400 MiB.
+    let ballast_path = dir.join("ballast");
+    let mut ballast = std::fs::File::create(&ballast_path).unwrap();
+    let chunk = vec![0x5au8; 1 << 20];
+    for _ in 0..400 {
+        ballast.write_all(&chunk).unwrap();
+    }
+    ballast.sync_all().unwrap();
+    drop(ballast);
+    let mut exited = Vec::new();
+    wait_for("the validator short of space to stop", || {
+        exited.extend(devnet.newly_exited());
+        !exited.is_empty()
+    });
+    let (org, exit, _) = &exited[0];
+    assert_eq!(org, "devnet-regulator");
+    assert!(!exit.success(), "it stops with an error status");
+    let log = std::fs::read_to_string(&file.nodes[3].log).unwrap();
+    assert!(
+        log.contains("MiB free, under the") && log.contains("min_free_disk_mb"),
+        "it says why in its log"
+    );
+    // The other three go on without it.
+    let from = height(&apis[0]);
+    wait_for("the others to go on", || height(&apis[0]) >= from + 10);
+
+    // Space freed, it starts again where it left off and catches up.
+    std::fs::remove_file(&ballast_path).unwrap();
+    devnet.restart_node(3).unwrap();
+    wait_for("the restarted validator's API", || {
+        status(&apis[3]).is_some()
+    });
+    assert!(
+        height(&apis[3]) >= reported,
+        "nothing it reported final before stopping is lost"
+    );
+    wait_for("the restarted validator to catch up", || {
+        height(&apis[3]) + 2 >= height(&apis[0])
+    });
+    let common = height(&apis[3]).min(height(&apis[0]));
+    assert_eq!(root_at(&apis[3], common), root_at(&apis[0], common));
     devnet.stop();
 }

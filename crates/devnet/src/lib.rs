@@ -325,6 +325,7 @@ fn create(dir: &Path, base_port: u16) -> Result<()> {
                 .collect(),
             // Loopback only; see docs/OPERATIONS.md for serving TLS.
             tls: None,
+            min_free_disk_mb: None,
         };
         let node_dir = dir.join(name);
         std::fs::create_dir_all(&node_dir)?;

@@ -12,7 +12,7 @@
 use crate::application::Finalized;
 use commonware_runtime::{Clock, Spawner};
 use commonware_utils::channel::fallible::AsyncFallibleExt as _;
-use commonware_utils::channel::mpsc;
+use commonware_utils::channel::{mpsc, oneshot};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -80,11 +80,13 @@ fn lock(unstored: &Mutex<Unstored>) -> std::sync::MutexGuard<'_, Unstored> {
 impl<A: Archive> Stored<A> {
     /// Starts the writer of `archive` (on a thread of its own where the
     /// runtime has threads), which reports each block on `observer` once it
-    /// is stored.
+    /// is stored. Should the archive fail to store, the writer says why on
+    /// `failed` and stops: it stores and reports nothing more.
     pub(crate) fn start<E: Spawner + Clock>(
         context: E,
         archive: A,
         observer: mpsc::Sender<Finalized>,
+        failed: oneshot::Sender<String>,
     ) -> Self {
         let (jobs, queue) = mpsc::unbounded_channel();
         let unstored = Arc::new(Mutex::new(Unstored::default()));
@@ -95,6 +97,7 @@ impl<A: Archive> Stored<A> {
             observer,
         };
         let store = archive.clone();
+        let writer = (writer, failed);
         context
             .dedicated()
             .spawn(move |context| write(context, store, writer, queue));
@@ -207,7 +210,7 @@ struct Writer {
 async fn write<E: Clock, A: Archive>(
     context: E,
     mut archive: A,
-    writer: Writer,
+    (writer, failed): (Writer, oneshot::Sender<String>),
     mut jobs: mpsc::UnboundedReceiver<Vec<Arc<Final>>>,
 ) {
     while let Some(mut finals) = jobs.recv().await {
@@ -215,67 +218,83 @@ async fn write<E: Clock, A: Archive>(
             finals.extend(more);
         }
         let started = context.current();
-        for batch in finals.chunks(COMMIT_BATCH_MAX) {
-            let transfers: Vec<Vec<TransferRecord>> = batch
-                .iter()
-                .map(|f| {
-                    f.finalized
-                        .events
-                        .iter()
-                        .filter_map(|e| match e {
-                            LedgerEvent::Transfer(t) => Some(t.clone()),
-                            _ => None,
-                        })
-                        .collect()
-                })
-                .collect();
-            let records: Vec<BlockRecord<'_>> = batch
-                .iter()
-                .zip(&transfers)
-                .map(|(f, transfers)| BlockRecord {
-                    block: &f.finalized.block,
-                    receipts: &f.finalized.receipts,
-                    transfers,
-                    state_root: f.finalized.state_root,
-                    certificate: f.certificate.as_deref(),
-                })
-                .collect();
-            let last = &batch.last().expect("chunks are not empty").finalized;
-            archive.commit(&records, &last.ledger).unwrap_or_else(|e| {
-                panic!(
-                    "the chain store refused finalized blocks up to {}: {e}",
-                    last.block.header.height
-                )
-            });
-        }
-        if let Some(last) = finals.last() {
-            let block = &last.finalized.block;
+        let mut finals = finals.into_iter().peekable();
+        while finals.peek().is_some() {
+            let batch: Vec<Arc<Final>> = finals.by_ref().take(COMMIT_BATCH_MAX).collect();
+            if let Err(e) = commit(&mut archive, &batch) {
+                let last = batch.last().expect("batches are not empty");
+                let why = format!(
+                    "the chain store could not store the finalized blocks up to {}: {e}",
+                    last.finalized.block.header.height
+                );
+                // Blocks not stored were never reported final: a restart
+                // fetches them again.
+                tracing::error!("{why}; storing and reporting nothing more");
+                let _ = failed.send(why);
+                return;
+            }
+            let last = &batch.last().expect("batches are not empty").finalized.block;
             let now = context.current();
             tracing::debug!(
-                height = block.header.height,
-                blocks = finals.len(),
+                height = last.header.height,
+                blocks = batch.len(),
                 store_ms = ms_between(started, now),
-                since_made_ms = since(block.header.time, now),
+                since_made_ms = since(last.header.time, now),
                 "stored"
             );
+            report(&writer, batch).await;
         }
-        {
-            let mut u = lock(&writer.unstored);
-            for f in &finals {
-                u.by_height.remove(&f.finalized.block.header.height);
-                u.heights.remove(&f.hash);
-            }
+    }
+}
+
+/// Stores `batch` in one write.
+fn commit<A: Archive>(archive: &mut A, batch: &[Arc<Final>]) -> Result<(), StorageError> {
+    let transfers: Vec<Vec<TransferRecord>> = batch
+        .iter()
+        .map(|f| {
+            f.finalized
+                .events
+                .iter()
+                .filter_map(|e| match e {
+                    LedgerEvent::Transfer(t) => Some(t.clone()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect();
+    let records: Vec<BlockRecord<'_>> = batch
+        .iter()
+        .zip(&transfers)
+        .map(|(f, transfers)| BlockRecord {
+            block: &f.finalized.block,
+            receipts: &f.finalized.receipts,
+            transfers,
+            state_root: f.finalized.state_root,
+            certificate: f.certificate.as_deref(),
+        })
+        .collect();
+    let last = &batch.last().expect("batches are not empty").finalized;
+    archive.commit(&records, &last.ledger)
+}
+
+/// Takes stored blocks off the unstored ones and reports them, in order.
+async fn report(writer: &Writer, stored: Vec<Arc<Final>>) {
+    {
+        let mut u = lock(&writer.unstored);
+        for f in &stored {
+            u.by_height.remove(&f.finalized.block.header.height);
+            u.heights.remove(&f.hash);
         }
-        writer.drained.notify_waiters();
-        for f in finals {
-            let finalized = match Arc::try_unwrap(f) {
-                Ok(f) => f.finalized,
-                // A reader holds it for a moment.
-                Err(shared) => shared.finalized.clone(),
-            };
-            // Nobody listening (a simulation) is not a fault.
-            writer.observer.send_lossy(finalized).await;
-        }
+    }
+    writer.drained.notify_waiters();
+    for f in stored {
+        let finalized = match Arc::try_unwrap(f) {
+            Ok(f) => f.finalized,
+            // A reader holds it for a moment.
+            Err(shared) => shared.finalized.clone(),
+        };
+        // Nobody listening (a simulation) is not a fault.
+        writer.observer.send_lossy(finalized).await;
     }
 }
 
@@ -311,6 +330,96 @@ mod tests {
 
     type Reported = mpsc::Receiver<Finalized>;
 
+    /// A writer on `archive`, its reports, and where it says why it failed.
+    fn writer_on<A: Archive>(
+        context: &deterministic::Context,
+        archive: A,
+    ) -> (Stored<A>, Reported, oneshot::Receiver<String>) {
+        let (observer, reported) = mpsc::channel(FINALIZED_QUEUED_MAX);
+        let (failed, failure) = oneshot::channel();
+        let stored = Stored::start(context.child("writer"), archive, observer, failed);
+        (stored, reported, failure)
+    }
+
+    /// A memory archive that refuses every block from a height on, as a
+    /// full disk would.
+    #[derive(Clone)]
+    struct Filling {
+        inner: MemoryArchive,
+        full_from: u64,
+    }
+
+    impl Archive for Filling {
+        fn commit(
+            &mut self,
+            blocks: &[BlockRecord<'_>],
+            ledger: &tranche_ledger::Ledger,
+        ) -> Result<(), StorageError> {
+            if blocks
+                .iter()
+                .any(|b| b.block.header.height >= self.full_from)
+            {
+                return Err(StorageError::Db(
+                    "No space left on device (os error 28)".into(),
+                ));
+            }
+            self.inner.commit(blocks, ledger)
+        }
+        fn certificate(&self, height: u64) -> Result<Option<Vec<u8>>, StorageError> {
+            self.inner.certificate(height)
+        }
+        fn block(&self, height: u64) -> Result<Option<Block>, StorageError> {
+            self.inner.block(height)
+        }
+        fn block_by_hash(&self, hash: &Hash) -> Result<Option<Block>, StorageError> {
+            self.inner.block_by_hash(hash)
+        }
+    }
+
+    #[test]
+    fn a_store_that_fails_stops_the_writer_which_says_why_and_reports_only_what_it_stored() {
+        deterministic::Runner::default().start(|context| async move {
+            let inner = MemoryArchive::default();
+            let archive = Filling {
+                inner: inner.clone(),
+                full_from: 100,
+            };
+            let (stored, mut reported, failure) = writer_on(&context, archive);
+            let (_, ledger) = solo();
+            for h in 1..=150 {
+                stored.store(vec![final_at(h, &ledger)]);
+            }
+            let why = failure.await.expect("the writer says why it stopped");
+            assert!(why.contains("No space left on device"), "{why}");
+            assert!(why.contains("the chain store could not store"), "{why}");
+            // Everything reported was stored, in order, and nothing after.
+            let mut last = 0;
+            while let Ok(f) = reported.try_recv() {
+                last += 1;
+                assert_eq!(f.block.header.height, last);
+            }
+            assert_eq!(last, inner.chain().len() as u64);
+            assert!(last < 100, "nothing from the full disk on is reported");
+            // What was not stored is still served from memory, and no more
+            // is taken off.
+            assert_eq!(stored.block(150).unwrap().header.height, 150);
+            assert_eq!(stored.backlog() as u64, 150 - last);
+        });
+    }
+
+    /// A one-organisation ledger, and the organisation's key.
+    fn solo() -> (tranche_crypto::Keypair, Arc<tranche_ledger::Ledger>) {
+        let key = tranche_testkit::key(1);
+        let ledger = Arc::new(tranche_testkit::one_org_ledger(
+            "tranche-test",
+            "solo",
+            &key,
+            Vec::new(),
+            0,
+        ));
+        (key, ledger)
+    }
+
     /// A writer on a memory archive, and a one-organisation ledger.
     fn writer(
         context: &deterministic::Context,
@@ -322,16 +431,8 @@ mod tests {
         Arc<tranche_ledger::Ledger>,
     ) {
         let archive = MemoryArchive::default();
-        let (observer, reported) = mpsc::channel(FINALIZED_QUEUED_MAX);
-        let stored = Stored::start(context.child("writer"), archive.clone(), observer);
-        let key = tranche_testkit::key(1);
-        let ledger = Arc::new(tranche_testkit::one_org_ledger(
-            "tranche-test",
-            "solo",
-            &key,
-            Vec::new(),
-            0,
-        ));
+        let (stored, reported, _) = writer_on(context, archive.clone());
+        let (key, ledger) = solo();
         (archive, stored, reported, key, ledger)
     }
 

@@ -18,7 +18,7 @@ use commonware_cryptography::{ed25519, Signer as _};
 use commonware_p2p::utils::mux::{MuxHandle, Muxer, SubReceiver, SubSender};
 use commonware_p2p::{Blocker, Receiver, Sender};
 use commonware_runtime::{Clock, Handle, Metrics, Spawner, Storage};
-use commonware_utils::channel::{mpsc, watch};
+use commonware_utils::channel::{mpsc, oneshot, watch};
 use rand_core_010::CryptoRng;
 
 /// The engine's channels, each shared by the engines of every epoch.
@@ -183,6 +183,9 @@ pub struct Launched {
     pub application: Handle<()>,
     /// The orchestrator's task (and its engines').
     pub engines: Handle<()>,
+    /// Why the chain store failed, should it: the node can only stop (a
+    /// restart resumes from the last block stored).
+    pub store_failed: oneshot::Receiver<String>,
 }
 
 /// Starts a node's application, from `start`, committing to `archive` and
@@ -215,6 +218,7 @@ where
             .try_into()
             .expect("an ed25519 public key is 32 bytes"),
     );
+    let (store_failed, failure) = oneshot::channel();
     let (application, mailbox, reporter, epochs) = crate::Application::new(
         context.child("application"),
         me,
@@ -223,6 +227,7 @@ where
         archive,
         blocks,
         observer,
+        store_failed,
     );
     let application = application.start();
     let orchestrator = Orchestrator {
@@ -242,5 +247,6 @@ where
         mailbox,
         application,
         engines,
+        store_failed: failure,
     }
 }

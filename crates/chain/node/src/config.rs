@@ -29,14 +29,20 @@ pub struct NodeConfig {
     /// The address of the HTTP node API.
     pub api_listen: SocketAddr,
     /// Every other node: its public key and p2p address. Validators of any
-    /// epoch and followers alike; a node accepts connections only from the
-    /// keys listed here.
+    /// epoch and followers alike; a node connects only to, and accepts
+    /// connections only from, the keys listed here that the chain admits
+    /// (C-1).
     #[serde(default)]
     pub peers: Vec<Peer>,
     /// Serve the API over TLS with this certificate and key; plain HTTP
     /// without it (for loopback, or behind a TLS-terminating proxy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsFiles>,
+    /// The free space, in MiB, the node keeps on its data directory's disk:
+    /// it refuses to start with less and stops, saying why, when less is
+    /// left ([`crate::disk::MIN_FREE_DISK_MB_DEFAULT`] if not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_free_disk_mb: Option<u64>,
 }
 
 /// The API's TLS identity.

@@ -9,6 +9,7 @@
 mod admission;
 pub mod api;
 pub mod config;
+pub mod disk;
 pub mod service;
 
 pub use config::{NodeConfig, Peer, TlsFiles};

@@ -5,6 +5,7 @@
 use crate::admission::Admission;
 use crate::api::{self, Shared, View};
 use crate::config::{read_text, NodeConfig};
+use crate::disk;
 use commonware_cryptography::{ed25519, ChaCha20Poly1305};
 use commonware_p2p::authenticated::lookup;
 use commonware_p2p::AddressableManager as _;
@@ -33,6 +34,10 @@ pub enum NodeError {
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] tranche_storage::StorageError),
+    /// The node stopped itself, saying why: its disk ran short of space, or
+    /// its chain store failed to write.
+    #[error("the node stopped: {0}")]
+    Stopped(String),
     /// A listener could not be opened.
     #[error("cannot listen on {address}: {reason}")]
     Listen {
@@ -134,6 +139,13 @@ pub fn run(config: &NodeConfig, key: Keypair) -> Result<(), NodeError> {
         .map_err(setup)?;
     let scheme_name = if tls.is_some() { "https" } else { "http" };
     let (store, start) = open_store(config, &genesis)?;
+    let data_dir = config.data_dir.clone();
+    let min_free_mb = config
+        .min_free_disk_mb
+        .unwrap_or(disk::MIN_FREE_DISK_MB_DEFAULT);
+    if let Some(why) = disk::short_of_space(&data_dir, min_free_mb) {
+        return Err(NodeError::Stopped(why));
+    }
     // The committee of the epoch this node resumes in: it can only take part
     // (or follow) if it can reach some member.
     let committee = start.ledger.committee().clone();
@@ -246,7 +258,8 @@ pub fn run(config: &NodeConfig, key: Keypair) -> Result<(), NodeError> {
             observer,
             "simplex".to_string(),
         );
-        let (mailbox, engines) = (launched.mailbox, launched.engines);
+        let (mailbox, engines, store_failed) =
+            (launched.mailbox, launched.engines, launched.store_failed);
 
         let shared = Arc::new(Shared {
             chain_id: chain_id.clone(),
@@ -275,13 +288,32 @@ pub fn run(config: &NodeConfig, key: Keypair) -> Result<(), NodeError> {
             .expect("a nonblocking std listener converts");
         let api = tokio::spawn(api::serve(listener, tls, Arc::clone(&shared)));
         tracing::info!(api = %format!("{scheme_name}://{api_listen}"), p2p = %p2p_listen, "validator running");
-        tokio::select! {
-            _ = shutdown_signal() => tracing::info!("stopping on signal"),
-            _ = engines => tracing::error!("the consensus orchestrator stopped"),
-            _ = api => tracing::error!("the node API stopped"),
+        let stopped = tokio::select! {
+            _ = shutdown_signal() => {
+                tracing::info!("stopping on signal");
+                None
+            }
+            _ = engines => {
+                tracing::error!("the consensus orchestrator stopped");
+                None
+            }
+            _ = api => {
+                tracing::error!("the node API stopped");
+                None
+            }
+            Ok(why) = store_failed => Some(why),
+            why = disk::until_short_of_space(&data_dir, min_free_mb) => Some(why),
+        };
+        match stopped {
+            Some(why) => {
+                // Everything reported final is stored; a restart resumes
+                // from the last block stored.
+                tracing::error!("stopping: {why}");
+                Err(NodeError::Stopped(why))
+            }
+            None => Ok(()),
         }
-    });
-    Ok(())
+    })
 }
 
 async fn shutdown_signal() {

@@ -14,7 +14,8 @@ where
     /// finalized before a restart), signing blocks as `me`, checking votes
     /// in the consensus `namespace`, sending and receiving blocks on
     /// `blocks`, committing finalized blocks to `archive` and then reporting
-    /// them on `observer`. Each epoch it reaches is announced on the
+    /// them on `observer` (should the archive fail, it says why on
+    /// `store_failed` and stores nothing more). Each epoch it reaches is announced on the
     /// receiver returned, for the orchestrator to run that epoch's engine.
     #[allow(clippy::type_complexity, clippy::too_many_arguments)]
     pub fn new(
@@ -25,6 +26,7 @@ where
         archive: A,
         blocks: (S, R),
         observer: mpsc::Sender<Finalized>,
+        store_failed: oneshot::Sender<String>,
     ) -> (Self, Mailbox, Reporter, watch::Receiver<Option<EpochStart>>) {
         let (sender, receiver) = mailbox::new(
             context.child("inbox"),
@@ -39,7 +41,7 @@ where
         } else {
             digest_of(&start.tip.hash)
         };
-        let store = Stored::start(context.child("writer"), archive, observer);
+        let store = Stored::start(context.child("writer"), archive, observer, store_failed);
         let app = Application {
             context: ContextCell::new(context),
             me,
