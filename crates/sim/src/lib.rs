@@ -145,9 +145,9 @@ pub enum Fault {
     Twins,
     /// The last validator's clock is `ms` off (ahead if positive): honest,
     /// it must keep the same chain. A clock ahead by more than the allowed
-    /// drift gets its proposals refused. One behind refuses the others'
-    /// blocks as from its future, so it seldom votes or proposes, and
-    /// follows the chain by the committee's certificates.
+    /// drift gets its proposals refused. One behind finds it is from the
+    /// times of the blocks it sees finalized, and then takes part as the
+    /// others do: its blocks are final too.
     ClockSkew {
         /// How far off, in ms.
         ms: i64,
@@ -576,11 +576,13 @@ pub fn run_scenario(scenario: &Scenario) -> Chains {
         // A validator leads only some views of each epoch (round robin from
         // an offset that moves by one each epoch), so with 7 validators and
         // 5-block epochs one may wait three epochs to lead. A run whose
-        // fault needs the last validator to lead goes on until it has: one
-        // that never gets to is caught by the runtime's timeout.
+        // fault needs the last validator to lead (a newcomer, a clock
+        // behind that must take part once it has found so) goes on until
+        // it has: one that never gets to is caught by the runtime's
+        // timeout.
         let newcomer = validator_key(n - 1).public_key();
         let led = |a: &MemoryArchive| match fault {
-            Fault::Join { .. } => a
+            Fault::Join { .. } | Fault::ClockSkew { ms: ..0 } => a
                 .chain()
                 .iter()
                 .filter_map(|(h, _, _)| a.block(*h).ok().flatten())
@@ -640,6 +642,12 @@ pub fn run_scenario(scenario: &Scenario) -> Chains {
                     assert_eq!(
                         proposed_by_last, 0,
                         "seed {seed}: a block the others must refuse is final"
+                    );
+                }
+                if let Fault::ClockSkew { ms } = fault {
+                    assert!(
+                        ms > 0 || proposed_by_last > 0,
+                        "seed {seed}: the validator whose clock is behind never got a block final"
                     );
                 }
                 if let Fault::Join { .. } = fault {

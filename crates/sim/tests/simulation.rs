@@ -201,10 +201,10 @@ fn twins_sharing_one_key_split_no_one() {
 fn a_validator_whose_clock_is_off_follows_the_chain() {
     for (seed, ms) in [(90, 5_000), (91, -5_000), (92, 5_000), (93, -5_000)] {
         let n = if seed % 2 == 0 { 4 } else { 7 };
-        // Ahead, its proposals are refused (checked inside the scenario);
-        // behind, it refuses the others' blocks as from its future and
-        // follows by their certificates. Either way it keeps the same chain
-        // as everyone, to the last block.
+        // Ahead, its proposals are refused; behind, it learns how far from
+        // the times of the blocks it sees finalized and takes part, its own
+        // blocks final too (both checked inside the scenario). Either way
+        // it keeps the same chain as everyone, to the last block.
         let chains = run_scenario(&scenario(seed, n, link(20, 10, 0), Fault::ClockSkew { ms }));
         assert_eq!(chains.len(), n);
         common_prefix_agrees(seed, &chains);

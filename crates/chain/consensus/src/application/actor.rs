@@ -76,6 +76,7 @@ where
             outbox_count: 0,
             flush_at: None,
             misbehaviour: start.misbehaviour,
+            chain_ahead_ms: VecDeque::new(),
         };
         (
             app,
@@ -154,15 +155,56 @@ where
         })
     }
 
-    pub(super) fn now(&self) -> Timestamp {
+    /// This validator's own clock, in ms since 1970 (the runtime's, moved
+    /// by a simulated skew).
+    fn clock_ms(&self) -> i128 {
         let ms = self
             .context
             .current()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis())
             .unwrap_or(0);
-        let ms = i128::try_from(ms).unwrap_or(i128::MAX) + i128::from(self.skew_ms());
+        i128::try_from(ms).unwrap_or(i128::MAX) + i128::from(self.skew_ms())
+    }
+
+    /// How far this validator's clock is behind the chain's, in ms: the
+    /// least that each of the last [`CLOCK_SAMPLES`] blocks finalized here
+    /// was ahead of its clock when it became final, or nothing. Honest
+    /// leaders' blocks, timed by honest clocks, are in the past on a right
+    /// clock, and a window of that many always holds some: a Byzantine
+    /// leader's block timed ahead cannot move it.
+    pub(super) fn behind_ms(&self) -> u64 {
+        self.chain_ahead_ms
+            .iter()
+            .min()
+            .map_or(0, |ms| u64::try_from(*ms).unwrap_or(0))
+    }
+
+    /// The chain's time as this validator reckons it: its clock, moved on by
+    /// [`Self::behind_ms`]. A clock behind would otherwise take every block
+    /// as from its future and refuse it; one ahead is not moved back (its
+    /// own proposals are refused as from the future, as they should be).
+    pub(super) fn now(&self) -> Timestamp {
+        let ms = self.clock_ms() + i128::from(self.behind_ms());
         Timestamp(u64::try_from(ms.max(0)).unwrap_or(u64::MAX))
+    }
+
+    /// Takes the times of blocks just finalized as samples of the chain's
+    /// time against this validator's clock.
+    fn sample_clock(&mut self, times: &[Timestamp]) {
+        let clock = self.clock_ms();
+        for t in times {
+            let ahead = i128::from(t.0) - clock;
+            self.chain_ahead_ms
+                .push_back(i64::try_from(ahead).unwrap_or(if ahead < 0 {
+                    i64::MIN
+                } else {
+                    i64::MAX
+                }));
+        }
+        while self.chain_ahead_ms.len() > CLOCK_SAMPLES {
+            self.chain_ahead_ms.pop_front();
+        }
     }
 
     /// The tip and ledger after the block with `digest`, if known.
@@ -217,10 +259,18 @@ where
     /// [`MIN_BLOCK_INTERVAL`] if there is something to include, else after
     /// [`EMPTY_BLOCK_INTERVAL`].
     pub(super) fn proposal_due(&self, parent_time: SystemTime) -> SystemTime {
-        if self.mempool.is_empty() {
+        let due = if self.mempool.is_empty() {
             parent_time + EMPTY_BLOCK_INTERVAL
         } else {
             parent_time + MIN_BLOCK_INTERVAL
+        };
+        // In the chain's time; back to the runtime's clock.
+        let shift = self.skew_ms().saturating_add_unsigned(self.behind_ms());
+        if shift >= 0 {
+            due.checked_sub(Duration::from_millis(shift.unsigned_abs()))
+                .unwrap_or(UNIX_EPOCH)
+        } else {
+            due + Duration::from_millis(shift.unsigned_abs())
         }
     }
 
@@ -509,6 +559,11 @@ where
                 },
             });
         }
+        let times: Vec<Timestamp> = finals
+            .iter()
+            .map(|f| f.finalized.block.header.time)
+            .collect();
+        self.sample_clock(&times);
         self.store.store(finals);
         self.progress = self.context.current();
         self.stuck_since = None;

@@ -32,7 +32,7 @@ use commonware_utils::channel::fallible::OneshotExt as _;
 use commonware_utils::channel::{mpsc, oneshot, watch};
 use commonware_utils::ordered::Set;
 use rand_core_010::CryptoRng;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -81,6 +81,9 @@ pub const SUBMISSIONS_QUEUED_MAX: usize = 1024;
 const OFFENCES_MAX: usize = 256;
 /// The most finalization certificates kept for blocks not yet applied.
 const CERTIFICATES_MAX: usize = 1024;
+/// How many recent finalized blocks' times a validator compares with its
+/// clock, to find it behind (see `Application::behind_ms`).
+const CLOCK_SAMPLES: usize = 32;
 /// How long a committee member goes without finalizing anything before it
 /// asks its peers for finalized blocks (it may have missed an epoch change).
 const SYNC_AFTER: Duration = Duration::from_secs(2);
@@ -212,4 +215,7 @@ pub struct Application<E: Clock + Spawner + Metrics + CryptoRng, S, R, A> {
     flush_at: Option<SystemTime>,
     /// How this validator departs from the protocol (simulations only).
     misbehaviour: Misbehaviour,
+    /// How far each of the last blocks finalized here was ahead of this
+    /// validator's clock, in ms, oldest first (see `behind_ms`).
+    chain_ahead_ms: VecDeque<i64>,
 }
