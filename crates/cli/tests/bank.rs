@@ -272,6 +272,7 @@ fn f5_8_rec8_the_bank_mints_escrows_refunds_and_releases_exactly_once_across_cra
                 issue_date: date("2026-01-01"),
                 expiry_date: date("2036-12-31"),
                 rules: default_rules(),
+                lockup_until: None,
             })
         };
         let (good, refunded) = (format!("OB{run}"), format!("OR{run}"));

@@ -223,6 +223,7 @@ fn every_kind() -> Vec<Payload> {
             issue_date: "2026-01-01".parse().unwrap(),
             expiry_date: "2030-12-31".parse().unwrap(),
             rules: rules.clone(),
+            lockup_until: Some("2027-06-30".parse().unwrap()),
         }),
         Payload::Subscribe(Subscribe {
             offering: "O-1".parse().unwrap(),

@@ -276,7 +276,7 @@ fn st6_sr6_sr1_the_tsp_registers_for_attested_owners_opens_within_policy_and_ver
             "amount": "1000", "min_units": "1", "max_units": "1000", "soft_cap": "100",
             "window_secs": 15, "issuer": "devnet-issuer", "bank": "devnet-bank",
             "cash_token": "USD-DEP", "issue_date": "2026-01-01", "expiry_date": "2036-12-31",
-            "rules": default_rules(),
+            "rules": default_rules(), "lockup_until": "2030-06-30",
         })
         .to_string();
         let offerings = format!("{api}/offerings");
@@ -578,6 +578,21 @@ fn st6_sr6_sr1_the_tsp_registers_for_attested_owners_opens_within_policy_and_ver
             done["verified"],
             json!("issued 100 of 100 allocated to 1 subscriptions"),
             "{done}"
+        );
+        // The offering's lock-up holds every unit it issued (F5-6 terms).
+        let held = rt
+            .block_on(node.wallet(&investor.1.address()))
+            .unwrap()
+            .data;
+        let locked = held
+            .balances
+            .iter()
+            .find(|b| b.token.as_str() == token)
+            .and_then(|b| b.locked.clone())
+            .expect("the issued units are locked up");
+        assert_eq!(
+            (locked.units.0, locked.until.to_string()),
+            (100, "2030-06-30".to_string())
         );
         let owner_cash = rt.block_on(node.wallet(&owner.1.address())).unwrap().data;
         assert!(

@@ -44,6 +44,10 @@ record! {
         pub expiry_date: Date,
         /// The token's compliance rules; subscribers must pass them.
         pub rules: TokenRules,
+        /// Every allocation's lock-up: the units issued from this offering
+        /// cannot move before this day (the wallet's other units can).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub lockup_until: Option<Date>,
     }
 }
 

@@ -67,6 +67,11 @@ pub struct NewOffering {
     /// Its compliance rules.
     #[schema(value_type = Object)]
     pub rules: TokenRules,
+    /// Every allocation's lock-up: the units an investor is issued cannot
+    /// move before this day (F5-6 terms). None if left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub lockup_until: Option<Date>,
 }
 
 /// An offering as the TSP follows it, with the chain's view.
@@ -155,6 +160,7 @@ impl Tsp {
             issue_date: new.issue_date,
             expiry_date: new.expiry_date,
             rules: new.rules.clone(),
+            lockup_until: new.lockup_until,
         });
         let terms = serde_json::to_string(&payload).expect("a payload serializes");
         let entry = Entry::by_person(

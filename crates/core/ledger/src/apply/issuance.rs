@@ -305,11 +305,7 @@ pub(super) fn execute_issuance(
         tx.record(&token_id, None, a.wallet, a.amount, TransferKind::Issuance);
         // The allocation's own lock-up (F5-6 terms): these units wait.
         if let Some(until) = a.lockup_until.filter(|d| *d > tx.ctx.date()) {
-            let lockup = Lockup {
-                until,
-                units: a.amount,
-            };
-            state.lockups.insert((token_id.clone(), a.wallet), lockup);
+            lock_up(state, &token_id, a.wallet, until, a.amount)?;
         }
     }
     state
@@ -317,5 +313,27 @@ pub(super) fn execute_issuance(
         .get_mut(&p.request)
         .expect("found above")
         .issued = Some(p.amount);
+    Ok(())
+}
+
+/// Locks `units` more of `wallet`'s `token` until `until`. A wallet has one
+/// lock-up per token: units issued to it again (a second subscription to
+/// one offering) join it, until the later of the two days.
+pub(super) fn lock_up(
+    state: &mut State,
+    token: &TokenId,
+    wallet: WalletAddress,
+    until: Date,
+    units: Units,
+) -> Result<(), Rejection> {
+    let key = (token.clone(), wallet);
+    let lockup = match state.lockups.get(&key) {
+        Some(l) => Lockup {
+            until: l.until.max(until),
+            units: l.units.checked_add(units).ok_or_else(overflow)?,
+        },
+        None => Lockup { until, units },
+    };
+    state.lockups.insert(key, lockup);
     Ok(())
 }

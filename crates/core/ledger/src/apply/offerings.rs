@@ -63,10 +63,11 @@ pub(super) fn open_offering(
         expiry_date: p.expiry_date,
         amount: p.amount,
         issuer: p.issuer.clone(),
+        // The lock-up on the whole amount: checked as an allocation's.
         allocations: BoundedVec(vec![Allocation {
             wallet: escrow_wallet(&p.offering),
             amount: p.amount,
-            lockup_until: None,
+            lockup_until: p.lockup_until,
         }]),
         rules: p.rules.clone(),
     };
@@ -379,6 +380,10 @@ pub(super) fn issue_offering(
             t.issued = t.issued.checked_add(s.allocated).ok_or_else(overflow)?;
             credit(state, &id, &s.wallet, s.allocated);
             tx.record(&id, None, s.wallet, s.allocated, TransferKind::Issuance);
+            // The offering's lock-up (F5-6 terms): these units wait.
+            if let Some(until) = o.terms.lockup_until.filter(|d| *d > tx.ctx.date()) {
+                super::issuance::lock_up(state, &id, s.wallet, until, s.allocated)?;
+            }
         }
     }
     let o = state.offerings.get_mut(&p.offering).expect("found above");

@@ -84,6 +84,7 @@ fn offer(m: &Market, soft_cap: u128) -> OpenOffering {
         issue_date: date("2026-01-01"),
         expiry_date: date("2030-12-31"),
         rules: default_rules(),
+        lockup_until: None,
     }
 }
 
@@ -528,5 +529,36 @@ fn deposit_tokens_are_redeemed_by_their_holder_only_out_of_circulation() {
         }),
         RejectCode::InvalidField,
     );
+    m.w.ledger.check_invariants();
+}
+
+#[test]
+fn f5_6_lock_ups_per_allocation_an_offering_locks_what_it_issues_until_its_day() {
+    let mut m = market(2, 100_000_000);
+    let tsp = m.w.tsp.clone();
+    let mut terms = offer(&m, 500);
+    // Issued on 2026-01-03 (two days on); locked for a week after.
+    terms.lockup_until = Some(date("2026-01-10"));
+    m.w.ok(&tsp, Payload::OpenOffering(terms));
+    let [a, b] = [&m.investors[0], &m.investors[1]].map(|p| p.clone());
+    // Two subscriptions from one wallet: one lock-up for both.
+    m.w.ok(&a.key, subscribe(300));
+    m.w.ok(&a.key, subscribe(300));
+    m.w.ok(&b.key, subscribe(400));
+    m.w.advance_days(2);
+    m.w.ok(&tsp, close(10));
+    let issuer = m.w.issuer.clone();
+    m.w.ok(&issuer, issue(10));
+    assert_eq!(m.w.balance("T-1", &a.wallet()), 600);
+    // Every unit issued from the offering waits.
+    let r =
+        m.w.rejects(&a.key, m.w.transfer("T-1", &b, 1), RejectCode::LockedUp);
+    assert!(r.message.contains("2026-01-10"), "{}", r.message);
+    m.w.rejects(&b.key, m.w.transfer("T-1", &a, 400), RejectCode::LockedUp);
+    m.w.ledger.check_invariants();
+    // On its day, they move.
+    m.w.advance_days(7);
+    m.w.ok(&a.key, m.w.transfer("T-1", &b, 600));
+    assert_eq!(m.w.balance("T-1", &b.wallet()), 1_000);
     m.w.ledger.check_invariants();
 }
