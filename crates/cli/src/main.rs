@@ -67,15 +67,19 @@ enum Command {
     ///   tranche sim --seeds 50 --validators 7 --down 2
     #[command(verbatim_doc_comment)]
     Sim(commands::sim::SimArgs),
-    /// Run a local chain: four organisations (TSP, issuer, exchange,
-    /// regulator), each with its validator node as its own process.
+    /// Run a local network with every role: four organisations (TSP, issuer,
+    /// exchange, regulator), each with its validator node as its own process,
+    /// the custodian's node following them, and the role services.
     ///
     /// The first run creates keys (encrypted, password in <DATA_DIR>/password),
-    /// a genesis with those four plus a custodian, a KYC claim issuer and an
-    /// appraiser, and a node.toml per validator; then it starts one
-    /// `tranche node` per validator on loopback, waits until they finalize,
-    /// writes <DATA_DIR>/devnet.json and prints the API URLs. It stays until
-    /// Ctrl-C; run again on the same --data-dir to resume the same chain.
+    /// a genesis with those four plus a custodian, a KYC claim issuer, an
+    /// appraiser, an escrow bank and an asset registry, a node.toml per node
+    /// and a config per service with its staff; then it starts one
+    /// `tranche node` per node on loopback, waits until they finalize, starts
+    /// the issuer's, the bank's, the TSP's, the custodian's, the exchange's and
+    /// the regulator's services (SQLite), writes <DATA_DIR>/devnet.json and
+    /// prints the API URLs. It stays until Ctrl-C; run again on the same
+    /// --data-dir to resume the same chain.
     ///
     /// Example:
     ///   tranche devnet --data-dir ./devnet
