@@ -442,19 +442,28 @@ fn sr3_st3_a_custodian_keeps_wallets_moves_them_only_on_the_holders_authorizatio
         // The AML regulator sanctions Bob (F6-1): the custodian moves
         // nothing more to him; the next run's policy bars nobody.
         let policy = |sanctioned: Vec<String>| json!({"report_period_secs": 3600, "limits": [], "blocked_countries": [], "sanctioned": sanctioned});
-        rt.block_on(publish_aml_policy(
+        // In force on the node the custodian reads (its own, which may be
+        // a block behind the one the policy was sent to).
+        let custodian_node = NodeClient::new(&devnet.nodes[4].api, None).unwrap();
+        let in_force_for_the_custodian = |version: u32| {
+            wait_for("the policy in force on the custodian's node", || {
+                rt.block_on(custodian_node.aml_policy())
+                    .is_ok_and(|p| p.data.in_force.is_some_and(|v| v.version == version))
+            })
+        };
+        in_force_for_the_custodian(rt.block_on(publish_aml_policy(
             &node,
             &chain,
             &regulator,
             policy(vec![did_of(&bob.1)]),
-        ));
+        )));
         refused(&to(bob.1.address()), "sanctioned");
-        rt.block_on(publish_aml_policy(
+        in_force_for_the_custodian(rt.block_on(publish_aml_policy(
             &node,
             &chain,
             &regulator,
             policy(Vec::new()),
-        ));
+        )));
 
         // The proof holds against another organisation's node; tampered, not.
         let (status, proof) = raw(
