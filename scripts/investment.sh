@@ -506,4 +506,28 @@ check "every report of the exchange reconciles clean against the chain" True \
 check "no finding about the exchange" 0 \
   "$(call "$REGULATOR" reg-op "/findings?exchange=devnet-exchange" | field 'len(d)')"
 echo "  ok: $(echo "$REC" | field 'sum(r["matched"] for r in d)') transfers on chain touching the exchange's wallets, each in its reports"
+echo "== F5-6 lock-ups per allocation: a second offering whose terms lock what it issues; carol's unit waits for its day"
+ASSET2="AL-$RUN" TOKEN2="L-$RUN" OFFERING2="OL-$RUN"
+"$TRANCHE" vc issue --key-file "$DEVNET/keys/devnet-registry.key" --password-file "$PW" --subject "$OWNER_DID" \
+  --kind asset-ownership --asset "$ASSET2" --out "$WORK/owns2.json" > /dev/null
+send devnet-registry "{\"type\":\"record_ownership\",\"asset\":\"$ASSET2\",\"owner\":\"$OWNER_DID\",\"credential\":\"$("$TRANCHE" vc digest "$WORK/owns2.json")\"}"
+python3 -c 'import json,sys; print(json.dumps({"asset": sys.argv[1], "kind": "tangible", "price": json.loads(sys.argv[2]),
+  "description": "harvest 2027, orchard 14, Naju", "credential": json.load(open(sys.argv[3]))}))' \
+  "$ASSET2" "$(usd 100000)" "$WORK/owns2.json" > "$WORK/asset2.json"
+call "$TSP" owner /assets "$WORK/asset2.json" > /dev/null
+until_eq "the second asset is registered on chain" yes registered "$ASSET2"
+send devnet-appraiser "{\"type\":\"record_appraisal\",\"asset\":\"$ASSET2\",\"value\":$(usd 100000)}"
+until_eq "its appraisal is within policy" True state_of "$TSP" tsp-op "/assets/$ASSET2" within_policy
+call "$TSP" tsp-op /offerings "{\"offering\":\"$OFFERING2\",\"asset\":\"$ASSET2\",\"token\":\"$TOKEN2\",\"unit_price\":$(usd 10000),\"amount\":\"10\",\"min_units\":\"1\",\"max_units\":\"10\",\"soft_cap\":\"1\",\"window_secs\":6,\"issuer\":\"devnet-issuer\",\"bank\":\"devnet-bank\",\"cash_token\":\"$CASH\",\"issue_date\":\"2026-01-01\",\"expiry_date\":\"2036-12-31\",\"rules\":{\"required_topics\":[1],\"allowed_countries\":[],\"denied_countries\":[],\"max_holders\":0,\"max_balance_per_identity\":\"0\"},\"lockup_until\":\"2030-06-30\"}" > /dev/null
+until_eq "the second offering is open" open state_of "$TSP" carol "/offerings/$OFFERING2"
+sign_offline carol 6 "{\"type\":\"subscribe\",\"offering\":\"$OFFERING2\",\"units\":\"1\"}"
+SUB2=$(call "$TSP" carol /subscriptions "$WORK/p.signed.json" | field 'd["tx"]')
+until_eq "carol's subscription of 1 is applied" applied state_of "$TSP" carol "/subscriptions/$SUB2"
+until_eq "its allocations await the issuer's operators" pending state_of "$ISSUER" op0 "/requests/offering/$OFFERING2"
+call "$ISSUER" op0 "/requests/offering/$OFFERING2/decisions" '{"decision":"approve","reason":"allocations as closed"}' > /dev/null
+call "$ISSUER" op1 "/requests/offering/$OFFERING2/decisions" '{"decision":"approve","reason":"lock-up as offered"}' > /dev/null
+until_eq "the second offering is released" released state_of "$TSP" carol "/offerings/$OFFERING2"
+check "carol's unit, locked until the offering's day" "1 2030-06-30" \
+  "$("$TRANCHE" query wallet "$CAROL" | field "[b['locked']['units'] + ' ' + b['locked']['until'] for b in d['data']['balances'] if b['token'] == '$TOKEN2'][0]")"
+check "the pre-check: carol's locked unit cannot move" LOCKED_UP "$(pre_check "$CAROL" "$ALICE" 1 "$TOKEN2")"
 echo "investment scenario complete"
