@@ -4,6 +4,7 @@
 //! same code and gathers every one.
 
 use crate::address::revocation_wallet;
+use crate::keys::{Before, Before2, Pair};
 use crate::state::{State, Token, TokenKind};
 use crate::{reject, BlockContext};
 use tranche_types::{
@@ -76,7 +77,7 @@ pub(crate) fn token<'a>(state: &'a State, id: &TokenId) -> Result<&'a Token, Rej
 pub(crate) fn balance(state: &State, token: &TokenId, wallet: &WalletAddress) -> Units {
     state
         .balances
-        .get(&(token.clone(), *wallet))
+        .get(&Pair(token, wallet))
         .copied()
         .unwrap_or(Units::ZERO)
 }
@@ -104,12 +105,11 @@ fn valid_claim<'a>(
     let trusted = if state.trusted_issuers.is_empty() {
         None
     } else {
-        state.trusted_issuers.get(&(id.clone(), topic))
+        state.trusted_issuers.get(&Pair(id, &topic))
     };
-    let from = (did.clone(), topic, min_org());
     state
         .claims
-        .range(from..)
+        .range(Before2(did, &topic)..)
         .take_while(|((d, t, _), _)| d == did && *t == topic)
         .find(|((_, _, issuer), c)| {
             trusted.is_none_or(|t| t.contains(issuer))
@@ -121,11 +121,6 @@ fn valid_claim<'a>(
                     .is_some_and(|o| o.roles.has(Role::ClaimIssuer))
         })
         .map(|(_, c)| c)
-}
-
-fn min_org() -> tranche_types::OrgId {
-    // The smallest possible organisation id: one character, the lowest allowed.
-    tranche_types::OrgId::new("-").expect("'-' is a valid organisation id")
 }
 
 /// The identity's country from a valid jurisdiction claim, if any.
@@ -213,10 +208,7 @@ fn receiver_rules(
         return Ok(());
     }
     let exempt = |did: &Did| {
-        !state.limit_exemptions.is_empty()
-            && state
-                .limit_exemptions
-                .contains_key(&(id.clone(), did.clone()))
+        !state.limit_exemptions.is_empty() && state.limit_exemptions.contains_key(&Pair(id, did))
     };
     let max = t.rules.max_balance_per_identity;
     let categories = &t.rules.category_limits;
@@ -226,8 +218,7 @@ fn receiver_rules(
     if !max.is_zero() || !categories.is_empty() || share > 0 {
         if let Some(did) = did_of(state, to).ok().filter(|d| !exempt(d)) {
             let mut held = Units::ZERO;
-            let start = (did.clone(), WalletAddress([0; 20]));
-            for ((d, w), ()) in state.did_wallets.range(start..) {
+            for ((d, w), ()) in state.did_wallets.range(Before(did)..) {
                 if d != did {
                     break;
                 }
@@ -279,7 +270,7 @@ fn receiver_rules(
             let holds = |d: &Did| {
                 state
                     .identity_holdings
-                    .get(&(id.clone(), d.clone()))
+                    .get(&Pair(id, d))
                     .copied()
                     .unwrap_or(0)
             };
@@ -351,7 +342,8 @@ pub(crate) fn check_into(
             "the amount must be at least 1",
         ))?;
     }
-    if *from == revocation_wallet(id) {
+    let revocation = revocation_wallet(id);
+    if *from == revocation {
         reasons.broken(reject(
             RejectCode::RevocationWalletLocked,
             format!("{from} is the revocation wallet of {id}; nothing leaves it"),
@@ -378,7 +370,7 @@ pub(crate) fn check_into(
                 ))?;
             }
         }
-        if *to == revocation_wallet(id) {
+        if *to == revocation {
             reasons.broken(reject(
                 RejectCode::InvalidField,
                 format!(
@@ -425,7 +417,7 @@ fn holder_rules(
     }
     let mut whole = false;
     for w in [from, to] {
-        if state.freezes.get(&(id.clone(), *w)).is_some_and(|f| f.all) {
+        if state.freezes.get(&Pair(id, w)).is_some_and(|f| f.all) {
             whole = true;
             reasons.broken(reject(
                 RejectCode::WalletFrozen,
@@ -436,7 +428,7 @@ fn holder_rules(
     let held = balance(state, id, from);
     let frozen = state
         .freezes
-        .get(&(id.clone(), *from))
+        .get(&Pair(id, from))
         .map_or(Units::ZERO, |f| f.amount);
     let free = held.checked_sub(frozen).unwrap_or(Units::ZERO);
     if !whole && !frozen.is_zero() && free < amount {
@@ -456,7 +448,7 @@ fn holder_rules(
     if rules_apply(t) && !state.lockups.is_empty() {
         let locked = state
             .lockups
-            .get(&(id.clone(), *from))
+            .get(&Pair(id, from))
             .filter(|l| ctx.date() < l.until);
         if let Some(l) = locked {
             let unlocked = spendable.checked_sub(l.units).unwrap_or(Units::ZERO);
@@ -521,7 +513,7 @@ pub(crate) fn live_holds(
     if state.wallet_holds.is_empty() {
         return Units::ZERO;
     }
-    let Some(listed) = state.wallet_holds.get(&(id.clone(), *wallet)) else {
+    let Some(listed) = state.wallet_holds.get(&Pair(id, wallet)) else {
         return Units::ZERO;
     };
     listed
@@ -549,11 +541,10 @@ pub(crate) fn limited<'a>(
         return None;
     }
     let exempt = !state.limit_exemptions.is_empty()
-        && state.wallets.get(from).is_some_and(|did| {
-            state
-                .limit_exemptions
-                .contains_key(&(id.clone(), did.clone()))
-        });
+        && state
+            .wallets
+            .get(from)
+            .is_some_and(|did| state.limit_exemptions.contains_key(&Pair(id, did)));
     (!exempt).then_some(l)
 }
 
@@ -657,11 +648,7 @@ pub(crate) fn check_holder(
             format!("{id} is paused by its agent"),
         ));
     }
-    if state
-        .freezes
-        .get(&(id.clone(), *wallet))
-        .is_some_and(|f| f.all)
-    {
+    if state.freezes.get(&Pair(id, wallet)).is_some_and(|f| f.all) {
         return Err(reject(
             RejectCode::WalletFrozen,
             format!("wallet {wallet} is frozen for {id}"),

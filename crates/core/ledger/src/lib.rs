@@ -24,6 +24,7 @@ pub mod auth;
 mod compliance;
 mod consent;
 mod invariants;
+mod keys;
 mod query;
 mod query_admin;
 mod records;

@@ -17,11 +17,50 @@ pub struct HexError {
     got: String,
 }
 
+/// Byte strings' order (a shorter one first when it is a prefix of the
+/// other), compared sixteen bytes at a time as big-endian integers, which
+/// is the same order: the state's maps compare keys of hashes, public keys,
+/// addresses and names on every lookup, and a call to `memcmp` per
+/// comparison cost more than the lookup's other work.
+#[inline]
+pub(crate) fn byte_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let (mut xs, mut ys) = (a.chunks_exact(16), b.chunks_exact(16));
+    for (x, y) in (&mut xs).zip(&mut ys) {
+        let x = u128::from_be_bytes(x.try_into().expect("a chunk of sixteen bytes"));
+        let y = u128::from_be_bytes(y.try_into().expect("a chunk of sixteen bytes"));
+        if x != y {
+            return x.cmp(&y);
+        }
+    }
+    // Past the common whole chunks: the rest of each, byte by byte.
+    let done = a.len().min(b.len()) / 16 * 16;
+    for (x, y) in a[done..].iter().zip(&b[done..]) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
 macro_rules! fixed_bytes {
     ($(#[$doc:meta])* $name:ident, $len:expr, $kind:literal) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash)]
         pub struct $name(pub [u8; $len]);
+
+        impl Ord for $name {
+            #[inline]
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                byte_order(&self.0, &other.0)
+            }
+        }
+
+        impl PartialOrd for $name {
+            #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
 
         impl $name {
             /// Parses lowercase or uppercase hex.
@@ -156,6 +195,35 @@ mod tests {
             format!("{}zz", "ab".repeat(31)),
         ] {
             assert!(Hash::from_hex(&bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The order of hashes, keys and addresses is their bytes' order,
+        /// which the state's maps, and so its encoding, rely on.
+        #[test]
+        fn byte_arrays_order_as_their_bytes(
+            a in proptest::array::uniform32(0u8..4),
+            b in proptest::array::uniform32(0u8..4),
+            cut in 0usize..20,
+        ) {
+            proptest::prop_assert_eq!(Hash(a).cmp(&Hash(b)), a.cmp(&b));
+            let mut x = [0u8; 20];
+            let mut y = [0u8; 20];
+            x.copy_from_slice(&a[..20]);
+            y.copy_from_slice(&a[..20]);
+            y[cut..].copy_from_slice(&b[cut..20]);
+            proptest::prop_assert_eq!(
+                crate::WalletAddress(x).cmp(&crate::WalletAddress(y)),
+                x.cmp(&y)
+            );
+            let (ta, tb) = (&a[..cut + 4], &b[..32 - cut]);
+            proptest::prop_assert_eq!(byte_order(ta, tb), ta.cmp(tb));
+            proptest::prop_assert_eq!(byte_order(ta, &a[..cut]), ta.cmp(&a[..cut]));
+            proptest::prop_assert_eq!(byte_order(&a, &a), std::cmp::Ordering::Equal);
+            let mut s = [0u8; 64];
+            s[cut * 3..cut * 3 + 4].copy_from_slice(&b[..4]);
+            proptest::prop_assert_eq!(Signature(s).cmp(&Signature([0; 64])), s.cmp(&[0; 64]));
         }
     }
 }

@@ -73,8 +73,22 @@ const NAME_CHARS: &str = "letters, digits and - _ . :";
 macro_rules! text_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr, $allowed:expr, $allowed_desc:expr) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[derive(Clone, PartialEq, Eq, Hash)]
         pub struct $name(String);
+
+        impl Ord for $name {
+            #[inline]
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                crate::hash::byte_order(self.0.as_bytes(), other.0.as_bytes())
+            }
+        }
+
+        impl PartialOrd for $name {
+            #[inline]
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
 
         impl $name {
             /// The longest identifier accepted, in bytes.
@@ -274,8 +288,22 @@ const ADDRESS_HRP_PARSED: bech32::Hrp = bech32::Hrp::parse_unchecked(ADDRESS_HRP
 
 /// A wallet: 20 bytes derived from an ed25519 public key. Its text form is
 /// bech32m (`tr1...`), whose checksum catches any mistyped character.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct WalletAddress(pub [u8; 20]);
+
+impl Ord for WalletAddress {
+    #[inline]
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        crate::hash::byte_order(&self.0, &other.0)
+    }
+}
+
+impl PartialOrd for WalletAddress {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl WalletAddress {
     /// The address of the wallet controlled by `public_key`: the first 20

@@ -4,6 +4,7 @@
 
 use crate::compliance::{balance, check, check_receiver, did_of, overflow, token, Mode};
 use crate::consent::{check_binding, check_custody_consent, did_key, did_of_key};
+use crate::keys::Pair;
 use crate::state::{
     Asset, Checkpoint, Claim, Custody, Distribution, Entitlement, Freeze, IssuanceRequest, Lockup,
     Organisation, RevocationRequest, Roles, State, Token, TokenKind, Validator,
@@ -132,7 +133,7 @@ fn move_units(
         .checked_sub(amount)
         .expect("the balance was checked before moving");
     set_balance(state, id, from, from_after);
-    credit(state, id, to, amount);
+    credit_besides(state, id, to, amount, &rev);
     let t = state.tokens.get_mut(id).expect("the token was checked");
     if from_after.is_zero() && *from != rev {
         t.holders -= 1;
@@ -148,12 +149,24 @@ fn move_units(
 
 /// Adds units to a wallet, keeping the holder count.
 fn credit(state: &mut State, id: &TokenId, to: &WalletAddress, amount: Units) {
+    credit_besides(state, id, to, amount, &revocation_wallet(id));
+}
+
+/// [`credit`], given the token's revocation wallet (which counts for no
+/// holder).
+fn credit_besides(
+    state: &mut State,
+    id: &TokenId,
+    to: &WalletAddress,
+    amount: Units,
+    revocation: &WalletAddress,
+) {
     let before = balance(state, id, to);
     let after = before
         .checked_add(amount)
         .expect("supply is bounded by issuance");
     set_balance(state, id, to, after);
-    if before.is_zero() && *to != revocation_wallet(id) {
+    if before.is_zero() && to != revocation {
         state.tokens.get_mut(id).expect("the token exists").holders += 1;
         identity_holding(state, id, to, true);
     }
@@ -163,11 +176,14 @@ fn credit(state: &mut State, id: &TokenId, to: &WalletAddress, amount: Units) {
 /// or stops holding it: an identity counts while any of its wallets holds.
 /// Wallets bound to nobody (escrows, pools) count for no identity.
 fn identity_holding(state: &mut State, id: &TokenId, wallet: &WalletAddress, gains: bool) {
-    let Some(did) = state.wallets.get(wallet).cloned() else {
+    let Some(did) = state.wallets.get(wallet) else {
         return;
     };
-    let key = (id.clone(), did);
-    let n = state.identity_holdings.get(&key).copied().unwrap_or(0);
+    let n = state
+        .identity_holdings
+        .get(&Pair(id, did))
+        .copied()
+        .unwrap_or(0);
     let t = state.tokens.get_mut(id).expect("the token exists");
     let n = if gains {
         if n == 0 {
@@ -181,16 +197,19 @@ fn identity_holding(state: &mut State, id: &TokenId, wallet: &WalletAddress, gai
         n.checked_sub(1)
             .expect("a wallet that held counted for its identity")
     };
+    let did = did.clone();
     if n == 0 {
-        state.identity_holdings.remove(&key);
+        state.identity_holdings.remove(&Pair(id, &did));
     } else {
-        state.identity_holdings.insert(key, n);
+        state.identity_holdings.insert((id.clone(), did), n);
     }
 }
 
 fn set_balance(state: &mut State, id: &TokenId, w: &WalletAddress, units: Units) {
     if units.is_zero() {
-        state.balances.remove(&(id.clone(), *w));
+        state.balances.remove(&Pair(id, w));
+    } else if let Some(held) = state.balances.get_mut(&Pair(id, w)) {
+        *held = units;
     } else {
         state.balances.insert((id.clone(), *w), units);
     }
