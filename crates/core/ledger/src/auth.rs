@@ -16,6 +16,7 @@
 //! against a state root with [`StateProof::verify`], without the state.
 
 use jmt::proof::SparseMerkleProof;
+use jmt::storage::TreeUpdateBatch;
 use jmt::storage::{LeafNode, NibblePath, Node, NodeKey, TreeReader};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, Version};
 use serde::{Deserialize, Serialize};
@@ -97,14 +98,44 @@ impl Authenticated {
     /// Writes `changes` (key hash, new value or `None` for removed) into the
     /// tree, one version further, and drops the nodes that no longer belong
     /// to it (no query reads an earlier version).
+    ///
+    /// Removals go in first, key by key; then the writes in one batch,
+    /// which hashes each internal node it touches once, where writing key
+    /// by key rehashes the whole path for every key (a block's writes
+    /// share most of their paths). Each of the two is a version of its own;
+    /// the root depends only on the records, not on how they went in.
     pub(crate) fn update(&mut self, changes: Vec<(KeyHash, Option<OwnedValue>)>) {
         // The first update is written even if empty, so that a version (and
         // a root node to prove absences from) always exists after it.
         if changes.is_empty() && self.version.is_some() {
             return;
         }
+        let (writes, removals): (Vec<_>, Vec<_>) =
+            changes.into_iter().partition(|(_, v)| v.is_some());
+        if !removals.is_empty() || (writes.is_empty() && self.version.is_none()) {
+            self.apply(|tree, version| tree.put_value_set(removals, version));
+        }
+        if !writes.is_empty() {
+            let writes = writes
+                .into_iter()
+                .filter_map(|(key, value)| Some((key, value?)))
+                .collect();
+            self.apply(|tree, version| {
+                let (roots, batch) = tree.batch_put_value_sets(vec![writes], None, version)?;
+                let root = *roots.first().expect("one root per value set");
+                Ok((root, batch))
+            });
+        }
+    }
+
+    /// Writes one version of the tree with `put`, and drops the nodes that
+    /// no longer belong to it.
+    fn apply(
+        &mut self,
+        put: impl FnOnce(&Tree<'_, Nodes>, Version) -> anyhow::Result<(RootHash, TreeUpdateBatch)>,
+    ) {
         let version = self.version.map_or(0, |v| v + 1);
-        let (root, batch) = intact(Tree::new(&self.nodes).put_value_set(changes, version));
+        let (root, batch) = intact(put(&Tree::new(&self.nodes), version));
         for (key, node) in batch.node_batch.nodes() {
             self.nodes
                 .0
@@ -112,6 +143,13 @@ impl Authenticated {
         }
         for stale in &batch.stale_node_index_batch {
             self.nodes.0.remove(&stale.node_key);
+        }
+        // The tree marks the last root stale, except an empty tree's null
+        // root, which a write into the empty tree leaves behind.
+        if let Some(last) = self.version {
+            self.nodes
+                .0
+                .remove(&NodeKey::new(last, NibblePath::from_iter(None)));
         }
         self.version = Some(version);
         self.root = Some(root);
@@ -321,5 +359,71 @@ impl StateProof {
                 value,
             )
             .map_err(|e| ProofError::Invalid(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// The root and node count of the records `set`, written key by key
+    /// into a new tree.
+    fn key_by_key(set: &BTreeMap<u8, u8>) -> ([u8; 32], usize) {
+        let nodes = Nodes::default();
+        let changes = set
+            .iter()
+            .map(|(k, v)| (key_hash("t", &[*k]), Some(vec![*v])));
+        let (root, batch) = intact(Tree::new(&nodes).put_value_set(changes, 0));
+        (root.0, batch.node_batch.nodes().len())
+    }
+
+    proptest! {
+        /// Whatever the updates (writes in a batch, removals key by key,
+        /// several versions each), the root is the root of the records
+        /// left, and every node the tree keeps is reachable.
+        #[test]
+        fn the_root_depends_only_on_the_records(
+            blocks in proptest::collection::vec(
+                proptest::collection::vec((0u8..40, proptest::option::of(0u8..3)), 0..30),
+                1..8,
+            )
+        ) {
+            let mut tree = Authenticated::default();
+            let mut records = BTreeMap::new();
+            for block in blocks {
+                let mut changes = BTreeMap::new();
+                for (k, v) in block {
+                    changes.insert(k, v);
+                }
+                for (k, v) in &changes {
+                    match v {
+                        Some(v) => { records.insert(*k, *v); }
+                        None => { records.remove(k); }
+                    }
+                }
+                tree.update(
+                    changes
+                        .into_iter()
+                        .map(|(k, v)| (key_hash("t", &[k]), v.map(|v| vec![v])))
+                        .collect(),
+                );
+                prop_assert_eq!((tree.root(), tree.node_count()), key_by_key(&records));
+                for (k, v) in &records {
+                    let proof = tree.prove(key_hash("t", &[*k]), Some(vec![*v]));
+                    prop_assert!(proof
+                        .verify(RootHash(tree.root()), key_hash("t", &[*k]), Some(vec![*v]))
+                        .is_ok());
+                }
+            }
+            let version = tree.version().expect("written");
+            let rows = tree.all_nodes();
+            let restored = Authenticated::from_nodes(
+                rows.iter().map(|(k, n)| (k.as_slice(), n.as_deref().expect("present"))),
+                version,
+            );
+            prop_assert_eq!(restored.map(|t| t.root()), Ok(tree.root()));
+        }
     }
 }
