@@ -91,9 +91,34 @@ pub(crate) fn did_of<'a>(state: &'a State, wallet: &WalletAddress) -> Result<&'a
     })
 }
 
-/// A valid claim of `topic` about `did` for token `id`: not revoked, not
-/// expired, from an organisation that still holds the claim-issuer role and,
-/// if the token names the issuers it trusts for the topic, one of them.
+/// Whether `claim`, of `topic` from `issuer`, counts for token `id`: not
+/// revoked, not expired, from an organisation that still holds the
+/// claim-issuer role and, if the token names the issuers it trusts for the
+/// topic, one of them.
+fn counts(
+    state: &State,
+    ctx: &BlockContext,
+    id: &TokenId,
+    topic: ClaimTopic,
+    issuer: &tranche_types::OrgId,
+    claim: &crate::state::Claim,
+) -> bool {
+    // Most tokens trust every claim issuer: skip the lookup then.
+    let untrusted = !state.trusted_issuers.is_empty()
+        && state
+            .trusted_issuers
+            .get(&Pair(id, &topic))
+            .is_some_and(|t| !t.contains(issuer));
+    !untrusted
+        && !claim.revoked
+        && claim.expiry_date >= ctx.date()
+        && state
+            .orgs
+            .get(issuer)
+            .is_some_and(|o| o.roles.has(Role::ClaimIssuer))
+}
+
+/// A valid claim of `topic` about `did` for token `id` (see [`counts`]).
 fn valid_claim<'a>(
     state: &'a State,
     ctx: &BlockContext,
@@ -101,31 +126,49 @@ fn valid_claim<'a>(
     did: &Did,
     topic: ClaimTopic,
 ) -> Option<&'a crate::state::Claim> {
-    // Most tokens trust every claim issuer: skip the key's copy then.
-    let trusted = if state.trusted_issuers.is_empty() {
-        None
-    } else {
-        state.trusted_issuers.get(&Pair(id, &topic))
-    };
     state
         .claims
         .range(Before2(did, &topic)..)
         .take_while(|((d, t, _), _)| d == did && *t == topic)
-        .find(|((_, _, issuer), c)| {
-            trusted.is_none_or(|t| t.contains(issuer))
-                && !c.revoked
-                && c.expiry_date >= ctx.date()
-                && state
-                    .orgs
-                    .get(issuer)
-                    .is_some_and(|o| o.roles.has(Role::ClaimIssuer))
-        })
+        .find(|((_, _, issuer), c)| counts(state, ctx, id, topic, issuer, c))
         .map(|(_, c)| c)
 }
 
-/// The identity's country from a valid jurisdiction claim, if any.
-fn country(state: &State, ctx: &BlockContext, id: &TokenId, did: &Did) -> Option<CountryCode> {
-    valid_claim(state, ctx, id, did, ClaimTopic::JURISDICTION).and_then(|c| c.country)
+/// What one pass over `did`'s claims finds for token `id`: which of
+/// `topics` have a valid claim (bit `i` for `topics[i]`), and the country
+/// of its first valid jurisdiction claim, the one [`valid_claim`] finds.
+fn identity_claims(
+    state: &State,
+    ctx: &BlockContext,
+    id: &TokenId,
+    did: &Did,
+    topics: &[ClaimTopic],
+) -> (u32, Option<CountryCode>) {
+    let (mut found, mut country) = (0u32, None);
+    let mut jurisdiction_seen = false;
+    for ((_, topic, issuer), c) in state
+        .claims
+        .range(Before(did)..)
+        .take_while(|((d, _, _), _)| d == did)
+    {
+        // Every place the topic is listed (a topic may be listed twice;
+        // the rules list at most 16).
+        let wanted = topics
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| *t == topic)
+            .fold(0u32, |bits, (i, _)| bits | 1 << i);
+        let for_country = *topic == ClaimTopic::JURISDICTION && !jurisdiction_seen;
+        if (wanted & !found == 0 && !for_country) || !counts(state, ctx, id, *topic, issuer, c) {
+            continue;
+        }
+        found |= wanted;
+        if for_country {
+            jurisdiction_seen = true;
+            country = c.country;
+        }
+    }
+    (found, country)
 }
 
 /// Whether the token's own rules (claims, countries, limits, lock-up,
@@ -147,8 +190,10 @@ fn check_identity(
     if !rules_apply(t) {
         return Ok(());
     }
-    for topic in t.rules.required_topics.iter() {
-        if valid_claim(state, ctx, id, did, *topic).is_none() {
+    let topics = &t.rules.required_topics;
+    let (found, c) = identity_claims(state, ctx, id, did, topics);
+    for (i, topic) in topics.iter().enumerate() {
+        if found & (1 << i) == 0 {
             reasons.broken(reject(
                 RejectCode::IdentityNotVerified,
                 format!(
@@ -161,7 +206,6 @@ fn check_identity(
     let allowed = &t.rules.allowed_countries;
     let denied = &t.rules.denied_countries;
     if !allowed.is_empty() || !denied.is_empty() {
-        let c = country(state, ctx, id, did);
         let refused = match c {
             Some(c) => denied.contains(&c) || (!allowed.is_empty() && !allowed.contains(&c)),
             None => !allowed.is_empty(),

@@ -38,6 +38,18 @@ impl<A: Ord, B> Comparable<(A, B)> for Before<'_, A> {
     }
 }
 
+impl<A: Ord, B, C> Equivalent<(A, B, C)> for Before<'_, A> {
+    fn equivalent(&self, _: &(A, B, C)) -> bool {
+        false
+    }
+}
+
+impl<A: Ord, B, C> Comparable<(A, B, C)> for Before<'_, A> {
+    fn compare(&self, key: &(A, B, C)) -> Ordering {
+        self.0.cmp(&key.0).then(Ordering::Less)
+    }
+}
+
 /// Just before every key that starts with `(a, b)`: the start of a range
 /// over them. It equals no key.
 pub(crate) struct Before2<'a, A, B>(pub &'a A, pub &'a B);

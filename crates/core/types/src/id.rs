@@ -73,8 +73,11 @@ const NAME_CHARS: &str = "letters, digits and - _ . :";
 macro_rules! text_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr, $allowed:expr, $allowed_desc:expr) => {
         $(#[$doc])*
+        ///
+        /// Shared, not owned: identifiers are copied into the keys of the
+        /// state's tables, and a copy is then a count, not an allocation.
         #[derive(Clone, PartialEq, Eq, Hash)]
-        pub struct $name(String);
+        pub struct $name(std::sync::Arc<str>);
 
         impl Ord for $name {
             #[inline]
@@ -98,7 +101,7 @@ macro_rules! text_id {
             pub fn new(value: impl Into<String>) -> Result<Self, IdError> {
                 let value = value.into();
                 check_text($kind, &value, Self::MAX_LEN, $allowed, $allowed_desc)?;
-                Ok(Self(value))
+                Ok(Self(value.into()))
             }
 
             /// The identifier as text.
