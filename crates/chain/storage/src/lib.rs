@@ -19,7 +19,7 @@ pub use archive::{Archive, MemoryArchive};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::Path;
-use tranche_ledger::{Ledger, StateTree, TransferRecord};
+use tranche_ledger::{Ledger, State, StateTree, TransferRecord};
 use tranche_types::commonware_codec::{Copying, Encode, Read};
 use tranche_types::{
     Block, ChainId, Hash, Receipt, Timestamp, TokenId, WalletAddress, BLOCK_TXS_MAX,
@@ -520,19 +520,18 @@ impl ChainStore {
         }
         let (ledger, tree, tree_height) = {
             let txn = self.db.begin_read().map_err(storage_err)?;
-            let table = txn.open_table(STATE).map_err(storage_err)?;
-            let mut rows = Vec::new();
-            for entry in table.iter().map_err(storage_err)? {
-                let (key, value) = entry.map_err(storage_err)?;
-                let (table, key) = key.value();
-                rows.push((table.to_string(), key.to_vec(), value.value().to_vec()));
-            }
-            let tree = txn.open_table(NODES).map_err(storage_err)?;
-            let mut nodes = Vec::new();
-            for entry in tree.iter().map_err(storage_err)? {
-                let (key, node) = entry.map_err(storage_err)?;
-                nodes.push((key.value().to_vec(), node.value().to_vec()));
-            }
+            // The records and the tree's nodes are read and decoded on two
+            // threads: each is about half of a restart, and they are
+            // independent until the dirty records join them.
+            let (state, stored) = std::thread::scope(|s| {
+                let nodes = s.spawn(|| read_tree(&txn));
+                let state = read_state(&txn);
+                let stored = nodes
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (state, stored)
+            });
+            let (state, (stored, tree_height)) = (state?, stored?);
             let dirty = txn.open_table(DIRTY).map_err(storage_err)?;
             let mut changed = Vec::new();
             for entry in dirty.iter().map_err(storage_err)? {
@@ -540,24 +539,10 @@ impl ChainStore {
                 let (table, key) = key.value();
                 changed.push((table.to_string(), key.to_vec()));
             }
-            let meta = txn.open_table(META).map_err(storage_err)?;
-            let number = |name: &str| -> Result<u64, StorageError> {
-                let got = meta.get(name).map_err(storage_err)?.ok_or_else(|| {
-                    StorageError::Damaged(format!("the state's {name} is missing"))
-                })?;
-                <[u8; 8]>::try_from(got.value())
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| {
-                        StorageError::Damaged(format!("the state's {name} is not 8 bytes"))
-                    })
-            };
-            let (version, tree_height) = (number(TREE_VERSION)?, number(TREE_HEIGHT)?);
-            let (ledger, tree) = Ledger::from_stored(
+            let (ledger, tree) = Ledger::from_parts(
                 chain_id.clone(),
-                rows.iter()
-                    .map(|(t, k, v)| (t.as_str(), k.as_slice(), v.as_slice())),
-                nodes.iter().map(|(k, n)| (k.as_slice(), n.as_slice())),
-                version,
+                state,
+                stored,
                 changed.iter().map(|(t, k)| (t.as_str(), k.as_slice())),
             )
             .map_err(|e| StorageError::Damaged(e.to_string()))?;
@@ -579,4 +564,48 @@ impl ChainStore {
         });
         Ok(Some((height, ledger)))
     }
+}
+
+/// The state's records as `txn` sees them, decoded.
+fn read_state(txn: &redb::ReadTransaction) -> Result<State, StorageError> {
+    let table = txn.open_table(STATE).map_err(storage_err)?;
+    let mut rows = Vec::new();
+    for entry in table.iter().map_err(storage_err)? {
+        let (key, value) = entry.map_err(storage_err)?;
+        let (table, key) = key.value();
+        rows.push((table.to_string(), key.to_vec(), value.value().to_vec()));
+    }
+    State::from_rows(
+        rows.iter()
+            .map(|(t, k, v)| (t.as_str(), k.as_slice(), v.as_slice())),
+    )
+    .map_err(|e| StorageError::Damaged(e.to_string()))
+}
+
+/// The Merkle tree's nodes as `txn` sees them, decoded, with the height of
+/// the block they are the tree of.
+fn read_tree(txn: &redb::ReadTransaction) -> Result<(StateTree, u64), StorageError> {
+    let tree = txn.open_table(NODES).map_err(storage_err)?;
+    let mut nodes = Vec::new();
+    for entry in tree.iter().map_err(storage_err)? {
+        let (key, node) = entry.map_err(storage_err)?;
+        nodes.push((key.value().to_vec(), node.value().to_vec()));
+    }
+    let meta = txn.open_table(META).map_err(storage_err)?;
+    let number = |name: &str| -> Result<u64, StorageError> {
+        let got = meta
+            .get(name)
+            .map_err(storage_err)?
+            .ok_or_else(|| StorageError::Damaged(format!("the state's {name} is missing")))?;
+        <[u8; 8]>::try_from(got.value())
+            .map(u64::from_be_bytes)
+            .map_err(|_| StorageError::Damaged(format!("the state's {name} is not 8 bytes")))
+    };
+    let (version, tree_height) = (number(TREE_VERSION)?, number(TREE_HEIGHT)?);
+    let stored = StateTree::from_nodes(
+        nodes.iter().map(|(k, n)| (k.as_slice(), n.as_slice())),
+        version,
+    )
+    .map_err(|e| StorageError::Damaged(e.to_string()))?;
+    Ok((stored, tree_height))
 }

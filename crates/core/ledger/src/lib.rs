@@ -339,6 +339,20 @@ impl Ledger {
         Ok((Ledger { chain_id, state }, tree))
     }
 
+    /// The ledger of `state` (decoded with [`State::from_rows`]) and the
+    /// tree a store kept (decoded with [`StateTree::from_nodes`]): the same
+    /// as [`Ledger::from_stored`], for a store that decodes the two apart
+    /// (on two threads, say).
+    pub fn from_parts<'r>(
+        chain_id: ChainId,
+        state: State,
+        stored: StateTree,
+        dirty: impl IntoIterator<Item = (&'r str, &'r [u8])>,
+    ) -> Result<(Ledger, StateTree), tranche_types::DecodeError> {
+        let (state, tree) = state.with_stored_tree(stored, dirty)?;
+        Ok((Ledger { chain_id, state }, tree))
+    }
+
     /// The chain this ledger belongs to.
     pub fn chain_id(&self) -> &ChainId {
         &self.chain_id

@@ -461,6 +461,23 @@ fn decode_value<T: Read<Cfg = ()>>(bytes: &[u8]) -> Result<T, ProofRequestError>
 #[derive(Clone)]
 pub struct StateTree(Authenticated);
 
+impl StateTree {
+    /// The tree a store's nodes hold at `version` (key and node encodings,
+    /// any order). Refuses nodes that do not decode and a version without
+    /// a root among them.
+    pub fn from_nodes<'r>(
+        nodes: impl IntoIterator<Item = (&'r [u8], &'r [u8])>,
+        version: u64,
+    ) -> Result<StateTree, tranche_types::DecodeError> {
+        Authenticated::from_nodes(nodes, version)
+            .map(StateTree)
+            .map_err(|reason| tranche_types::DecodeError {
+                what: "state tree",
+                reason,
+            })
+    }
+}
+
 impl std::fmt::Debug for StateTree {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StateTree")
@@ -556,23 +573,35 @@ impl State {
 
     /// The state a store holds: its records (any order), its Merkle tree's
     /// nodes as of an earlier version, and the records changed since that
-    /// version (`dirty`: table and key). The tree is brought up to date
-    /// from the dirty records alone — a restart does not hash the whole
-    /// state again — and returned as it was stored too, for the store's
-    /// next write. Debug builds rebuild the tree from every record as well
-    /// and refuse a stored tree that does not agree.
+    /// version (`dirty`: table and key). See [`State::with_stored_tree`].
     pub fn from_stored<'r>(
         rows: impl IntoIterator<Item = (&'r str, &'r [u8], &'r [u8])>,
         nodes: impl IntoIterator<Item = (&'r [u8], &'r [u8])>,
         version: u64,
         dirty: impl IntoIterator<Item = (&'r str, &'r [u8])>,
     ) -> Result<(State, StateTree), tranche_types::DecodeError> {
+        let state = State::from_rows(rows)?;
+        let stored = StateTree::from_nodes(nodes, version)?;
+        state.with_stored_tree(stored, dirty)
+    }
+
+    /// This state (decoded from a store's records) with the Merkle tree the
+    /// store kept (`stored`, an earlier version) and the records changed
+    /// since it (`dirty`: table and key). The tree is brought up to date
+    /// from the dirty records alone — a restart does not hash the whole
+    /// state again — and returned as it was stored too, for the store's
+    /// next write. Debug builds rebuild the tree from every record as well
+    /// and refuse a stored tree that does not agree.
+    pub fn with_stored_tree<'r>(
+        self,
+        stored: StateTree,
+        dirty: impl IntoIterator<Item = (&'r str, &'r [u8])>,
+    ) -> Result<(State, StateTree), tranche_types::DecodeError> {
         let fail = |reason: String| tranche_types::DecodeError {
             what: "state tree",
             reason,
         };
-        let state = State::from_rows(rows)?;
-        let stored = Authenticated::from_nodes(nodes, version).map_err(fail)?;
+        let state = self;
         let mut changes = Vec::new();
         for (table, key) in dirty {
             let value = state
@@ -580,7 +609,7 @@ impl State {
                 .map_err(|e| fail(format!("a changed record: {e}")))?;
             changes.push((key_hash(table, key), value));
         }
-        let mut tree = stored.clone();
+        let mut tree = stored.0.clone();
         tree.update(changes);
         if cfg!(debug_assertions) && state.clone().tree_now().root() != tree.root() {
             return Err(fail(
@@ -591,7 +620,7 @@ impl State {
             seen: state.seen_now(),
             tree,
         };
-        Ok((state, StateTree(stored)))
+        Ok((state, stored))
     }
 
     /// How many nodes the Merkle tree holds (for measurements).
