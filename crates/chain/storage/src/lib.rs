@@ -19,7 +19,7 @@ pub use archive::{Archive, MemoryArchive};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::Path;
-use tranche_ledger::{Ledger, State, StateTree, TransferRecord};
+use tranche_ledger::{Ledger, State, StateRows, StateTree, StateTreeNodes, TransferRecord};
 use tranche_types::commonware_codec::{Copying, Encode, Read};
 use tranche_types::{
     Block, ChainId, Hash, Receipt, Timestamp, TokenId, WalletAddress, BLOCK_TXS_MAX,
@@ -520,18 +520,10 @@ impl ChainStore {
         }
         let (ledger, tree, tree_height) = {
             let txn = self.db.begin_read().map_err(storage_err)?;
-            // The records and the tree's nodes are read and decoded on two
-            // threads: each is about half of a restart, and they are
-            // independent until the dirty records join them.
-            let (state, stored) = std::thread::scope(|s| {
-                let nodes = s.spawn(|| read_tree(&txn));
-                let state = read_state(&txn);
-                let stored = nodes
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                (state, stored)
-            });
-            let (state, (stored, tree_height)) = (state?, stored?);
+            // Decoded as the store iterates, without a copy of every row
+            // first: at a million holders the copies were gigabytes.
+            let state = read_state(&txn)?;
+            let (stored, tree_height) = read_tree(&txn)?;
             let dirty = txn.open_table(DIRTY).map_err(storage_err)?;
             let mut changed = Vec::new();
             for entry in dirty.iter().map_err(storage_err)? {
@@ -568,28 +560,26 @@ impl ChainStore {
 
 /// The state's records as `txn` sees them, decoded.
 fn read_state(txn: &redb::ReadTransaction) -> Result<State, StorageError> {
+    let damaged = |e: tranche_types::DecodeError| StorageError::Damaged(e.to_string());
     let table = txn.open_table(STATE).map_err(storage_err)?;
-    let mut rows = Vec::new();
+    let mut state = StateRows::default();
     for entry in table.iter().map_err(storage_err)? {
         let (key, value) = entry.map_err(storage_err)?;
         let (table, key) = key.value();
-        rows.push((table.to_string(), key.to_vec(), value.value().to_vec()));
+        state.row(table, key, value.value()).map_err(damaged)?;
     }
-    State::from_rows(
-        rows.iter()
-            .map(|(t, k, v)| (t.as_str(), k.as_slice(), v.as_slice())),
-    )
-    .map_err(|e| StorageError::Damaged(e.to_string()))
+    state.finish().map_err(damaged)
 }
 
 /// The Merkle tree's nodes as `txn` sees them, decoded, with the height of
 /// the block they are the tree of.
 fn read_tree(txn: &redb::ReadTransaction) -> Result<(StateTree, u64), StorageError> {
+    let damaged = |e: tranche_types::DecodeError| StorageError::Damaged(e.to_string());
     let tree = txn.open_table(NODES).map_err(storage_err)?;
-    let mut nodes = Vec::new();
+    let mut nodes = StateTreeNodes::default();
     for entry in tree.iter().map_err(storage_err)? {
         let (key, node) = entry.map_err(storage_err)?;
-        nodes.push((key.value().to_vec(), node.value().to_vec()));
+        nodes.node(key.value(), node.value()).map_err(damaged)?;
     }
     let meta = txn.open_table(META).map_err(storage_err)?;
     let number = |name: &str| -> Result<u64, StorageError> {
@@ -602,10 +592,5 @@ fn read_tree(txn: &redb::ReadTransaction) -> Result<(StateTree, u64), StorageErr
             .map_err(|_| StorageError::Damaged(format!("the state's {name} is not 8 bytes")))
     };
     let (version, tree_height) = (number(TREE_VERSION)?, number(TREE_HEIGHT)?);
-    let stored = StateTree::from_nodes(
-        nodes.iter().map(|(k, n)| (k.as_slice(), n.as_slice())),
-        version,
-    )
-    .map_err(|e| StorageError::Damaged(e.to_string()))?;
-    Ok((stored, tree_height))
+    Ok((nodes.finish(version).map_err(damaged)?, tree_height))
 }

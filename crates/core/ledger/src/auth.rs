@@ -207,20 +207,30 @@ impl Authenticated {
             .map(|(k, n)| (encode_node_key(k), Some(encode_node(n))))
             .collect()
     }
+}
 
-    /// The tree a store's nodes hold, at `version`. Refuses nodes that do
-    /// not decode and a version without a root among them.
-    pub(crate) fn from_nodes<'r>(
-        nodes: impl IntoIterator<Item = (&'r [u8], &'r [u8])>,
-        version: Version,
-    ) -> Result<Authenticated, String> {
-        let mut map = imbl::OrdMap::new();
-        for (key, node) in nodes {
-            let key = decode_node_key(key)?;
-            let node: Node = borsh::from_slice(node).map_err(|e| format!("a tree node: {e}"))?;
-            map.insert(Arc::new(key), Arc::new(node));
-        }
-        let nodes = Nodes(map);
+/// A tree's nodes read from a store one by one, in any order.
+#[derive(Default)]
+pub(crate) struct NodesRead(imbl::OrdMap<Arc<NodeKey>, Arc<Node>>);
+
+impl NodesRead {
+    /// Decodes one node (its key's and its own encodings).
+    pub(crate) fn node(&mut self, key: &[u8], node: &[u8]) -> Result<(), String> {
+        let key = decode_node_key(key)?;
+        let node: Node = borsh::from_slice(node).map_err(|e| format!("a tree node: {e}"))?;
+        self.0.insert(Arc::new(key), Arc::new(node));
+        Ok(())
+    }
+
+    /// How many nodes were read.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The tree the nodes hold at `version`. Refuses a version without a
+    /// root among them.
+    pub(crate) fn finish(self, version: Version) -> Result<Authenticated, String> {
+        let nodes = Nodes(self.0);
         let root = Tree::new(&nodes)
             .get_root_hash_option(version)
             .map_err(|e| format!("the tree's root: {e}"))?
@@ -419,11 +429,11 @@ mod tests {
             }
             let version = tree.version().expect("written");
             let rows = tree.all_nodes();
-            let restored = Authenticated::from_nodes(
-                rows.iter().map(|(k, n)| (k.as_slice(), n.as_deref().expect("present"))),
-                version,
-            );
-            prop_assert_eq!(restored.map(|t| t.root()), Ok(tree.root()));
+            let mut read = NodesRead::default();
+            for (k, n) in &rows {
+                prop_assert_eq!(read.node(k, n.as_deref().expect("present")), Ok(()));
+            }
+            prop_assert_eq!(read.finish(version).map(|t| t.root()), Ok(tree.root()));
         }
     }
 }

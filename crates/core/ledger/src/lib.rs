@@ -37,7 +37,8 @@ pub use state::{
     Custody, Distribution, DistributionFunds, Document, DocumentChange, Entitlement, Equivocation,
     Freeze, Hold, HoldState, Instruction, InstructionState, IssuanceRequest, Lockup, Member,
     Offering, OfferingPhase, Organisation, Ownership, ProofRequestError, RevocationRequest, Roles,
-    Row, RuleVersion, State, StateTree, Subscription, Table, Token, TokenKind, Validator, Vote,
+    Row, RuleVersion, State, StateRows, StateTree, StateTreeNodes, Subscription, Table, Token,
+    TokenKind, Validator, Vote,
 };
 pub use tranche_types::{
     IssuanceCheck, RevocationCheck, TokenSupply, TransferKind, TransferRecord,

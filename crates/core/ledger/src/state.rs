@@ -210,45 +210,50 @@ macro_rules! tables {
             pub fn from_rows<'r>(
                 rows: impl IntoIterator<Item = (&'r str, &'r [u8], &'r [u8])>,
             ) -> Result<State, tranche_types::DecodeError> {
-                let fail = |reason: String| tranche_types::DecodeError {
-                    what: "state row",
-                    reason,
-                };
-                let mut s = State::default();
-                let mut singletons = 0u8;
+                let mut state = StateRows::default();
                 for (table, key, value) in rows {
-                    let bad = |e: ProofRequestError| fail(format!("{table}: {e}"));
-                    match table {
-                        $( stringify!($name) => {
-                            let k: $k = decode_key(key).map_err(bad)?;
-                            let v: $v = decode_key(value).map_err(bad)?;
-                            s.$name.insert(k, v);
-                        } )*
-                        "params" => {
-                            s.params = decode_value(value).map_err(bad)?;
-                            singletons |= 1;
-                        }
-                        "committee" => {
-                            s.committee = decode_value(value).map_err(bad)?;
-                            singletons |= 2;
-                        }
-                        "previous_committee" => {
-                            s.previous_committee = decode_value(value).map_err(bad)?;
-                            singletons |= 4;
-                        }
-                        other => return Err(fail(format!("no table {other:?}"))),
+                    state.row(table, key, value)?;
+                }
+                state.finish()
+            }
+
+            /// Decodes one stored row into its table; returns which of the
+            /// singletons (bit 0 params, 1 committee, 2 previous committee)
+            /// it was, if one.
+            fn put_row(
+                &mut self,
+                table: &str,
+                key: &[u8],
+                value: &[u8],
+            ) -> Result<u8, tranche_types::DecodeError> {
+                let bad = |e: ProofRequestError| tranche_types::DecodeError {
+                    what: "state row",
+                    reason: format!("{table}: {e}"),
+                };
+                match table {
+                    $( stringify!($name) => {
+                        let k: $k = decode_key(key).map_err(bad)?;
+                        let v: $v = decode_key(value).map_err(bad)?;
+                        self.$name.insert(k, v);
+                        Ok(0)
+                    } )*
+                    "params" => {
+                        self.params = decode_value(value).map_err(bad)?;
+                        Ok(1)
                     }
+                    "committee" => {
+                        self.committee = decode_value(value).map_err(bad)?;
+                        Ok(2)
+                    }
+                    "previous_committee" => {
+                        self.previous_committee = decode_value(value).map_err(bad)?;
+                        Ok(4)
+                    }
+                    other => Err(tranche_types::DecodeError {
+                        what: "state row",
+                        reason: format!("no table {other:?}"),
+                    }),
                 }
-                if singletons != 7 {
-                    return Err(fail("the parameters or committees are missing".into()));
-                }
-                for (org, o) in &s.orgs {
-                    s.org_by_key.insert(o.key, org.clone());
-                }
-                for (w, d) in &s.wallets {
-                    s.did_wallets.insert((d.clone(), *w), ());
-                }
-                Ok(s)
             }
 
             /// The state's canonical encoding, for storage to persist as a snapshot.
@@ -456,6 +461,47 @@ fn decode_value<T: Read<Cfg = ()>>(bytes: &[u8]) -> Result<T, ProofRequestError>
     Ok(v)
 }
 
+/// A state read from a store row by row, in any order: what
+/// [`State::from_rows`] does, for a reader whose rows live only for one
+/// step (a store's iterator), so that no copy of every row is made first.
+#[derive(Debug, Default)]
+pub struct StateRows {
+    state: State,
+    singletons: u8,
+}
+
+impl StateRows {
+    /// Decodes one row (table, key, value) into the state.
+    pub fn row(
+        &mut self,
+        table: &str,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<(), tranche_types::DecodeError> {
+        self.singletons |= self.state.put_row(table, key, value)?;
+        Ok(())
+    }
+
+    /// The state, with the derived indexes rebuilt. Refuses a state without
+    /// its parameters and committees.
+    pub fn finish(self) -> Result<State, tranche_types::DecodeError> {
+        if self.singletons != 7 {
+            return Err(tranche_types::DecodeError {
+                what: "state row",
+                reason: "the parameters or committees are missing".into(),
+            });
+        }
+        let mut s = self.state;
+        for (org, o) in &s.orgs {
+            s.org_by_key.insert(o.key, org.clone());
+        }
+        for (w, d) in &s.wallets {
+            s.did_wallets.insert((d.clone(), *w), ());
+        }
+        Ok(s)
+    }
+}
+
 /// A state's Merkle tree as of some version, for a store: what changed
 /// between two of them, node by node.
 #[derive(Clone)]
@@ -469,12 +515,44 @@ impl StateTree {
         nodes: impl IntoIterator<Item = (&'r [u8], &'r [u8])>,
         version: u64,
     ) -> Result<StateTree, tranche_types::DecodeError> {
-        Authenticated::from_nodes(nodes, version)
-            .map(StateTree)
-            .map_err(|reason| tranche_types::DecodeError {
-                what: "state tree",
-                reason,
-            })
+        let mut tree = StateTreeNodes::default();
+        for (key, node) in nodes {
+            tree.node(key, node)?;
+        }
+        tree.finish(version)
+    }
+}
+
+/// A state's Merkle tree read from a store node by node, in any order (see
+/// [`StateRows`]).
+#[derive(Default)]
+pub struct StateTreeNodes(crate::auth::NodesRead);
+
+impl std::fmt::Debug for StateTreeNodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateTreeNodes")
+            .field("nodes", &self.0.len())
+            .finish()
+    }
+}
+
+impl StateTreeNodes {
+    /// Decodes one node (its key's and its own encodings).
+    pub fn node(&mut self, key: &[u8], node: &[u8]) -> Result<(), tranche_types::DecodeError> {
+        self.0.node(key, node).map_err(tree_error)
+    }
+
+    /// The tree at `version`. Refuses a version without a root among the
+    /// nodes.
+    pub fn finish(self, version: u64) -> Result<StateTree, tranche_types::DecodeError> {
+        self.0.finish(version).map(StateTree).map_err(tree_error)
+    }
+}
+
+fn tree_error(reason: String) -> tranche_types::DecodeError {
+    tranche_types::DecodeError {
+        what: "state tree",
+        reason,
     }
 }
 
