@@ -29,6 +29,7 @@ mod query;
 mod query_admin;
 mod records;
 mod state;
+mod stored;
 
 pub use auth::{NodeRow, ProofError, StateProof};
 pub use compliance::HolderSide;
@@ -37,9 +38,9 @@ pub use state::{
     Custody, Distribution, DistributionFunds, Document, DocumentChange, Entitlement, Equivocation,
     Freeze, Hold, HoldState, Instruction, InstructionState, IssuanceRequest, Lockup, Member,
     Offering, OfferingPhase, Organisation, Ownership, ProofRequestError, RevocationRequest, Roles,
-    Row, RuleVersion, State, StateRows, StateTree, StateTreeNodes, Subscription, Table, Token,
-    TokenKind, Validator, Vote,
+    Row, RuleVersion, State, StateTree, Subscription, Table, Token, TokenKind, Validator, Vote,
 };
+pub use stored::{StateRows, StateTreeNodes};
 pub use tranche_types::{
     IssuanceCheck, RevocationCheck, TokenSupply, TransferKind, TransferRecord,
 };
