@@ -159,7 +159,7 @@ fn identity_claims(
             .filter(|(_, t)| *t == topic)
             .fold(0u32, |bits, (i, _)| bits | 1 << i);
         let for_country = *topic == ClaimTopic::JURISDICTION && !jurisdiction_seen;
-        if (wanted & !found == 0 && !for_country) || !counts(state, ctx, id, *topic, issuer, c) {
+        if ((wanted & !found) == 0 && !for_country) || !counts(state, ctx, id, *topic, issuer, c) {
             continue;
         }
         found |= wanted;

@@ -328,23 +328,10 @@ impl Ledger {
         })
     }
 
-    /// The ledger a store holds (see [`State::from_stored`]), and its
-    /// Merkle tree as stored.
-    pub fn from_stored<'r>(
-        chain_id: ChainId,
-        rows: impl IntoIterator<Item = (&'r str, &'r [u8], &'r [u8])>,
-        nodes: impl IntoIterator<Item = (&'r [u8], &'r [u8])>,
-        version: u64,
-        dirty: impl IntoIterator<Item = (&'r str, &'r [u8])>,
-    ) -> Result<(Ledger, StateTree), tranche_types::DecodeError> {
-        let (state, tree) = State::from_stored(rows, nodes, version, dirty)?;
-        Ok((Ledger { chain_id, state }, tree))
-    }
-
-    /// The ledger of `state` (decoded with [`State::from_rows`]) and the
-    /// tree a store kept (decoded with [`StateTree::from_nodes`]): the same
-    /// as [`Ledger::from_stored`], for a store that decodes the two apart
-    /// (on two threads, say).
+    /// The ledger a store holds: its records (decoded with [`StateRows`]),
+    /// the Merkle tree it kept as of an earlier version (decoded with
+    /// [`StateTreeNodes`]) and the records changed since (`dirty`: table
+    /// and key), with the tree as stored (see [`State::with_stored_tree`]).
     pub fn from_parts<'r>(
         chain_id: ChainId,
         state: State,

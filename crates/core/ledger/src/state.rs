@@ -12,6 +12,7 @@ use tranche_types::{
 };
 
 pub use crate::records::*;
+use crate::stored::tree_error;
 
 /// A table of the state: a persistent ordered map, so a copy (a block
 /// proposed or verified on its parent) costs nothing until it is written,
@@ -559,20 +560,6 @@ impl State {
         StateTree(self.tree_now())
     }
 
-    /// The state a store holds: its records (any order), its Merkle tree's
-    /// nodes as of an earlier version, and the records changed since that
-    /// version (`dirty`: table and key). See [`State::with_stored_tree`].
-    pub fn from_stored<'r>(
-        rows: impl IntoIterator<Item = (&'r str, &'r [u8], &'r [u8])>,
-        nodes: impl IntoIterator<Item = (&'r [u8], &'r [u8])>,
-        version: u64,
-        dirty: impl IntoIterator<Item = (&'r str, &'r [u8])>,
-    ) -> Result<(State, StateTree), tranche_types::DecodeError> {
-        let state = State::from_rows(rows)?;
-        let stored = StateTree::from_nodes(nodes, version)?;
-        state.with_stored_tree(stored, dirty)
-    }
-
     /// This state (decoded from a store's records) with the Merkle tree the
     /// store kept (`stored`, an earlier version) and the records changed
     /// since it (`dirty`: table and key). The tree is brought up to date
@@ -585,22 +572,18 @@ impl State {
         stored: StateTree,
         dirty: impl IntoIterator<Item = (&'r str, &'r [u8])>,
     ) -> Result<(State, StateTree), tranche_types::DecodeError> {
-        let fail = |reason: String| tranche_types::DecodeError {
-            what: "state tree",
-            reason,
-        };
         let state = self;
         let mut changes = Vec::new();
         for (table, key) in dirty {
             let value = state
                 .record(table, key)
-                .map_err(|e| fail(format!("a changed record: {e}")))?;
+                .map_err(|e| tree_error(format!("a changed record: {e}")))?;
             changes.push((key_hash(table, key), value));
         }
         let mut tree = stored.0.clone();
         tree.update(changes);
         if cfg!(debug_assertions) && state.clone().tree_now().root() != tree.root() {
-            return Err(fail(
+            return Err(tree_error(
                 "the stored tree and changes are not the tree of the stored records".into(),
             ));
         }

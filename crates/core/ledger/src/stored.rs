@@ -46,22 +46,6 @@ impl StateRows {
     }
 }
 
-impl StateTree {
-    /// The tree a store's nodes hold at `version` (key and node encodings,
-    /// any order). Refuses nodes that do not decode and a version without
-    /// a root among them.
-    pub fn from_nodes<'r>(
-        nodes: impl IntoIterator<Item = (&'r [u8], &'r [u8])>,
-        version: u64,
-    ) -> Result<StateTree, tranche_types::DecodeError> {
-        let mut tree = StateTreeNodes::default();
-        for (key, node) in nodes {
-            tree.node(key, node)?;
-        }
-        tree.finish(version)
-    }
-}
-
 /// A state's Merkle tree read from a store node by node, in any order (see
 /// [`StateRows`]).
 #[derive(Default)]
@@ -88,7 +72,7 @@ impl StateTreeNodes {
     }
 }
 
-fn tree_error(reason: String) -> tranche_types::DecodeError {
+pub(crate) fn tree_error(reason: String) -> tranche_types::DecodeError {
     tranche_types::DecodeError {
         what: "state tree",
         reason,
