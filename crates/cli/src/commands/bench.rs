@@ -191,9 +191,9 @@ pub enum BenchCommand {
     /// --block holder transfers on a copy of the parent state each, computes
     /// the state root, and commits each to a chain store on disk. Reports
     /// medians per block (signature checks apart), the restart (the store
-    /// reopened, its records and Merkle tree read back) and resident memory
-    /// after it. The
-    /// last line is one JSON object. Build with --release.
+    /// reopened, its records and Merkle tree read back, in a fresh process
+    /// as a node does on start) and that process's resident memory after
+    /// it. The last line is one JSON object. Build with --release.
     ///
     /// Example:
     ///   cargo run --release --bin tranche -- bench state --holders 1000,100000
@@ -210,6 +210,33 @@ pub enum BenchCommand {
         /// Transfers per block.
         #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=1_000))]
         block: u64,
+    },
+    /// The blocks half of `bench state`, run by it in a process of its own:
+    /// builds a state of --holders holders, stores it at --store, executes
+    /// and commits the blocks, and prints the medians as JSON.
+    #[command(hide = true)]
+    StateBlocks {
+        /// The state's size in holders (a multiple of 1000).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1_000..=10_000_000))]
+        holders: u64,
+        /// Blocks measured.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        blocks: u64,
+        /// Transfers per block.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+        block: u64,
+        /// Where to create the chain store.
+        #[arg(long)]
+        store: std::path::PathBuf,
+    },
+    /// The restart half of `bench state`, run by it in a process of its own:
+    /// reads the state of the chain store at --store back as a node does on
+    /// start and prints the time, resident memory and state root as JSON.
+    #[command(hide = true)]
+    StateRestart {
+        /// The chain store (`chain.redb`) to read.
+        #[arg(long)]
+        store: std::path::PathBuf,
     },
     /// The matching engine against a plain BTreeMap-of-VecDeque book.
     ///
@@ -380,6 +407,21 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
             blocks: count(blocks),
             block: count(block),
         })?,
+        BenchCommand::StateBlocks {
+            holders,
+            blocks,
+            block,
+            store,
+        } => state::blocks(
+            count(holders),
+            &state::Options {
+                holders: vec![count(holders)],
+                blocks: count(blocks),
+                block: count(block),
+            },
+            &store,
+        )?,
+        BenchCommand::StateRestart { store } => state::restart(&store)?,
         BenchCommand::Matching {
             sizes,
             ops,
