@@ -6,6 +6,7 @@
 //! to the next as soon as one cannot be reached, and stays there.
 //! [`BlockingNodeClient`] wraps it for command-line tools and threads.
 
+use crate::block_binary::BLOCK_MEDIA_TYPE;
 use crate::node::{
     AmlPolicyView, AssetView, At, BatchAnswer, BlockRecord, IssuanceView, NextNonce, OfferingView,
     OrganisationView, OwnershipView, PolicyView, ProofView, RevocationView, Status, Submitted,
@@ -310,6 +311,16 @@ impl NodeClient {
         path: &str,
         make: impl Fn(&str) -> reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
+        let (status, bytes) = self.repeatable_raw(make).await?;
+        self.decode(path, status, &bytes)
+    }
+
+    /// [`Self::repeatable`]'s sending and retrying: the status and body of
+    /// the first answer.
+    async fn repeatable_raw(
+        &self,
+        make: impl Fn(&str) -> reqwest::RequestBuilder,
+    ) -> Result<(u16, bytes::Bytes), ClientError> {
         let mut pause = RETRY_PAUSE;
         let nodes = u32::try_from(self.bases.len()).unwrap_or(u32::MAX);
         let mut attempt = 1;
@@ -321,7 +332,7 @@ impl NodeClient {
                 Ok::<_, reqwest::Error>((status, response.bytes().await?))
             };
             match sent.await {
-                Ok((status, bytes)) => return self.decode(path, status, &bytes),
+                Ok(answer) => return Ok(answer),
                 Err(e) if attempt >= ATTEMPTS_MAX * nodes => {
                     return Err(ClientError::Unreachable {
                         url: self.bases[at].clone(),
@@ -337,6 +348,30 @@ impl NodeClient {
                 }
             }
         }
+    }
+
+    /// GETs the block record at `path` in its binary form (JSON costs a
+    /// follower several times as much); `None` if the node has none.
+    async fn find_block(&self, path: &str) -> Result<Option<BlockRecord>, ClientError> {
+        let (status, bytes) = self
+            .repeatable_raw(|base| {
+                self.http
+                    .get(format!("{base}{path}"))
+                    .header(reqwest::header::ACCEPT, BLOCK_MEDIA_TYPE)
+            })
+            .await?;
+        if !(200..300).contains(&status) {
+            return match self.decode::<BlockRecord>(path, status, &bytes) {
+                Err(e) if e.is_not_found() => Ok(None),
+                other => other.map(Some),
+            };
+        }
+        BlockRecord::from_binary(&bytes)
+            .map(Some)
+            .map_err(|e| ClientError::Unexpected {
+                path: path.to_string(),
+                reason: e.to_string(),
+            })
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
@@ -421,7 +456,7 @@ impl NodeClient {
 
     /// The finalized block at `height`, or `None`.
     pub async fn block(&self, height: u64) -> Result<Option<BlockRecord>, ClientError> {
-        self.find(&format!("/blocks/{height}")).await
+        self.find_block(&format!("/blocks/{height}")).await
     }
 
     /// The finalized block at `height`, waiting up to `wait` (at most 10 s)
@@ -432,12 +467,13 @@ impl NodeClient {
         wait: Duration,
     ) -> Result<Option<BlockRecord>, ClientError> {
         let ms = wait.as_millis().min(10_000);
-        self.find(&format!("/blocks/{height}?wait_ms={ms}")).await
+        self.find_block(&format!("/blocks/{height}?wait_ms={ms}"))
+            .await
     }
 
     /// The last finalized block, or `None` before the first.
     pub async fn latest_block(&self) -> Result<Option<BlockRecord>, ClientError> {
-        self.find("/blocks/latest").await
+        self.find_block("/blocks/latest").await
     }
 
     /// The nonce `signer`'s next transaction must carry.

@@ -5,6 +5,7 @@
 //! Every code maps to one status and one meaning; codes never change
 //! meaning once released.
 
+pub mod block_binary;
 mod error;
 pub mod freeze;
 mod limits;

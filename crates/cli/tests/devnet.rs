@@ -38,17 +38,23 @@ fn status(api: &str) -> Option<Value> {
         .then(|| serde_json::from_slice(&out.stdout).unwrap())
 }
 
+/// `tranche query ARGS`, which must succeed, as JSON.
+fn query(args: &[&str]) -> Value {
+    let out = tranche().arg("query").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "query {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn height(api: &str) -> u64 {
     status(api).map_or(0, |s| s["finalized_height"].as_u64().unwrap())
 }
 
 fn root_at(api: &str, h: u64) -> String {
-    let out = tranche()
-        .args(["query", "block", &h.to_string(), "--node", api])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "block {h} from {api}");
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = query(&["block", &h.to_string(), "--node", api]);
     v["state_root"].as_str().unwrap().to_string()
 }
 
@@ -194,6 +200,15 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
     ));
     let revocation = &streamed[17]["transfer"];
     assert_eq!(revocation["amount"], "1", "carol's one token, revoked last");
+    // A follower's binary read of a block (what `query block` and the
+    // services use) is the block the node's JSON gives.
+    let revoked_at = revocation["height"].as_u64().unwrap();
+    let read = query(&["block", &revoked_at.to_string(), "--node", &apis[1]]);
+    let url = format!("{}/blocks/{revoked_at}", apis[1]);
+    let (code, json) = support::services::raw("GET", &url, &[], "");
+    assert_eq!(code, 200, "{json}");
+    assert!(json["transfers"].as_array().unwrap().len() >= 5, "{json}");
+    assert_eq!(read, json);
     // The names, address and asset description the scenario gave the
     // services are in no chain data, no service log and no database but
     // as the vaults' ciphertext.
@@ -240,20 +255,9 @@ fn devnet_runs_the_investment_scenario_and_survives_kill_9() {
     // revoked units. Altered, it does not hold.
     let token = revocation["token"].as_str().unwrap();
     let vault = revocation["to"].as_str().unwrap();
-    let out = tranche()
-        .args([
-            "query", "proof", "balance", token, vault, "--node", &apis[0],
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let proof = query(&["proof", "balance", token, vault, "--node", &apis[0]]);
     let proof_file = dir.join("proof.json");
-    std::fs::write(&proof_file, &out.stdout).unwrap();
-    let proof: Value = serde_json::from_slice(&out.stdout).unwrap();
+    std::fs::write(&proof_file, serde_json::to_vec(&proof).unwrap()).unwrap();
     assert_eq!(proof["data"]["value_text"], "Units(1000)");
     let proof_height = proof["height"].as_u64().unwrap();
     wait_for("the other node to reach the proof's height", || {

@@ -118,6 +118,20 @@ fn storage_err<E: std::fmt::Display>(e: E) -> StorageError {
     StorageError::Db(e.to_string())
 }
 
+/// A finalized block as the store keeps it: each part in the canonical
+/// encoding, undecoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredBlock {
+    /// The block.
+    pub block: Vec<u8>,
+    /// Its receipts (a count, then each).
+    pub receipts: Vec<u8>,
+    /// The state root after it.
+    pub state_root: Option<Hash>,
+    /// Each movement of units it made, in order.
+    pub transfers: Vec<Vec<u8>>,
+}
+
 /// A node's finalized chain on disk.
 #[derive(Debug)]
 pub struct ChainStore {
@@ -414,6 +428,42 @@ impl ChainStore {
         Block::from_bytes(bytes.value())
             .map(Some)
             .map_err(|e| StorageError::Damaged(e.to_string()))
+    }
+
+    /// The block at `height` as stored, undecoded, with its receipts, state
+    /// root and movements, read in one transaction: what a follower's binary
+    /// read serves as it is.
+    pub fn block_parts(&self, height: u64) -> Result<Option<StoredBlock>, StorageError> {
+        let txn = self.db.begin_read().map_err(storage_err)?;
+        let blocks = txn.open_table(BLOCKS).map_err(storage_err)?;
+        let Some(block) = blocks.get(height).map_err(storage_err)? else {
+            return Ok(None);
+        };
+        let receipts = txn.open_table(RECEIPTS).map_err(storage_err)?;
+        let receipts = receipts.get(height).map_err(storage_err)?.ok_or_else(|| {
+            StorageError::Damaged(format!("block {height}'s receipts are missing"))
+        })?;
+        let roots = txn.open_table(ROOTS).map_err(storage_err)?;
+        let state_root = roots
+            .get(height)
+            .map_err(storage_err)?
+            .map(|b| decode_root(b.value()))
+            .transpose()?;
+        let table = txn.open_table(TRANSFERS).map_err(storage_err)?;
+        let mut transfers = Vec::new();
+        for entry in table
+            .range((height, 0)..=(height, u32::MAX))
+            .map_err(storage_err)?
+        {
+            let (_, value) = entry.map_err(storage_err)?;
+            transfers.push(value.value().to_vec());
+        }
+        Ok(Some(StoredBlock {
+            block: block.value().to_vec(),
+            receipts: receipts.value().to_vec(),
+            state_root,
+            transfers,
+        }))
     }
 
     /// The certificate that finalized the block at `height`, if it had one

@@ -1,6 +1,6 @@
 //! Blocks and receipts.
 
-use crate::codec::{decode, DecodeError};
+use crate::codec::{decode, read_counted, DecodeError};
 use crate::{ChainId, Hash, PublicKey, Rejection, SignedTransaction, Timestamp};
 use bytes::BufMut;
 use commonware_codec::{Buf, Encode, EncodeSize, Error as CodecError, FixedSize, Read, Write};
@@ -288,23 +288,6 @@ impl Read for Block {
 const SIGNED_TX_BYTES_MIN: usize = 64 + 32 + 8 + 8;
 /// Fewer bytes than any piece of evidence takes: offender, epoch and view.
 const EVIDENCE_BYTES_MIN: usize = 32 + 8 + 8;
-
-/// Reads a count (at most `max`) and that many values, reserving room only
-/// for as many as the bytes left could hold (each takes at least
-/// `bytes_min`): a peer's message claiming a large count in a few bytes
-/// costs an allocation in proportion to its size, not to the count.
-fn read_counted<T: Read<Cfg = ()>>(
-    buf: &mut impl Buf,
-    max: usize,
-    bytes_min: usize,
-) -> Result<Vec<T>, CodecError> {
-    let len = usize::read_cfg(buf, &(0..=max).into())?;
-    let mut values = Vec::with_capacity(len.min(buf.remaining() / bytes_min));
-    for _ in 0..len {
-        values.push(T::read_cfg(buf, &())?);
-    }
-    Ok(values)
-}
 
 /// What became of a transaction in a block.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -27,6 +27,23 @@ pub fn decode<T: Decode<Cfg = ()>>(what: &'static str, bytes: &[u8]) -> Result<T
     })
 }
 
+/// Reads a count (at most `max`) and that many values, reserving room only
+/// for as many as the bytes left could hold (each takes at least
+/// `bytes_min`): a peer's message claiming a large count in a few bytes
+/// costs an allocation in proportion to its size, not to the count.
+pub fn read_counted<T: Read<Cfg = ()>>(
+    buf: &mut impl Buf,
+    max: usize,
+    bytes_min: usize,
+) -> Result<Vec<T>, CodecError> {
+    let len = usize::read_cfg(buf, &(0..=max).into())?;
+    let mut values = Vec::with_capacity(len.min(buf.remaining() / bytes_min));
+    for _ in 0..len {
+        values.push(T::read_cfg(buf, &())?);
+    }
+    Ok(values)
+}
+
 /// Writes a length-prefixed byte string.
 pub(crate) fn write_bytes(bytes: &[u8], buf: &mut impl BufMut) {
     bytes.len().write(buf);

@@ -3,11 +3,13 @@
 
 use super::{admit_error, at, parse, Answer, ApiError, Shared};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
+use tranche_api::block_binary::BLOCK_MEDIA_TYPE;
 use tranche_api::node::{
     AmlPolicyEntry, AmlPolicyView, At, BatchAnswer, BatchItem, BlockRecord, EquivocationView,
     MemberView, NextNonce, PolicyView, Status, SubmitStatus, Submitted, TransactionRecord,
@@ -269,6 +271,34 @@ pub(super) async fn transaction(
     }))
 }
 
+/// The block at `height` in the form `headers` ask for: the binary form
+/// if `Accept` names it, JSON otherwise.
+fn block_answer(s: &Shared, height: u64, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let binary = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim().starts_with(BLOCK_MEDIA_TYPE)));
+    if !binary {
+        return block_at(s, height).map(IntoResponse::into_response);
+    }
+    // Served as stored, undecoded: a follower's read costs the node a copy.
+    let parts = s
+        .store
+        .block_parts(height)?
+        .filter(|_| height <= s.view().height)
+        .ok_or_else(|| ApiError::not_found(format!("no finalized block at height {height}")))?;
+    let body = tranche_api::block_binary::from_stored_parts(
+        height,
+        parts.state_root,
+        &parts.block,
+        &parts.receipts,
+        parts.transfers.iter().map(Vec::as_slice),
+    )
+    .map_err(|e| tranche_storage::StorageError::Damaged(format!("block {height}: {e}")))?;
+    Ok(([(header::CONTENT_TYPE, BLOCK_MEDIA_TYPE)], body).into_response())
+}
+
 fn block_at(s: &Shared, height: u64) -> Answer<BlockRecord> {
     // Served once the ledger view after it is published (see `transaction`).
     let block = s
@@ -298,11 +328,15 @@ fn block_at(s: &Shared, height: u64) -> Answer<BlockRecord> {
 /// The last finalized block.
 #[utoipa::path(get, path = "/blocks/latest", tag = "chain",
     responses(
-        (status = 200, description = "The block, its receipts and the state root after it", body = BlockRecord),
+        (status = 200, description = "The block, its receipts and the state root after it: JSON, or its binary form when `Accept` asks for application/vnd.tranche.block",
+            content((BlockRecord = "application/json"), (Vec<u8> = "application/vnd.tranche.block"))),
         (status = 404, description = "Nothing finalized yet", body = ErrorBody)))]
-pub(super) async fn latest_block(State(s): State<Arc<Shared>>) -> Answer<BlockRecord> {
+pub(super) async fn latest_block(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let height = s.view().height;
-    block_at(&s, height)
+    block_answer(&s, height, &headers)
 }
 
 /// The longest a request for a block not yet final may wait for it.
@@ -322,14 +356,16 @@ pub(super) struct BlockWait {
 #[utoipa::path(get, path = "/blocks/{height}", tag = "chain",
     params(("height" = u64, Path, description = "The block's height"), BlockWait),
     responses(
-        (status = 200, description = "The block, its receipts and the state root after it", body = BlockRecord),
+        (status = 200, description = "The block, its receipts and the state root after it: JSON, or its binary form when `Accept` asks for application/vnd.tranche.block",
+            content((BlockRecord = "application/json"), (Vec<u8> = "application/vnd.tranche.block"))),
         (status = 400, description = "Not a height, or too long a wait", body = ErrorBody),
         (status = 404, description = "No finalized block there (within the wait)", body = ErrorBody)))]
 pub(super) async fn block(
     State(s): State<Arc<Shared>>,
     Path(height): Path<String>,
     Query(wait): Query<BlockWait>,
-) -> Answer<BlockRecord> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let height: u64 = height
         .parse()
         .map_err(|_| ApiError::bad_request(format!("height {height:?} is not a number")))?;
@@ -357,7 +393,7 @@ pub(super) async fn block(
         })
         .await;
     }
-    block_at(&s, height)
+    block_answer(&s, height, &headers)
 }
 
 /// The nonce a signer's next transaction must carry.
