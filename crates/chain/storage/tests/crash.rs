@@ -7,6 +7,7 @@ use std::time::Duration;
 use tranche_crypto::Keypair;
 use tranche_ledger::{BlockContext, Ledger};
 use tranche_storage::{BlockRecord, ChainStore, StorageError};
+use tranche_types::commonware_codec::Encode as _;
 use tranche_types::*;
 
 const CHAIN: &str = "tranche-crash";
@@ -262,4 +263,46 @@ fn a_batch_of_blocks_is_stored_whole_or_not_at_all() {
     drop(store);
     let store = ChainStore::open(&path).unwrap();
     assert_eq!(check_whole(&store), 5);
+}
+
+#[test]
+fn a_block_is_read_back_undecoded_part_by_part_as_it_was_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ChainStore::open(&dir.path().join("chain.redb")).unwrap();
+    let mut ledger = genesis();
+    let (block, receipts) = next_block(&mut ledger, 1, Hash::ZERO);
+    let moved = |n: u8| TransferRecord {
+        date: "2026-01-01".parse().unwrap(),
+        height: 1,
+        tx: block.txs[0].hash(),
+        token: "T".parse().unwrap(),
+        from: Some(WalletAddress([n; 20])),
+        to: WalletAddress([n + 1; 20]),
+        amount: Units(u128::from(n)),
+        reference: None,
+        kind: TransferKind::Holder,
+        holder_authorization: None,
+        reason: None,
+    };
+    let transfers = vec![moved(1), moved(2), moved(3)];
+    store
+        .commit(&block, &receipts, &transfers, &ledger, None)
+        .unwrap();
+
+    let parts = store.block_parts(1).unwrap().unwrap();
+    let decode = |bytes: &[u8]| tranche_types::codec::decode::<Block>("block", bytes).unwrap();
+    assert_eq!(decode(&parts.block), block);
+    assert_eq!(parts.state_root, Some(ledger.state_root()));
+    let read: Vec<TransferRecord> = parts
+        .transfers
+        .iter()
+        .map(|t| tranche_types::codec::decode("transfer", t).unwrap())
+        .collect();
+    assert_eq!(read, transfers, "every movement, in order");
+    assert_eq!(
+        parts.receipts,
+        receipts.encode().to_vec(),
+        "the receipts as encoded together"
+    );
+    assert_eq!(store.block_parts(2).unwrap(), None);
 }
