@@ -315,10 +315,12 @@ pub fn restart(store: &std::path::Path) -> Result<()> {
         .context("the store holds no finalized block")?;
     let took = started.elapsed();
     println!(
-        "{{\"restart_ms\":{:.1},\"rss_mb\":{},\"root\":\"{}\"}}",
-        ms(took),
-        rss_mb(),
-        ledger.state_root()
+        "{}",
+        serde_json::json!({
+            "restart_ms": ms(took),
+            "rss_mb": rss_mb(),
+            "root": ledger.state_root().to_hex(),
+        })
     );
     Ok(())
 }

@@ -272,22 +272,26 @@ pub(super) async fn transaction(
 }
 
 /// The block at `height` in the form `headers` ask for: the binary form
-/// if `Accept` names it, JSON otherwise.
+/// if `Accept` names it, JSON otherwise. Both come from one read of the
+/// parts the store keeps.
 fn block_answer(s: &Shared, height: u64, headers: &HeaderMap) -> Result<Response, ApiError> {
     let binary = headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.split(',').any(|t| t.trim().starts_with(BLOCK_MEDIA_TYPE)));
-    if !binary {
-        return block_at(s, height).map(IntoResponse::into_response);
-    }
-    // Served as stored, undecoded: a follower's read costs the node a copy.
+    // Served once the ledger view after it is published (see `transaction`).
     let parts = s
         .store
         .block_parts(height)?
         .filter(|_| height <= s.view().height)
         .ok_or_else(|| ApiError::not_found(format!("no finalized block at height {height}")))?;
+    let damaged = |e: tranche_types::DecodeError| {
+        ApiError::from(tranche_storage::StorageError::Damaged(format!(
+            "block {height}: {e}"
+        )))
+    };
+    // Served as stored, undecoded: a follower's read costs the node a copy.
     let body = tranche_api::block_binary::from_stored_parts(
         height,
         parts.state_root,
@@ -295,34 +299,12 @@ fn block_answer(s: &Shared, height: u64, headers: &HeaderMap) -> Result<Response
         &parts.receipts,
         parts.transfers.iter().map(Vec::as_slice),
     )
-    .map_err(|e| tranche_storage::StorageError::Damaged(format!("block {height}: {e}")))?;
-    Ok(([(header::CONTENT_TYPE, BLOCK_MEDIA_TYPE)], body).into_response())
-}
-
-fn block_at(s: &Shared, height: u64) -> Answer<BlockRecord> {
-    // Served once the ledger view after it is published (see `transaction`).
-    let block = s
-        .store
-        .block(height)?
-        .filter(|_| height <= s.view().height)
-        .ok_or_else(|| ApiError::not_found(format!("no finalized block at height {height}")))?;
-    let receipts = s.store.receipts(height)?.unwrap_or_default();
-    let state_root = s.store.state_root(height)?;
-    let filter = tranche_storage::TransferFilter {
-        token: None,
-        wallet: None,
-        from_height: height,
-        to_height: height,
-    };
-    let transfers = s.store.transfers(&filter, usize::MAX)?;
-    Ok(Json(BlockRecord {
-        hash: block.hash(),
-        height,
-        state_root,
-        block,
-        receipts,
-        transfers,
-    }))
+    .map_err(damaged)?;
+    if binary {
+        return Ok(([(header::CONTENT_TYPE, BLOCK_MEDIA_TYPE)], body).into_response());
+    }
+    let record = BlockRecord::from_binary(&body).map_err(damaged)?;
+    Ok(Json(record).into_response())
 }
 
 /// The last finalized block.
