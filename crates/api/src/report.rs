@@ -113,9 +113,19 @@ pub struct ExchangeReport {
 impl ExchangeReport {
     /// The report's hash: SHA-256 over [`REPORT_HASH_DOMAIN`] and its JSON.
     pub fn hash(&self) -> Hash {
-        let json = serde_json::to_vec(self).expect("a report serializes");
-        Hash::digest(REPORT_HASH_DOMAIN, &json)
+        hash_json(REPORT_HASH_DOMAIN, self)
     }
+}
+
+/// SHA-256 over `domain` and `value`'s JSON, hashed as it is written
+/// (through a buffer: the JSON writer's pieces are a few bytes each), so a
+/// report of hundreds of megabytes is never held whole.
+fn hash_json(domain: &[u8], value: &impl Serialize) -> Hash {
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, Hash::digester(domain));
+    serde_json::to_writer(&mut out, value).expect("a report or reconciliation serializes");
+    out.into_inner()
+        .expect("a digester takes every write")
+        .finish()
 }
 
 /// A report with its hash and the exchange's signature over the hash
@@ -487,8 +497,7 @@ pub struct Reconciliation {
 impl Reconciliation {
     /// Its hash: SHA-256 over [`RECONCILIATION_HASH_DOMAIN`] and its JSON.
     pub fn hash(&self) -> Hash {
-        let json = serde_json::to_vec(self).expect("a reconciliation serializes");
-        Hash::digest(RECONCILIATION_HASH_DOMAIN, &json)
+        hash_json(RECONCILIATION_HASH_DOMAIN, self)
     }
 }
 
@@ -571,6 +580,29 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn a_report_hashes_as_its_json_whole() {
+        // Large enough that the hash is taken over many buffers' worth.
+        let mut report = chain(1).remove(0).report;
+        report.transfers = (0..2_000)
+            .map(|i| ReportedTransfer {
+                trade: Some(i),
+                kind: "settlement".into(),
+                token: "T-\"quoted\"".into(),
+                from_wallet: Some(format!("tr1from{i}")),
+                from: None,
+                to_wallet: format!("tr1to{i}"),
+                to: Some("did:key:z\u{e9}".into()),
+                amount: Units(u128::from(i)),
+                tx: format!("{i:064x}"),
+                height: i,
+            })
+            .collect();
+        let json = serde_json::to_vec(&report).unwrap();
+        assert!(json.len() > 4 << 16);
+        assert_eq!(report.hash(), Hash::digest(REPORT_HASH_DOMAIN, &json));
     }
 
     #[test]

@@ -162,6 +162,35 @@ impl Hash {
             .finalize();
         Hash(d.into())
     }
+
+    /// A [`Hash::digest`] of `label` and whatever is then written to it,
+    /// for bytes made piece by piece (a large JSON document hashed as it
+    /// is written, without holding it whole).
+    pub fn digester(label: &[u8]) -> Digester {
+        Digester(Sha256::new().chain_update(label))
+    }
+}
+
+/// A digest being written: see [`Hash::digester`].
+#[derive(Debug, Clone)]
+pub struct Digester(Sha256);
+
+impl Digester {
+    /// The digest of everything written.
+    pub fn finish(self) -> Hash {
+        Hash(self.0.finalize().into())
+    }
+}
+
+impl std::io::Write for Digester {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Signature {
@@ -181,6 +210,21 @@ impl PublicKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_digest_written_in_pieces_is_the_digest_of_the_whole() {
+        use std::io::Write as _;
+        let bytes: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+        let mut d = Hash::digester(b"label");
+        for piece in bytes.chunks(7) {
+            d.write_all(piece).unwrap();
+        }
+        assert_eq!(d.finish(), Hash::digest(b"label", &bytes));
+        assert_ne!(
+            Hash::digester(b"other").finish(),
+            Hash::digest(b"label", &[])
+        );
+    }
 
     #[test]
     fn hex_is_exactly_the_digits() {

@@ -39,7 +39,7 @@ pub use block::{
 pub use codec::BoundedVec;
 pub use codec::DecodeError;
 pub use governance::*;
-pub use hash::{Hash, HexError, PublicKey, Signature};
+pub use hash::{Digester, Hash, HexError, PublicKey, Signature};
 pub use holds::*;
 pub use id::{
     AssetId, ChainId, Did, DocumentName, DocumentUri, IdError, Label, OrderId, OrgId, Reference,

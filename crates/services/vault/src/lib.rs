@@ -192,6 +192,21 @@ const INDEX_KEY_AAD: &[u8] = b"tranche/vault/index-key/v1";
 const RECORD_LABEL: &[u8] = b"tranche/vault/record/v1";
 const DEK_LABEL: &[u8] = b"tranche/vault/data-key/v1";
 
+/// A record encrypted by [`Vault::seal`], to be stored by
+/// [`Vault::put_sealed`]: ciphertext, the wrapped key and blind-index tags
+/// only, never the plaintext.
+#[derive(Debug, Clone)]
+pub struct Sealed {
+    owner: String,
+    record: String,
+    master_id: String,
+    dek_nonce: String,
+    wrapped_dek: String,
+    nonce: String,
+    ciphertext: String,
+    index: Vec<(String, String)>,
+}
+
 /// An encrypted store of personal records in a service's database.
 pub struct Vault {
     pool: AnyPool,
@@ -320,6 +335,20 @@ impl Vault {
         plaintext: &[u8],
         index: &[(&str, &str)],
     ) -> Result<(), VaultError> {
+        let sealed = self.seal(owner, record, plaintext, index)?;
+        self.put_sealed(tx, &sealed).await
+    }
+
+    /// Encrypts `owner`'s record `record` for [`Vault::put_sealed`]: the
+    /// work of [`Vault::put_in`] that needs no database, done before a
+    /// caller takes its write turn so a large record does not hold it.
+    pub fn seal(
+        &self,
+        owner: &str,
+        record: &str,
+        plaintext: &[u8],
+        index: &[(&str, &str)],
+    ) -> Result<Sealed, VaultError> {
         check_id("an owner id", owner)?;
         check_id("a record id", record)?;
         if plaintext.len() > RECORD_BYTES_MAX {
@@ -338,6 +367,43 @@ impl Vault {
             &bound(DEK_LABEL, owner, record),
             dek.as_ref(),
         );
+        Ok(Sealed {
+            owner: owner.to_string(),
+            record: record.to_string(),
+            master_id: self.master.id.clone(),
+            dek_nonce: hex::encode(dek_nonce),
+            wrapped_dek: hex::encode(wrapped),
+            nonce: hex::encode(nonce),
+            ciphertext: const_hex::encode(ct),
+            index: index
+                .iter()
+                .map(|(field, value)| {
+                    (
+                        field.to_string(),
+                        hex::encode(self.blind_index(field, value)),
+                    )
+                })
+                .collect(),
+        })
+    }
+
+    /// Stores a record [`Vault::seal`] encrypted, in the caller's
+    /// transaction.
+    pub async fn put_sealed(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        sealed: &Sealed,
+    ) -> Result<(), VaultError> {
+        let Sealed {
+            owner,
+            record,
+            master_id,
+            dek_nonce,
+            wrapped_dek,
+            nonce,
+            ciphertext,
+            index,
+        } = sealed;
         sqlx::query(
             "INSERT INTO vault_records (owner, record, master_id, dek_nonce, wrapped_dek, nonce, ciphertext)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -345,29 +411,29 @@ impl Vault {
                 dek_nonce = excluded.dek_nonce, wrapped_dek = excluded.wrapped_dek,
                 nonce = excluded.nonce, ciphertext = excluded.ciphertext",
         )
-        .bind(owner.to_string())
-        .bind(record.to_string())
-        .bind(self.master.id.clone())
-        .bind(hex::encode(dek_nonce))
-        .bind(hex::encode(wrapped))
-        .bind(hex::encode(nonce))
-        .bind(const_hex::encode(ct))
+        .bind(owner.clone())
+        .bind(record.clone())
+        .bind(master_id.clone())
+        .bind(dek_nonce.clone())
+        .bind(wrapped_dek.clone())
+        .bind(nonce.clone())
+        .bind(ciphertext.as_str())
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM vault_blind_index WHERE owner = $1 AND record = $2")
-            .bind(owner.to_string())
-            .bind(record.to_string())
+            .bind(owner.clone())
+            .bind(record.clone())
             .execute(&mut *tx)
             .await?;
-        for (field, value) in index {
+        for (field, tag) in index {
             sqlx::query(
                 "INSERT INTO vault_blind_index (field, tag, owner, record) VALUES ($1, $2, $3, $4)
                  ON CONFLICT DO NOTHING",
             )
-            .bind(field.to_string())
-            .bind(hex::encode(self.blind_index(field, value)))
-            .bind(owner.to_string())
-            .bind(record.to_string())
+            .bind(field.clone())
+            .bind(tag.clone())
+            .bind(owner.clone())
+            .bind(record.clone())
             .execute(&mut *tx)
             .await?;
         }
