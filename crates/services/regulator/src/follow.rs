@@ -1,19 +1,20 @@
 //! What the regulator keeps of each finalized block, in the block's
 //! database transaction: every wallet binding (and which exchange made
 //! it), the movements of units touching each exchange's wallets (one row
-//! per block and exchange), the outcome of its own policy
+//! per block and exchange, packed: see [`crate::packed`]), the outcome of its own policy
 //! transactions, and the freezes on chain its requests asked for.
 
+use crate::packed::{pack_moves, Kept};
 use crate::Regulator;
 use sqlx::AnyConnection;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use tranche_api::node::BlockRecord;
-use tranche_api::report::ChainTransfer;
+use tranche_api::report::kind_name;
 use tranche_service::follower::Apply;
 use tranche_service::ServiceError;
-use tranche_types::{Outcome, Payload, PublicKey, Role, WalletAddress};
+use tranche_types::{Outcome, Payload, PublicKey, Role, TransferKind, WalletAddress};
 
 impl Apply for Regulator {
     fn apply<'a>(
@@ -156,14 +157,17 @@ impl Regulator {
             }
         }
         // The movements touching each exchange's wallets: one row per
-        // exchange for the block.
-        let mut moves: std::collections::BTreeMap<&String, Vec<ChainTransfer>> =
-            std::collections::BTreeMap::new();
+        // exchange for the block, packed.
+        let mut kinds: HashMap<TransferKind, String> = HashMap::new();
+        for t in &block.transfers {
+            kinds.entry(t.kind).or_insert_with(|| kind_name(t.kind));
+        }
+        let mut moves: BTreeMap<&String, Vec<Kept<'_>>> = BTreeMap::new();
         for (index, t) in block.transfers.iter().enumerate() {
-            let from = t.from.map(|w| texts[&w].clone());
-            let to = texts[&t.to].clone();
-            let from_b = from.as_ref().and_then(|w| bound.get(w));
-            let to_b = bound.get(&to);
+            let from = t.from.map(|w| texts[&w].as_str());
+            let to = texts[&t.to].as_str();
+            let from_b = from.and_then(|w| bound.get(w));
+            let to_b = bound.get(to);
             let mut exchanges: Vec<&String> = [from_b, to_b]
                 .into_iter()
                 .flatten()
@@ -171,27 +175,24 @@ impl Regulator {
                 .collect();
             exchanges.dedup();
             for exchange in exchanges {
-                moves.entry(exchange).or_default().push(ChainTransfer {
-                    height: block.height,
-                    tx: t.tx.to_hex(),
+                moves.entry(exchange).or_default().push(Kept {
+                    tx: t.tx,
                     index: index as u32,
-                    token: t.token.to_string(),
-                    from_wallet: from.clone(),
-                    from: from_b.map(|(d, _)| d.clone()),
-                    to_wallet: to.clone(),
-                    to: to_b.map(|(d, _)| d.clone()),
+                    token: t.token.as_str(),
+                    from_wallet: from,
+                    from: from_b.map(|(d, _)| d.as_str()),
+                    to_wallet: to,
+                    to: to_b.map(|(d, _)| d.as_str()),
                     amount: t.amount,
-                    kind: tranche_api::report::kind_name(t.kind),
+                    kind: &kinds[&t.kind],
                 });
             }
         }
         for (exchange, moves) in moves {
-            let json = serde_json::to_string(&moves)
-                .map_err(|e| ServiceError::internal("a block's movements", e))?;
             sqlx::query("INSERT INTO rg_blocks (exchange, height, moves) VALUES ($1, $2, $3)")
                 .bind(exchange.clone())
                 .bind(height)
-                .bind(json)
+                .bind(pack_moves(&moves))
                 .execute(&mut *conn)
                 .await?;
         }

@@ -7,6 +7,7 @@
 //! received is a finding, and the report is kept. Reports go to the vault:
 //! they carry the identities of both sides of every trade.
 
+use crate::packed::{pack_report, unpack_report, REPORT_MAGIC};
 use crate::Regulator;
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
@@ -16,6 +17,7 @@ use tranche_service::db::Write;
 use tranche_service::signed::Caller;
 use tranche_service::{now_ms, ServiceCode, ServiceError};
 use tranche_types::{Hash, Role};
+use tranche_vault::Sealed;
 
 /// The most bytes of one report the vault keeps in one record.
 const CHUNK_BYTES: usize = 1_000_000;
@@ -38,7 +40,8 @@ pub struct Receipt {
     pub findings: Vec<String>,
 }
 
-/// How a zstd frame begins (a JSON report begins with `{`).
+/// How a zstd frame begins (a JSON report begins with `{`): reports were
+/// kept compressed before they were kept packed.
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
 fn vault_record(exchange: &str, seq: u64, chunk: usize) -> String {
@@ -187,12 +190,22 @@ impl Regulator {
             exchange: &exchange,
             seq,
         };
+        // The work that needs no database before the write turn, so a
+        // large report does not hold up the follower and reconciliation:
+        // the content's hash (the report's JSON encoded again), and the
+        // report compressed and encrypted for the vault.
+        let content = r.report.hash();
+        let sealed = if content == hash {
+            self.seal_report(&r)?
+        } else {
+            Vec::new()
+        };
         let mut w = s.db.write().await?;
-        if r.report.hash() != hash {
+        if content != hash {
             // Signed by the exchange, but not what it signed: edited.
             let detail = format!(
                 "its content hashes to {}, not to the signed {}",
-                r.report.hash().to_hex(),
+                content.to_hex(),
                 r.hash
             );
             return refuse(
@@ -273,23 +286,8 @@ impl Regulator {
             finding(&mut w.tx, &about, ("edited", "prev", &detail), &evidence).await?;
             found.push(format!("edited: {detail}"));
         }
-        // The report, identities and all, into the vault: the bytes as the
-        // exchange sent them, which parsed as this report, compressed
-        // (JSON of wallets and hashes shrinks several times, and the vault
-        // writes and reads it whole).
-        let packed = zstd::bulk::compress(body, 1)
-            .map_err(|e| ServiceError::internal("compressing a report", e))?;
-        let chunks: Vec<&[u8]> = packed.chunks(CHUNK_BYTES).collect();
-        for (i, c) in chunks.iter().enumerate() {
-            s.vault
-                .put_in(
-                    &mut w.tx,
-                    VAULT_OWNER,
-                    &vault_record(&exchange, seq, i),
-                    c,
-                    &[],
-                )
-                .await?;
+        for record in &sealed {
+            s.vault.put_sealed(&mut w.tx, record).await?;
         }
         sqlx::query(
             "INSERT INTO rg_reports (exchange, seq, hash, after_height, through_height, from_ms,
@@ -305,7 +303,7 @@ impl Regulator {
         .bind(r.report.to_ms as i64)
         .bind(r.report.trades.len() as i64)
         .bind(r.report.transfers.len() as i64)
-        .bind(chunks.len() as i64)
+        .bind(sealed.len() as i64)
         .bind(now_ms() as i64)
         .execute(&mut *w.tx)
         .await?;
@@ -344,6 +342,23 @@ impl Regulator {
         })
     }
 
+    /// The report, identities and all, sealed for the vault: packed (see
+    /// [`crate::packed`]: read back without parsing JSON, and smaller), in
+    /// records of at most [`CHUNK_BYTES`].
+    fn seal_report(&self, r: &SignedReport) -> Result<Vec<Sealed>, ServiceError> {
+        let (exchange, seq) = (&r.report.exchange, r.report.seq);
+        pack_report(r)
+            .chunks(CHUNK_BYTES)
+            .enumerate()
+            .map(|(i, c)| {
+                Ok(self
+                    .service
+                    .vault
+                    .seal(VAULT_OWNER, &vault_record(exchange, seq, i), c, &[])?)
+            })
+            .collect()
+    }
+
     /// Report `seq` of `exchange` as received, from the vault.
     pub(crate) async fn stored_report(
         &self,
@@ -361,7 +376,10 @@ impl Regulator {
                 .ok_or_else(|| ServiceError::internal("a stored report", "a part is missing"))?;
             bytes.extend_from_slice(&part);
         }
-        // Compressed since the reports were; JSON as it came before.
+        // Packed now; kept before as JSON as it came, compressed or not.
+        if bytes.starts_with(REPORT_MAGIC) {
+            return unpack_report(&bytes);
+        }
         if bytes.starts_with(&ZSTD_MAGIC) {
             bytes = zstd::bulk::decompress(&bytes, crate::api::REPORT_BYTES_MAX)
                 .map_err(|e| ServiceError::internal("a stored report", e))?;

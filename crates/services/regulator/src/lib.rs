@@ -22,6 +22,7 @@ mod follow;
 mod freeze;
 mod intake;
 mod monitor;
+mod packed;
 mod policy;
 mod reconcile;
 mod travel;

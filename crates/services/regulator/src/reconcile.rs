@@ -9,6 +9,7 @@
 
 use crate::intake::{finding, About};
 use crate::monitor::monitor;
+use crate::packed::unpack_moves;
 use crate::Regulator;
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
@@ -126,8 +127,8 @@ async fn inputs(
     (from, through): (u64, u64),
     report: &ExchangeReport,
 ) -> Result<(Vec<ChainTransfer>, HashSet<TransferKey>), ServiceError> {
-    let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT moves FROM rg_blocks WHERE exchange = $1 AND height > $2 AND height <= $3
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT height, moves FROM rg_blocks WHERE exchange = $1 AND height > $2 AND height <= $3
          ORDER BY height",
     )
     .bind(exchange.to_string())
@@ -136,10 +137,8 @@ async fn inputs(
     .fetch_all(&mut *conn)
     .await?;
     let mut chain = Vec::new();
-    for (moves,) in rows {
-        let block: Vec<ChainTransfer> = serde_json::from_str(&moves)
-            .map_err(|e| ServiceError::internal("a block's movements", e))?;
-        chain.extend(block);
+    for (height, moves) in rows {
+        chain.extend(unpack_moves(height as u64, &moves)?);
     }
     // Entries naming blocks an earlier report covered.
     let earlier: BTreeSet<u64> = report
@@ -151,8 +150,8 @@ async fn inputs(
     let earlier: Vec<u64> = earlier.into_iter().collect();
     let mut before = HashSet::new();
     for chunk in earlier.chunks(200) {
-        let mut q = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(format!(
-            "SELECT moves FROM rg_blocks WHERE exchange = $1 AND height IN ({})",
+        let mut q = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(format!(
+            "SELECT height, moves FROM rg_blocks WHERE exchange = $1 AND height IN ({})",
             (2..=chunk.len() + 1)
                 .map(|i| format!("${i}"))
                 .collect::<Vec<_>>()
@@ -162,18 +161,30 @@ async fn inputs(
         for h in chunk {
             q = q.bind(*h as i64);
         }
-        for (moves,) in q.fetch_all(&mut *conn).await? {
-            let block: Vec<ChainTransfer> = serde_json::from_str(&moves)
-                .map_err(|e| ServiceError::internal("a block's movements", e))?;
-            before.extend(block.into_iter().map(|c| TransferKey {
-                tx: c.tx,
-                token: c.token,
-                from_wallet: c.from_wallet.unwrap_or_default(),
-                to_wallet: c.to_wallet,
-            }));
+        for (height, moves) in q.fetch_all(&mut *conn).await? {
+            before.extend(
+                unpack_moves(height as u64, &moves)?
+                    .into_iter()
+                    .map(|c| TransferKey {
+                        tx: c.tx,
+                        token: c.token,
+                        from_wallet: c.from_wallet.unwrap_or_default(),
+                        to_wallet: c.to_wallet,
+                    }),
+            );
         }
     }
     Ok((chain, before))
+}
+
+/// Where `exchange`'s reconciliation stands: the last block reconciled.
+async fn reconciled_through(conn: &mut AnyConnection, exchange: &str) -> Result<u64, ServiceError> {
+    let (from,): (i64,) =
+        sqlx::query_as("SELECT reconciled_through FROM rg_exchanges WHERE exchange = $1")
+            .bind(exchange.to_string())
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(from as u64)
 }
 
 impl Regulator {
@@ -237,6 +248,23 @@ impl Regulator {
                 );
             }
         }
+        // The comparison, before the write turn: the follower, the reports
+        // arriving and this run at once. What it reads does not move under
+        // it: kept movements of followed blocks are never rewritten, and only
+        // this task moves where an exchange's reconciliation stands, which
+        // the write turn checks again.
+        let from = reconciled_through(&mut *s.db.pool().acquire().await?, exchange).await?;
+        let through = report.through_height.max(from);
+        let (chain, before) = inputs(
+            &mut *s.db.pool().acquire().await?,
+            exchange,
+            (from, through),
+            report,
+        )
+        .await?;
+        let result = reconcile(&chain, &report.transfers, |r| {
+            before.contains(&TransferKey::of(r))
+        });
         let mut w = s.db.write().await?;
         let state: Option<(String,)> =
             sqlx::query_as("SELECT state FROM rg_reports WHERE exchange = $1 AND seq = $2")
@@ -244,20 +272,11 @@ impl Regulator {
                 .bind(seq as i64)
                 .fetch_optional(&mut *w.tx)
                 .await?;
-        if state.is_none_or(|(st,)| st != "received") {
+        if state.is_none_or(|(st,)| st != "received")
+            || reconciled_through(&mut w.tx, exchange).await? != from
+        {
             return Ok(false);
         }
-        let (from,): (i64,) =
-            sqlx::query_as("SELECT reconciled_through FROM rg_exchanges WHERE exchange = $1")
-                .bind(exchange.to_string())
-                .fetch_one(&mut *w.tx)
-                .await?;
-        let from = from as u64;
-        let through = report.through_height.max(from);
-        let (chain, before) = inputs(&mut w.tx, exchange, (from, through), report).await?;
-        let result = reconcile(&chain, &report.transfers, |r| {
-            before.contains(&TransferKey::of(r))
-        });
         let about = About {
             actor: &s.config.org,
             exchange,
