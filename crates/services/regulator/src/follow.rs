@@ -10,6 +10,7 @@ use sqlx::AnyConnection;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use tranche_api::node::BlockRecord;
 use tranche_api::report::kind_name;
 use tranche_service::follower::Apply;
@@ -29,7 +30,96 @@ impl Apply for Regulator {
 /// Most wallets one lookup names.
 const LOOKUP_CHUNK: usize = 400;
 
+/// A wallet as the follower needs it: its text form, and the DID and
+/// exchange the chain bound it to, if any.
+#[derive(Debug)]
+pub(crate) struct Binding {
+    text: String,
+    did: Option<String>,
+    exchange: Option<String>,
+}
+
+/// Most wallets the follower remembers; past it, it starts again (the
+/// table is the record, this only spares reading it).
+const REMEMBERED_MAX: usize = 200_000;
+
+/// The wallets the follower has looked up, by address.
+pub(crate) type Bindings = std::sync::Mutex<HashMap<WalletAddress, Arc<Binding>>>;
+
 impl Regulator {
+    fn remember(&self, wallet: WalletAddress, binding: Binding) -> Arc<Binding> {
+        let binding = Arc::new(binding);
+        let mut known = self.bindings.lock().unwrap_or_else(|e| e.into_inner());
+        if known.len() >= REMEMBERED_MAX {
+            known.clear();
+        }
+        known.insert(wallet, Arc::clone(&binding));
+        binding
+    }
+
+    /// The binding of every wallet `block` moved units of: remembered, or
+    /// read from `rg_wallets` and remembered. Only the follower writes
+    /// bindings, and it remembers each as it writes it, before the block's
+    /// movements are read; a block rolled back is applied again with the
+    /// same bindings, and a restart starts from the table.
+    async fn bindings_of(
+        &self,
+        conn: &mut AnyConnection,
+        block: &BlockRecord,
+    ) -> Result<HashMap<WalletAddress, Arc<Binding>>, ServiceError> {
+        let wallets: BTreeSet<WalletAddress> = block
+            .transfers
+            .iter()
+            .flat_map(|t| t.from.into_iter().chain(std::iter::once(t.to)))
+            .collect();
+        let mut found = HashMap::with_capacity(wallets.len());
+        let mut unknown = Vec::new();
+        {
+            let known = self.bindings.lock().unwrap_or_else(|e| e.into_inner());
+            for w in wallets {
+                match known.get(&w) {
+                    Some(b) => {
+                        found.insert(w, Arc::clone(b));
+                    }
+                    None => unknown.push((w, w.to_string())),
+                }
+            }
+        }
+        for chunk in unknown.chunks(LOOKUP_CHUNK) {
+            let mut q = sqlx::query_as::<_, (String, String, Option<String>)>(sqlx::AssertSqlSafe(
+                format!(
+                    "SELECT wallet, did, exchange FROM rg_wallets WHERE wallet IN ({})",
+                    (1..=chunk.len())
+                        .map(|i| format!("${i}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+            for (_, text) in chunk {
+                q = q.bind(text.clone());
+            }
+            let mut rows: HashMap<String, (String, Option<String>)> = q
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .map(|(w, did, exchange)| (w, (did, exchange)))
+                .collect();
+            for (w, text) in chunk {
+                let (did, exchange) = match rows.remove(text) {
+                    Some((did, exchange)) => (Some(did), exchange),
+                    None => (None, None),
+                };
+                let binding = Binding {
+                    text: text.clone(),
+                    did,
+                    exchange,
+                };
+                found.insert(*w, self.remember(*w, binding));
+            }
+        }
+        Ok(found)
+    }
+
     /// The organisation signing with `key` and whether it is an exchange;
     /// asked of the node once, then kept.
     pub(crate) async fn org_of(
@@ -90,10 +180,18 @@ impl Regulator {
                     )
                     .bind(p.wallet.to_string())
                     .bind(p.did.to_string())
-                    .bind(exchange)
+                    .bind(exchange.clone())
                     .bind(height)
                     .execute(&mut *conn)
                     .await?;
+                    self.remember(
+                        p.wallet,
+                        Binding {
+                            text: p.wallet.to_string(),
+                            did: Some(p.did.to_string()),
+                            exchange,
+                        },
+                    );
                 }
                 Payload::PublishAmlPolicy(_) if stx.tx.signer == ours => {
                     let outcome = match &receipt.outcome {
@@ -126,36 +224,7 @@ impl Regulator {
         if block.transfers.is_empty() {
             return Ok(());
         }
-        // The bindings of every wallet the block moved units of; each
-        // wallet's text form made once (a block moves the same wallets many
-        // times).
-        let texts: HashMap<WalletAddress, String> = block
-            .transfers
-            .iter()
-            .flat_map(|t| t.from.iter().chain(std::iter::once(&t.to)))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .map(|w| (*w, w.to_string()))
-            .collect();
-        let wallets: Vec<String> = texts.values().cloned().collect();
-        let mut bound: HashMap<String, (String, Option<String>)> = HashMap::new();
-        for chunk in wallets.chunks(LOOKUP_CHUNK) {
-            let mut q = sqlx::query_as::<_, (String, String, Option<String>)>(sqlx::AssertSqlSafe(
-                format!(
-                    "SELECT wallet, did, exchange FROM rg_wallets WHERE wallet IN ({})",
-                    (1..=chunk.len())
-                        .map(|i| format!("${i}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
-            for w in chunk {
-                q = q.bind(w.clone());
-            }
-            for (w, did, exchange) in q.fetch_all(&mut *conn).await? {
-                bound.insert(w, (did, exchange));
-            }
-        }
+        let bound = self.bindings_of(conn, block).await?;
         // The movements touching each exchange's wallets: one row per
         // exchange for the block, packed.
         let mut kinds: HashMap<TransferKind, String> = HashMap::new();
@@ -164,14 +233,12 @@ impl Regulator {
         }
         let mut moves: BTreeMap<&String, Vec<Kept<'_>>> = BTreeMap::new();
         for (index, t) in block.transfers.iter().enumerate() {
-            let from = t.from.map(|w| texts[&w].as_str());
-            let to = texts[&t.to].as_str();
-            let from_b = from.and_then(|w| bound.get(w));
-            let to_b = bound.get(to);
-            let mut exchanges: Vec<&String> = [from_b, to_b]
+            let from = t.from.map(|w| &*bound[&w]);
+            let to = &*bound[&t.to];
+            let mut exchanges: Vec<&String> = [from, Some(to)]
                 .into_iter()
                 .flatten()
-                .filter_map(|(_, e)| e.as_ref())
+                .filter_map(|b| b.exchange.as_ref())
                 .collect();
             exchanges.dedup();
             for exchange in exchanges {
@@ -179,10 +246,10 @@ impl Regulator {
                     tx: t.tx,
                     index: index as u32,
                     token: t.token.as_str(),
-                    from_wallet: from,
-                    from: from_b.map(|(d, _)| d.as_str()),
-                    to_wallet: to,
-                    to: to_b.map(|(d, _)| d.as_str()),
+                    from_wallet: from.map(|b| b.text.as_str()),
+                    from: from.and_then(|b| b.did.as_deref()),
+                    to_wallet: &to.text,
+                    to: to.did.as_deref(),
                     amount: t.amount,
                     kind: &kinds[&t.kind],
                 });

@@ -274,6 +274,8 @@ pub struct Regulator {
     pub(crate) arrived: tokio::sync::Notify,
     /// Wakes the deliverer when a freeze is requested.
     pub(crate) freeze_due: tokio::sync::Notify,
+    /// Wallet bindings the follower has read or written.
+    pub(crate) bindings: follow::Bindings,
 }
 
 impl Regulator {
@@ -294,6 +296,7 @@ impl Regulator {
             section,
             arrived: tokio::sync::Notify::new(),
             freeze_due: tokio::sync::Notify::new(),
+            bindings: Default::default(),
         }))
     }
 
