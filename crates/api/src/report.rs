@@ -303,29 +303,40 @@ pub fn reconcile(
     reported_before: impl Fn(&ReportedTransfer) -> bool,
 ) -> Reconciled {
     use std::collections::HashMap;
-    let mut by_key: HashMap<(&str, &str, &str, &str), Vec<usize>> = HashMap::new();
-    for (i, c) in chain.iter().enumerate() {
-        let from = c.from_wallet.as_deref().unwrap_or("");
-        by_key
-            .entry((c.tx.as_str(), c.token.as_str(), from, c.to_wallet.as_str()))
-            .or_default()
-            .push(i);
+    // The chain's transfers by transaction: the first of each in `first`,
+    // the next of the same transaction in `next` (a transaction moves few
+    // legs; one hash per transaction and no allocation per transfer).
+    const END: usize = usize::MAX;
+    let mut first: HashMap<&str, usize> = HashMap::with_capacity(chain.len());
+    let mut next = vec![END; chain.len()];
+    for (i, c) in chain.iter().enumerate().rev() {
+        if let Some(after) = first.insert(c.tx.as_str(), i) {
+            next[i] = after;
+        }
     }
+    let next = &next;
+    let legs = |tx: &str| {
+        let mut at = first.get(tx).copied().unwrap_or(END);
+        std::iter::from_fn(move || {
+            (at != END).then(|| {
+                let i = at;
+                at = next[i];
+                i
+            })
+        })
+    };
+    let same_leg = |c: &ChainTransfer, r: &ReportedTransfer| {
+        c.token == r.token
+            && c.from_wallet.as_deref().unwrap_or("") == r.from_wallet.as_deref().unwrap_or("")
+            && c.to_wallet == r.to_wallet
+    };
     let mut used = vec![false; chain.len()];
     let mut out = Reconciled::default();
     for r in reported {
-        let key = (
-            r.tx.as_str(),
-            r.token.as_str(),
-            r.from_wallet.as_deref().unwrap_or(""),
-            r.to_wallet.as_str(),
-        );
-        let found = by_key
-            .get(&key)
-            .and_then(|is| is.iter().copied().find(|i| !used[*i]));
+        let found = legs(&r.tx).find(|i| !used[*i] && same_leg(&chain[*i], r));
         let Some(i) = found else {
             let from = r.from_wallet.as_deref().unwrap_or("(issued)");
-            let (kind, detail) = if by_key.contains_key(&key) {
+            let (kind, detail) = if legs(&r.tx).any(|i| same_leg(&chain[i], r)) {
                 (
                     "repeated",
                     format!(
@@ -341,7 +352,7 @@ pub fn reconcile(
                         r.amount, r.token, r.to_wallet, r.tx
                     ),
                 )
-            } else if chain.iter().any(|c| c.tx == r.tx) {
+            } else if first.contains_key(r.tx.as_str()) {
                 (
                     "altered",
                     format!(
@@ -699,5 +710,41 @@ mod tests {
         let mut twice = all.clone();
         twice.push(entry("t1", 5));
         assert_eq!(kinds(reconcile(&chain, &twice, never)), ["repeated"]);
+    }
+
+    #[test]
+    fn f6_9_the_legs_of_one_transaction_are_matched_leg_by_leg() {
+        // A delivery-versus-payment: the token one way, the cash the other,
+        // and the same leg twice (two equal lots in one settlement).
+        let mut cash = on_chain("dvp", 50);
+        cash.token = "CASH".into();
+        (cash.from_wallet, cash.to_wallet) = (Some("wb".into()), "wa".into());
+        (cash.from, cash.to) = (Some("did:b".into()), Some("did:a".into()));
+        let chain = vec![on_chain("dvp", 5), cash.clone(), on_chain("dvp", 5)];
+        let never = |_: &ReportedTransfer| false;
+        let mut paid = entry("dvp", 50);
+        paid.token = "CASH".into();
+        (paid.from_wallet, paid.to_wallet) = (Some("wb".into()), "wa".into());
+        (paid.from, paid.to) = (Some("did:b".into()), Some("did:a".into()));
+        // In any order: each leg finds its own.
+        let all = vec![paid.clone(), entry("dvp", 5), entry("dvp", 5)];
+        let r = reconcile(&chain, &all, never);
+        assert!(r.mismatches.is_empty(), "{:?}", r.mismatches);
+        assert_eq!(r.matched, [1, 0, 2]);
+        let kinds =
+            |r: Reconciled| -> Vec<String> { r.mismatches.into_iter().map(|m| m.kind).collect() };
+        // One lot reported once: the other is missing.
+        assert_eq!(kinds(reconcile(&chain, &all[..2], never)), ["missing"]);
+        // A third lot: reported twice.
+        let mut thrice = all.clone();
+        thrice.push(entry("dvp", 5));
+        assert_eq!(kinds(reconcile(&chain, &thrice, never)), ["repeated"]);
+        // A leg the transaction did not move (the cash to someone else).
+        let mut elsewhere = all.clone();
+        elsewhere[0].to_wallet = "wz".into();
+        assert_eq!(
+            kinds(reconcile(&chain, &elsewhere, never)),
+            ["altered", "missing"]
+        );
     }
 }
