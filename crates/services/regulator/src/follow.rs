@@ -30,6 +30,32 @@ impl Apply for Regulator {
 /// Most wallets one lookup names.
 const LOOKUP_CHUNK: usize = 400;
 
+/// The DID and the binding exchange of each of `wallets` (text forms) that
+/// `rg_wallets` holds, read [`LOOKUP_CHUNK`] at a time.
+pub(crate) async fn bound_wallets(
+    conn: &mut AnyConnection,
+    wallets: &[&str],
+) -> Result<HashMap<String, (String, Option<String>)>, ServiceError> {
+    let mut bound = HashMap::with_capacity(wallets.len());
+    for chunk in wallets.chunks(LOOKUP_CHUNK) {
+        let mut q =
+            sqlx::query_as::<_, (String, String, Option<String>)>(sqlx::AssertSqlSafe(format!(
+                "SELECT wallet, did, exchange FROM rg_wallets WHERE wallet IN ({})",
+                (1..=chunk.len())
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        for w in chunk {
+            q = q.bind(w.to_string());
+        }
+        for (w, did, exchange) in q.fetch_all(&mut *conn).await? {
+            bound.insert(w, (did, exchange));
+        }
+    }
+    Ok(bound)
+}
+
 /// A wallet as the follower needs it: its text form, and the DID and
 /// exchange the chain bound it to, if any.
 #[derive(Debug)]
@@ -85,37 +111,19 @@ impl Regulator {
                 }
             }
         }
-        for chunk in unknown.chunks(LOOKUP_CHUNK) {
-            let mut q = sqlx::query_as::<_, (String, String, Option<String>)>(sqlx::AssertSqlSafe(
-                format!(
-                    "SELECT wallet, did, exchange FROM rg_wallets WHERE wallet IN ({})",
-                    (1..=chunk.len())
-                        .map(|i| format!("${i}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
-            for (_, text) in chunk {
-                q = q.bind(text.clone());
-            }
-            let mut rows: HashMap<String, (String, Option<String>)> = q
-                .fetch_all(&mut *conn)
-                .await?
-                .into_iter()
-                .map(|(w, did, exchange)| (w, (did, exchange)))
-                .collect();
-            for (w, text) in chunk {
-                let (did, exchange) = match rows.remove(text) {
-                    Some((did, exchange)) => (Some(did), exchange),
-                    None => (None, None),
-                };
-                let binding = Binding {
-                    text: text.clone(),
-                    did,
-                    exchange,
-                };
-                found.insert(*w, self.remember(*w, binding));
-            }
+        let texts: Vec<&str> = unknown.iter().map(|(_, t)| t.as_str()).collect();
+        let mut rows = bound_wallets(conn, &texts).await?;
+        for (w, text) in unknown {
+            let (did, exchange) = match rows.remove(&text) {
+                Some((did, exchange)) => (Some(did), exchange),
+                None => (None, None),
+            };
+            let binding = Binding {
+                text,
+                did,
+                exchange,
+            };
+            found.insert(w, self.remember(w, binding));
         }
         Ok(found)
     }

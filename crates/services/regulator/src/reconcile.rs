@@ -7,6 +7,7 @@
 //! Issued and revoked amounts of the tokens traded are read from the
 //! chain and kept with the reconciliation.
 
+use crate::follow::bound_wallets;
 use crate::intake::{finding, About};
 use crate::monitor::monitor;
 use crate::packed::unpack_moves;
@@ -451,35 +452,19 @@ impl Regulator {
             .cloned()
             .collect();
         let named: Vec<String> = named.into_iter().collect();
-        let mut wallets = Vec::with_capacity(named.len());
-        for chunk in named.chunks(400) {
-            let mut q = sqlx::query_as::<_, (String, String, Option<String>)>(sqlx::AssertSqlSafe(
-                format!(
-                    "SELECT wallet, did, exchange FROM rg_wallets WHERE wallet IN ({})",
-                    (1..=chunk.len())
-                        .map(|i| format!("${i}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
-            for w in chunk {
-                q = q.bind(w.clone());
-            }
-            let bound: std::collections::HashMap<String, (String, Option<String>)> = q
-                .fetch_all(&mut *conn)
-                .await?
-                .into_iter()
-                .map(|(w, d, e)| (w, (d, e)))
-                .collect();
-            for w in chunk {
+        let texts: Vec<&str> = named.iter().map(String::as_str).collect();
+        let bound = bound_wallets(&mut conn, &texts).await?;
+        let wallets: Vec<WalletBinding> = named
+            .iter()
+            .map(|w| {
                 let b = bound.get(w);
-                wallets.push(WalletBinding {
+                WalletBinding {
                     wallet: w.clone(),
                     did: b.map(|(d, _)| d.clone()),
                     exchange: b.is_some_and(|(_, e)| e.as_deref() == Some(exchange)),
-                });
-            }
-        }
+                }
+            })
+            .collect();
         // The report's entries on chain in blocks an earlier report covered.
         let mut reported_before: Vec<TransferKey> = report
             .report
