@@ -103,7 +103,9 @@ impl Authenticated {
     /// which hashes each internal node it touches once, where writing key
     /// by key rehashes the whole path for every key (a block's writes
     /// share most of their paths). Each of the two is a version of its own;
-    /// the root depends only on the records, not on how they went in.
+    /// the root depends only on the records, not on how they went in. The
+    /// writes read the removals' nodes from their batch, so the nodes that
+    /// only the removals' version had never enter the map.
     pub(crate) fn update(&mut self, changes: Vec<(KeyHash, Option<OwnedValue>)>) {
         // The first update is written even if empty, so that a version (and
         // a root node to prove absences from) always exists after it.
@@ -112,37 +114,68 @@ impl Authenticated {
         }
         let (writes, removals): (Vec<_>, Vec<_>) =
             changes.into_iter().partition(|(_, v)| v.is_some());
-        if !removals.is_empty() || (writes.is_empty() && self.version.is_none()) {
-            self.apply(|tree, version| tree.put_value_set(removals, version));
+        let first = self.version.map_or(0, |v| v + 1);
+        let removed = (!removals.is_empty() || (writes.is_empty() && self.version.is_none()))
+            .then(|| intact(Tree::new(&self.nodes).put_value_set(removals, first)));
+        let writes: Vec<(KeyHash, OwnedValue)> = writes
+            .into_iter()
+            .filter_map(|(key, value)| Some((key, value?)))
+            .collect();
+        if writes.is_empty() {
+            let (root, batch) = removed.expect("removals, or the first update");
+            self.merge(None, root, &batch, first);
+            return;
         }
-        if !writes.is_empty() {
-            let writes = writes
-                .into_iter()
-                .filter_map(|(key, value)| Some((key, value?)))
-                .collect();
-            self.apply(|tree, version| {
-                let (roots, batch) = tree.batch_put_value_sets(vec![writes], None, version)?;
-                let root = *roots.first().expect("one root per value set");
-                Ok((root, batch))
-            });
+        match removed {
+            None => {
+                let (root, batch) = intact(put_writes(&Tree::new(&self.nodes), writes, first));
+                self.merge(None, root, &batch, first);
+            }
+            Some((_, earlier)) => {
+                let reader = Layered {
+                    top: earlier.node_batch.nodes(),
+                    base: &self.nodes,
+                };
+                let (root, batch) = intact(put_writes(&Tree::new(&reader), writes, first + 1));
+                self.merge(Some((&earlier, first)), root, &batch, first + 1);
+            }
         }
     }
 
-    /// Writes one version of the tree with `put`, and drops the nodes that
-    /// no longer belong to it.
-    fn apply(
+    /// Takes the tree to `version`, whose root is `root`: the nodes `batch`
+    /// wrote go in, those it made stale go out; with `earlier`, the batch
+    /// of the version before it (not yet in the map), whose nodes go in
+    /// unless `batch` made them stale.
+    fn merge(
         &mut self,
-        put: impl FnOnce(&Tree<'_, Nodes>, Version) -> anyhow::Result<(RootHash, TreeUpdateBatch)>,
+        earlier: Option<(&TreeUpdateBatch, Version)>,
+        root: RootHash,
+        batch: &TreeUpdateBatch,
+        version: Version,
     ) {
-        let version = self.version.map_or(0, |v| v + 1);
-        let (root, batch) = intact(put(&Tree::new(&self.nodes), version));
-        for (key, node) in batch.node_batch.nodes() {
-            self.nodes
-                .0
-                .insert(Arc::new(key.clone()), Arc::new(node.clone()));
+        let stale = &batch.stale_node_index_batch;
+        if let Some((e, e_version)) = earlier {
+            let gone: std::collections::HashSet<&NodeKey> =
+                stale.iter().map(|s| &s.node_key).collect();
+            // Its root is the one the writes replaced (a null root, left
+            // by removing everything, is not marked stale: see below).
+            let e_root = NodeKey::new(e_version, NibblePath::from_iter(None));
+            for (key, node) in e.node_batch.nodes() {
+                if !gone.contains(key) && *key != e_root {
+                    self.insert(key, node);
+                }
+            }
+            for s in &e.stale_node_index_batch {
+                self.nodes.0.remove(&s.node_key);
+            }
         }
-        for stale in &batch.stale_node_index_batch {
-            self.nodes.0.remove(&stale.node_key);
+        for (key, node) in batch.node_batch.nodes() {
+            self.insert(key, node);
+        }
+        for s in stale {
+            if earlier.is_none_or(|(_, v)| s.node_key.version() != v) {
+                self.nodes.0.remove(&s.node_key);
+            }
         }
         // The tree marks the last root stale, except an empty tree's null
         // root, which a write into the empty tree leaves behind.
@@ -153,6 +186,12 @@ impl Authenticated {
         }
         self.version = Some(version);
         self.root = Some(root);
+    }
+
+    fn insert(&mut self, key: &NodeKey, node: &Node) {
+        self.nodes
+            .0
+            .insert(Arc::new(key.clone()), Arc::new(node.clone()));
     }
 
     /// The proof of the record `key_hash` whose value is `value` (absent:
@@ -286,6 +325,40 @@ impl TreeReader for WithValue<'_> {
         key_hash: KeyHash,
     ) -> anyhow::Result<Option<OwnedValue>> {
         Ok(self.value.clone().filter(|_| key_hash == self.key_hash))
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        Ok(None)
+    }
+}
+
+/// Writes `writes` into `tree` in one batch, as version `version`.
+fn put_writes<R: TreeReader>(
+    tree: &Tree<'_, R>,
+    writes: Vec<(KeyHash, OwnedValue)>,
+    version: Version,
+) -> anyhow::Result<(RootHash, TreeUpdateBatch)> {
+    let (roots, batch) = tree.batch_put_value_sets(vec![writes], None, version)?;
+    Ok((*roots.first().expect("one root per value set"), batch))
+}
+
+/// The tree's nodes with a batch not yet merged into them on top: what
+/// the version after that batch reads.
+struct Layered<'a> {
+    top: &'a std::collections::BTreeMap<NodeKey, Node>,
+    base: &'a Nodes,
+}
+
+impl TreeReader for Layered<'_> {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        match self.top.get(node_key) {
+            Some(node) => Ok(Some(node.clone())),
+            None => self.base.get_node_option(node_key),
+        }
+    }
+
+    fn get_value_option(&self, _: Version, _: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        Ok(None)
     }
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
