@@ -58,6 +58,12 @@ impl Tsp {
                 continue;
             }
             match &stx.tx.payload {
+                // A binding on chain never changes: true even if this
+                // transaction is rolled back and the block applied again.
+                Payload::RegisterWallet(p) => {
+                    self.binding_final(p.wallet.to_string(), p.did.to_string())
+                        .await;
+                }
                 Payload::RecordAppraisal(p) => {
                     self.appraised(conn, p.asset.as_str(), p.value.minor.0, &tx)
                         .await?;

@@ -457,13 +457,21 @@ impl Tsp {
         }
         let yes = self.bound_on_record(wallet, did).await?;
         if yes {
-            let mut known = self.relay.known.bindings.write().await;
-            if known.len() >= BINDINGS_REMEMBERED {
-                known.clear();
-            }
-            known.insert(wallet.to_string(), did.to_string());
+            self.binding_final(wallet.to_string(), did.to_string())
+                .await;
         }
         Ok(yes)
+    }
+
+    /// Remembers that the chain binds `wallet` to `did`: the follower tells
+    /// each binding it sees final, so that an investor's first
+    /// subscription after onboarding is checked without a database read.
+    pub(crate) async fn binding_final(&self, wallet: String, did: String) {
+        let mut known = self.relay.known.bindings.write().await;
+        if known.len() >= BINDINGS_REMEMBERED {
+            known.clear();
+        }
+        known.insert(wallet, did);
     }
 
     async fn bound_on_record(&self, wallet: &str, did: &str) -> Result<bool, ServiceError> {
