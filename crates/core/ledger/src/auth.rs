@@ -15,9 +15,10 @@
 //! of one record (its presence with its value, or its absence) is checked
 //! against a state root with [`StateProof::verify`], without the state.
 
+use crate::tree_key::PackedKey;
 use jmt::proof::SparseMerkleProof;
 use jmt::storage::TreeUpdateBatch;
-use jmt::storage::{LeafNode, NibblePath, Node, NodeKey, TreeReader};
+use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, Version};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -29,17 +30,17 @@ pub(crate) type Tree<'a, R> = JellyfishMerkleTree<'a, R, Sha256>;
 
 /// The tree's nodes, in a persistent map: a copy of the state (a block
 /// proposed or verified on a parent) shares every node with its parent.
-/// Keys and nodes sit behind `Arc`s so that the map's copy-on-write, which
-/// clones the entries of each map node it touches, clones pointers rather
-/// than paths and child lists.
+/// Keys are packed inline (see [`PackedKey`]); nodes sit behind `Arc`s so
+/// that the map's copy-on-write, which clones the entries of each map node
+/// it touches, clones pointers rather than child lists.
 /// Ordered, so that what changed between two copies is found without
 /// visiting what they share (a store writes only the changed nodes).
 #[derive(Clone, Default)]
-pub(crate) struct Nodes(imbl::OrdMap<Arc<NodeKey>, Arc<Node>>);
+pub(crate) struct Nodes(imbl::OrdMap<PackedKey, Arc<Node>>);
 
 impl TreeReader for Nodes {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        Ok(self.0.get(node_key).map(|n| Node::clone(n)))
+        Ok(self.0.get(&PackedKey::of(node_key)).map(|n| Node::clone(n)))
     }
 
     fn get_value_option(&self, _: Version, _: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
@@ -155,43 +156,41 @@ impl Authenticated {
     ) {
         let stale = &batch.stale_node_index_batch;
         if let Some((e, e_version)) = earlier {
-            let gone: std::collections::HashSet<&NodeKey> =
-                stale.iter().map(|s| &s.node_key).collect();
+            let gone: std::collections::HashSet<PackedKey> = stale
+                .iter()
+                .filter(|s| s.node_key.version() == e_version)
+                .map(|s| PackedKey::of(&s.node_key))
+                .collect();
             // Its root is the one the writes replaced (a null root, left
             // by removing everything, is not marked stale: see below).
-            let e_root = NodeKey::new(e_version, NibblePath::from_iter(None));
+            let e_root = PackedKey::root(e_version);
             for (key, node) in e.node_batch.nodes() {
-                if !gone.contains(key) && *key != e_root {
-                    self.insert(key, node);
+                let key = PackedKey::of(key);
+                if !gone.contains(&key) && key != e_root {
+                    self.nodes.0.insert(key, Arc::new(node.clone()));
                 }
             }
             for s in &e.stale_node_index_batch {
-                self.nodes.0.remove(&s.node_key);
+                self.nodes.0.remove(&PackedKey::of(&s.node_key));
             }
         }
         for (key, node) in batch.node_batch.nodes() {
-            self.insert(key, node);
+            self.nodes
+                .0
+                .insert(PackedKey::of(key), Arc::new(node.clone()));
         }
         for s in stale {
             if earlier.is_none_or(|(_, v)| s.node_key.version() != v) {
-                self.nodes.0.remove(&s.node_key);
+                self.nodes.0.remove(&PackedKey::of(&s.node_key));
             }
         }
         // The tree marks the last root stale, except an empty tree's null
         // root, which a write into the empty tree leaves behind.
         if let Some(last) = self.version {
-            self.nodes
-                .0
-                .remove(&NodeKey::new(last, NibblePath::from_iter(None)));
+            self.nodes.0.remove(&PackedKey::root(last));
         }
         self.version = Some(version);
         self.root = Some(root);
-    }
-
-    fn insert(&mut self, key: &NodeKey, node: &Node) {
-        self.nodes
-            .0
-            .insert(Arc::new(key.clone()), Arc::new(node.clone()));
     }
 
     /// The proof of the record `key_hash` whose value is `value` (absent:
@@ -230,9 +229,9 @@ impl Authenticated {
         for item in earlier.nodes.0.diff(&self.nodes.0) {
             match item {
                 DiffItem::Add(k, n) | DiffItem::Update { new: (k, n), .. } => {
-                    out.push((encode_node_key(k), Some(encode_node(n))));
+                    out.push((k.encode(), Some(encode_node(n))));
                 }
-                DiffItem::Remove(k, _) => out.push((encode_node_key(k), None)),
+                DiffItem::Remove(k, _) => out.push((k.encode(), None)),
             }
         }
         out
@@ -243,21 +242,21 @@ impl Authenticated {
         self.nodes
             .0
             .iter()
-            .map(|(k, n)| (encode_node_key(k), Some(encode_node(n))))
+            .map(|(k, n)| (k.encode(), Some(encode_node(n))))
             .collect()
     }
 }
 
 /// A tree's nodes read from a store one by one, in any order.
 #[derive(Default)]
-pub(crate) struct NodesRead(imbl::OrdMap<Arc<NodeKey>, Arc<Node>>);
+pub(crate) struct NodesRead(imbl::OrdMap<PackedKey, Arc<Node>>);
 
 impl NodesRead {
     /// Decodes one node (its key's and its own encodings).
     pub(crate) fn node(&mut self, key: &[u8], node: &[u8]) -> Result<(), String> {
-        let key = decode_node_key(key)?;
+        let key = PackedKey::decode(key)?;
         let node: Node = borsh::from_slice(node).map_err(|e| format!("a tree node: {e}"))?;
-        self.0.insert(Arc::new(key), Arc::new(node));
+        self.0.insert(key, Arc::new(node));
         Ok(())
     }
 
@@ -285,23 +284,6 @@ impl NodesRead {
 /// A tree node as a store keeps it: its key's and its own encodings
 /// (`None`: the node is gone).
 pub type NodeRow = (Vec<u8>, Option<Vec<u8>>);
-
-/// The version first, big-endian, so that a store's keys sort by version
-/// and each update's new nodes go in at the end.
-fn encode_node_key(key: &NodeKey) -> Vec<u8> {
-    let mut out = key.version().to_be_bytes().to_vec();
-    borsh::to_writer(&mut out, key.nibble_path()).expect("a nibble path encodes into memory");
-    out
-}
-
-fn decode_node_key(bytes: &[u8]) -> Result<NodeKey, String> {
-    let (version, path) = bytes
-        .split_first_chunk::<8>()
-        .ok_or_else(|| "a tree node's key is shorter than its version".to_string())?;
-    let path: NibblePath =
-        borsh::from_slice(path).map_err(|e| format!("a tree node's path: {e}"))?;
-    Ok(NodeKey::new(u64::from_be_bytes(*version), path))
-}
 
 fn encode_node(node: &Node) -> Vec<u8> {
     borsh::to_vec(node).expect("a node encodes into memory")

@@ -30,6 +30,7 @@ mod query_admin;
 mod records;
 mod state;
 mod stored;
+mod tree_key;
 
 pub use auth::{NodeRow, ProofError, StateProof};
 pub use compliance::HolderSide;
