@@ -105,39 +105,40 @@ impl Effects {
         let sent = !self.trades.is_empty();
         let signer = s.key.public_key();
         let chain_id = s.chain_id.clone();
-        let mut rows = Vec::with_capacity(self.trades.len());
-        for t in self.trades {
-            let legs = t.legs.clone();
-            let keys = t.keys.clone();
-            let chain_id = chain_id.clone();
-            let (nonce, hash) = s
-                .outbox
-                .record_built(
-                    conn,
-                    move |nonce| {
-                        let digest =
-                            tranche_ledger::Ledger::settlement_digest(&signer, nonce, &legs);
-                        let approvals = keys
-                            .iter()
-                            .map(|k| Approval {
-                                key: k.public_key(),
-                                signature: k.sign(
-                                    tranche_crypto::Domain::Transaction,
-                                    &chain_id,
-                                    &digest,
-                                ),
-                            })
-                            .collect::<Vec<_>>();
-                        Payload::Settle(Settle {
-                            legs: tranche_types::BoundedVec(legs),
-                            approvals: tranche_types::BoundedVec(approvals),
+        // Each settlement's approvals sign its nonce, so each is built once
+        // the outbox gives it one; the lot is recorded together.
+        let builds: Vec<_> = self
+            .trades
+            .iter()
+            .map(|t| {
+                let (legs, keys, chain_id) = (t.legs.clone(), t.keys.clone(), chain_id.clone());
+                move |nonce| {
+                    let digest = tranche_ledger::Ledger::settlement_digest(&signer, nonce, &legs);
+                    let approvals = keys
+                        .iter()
+                        .map(|k| Approval {
+                            key: k.public_key(),
+                            signature: k.sign(
+                                tranche_crypto::Domain::Transaction,
+                                &chain_id,
+                                &digest,
+                            ),
                         })
-                    },
-                    now,
-                )
-                .await?;
-            rows.push((t, nonce, hash));
-        }
+                        .collect::<Vec<_>>();
+                    Payload::Settle(Settle {
+                        legs: tranche_types::BoundedVec(legs),
+                        approvals: tranche_types::BoundedVec(approvals),
+                    })
+                }
+            })
+            .collect();
+        let recorded = s.outbox.record_built_many(conn, builds, now).await?;
+        let rows: Vec<_> = self
+            .trades
+            .into_iter()
+            .zip(recorded)
+            .map(|(t, (nonce, hash))| (t, nonce, hash))
+            .collect();
         for chunk in rows.chunks(ROWS) {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO ex_trades (id, at_ms, instrument, token, quote, price, quantity, value,
