@@ -54,6 +54,7 @@ where
             progress,
             stuck_since: None,
             sync_turn: 0,
+            followers: BTreeMap::new(),
             mailbox: receiver,
             submissions: submitted,
             sent: None,
@@ -578,6 +579,10 @@ where
         self.received.retain(|_, b| b.header.height > height);
         let horizon = self.context.current() - RETRY * 4;
         self.requested.retain(|_, t| *t > horizon);
+        // Those waiting for a block after their last hear of it now.
+        for (peer, from) in std::mem::take(&mut self.followers) {
+            self.answer_sync(peer, from);
+        }
     }
 
     /// A finalization certificate for `payload` arrived.

@@ -96,8 +96,17 @@ const RETRY: Duration = Duration::from_millis(500);
 /// How often a node that does not vote asks a committee member for the
 /// blocks finalized since its last: the services beside it (a custodian's,
 /// an exchange's) learn of each block within this, not within [`RETRY`].
-/// An asked member answers only when it has something newer.
+/// An asked member answers only when it has something newer; otherwise it
+/// remembers the request and answers it as soon as it finalizes the next
+/// block, so a follower hears of a block when it is final, not up to this
+/// much later.
 const FOLLOW_SYNC: Duration = Duration::from_millis(50);
+/// How many times in a row a follower asks the same member before it turns
+/// to the next: the member it asks holds its request between blocks, and
+/// turning now and then keeps one slow or faulty member from starving it.
+const FOLLOW_STICKY: usize = 20;
+/// The most requests for the next finalized block a member holds.
+const FOLLOWERS_MAX: usize = 64;
 
 /// A verification waiting for a block's contents (or its ancestors').
 type Waiter = (Context<Digest, ConsensusKey>, oneshot::Sender<bool>);
@@ -179,6 +188,10 @@ pub struct Application<E: Clock + Spawner + Metrics + CryptoRng, S, R, A> {
     stuck_since: Option<SystemTime>,
     /// Which committee member to ask for blocks next.
     sync_turn: usize,
+    /// Peers that asked for the blocks after one this node had as its
+    /// newest: each is sent the next finalized blocks once, as soon as they
+    /// are applied here.
+    followers: BTreeMap<ConsensusKey, u64>,
     mailbox: mailbox::Receiver<Message>,
     submissions: mpsc::Receiver<Submission>,
     /// The last block this validator proposed and sent out.

@@ -217,7 +217,12 @@ where
             return;
         }
         self.sync_turn = self.sync_turn.wrapping_add(1);
-        let peer = others[self.sync_turn % others.len()].clone();
+        let turn = if self.member() {
+            self.sync_turn
+        } else {
+            self.sync_turn / FOLLOW_STICKY
+        };
+        let peer = others[turn % others.len()].clone();
         let mut bytes = vec![TAG_SYNC];
         bytes.extend_from_slice(&self.base_tip.height.to_be_bytes());
         let _ = self.blocks_out.send(Recipients::One(peer), bytes, false);
@@ -227,10 +232,14 @@ where
     /// [`ANCESTORS_MAX`] of them, never past the end of `from`'s epoch (the
     /// asker must learn the next committee before it can check the next
     /// epoch's certificates), ending at a block with a certificate of its
-    /// own, which goes last.
+    /// own, which goes last. With nothing newer, the request is held until
+    /// the next block is finalized here (see [`FOLLOW_SYNC`]).
     pub(super) fn answer_sync(&mut self, peer: ConsensusKey, from: u64) {
         let last = self.base_tip.height;
         if from >= last {
+            if self.followers.len() < FOLLOWERS_MAX || self.followers.contains_key(&peer) {
+                self.followers.insert(peer, from);
+            }
             return;
         }
         let ledger = &self.base_ledger;
