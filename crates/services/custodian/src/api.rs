@@ -295,9 +295,13 @@ async fn stream_events(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let start = resume.unwrap_or(q.after);
-    let state = (c, did, start, VecDeque::<EventView>::new());
-    let stream =
-        futures_util::stream::unfold(state, |(c, did, mut cursor, mut queue)| async move {
+    // Subscribed before the first read: events committed from here on wake
+    // the stream even while it reads.
+    let woken = c.events.subscribe();
+    let state = (c, did, start, VecDeque::<EventView>::new(), woken);
+    let stream = futures_util::stream::unfold(
+        state,
+        |(c, did, mut cursor, mut queue, mut woken)| async move {
             loop {
                 if let Some(e) = queue.pop_front() {
                     let data = serde_json::to_string(&e).unwrap_or_default();
@@ -305,7 +309,7 @@ async fn stream_events(
                         .event("transfer")
                         .id(e.seq.to_string())
                         .data(data);
-                    return Some((Ok(event), (c, did, cursor, queue)));
+                    return Some((Ok(event), (c, did, cursor, queue, woken)));
                 }
                 let found = match c.service.db.pool().acquire().await {
                     Ok(mut conn) => notices::events_after(&mut conn, did.as_deref(), cursor, 100)
@@ -318,9 +322,10 @@ async fn stream_events(
                         cursor = last.seq;
                         queue.extend(found);
                     }
-                    None => c.wait_for_events().await,
+                    None => notices::wait_for_events(&mut woken).await,
                 }
             }
-        });
+        },
+    );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -34,6 +34,10 @@ impl Apply for Custodian {
     ) -> Pin<Box<dyn Future<Output = Result<(), ServiceError>> + Send + 'a>> {
         Box::pin(self.apply_block(conn, block))
     }
+
+    fn committed(&self, _block: &BlockRecord) {
+        self.events.committed();
+    }
 }
 
 impl Custodian {
@@ -127,7 +131,7 @@ impl Custodian {
             self.claim(conn, distribution, wallet).await?;
         }
         if events > 0 {
-            self.events.notify_waiters();
+            self.events.pending();
         }
         Ok(())
     }

@@ -258,7 +258,7 @@ impl Custodian {
         )
         .await?;
         w.commit().await?;
-        self.events.notify_waiters();
+        self.events.tell();
         Ok(HolderView { webhook: url, ..h })
     }
 }

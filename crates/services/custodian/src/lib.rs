@@ -32,7 +32,7 @@ use anyhow::Context as _;
 use serde::Deserialize;
 use std::path::Path;
 use std::sync::Arc;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 use tranche_service::{Migration, Service, ServiceConfig};
 use tranche_types::{Units, WalletAddress};
 
@@ -149,9 +149,9 @@ pub struct Custodian {
     pub service: Arc<Service>,
     /// Its policy.
     pub policy: CustodianSection,
-    /// Woken when the follower records events, for the live streams and
-    /// the webhook sender.
-    pub(crate) events: Arc<Notify>,
+    /// Told when the follower's events are committed, for the live
+    /// streams and the webhook sender.
+    pub(crate) events: notices::Wake,
     /// Decisions on instructions, on their way to the recorder.
     pub(crate) decisions: mpsc::Sender<instructions::Decision>,
     /// The recorder's end, until [`Custodian::run`] starts it.
@@ -171,7 +171,7 @@ impl Custodian {
         Arc::new(Custodian {
             service,
             policy,
-            events: Arc::new(Notify::new()),
+            events: notices::Wake::default(),
             decisions,
             queue: std::sync::Mutex::new(Some(queue)),
         })

@@ -6,8 +6,10 @@
 use crate::Custodian;
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 use tranche_service::{now_ms, ServiceError};
 use tranche_types::Units;
 
@@ -19,13 +21,65 @@ const RETRY_MAX_MS: u64 = 60_000;
 const RETRY_FIRST_MS: u64 = 500;
 /// How long a webhook may take to answer.
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often the stream and the sender look even when not woken (a wake
-/// can come just before the block's transaction commits).
+/// How often the stream and the sender look even when not woken (a
+/// reader whose query failed, say).
 pub(crate) const POLL: Duration = Duration::from_millis(100);
 /// The header carrying the custodian's signature over a delivery's body.
 pub const SIGNATURE_HEADER: &str = "x-tranche-signature";
 /// The header naming the custodian that signed.
 pub const SIGNER_HEADER: &str = "x-tranche-signer";
+
+/// Wakes the readers of events (live streams, the webhook sender) once
+/// the events are committed, and loses no wake: each reader holds a
+/// receiver that remembers the last count it saw, so events committed
+/// while it was reading wake it at once instead of at the next [`POLL`].
+#[derive(Debug)]
+pub(crate) struct Wake {
+    /// How many commits made events: the readers wait for it to change.
+    count: watch::Sender<u64>,
+    /// The block being applied made events; told when it commits.
+    pending: AtomicBool,
+}
+
+impl Default for Wake {
+    fn default() -> Self {
+        Wake {
+            count: watch::Sender::new(0),
+            pending: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Wake {
+    /// A reader's receiver: it wakes on the commits after this call.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.count.subscribe()
+    }
+
+    /// Notes that the block in the follower's transaction made events.
+    pub(crate) fn pending(&self) {
+        self.pending.store(true, Ordering::Release);
+    }
+
+    /// After the follower's commit: wakes the readers if the block made
+    /// events.
+    pub(crate) fn committed(&self) {
+        if self.pending.swap(false, Ordering::AcqRel) {
+            self.tell();
+        }
+    }
+
+    /// Wakes the readers now (after a commit of one's own).
+    pub(crate) fn tell(&self) {
+        self.count.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// Waits until events are committed after `rx` last woke, or [`POLL`]
+/// passes.
+pub(crate) async fn wait_for_events(rx: &mut watch::Receiver<u64>) {
+    let _ = tokio::time::timeout(POLL, rx.changed()).await;
+}
 
 /// A transfer touching a holder's custodial wallet.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -108,11 +162,6 @@ pub(crate) fn retry_after_ms(attempts: u32) -> u64 {
 type Due = (String, String, i64, i64);
 
 impl Custodian {
-    /// Waits until the follower records events, or [`POLL`] passes.
-    pub(crate) async fn wait_for_events(&self) {
-        let _ = tokio::time::timeout(POLL, self.events.notified()).await;
-    }
-
     /// Pushes each holder's new events to their webhook until the service
     /// stops: one signed POST of the events after the last delivered, the
     /// cursor advanced only on a 2xx answer (so at least once), retried
@@ -129,11 +178,12 @@ impl Custodian {
                 return;
             }
         };
+        let mut woken = self.events.subscribe();
         loop {
             if let Err(e) = self.deliver_once(&http).await {
                 tracing::warn!(error = %e.message, "webhook deliveries failed; trying again");
             }
-            self.wait_for_events().await;
+            wait_for_events(&mut woken).await;
         }
     }
 
@@ -219,6 +269,26 @@ impl Custodian {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readers_wake_on_the_commit_not_before_and_miss_none() {
+        let wake = Wake::default();
+        let mut reader = wake.subscribe();
+        // Events written inside the follower's transaction: not yet.
+        wake.pending();
+        assert!(!reader.has_changed().unwrap());
+        wake.committed();
+        assert!(reader.has_changed().unwrap());
+        reader.mark_unchanged();
+        // A commit without events wakes nobody.
+        wake.committed();
+        assert!(!reader.has_changed().unwrap());
+        // Two commits while the reader was busy: one wake, not lost.
+        wake.pending();
+        wake.committed();
+        wake.tell();
+        assert!(reader.has_changed().unwrap());
+    }
 
     #[test]
     fn retries_back_off_to_a_minute() {

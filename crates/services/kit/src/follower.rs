@@ -19,6 +19,11 @@ pub trait Apply: Send + Sync + 'static {
         conn: &'a mut AnyConnection,
         block: &'a BlockRecord,
     ) -> Pin<Box<dyn Future<Output = Result<(), ServiceError>> + Send + 'a>>;
+
+    /// Called once `block`'s transaction has committed: the place to wake
+    /// whoever reads what [`Apply::apply`] wrote (a wake from inside the
+    /// transaction would find nothing yet).
+    fn committed(&self, _block: &BlockRecord) {}
 }
 
 /// The last block applied (0 before the first).
@@ -53,5 +58,6 @@ pub async fn apply_next(
     .execute(&mut *w.tx)
     .await?;
     w.commit().await?;
+    role.committed(block);
     Ok(true)
 }
