@@ -99,24 +99,26 @@ async fn rec9_a_service_anchors_its_audit_log_on_chain_and_authorizes_organisati
         // sends and the follower sees final.
         {
             let mut w = service.db.write().await.unwrap();
-            for n in 0..3 {
-                service
-                    .decide(
-                        &mut w.tx,
-                        None,
-                        Entry {
-                            actor: "did:key:z6MkOperator".into(),
-                            authority: "urn:tranche:devnet-issuer:staff:0".into(),
-                            action: "approve".into(),
-                            subject: format!("issuance/R-{n}"),
-                            decision: "approved".into(),
-                            reason: None,
-                            tx: None,
-                        },
-                    )
-                    .await
-                    .unwrap();
-            }
+            let entry = |n: u32| Entry {
+                actor: "did:key:z6MkOperator".into(),
+                authority: "urn:tranche:devnet-issuer:staff:0".into(),
+                action: "approve".into(),
+                subject: format!("issuance/R-{n}"),
+                decision: "approved".into(),
+                reason: None,
+                tx: None,
+            };
+            // One decision alone, then two appended together: one chain.
+            service.decide(&mut w.tx, None, entry(0)).await.unwrap();
+            let two = audit::append_many(&mut w.tx, 1_000, vec![entry(1), entry(2)])
+                .await
+                .unwrap();
+            assert_eq!((two[0].seq, two[1].seq), (2, 3));
+            assert_eq!(two[1].prev, two[0].hash);
+            assert_eq!(
+                audit::head(&mut w.tx).await.unwrap(),
+                (3, two[1].hash.clone())
+            );
             w.commit().await.unwrap();
         }
         let before = service

@@ -244,7 +244,7 @@ impl Custodian {
 }
 
 /// `$1, $2, …, $n`: the placeholders of an `IN` list.
-fn list(n: usize) -> String {
+pub(crate) fn list(n: usize) -> String {
     (1..=n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()

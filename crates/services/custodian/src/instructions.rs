@@ -7,22 +7,16 @@ use crate::holders::{holder, HolderView};
 use crate::Custodian;
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
-use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
-use tranche_api::travel::{TravelRuleMessage, TravelRuleParties};
+use tokio::sync::oneshot;
+use tranche_api::travel::TravelRuleParties;
 use tranche_ledger::Ledger;
-use tranche_service::audit::Entry;
 use tranche_service::auth::Principal;
 use tranche_service::{now_ms, ServiceCode, ServiceError};
 use tranche_types::commonware_codec::Encode as _;
 use tranche_types::{CustodialTransfer, OrgId, Payload, Units, WalletAddress};
 
 /// A day of the policy's daily limit, in ms (UTC days).
-const DAY_MS: u64 = 86_400_000;
-/// The most decisions recorded in one database transaction.
-pub(crate) const RECORD_BATCH_MAX: usize = 256;
-/// The most decisions waiting for the recorder.
-pub(crate) const RECORD_QUEUE_MAX: usize = 4_096;
+pub(crate) const DAY_MS: u64 = 86_400_000;
 
 /// An instruction and where it stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -87,7 +81,7 @@ pub struct Proof {
     pub outcome: String,
 }
 
-type InstructionRow = (
+pub(crate) type InstructionRow = (
     String,
     String,
     String,
@@ -105,10 +99,11 @@ type InstructionRow = (
     i64,
 );
 
-const INSTRUCTION_COLUMNS: &str = "id, did, wallet, number, token, dest, amount, reference, \
+pub(crate) const INSTRUCTION_COLUMNS: &str =
+    "id, did, wallet, number, token, dest, amount, reference, \
      valid_until_ms, state, reason, message, tx, height, at_ms FROM cus_instructions";
 
-fn view(r: InstructionRow) -> Result<InstructionView, ServiceError> {
+pub(crate) fn view(r: InstructionRow) -> Result<InstructionView, ServiceError> {
     Ok(InstructionView {
         amount: r
             .6
@@ -171,131 +166,6 @@ pub(crate) async fn instructions(
 
 /// A refusal: its stable code and what it means here.
 pub(crate) type Refusal = (&'static str, String);
-
-/// A decision on one instruction, waiting to be recorded.
-#[derive(Debug)]
-pub(crate) struct Decision {
-    who: Principal,
-    p: CustodialTransfer,
-    id: String,
-    wallet: String,
-    refusal: Option<Refusal>,
-    /// The travel-rule message the receiving organisation took, kept with
-    /// the instruction.
-    travel: Option<TravelRuleMessage>,
-    at_ms: u64,
-    reply: oneshot::Sender<Result<InstructionView, ServiceError>>,
-}
-
-/// Records decision `d` in the recorder's transaction: a refusal, or the
-/// number taken and the custodian's transaction in the outbox, with its
-/// audit entry; what was recorded already for the same authorization wins.
-async fn record_one(
-    s: &tranche_service::Service,
-    conn: &mut AnyConnection,
-    d: &Decision,
-) -> Result<InstructionView, ServiceError> {
-    let (who, p, id, now) = (&d.who, &d.p, &d.id, d.at_ms);
-    if let Some(known) = instruction(conn, id).await? {
-        return Ok(known);
-    }
-    let refusal = match &d.refusal {
-        Some(r) => Some(r.clone()),
-        None => {
-            // Numbers are taken in order, even by concurrent requests.
-            let taken = sqlx::query(
-                "UPDATE cus_holders SET next_number = next_number + 1 WHERE did = $1 AND next_number = $2",
-            )
-            .bind(who.did.clone())
-            .bind(p.authorization.number as i64)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-            (taken != 1).then(|| {
-                (
-                    "not_next",
-                    "another authorization took this number a moment ago".to_string(),
-                )
-            })
-        }
-    };
-    let subject = format!("{}/{}", who.did, id);
-    let (state, nonce, tx) = match &refusal {
-        Some((code, message)) => {
-            let mut e = Entry::by_person(
-                who,
-                crate::KYC,
-                "custodial_transfer",
-                subject,
-                format!("refused ({code})"),
-            );
-            e.reason = Some(message.clone());
-            s.decide(conn, None, e).await?;
-            ("refused", None, None)
-        }
-        None => {
-            let e = Entry::by_person(
-                who,
-                crate::KYC,
-                "custodial_transfer",
-                subject,
-                format!(
-                    "co-signed: {} {} to {} (authorization {})",
-                    p.amount, p.token, p.to, p.authorization.number
-                ),
-            );
-            if let Some(m) = &d.travel {
-                s.keep_travel_rule(conn, m).await?;
-            }
-            let (nonce, hash) = s
-                .decide_tx(conn, Payload::CustodialTransfer(p.clone()), e)
-                .await?;
-            ("submitted", Some(nonce as i64), Some(hash.to_hex()))
-        }
-    };
-    let v = InstructionView {
-        id: id.clone(),
-        did: who.did.clone(),
-        wallet: d.wallet.clone(),
-        number: p.authorization.number,
-        token: p.token.to_string(),
-        to: p.to.to_string(),
-        amount: p.amount,
-        reference: p.reference.as_ref().map(|r| r.to_string()),
-        valid_until_ms: p.authorization.valid_until.0,
-        state: state.into(),
-        reason: refusal.as_ref().map(|(c, _)| c.to_string()),
-        message: refusal.as_ref().map(|(_, m)| m.clone()),
-        tx,
-        height: None,
-        at_ms: now,
-    };
-    sqlx::query(
-        "INSERT INTO cus_instructions (id, did, wallet, number, token, dest, amount, reference,
-             valid_until_ms, day, state, reason, message, nonce, tx, at_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-    )
-    .bind(v.id.clone())
-    .bind(v.did.clone())
-    .bind(v.wallet.clone())
-    .bind(v.number as i64)
-    .bind(v.token.clone())
-    .bind(v.to.clone())
-    .bind(v.amount.to_string())
-    .bind(v.reference.clone())
-    .bind(v.valid_until_ms.min(i64::MAX as u64) as i64)
-    .bind((now / DAY_MS) as i64)
-    .bind(v.state.clone())
-    .bind(v.reason.clone())
-    .bind(v.message.clone())
-    .bind(nonce)
-    .bind(v.tx.clone())
-    .bind(now as i64)
-    .execute(&mut *conn)
-    .await?;
-    tracing::info!(instruction = %id, state, "instruction decided");
-    Ok(v)
-}
 
 impl Custodian {
     fn org(&self) -> Result<OrgId, ServiceError> {
@@ -369,7 +239,7 @@ impl Custodian {
         // Recorded with what else arrived at the same moment, in one
         // database transaction (a group commit), by the recorder.
         let (reply, answered) = oneshot::channel();
-        let decision = Decision {
+        let decision = crate::recorder::Decision {
             who: who.clone(),
             p,
             id,
@@ -386,56 +256,6 @@ impl Custodian {
         answered
             .await
             .map_err(|_| ServiceError::internal("the instruction recorder", "gave no answer"))?
-    }
-
-    /// Records decisions until the service stops: whatever has arrived
-    /// together (up to [`RECORD_BATCH_MAX`]) in one database transaction,
-    /// then answers each.
-    pub(crate) async fn record_decisions(self: Arc<Self>, mut queue: mpsc::Receiver<Decision>) {
-        let mut batch = Vec::with_capacity(RECORD_BATCH_MAX);
-        while queue.recv_many(&mut batch, RECORD_BATCH_MAX).await > 0 {
-            let decisions = std::mem::take(&mut batch);
-            match self.record(&decisions).await {
-                Ok(answers) => {
-                    for (d, a) in decisions.into_iter().zip(answers) {
-                        let _ = d.reply.send(a);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e.message, n = decisions.len(), "recording instructions failed");
-                    for d in decisions {
-                        let _ = d
-                            .reply
-                            .send(Err(ServiceError::new(e.code, e.message.clone())));
-                    }
-                }
-            }
-        }
-    }
-
-    /// Records `decisions` in one transaction; the answer to each.
-    async fn record(
-        &self,
-        decisions: &[Decision],
-    ) -> Result<Vec<Result<InstructionView, ServiceError>>, ServiceError> {
-        let s = &self.service;
-        let mut w = s.db.write().await?;
-        let mut answers = Vec::with_capacity(decisions.len());
-        let mut sent = false;
-        for d in decisions {
-            let v = record_one(s, &mut w.tx, d).await?;
-            sent |= v.tx.is_some();
-            answers.push(v);
-        }
-        w.commit().await?;
-        if sent {
-            s.send_soon();
-        }
-        Ok(decisions
-            .iter()
-            .zip(answers)
-            .map(|(d, v)| answer(&d.who, v))
-            .collect())
     }
 
     /// Why the custodian's policy refuses `p` from holder `h` at `now`, or
@@ -710,7 +530,7 @@ pub(crate) fn visible(
 }
 
 /// The answer to handing in an instruction: refused ones as a refusal.
-fn answer(who: &Principal, v: InstructionView) -> Result<InstructionView, ServiceError> {
+pub(crate) fn answer(who: &Principal, v: InstructionView) -> Result<InstructionView, ServiceError> {
     let v = visible(who, v)?;
     match (&v.state[..], &v.reason, &v.message) {
         ("refused", Some(code), Some(message)) => Err(ServiceError::new(

@@ -21,6 +21,7 @@ mod follow;
 mod holders;
 mod instructions;
 mod notices;
+mod recorder;
 mod travel;
 
 pub use api::router;
@@ -153,9 +154,9 @@ pub struct Custodian {
     /// streams and the webhook sender.
     pub(crate) events: notices::Wake,
     /// Decisions on instructions, on their way to the recorder.
-    pub(crate) decisions: mpsc::Sender<instructions::Decision>,
+    pub(crate) decisions: mpsc::Sender<recorder::Decision>,
     /// The recorder's end, until [`Custodian::run`] starts it.
-    queue: std::sync::Mutex<Option<mpsc::Receiver<instructions::Decision>>>,
+    queue: std::sync::Mutex<Option<mpsc::Receiver<recorder::Decision>>>,
 }
 
 impl Custodian {
@@ -167,7 +168,7 @@ impl Custodian {
 
     /// The custodian on an opened `service`.
     pub fn with_service(service: Arc<Service>, policy: CustodianSection) -> Arc<Custodian> {
-        let (decisions, queue) = mpsc::channel(instructions::RECORD_QUEUE_MAX);
+        let (decisions, queue) = mpsc::channel(recorder::RECORD_QUEUE_MAX);
         Arc::new(Custodian {
             service,
             policy,

@@ -207,9 +207,7 @@ impl Effects {
             .execute(&mut *conn)
             .await?;
         }
-        for e in self.audit {
-            audit::append(conn, now, e).await?;
-        }
+        audit::append_many(conn, now, self.audit).await?;
         Ok(sent)
     }
 }

@@ -172,27 +172,56 @@ pub async fn append(
     at_ms: u64,
     entry: Entry,
 ) -> Result<Record, sqlx::Error> {
-    let (last, prev) = head(conn).await?;
-    let seq = last + 1;
-    let hash = link(&prev, seq, at_ms, &entry);
-    let json = serde_json::to_string(&entry).expect("an entry serializes");
-    sqlx::query(
-        "INSERT INTO kit_audit (seq, at_ms, entry, prev, hash) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(seq as i64)
-    .bind(at_ms as i64)
-    .bind(json)
-    .bind(prev.clone())
-    .bind(hash.clone())
-    .execute(&mut *conn)
-    .await?;
-    Ok(Record {
-        seq,
-        at_ms,
-        entry,
-        prev,
-        hash,
-    })
+    let mut records = append_many(conn, at_ms, vec![entry]).await?;
+    Ok(records.pop().expect("one record for one entry"))
+}
+
+/// Entries appended together per statement.
+const ROWS_PER_INSERT: usize = 100;
+
+/// [`append`] for several entries, in order: one read of the head and
+/// multi-row inserts, where one append each would read the head and insert
+/// once per entry (a service recording a lot of decisions in one write turn
+/// appends them so).
+pub async fn append_many(
+    conn: &mut AnyConnection,
+    at_ms: u64,
+    entries: Vec<Entry>,
+) -> Result<Vec<Record>, sqlx::Error> {
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (mut last, mut prev) = head(conn).await?;
+    let mut records = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let seq = last + 1;
+        let hash = link(&prev, seq, at_ms, &entry);
+        records.push(Record {
+            seq,
+            at_ms,
+            entry,
+            prev: std::mem::replace(&mut prev, hash.clone()),
+            hash,
+        });
+        last = seq;
+    }
+    for chunk in records.chunks(ROWS_PER_INSERT) {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO kit_audit (seq, at_ms, entry, prev, hash) VALUES {}",
+            crate::db::values(chunk.len(), 5)
+        )));
+        for r in chunk {
+            let json = serde_json::to_string(&r.entry).expect("an entry serializes");
+            q = q
+                .bind(r.seq as i64)
+                .bind(r.at_ms as i64)
+                .bind(json)
+                .bind(r.prev.clone())
+                .bind(r.hash.clone());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(records)
 }
 
 /// The records from `after + 1` on, at most `limit` of them.
