@@ -443,13 +443,20 @@ fn sr3_st3_a_custodian_keeps_wallets_moves_them_only_on_the_holders_authorizatio
         // nothing more to him; the next run's policy bars nobody.
         let policy = |sanctioned: Vec<String>| json!({"report_period_secs": 3600, "limits": [], "blocked_countries": [], "sanctioned": sanctioned});
         // In force on the node the custodian reads (its own, which may be
-        // a block behind the one the policy was sent to).
+        // a block behind the one the policy was sent to), and the custodian
+        // past that block: it reads the policy once per block it follows.
         let custodian_node = NodeClient::new(&devnet.nodes[4].api, None).unwrap();
         let in_force_for_the_custodian = |version: u32| {
+            let mut height = 0;
             wait_for("the policy in force on the custodian's node", || {
-                rt.block_on(custodian_node.aml_policy())
-                    .is_ok_and(|p| p.data.in_force.is_some_and(|v| v.version == version))
-            })
+                let p = rt.block_on(custodian_node.aml_policy());
+                height = p.as_ref().map_or(0, |p| p.height);
+                p.is_ok_and(|p| p.data.in_force.is_some_and(|v| v.version == version))
+            });
+            wait_for("the custodian past the policy's block", || {
+                let (status, health) = raw("GET", &format!("{api}/healthz"), &[], "");
+                status == 200 && health["cursor"].as_u64().is_some_and(|c| c >= height)
+            });
         };
         in_force_for_the_custodian(rt.block_on(publish_aml_policy(
             &node,

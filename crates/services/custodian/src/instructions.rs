@@ -317,14 +317,8 @@ impl Custodian {
         }
         // The AML regulator's policy in force (F6-1): nothing moves for a
         // sanctioned identity, nor to one.
-        let aml = s
-            .node
-            .aml_policy()
-            .await
-            .map_err(ServiceError::unavailable)?
-            .data
-            .in_force;
-        if let Some(aml) = aml.map(|v| v.policy) {
+        let aml = s.aml.get(&s.node).await?;
+        if let Some(aml) = aml.as_deref().map(|v| &v.policy) {
             if aml.is_sanctioned(&h.did) {
                 return Ok(Some((
                     "sanctioned",

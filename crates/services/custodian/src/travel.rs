@@ -30,12 +30,9 @@ impl Custodian {
     ) -> Result<Result<Option<TravelRuleMessage>, Refusal>, ServiceError> {
         let s = &self.service;
         let threshold = s
-            .node
-            .aml_policy()
-            .await
-            .map_err(ServiceError::unavailable)?
-            .data
-            .in_force
+            .aml
+            .get(&s.node)
+            .await?
             .and_then(|v| {
                 v.policy
                     .limits

@@ -16,6 +16,7 @@
 //! - every decision is an entry of a hash-chained audit log whose head is
 //!   anchored on chain ([`audit`]).
 
+pub mod aml;
 pub mod audit;
 pub mod auth;
 pub mod config;

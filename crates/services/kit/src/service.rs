@@ -2,6 +2,7 @@
 //! outbox, the kit's own routes, and the tasks that follow the chain, send
 //! the outbox and anchor the audit log.
 
+use crate::aml::AmlInForce;
 use crate::audit;
 use crate::auth::{Auth, Challenge, Login, Principal, Session};
 use crate::config::ServiceConfig;
@@ -56,6 +57,8 @@ pub struct Service {
     pub vault: Vault,
     /// Metrics.
     pub metrics: Metrics,
+    /// The AML policy in force, asked of the node once per block followed.
+    pub aml: AmlInForce,
     /// Wakes the outbox's sender.
     send_wake: tokio::sync::Notify,
 }
@@ -139,6 +142,7 @@ impl Service {
             auth,
             vault,
             metrics: Metrics::new(),
+            aml: AmlInForce::default(),
             send_wake: tokio::sync::Notify::new(),
         }))
     }
@@ -300,6 +304,7 @@ impl Service {
         };
         let mut applied = 0;
         let mut at = follower::cursor(&mut *self.db.pool().acquire().await?).await?;
+        self.aml.followed(at);
         let mut next = fetch(at + 1, wait);
         loop {
             let block = (&mut next)
@@ -321,6 +326,7 @@ impl Service {
                 Ok(true) => {
                     applied += 1;
                     at = block.height;
+                    self.aml.followed(at);
                 }
                 Ok(false) => {
                     // Not the block after the cursor: start again from it.
