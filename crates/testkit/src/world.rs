@@ -57,7 +57,10 @@ pub fn reached(code: RejectCode) {
             .append(true)
             .open(path)
             .unwrap();
-        writeln!(f, "{}", code.name()).unwrap();
+        // One write per line: tests run on several threads, and a line
+        // written in pieces could be split by another's.
+        f.write_all(format!("{}\n", code.name()).as_bytes())
+            .unwrap();
     }
 }
 
