@@ -42,6 +42,8 @@ pub struct Options {
     pub holders: usize,
     /// Concurrent HTTP clients, for the set-up and the instructions.
     pub clients: usize,
+    /// Instructions handed in per second, if paced.
+    pub rate: Option<u64>,
     /// First port of the benchmark's devnet.
     pub base_port: u16,
 }
@@ -54,6 +56,9 @@ pub fn run(tranche_exe: &Path, options: &Options) -> Result<()> {
     }
     if options.clients == 0 || options.clients > 1_024 {
         bail!("clients must be 1 to 1024");
+    }
+    if options.rate.is_some_and(|r| r == 0 || r > 100_000) {
+        bail!("rate must be 1 to 100000 instructions a second");
     }
     crate::warn_if_debug();
     let (_tmp, mut devnet) = crate::devnet(tranche_exe, options.base_port, true)?;
@@ -310,14 +315,28 @@ async fn measure(
             Ok(serde_json::to_value(Payload::CustodialTransfer(p))?)
         })
         .collect::<Result<_>>()?;
-    eprintln!("measuring: {n} co-signed transfers through the custodian's API, {par} at a time");
+    let pace = args
+        .rate
+        .map_or(String::new(), |r| format!(", {r} a second"));
+    eprintln!(
+        "measuring: {n} co-signed transfers through the custodian's API, {par} at a time{pace}"
+    );
     let from = node.status().await?.finalized_height + 1;
     let instructions = format!("{}/instructions", custodian.api);
     let start = Instant::now();
-    let submitted: Vec<Value> = stream::iter(authorizations.iter().zip(&sessions))
-        .map(|(body, (at_custodian, _))| {
+    let submitted: Vec<Value> = stream::iter(authorizations.iter().zip(&sessions).enumerate())
+        .map(|(i, (body, (at_custodian, _)))| {
             let (http, post, url) = (http.clone(), post.clone(), &instructions);
-            async move { http.call(post, url, Some(at_custodian), Some(body)).await }
+            // Paced: the i-th goes out i / rate seconds after the first.
+            let due = args
+                .rate
+                .map(|r| start + Duration::from_micros(i as u64 * 1_000_000 / r));
+            async move {
+                if let Some(due) = due {
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                http.call(post, url, Some(at_custodian), Some(body)).await
+            }
         })
         .buffer_unordered(par)
         .try_collect()
@@ -352,6 +371,7 @@ async fn measure(
         "bench": "custody",
         "holders": n,
         "clients": par,
+        "rate": args.rate,
         "cosigned_ms": cosigned_time.as_millis(),
         "plain_ms": plain_time.as_millis(),
         "cosigned_per_s": crate::per_second(n, cosigned_time),
@@ -430,6 +450,7 @@ mod tests {
         let ok = Options {
             holders: 10,
             clients: 4,
+            rate: Some(100),
             base_port: 29_000,
         };
         for bad in [
@@ -443,6 +464,14 @@ mod tests {
             },
             Options {
                 clients: 0,
+                ..ok.clone()
+            },
+            Options {
+                rate: Some(0),
+                ..ok.clone()
+            },
+            Options {
+                rate: Some(100_001),
                 ..ok.clone()
             },
         ] {

@@ -69,14 +69,16 @@ pub enum BenchCommand {
     /// Measured: (a) each sends a cent from their own wallet to the next
     /// holder, straight to the nodes; (b) each hands the custodian an
     /// authorization of a cent out of custody to the next holder (POST
-    /// /instructions), --clients at a time, which it checks and sends — both
+    /// /instructions), --clients at a time (or --rate a second), which it
+    /// checks and sends — both
     /// from the first request to the last transaction final; and (c) for
     /// each co-signed transfer, the time from the bench seeing its block
     /// final to its notice on the custodian's live stream (p50, p99). The
     /// last line is one JSON object. Build with --release.
     ///
-    /// Example:
+    /// Examples:
     ///   cargo run --release --bin tranche -- bench custody --holders 1000
+    ///   cargo run --release --bin tranche -- bench custody --rate 400
     #[command(verbatim_doc_comment)]
     Custody {
         /// Holders, one plain and one co-signed transfer each.
@@ -86,6 +88,12 @@ pub enum BenchCommand {
         /// Concurrent HTTP clients: holders instructing at the same time.
         #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_024))]
         clients: u64,
+        /// Instructions handed in per second, at a steady pace (still at
+        /// most --clients at a time); without it, as fast as the clients
+        /// go. Below the custodian's capacity the notices' latency is the
+        /// service's own, not a queue's.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        rate: Option<u64>,
         /// First port of the benchmark's devnet.
         #[arg(long, default_value_t = 28600,
               value_parser = clap::value_parser!(u16).range(1024..=65_000))]
@@ -347,6 +355,7 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Custody {
             holders,
             clients,
+            rate,
             base_port,
         } => {
             let exe = std::env::current_exe().context("cannot find the tranche executable")?;
@@ -355,6 +364,7 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
                 &custody::Options {
                     holders: count(holders),
                     clients: count(clients),
+                    rate,
                     base_port,
                 },
             )?
