@@ -76,7 +76,7 @@ pub enum BenchCommand {
     /// final to its notice on the custodian's live stream (p50, p99). The
     /// last line is one JSON object. Build with --release.
     ///
-    /// Examples:
+    /// Example:
     ///   cargo run --release --bin tranche -- bench custody --holders 1000
     ///   cargo run --release --bin tranche -- bench custody --rate 400
     #[command(verbatim_doc_comment)]
