@@ -10,7 +10,9 @@ mod error;
 pub mod freeze;
 mod limits;
 pub mod node;
+pub mod packing;
 pub mod report;
+pub mod report_binary;
 pub mod token_admin;
 pub mod travel;
 

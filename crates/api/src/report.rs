@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use tranche_types::{Hash, Signature, Units};
 use utoipa::ToSchema;
 
-/// What the hash of a report is taken over, before the report's JSON.
-pub const REPORT_HASH_DOMAIN: &[u8] = b"tranche/exchange-report/v1";
+/// What the hash of a report signed before its canonical bytes existed
+/// was taken over, before the report's JSON (see [`ExchangeReport::json_hash`]).
+pub const REPORT_HASH_DOMAIN_V1: &[u8] = b"tranche/exchange-report/v1";
 
 /// One trade of the exchange's trade ledger (F6-5, F6-6).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -111,9 +112,18 @@ pub struct ExchangeReport {
 }
 
 impl ExchangeReport {
-    /// The report's hash: SHA-256 over [`REPORT_HASH_DOMAIN`] and its JSON.
+    /// The report's hash: SHA-256 over
+    /// [`crate::report_binary::REPORT_HASH_DOMAIN_V2`] and its canonical
+    /// bytes, what an exchange signs.
     pub fn hash(&self) -> Hash {
-        hash_json(REPORT_HASH_DOMAIN, self)
+        crate::report_binary::hash_canonical(&self.canonical())
+    }
+
+    /// The hash reports were signed over before: SHA-256 over
+    /// [`REPORT_HASH_DOMAIN_V1`] and the report's JSON. Such reports stay
+    /// valid, kept and re-checked as signed.
+    pub fn json_hash(&self) -> Hash {
+        hash_json(REPORT_HASH_DOMAIN_V1, self)
     }
 }
 
@@ -139,6 +149,14 @@ pub struct SignedReport {
     /// The signature, hex.
     #[schema(value_type = String)]
     pub signature: Signature,
+}
+
+impl SignedReport {
+    /// Whether the report's stated hash is its content's, as hashed now
+    /// or (reports signed before) over its JSON.
+    pub fn hash_is_content(&self) -> bool {
+        self.hash == self.report.hash().to_hex() || self.hash == self.report.json_hash().to_hex()
+    }
 }
 
 /// What is wrong with a run of reports.
@@ -188,13 +206,19 @@ pub fn check_chain(
                 format!("reports {} to {} are missing", seq + 1, r.report.seq - 1),
             ));
         }
-        let hash = r.report.hash();
-        if hash.to_hex() != r.hash {
-            return Err(found(
-                "edited",
-                format!("its content hashes to {}, not {}", hash.to_hex(), r.hash),
-            ));
-        }
+        let hash = match Hash::from_hex(&r.hash) {
+            Ok(h) if r.hash_is_content() => h,
+            _ => {
+                return Err(found(
+                    "edited",
+                    format!(
+                        "its content hashes to {}, not {}",
+                        r.report.hash().to_hex(),
+                        r.hash
+                    ),
+                ))
+            }
+        };
         if r.report.through_height < r.report.after_height {
             return Err(found(
                 "edited",
@@ -568,6 +592,7 @@ pub fn kind_name(kind: tranche_types::TransferKind) -> String {
 mod tests {
     use super::*;
 
+    /// `n` reports in a chain; the odd ones hashed as reports were before.
     fn chain(n: u64) -> Vec<SignedReport> {
         let mut prev = Hash([0; 32]);
         (1..=n)
@@ -583,7 +608,11 @@ mod tests {
                     trades: Vec::new(),
                     transfers: Vec::new(),
                 };
-                prev = report.hash();
+                prev = if !seq.is_multiple_of(2) {
+                    report.json_hash()
+                } else {
+                    report.hash()
+                };
                 SignedReport {
                     hash: prev.to_hex(),
                     report,
@@ -594,7 +623,7 @@ mod tests {
     }
 
     #[test]
-    fn a_report_hashes_as_its_json_whole() {
+    fn a_report_signed_before_hashes_as_its_json_whole() {
         // Large enough that the hash is taken over many buffers' worth.
         let mut report = chain(1).remove(0).report;
         report.transfers = (0..2_000)
@@ -613,7 +642,11 @@ mod tests {
             .collect();
         let json = serde_json::to_vec(&report).unwrap();
         assert!(json.len() > 4 << 16);
-        assert_eq!(report.hash(), Hash::digest(REPORT_HASH_DOMAIN, &json));
+        assert_eq!(
+            report.json_hash(),
+            Hash::digest(REPORT_HASH_DOMAIN_V1, &json)
+        );
+        assert_ne!(report.hash(), report.json_hash());
     }
 
     #[test]

@@ -254,10 +254,8 @@ async fn measure(exe: &Path, options: &Options, devnet: &DevnetFile, dir: &Path)
         }
     }
     cut(&mut entries, through);
-    let bodies: Vec<Vec<u8>> = reports
-        .iter()
-        .map(serde_json::to_vec)
-        .collect::<Result<_, _>>()?;
+    // In binary, as the exchange's service sends them.
+    let bodies: Vec<Vec<u8>> = reports.iter().map(SignedReport::to_binary).collect();
 
     // (b) The regulator's service, started now on its own SQLite database:
     // following the chain from its first block, taking the reports and
@@ -326,7 +324,13 @@ async fn measure(exe: &Path, options: &Options, devnet: &DevnetFile, dir: &Path)
     let client = SignedClient::new(Arc::clone(&exchange), chain.clone(), "devnet-exchange");
     for (n, body) in bodies.into_iter().enumerate() {
         let answer = client
-            .send(reqwest::Method::POST, &api, "/reports", body)
+            .send_as(
+                reqwest::Method::POST,
+                &api,
+                "/reports",
+                tranche_api::report_binary::REPORT_MEDIA_TYPE,
+                body,
+            )
             .await?;
         if !answer.status().is_success() {
             bail!("report {}: {}", n + 1, answer.text().await?);

@@ -663,8 +663,14 @@ fn f6_2_f6_5_f6_7_sr2_traders_trade_a_listed_token_and_every_trade_settles_on_ch
                 ))
                 .collect::<Vec<_>>()
         );
-        let last_pushed: Value = serde_json::from_slice(&got.last().unwrap().1).unwrap();
-        assert_eq!(last_pushed["hash"], closed["hash"]);
+        // In binary: the report the exchange signed, its hash its bytes'.
+        let last_pushed =
+            tranche_api::report::SignedReport::from_binary(&got.last().unwrap().1).unwrap();
+        assert_eq!(last_pushed.hash, closed["hash"].as_str().unwrap());
+        assert_eq!(
+            last_pushed.report.seq,
+            closed["report"]["seq"].as_u64().unwrap()
+        );
 
         // The WebSocket: Bob follows the book and trades over it; Alice is
         // told of her order's fill on hers.

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tranche_api::client::NodeClient;
 use tranche_api::report::{ExchangeReport, ReportedTrade, ReportedTransfer, SignedReport};
+use tranche_api::report_binary::REPORT_MEDIA_TYPE;
 use tranche_crypto::{Domain, Keypair};
 use tranche_devnet::DevnetFile;
 use tranche_ledger::Ledger;
@@ -260,22 +261,33 @@ fn f6_1_f6_6_f6_8_f6_9_rec2_the_regulator_reconciles_signed_reports_against_the_
         let (status, _) = raw("POST", &format!("{api}/reports"), &[], "{}");
         assert_eq!(status, 401, "an unsigned report");
 
-        let signed_as = |key: &Arc<Keypair>, org: &str, body: &SignedReport| -> (u16, Value) {
+        let signed_raw = |key: &Arc<Keypair>, org: &str, media: &str, body: Vec<u8>| {
             let client = SignedClient::new(Arc::clone(key), chain.clone(), org);
             rt.block_on(async {
                 let r = client
-                    .send(
-                        reqwest::Method::POST,
-                        &api,
-                        "/reports",
-                        serde_json::to_vec(body).unwrap(),
-                    )
+                    .send_as(reqwest::Method::POST, &api, "/reports", media, body)
                     .await
                     .unwrap();
                 let status = r.status().as_u16();
                 (status, r.json::<Value>().await.unwrap_or(Value::Null))
             })
         };
+        // Even reports in binary, as the exchange's service sends them;
+        // odd ones as JSON, as an exchange may.
+        let signed_as = |key: &Arc<Keypair>, org: &str, r: &SignedReport| -> (u16, Value) {
+            if r.report.seq.is_multiple_of(2) {
+                signed_raw(key, org, REPORT_MEDIA_TYPE, r.to_binary())
+            } else {
+                signed_raw(key, org, "application/json", serde_json::to_vec(r).unwrap())
+            }
+        };
+        let (status, why) = signed_raw(
+            &exchange,
+            "devnet-exchange",
+            REPORT_MEDIA_TYPE,
+            b"TRS2 not a report".to_vec(),
+        );
+        assert_eq!(status, 400, "a damaged binary report: {why}");
         let deliver = |r: &SignedReport| signed_as(&exchange, "devnet-exchange", r);
         let height = || rt.block_on(node.status()).unwrap().finalized_height;
         let reconciled = |seq: u64| {

@@ -285,7 +285,7 @@ fn reconciled(ctx: &Ctx, args: &VerifyArgs, s: &SignedReconciliation) -> Result<
             r.exchange
         ));
     }
-    if report.report.hash().to_hex() != report.hash {
+    if !report.hash_is_content() {
         return Err(anyhow!("the exchange's report inside was edited"));
     }
     let report_hash = Hash::from_hex(&report.hash)

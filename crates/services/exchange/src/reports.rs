@@ -12,6 +12,7 @@ use sqlx::Row as _;
 use std::sync::Arc;
 use std::time::Duration;
 use tranche_api::report::{ExchangeReport, ReportedTrade, ReportedTransfer, SignedReport};
+use tranche_api::report_binary::REPORT_MEDIA_TYPE;
 use tranche_service::audit::{self, Entry};
 use tranche_service::signed::SignedClient;
 use tranche_service::{now_ms, ServiceError};
@@ -221,8 +222,17 @@ impl Exchange {
         drop(conn);
         let (base, path) = split_url(url);
         for (seq, body) in rows {
+            // In binary, hashed and kept by the receiver as it comes; a
+            // report signed over its JSON (before) can only go as JSON.
+            let signed: SignedReport =
+                serde_json::from_str(&body).map_err(|e| ServiceError::internal("a report", e))?;
+            let (media, body) = if signed.hash == signed.report.hash().to_hex() {
+                (REPORT_MEDIA_TYPE, signed.to_binary())
+            } else {
+                ("application/json", body.into_bytes())
+            };
             let answered = client
-                .send(reqwest::Method::POST, base, path, body.into_bytes())
+                .send_as(reqwest::Method::POST, base, path, media, body)
                 .await
                 .map_err(ServiceError::unavailable)?;
             if !answered.status().is_success() {

@@ -343,6 +343,19 @@ impl SignedClient {
         path: &str,
         body: Vec<u8>,
     ) -> Result<reqwest::Response, reqwest::Error> {
+        self.send_as(method, base, path, "application/json", body)
+            .await
+    }
+
+    /// Sends `body` of media type `content_type`, as [`SignedClient::send`].
+    pub async fn send_as(
+        &self,
+        method: reqwest::Method,
+        base: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<reqwest::Response, reqwest::Error> {
         let headers = sign(
             &self.key,
             &self.chain_id,
@@ -355,7 +368,7 @@ impl SignedClient {
         );
         self.http
             .request(method, format!("{}{path}", base.trim_end_matches('/')))
-            .header("content-type", "application/json")
+            .header("content-type", content_type)
             .header("content-digest", headers.content_digest)
             .header("signature-input", headers.signature_input)
             .header("signature", headers.signature)

@@ -13,6 +13,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use tranche_api::report_binary::REPORT_MEDIA_TYPE;
 use tranche_service::audit::{self, Entry};
 use tranche_service::http::Json;
 use tranche_service::{now_ms, ServiceCode, ServiceError};
@@ -70,7 +71,10 @@ pub struct ExchangeQuery {
 /// (RFC 9421, as every organisation signs). Only organisations the chain
 /// records as exchanges report, each for itself.
 #[utoipa::path(post, path = "/reports", tag = "regulator",
-    request_body(content = tranche_api::report::SignedReport, description = "The signed report"),
+    request_body(content(
+        (tranche_api::report::SignedReport = "application/json"),
+        (Vec<u8> = "application/vnd.tranche.report")),
+        description = "The signed report: its JSON, or its binary form (see `tranche_api::report_binary`), which is hashed and kept as it comes"),
     responses((status = 200, body = Receipt), (status = 400, body = ServiceError), (status = 401, body = ServiceError),
         (status = 403, body = ServiceError), (status = 409, body = ServiceError), (status = 422, body = ServiceError)))]
 async fn receive_report(
@@ -81,7 +85,12 @@ async fn receive_report(
 ) -> Result<axum::Json<Receipt>, ServiceError> {
     let s = &r.service;
     let caller = s.signed_caller(&headers, "POST", uri.path(), &body).await?;
-    Ok(axum::Json(r.receive(&caller, &body).await?))
+    let binary = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|t| t.to_str().ok())
+        .and_then(|t| t.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case(REPORT_MEDIA_TYPE));
+    Ok(axum::Json(r.receive(&caller, binary, &body).await?))
 }
 
 /// The reports received, newest first (staff).

@@ -12,6 +12,9 @@ use crate::Regulator;
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 use tranche_api::report::SignedReport;
+use tranche_api::report_binary::{
+    hash_canonical, read_head, split_binary, ReportHead, SIGNED_REPORT_HEAD,
+};
 use tranche_service::audit::{self, Entry};
 use tranche_service::db::Write;
 use tranche_service::signed::Caller;
@@ -124,22 +127,45 @@ async fn refuse(
 
 impl Regulator {
     /// Takes report `body` from `caller`, whose signed request the kit
-    /// checked.
-    pub async fn receive(&self, caller: &Caller, body: &[u8]) -> Result<Receipt, ServiceError> {
+    /// checked: the signed report's binary form if `binary` (hashed and
+    /// kept as it came), else its JSON.
+    pub async fn receive(
+        &self,
+        caller: &Caller,
+        binary: bool,
+        body: &[u8],
+    ) -> Result<Receipt, ServiceError> {
         caller.require(Role::Exchange)?;
-        let r: SignedReport = serde_json::from_slice(body).map_err(|e| {
-            ServiceError::new(
-                ServiceCode::BadRequest,
-                format!("the body is not a signed report: {e}"),
-            )
-        })?;
+        // The report's head, its hash as stated (JSON) or as its bytes give
+        // it (binary), its signature, and its JSON form if it came so. A
+        // binary report is checked whole but only its head is read: its
+        // bytes are what the vault keeps.
+        let (head, stated, signature, json) = if binary {
+            let bad = |e: tranche_api::packing::PackError| {
+                ServiceError::new(
+                    ServiceCode::BadRequest,
+                    format!("the body is not a signed report's binary form: {e}"),
+                )
+            };
+            let (signature, canonical) = split_binary(body).map_err(bad)?;
+            let head = read_head(canonical).map_err(bad)?;
+            (head, hash_canonical(canonical).to_hex(), signature, None)
+        } else {
+            let r: SignedReport = serde_json::from_slice(body).map_err(|e| {
+                ServiceError::new(
+                    ServiceCode::BadRequest,
+                    format!("the body is not a signed report: {e}"),
+                )
+            })?;
+            (r.report.head(), r.hash.clone(), r.signature, Some(r))
+        };
         let exchange = caller.org.clone();
-        if r.report.exchange != exchange {
+        if head.exchange != exchange {
             return Err(ServiceError::new(
                 ServiceCode::Forbidden,
                 format!(
                     "{exchange} sent a report of {}; an exchange reports for itself",
-                    r.report.exchange
+                    head.exchange
                 ),
             ));
         }
@@ -157,7 +183,7 @@ impl Regulator {
             })?
             .data
             .key;
-        let hash = Hash::from_hex(&r.hash).map_err(|e| {
+        let hash = Hash::from_hex(&stated).map_err(|e| {
             ServiceError::new(
                 ServiceCode::BadRequest,
                 format!("the report's hash does not read: {e}"),
@@ -168,7 +194,7 @@ impl Regulator {
             tranche_crypto::Domain::ExchangeReport,
             &s.chain_id,
             &hash.0,
-            &r.signature,
+            &signature,
         )
         .is_err()
         {
@@ -176,14 +202,14 @@ impl Regulator {
                 ServiceCode::Refused,
                 format!(
                     "report {} is not signed by {exchange}'s key on chain",
-                    r.report.seq
+                    head.seq
                 ),
             ));
         }
-        let seq = r.report.seq;
+        let seq = head.seq;
         let evidence = serde_json::json!({
-            "exchange": exchange, "seq": seq, "hash": r.hash,
-            "prev": r.report.prev, "signature": r.signature,
+            "exchange": exchange, "seq": seq, "hash": stated,
+            "prev": head.prev, "signature": signature,
         });
         let about = About {
             actor: &s.config.org,
@@ -192,26 +218,28 @@ impl Regulator {
         };
         // The work that needs no database before the write turn, so a
         // large report does not hold up the follower and reconciliation:
-        // the content's hash (the report's JSON encoded again), and the
-        // report compressed and encrypted for the vault.
-        let content = r.report.hash();
-        let sealed = if content == hash {
-            self.seal_report(&r)?
+        // a JSON report's content hashed (encoded again), and the report
+        // packed (a binary one is kept as it came) and encrypted for the
+        // vault. A binary report's hash is its bytes', taken as it was read.
+        let intact = json.as_ref().is_none_or(SignedReport::hash_is_content);
+        let sealed = if intact {
+            self.seal_report(&head, json.as_ref(), body)?
         } else {
             Vec::new()
         };
         let mut w = s.db.write().await?;
-        if content != hash {
+        if !intact {
             // Signed by the exchange, but not what it signed: edited.
             let detail = format!(
                 "its content hashes to {}, not to the signed {}",
-                content.to_hex(),
-                r.hash
+                json.as_ref()
+                    .map_or(String::new(), |r| r.report.hash().to_hex()),
+                stated
             );
             return refuse(
                 w,
                 &about,
-                ("edited", &r.hash, &detail),
+                ("edited", &stated, &detail),
                 &evidence,
                 ServiceCode::Refused,
             )
@@ -224,7 +252,7 @@ impl Regulator {
                 .fetch_optional(&mut *w.tx)
                 .await?;
         if let Some((held, state)) = known {
-            if held == r.hash {
+            if held == stated {
                 // The exchange's retry of what was received.
                 return Ok(Receipt {
                     exchange,
@@ -236,12 +264,12 @@ impl Regulator {
             }
             let detail = format!(
                 "report {seq} was received as {held}; now it comes as {}",
-                r.hash
+                stated
             );
             return refuse(
                 w,
                 &about,
-                ("edited", &r.hash, &detail),
+                ("edited", &stated, &detail),
                 &evidence,
                 ServiceCode::Conflict,
             )
@@ -262,7 +290,7 @@ impl Regulator {
             )
             .bind(exchange.clone())
             .bind(Hash([0; 32]).to_hex())
-            .bind(r.report.after_height as i64)
+            .bind(head.after_height as i64)
             .execute(&mut *w.tx)
             .await?;
         }
@@ -271,17 +299,17 @@ impl Regulator {
         let mut found = Vec::new();
         if seq < last_seq {
             let detail = format!("report {seq} arrived after report {last_seq}");
-            let of = ("repeated", r.hash.as_str(), detail.as_str());
+            let of = ("repeated", stated.as_str(), detail.as_str());
             return refuse(w, &about, of, &evidence, ServiceCode::Conflict).await;
         }
         if seq > last_seq + 1 {
             let detail = format!("reports {} to {} never arrived", last_seq + 1, seq - 1);
             finding(&mut w.tx, &about, ("missing", "before", &detail), &evidence).await?;
             found.push(format!("missing: {detail}"));
-        } else if last_seq > 0 && r.report.prev != last_hash {
+        } else if last_seq > 0 && head.prev != last_hash {
             let detail = format!(
                 "it names {} as the report before it; report {last_seq} was received as {last_hash}",
-                r.report.prev
+                head.prev
             );
             finding(&mut w.tx, &about, ("edited", "prev", &detail), &evidence).await?;
             found.push(format!("edited: {detail}"));
@@ -296,20 +324,20 @@ impl Regulator {
         )
         .bind(exchange.clone())
         .bind(seq as i64)
-        .bind(r.hash.clone())
-        .bind(r.report.after_height as i64)
-        .bind(r.report.through_height as i64)
-        .bind(r.report.from_ms as i64)
-        .bind(r.report.to_ms as i64)
-        .bind(r.report.trades.len() as i64)
-        .bind(r.report.transfers.len() as i64)
+        .bind(stated.clone())
+        .bind(head.after_height as i64)
+        .bind(head.through_height as i64)
+        .bind(head.from_ms as i64)
+        .bind(head.to_ms as i64)
+        .bind(head.trades as i64)
+        .bind(head.transfers as i64)
         .bind(sealed.len() as i64)
         .bind(now_ms() as i64)
         .execute(&mut *w.tx)
         .await?;
         sqlx::query("UPDATE rg_exchanges SET last_seq = $1, last_hash = $2 WHERE exchange = $3")
             .bind(seq as i64)
-            .bind(r.hash.clone())
+            .bind(stated.clone())
             .bind(exchange.clone())
             .execute(&mut *w.tx)
             .await?;
@@ -322,11 +350,11 @@ impl Regulator {
                 format!("report/{exchange}/{seq}"),
                 format!(
                     "received: {} trades, {} transfers, blocks {}..={}, hash {}",
-                    r.report.trades.len(),
-                    r.report.transfers.len(),
-                    r.report.after_height + 1,
-                    r.report.through_height,
-                    r.hash
+                    head.trades,
+                    head.transfers,
+                    head.after_height + 1,
+                    head.through_height,
+                    stated
                 ),
             ),
         )
@@ -336,18 +364,32 @@ impl Regulator {
         Ok(Receipt {
             exchange,
             seq,
-            hash: r.hash,
+            hash: stated,
             state: "received".into(),
             findings: found,
         })
     }
 
-    /// The report, identities and all, sealed for the vault: packed (see
-    /// [`crate::packed`]: read back without parsing JSON, and smaller), in
+    /// The report, identities and all, sealed for the vault: its binary
+    /// form as it came, or (one that came as JSON) packed (see
+    /// [`crate::packed`]); either reads back without parsing JSON. In
     /// records of at most [`CHUNK_BYTES`].
-    fn seal_report(&self, r: &SignedReport) -> Result<Vec<Sealed>, ServiceError> {
-        let (exchange, seq) = (&r.report.exchange, r.report.seq);
-        pack_report(r)
+    fn seal_report(
+        &self,
+        head: &ReportHead,
+        json: Option<&SignedReport>,
+        binary: &[u8],
+    ) -> Result<Vec<Sealed>, ServiceError> {
+        let (exchange, seq) = (&head.exchange, head.seq);
+        let packed;
+        let bytes = match json {
+            None => binary,
+            Some(r) => {
+                packed = pack_report(r);
+                &packed
+            }
+        };
+        bytes
             .chunks(CHUNK_BYTES)
             .enumerate()
             .map(|(i, c)| {
@@ -376,7 +418,12 @@ impl Regulator {
                 .ok_or_else(|| ServiceError::internal("a stored report", "a part is missing"))?;
             bytes.extend_from_slice(&part);
         }
-        // Packed now; kept before as JSON as it came, compressed or not.
+        // As it came in binary, or packed; kept before as JSON as it
+        // came, compressed or not.
+        if bytes.starts_with(SIGNED_REPORT_HEAD) {
+            return SignedReport::from_binary(&bytes)
+                .map_err(|e| ServiceError::internal("a stored report", e));
+        }
         if bytes.starts_with(REPORT_MAGIC) {
             return unpack_report(&bytes);
         }

@@ -19,212 +19,20 @@
 //!   It is the report the exchange signed, encoded again: its JSON, hence
 //!   its hash, is the same, which intake checked before keeping it.
 
-use std::collections::HashMap;
-use tranche_api::report::{
-    ChainTransfer, ExchangeReport, ReportedTrade, ReportedTransfer, SignedReport,
-};
+use tranche_api::packing::{PackError, Packer, Unpacker};
+use tranche_api::report::{ChainTransfer, ExchangeReport, SignedReport};
+use tranche_api::report_binary::{pack_entries, read_entries};
 use tranche_service::ServiceError;
 use tranche_types::{Hash, Signature, Units};
 
 const MOVES_VERSION: u8 = 1;
 /// How a packed report begins (JSON begins with `{`, zstd with `0x28`).
 pub(crate) const REPORT_MAGIC: &[u8; 4] = b"TRP1";
-const NONE: u32 = u32::MAX;
 /// The bytes of one movement, after the strings.
 const MOVE_BYTES: usize = 32 + 4 + 6 * 4 + 16;
 
-fn corrupt(what: &'static str, why: &str) -> ServiceError {
-    ServiceError::internal(what, why.to_string())
-}
-
-/// Writes a packed form: strings numbered as they first come.
-struct Packer<'a> {
-    strings: Vec<&'a str>,
-    numbers: HashMap<&'a str, u32>,
-    body: Vec<u8>,
-}
-
-impl<'a> Packer<'a> {
-    fn new(capacity: usize) -> Packer<'a> {
-        Packer {
-            strings: Vec::new(),
-            numbers: HashMap::new(),
-            body: Vec::with_capacity(capacity),
-        }
-    }
-
-    fn str(&mut self, s: Option<&'a str>) {
-        let n = match s {
-            None => NONE,
-            Some(s) => *self.numbers.entry(s).or_insert_with(|| {
-                self.strings.push(s);
-                (self.strings.len() - 1) as u32
-            }),
-        };
-        self.u32(n);
-    }
-
-    fn u32(&mut self, n: u32) {
-        self.body.extend_from_slice(&n.to_le_bytes());
-    }
-
-    fn u64(&mut self, n: u64) {
-        self.body.extend_from_slice(&n.to_le_bytes());
-    }
-
-    fn opt_u64(&mut self, n: Option<u64>) {
-        self.body.push(u8::from(n.is_some()));
-        self.u64(n.unwrap_or(0));
-    }
-
-    fn u128(&mut self, n: u128) {
-        self.body.extend_from_slice(&n.to_le_bytes());
-    }
-
-    /// A transaction's hash: its 32 bytes if it is lower-case hex of
-    /// them (as every report the exchange makes has), else the string.
-    fn tx(&mut self, tx: &'a str) {
-        match Hash::from_hex(tx) {
-            Ok(h) if h.to_hex() == tx => {
-                self.body.push(0);
-                self.body.extend_from_slice(&h.0);
-            }
-            _ => {
-                self.body.push(1);
-                self.str(Some(tx));
-            }
-        }
-    }
-
-    fn finish(self, head: &[u8]) -> Vec<u8> {
-        let table: usize = self.strings.iter().map(|s| 4 + s.len()).sum();
-        let mut out = Vec::with_capacity(head.len() + 4 + table + self.body.len());
-        out.extend_from_slice(head);
-        out.extend_from_slice(&(self.strings.len() as u32).to_le_bytes());
-        for s in &self.strings {
-            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-            out.extend_from_slice(s.as_bytes());
-        }
-        out.extend_from_slice(&self.body);
-        out
-    }
-}
-
-/// Reads a packed form back, bounded: a damaged one is an error.
-struct Unpacker<'a> {
-    what: &'static str,
-    strings: Vec<&'a str>,
-    rest: &'a [u8],
-}
-
-impl<'a> Unpacker<'a> {
-    /// Reads the string table of `bytes`, which begin with `head`.
-    fn open(what: &'static str, head: &[u8], bytes: &'a [u8]) -> Result<Self, ServiceError> {
-        let mut u = Unpacker {
-            what,
-            strings: Vec::new(),
-            rest: bytes,
-        };
-        if u.take(head.len())? != head {
-            return Err(corrupt(what, "an unknown version"));
-        }
-        let count = u.u32()? as usize;
-        // Each string takes at least its length's four bytes.
-        if count > u.rest.len() / 4 {
-            return Err(corrupt(what, "more strings than bytes"));
-        }
-        u.strings.reserve(count);
-        for _ in 0..count {
-            let len = u.u32()? as usize;
-            let s = std::str::from_utf8(u.take(len)?).map_err(|_| corrupt(what, "not UTF-8"))?;
-            u.strings.push(s);
-        }
-        Ok(u)
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], ServiceError> {
-        if self.rest.len() < n {
-            return Err(corrupt(self.what, "cut short"));
-        }
-        let (head, rest) = self.rest.split_at(n);
-        self.rest = rest;
-        Ok(head)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], ServiceError> {
-        Ok(self.take(N)?.try_into().expect("N bytes taken"))
-    }
-
-    fn u8(&mut self) -> Result<u8, ServiceError> {
-        Ok(self.array::<1>()?[0])
-    }
-
-    fn u32(&mut self) -> Result<u32, ServiceError> {
-        Ok(u32::from_le_bytes(self.array()?))
-    }
-
-    fn u64(&mut self) -> Result<u64, ServiceError> {
-        Ok(u64::from_le_bytes(self.array()?))
-    }
-
-    fn opt_u64(&mut self) -> Result<Option<u64>, ServiceError> {
-        let some = self.flag()?;
-        let n = self.u64()?;
-        Ok(some.then_some(n))
-    }
-
-    fn u128(&mut self) -> Result<u128, ServiceError> {
-        Ok(u128::from_le_bytes(self.array()?))
-    }
-
-    fn flag(&mut self) -> Result<bool, ServiceError> {
-        match self.u8()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            _ => Err(corrupt(self.what, "a flag neither 0 nor 1")),
-        }
-    }
-
-    fn opt_str(&mut self) -> Result<Option<String>, ServiceError> {
-        let n = self.u32()?;
-        if n == NONE {
-            return Ok(None);
-        }
-        self.strings
-            .get(n as usize)
-            .map(|s| Some((*s).to_string()))
-            .ok_or_else(|| corrupt(self.what, "a string's number out of range"))
-    }
-
-    fn str(&mut self) -> Result<String, ServiceError> {
-        self.opt_str()?
-            .ok_or_else(|| corrupt(self.what, "a required string missing"))
-    }
-
-    fn tx(&mut self) -> Result<String, ServiceError> {
-        if self.flag()? {
-            self.str()
-        } else {
-            Ok(Hash(self.array()?).to_hex())
-        }
-    }
-
-    /// A count of items each at least `min` bytes long.
-    fn count(&mut self, min: usize) -> Result<usize, ServiceError> {
-        let n = self.u32()? as usize;
-        if n > self.rest.len() / min {
-            return Err(corrupt(self.what, "more items than bytes"));
-        }
-        Ok(n)
-    }
-
-    fn end(&self) -> Result<(), ServiceError> {
-        if self.rest.is_empty() {
-            Ok(())
-        } else {
-            Err(corrupt(self.what, "bytes after the end"))
-        }
-    }
+fn corrupt(what: &'static str) -> impl Fn(PackError) -> ServiceError {
+    move |e| ServiceError::internal(what, e)
 }
 
 /// One movement as the follower keeps it, borrowing its strings.
@@ -246,7 +54,7 @@ pub(crate) fn pack_moves<'a>(moves: &[Kept<'a>]) -> String {
     let mut p = Packer::new(4 + moves.len() * MOVE_BYTES);
     p.u32(moves.len() as u32);
     for m in moves {
-        p.body.extend_from_slice(&m.tx.0);
+        p.bytes(&m.tx.0);
         p.u32(m.index);
         for s in [
             Some(m.token),
@@ -269,12 +77,17 @@ pub(crate) fn unpack_moves(height: u64, row: &str) -> Result<Vec<ChainTransfer>,
     if row.starts_with('[') {
         return serde_json::from_str(row).map_err(|e| ServiceError::internal(WHAT, e));
     }
-    let bytes = const_hex::decode(row).map_err(|_| corrupt(WHAT, "not hex"))?;
-    let mut u = Unpacker::open(WHAT, &[MOVES_VERSION], &bytes)?;
+    let bytes = const_hex::decode(row).map_err(|_| corrupt(WHAT)(PackError("not hex")))?;
+    read_moves(height, &bytes).map_err(corrupt(WHAT))
+}
+
+fn read_moves(height: u64, bytes: &[u8]) -> Result<Vec<ChainTransfer>, PackError> {
+    let mut u = Unpacker::open(&[MOVES_VERSION], bytes)?;
     let count = u.u32()? as usize;
-    if count.checked_mul(MOVE_BYTES) != Some(u.rest.len()) {
-        return Err(corrupt(WHAT, "a length that is not its movements'"));
+    if count.checked_mul(MOVE_BYTES) != Some(u.remaining()) {
+        return Err(PackError("a length that is not its movements'"));
     }
+    let text = |s: &str| s.to_string();
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
         // Read in the order written (the fields below are not).
@@ -286,27 +99,27 @@ pub(crate) fn unpack_moves(height: u64, row: &str) -> Result<Vec<ChainTransfer>,
             height,
             tx,
             index,
-            token,
-            from_wallet,
-            from,
-            to_wallet,
-            to,
+            token: text(token),
+            from_wallet: from_wallet.map(text),
+            from: from.map(text),
+            to_wallet: text(to_wallet),
+            to: to.map(text),
             amount: Units(u.u128()?),
-            kind,
+            kind: text(kind),
         });
     }
+    u.end()?;
     Ok(out)
 }
 
-/// Fewer bytes than any packed trade or transfer takes.
-const ENTRY_BYTES_MIN: usize = 32;
-
-/// Packs a signed report for the vault.
+/// Packs a signed report for the vault, as a report that came as JSON is
+/// kept (its hash may be one over its JSON, which its binary form cannot
+/// carry).
 pub(crate) fn pack_report(r: &SignedReport) -> Vec<u8> {
     let report = &r.report;
     let mut p = Packer::new(64 * (report.trades.len() + report.transfers.len()) + 256);
     p.str(Some(&r.hash));
-    p.body.extend_from_slice(&r.signature.0);
+    p.bytes(&r.signature.0);
     p.str(Some(&report.exchange));
     p.u64(report.seq);
     p.u64(report.from_ms);
@@ -314,89 +127,26 @@ pub(crate) fn pack_report(r: &SignedReport) -> Vec<u8> {
     p.str(Some(&report.prev));
     p.u64(report.after_height);
     p.u64(report.through_height);
-    p.u32(report.trades.len() as u32);
-    for t in &report.trades {
-        p.u64(t.trade);
-        p.u64(t.matched_ms);
-        p.str(Some(&t.token));
-        p.str(Some(&t.quote));
-        p.body.push(u8::from(t.quote_on_chain));
-        p.u64(t.price);
-        p.u64(t.quantity);
-        p.u128(t.value.0);
-        for s in [&t.buyer, &t.buyer_wallet, &t.seller, &t.seller_wallet] {
-            p.str(Some(s));
-        }
-        p.u128(t.fee_buyer.0);
-        p.u128(t.fee_seller.0);
-        p.str(Some(&t.state));
-        p.tx(&t.tx);
-        p.u64(t.height);
-    }
-    p.u32(report.transfers.len() as u32);
-    for t in &report.transfers {
-        p.opt_u64(t.trade);
-        p.str(Some(&t.kind));
-        p.str(Some(&t.token));
-        p.str(t.from_wallet.as_deref());
-        p.str(t.from.as_deref());
-        p.str(Some(&t.to_wallet));
-        p.str(t.to.as_deref());
-        p.u128(t.amount.0);
-        p.tx(&t.tx);
-        p.u64(t.height);
-    }
+    pack_entries(&mut p, report);
     p.finish(REPORT_MAGIC)
 }
 
 /// A signed report from its packed form.
 pub(crate) fn unpack_report(bytes: &[u8]) -> Result<SignedReport, ServiceError> {
-    let mut u = Unpacker::open("a stored report", REPORT_MAGIC, bytes)?;
-    let hash = u.str()?;
+    read_report(bytes).map_err(corrupt("a stored report"))
+}
+
+fn read_report(bytes: &[u8]) -> Result<SignedReport, PackError> {
+    let mut u = Unpacker::open(REPORT_MAGIC, bytes)?;
+    let text = |s: &str| s.to_string();
+    let hash = text(u.str()?);
     let signature = Signature(u.array()?);
-    let exchange = u.str()?;
+    let exchange = text(u.str()?);
     let (seq, from_ms, to_ms) = (u.u64()?, u.u64()?, u.u64()?);
-    let prev = u.str()?;
+    let prev = text(u.str()?);
     let (after_height, through_height) = (u.u64()?, u.u64()?);
-    let count = u.count(ENTRY_BYTES_MIN)?;
-    let mut trades = Vec::with_capacity(count);
-    for _ in 0..count {
-        trades.push(ReportedTrade {
-            trade: u.u64()?,
-            matched_ms: u.u64()?,
-            token: u.str()?,
-            quote: u.str()?,
-            quote_on_chain: u.flag()?,
-            price: u.u64()?,
-            quantity: u.u64()?,
-            value: Units(u.u128()?),
-            buyer: u.str()?,
-            buyer_wallet: u.str()?,
-            seller: u.str()?,
-            seller_wallet: u.str()?,
-            fee_buyer: Units(u.u128()?),
-            fee_seller: Units(u.u128()?),
-            state: u.str()?,
-            tx: u.tx()?,
-            height: u.u64()?,
-        });
-    }
-    let count = u.count(ENTRY_BYTES_MIN)?;
-    let mut transfers = Vec::with_capacity(count);
-    for _ in 0..count {
-        transfers.push(ReportedTransfer {
-            trade: u.opt_u64()?,
-            kind: u.str()?,
-            token: u.str()?,
-            from_wallet: u.opt_str()?,
-            from: u.opt_str()?,
-            to_wallet: u.str()?,
-            to: u.opt_str()?,
-            amount: Units(u.u128()?),
-            tx: u.tx()?,
-            height: u.u64()?,
-        });
-    }
+    let entries = read_entries(&mut u, true)?;
+    let (trades, transfers) = (entries.trades, entries.transfers);
     u.end()?;
     Ok(SignedReport {
         report: ExchangeReport {
@@ -418,6 +168,7 @@ pub(crate) fn unpack_report(bytes: &[u8]) -> Result<SignedReport, ServiceError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tranche_api::report::{ReportedTrade, ReportedTransfer};
 
     fn sample(n: u32) -> ChainTransfer {
         ChainTransfer {
