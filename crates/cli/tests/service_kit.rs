@@ -37,6 +37,47 @@ impl Apply for Follows {
     }
 }
 
+/// A role that records each block it applies in `t_seen` (a height twice
+/// would break its key) and fails once, at `fail_at`, if set; and what it
+/// was told committed, in order.
+#[derive(Default)]
+struct Records {
+    fail_at: std::sync::Mutex<Option<u64>>,
+    committed: std::sync::Mutex<Vec<u64>>,
+}
+
+impl Apply for Records {
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut sqlx::AnyConnection,
+        block: &'a tranche_api::node::BlockRecord,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<(), tranche_service::ServiceError>> + Send + 'a,
+        >,
+    > {
+        Box::pin(async move {
+            sqlx::query("INSERT INTO t_seen (height) VALUES ($1)")
+                .bind(block.height as i64)
+                .execute(&mut *conn)
+                .await?;
+            let mut fail = self.fail_at.lock().unwrap();
+            if *fail == Some(block.height) {
+                *fail = None;
+                return Err(tranche_service::ServiceError::internal(
+                    "a block",
+                    "failing once, as asked",
+                ));
+            }
+            Ok(())
+        })
+    }
+
+    fn committed(&self, block: &tranche_api::node::BlockRecord) {
+        self.committed.lock().unwrap().push(block.height);
+    }
+}
+
 fn config(dir: &Path, devnet: &DevnetFile, org: &str, data: &Path, db: &str) -> ServiceConfig {
     let node = devnet
         .nodes
@@ -312,6 +353,42 @@ async fn rec9_a_service_anchors_its_audit_log_on_chain_and_authorizes_organisati
             Some(1),
             "a truncated log does not verify"
         );
+
+        // Far behind the chain (the cursor taken back to its start), the
+        // follower catches up in runs of blocks: each block applied once,
+        // in order, and a run that fails leaves nothing of itself behind.
+        drop(conn);
+        sqlx::raw_sql("CREATE TABLE t_seen (height BIGINT PRIMARY KEY); DELETE FROM kit_cursor")
+            .execute(service.db.pool())
+            .await
+            .unwrap();
+        let head = service.node.status().await.unwrap().finalized_height;
+        assert!(head >= 6, "a chain long enough to catch up on: {head}");
+        let role = Records::default();
+        *role.fail_at.lock().unwrap() = Some(head / 2);
+        assert!(service.follow_once(&role).await.is_err());
+        let seen = || async {
+            let rows: Vec<(i64,)> = sqlx::query_as("SELECT height FROM t_seen ORDER BY height")
+                .fetch_all(service.db.pool())
+                .await
+                .unwrap();
+            rows.into_iter().map(|(h,)| h as u64).collect::<Vec<_>>()
+        };
+        let cursor =
+            tranche_service::follower::cursor(&mut service.db.pool().acquire().await.unwrap())
+                .await
+                .unwrap();
+        assert!(cursor < head / 2, "the failed run is not applied: {cursor}");
+        assert_eq!(seen().await, (1..=cursor).collect::<Vec<_>>());
+        let before = seen().await;
+        assert_eq!(*role.committed.lock().unwrap(), before);
+        let applied = service.follow_once(&role).await.unwrap();
+        let now = seen().await;
+        let committed = role.committed.lock().unwrap().clone();
+        assert_eq!(committed, now);
+        assert!(now.len() as u64 >= head, "{} of {head}", now.len());
+        assert_eq!(now, (1..=now.len() as u64).collect::<Vec<_>>());
+        assert_eq!(applied, now.len() as u64 - cursor);
     }
 
     // TLS by configuration: the service answers HTTPS to a client trusting

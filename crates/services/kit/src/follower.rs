@@ -43,21 +43,46 @@ pub async fn apply_next(
     outbox: &Outbox,
     block: &BlockRecord,
 ) -> Result<bool, ServiceError> {
+    apply_run(db, role, outbox, std::slice::from_ref(block)).await
+}
+
+/// Applies `blocks`, consecutive heights of which the first must be the one
+/// after the cursor, as [`apply_next`] applies one, all in one transaction:
+/// the cursor moves to the last, or (on an error) nothing changes.
+/// Returns false (and changes nothing) if the first is not the next one.
+pub async fn apply_run(
+    db: &Db,
+    role: &dyn Apply,
+    outbox: &Outbox,
+    blocks: &[BlockRecord],
+) -> Result<bool, ServiceError> {
+    let (Some(first), Some(last)) = (blocks.first(), blocks.last()) else {
+        return Ok(true);
+    };
     let mut w = db.write().await?;
     let at = cursor(&mut w.tx).await?;
-    if block.height != at + 1 {
+    if first.height != at + 1 {
         return Ok(false);
     }
-    role.apply(&mut w.tx, block).await?;
-    outbox.finalized(&mut w.tx, block).await?;
+    for (i, block) in blocks.iter().enumerate() {
+        assert_eq!(
+            block.height,
+            first.height + i as u64,
+            "a run of consecutive blocks"
+        );
+        role.apply(&mut w.tx, block).await?;
+        outbox.finalized(&mut w.tx, block).await?;
+    }
     sqlx::query(
         "INSERT INTO kit_cursor (name, height) VALUES ('chain', $1)
          ON CONFLICT (name) DO UPDATE SET height = excluded.height",
     )
-    .bind(block.height as i64)
+    .bind(last.height as i64)
     .execute(&mut *w.tx)
     .await?;
     w.commit().await?;
-    role.committed(block);
+    for block in blocks {
+        role.committed(block);
+    }
     Ok(true)
 }

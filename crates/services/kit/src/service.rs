@@ -33,6 +33,17 @@ pub const AUDIT_PAGE_MAX: u32 = 1_000;
 /// How long the follower waits on its node for the next block before it
 /// asks again.
 const FOLLOW_WAIT: Duration = Duration::from_secs(5);
+/// A block being fetched from the node.
+type Fetch = tokio::task::JoinHandle<
+    Result<Option<tranche_api::node::BlockRecord>, tranche_api::client::ClientError>,
+>;
+/// Most blocks the follower fetches at once while it catches up.
+pub const FETCH_AHEAD: usize = 8;
+/// Most blocks one run applies in one transaction.
+const RUN_BLOCKS_MAX: usize = 16;
+/// A run stops growing past this many movements, so one transaction
+/// stays a bounded piece of work.
+const RUN_TRANSFERS_MAX: usize = 20_000;
 /// Longest profile field, in bytes.
 pub const PROFILE_FIELD_MAX: usize = 256;
 
@@ -294,10 +305,17 @@ impl Service {
     /// [`Service::follow_once`], waiting up to `wait` for the next block if
     /// the node has none yet: the follower hears of each block as it is
     /// finalized instead of polling for it.
+    ///
+    /// Behind the node (after a restart, or started late), it fetches up
+    /// to [`FETCH_AHEAD`] of the blocks the node has finalized at once,
+    /// and applies those already fetched as one run in one transaction
+    /// (see [`follower::apply_run`]), so catching up is bound neither by
+    /// one request's latency at a time nor by one commit per block. At the
+    /// chain's head it asks for the next block alone, and applies each as
+    /// it comes.
     pub async fn follow(&self, role: &dyn Apply, wait: Duration) -> Result<u64, ServiceError> {
-        // The next block is fetched and decoded on another worker while
-        // this one is applied: the node's encoding and the decoding
-        // overlap the role's work instead of adding to it.
+        // Each block is fetched and decoded on another worker, overlapping
+        // the role's work instead of adding to it.
         let fetch = |height: u64, wait: Duration| {
             let node = self.node.clone();
             tokio::spawn(async move { node.block_waiting(height, wait).await })
@@ -305,13 +323,40 @@ impl Service {
         let mut applied = 0;
         let mut at = follower::cursor(&mut *self.db.pool().acquire().await?).await?;
         self.aml.followed(at);
-        let mut next = fetch(at + 1, wait);
+        // Unknown (the node does not answer): one block at a time.
+        let head = self.node.status().await.map_or(0, |s| s.finalized_height);
+        let mut pending = std::collections::VecDeque::new();
+        let mut asked = at;
+        let stop = |pending: &mut std::collections::VecDeque<Fetch>| {
+            pending.drain(..).for_each(|h| h.abort());
+        };
         loop {
-            let block = (&mut next)
-                .await
-                .map_err(|e| ServiceError::internal("fetching a block", e))?
-                .map_err(ServiceError::unavailable)?;
-            let Some(block) = block else {
+            while pending.len() < FETCH_AHEAD && asked < head {
+                asked += 1;
+                pending.push_back(fetch(asked, Duration::ZERO));
+            }
+            if pending.is_empty() {
+                asked += 1;
+                pending.push_back(fetch(asked, wait));
+            }
+            let fetched = |h: Option<Fetch>| async move {
+                match h {
+                    Some(h) => h
+                        .await
+                        .map_err(|e| ServiceError::internal("fetching a block", e))?
+                        .map_err(ServiceError::unavailable),
+                    None => Ok(None),
+                }
+            };
+            let first = match fetched(pending.pop_front()).await {
+                Ok(block) => block,
+                Err(e) => {
+                    stop(&mut pending);
+                    return Err(e);
+                }
+            };
+            let Some(first) = first else {
+                stop(&mut pending);
                 if let Ok(status) = self.node.status().await {
                     self.metrics.chain_lag.set(
                         i64::try_from(status.finalized_height.saturating_sub(at)).unwrap_or(0),
@@ -320,22 +365,44 @@ impl Service {
                 self.metrics.cursor.set(i64::try_from(at).unwrap_or(0));
                 return Ok(applied);
             };
-            next = fetch(block.height + 1, Duration::ZERO);
-            let done = follower::apply_next(&self.db, role, &self.outbox, &block).await;
-            match done {
+            // The run: the first block, then each next one already here.
+            let mut transfers = first.transfers.len();
+            let mut run = vec![first];
+            while run.len() < RUN_BLOCKS_MAX
+                && transfers < RUN_TRANSFERS_MAX
+                && pending.front().is_some_and(|h| h.is_finished())
+            {
+                match fetched(pending.pop_front()).await {
+                    Ok(Some(block)) => {
+                        transfers += block.transfers.len();
+                        run.push(block);
+                    }
+                    // Not there after all, or not fetched: ask again after
+                    // the run.
+                    Ok(None) | Err(_) => {
+                        stop(&mut pending);
+                        break;
+                    }
+                }
+            }
+            let last = run.last().map_or(at, |b| b.height);
+            match follower::apply_run(&self.db, role, &self.outbox, &run).await {
                 Ok(true) => {
-                    applied += 1;
-                    at = block.height;
+                    applied += run.len() as u64;
+                    at = last;
                     self.aml.followed(at);
+                    if pending.is_empty() {
+                        asked = at;
+                    }
                 }
                 Ok(false) => {
                     // Not the block after the cursor: start again from it.
-                    next.abort();
+                    stop(&mut pending);
                     at = follower::cursor(&mut *self.db.pool().acquire().await?).await?;
-                    next = fetch(at + 1, Duration::ZERO);
+                    asked = at;
                 }
                 Err(e) => {
-                    next.abort();
+                    stop(&mut pending);
                     return Err(e);
                 }
             }
