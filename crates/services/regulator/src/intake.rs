@@ -419,9 +419,12 @@ impl Regulator {
             bytes.extend_from_slice(&part);
         }
         // As it came in binary, or packed; kept before as JSON as it
-        // came, compressed or not.
+        // came, compressed or not. Decoded on a blocking thread: a report
+        // of megabytes would hold an async worker for milliseconds.
         if bytes.starts_with(SIGNED_REPORT_HEAD) {
-            return SignedReport::from_binary(&bytes)
+            return tokio::task::spawn_blocking(move || SignedReport::from_binary(&bytes))
+                .await
+                .map_err(|e| ServiceError::internal("a stored report", e))?
                 .map_err(|e| ServiceError::internal("a stored report", e));
         }
         if bytes.starts_with(REPORT_MAGIC) {

@@ -16,9 +16,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 use sqlx::Row as _;
 use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
 use tranche_api::report::{
-    reconcile, ChainTransfer, ExchangeReport, Reconciliation, SignedReconciliation, TransferKey,
-    WalletBinding,
+    reconcile, ChainTransfer, ExchangeReport, Reconciliation, SignedReconciliation, SignedReport,
+    TransferKey, WalletBinding,
 };
 use tranche_service::audit::{self, Entry};
 use tranche_service::{now_ms, ServiceCode, ServiceError};
@@ -178,6 +179,32 @@ async fn inputs(
     Ok((chain, before))
 }
 
+/// A large value (a report, a million movements) freed on a blocking
+/// thread when it goes out of scope, not on the async worker in the middle
+/// of the service's work: freeing millions of strings takes milliseconds.
+struct DropAside<T: Send + 'static>(Option<T>);
+
+impl<T: Send + 'static> DropAside<T> {
+    fn new(value: T) -> DropAside<T> {
+        DropAside(Some(value))
+    }
+}
+
+impl<T: Send + 'static> std::ops::Deref for DropAside<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.0.as_ref().expect("held until dropped")
+    }
+}
+
+impl<T: Send + 'static> Drop for DropAside<T> {
+    fn drop(&mut self) {
+        if let (Some(value), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn_blocking(move || drop(value));
+        }
+    }
+}
+
 /// Where `exchange`'s reconciliation stands: the last block reconciled.
 async fn reconciled_through(conn: &mut AnyConnection, exchange: &str) -> Result<u64, ServiceError> {
     let (from,): (i64,) =
@@ -191,7 +218,7 @@ async fn reconciled_through(conn: &mut AnyConnection, exchange: &str) -> Result<
 impl Regulator {
     /// Reconciles, in order, every received report whose blocks the
     /// follower has seen. Returns how many.
-    pub async fn reconcile_ready(&self) -> Result<usize, ServiceError> {
+    pub async fn reconcile_ready(self: &Arc<Self>) -> Result<usize, ServiceError> {
         let ready: Vec<(String, i64, i64)> = {
             let mut conn = self.service.db.pool().acquire().await?;
             let cursor = tranche_service::follower::cursor(&mut conn).await?;
@@ -203,13 +230,30 @@ impl Regulator {
             .fetch_all(&mut *conn)
             .await?
         };
+        // Each report is read from the vault and decoded while the one
+        // before is reconciled.
+        let load = |(exchange, seq, chunks): &(String, i64, i64)| {
+            let this = Arc::clone(self);
+            let (exchange, seq, chunks) = (exchange.clone(), *seq as u64, *chunks as usize);
+            tokio::spawn(async move { this.stored_report(&exchange, seq, chunks).await })
+        };
+        let mut next = ready.first().map(load);
         let mut done = 0;
-        for (exchange, seq, chunks) in ready {
-            if self
-                .reconcile_one(&exchange, seq as u64, chunks as usize)
-                .await?
-            {
-                done += 1;
+        for (i, (exchange, seq, _)) in ready.iter().enumerate() {
+            let Some(loading) = next.take() else { break };
+            let signed = loading
+                .await
+                .map_err(|e| ServiceError::internal("reading a report", e))??;
+            next = ready.get(i + 1).map(load);
+            match self.reconcile_one(exchange, *seq as u64, signed).await {
+                Ok(true) => done += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    if let Some(h) = next {
+                        h.abort();
+                    }
+                    return Err(e);
+                }
             }
         }
         Ok(done)
@@ -219,10 +263,10 @@ impl Regulator {
         &self,
         exchange: &str,
         seq: u64,
-        chunks: usize,
+        signed: SignedReport,
     ) -> Result<bool, ServiceError> {
         let s = &self.service;
-        let signed = self.stored_report(exchange, seq, chunks).await?;
+        let signed = DropAside::new(signed);
         let report = &signed.report;
         // What needs the node, before the write turn.
         let policies = s
@@ -263,6 +307,7 @@ impl Regulator {
             report,
         )
         .await?;
+        let (chain, before) = (DropAside::new(chain), DropAside::new(before));
         let result = reconcile(&chain, &report.transfers, |r| {
             before.contains(&TransferKey::of(r))
         });
