@@ -255,12 +255,16 @@ impl SignedReport {
     /// The binary form of a report signed over its canonical bytes' hash
     /// (as [`ExchangeReport::hash`] gives).
     pub fn to_binary(&self) -> Vec<u8> {
-        let report = self.report.canonical();
-        let mut out = Vec::with_capacity(4 + 64 + report.len());
-        out.extend_from_slice(SIGNED_REPORT_HEAD);
-        out.extend_from_slice(&self.signature.0);
-        out.extend_from_slice(&report);
-        out
+        framed(&self.signature, &self.report.canonical())
+    }
+
+    /// The binary form if the stated hash is that of the report's
+    /// canonical bytes; none for a report signed over its JSON (before),
+    /// which only JSON carries. The report is encoded once.
+    pub fn binary_if_hashed(&self) -> Option<Vec<u8>> {
+        let canonical = self.report.canonical();
+        (hash_canonical(&canonical).to_hex() == self.hash)
+            .then(|| framed(&self.signature, &canonical))
     }
 
     /// A signed report from its binary form, its hash that of the
@@ -273,6 +277,16 @@ impl SignedReport {
             signature,
         })
     }
+}
+
+/// The binary form of the report whose canonical bytes are `canonical`,
+/// signed with `signature`.
+fn framed(signature: &Signature, canonical: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + 64 + canonical.len());
+    out.extend_from_slice(SIGNED_REPORT_HEAD);
+    out.extend_from_slice(&signature.0);
+    out.extend_from_slice(canonical);
+    out
 }
 
 /// A signed report's binary form as its signature and its report's
@@ -366,6 +380,12 @@ mod tests {
             SignedReport::from_binary(&signed.to_binary()).unwrap(),
             signed
         );
+        assert_eq!(signed.binary_if_hashed(), Some(signed.to_binary()));
+        let before = SignedReport {
+            hash: signed.report.json_hash().to_hex(),
+            ..signed.clone()
+        };
+        assert_eq!(before.binary_if_hashed(), None);
         let empty = ExchangeReport {
             trades: vec![],
             transfers: vec![],

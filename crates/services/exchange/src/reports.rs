@@ -226,10 +226,9 @@ impl Exchange {
             // report signed over its JSON (before) can only go as JSON.
             let signed: SignedReport =
                 serde_json::from_str(&body).map_err(|e| ServiceError::internal("a report", e))?;
-            let (media, body) = if signed.hash == signed.report.hash().to_hex() {
-                (REPORT_MEDIA_TYPE, signed.to_binary())
-            } else {
-                ("application/json", body.into_bytes())
+            let (media, body) = match signed.binary_if_hashed() {
+                Some(binary) => (REPORT_MEDIA_TYPE, binary),
+                None => ("application/json", body.into_bytes()),
             };
             let answered = client
                 .send_as(reqwest::Method::POST, base, path, media, body)
