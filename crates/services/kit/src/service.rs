@@ -336,7 +336,11 @@ impl Service {
                 pending.push_back(fetch(asked, Duration::ZERO));
             }
             if pending.is_empty() {
+                // At the head: once something is applied, only a look for a
+                // block already there, so the caller hears of what was
+                // applied (and sends what it recorded) without waiting.
                 asked += 1;
+                let wait = if applied > 0 { Duration::ZERO } else { wait };
                 pending.push_back(fetch(asked, wait));
             }
             let fetched = |h: Option<Fetch>| async move {
