@@ -392,7 +392,7 @@ impl Book {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO cus_balances (wallet, token, units) VALUES {}
                  ON CONFLICT (wallet, token) DO UPDATE SET units = excluded.units",
-                values(chunk.len(), 3)
+                values(&*conn, chunk.len(), 3)
             )));
             for key in chunk {
                 let units = self.balances.get(key).copied().unwrap_or(0);
@@ -408,7 +408,7 @@ impl Book {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO cus_events (seq, did, wallet, body) VALUES {}
                  ON CONFLICT (seq) DO NOTHING",
-                values(chunk.len(), 4)
+                values(&*conn, chunk.len(), 4)
             )));
             for (seq, did, wallet, body) in chunk {
                 q = q

@@ -294,7 +294,7 @@ async fn insert(
         let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO cus_instructions (id, did, wallet, number, token, dest, amount, reference,
                  valid_until_ms, day, state, reason, message, nonce, tx, at_ms) VALUES {}",
-            values(chunk.len(), 16)
+            values(&*conn, chunk.len(), 16)
         )));
         for (v, nonce) in chunk {
             q = q

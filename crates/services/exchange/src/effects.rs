@@ -64,7 +64,7 @@ impl Effects {
         for chunk in self.journal.chunks(ROWS) {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO ex_journal (seq, entry, at_ms) VALUES {}",
-                values(chunk.len(), 3)
+                values(&*conn, chunk.len(), 3)
             )));
             for (seq, entry) in chunk {
                 q = q.bind(*seq as i64).bind(entry.clone()).bind(now as i64);
@@ -79,7 +79,7 @@ impl Effects {
                  ON CONFLICT (id) DO UPDATE SET price = excluded.price, quantity = excluded.quantity,
                     open = excluded.open, filled = excluded.filled, state = excluded.state,
                     reason = excluded.reason, message = excluded.message, reserved = excluded.reserved",
-                values(chunk.len(), 15)
+                values(&*conn, chunk.len(), 15)
             )));
             for r in chunk {
                 let o = &r.order;
@@ -143,7 +143,7 @@ impl Effects {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO ex_trades (id, at_ms, instrument, token, quote, price, quantity, value,
                     buyer, seller, buy_order, sell_order, fee_buyer, fee_seller, state, nonce, tx) VALUES {}",
-                values(chunk.len(), 17)
+                values(&*conn, chunk.len(), 17)
             )));
             for (t, nonce, hash) in chunk {
                 let st = &t.settling;

@@ -280,7 +280,7 @@ impl Exchange {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO ex_moves (height, idx, tx, token, from_wallet, from_did, to_wallet,
                      to_did, amount, kind) VALUES {}",
-                values(chunk.len(), 10)
+                values(&*conn, chunk.len(), 10)
             )));
             for (i, from_did, to_did) in chunk {
                 let t = &block.transfers[*i];
@@ -364,7 +364,7 @@ impl Exchange {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO ex_wallet_balances (wallet, token, units) VALUES {}
                  ON CONFLICT (wallet, token) DO UPDATE SET units = excluded.units",
-                values(chunk.len(), 3)
+                values(&*conn, chunk.len(), 3)
             )));
             for (w, t, u) in chunk {
                 q = q

@@ -208,7 +208,7 @@ pub async fn append_many(
     for chunk in records.chunks(ROWS_PER_INSERT) {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO kit_audit (seq, at_ms, entry, prev, hash) VALUES {}",
-            crate::db::values(chunk.len(), 5)
+            crate::db::values(&*conn, chunk.len(), 5)
         )));
         for r in chunk {
             let json = serde_json::to_string(&r.entry).expect("an entry serializes");

@@ -238,7 +238,7 @@ impl Outbox {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO kit_outbox (nonce, hash, kind, tx, valid_until, state, recorded_ms)
                  VALUES {}",
-                crate::db::values(chunk.len(), 7)
+                crate::db::values(&*conn, chunk.len(), 7)
             )));
             for (nonce, hash, kind, stx) in chunk {
                 q = q

@@ -248,7 +248,7 @@ async fn record(db: &Db, lot: &[Item]) -> Result<(), ServiceError> {
              VALUES {}
              ON CONFLICT (tx) DO UPDATE SET state = 'sent', outcome = NULL
              WHERE tsp_subscriptions.state = 'refused'",
-            tranche_service::db::values(chunk.len(), 8)
+            tranche_service::db::values(&w.tx, chunk.len(), 8)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for item in chunk {
