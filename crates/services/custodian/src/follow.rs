@@ -12,7 +12,7 @@ use std::future::Future;
 use std::pin::Pin;
 use tranche_api::node::BlockRecord;
 use tranche_service::audit::Entry;
-use tranche_service::db::values;
+use tranche_service::db::{params, values};
 use tranche_service::follower::Apply;
 use tranche_service::ServiceError;
 use tranche_types::{
@@ -243,14 +243,6 @@ impl Custodian {
     }
 }
 
-/// `$1, $2, …, $n`: the placeholders of an `IN` list.
-pub(crate) fn list(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Rows written per multi-row statement.
 const ROWS_PER_STATEMENT: usize = 50;
 
@@ -292,7 +284,7 @@ impl Book {
         for chunk in wallets.chunks(ROWS_PER_STATEMENT * 4) {
             let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(format!(
                 "SELECT wallet, did FROM cus_holders WHERE wallet IN ({})",
-                list(chunk.len())
+                params(conn, 1, chunk.len())
             )));
             for w in chunk {
                 q = q.bind(w.clone());
@@ -309,7 +301,7 @@ impl Book {
             let mut q =
                 sqlx::query_as::<_, (String, String, String)>(sqlx::AssertSqlSafe(format!(
                     "SELECT wallet, token, units FROM cus_balances WHERE wallet IN ({})",
-                    list(chunk.len())
+                    params(conn, 1, chunk.len())
                 )));
             for w in chunk {
                 q = q.bind(w.clone());

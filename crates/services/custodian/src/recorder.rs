@@ -5,7 +5,6 @@
 //! instead of several statements per decision, each a hand-off to the
 //! database's thread inside the write turn the follower waits for.
 
-use crate::follow::list;
 use crate::instructions::{answer, InstructionRow, InstructionView, Refusal, DAY_MS};
 use crate::Custodian;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -14,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tranche_api::travel::TravelRuleMessage;
 use tranche_service::audit::{self, Entry};
 use tranche_service::auth::Principal;
-use tranche_service::db::values;
+use tranche_service::db::{params, values};
 use tranche_service::{now_ms, ServiceError};
 use tranche_types::{CustodialTransfer, Payload};
 
@@ -220,7 +219,7 @@ async fn recorded(
         let mut q = sqlx::query_as::<_, InstructionRow>(sqlx::AssertSqlSafe(format!(
             "SELECT {} WHERE id IN ({})",
             crate::instructions::INSTRUCTION_COLUMNS,
-            list(chunk.len())
+            params(conn, 1, chunk.len())
         )));
         for id in chunk {
             q = q.bind(id.clone());
@@ -242,7 +241,7 @@ async fn next_numbers(
     for chunk in dids.chunks(RECORD_BATCH_MAX) {
         let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(format!(
             "SELECT did, next_number FROM cus_holders WHERE did IN ({})",
-            list(chunk.len())
+            params(conn, 1, chunk.len())
         )));
         for did in chunk {
             q = q.bind(did.clone());
@@ -269,11 +268,9 @@ async fn take_numbers(
     for (step, dids) in by_step {
         for chunk in dids.chunks(RECORD_BATCH_MAX) {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE cus_holders SET next_number = next_number + $1 WHERE did IN ({})",
-                (2..chunk.len() + 2)
-                    .map(|i| format!("${i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "UPDATE cus_holders SET next_number = next_number + {} WHERE did IN ({})",
+                params(conn, 1, 1),
+                params(conn, 2, chunk.len())
             )))
             .bind(step);
             for did in chunk {

@@ -13,7 +13,7 @@ use std::future::Future;
 use std::pin::Pin;
 use tranche_api::node::BlockRecord;
 use tranche_matching::BookStatus;
-use tranche_service::db::values;
+use tranche_service::db::{params, values};
 use tranche_service::follower::Apply;
 use tranche_service::ServiceError;
 use tranche_types::{Outcome, Payload, TokenId, WalletAddress};
@@ -220,10 +220,7 @@ impl Exchange {
         for chunk in settlements.chunks(200) {
             let mut q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(format!(
                 "SELECT id, nonce FROM ex_trades WHERE nonce IN ({}) AND state = 'settling'",
-                (1..=chunk.len())
-                    .map(|i| format!("${i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                params(conn, 1, chunk.len())
             )));
             for (n, _) in chunk {
                 q = q.bind(*n);

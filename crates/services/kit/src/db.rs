@@ -260,14 +260,26 @@ pub fn values(conn: &sqlx::AnyConnection, rows: usize, columns: usize) -> String
 /// [`values`] for a database of `backend`.
 pub fn values_in(backend: Backend, rows: usize, columns: usize) -> String {
     (0..rows)
-        .map(|r| {
-            let cells: Vec<String> = (1..=columns)
-                .map(|c| match backend {
-                    Backend::Postgres => format!("${}", r * columns + c),
-                    Backend::Sqlite => "?".to_string(),
-                })
-                .collect();
-            format!("({})", cells.join(", "))
+        .map(|r| format!("({})", params_in(backend, r * columns + 1, columns)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Placeholders for parameters `first` to `first + n - 1` on `conn`,
+/// comma-separated: `$2, $3, $4` on PostgreSQL, `?, ?, ?` on SQLite (why:
+/// see [`values`]). sqlx numbers SQLite's anonymous parameters in the order
+/// they come, and counts a numbered one apart, so on SQLite every
+/// parameter of the statement must come from here, in the order bound.
+pub fn params(conn: &sqlx::AnyConnection, first: usize, n: usize) -> String {
+    params_in(Backend::of(conn), first, n)
+}
+
+/// [`params`] for a database of `backend`.
+pub fn params_in(backend: Backend, first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| match backend {
+            Backend::Postgres => format!("${i}"),
+            Backend::Sqlite => "?".to_string(),
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -286,7 +298,7 @@ impl Backend {
 
 #[cfg(test)]
 mod values_tests {
-    use super::{values_in, Backend};
+    use super::{params_in, values_in, Backend};
 
     #[test]
     fn placeholders_run_on_across_rows() {
@@ -297,5 +309,8 @@ mod values_tests {
         let lite = Backend::Sqlite;
         assert_eq!(values_in(lite, 2, 3), "(?, ?, ?), (?, ?, ?)");
         assert_eq!(values_in(lite, 0, 4), "");
+        assert_eq!(params_in(pg, 2, 3), "$2, $3, $4");
+        assert_eq!(params_in(lite, 2, 3), "?, ?, ?");
+        assert_eq!(params_in(pg, 1, 0), "");
     }
 }

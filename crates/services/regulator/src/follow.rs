@@ -13,6 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use tranche_api::node::BlockRecord;
 use tranche_api::report::kind_name;
+use tranche_service::db::params;
 use tranche_service::follower::Apply;
 use tranche_service::ServiceError;
 use tranche_types::{Outcome, Payload, PublicKey, Role, TransferKind, WalletAddress};
@@ -41,10 +42,7 @@ pub(crate) async fn bound_wallets(
         let mut q =
             sqlx::query_as::<_, (String, String, Option<String>)>(sqlx::AssertSqlSafe(format!(
                 "SELECT wallet, did, exchange FROM rg_wallets WHERE wallet IN ({})",
-                (1..=chunk.len())
-                    .map(|i| format!("${i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                params(conn, 1, chunk.len())
             )));
         for w in chunk {
             q = q.bind(w.to_string());

@@ -22,6 +22,7 @@ use tranche_api::report::{
     TransferKey, WalletBinding,
 };
 use tranche_service::audit::{self, Entry};
+use tranche_service::db::params;
 use tranche_service::{now_ms, ServiceCode, ServiceError};
 
 /// A report as the regulator holds it.
@@ -153,11 +154,9 @@ async fn inputs(
     let mut before = HashSet::new();
     for chunk in earlier.chunks(200) {
         let mut q = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(format!(
-            "SELECT height, moves FROM rg_blocks WHERE exchange = $1 AND height IN ({})",
-            (2..=chunk.len() + 1)
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "SELECT height, moves FROM rg_blocks WHERE exchange = {} AND height IN ({})",
+            params(conn, 1, 1),
+            params(conn, 2, chunk.len())
         )))
         .bind(exchange.to_string());
         for h in chunk {

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot, RwLock};
 use tranche_api::client::NodeClient;
 use tranche_api::{ErrorCode, BATCH_TXS_MAX};
 use tranche_service::auth::Principal;
+use tranche_service::db::params;
 use tranche_service::{now_ms, Db, ServiceCode, ServiceError};
 use tranche_types::{ChainId, Payload, SignedTransaction};
 
@@ -556,11 +557,11 @@ impl Tsp {
             .map(|(tx, _)| tx)
             .collect();
         for chunk in applied.chunks(ROWS_PER_INSERT) {
-            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
-                "UPDATE tsp_subscriptions SET state = 'applied', outcome = 'applied', height = $1
+                "UPDATE tsp_subscriptions SET state = 'applied', outcome = 'applied', height = {}
                  WHERE tx IN ({})",
-                list.join(", ")
+                params(conn, 1, 1),
+                params(conn, 2, chunk.len())
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(height as i64);
             for tx in chunk {
