@@ -31,6 +31,12 @@ fn sqlite_bytes(url: &str) -> Option<Vec<u8>> {
 /// Every text column of every row, as the database returns it.
 async fn dump(db: &Db) -> Vec<u8> {
     let mut out = Vec::new();
+    // Ciphertexts are bytes.
+    let sealed: Vec<(Option<Vec<u8>>,)> = sqlx::query_as("SELECT sealed FROM vault_records")
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+    out.extend(sealed.into_iter().flat_map(|(b,)| b.unwrap_or_default()));
     for (table, cols) in [
         (
             "vault_records",
@@ -126,9 +132,29 @@ async fn sr4_the_vault_keeps_records_encrypted_and_rotates_on_both_databases() {
             !contains(&bytes, b"900101-1"),
             "an index value stored ({url})"
         );
+        // A record kept with its ciphertext as hex (as the vault wrote
+        // them before) reads the same.
+        let (bytes,): (Vec<u8>,) =
+            sqlx::query_as("SELECT sealed FROM vault_records WHERE owner = 'did:key:z6MkHolder3'")
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
+        sqlx::query(
+            "UPDATE vault_records SET ciphertext = $1, sealed = NULL
+             WHERE owner = 'did:key:z6MkHolder3'",
+        )
+        .bind(const_hex::encode(&bytes))
+        .execute(db.pool())
+        .await
+        .unwrap();
+        let back = vault.get("did:key:z6MkHolder3", "kyc").await.unwrap();
+        assert_eq!(
+            back.unwrap().as_slice(),
+            b"Kim Min-jun 3, Gangnam-daero, Seoul"
+        );
         // A ciphertext moved to another owner does not decrypt.
         sqlx::query(
-            "UPDATE vault_records SET ciphertext = (SELECT ciphertext FROM vault_records WHERE owner = 'did:key:z6MkHolder1'),
+            "UPDATE vault_records SET sealed = (SELECT sealed FROM vault_records WHERE owner = 'did:key:z6MkHolder1'),
                 nonce = (SELECT nonce FROM vault_records WHERE owner = 'did:key:z6MkHolder1'),
                 dek_nonce = (SELECT dek_nonce FROM vault_records WHERE owner = 'did:key:z6MkHolder1'),
                 wrapped_dek = (SELECT wrapped_dek FROM vault_records WHERE owner = 'did:key:z6MkHolder1')
@@ -352,4 +378,37 @@ async fn sr5_staff_log_in_with_presentations_and_lose_access_when_revoked() {
         assert_eq!(revoked.code, ServiceCode::PresentationInvalid);
         assert!(revoked.message.contains("revoked"), "{}", revoked.message);
     }
+}
+
+#[tokio::test]
+async fn sqlite_s_log_is_copied_into_its_file_beside_the_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("checkpointed.db");
+    let db = Db::open(&format!("sqlite://{}?mode=rwc", path.display()), &[])
+        .await
+        .unwrap();
+    let vault = Vault::open(db.pool().clone(), MasterKey::generate())
+        .await
+        .unwrap();
+    let file = || std::fs::metadata(&path).unwrap().len();
+    let before = file();
+    // Commits leave the log to the checkpointer, whatever its size (2 MB
+    // here: SQLite by itself copies it only past 4 MB, or on closing) ...
+    for i in 0..4 {
+        vault
+            .put("o", &format!("r{i}"), &vec![7; 500_000], &[])
+            .await
+            .unwrap();
+    }
+    // ... which copies it into the file while the database stays open.
+    let mut waited = 0;
+    while file() < before + 1_900_000 {
+        assert!(waited < 50, "the log was not copied: {} bytes", file());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert_eq!(
+        vault.get("o", "r3").await.unwrap().unwrap().as_slice(),
+        &vec![7; 500_000][..]
+    );
 }

@@ -2,7 +2,8 @@
 //!
 //! The vault lives in its service's database (SQLite or PostgreSQL, through
 //! sqlx's `Any` driver); [`SCHEMA`] is the migration that makes its tables.
-//! Binary values are stored as hex text so one schema serves both engines.
+//! Keys, nonces and tags are stored as hex text; a record's ciphertext, as
+//! bytes (`BYTEA`, which both engines take: see [`SEALED_AS_BYTES`]).
 //!
 //! Invariants:
 //! - No plaintext, and no searchable value in clear, is ever written to the
@@ -188,6 +189,14 @@ CREATE TABLE vault_keys (
     name TEXT PRIMARY KEY, master_id TEXT NOT NULL, nonce TEXT NOT NULL, wrapped TEXT NOT NULL);
 ";
 
+/// The migration after [`SCHEMA`]: ciphertexts kept as bytes in `sealed`,
+/// not as hex in `ciphertext`. A record of megabytes (an exchange's
+/// report) was twice its size as hex, written twice (SQLite's log, then its
+/// file) in its writer's turn. Records written before keep their hex
+/// (`sealed` NULL) and read as before; new ones leave `ciphertext` empty.
+/// SQLite stores a blob as it comes whatever a column's declared type.
+pub const SEALED_AS_BYTES: &str = "ALTER TABLE vault_records ADD COLUMN sealed BYTEA;";
+
 const INDEX_KEY_AAD: &[u8] = b"tranche/vault/index-key/v1";
 const RECORD_LABEL: &[u8] = b"tranche/vault/record/v1";
 const DEK_LABEL: &[u8] = b"tranche/vault/data-key/v1";
@@ -203,9 +212,13 @@ pub struct Sealed {
     dek_nonce: String,
     wrapped_dek: String,
     nonce: String,
-    ciphertext: String,
+    ciphertext: Vec<u8>,
     index: Vec<(String, String)>,
 }
+
+/// A record's row: the data key's nonce and wrapping, the record's nonce,
+/// and its ciphertext as hex (written before) or as bytes.
+type StoredRecord = (String, String, String, String, Option<Vec<u8>>);
 
 /// An encrypted store of personal records in a service's database.
 pub struct Vault {
@@ -374,7 +387,7 @@ impl Vault {
             dek_nonce: hex::encode(dek_nonce),
             wrapped_dek: hex::encode(wrapped),
             nonce: hex::encode(nonce),
-            ciphertext: const_hex::encode(ct),
+            ciphertext: ct,
             index: index
                 .iter()
                 .map(|(field, value)| {
@@ -405,11 +418,12 @@ impl Vault {
             index,
         } = sealed;
         sqlx::query(
-            "INSERT INTO vault_records (owner, record, master_id, dek_nonce, wrapped_dek, nonce, ciphertext)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+            "INSERT INTO vault_records (owner, record, master_id, dek_nonce, wrapped_dek, nonce,
+                 ciphertext, sealed)
+             VALUES ($1, $2, $3, $4, $5, $6, '', $7)
              ON CONFLICT (owner, record) DO UPDATE SET master_id = excluded.master_id,
                 dek_nonce = excluded.dek_nonce, wrapped_dek = excluded.wrapped_dek,
-                nonce = excluded.nonce, ciphertext = excluded.ciphertext",
+                nonce = excluded.nonce, ciphertext = '', sealed = excluded.sealed",
         )
         .bind(owner.clone())
         .bind(record.clone())
@@ -417,7 +431,7 @@ impl Vault {
         .bind(dek_nonce.clone())
         .bind(wrapped_dek.clone())
         .bind(nonce.clone())
-        .bind(ciphertext.as_str())
+        .bind(ciphertext.as_slice())
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM vault_blind_index WHERE owner = $1 AND record = $2")
@@ -446,16 +460,20 @@ impl Vault {
         owner: &str,
         record: &str,
     ) -> Result<Option<Zeroizing<Vec<u8>>>, VaultError> {
-        let row: Option<(String, String, String, String)> = sqlx::query_as(
-            "SELECT dek_nonce, wrapped_dek, nonce, ciphertext FROM vault_records
+        let row: Option<StoredRecord> = sqlx::query_as(
+            "SELECT dek_nonce, wrapped_dek, nonce, ciphertext, sealed FROM vault_records
              WHERE owner = $1 AND record = $2",
         )
         .bind(owner.to_string())
         .bind(record.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        let Some((dek_nonce, wrapped, nonce, ct)) = row else {
+        let Some((dek_nonce, wrapped, nonce, hex_ct, sealed)) = row else {
             return Ok(None);
+        };
+        let ct = match sealed {
+            Some(bytes) => bytes,
+            None => unhex(&hex_ct, owner, record)?,
         };
         let tampered = || VaultError::Tampered {
             owner: owner.into(),
@@ -473,7 +491,7 @@ impl Vault {
             &dek,
             &bound(RECORD_LABEL, owner, record),
             &unhex(&nonce, owner, record)?,
-            &unhex(&ct, owner, record)?,
+            &ct,
         )
         .ok_or_else(tampered)?;
         Ok(Some(plain))
