@@ -44,6 +44,8 @@ const RUN_BLOCKS_MAX: usize = 16;
 /// A run stops growing past this many movements, so one transaction
 /// stays a bounded piece of work.
 const RUN_TRANSFERS_MAX: usize = 20_000;
+/// A run of at least this many movements is freed on a blocking thread.
+const DROP_ASIDE_TRANSFERS: usize = 1_000;
 /// Longest profile field, in bytes.
 pub const PROFILE_FIELD_MAX: usize = 256;
 
@@ -174,8 +176,25 @@ impl Service {
         path: &str,
         body: &[u8],
     ) -> Result<crate::signed::Caller, ServiceError> {
-        crate::signed::check(
-            &self.db,
+        let (caller, nonce) = self
+            .signed_caller_unclaimed(headers, method, path, body)
+            .await?;
+        nonce.claim_alone(&self.db).await?;
+        Ok(caller)
+    }
+
+    /// [`Service::signed_caller`] but for the request's nonce, which the
+    /// handler claims in its own write turn ([`crate::signed::Nonce::claim`]):
+    /// for a handler that writes anyway, one wait for the turn and one
+    /// commit instead of two.
+    pub async fn signed_caller_unclaimed(
+        &self,
+        headers: &HeaderMap,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<(crate::signed::Caller, crate::signed::Nonce), ServiceError> {
+        crate::signed::verify_caller(
             &self.node,
             &self.chain_id,
             headers,
@@ -390,9 +409,16 @@ impl Service {
                 }
             }
             let last = run.last().map_or(at, |b| b.height);
-            match follower::apply_run(&self.db, role, &self.outbox, &run).await {
+            let outcome = follower::apply_run(&self.db, role, &self.outbox, &run).await;
+            // Blocks of thousands of transactions take milliseconds to free:
+            // on a blocking thread, not on the follower's path.
+            let blocks = run.len() as u64;
+            if transfers >= DROP_ASIDE_TRANSFERS {
+                tokio::task::spawn_blocking(move || drop(run));
+            }
+            match outcome {
                 Ok(true) => {
-                    applied += run.len() as u64;
+                    applied += blocks;
                     at = last;
                     self.aml.followed(at);
                     if pending.is_empty() {

@@ -45,6 +45,8 @@ pub struct Caller {
     pub org: String,
     /// Its roles on chain.
     pub roles: Vec<Role>,
+    /// The key the chain records for it, which signed the request.
+    pub key: tranche_types::PublicKey,
 }
 
 impl Caller {
@@ -169,8 +171,24 @@ pub async fn check(
     body: &[u8],
     now_ms: u64,
 ) -> Result<Caller, ServiceError> {
-    check_with(
-        db,
+    let (caller, nonce) =
+        verify_caller(node, chain_id, headers, method, path, body, now_ms).await?;
+    nonce.claim_alone(db).await?;
+    Ok(caller)
+}
+
+/// [`check`] but for the nonce, which the caller claims with
+/// [`Nonce::claim`] in its own transaction.
+pub async fn verify_caller(
+    node: &NodeClient,
+    chain_id: &ChainId,
+    headers: &axum::http::HeaderMap,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    now_ms: u64,
+) -> Result<(Caller, Nonce), ServiceError> {
+    verify_with(
         chain_id,
         headers,
         method,
@@ -199,6 +217,7 @@ pub async fn check(
                 Caller {
                     org: org.org.to_string(),
                     roles: org.roles,
+                    key: org.key,
                 },
             ))
         },
@@ -220,6 +239,75 @@ pub async fn check_with<T, F, Fut>(
     now_ms: u64,
     key_of: F,
 ) -> Result<T, ServiceError>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(tranche_types::PublicKey, T), ServiceError>>,
+{
+    let (who, nonce) = verify_with(chain_id, headers, method, path, body, now_ms, key_of).await?;
+    nonce.claim_alone(db).await?;
+    Ok(who)
+}
+
+/// A verified request's nonce, not yet recorded: [`Nonce::claim`] records
+/// it in the caller's transaction, and refuses it if it was seen.
+#[derive(Debug)]
+#[must_use = "a request is only taken once its nonce is claimed"]
+pub struct Nonce {
+    keyid: String,
+    nonce: String,
+    expires_ms: u64,
+    now_ms: u64,
+}
+
+impl Nonce {
+    /// Records the nonce in `conn`'s transaction; refuses a nonce seen
+    /// before. A handler that writes anyway claims it in its own write
+    /// turn (one wait for the turn, one commit); the request is taken when
+    /// that transaction commits, and not at all if it rolls back.
+    pub async fn claim(self, conn: &mut sqlx::AnyConnection) -> Result<(), ServiceError> {
+        sqlx::query("DELETE FROM kit_request_nonces WHERE expires_ms < $1")
+            .bind(self.now_ms as i64)
+            .execute(&mut *conn)
+            .await?;
+        let fresh = sqlx::query(
+            "INSERT INTO kit_request_nonces (keyid, nonce, expires_ms) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(self.keyid)
+        .bind(self.nonce)
+        .bind(self.expires_ms as i64)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if fresh == 0 {
+            return Err(ServiceError::new(
+                ServiceCode::ReplayedRequest,
+                "this request was received already; sign a new one with a new nonce",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Claims the nonce in a transaction of its own.
+    pub async fn claim_alone(self, db: &Db) -> Result<(), ServiceError> {
+        let mut w = db.write().await?;
+        self.claim(&mut w.tx).await?;
+        w.commit().await?;
+        Ok(())
+    }
+}
+
+/// [`check_with`] but for the nonce, which the caller claims with
+/// [`Nonce::claim`] in its own transaction.
+pub async fn verify_with<T, F, Fut>(
+    chain_id: &ChainId,
+    headers: &axum::http::HeaderMap,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    now_ms: u64,
+    key_of: F,
+) -> Result<(T, Nonce), ServiceError>
 where
     F: FnOnce(String) -> Fut,
     Fut: std::future::Future<Output = Result<(tranche_types::PublicKey, T), ServiceError>>,
@@ -286,29 +374,13 @@ where
     })?;
     // Only a request that verified takes a nonce, so forged requests cannot
     // use up someone else's.
-    let mut w = db.write().await?;
-    sqlx::query("DELETE FROM kit_request_nonces WHERE expires_ms < $1")
-        .bind(now_ms as i64)
-        .execute(&mut *w.tx)
-        .await?;
-    let fresh = sqlx::query(
-        "INSERT INTO kit_request_nonces (keyid, nonce, expires_ms) VALUES ($1, $2, $3)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(parsed.keyid.clone())
-    .bind(parsed.nonce.clone())
-    .bind(((parsed.created + 2 * SKEW_SECS) * 1000) as i64)
-    .execute(&mut *w.tx)
-    .await?
-    .rows_affected();
-    w.commit().await?;
-    if fresh == 0 {
-        return Err(ServiceError::new(
-            ServiceCode::ReplayedRequest,
-            "this request was received already; sign a new one with a new nonce",
-        ));
-    }
-    Ok(who)
+    let nonce = Nonce {
+        keyid: parsed.keyid,
+        nonce: parsed.nonce,
+        expires_ms: (parsed.created + 2 * SKEW_SECS) * 1000,
+        now_ms,
+    };
+    Ok((who, nonce))
 }
 
 /// Sends signed requests as one organisation.
