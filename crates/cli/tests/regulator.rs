@@ -376,6 +376,33 @@ fn f6_1_f6_6_f6_8_f6_9_rec2_the_regulator_reconciles_signed_reports_against_the_
         // The exchange's retry of the same report: the same answer, nothing new.
         let (status, again) = deliver(&first);
         assert_eq!((status, &again["hash"]), (200, &receipt["hash"]));
+        // The same signed request sent twice: taken once, then refused.
+        let body = serde_json::to_string(&first).unwrap();
+        let signed = tranche_service::signed::sign(
+            &exchange,
+            &chain,
+            "devnet-exchange",
+            "POST",
+            "/reports",
+            body.as_bytes(),
+            tranche_service::now_ms() / 1000,
+            "a-nonce-sent-twice",
+        );
+        let headers = [
+            ("content-type", "application/json".to_string()),
+            ("content-digest", signed.content_digest),
+            ("signature-input", signed.signature_input),
+            ("signature", signed.signature),
+        ];
+        let url = format!("{api}/reports");
+        let (status, once) = raw("POST", &url, &headers, &body);
+        assert_eq!((status, &once["hash"]), (200, &receipt["hash"]), "{once}");
+        let (status, twice) = raw("POST", &url, &headers, &body);
+        assert_eq!(
+            (status, &twice["code"]),
+            (401, &json!("replayed_request")),
+            "{twice}"
+        );
 
         // Report 2 alters an amount, drops an entry and leaves out a
         // transfer to a wallet outside the exchange.

@@ -84,13 +84,15 @@ async fn receive_report(
     body: Bytes,
 ) -> Result<axum::Json<Receipt>, ServiceError> {
     let s = &r.service;
-    let caller = s.signed_caller(&headers, "POST", uri.path(), &body).await?;
+    let (caller, nonce) = s
+        .signed_caller_unclaimed(&headers, "POST", uri.path(), &body)
+        .await?;
     let binary = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|t| t.to_str().ok())
         .and_then(|t| t.split(';').next())
         .is_some_and(|t| t.trim().eq_ignore_ascii_case(REPORT_MEDIA_TYPE));
-    Ok(axum::Json(r.receive(&caller, binary, &body).await?))
+    Ok(axum::Json(r.receive(&caller, nonce, binary, &body).await?))
 }
 
 /// The reports received, newest first (staff).

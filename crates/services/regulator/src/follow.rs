@@ -262,12 +262,14 @@ impl Regulator {
             }
         }
         for (exchange, moves) in moves {
-            sqlx::query("INSERT INTO rg_blocks (exchange, height, moves) VALUES ($1, $2, $3)")
-                .bind(exchange.clone())
-                .bind(height)
-                .bind(pack_moves(&moves))
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(
+                "INSERT INTO rg_blocks (exchange, height, moves, packed) VALUES ($1, $2, '', $3)",
+            )
+            .bind(exchange.clone())
+            .bind(height)
+            .bind(pack_moves(&moves))
+            .execute(&mut *conn)
+            .await?;
         }
         Ok(())
     }

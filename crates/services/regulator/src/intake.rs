@@ -17,7 +17,7 @@ use tranche_api::report_binary::{
 };
 use tranche_service::audit::{self, Entry};
 use tranche_service::db::Write;
-use tranche_service::signed::Caller;
+use tranche_service::signed::{Caller, Nonce};
 use tranche_service::{now_ms, ServiceCode, ServiceError};
 use tranche_types::{Hash, Role};
 use tranche_vault::Sealed;
@@ -127,11 +127,13 @@ async fn refuse(
 
 impl Regulator {
     /// Takes report `body` from `caller`, whose signed request the kit
-    /// checked: the signed report's binary form if `binary` (hashed and
-    /// kept as it came), else its JSON.
+    /// verified but for its `nonce`, claimed here in the write turn: the
+    /// signed report's binary form if `binary` (hashed and kept as it
+    /// came), else its JSON.
     pub async fn receive(
         &self,
         caller: &Caller,
+        nonce: Nonce,
         binary: bool,
         body: &[u8],
     ) -> Result<Receipt, ServiceError> {
@@ -170,19 +172,8 @@ impl Regulator {
             ));
         }
         let s = &self.service;
-        let key = s
-            .node
-            .organisation(&exchange)
-            .await
-            .map_err(ServiceError::unavailable)?
-            .ok_or_else(|| {
-                ServiceError::new(
-                    ServiceCode::Forbidden,
-                    format!("no organisation {exchange}"),
-                )
-            })?
-            .data
-            .key;
+        // The key the chain records for the exchange signed the request.
+        let key = caller.key;
         let hash = Hash::from_hex(&stated).map_err(|e| {
             ServiceError::new(
                 ServiceCode::BadRequest,
@@ -228,6 +219,9 @@ impl Regulator {
             Vec::new()
         };
         let mut w = s.db.write().await?;
+        // The request is taken, and its nonce spent, with whatever this
+        // turn commits.
+        nonce.claim(&mut w.tx).await?;
         if !intact {
             // Signed by the exchange, but not what it signed: edited.
             let detail = format!(
@@ -253,7 +247,9 @@ impl Regulator {
                 .await?;
         if let Some((held, state)) = known {
             if held == stated {
-                // The exchange's retry of what was received.
+                // The exchange's retry of what was received: nothing new
+                // but the request's nonce.
+                w.commit().await?;
                 return Ok(Receipt {
                     exchange,
                     seq,

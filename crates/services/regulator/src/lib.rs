@@ -122,6 +122,14 @@ CREATE TABLE rg_travel_checks (
     verdict TEXT NOT NULL, sides TEXT NOT NULL, at_ms BIGINT NOT NULL);
 ",
     },
+    Migration {
+        version: 114,
+        name: "regulator: kept movements as bytes",
+        // Packed movements in `packed`, not as hex in `moves` (left empty):
+        // half the bytes the follower writes in its turn. Rows written
+        // before keep their text.
+        sql: "ALTER TABLE rg_blocks ADD COLUMN packed BYTEA;",
+    },
 ];
 
 /// The staff role that publishes the policy and links identities.

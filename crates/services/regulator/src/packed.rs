@@ -7,7 +7,8 @@
 //! half of the JSON's size.
 //!
 //! - **A block's movements touching one exchange's wallets** (a row of
-//!   `rg_blocks`, hex in its text column, as the database keeps bytes):
+//!   `rg_blocks`, in its `packed` bytes; rows written before hold hex or
+//!   JSON in `moves`):
 //!   version `1`, the strings, the number of movements (u32), each:
 //!   transaction hash (32 bytes), index in the block (u32), then token,
 //!   originator's wallet, originator, beneficiary's wallet, beneficiary and
@@ -49,8 +50,8 @@ pub(crate) struct Kept<'a> {
     pub kind: &'a str,
 }
 
-/// Packs the movements of one block, as hex for the text column.
-pub(crate) fn pack_moves<'a>(moves: &[Kept<'a>]) -> String {
+/// Packs the movements of one block.
+pub(crate) fn pack_moves<'a>(moves: &[Kept<'a>]) -> Vec<u8> {
     let mut p = Packer::new(4 + moves.len() * MOVE_BYTES);
     p.u32(moves.len() as u32);
     for m in moves {
@@ -68,16 +69,24 @@ pub(crate) fn pack_moves<'a>(moves: &[Kept<'a>]) -> String {
         }
         p.u128(m.amount.0);
     }
-    const_hex::encode(p.finish(&[MOVES_VERSION]))
+    p.finish(&[MOVES_VERSION])
 }
 
-/// The movements of a row kept at `height`, packed or (written before) JSON.
-pub(crate) fn unpack_moves(height: u64, row: &str) -> Result<Vec<ChainTransfer>, ServiceError> {
+/// The movements of a row kept at `height`: its packed bytes, or (written
+/// before) its text, packed as hex or JSON.
+pub(crate) fn unpack_moves(
+    height: u64,
+    packed: Option<&[u8]>,
+    text: &str,
+) -> Result<Vec<ChainTransfer>, ServiceError> {
     const WHAT: &str = "a block's kept movements";
-    if row.starts_with('[') {
-        return serde_json::from_str(row).map_err(|e| ServiceError::internal(WHAT, e));
+    if let Some(bytes) = packed {
+        return read_moves(height, bytes).map_err(corrupt(WHAT));
     }
-    let bytes = const_hex::decode(row).map_err(|_| corrupt(WHAT)(PackError("not hex")))?;
+    if text.starts_with('[') {
+        return serde_json::from_str(text).map_err(|e| ServiceError::internal(WHAT, e));
+    }
+    let bytes = const_hex::decode(text).map_err(|_| corrupt(WHAT)(PackError("not hex")))?;
     read_moves(height, &bytes).map_err(corrupt(WHAT))
 }
 
@@ -185,7 +194,7 @@ mod tests {
         }
     }
 
-    fn packed(moves: &[ChainTransfer]) -> String {
+    fn packed(moves: &[ChainTransfer]) -> Vec<u8> {
         let kept: Vec<Kept<'_>> = moves
             .iter()
             .map(|m| Kept {
@@ -207,36 +216,42 @@ mod tests {
     fn packed_movements_read_back_as_written() {
         let moves: Vec<ChainTransfer> = (0..50).map(sample).collect();
         let row = packed(&moves);
-        assert_eq!(unpack_moves(7, &row).unwrap(), moves);
-        assert_eq!(unpack_moves(7, &pack_moves(&[])).unwrap(), vec![]);
+        assert_eq!(unpack_moves(7, Some(&row), "").unwrap(), moves);
+        assert_eq!(unpack_moves(7, Some(&pack_moves(&[])), "").unwrap(), vec![]);
         // Smaller than JSON: the repeated strings are kept once.
         assert!(row.len() < serde_json::to_string(&moves).unwrap().len());
     }
 
     #[test]
-    fn rows_kept_as_json_still_read() {
+    fn rows_kept_as_hex_or_json_still_read() {
         let moves: Vec<ChainTransfer> = (0..3).map(sample).collect();
-        let row = serde_json::to_string(&moves).unwrap();
-        assert_eq!(unpack_moves(7, &row).unwrap(), moves);
+        let json = serde_json::to_string(&moves).unwrap();
+        assert_eq!(unpack_moves(7, None, &json).unwrap(), moves);
+        let hex = const_hex::encode(packed(&moves));
+        assert_eq!(unpack_moves(7, None, &hex).unwrap(), moves);
     }
 
     #[test]
     fn a_damaged_row_is_an_error_not_a_panic() {
         let row = packed(&(0..5).map(sample).collect::<Vec<_>>());
         for cut in [0, 1, 2, 10, row.len() / 2, row.len() - 2] {
-            assert!(unpack_moves(7, &row[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                unpack_moves(7, Some(&row[..cut]), "").is_err(),
+                "cut at {cut}"
+            );
         }
-        assert!(unpack_moves(7, "zz").is_err());
-        assert!(unpack_moves(7, "02").is_err());
+        assert!(unpack_moves(7, None, "zz").is_err());
+        assert!(unpack_moves(7, None, "02").is_err());
+        assert!(unpack_moves(7, Some(&[2]), "").is_err());
         // A string number past the table.
-        let mut bytes = const_hex::decode(&row).unwrap();
+        let mut bytes = row.clone();
         let at = bytes.len() - 16 - 4;
         bytes[at..at + 4].copy_from_slice(&1000u32.to_le_bytes());
-        assert!(unpack_moves(7, &const_hex::encode(&bytes)).is_err());
+        assert!(unpack_moves(7, Some(&bytes), "").is_err());
         // A huge string count in a few bytes.
         let mut huge = vec![MOVES_VERSION];
         huge.extend_from_slice(&u32::MAX.to_le_bytes());
-        assert!(unpack_moves(7, &const_hex::encode(&huge)).is_err());
+        assert!(unpack_moves(7, Some(&huge), "").is_err());
     }
 
     fn report() -> SignedReport {

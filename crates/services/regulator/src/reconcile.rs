@@ -130,9 +130,9 @@ async fn inputs(
     (from, through): (u64, u64),
     report: &ExchangeReport,
 ) -> Result<(Vec<ChainTransfer>, HashSet<TransferKey>), ServiceError> {
-    let rows: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT height, moves FROM rg_blocks WHERE exchange = $1 AND height > $2 AND height <= $3
-         ORDER BY height",
+    let rows: Vec<(i64, String, Option<Vec<u8>>)> = sqlx::query_as(
+        "SELECT height, moves, packed FROM rg_blocks
+         WHERE exchange = $1 AND height > $2 AND height <= $3 ORDER BY height",
     )
     .bind(exchange.to_string())
     .bind(from as i64)
@@ -140,8 +140,8 @@ async fn inputs(
     .fetch_all(&mut *conn)
     .await?;
     let mut chain = Vec::new();
-    for (height, moves) in rows {
-        chain.extend(unpack_moves(height as u64, &moves)?);
+    for (height, moves, packed) in rows {
+        chain.extend(unpack_moves(height as u64, packed.as_deref(), &moves)?);
     }
     // Entries naming blocks an earlier report covered.
     let earlier: BTreeSet<u64> = report
@@ -153,18 +153,19 @@ async fn inputs(
     let earlier: Vec<u64> = earlier.into_iter().collect();
     let mut before = HashSet::new();
     for chunk in earlier.chunks(200) {
-        let mut q = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(format!(
-            "SELECT height, moves FROM rg_blocks WHERE exchange = {} AND height IN ({})",
+        let mut q =
+            sqlx::query_as::<_, (i64, String, Option<Vec<u8>>)>(sqlx::AssertSqlSafe(format!(
+            "SELECT height, moves, packed FROM rg_blocks WHERE exchange = {} AND height IN ({})",
             params(conn, 1, 1),
             params(conn, 2, chunk.len())
         )))
-        .bind(exchange.to_string());
+            .bind(exchange.to_string());
         for h in chunk {
             q = q.bind(*h as i64);
         }
-        for (height, moves) in q.fetch_all(&mut *conn).await? {
+        for (height, moves, packed) in q.fetch_all(&mut *conn).await? {
             before.extend(
-                unpack_moves(height as u64, &moves)?
+                unpack_moves(height as u64, packed.as_deref(), &moves)?
                     .into_iter()
                     .map(|c| TransferKey {
                         tx: c.tx,
