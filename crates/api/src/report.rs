@@ -326,12 +326,15 @@ pub fn reconcile(
     reported: &[ReportedTransfer],
     reported_before: impl Fn(&ReportedTransfer) -> bool,
 ) -> Reconciled {
-    use std::collections::HashMap;
     // The chain's transfers by transaction: the first of each in `first`,
     // the next of the same transaction in `next` (a transaction moves few
-    // legs; one hash per transaction and no allocation per transfer).
+    // legs; one hash per transaction and no allocation per transfer). The
+    // keys are the chain's transaction hashes, hashed with foldhash (seeded
+    // per process) rather than SipHash, which cost more than the
+    // comparisons.
     const END: usize = usize::MAX;
-    let mut first: HashMap<&str, usize> = HashMap::with_capacity(chain.len());
+    let mut first: foldhash::HashMap<&str, usize> =
+        foldhash::HashMap::with_capacity_and_hasher(chain.len(), Default::default());
     let mut next = vec![END; chain.len()];
     for (i, c) in chain.iter().enumerate().rev() {
         if let Some(after) = first.insert(c.tx.as_str(), i) {

@@ -404,7 +404,9 @@ impl Regulator {
         seq: u64,
         chunks: usize,
     ) -> Result<SignedReport, ServiceError> {
-        let mut bytes = Vec::new();
+        let mut bytes = Vec::with_capacity(
+            chunks.min(crate::api::REPORT_BYTES_MAX / CHUNK_BYTES + 1) * CHUNK_BYTES,
+        );
         for i in 0..chunks {
             let part = self
                 .service

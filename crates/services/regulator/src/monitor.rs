@@ -50,9 +50,15 @@ pub fn monitor<'p>(
     rules: &Rules,
 ) -> Vec<Alert> {
     let mut alerts = Vec::new();
+    // The linked pairs borrowed, so a trade is looked up without copying
+    // its two DIDs.
+    let linked: HashSet<(&str, &str)> = linked
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     let settled = || trades.iter().filter(|t| t.state == "settled");
     for t in settled() {
-        if t.buyer == t.seller || linked.contains(&(t.buyer.clone(), t.seller.clone())) {
+        if t.buyer == t.seller || linked.contains(&(t.buyer.as_str(), t.seller.as_str())) {
             alerts.push(Alert {
                 rule: "wash_trade".into(),
                 subject: format!("trade/{}", t.trade),
