@@ -26,6 +26,8 @@ use tranche_types::*;
 pub const SENDERS_MAX: usize = ALLOCATIONS_MAX;
 /// The most transfers a sender signs: the mempool holds 64 per signer.
 pub const PER_SENDER_MAX: usize = 60;
+/// The most holders put on chain before a run.
+pub const PRELOAD_HOLDERS_MAX: usize = 2_000_000;
 
 /// What `tranche bench chain` measures.
 #[derive(Debug, Clone)]
@@ -48,6 +50,10 @@ pub struct Options {
     /// each time: clients fail over to the other nodes and send again what
     /// was not finalized.
     pub kill: bool,
+    /// Holders put on chain before the run (a multiple of 1,000, at most
+    /// [`PRELOAD_HOLDERS_MAX`]), so that the transfers run against a state
+    /// of that size.
+    pub holders: usize,
 }
 
 /// [`crate::send_in_order`] through a blocking client.
@@ -74,6 +80,14 @@ pub fn run(tranche_exe: &Path, options: &Options) -> Result<()> {
     }
     if options.rate == Some(0) {
         bail!("the rate must be at least 1 transfer a second");
+    }
+    if !options.holders.is_multiple_of(crate::preload::PER_TOKEN)
+        || options.holders > PRELOAD_HOLDERS_MAX
+    {
+        bail!(
+            "holders must be a multiple of {} up to {PRELOAD_HOLDERS_MAX}",
+            crate::preload::PER_TOKEN
+        );
     }
     // The benchmark signs as the organisations itself: no services.
     let (_tmp, mut devnet) = crate::devnet(tranche_exe, options.base_port, false)?;
@@ -154,6 +168,9 @@ fn prepare(
         .and_then(|c| c.issued);
     if issued != Some(Units(amount)) {
         bail!("the benchmark token was not issued: {issued:?} of {amount}");
+    }
+    if args.holders > 0 {
+        client.run(|c| crate::preload::holders(devnet, c, chain, args.holders, &did))?;
     }
 
     // Sign everything before the clock starts.
@@ -408,6 +425,7 @@ fn measure(args: &Options, devnet: &mut Devnet) -> Result<Value> {
     Ok(json!({
         "bench": "chain",
         "validators": apis.len(),
+        "holders_preloaded": args.holders,
         "transfers": total,
         "blocks": height - start_height - 1,
         "seconds_ms": elapsed.as_millis(),

@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod matching;
 pub mod offering;
 mod people;
+mod preload;
 pub mod reconcile;
 pub mod state;
 
@@ -92,11 +93,22 @@ async fn send_in_order(
     key: &tranche_crypto::Keypair,
     payloads: Vec<tranche_types::Payload>,
 ) -> anyhow::Result<()> {
+    send_in_order_within(node, chain, key, payloads, 60).await
+}
+
+/// [`send_in_order`] with at most `in_flight` submitted and not yet taken
+/// (an organisation's key may have 1,024 in a node's mempool).
+async fn send_in_order_within(
+    node: &tranche_api::client::NodeClient,
+    chain: &tranche_types::ChainId,
+    key: &tranche_crypto::Keypair,
+    payloads: Vec<tranche_types::Payload>,
+    in_flight: u64,
+) -> anyhow::Result<()> {
     use tranche_types::Transaction;
     let signer = key.public_key();
     let first = node.next_nonce(&signer).await?;
     let total = payloads.len() as u64;
-    let valid_until = wall_clock().plus_ms(600_000);
     let mut sent = 0u64;
     let mut payloads = payloads.into_iter();
     loop {
@@ -104,8 +116,11 @@ async fn send_in_order(
         if done >= total {
             return Ok(());
         }
+        // Each batch valid ten minutes from when it is signed: a long
+        // setup outlives any one deadline.
+        let valid_until = wall_clock().plus_ms(600_000);
         let mut batch = Vec::new();
-        while sent < total && sent < done + 60 {
+        while sent < total && sent < done + in_flight {
             let payload = payloads.next().expect("counted");
             let tx = Transaction {
                 chain_id: chain.clone(),
@@ -117,8 +132,8 @@ async fn send_in_order(
             batch.push(tranche_crypto::sign_transaction(key, tx)?);
             sent += 1;
         }
-        if !batch.is_empty() {
-            let answer = node.submit_batch(&batch).await?;
+        for part in batch.chunks(tranche_api::BATCH_TXS_MAX) {
+            let answer = node.submit_batch(part).await?;
             if let Some(e) = answer.results.iter().find_map(|r| r.error.as_ref()) {
                 anyhow::bail!("the node refused a setup transaction: {}", e.message);
             }

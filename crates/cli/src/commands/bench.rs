@@ -13,11 +13,16 @@ pub enum BenchCommand {
     /// Starts a devnet in a temporary folder (its own ports), issues a token
     /// to --senders verified wallets, signs --per-sender transfers from each
     /// in advance, then submits them all through the node API (spread over the
-    /// four nodes, --clients at a time) while watching finalized blocks. The
-    /// last line is one JSON object. Build with --release.
+    /// four nodes, --clients at a time) while watching finalized blocks. With
+    /// --holders, that many holders are first put on the chain through it
+    /// (their own keys, wallets bound to their DIDs, KYC claims, 1,000 units
+    /// each of a token of 1,000 holders), so the transfers run against a
+    /// state of that size. The last line is one JSON object. Build with
+    /// --release.
     ///
-    /// Example:
+    /// Examples:
     ///   cargo run --release --bin tranche -- bench chain
+    ///   cargo run --release --bin tranche -- bench chain --holders 100000
     #[command(verbatim_doc_comment)]
     Chain(ChainArgs),
     /// The primary market through the services: subscriptions per second
@@ -311,6 +316,14 @@ pub struct ChainArgs {
     /// 0), and checks every validator ends on the same state root.
     #[arg(long)]
     pub kill: bool,
+    /// Holders on chain before the transfers are measured: a multiple of
+    /// 1,000, each with their own key, a wallet bound to their DID, a KYC
+    /// claim and 1,000 units of one of holders / 1,000 tokens; put there
+    /// through the chain (about two transactions a holder), so a million
+    /// take several minutes.
+    #[arg(long, default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=chain::PRELOAD_HOLDERS_MAX as u64))]
+    pub holders: u64,
 }
 
 /// A count clap has bounded, as the library takes it.
@@ -332,6 +345,7 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
                     base_port: a.base_port,
                     rate: a.rate,
                     kill: a.kill,
+                    holders: count(a.holders),
                 },
             )?
         }
