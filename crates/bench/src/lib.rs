@@ -132,7 +132,22 @@ async fn send_in_order_within(
             batch.push(tranche_crypto::sign_transaction(key, tx)?);
             sent += 1;
         }
-        for part in batch.chunks(tranche_api::BATCH_TXS_MAX) {
+        // In parts a node takes: at most BATCH_TXS_MAX transactions and
+        // 3 MB of JSON (an issuance of 1,000 allocations is 80 KB).
+        let mut rest = batch.as_slice();
+        while !rest.is_empty() {
+            let mut bytes = 0;
+            let n = rest
+                .iter()
+                .take(tranche_api::BATCH_TXS_MAX)
+                .take_while(|tx| {
+                    bytes += serde_json::to_vec(tx).map_or(0, |j| j.len());
+                    bytes <= 3 << 20
+                })
+                .count()
+                .max(1);
+            let (part, after) = rest.split_at(n);
+            rest = after;
             let answer = node.submit_batch(part).await?;
             if let Some(e) = answer.results.iter().find_map(|r| r.error.as_ref()) {
                 anyhow::bail!("the node refused a setup transaction: {}", e.message);

@@ -19,4 +19,4 @@ pub use block::{
     apply_block, build, execute, select_evidence, verify, verify_certified, BlockError,
     BlockLimits, Executed, Tip,
 };
-pub use mempool::{AdmitError, Mempool, MempoolLimits};
+pub use mempool::{weight, AdmitError, Mempool, MempoolLimits};

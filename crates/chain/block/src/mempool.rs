@@ -6,7 +6,23 @@ use std::collections::{BTreeMap, HashMap};
 use tranche_crypto::rand_core_010::CryptoRng;
 use tranche_crypto::TxVerifier;
 use tranche_ledger::Ledger;
-use tranche_types::{Hash, PublicKey, SignedTransaction, Timestamp, TX_BYTES_MAX};
+use tranche_types::{Hash, Payload, PublicKey, SignedTransaction, Timestamp, TX_BYTES_MAX};
+
+/// What a transaction costs a block, in transfers' worth: one, and one more
+/// for each allocation or revocation move it carries, which the ledger
+/// applies like a transfer each. A block is filled up to its limit of
+/// weight, not of count, so that its work stays near that of as many
+/// transfers whatever it holds: a block must run well within a leader's
+/// timeout, or each leader in turn proposes the same block again and the
+/// chain stalls (twenty issuances of 1,000 allocations in one block did).
+pub fn weight(stx: &SignedTransaction) -> usize {
+    1 + match &stx.tx.payload {
+        Payload::RequestIssuance(p) => p.allocations.len(),
+        Payload::ExecuteIssuance(p) => p.allocations.len(),
+        Payload::ExecuteRevocation(p) => p.moves.len(),
+        _ => 0,
+    }
+}
 
 /// Limits of a mempool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -308,10 +324,11 @@ impl Mempool {
         Ok(hash)
     }
 
-    /// Up to `max` transactions that can follow `ledger`'s state in order:
-    /// for each signer, the run of consecutive nonces from its next one.
-    /// Signers are taken in key order, one transaction each in turn, so no
-    /// signer can crowd out the others.
+    /// Transactions that can follow `ledger`'s state in order, up to `max`
+    /// of [`weight`]: for each signer, the run of consecutive nonces from
+    /// its next one. Signers are taken in key order, one transaction each
+    /// in turn, so no signer can crowd out the others; a signer whose next
+    /// transaction does not fit in what is left gives way for this block.
     pub fn select(&self, ledger: &Ledger, max: usize) -> Vec<SignedTransaction> {
         let mut runs: Vec<Vec<&SignedTransaction>> = Vec::new();
         let mut signer: Option<PublicKey> = None;
@@ -327,16 +344,24 @@ impl Mempool {
             }
         }
         let mut out = Vec::with_capacity(max.min(self.by_hash.len()));
+        let mut used = 0;
+        let mut stopped = vec![false; runs.len()];
         let mut depth = 0;
-        while out.len() < max {
+        while used < max {
             let mut any = false;
-            for run in &runs {
-                if let Some(stx) = run.get(depth) {
-                    any = true;
-                    if out.len() < max {
-                        out.push((*stx).clone());
-                    }
+            for (run, stopped) in runs.iter().zip(stopped.iter_mut()) {
+                let Some(stx) = run.get(depth).filter(|_| !*stopped) else {
+                    continue;
+                };
+                let w = weight(stx);
+                // Heavier than a whole block, it goes in one of its own.
+                if used + w > max && used > 0 {
+                    *stopped = true;
+                    continue;
                 }
+                any = true;
+                used += w;
+                out.push((*stx).clone());
             }
             if !any {
                 break;

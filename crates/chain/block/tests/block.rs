@@ -162,6 +162,69 @@ fn blocks_take_consecutive_nonces_and_share_space_between_signers() {
     assert_eq!(m.select(&l, 1).len(), 1);
 }
 
+/// The TSP's transaction with `nonce` carrying 1,000 allocations.
+fn heavy(nonce: u64) -> SignedTransaction {
+    let allocations = (0..ALLOCATIONS_MAX)
+        .map(|i| {
+            let mut wallet = [0u8; 20];
+            wallet[..2].copy_from_slice(&(i as u16).to_be_bytes());
+            Allocation {
+                wallet: WalletAddress(wallet),
+                amount: Units(1),
+                lockup_until: None,
+            }
+        })
+        .collect();
+    let tx = Transaction {
+        chain_id: CHAIN.parse().unwrap(),
+        signer: tsp().public_key(),
+        nonce,
+        valid_until: NOW.plus_ms(3_600_000),
+        payload: Payload::ExecuteIssuance(ExecuteIssuance {
+            request: "R-1".parse().unwrap(),
+            amount: Units(ALLOCATIONS_MAX as u128),
+            allocations: BoundedVec(allocations),
+        }),
+    };
+    sign_transaction(&tsp(), tx).unwrap()
+}
+
+#[test]
+fn blocks_are_filled_by_weight_so_that_heavy_transactions_cannot_stall_the_chain() {
+    let l = ledger();
+    let mut m = Mempool::default();
+    for n in 1..=6 {
+        m.admit(heavy(n), &l, NOW).unwrap();
+    }
+    let b = Keypair::from_seed(&[2; 32]);
+    m.admit(register(&b, 1, 50), &l, NOW).unwrap();
+    // A block of 5,000 transfers' worth: four issuances of 1,000 and the
+    // light one beside them, not all seven transactions.
+    let picked = m.select(&l, 5_000);
+    let weights: Vec<usize> = picked.iter().map(weight).collect();
+    assert_eq!(
+        weights
+            .iter()
+            .filter(|w| **w == 1 + ALLOCATIONS_MAX)
+            .count(),
+        4,
+        "{weights:?}"
+    );
+    assert!(weights.contains(&1), "{weights:?}");
+    assert!(weights.iter().sum::<usize>() <= 5_000);
+    let nonces: Vec<u64> = picked
+        .iter()
+        .filter(|s| s.tx.signer == tsp().public_key())
+        .map(|s| s.tx.nonce)
+        .collect();
+    assert_eq!(nonces, [1, 2, 3, 4]);
+    // Heavier than a whole block, a transaction still goes in: alone.
+    let mut alone = Mempool::default();
+    alone.admit(heavy(1), &l, NOW).unwrap();
+    alone.admit(heavy(2), &l, NOW).unwrap();
+    assert_eq!(alone.select(&l, 500).len(), 1);
+}
+
 #[test]
 fn a_block_built_by_one_node_verifies_and_executes_on_another() {
     let (mut proposer, mut follower) = (ledger(), ledger());

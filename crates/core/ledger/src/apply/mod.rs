@@ -56,6 +56,10 @@ struct Tx<'a> {
     ctx: &'a BlockContext,
     stx: &'a SignedTransaction,
     events: &'a mut Vec<LedgerEvent>,
+    /// The transaction's hash, taken once when a first record needs it: an
+    /// issuance of 1,000 allocations records 1,000 transfers, and hashing
+    /// its 40 KB each time cost more than the rest of applying it.
+    hash: std::cell::OnceCell<Hash>,
 }
 
 impl Tx<'_> {
@@ -74,7 +78,7 @@ impl Tx<'_> {
         self.events.push(LedgerEvent::Transfer(TransferRecord {
             date: self.ctx.date(),
             height: self.ctx.height,
-            tx: self.stx.hash(),
+            tx: *self.hash.get_or_init(|| self.stx.hash()),
             token: token.clone(),
             from,
             to,
@@ -495,6 +499,7 @@ pub(crate) fn execute(
         ctx,
         stx,
         events,
+        hash: std::cell::OnceCell::new(),
     };
     let signer = &stx.tx.signer;
     match &stx.tx.payload {
