@@ -355,6 +355,39 @@ fn bench_ledger_applies_every_transfer_and_ends_with_one_json_line() {
 }
 
 #[test]
+fn bench_state_measures_blocks_and_a_restart_of_two_sizes_and_ends_with_one_json_line() {
+    let env = Env::new();
+    // Each size in processes of its own: the blocks (stored, then the
+    // state's checkpoint written) and a restart that must read back the
+    // last block's root, or the bench fails.
+    let out = env.ok(&[
+        "bench",
+        "state",
+        "--holders",
+        "1000,2000",
+        "--blocks",
+        "2",
+        "--block",
+        "50",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "a line per size, then the summary:\n{out}");
+    assert!(lines[1].contains("2000 holders,    2 tokens"), "{out}");
+    assert!(lines[0].contains("checkpoint"), "{out}");
+    let v: serde_json::Value = serde_json::from_str(lines[2]).unwrap();
+    assert_eq!(v["bench"], "state");
+    assert_eq!(v["holders_max"], 2000);
+    for field in [
+        "block_ms_small",
+        "block_ms_large",
+        "ratio",
+        "restart_ms_large",
+    ] {
+        assert!(v[field].as_f64().is_some_and(|x| x > 0.0), "{field}: {out}");
+    }
+}
+
+#[test]
 fn bench_offering_carries_an_offering_through_the_services_and_ends_with_one_json_line() {
     let env = Env::new();
     // Below the ephemeral ports (32768 and up), where a client socket could

@@ -42,8 +42,31 @@ impl Devnet {
         Ok(())
     }
 
+    /// Stops node `i` as an operator would, with SIGTERM, and waits until
+    /// it is gone (SIGKILL after ten seconds); its exit status.
+    pub fn stop_node(&mut self, i: usize) -> Result<ExitStatus> {
+        let (org, child) = self
+            .children
+            .get_mut(i)
+            .with_context(|| format!("the devnet has no node {i}"))?;
+        signal(u64::from(child.id()), "TERM");
+        for _ in 0..100 {
+            if let Some(status) = child.try_wait()? {
+                self.exited[i] = true;
+                return Ok(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        child
+            .kill()
+            .with_context(|| format!("cannot kill the node of {org}"))?;
+        let status = child.wait()?;
+        self.exited[i] = true;
+        bail!("the node of {org} did not stop within 10 s of SIGTERM ({status})")
+    }
+
     /// Starts node `i` again from its data directory (after
-    /// [`Self::kill_node`]); returns at once, without waiting for it to
+    /// [`Self::kill_node`] or [`Self::stop_node`]); returns at once, without waiting for it to
     /// catch up.
     pub fn restart_node(&mut self, i: usize) -> Result<()> {
         let entry = self

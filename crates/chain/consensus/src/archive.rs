@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 use tranche_ledger::{LedgerEvent, TransferRecord};
 use tranche_storage::{Archive, BlockRecord, StorageError};
+use tranche_types::commonware_codec::Encode as _;
 use tranche_types::{Block, Hash, SignedTransaction, Timestamp};
 
 /// The most finalized blocks stored in one write.
@@ -150,6 +151,14 @@ impl<A: Archive> Stored<A> {
             return Some(f.finalized.block.clone());
         }
         stored(self.archive.block(height))
+    }
+
+    /// The finalized block at `height` in its canonical encoding.
+    pub(crate) fn block_bytes(&self, height: u64) -> Option<Vec<u8>> {
+        if let Some(f) = lock(&self.unstored).by_height.get(&height) {
+            return Some(f.finalized.block.encode().to_vec());
+        }
+        stored(self.archive.block_bytes(height))
     }
 
     /// The finalized block with this hash.

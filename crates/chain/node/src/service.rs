@@ -107,8 +107,15 @@ fn open_store(
             )));
         }
     }
-    let start = match store.load_ledger(genesis.chain_id())? {
+    let start = match store.load_ledger(genesis)? {
         Some((height, ledger)) => {
+            let checkpoint = store.checkpoint_height()?.unwrap_or(0);
+            tracing::info!(
+                height,
+                checkpoint,
+                executed_again = height.saturating_sub(checkpoint),
+                "state read back: the checkpoint, then the blocks stored after it"
+            );
             let block = store
                 .block(height)?
                 .ok_or_else(|| setup(format!("block {height} is missing from the store")))?;
@@ -291,6 +298,14 @@ pub fn run(config: &NodeConfig, key: Keypair) -> Result<(), NodeError> {
         let stopped = tokio::select! {
             _ = shutdown_signal() => {
                 tracing::info!("stopping on signal");
+                // The state after the last stored block written down, so
+                // the next start executes no block again.
+                let store = Arc::clone(&shared.store);
+                match tokio::task::spawn_blocking(move || store.flush()).await {
+                    Ok(Ok(())) => tracing::info!("state checkpoint written"),
+                    Ok(Err(e)) => tracing::warn!("the state checkpoint was not written: {e}"),
+                    Err(e) => tracing::warn!("the state checkpoint was not written: {e}"),
+                }
                 None
             }
             _ = engines => {

@@ -6,6 +6,7 @@ use crate::{BlockRecord, ChainStore, StorageError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tranche_ledger::Ledger;
+use tranche_types::commonware_codec::Encode as _;
 use tranche_types::{Block, Hash};
 
 /// Finalized blocks, kept durably.
@@ -18,6 +19,11 @@ pub trait Archive: Clone + Send + Sync + 'static {
     fn certificate(&self, height: u64) -> Result<Option<Vec<u8>>, StorageError>;
     /// The finalized block at `height`.
     fn block(&self, height: u64) -> Result<Option<Block>, StorageError>;
+    /// The finalized block at `height` in its canonical encoding: what a
+    /// peer catching up is sent, without decoding and encoding it again.
+    fn block_bytes(&self, height: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.block(height)?.map(|b| b.encode().to_vec()))
+    }
     /// The finalized block with this hash.
     fn block_by_hash(&self, hash: &Hash) -> Result<Option<Block>, StorageError>;
 }
@@ -31,6 +37,9 @@ impl Archive for Arc<ChainStore> {
     }
     fn block(&self, height: u64) -> Result<Option<Block>, StorageError> {
         ChainStore::block(self, height)
+    }
+    fn block_bytes(&self, height: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        ChainStore::block_bytes(self, height)
     }
     fn block_by_hash(&self, hash: &Hash) -> Result<Option<Block>, StorageError> {
         ChainStore::block_by_hash(self, hash)

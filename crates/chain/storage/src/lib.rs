@@ -1,25 +1,29 @@
 //! Keeps what a node has finalized through any crash: each finalized block,
-//! its receipts, the state root after it, the ledger record by record and
-//! the indexes the node API answers from (transactions by hash, transfers
-//! by height), committed together in one redb write transaction.
+//! its receipts, the state root after it and the indexes the node API
+//! answers from (transactions by hash, transfers by height), committed
+//! together in one redb write transaction; and, beside them, checkpoints of
+//! the ledger record by record (see [`checkpoint`]).
 //!
 //! Invariants:
 //! - Blocks are stored at consecutive heights from 1, each naming its
 //!   predecessor's hash as its parent.
-//! - The `state` table holds the ledger after the latest block, and its root
-//!   equals the root stored for that height; a commit writes the records its
-//!   blocks changed (all of them the first time a process commits) with the
-//!   blocks, or nothing (redb commits are atomic and durable).
+//! - The state database holds the ledger after some stored block (a
+//!   checkpoint), or nothing; executing the stored blocks after it gives
+//!   the state after each with the root stored for it. A checkpoint is
+//!   only ever written for a block already stored.
 //! - Everything read back is decoded with bounds; damaged storage is an error,
 //!   never a panic.
 
 mod archive;
+pub mod checkpoint;
 
 pub use archive::{Archive, MemoryArchive};
+pub use checkpoint::CHECKPOINT_BLOCKS;
 
+use checkpoint::Checkpoints;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use std::path::Path;
-use tranche_ledger::{Ledger, State, StateRows, StateTree, StateTreeNodes, TransferRecord};
+use std::path::{Path, PathBuf};
+use tranche_ledger::{Ledger, TransferRecord};
 use tranche_types::commonware_codec::{Copying, Encode, Read};
 use tranche_types::{
     Block, ChainId, Hash, Receipt, Timestamp, TokenId, WalletAddress, BLOCK_TXS_MAX,
@@ -38,25 +42,22 @@ const CERTIFICATES: TableDefinition<u64, &[u8]> = TableDefinition::new("certific
 const TXS: TableDefinition<&[u8], (u64, u32)> = TableDefinition::new("transactions");
 /// (height, sequence in block) to a transfer record, as JSON.
 const TRANSFERS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("transfers");
-/// The ledger after the last stored block, record by record: (table, key)
-/// to value, each in the canonical encoding. A commit writes only the
-/// records its blocks changed.
-const STATE: TableDefinition<(&str, &[u8]), &[u8]> = TableDefinition::new("state");
-/// The state's Merkle tree, node by node (key to node), as of the last
-/// checkpoint, so a restart reads it back rather than hashing every record
-/// again. Written every [`TREE_CHECKPOINT_BLOCKS`] blocks, as far as it
-/// changed: its churn per block is many times the records'.
-const NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("state_tree");
-/// The records changed since the tree's checkpoint: a restart brings the
-/// stored tree up to date from these alone.
-const DIRTY: TableDefinition<(&str, &[u8]), ()> = TableDefinition::new("state_dirty");
-/// Blocks between two checkpoints of the stored Merkle tree: a restart
-/// re-hashes at most the records these many blocks changed.
-pub const TREE_CHECKPOINT_BLOCKS: u64 = 64;
+/// Stores written before the state had a database of its own kept it in
+/// the chain's, in these tables (`state` and `state_tree` as the state's
+/// database has them) and these entries of `meta`; the first open reads
+/// them, writes them as a checkpoint and removes them.
+mod legacy {
+    use redb::TableDefinition;
+    /// The records changed since the tree was stored.
+    pub(crate) const DIRTY: TableDefinition<(&str, &[u8]), ()> =
+        TableDefinition::new("state_dirty");
+    /// The height of the stored tree's checkpoint.
+    pub(crate) const TREE_HEIGHT: &str = "tree_height";
+}
 
-/// The store's page cache (reads and the write buffer together). redb's
-/// default is 1 GiB, which a restart fills by reading the state once and
-/// then keeps for nothing: the state is in memory after it. Blocks,
+/// Each database's page cache (reads and the write buffer together).
+/// redb's default is 1 GiB, which a restart fills by reading the state once
+/// and then keeps for nothing: the state is in memory after it. Blocks,
 /// receipts and a commit's writes need a small fraction of this.
 const CACHE_BYTES: usize = 128 * 1024 * 1024;
 
@@ -81,10 +82,6 @@ impl TransferFilter {
 }
 /// The hash of the last block stored, so a commit need not decode it.
 const TIP: &str = "tip";
-/// The version of the stored Merkle tree (8 bytes, big-endian).
-const TREE_VERSION: &str = "tree_version";
-/// The height of the stored Merkle tree's checkpoint (8 bytes, big-endian).
-const TREE_HEIGHT: &str = "tree_height";
 
 /// A finalized block as [`ChainStore::commit_batch`] stores it.
 #[derive(Clone, Copy, Debug)]
@@ -120,7 +117,7 @@ pub enum StorageError {
     Damaged(String),
 }
 
-fn storage_err<E: std::fmt::Display>(e: E) -> StorageError {
+pub(crate) fn storage_err<E: std::fmt::Display>(e: E) -> StorageError {
     StorageError::Db(e.to_string())
 }
 
@@ -142,18 +139,21 @@ pub struct StoredBlock {
 #[derive(Debug)]
 pub struct ChainStore {
     db: Database,
-    /// What this process last wrote or read: the next commit writes only
-    /// what differs from it.
-    committed: std::sync::Mutex<Option<Committed>>,
+    /// The state's checkpoints, in a database of their own.
+    checkpoints: Checkpoints,
 }
 
-/// The ledger the `state` table holds, and the tree the `state_tree` table
-/// holds with the height of its checkpoint.
-#[derive(Debug)]
-struct Committed {
-    ledger: Ledger,
-    tree: StateTree,
-    tree_height: u64,
+/// Where the state's database of the chain store at `path` is: beside it,
+/// `chain.redb` → `chain.state.redb`.
+pub fn state_path(path: &Path) -> PathBuf {
+    path.with_extension("state.redb")
+}
+
+fn open_database(path: &Path) -> Result<Database, StorageError> {
+    redb::Builder::new()
+        .set_cache_size(CACHE_BYTES)
+        .create(path)
+        .map_err(storage_err)
 }
 
 /// A stored value in the canonical encoding, whole: `what` names it in the
@@ -184,12 +184,11 @@ fn decode_root(bytes: &[u8]) -> Result<Hash, StorageError> {
 }
 
 impl ChainStore {
-    /// Opens (creating if needed) the store at `path`.
+    /// Opens (creating if needed) the store at `path`, with its state's
+    /// database beside it (see [`state_path`]).
     pub fn open(path: &Path) -> Result<ChainStore, StorageError> {
-        let database = redb::Builder::new()
-            .set_cache_size(CACHE_BYTES)
-            .create(path)
-            .map_err(storage_err)?;
+        let database = open_database(path)?;
+        let checkpoints = Checkpoints::open(open_database(&state_path(path))?)?;
         let txn = database.begin_write().map_err(storage_err)?;
         {
             // Create every table so readers never meet a missing one.
@@ -201,14 +200,11 @@ impl ChainStore {
             txn.open_table(TXS).map_err(storage_err)?;
             txn.open_table(TRANSFERS).map_err(storage_err)?;
             txn.open_table(CERTIFICATES).map_err(storage_err)?;
-            txn.open_table(STATE).map_err(storage_err)?;
-            txn.open_table(NODES).map_err(storage_err)?;
-            txn.open_table(DIRTY).map_err(storage_err)?;
         }
         txn.commit().map_err(storage_err)?;
         Ok(ChainStore {
             db: database,
-            committed: std::sync::Mutex::new(None),
+            checkpoints,
         })
     }
 
@@ -220,10 +216,11 @@ impl ChainStore {
         Ok(last.map_or(0, |(k, _)| k.value()))
     }
 
-    /// Stores a finalized block with its receipts, the transfers it made,
-    /// the ledger after it and the certificate that finalized it (if it was
-    /// finalized by its own, not by a descendant's), atomically. The block
-    /// must follow the last one stored.
+    /// Stores a finalized block with its receipts, the transfers it made
+    /// and the certificate that finalized it (if it was finalized by its
+    /// own, not by a descendant's), atomically; `ledger` is the state after
+    /// it, which the next checkpoint writes. The block must follow the last
+    /// one stored.
     pub fn commit(
         &self,
         block: &Block,
@@ -243,9 +240,10 @@ impl ChainStore {
     }
 
     /// Stores consecutive finalized blocks, each with its receipts,
-    /// transfers, state root and certificate, and `ledger`, the state after
-    /// the last, in one atomic write: one disk sync for all of them. The
-    /// first must follow the last block stored, and each the one before.
+    /// transfers, state root and certificate, in one atomic write: one disk
+    /// sync for all of them. The first must follow the last block stored,
+    /// and each the one before. `ledger` is the state after the last: a
+    /// checkpoint of it is asked for if one is due (see [`checkpoint`]).
     pub fn commit_batch(
         &self,
         records: &[BlockRecord<'_>],
@@ -302,30 +300,7 @@ impl ChainStore {
                 reason: "the ledger given is not the state after it".into(),
             });
         }
-        // What changed since the state on disk; everything, replacing what
-        // is there, when this process has not seen that state.
-        let mut committed = self.committed.lock().unwrap_or_else(|e| e.into_inner());
-        let (rows, whole) = match committed.as_ref() {
-            Some(c) => (ledger.state().changes_since(c.ledger.state()), false),
-            None => (ledger.state().rows(), true),
-        };
-        let checkpoint = committed
-            .as_ref()
-            .is_none_or(|c| height >= c.tree_height + TREE_CHECKPOINT_BLOCKS);
-        let tree = checkpoint.then(|| ledger.state().tree());
-        let nodes = match (&tree, committed.as_ref()) {
-            (Some(now), Some(c)) => now.changes_since(&c.tree),
-            (Some(now), None) => now.rows(),
-            (None, _) => Vec::new(),
-        };
         let txn = self.db.begin_write().map_err(storage_err)?;
-        if whole {
-            txn.delete_table(STATE).map_err(storage_err)?;
-            txn.delete_table(NODES).map_err(storage_err)?;
-        }
-        if checkpoint {
-            txn.delete_table(DIRTY).map_err(storage_err)?;
-        }
         {
             let mut blocks = txn.open_table(BLOCKS).map_err(storage_err)?;
             let mut receipts = txn.open_table(RECEIPTS).map_err(storage_err)?;
@@ -365,54 +340,26 @@ impl ChainStore {
                         .map_err(storage_err)?;
                 }
             }
-            let mut state = txn.open_table(STATE).map_err(storage_err)?;
-            for row in &rows {
-                let key = (row.table, row.key.as_slice());
-                match &row.value {
-                    Some(value) => state.insert(key, value.as_slice()).map(|_| ()),
-                    None => state.remove(key).map(|_| ()),
-                }
-                .map_err(storage_err)?;
-            }
             let mut meta = txn.open_table(META).map_err(storage_err)?;
             meta.insert(TIP, parent.0.as_slice()).map_err(storage_err)?;
-            if let Some(tree) = &tree {
-                let mut stored = txn.open_table(NODES).map_err(storage_err)?;
-                for (key, node) in &nodes {
-                    match node {
-                        Some(node) => stored.insert(key.as_slice(), node.as_slice()).map(|_| ()),
-                        None => stored.remove(key.as_slice()).map(|_| ()),
-                    }
-                    .map_err(storage_err)?;
-                }
-                meta.insert(TREE_VERSION, tree.version().to_be_bytes().as_slice())
-                    .map_err(storage_err)?;
-                meta.insert(TREE_HEIGHT, height.to_be_bytes().as_slice())
-                    .map_err(storage_err)?;
-            } else {
-                let mut dirty = txn.open_table(DIRTY).map_err(storage_err)?;
-                for row in &rows {
-                    dirty
-                        .insert((row.table, row.key.as_slice()), ())
-                        .map_err(storage_err)?;
-                }
-            }
         }
         txn.commit().map_err(storage_err)?;
-        // Only once it is on disk.
-        *committed = Some(match (committed.take(), tree) {
-            (_, Some(tree)) => Committed {
-                ledger: ledger.clone(),
-                tree,
-                tree_height: height,
-            },
-            (Some(c), None) => Committed {
-                ledger: ledger.clone(),
-                ..c
-            },
-            (None, None) => unreachable!("a first commit is a checkpoint"),
-        });
-        Ok(())
+        // Only once the blocks are on disk: a checkpoint is never ahead of
+        // the chain.
+        self.checkpoints.committed(height, ledger)
+    }
+
+    /// Writes a checkpoint of the state after the last block committed, if
+    /// it has none, and returns once every checkpoint asked for is on disk:
+    /// a restart then executes no block again.
+    pub fn flush(&self) -> Result<(), StorageError> {
+        self.checkpoints.flush()
+    }
+
+    /// The height of the block whose state the last checkpoint holds; `None`
+    /// if none was written.
+    pub fn checkpoint_height(&self) -> Result<Option<u64>, StorageError> {
+        self.checkpoints.height()
     }
 
     /// The hash of the last block stored, if the store keeps it.
@@ -427,15 +374,21 @@ impl ChainStore {
             .map_err(|_| StorageError::Damaged("the stored tip hash is not 32 bytes".into()))
     }
 
-    /// The block at `height`.
-    pub fn block(&self, height: u64) -> Result<Option<Block>, StorageError> {
+    /// The block at `height` as stored: its canonical encoding.
+    pub fn block_bytes(&self, height: u64) -> Result<Option<Vec<u8>>, StorageError> {
         let txn = self.db.begin_read().map_err(storage_err)?;
         let table = txn.open_table(BLOCKS).map_err(storage_err)?;
-        let Some(bytes) = table.get(height).map_err(storage_err)? else {
-            return Ok(None);
-        };
-        Block::from_bytes(bytes.value())
-            .map(Some)
+        Ok(table
+            .get(height)
+            .map_err(storage_err)?
+            .map(|b| b.value().to_vec()))
+    }
+
+    /// The block at `height`.
+    pub fn block(&self, height: u64) -> Result<Option<Block>, StorageError> {
+        self.block_bytes(height)?
+            .map(|bytes| Block::from_bytes(&bytes))
+            .transpose()
             .map_err(|e| StorageError::Damaged(e.to_string()))
     }
 
@@ -570,111 +523,97 @@ impl ChainStore {
     }
 
     /// The ledger after the last stored block, and that block's height;
-    /// `None` before the first block. Its root is checked against the root
-    /// stored with the block.
-    pub fn load_ledger(&self, chain_id: &ChainId) -> Result<Option<(u64, Ledger)>, StorageError> {
-        let height = self.finalized_height()?;
-        if height == 0 {
+    /// `None` before the first block. It is the last checkpoint's state
+    /// (`genesis` if none was written) with the blocks stored after it
+    /// executed again, each checked against the root stored with it.
+    pub fn load_ledger(&self, genesis: &Ledger) -> Result<Option<(u64, Ledger)>, StorageError> {
+        let tip = self.finalized_height()?;
+        if tip == 0 {
             return Ok(None);
         }
-        let (ledger, tree, tree_height) = {
-            let txn = self.db.begin_read().map_err(storage_err)?;
-            // Decoded as the store iterates, without a copy of every row
-            // first: at a million holders the copies were gigabytes. The
-            // records and the tree's nodes are read at once, on two
-            // threads, from the same snapshot.
-            let (state, tree) = std::thread::scope(|s| {
-                let tree = s.spawn(|| read_tree(&txn));
-                let state = read_state(&txn);
-                (state, tree.join())
-            });
-            let state = state?;
-            let (stored, tree_height) =
-                tree.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-            let dirty = txn.open_table(DIRTY).map_err(storage_err)?;
-            let mut changed = Vec::new();
-            for entry in dirty.iter().map_err(storage_err)? {
-                let (key, _) = entry.map_err(storage_err)?;
-                let (table, key) = key.value();
-                changed.push((table.to_string(), key.to_vec()));
-            }
-            let (ledger, tree) = Ledger::from_parts(
-                chain_id.clone(),
-                state,
-                stored,
-                changed.iter().map(|(t, k)| (t.as_str(), k.as_slice())),
-            )
-            .map_err(|e| StorageError::Damaged(e.to_string()))?;
-            (ledger, tree, tree_height)
+        let chain_id = genesis.chain_id();
+        let checkpoint = match self.checkpoints.read(chain_id)? {
+            Some(found) => Some(found),
+            None => self.move_legacy_state(chain_id, tip)?,
         };
+        let (from, mut ledger) = match checkpoint {
+            Some((height, ledger, tree)) => {
+                if height > tip {
+                    return Err(StorageError::Damaged(format!(
+                        "the state checkpoint is of block {height}, after the last block stored ({tip})"
+                    )));
+                }
+                self.check_root(height, &ledger, "the state checkpoint")?;
+                self.checkpoints.hold(height, ledger.clone(), tree);
+                (height, ledger)
+            }
+            None => (0, genesis.clone()),
+        };
+        for height in from + 1..=tip {
+            let block = self
+                .block(height)?
+                .ok_or_else(|| StorageError::Damaged(format!("block {height} is missing")))?;
+            // Stored blocks were verified before they were finalized.
+            tranche_block::execute(&mut ledger, &block);
+            self.check_root(height, &ledger, "executing the stored blocks again")?;
+        }
+        Ok(Some((tip, ledger)))
+    }
+
+    /// Fails unless `ledger`'s root is the root stored for block `height`.
+    fn check_root(&self, height: u64, ledger: &Ledger, what: &str) -> Result<(), StorageError> {
         let stored = self.state_root(height)?.ok_or_else(|| {
             StorageError::Damaged(format!("the root of block {height} is missing"))
         })?;
         if ledger.state_root() != stored {
             return Err(StorageError::Damaged(format!(
-                "the stored state's root {} is not block {height}'s root {stored}",
+                "{what} gives the root {} at block {height}, whose stored root is {stored}",
                 ledger.state_root()
             )));
         }
-        *self.committed.lock().unwrap_or_else(|e| e.into_inner()) = Some(Committed {
-            ledger: ledger.clone(),
-            tree,
-            tree_height,
-        });
-        Ok(Some((height, ledger)))
+        Ok(())
     }
-}
 
-/// Rows are read in two passes, every other row first, then the rest. The
-/// state's persistent maps split a full leaf in two halves, and keys
-/// inserted in order never return to the left half: read in the store's
-/// order the maps came out with leaves half full (149 bytes a 64-byte
-/// entry). The second pass fills the first pass's half-full leaves
-/// instead (74 bytes an entry), for a second walk of the store.
-const PASSES: usize = 2;
-
-/// The state's records as `txn` sees them, decoded.
-fn read_state(txn: &redb::ReadTransaction) -> Result<State, StorageError> {
-    let damaged = |e: tranche_types::DecodeError| StorageError::Damaged(e.to_string());
-    let table = txn.open_table(STATE).map_err(storage_err)?;
-    let mut state = StateRows::default();
-    for pass in 0..PASSES {
-        for entry in table
-            .iter()
-            .map_err(storage_err)?
-            .skip(pass)
-            .step_by(PASSES)
+    /// A store written before the state had a database of its own: reads
+    /// the state from the chain's database (the ledger after block `tip`),
+    /// writes it as the first checkpoint and removes it from there. `None`
+    /// if the chain's database holds no state.
+    fn move_legacy_state(
+        &self,
+        chain_id: &ChainId,
+        tip: u64,
+    ) -> Result<Option<(u64, Ledger, tranche_ledger::StateTree)>, StorageError> {
+        let ledger = {
+            let txn = self.db.begin_read().map_err(storage_err)?;
+            let meta = txn.open_table(META).map_err(storage_err)?;
+            if checkpoint::number(&meta, legacy::TREE_HEIGHT)?.is_none() {
+                return Ok(None);
+            }
+            let version =
+                checkpoint::number(&meta, checkpoint::TREE_VERSION)?.ok_or_else(|| {
+                    StorageError::Damaged("the stored tree's version is missing".into())
+                })?;
+            let mut dirty = Vec::new();
+            let table = txn.open_table(legacy::DIRTY).map_err(storage_err)?;
+            for entry in table.iter().map_err(storage_err)? {
+                let (key, _) = entry.map_err(storage_err)?;
+                let (table, key) = key.value();
+                dirty.push((table.to_string(), key.to_vec()));
+            }
+            checkpoint::read_state(chain_id, &txn, version, &dirty)?.0
+        };
+        self.check_root(tip, &ledger, "the state kept with the chain")?;
+        let tree = self.checkpoints.write_now(tip, &ledger)?;
+        let txn = self.db.begin_write().map_err(storage_err)?;
+        txn.delete_table(checkpoint::STATE).map_err(storage_err)?;
+        txn.delete_table(checkpoint::NODES).map_err(storage_err)?;
+        txn.delete_table(legacy::DIRTY).map_err(storage_err)?;
         {
-            let (key, value) = entry.map_err(storage_err)?;
-            let (table, key) = key.value();
-            state.row(table, key, value.value()).map_err(damaged)?;
+            let mut meta = txn.open_table(META).map_err(storage_err)?;
+            meta.remove(legacy::TREE_HEIGHT).map_err(storage_err)?;
+            meta.remove(checkpoint::TREE_VERSION).map_err(storage_err)?;
         }
+        txn.commit().map_err(storage_err)?;
+        Ok(Some((tip, ledger, tree)))
     }
-    state.finish().map_err(damaged)
-}
-
-/// The Merkle tree's nodes as `txn` sees them, decoded, with the height of
-/// the block they are the tree of.
-fn read_tree(txn: &redb::ReadTransaction) -> Result<(StateTree, u64), StorageError> {
-    let damaged = |e: tranche_types::DecodeError| StorageError::Damaged(e.to_string());
-    let tree = txn.open_table(NODES).map_err(storage_err)?;
-    let mut nodes = StateTreeNodes::default();
-    for pass in 0..PASSES {
-        for entry in tree.iter().map_err(storage_err)?.skip(pass).step_by(PASSES) {
-            let (key, node) = entry.map_err(storage_err)?;
-            nodes.node(key.value(), node.value()).map_err(damaged)?;
-        }
-    }
-    let meta = txn.open_table(META).map_err(storage_err)?;
-    let number = |name: &str| -> Result<u64, StorageError> {
-        let got = meta
-            .get(name)
-            .map_err(storage_err)?
-            .ok_or_else(|| StorageError::Damaged(format!("the state's {name} is missing")))?;
-        <[u8; 8]>::try_from(got.value())
-            .map(u64::from_be_bytes)
-            .map_err(|_| StorageError::Damaged(format!("the state's {name} is not 8 bytes")))
-    };
-    let (version, tree_height) = (number(TREE_VERSION)?, number(TREE_HEIGHT)?);
-    Ok((nodes.finish(version).map_err(damaged)?, tree_height))
 }

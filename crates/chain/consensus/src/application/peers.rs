@@ -256,12 +256,13 @@ where
             return;
         };
         for h in from + 1..=until {
-            let Some(block) = self.store.block(h) else {
+            // Sent as stored, not decoded and encoded again.
+            let Some(encoded) = self.store.block_bytes(h) else {
                 return;
             };
             let _ =
                 self.blocks_out
-                    .send(Recipients::One(peer.clone()), block_message(&block), false);
+                    .send(Recipients::One(peer.clone()), tagged_block(&encoded), false);
         }
         let mut bytes = Vec::with_capacity(1 + certificate.len());
         bytes.push(TAG_CERTIFICATE);

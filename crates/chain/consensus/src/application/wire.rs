@@ -99,7 +99,13 @@ pub(super) fn digest_of(hash: &Hash) -> Digest {
 }
 
 pub(super) fn block_message(block: &Block) -> Vec<u8> {
-    let mut bytes = vec![TAG_BLOCK];
-    bytes.extend_from_slice(&tranche_types::commonware_codec::Encode::encode(block));
+    tagged_block(&tranche_types::commonware_codec::Encode::encode(block))
+}
+
+/// The message carrying a block given in its canonical encoding.
+pub(super) fn tagged_block(encoded: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(1 + encoded.len());
+    bytes.push(TAG_BLOCK);
+    bytes.extend_from_slice(encoded);
     bytes
 }

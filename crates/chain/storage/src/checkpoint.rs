@@ -1,0 +1,406 @@
+//! The ledger's state kept beside the chain, in a database of its own,
+//! checkpoint by checkpoint: every [`CHECKPOINT_BLOCKS`] blocks a thread of
+//! its own writes the records and Merkle tree nodes that changed since the
+//! last checkpoint, all of them with the checkpoint's height in one redb
+//! transaction.
+//!
+//! Why not with each block: at a hundred thousand holders a block's records
+//! and tree nodes land on as many random pages of a large table, and
+//! writing them made each block's commit (which a node waits for before it
+//! reports the block final) grow with the number of holders. The blocks
+//! alone are what must be durable when reported; the state after them is
+//! a function of the blocks, so a restart reads the last checkpoint and
+//! executes the blocks stored after it, checking each block's stored root.
+
+use crate::{storage_err, StorageError};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use tranche_ledger::{Ledger, State, StateRows, StateTree, StateTreeNodes};
+use tranche_types::ChainId;
+
+/// The ledger's records: (table, key) to value, each in the canonical
+/// encoding, as of the checkpoint.
+pub(crate) const STATE: TableDefinition<(&str, &[u8]), &[u8]> = TableDefinition::new("state");
+/// The state's Merkle tree, node by node (key to node), as of the
+/// checkpoint: a restart reads it back rather than hashing every record.
+pub(crate) const NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("state_tree");
+/// The checkpoint's height and the tree's version.
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// The height of the block the checkpoint is the state after (8 bytes,
+/// big-endian).
+const HEIGHT: &str = "height";
+/// The version of the stored Merkle tree (8 bytes, big-endian).
+pub(crate) const TREE_VERSION: &str = "tree_version";
+
+/// Blocks between two checkpoints: a restart executes at most about these
+/// many blocks again (more only if checkpoints fall behind the chain).
+pub const CHECKPOINT_BLOCKS: u64 = 64;
+
+/// The state as a checkpoint holds it, with the tree it was written with:
+/// the next checkpoint writes only what differs from it.
+struct Held {
+    ledger: Ledger,
+    tree: StateTree,
+}
+
+/// What the committing thread and the checkpoint thread share.
+#[derive(Default)]
+struct Slot {
+    /// The state the database holds, unless a write is under way (the
+    /// writer has it) or this process has not read it (the next checkpoint
+    /// is then written whole).
+    held: Option<Held>,
+    /// The next checkpoint to write: a height and the ledger after it.
+    pending: Option<(u64, Ledger)>,
+    /// The height of the last checkpoint asked for (or read).
+    requested: u64,
+    /// The last block committed and the ledger after it, for [`Checkpoints::flush`].
+    latest: Option<(u64, Ledger)>,
+    /// A write is under way.
+    busy: bool,
+    /// Why the last write failed: the database is no longer written.
+    failed: Option<String>,
+    /// The store is being closed.
+    stop: bool,
+}
+
+struct Shared {
+    slot: Mutex<Slot>,
+    /// Signalled when there is work, or the store closes.
+    work: Condvar,
+    /// Signalled when a write ends.
+    done: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Slot> {
+        // A panic while holding the lock leaves plain data behind; keep going.
+        self.slot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The state's database and the thread that writes its checkpoints.
+pub(crate) struct Checkpoints {
+    db: Arc<Database>,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Checkpoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let slot = self.shared.lock();
+        f.debug_struct("Checkpoints")
+            .field("requested", &slot.requested)
+            .field("busy", &slot.busy)
+            .field("failed", &slot.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Checkpoints {
+    /// Opens (creating if needed) the state's database `db` and starts its
+    /// writer.
+    pub(crate) fn open(db: Database) -> Result<Checkpoints, StorageError> {
+        let txn = db.begin_write().map_err(storage_err)?;
+        {
+            txn.open_table(STATE).map_err(storage_err)?;
+            txn.open_table(NODES).map_err(storage_err)?;
+            txn.open_table(META).map_err(storage_err)?;
+        }
+        txn.commit().map_err(storage_err)?;
+        let db = Arc::new(db);
+        let shared = Arc::new(Shared {
+            slot: Mutex::new(Slot::default()),
+            work: Condvar::new(),
+            done: Condvar::new(),
+        });
+        let thread = std::thread::Builder::new()
+            .name("state-checkpoints".into())
+            .spawn({
+                let (db, shared) = (Arc::clone(&db), Arc::clone(&shared));
+                move || writer(&db, &shared)
+            })
+            .map_err(|e| StorageError::Db(format!("cannot start the checkpoint writer: {e}")))?;
+        Ok(Checkpoints {
+            db,
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// The last checkpoint: its height, the ledger and the tree as stored;
+    /// `None` if none was written.
+    pub(crate) fn read(
+        &self,
+        chain_id: &ChainId,
+    ) -> Result<Option<(u64, Ledger, StateTree)>, StorageError> {
+        let txn = self.db.begin_read().map_err(storage_err)?;
+        let meta = txn.open_table(META).map_err(storage_err)?;
+        let Some(height) = number(&meta, HEIGHT)? else {
+            return Ok(None);
+        };
+        let version = number(&meta, TREE_VERSION)?.ok_or_else(|| {
+            StorageError::Damaged("the state checkpoint's tree version is missing".into())
+        })?;
+        let (ledger, tree) = read_state(chain_id, &txn, version, &[])?;
+        Ok(Some((height, ledger, tree)))
+    }
+
+    /// The height of the last checkpoint written, if any.
+    pub(crate) fn height(&self) -> Result<Option<u64>, StorageError> {
+        let txn = self.db.begin_read().map_err(storage_err)?;
+        let meta = txn.open_table(META).map_err(storage_err)?;
+        number(&meta, HEIGHT)
+    }
+
+    /// From now on, checkpoints are written as changes to `ledger`, the
+    /// state the database holds after block `height`.
+    pub(crate) fn hold(&self, height: u64, ledger: Ledger, tree: StateTree) {
+        let mut slot = self.shared.lock();
+        slot.held = Some(Held { ledger, tree });
+        slot.requested = height;
+    }
+
+    /// Notes that block `height` is committed with `ledger` the state after
+    /// it, and asks for a checkpoint of it if one is due. Fails if a
+    /// checkpoint could not be written.
+    pub(crate) fn committed(&self, height: u64, ledger: &Ledger) -> Result<(), StorageError> {
+        let mut slot = self.shared.lock();
+        if let Some(why) = &slot.failed {
+            return Err(StorageError::Db(why.clone()));
+        }
+        slot.latest = Some((height, ledger.clone()));
+        if slot.requested == 0 || height >= slot.requested + CHECKPOINT_BLOCKS {
+            slot.pending = Some((height, ledger.clone()));
+            slot.requested = height;
+            self.shared.work.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Writes a checkpoint of the last block committed, if it has none yet,
+    /// and returns once every checkpoint asked for is written.
+    pub(crate) fn flush(&self) -> Result<(), StorageError> {
+        let mut slot = self.shared.lock();
+        if let Some((height, ledger)) = slot.latest.take() {
+            if height > slot.requested {
+                slot.pending = Some((height, ledger));
+                slot.requested = height;
+                self.shared.work.notify_one();
+            }
+        }
+        while (slot.busy || slot.pending.is_some()) && slot.failed.is_none() {
+            slot = self
+                .shared
+                .done
+                .wait(slot)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        match &slot.failed {
+            Some(why) => Err(StorageError::Db(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes `ledger`, the state after block `height`, whole as a
+    /// checkpoint now, on the calling thread; the tree it wrote, for
+    /// [`Self::hold`].
+    pub(crate) fn write_now(
+        &self,
+        height: u64,
+        ledger: &Ledger,
+    ) -> Result<StateTree, StorageError> {
+        write(&self.db, None, height, ledger)
+    }
+}
+
+impl Drop for Checkpoints {
+    /// Lets the writer finish what it was asked for, then stops it.
+    fn drop(&mut self) {
+        self.shared.lock().stop = true;
+        self.shared.work.notify_one();
+        if let Some(thread) = self.thread.take() {
+            // A writer that panicked has nothing more to say here.
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The checkpoint writer's loop: writes each checkpoint asked for, the
+/// latest when several were asked for while it wrote, until the store
+/// closes or a write fails.
+fn writer(db: &Database, shared: &Shared) {
+    loop {
+        let (height, ledger, held) = {
+            let mut slot = shared.lock();
+            loop {
+                if let Some((height, ledger)) = slot.pending.take() {
+                    slot.busy = true;
+                    break (height, ledger, slot.held.take());
+                }
+                if slot.stop {
+                    return;
+                }
+                slot = shared.work.wait(slot).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        let written = write(db, held.as_ref(), height, &ledger);
+        let mut slot = shared.lock();
+        slot.busy = false;
+        match written {
+            Ok(tree) => slot.held = Some(Held { ledger, tree }),
+            Err(e) => {
+                slot.failed = Some(format!(
+                    "writing the state checkpoint of block {height}: {e}"
+                ));
+            }
+        }
+        let failed = slot.failed.is_some();
+        shared.done.notify_all();
+        if failed {
+            return;
+        }
+    }
+}
+
+/// Writes `ledger`, the state after block `height`, over `held` (the state
+/// the database holds; everything, replacing what is there, without it),
+/// and returns the tree it wrote.
+fn write(
+    db: &Database,
+    held: Option<&Held>,
+    height: u64,
+    ledger: &Ledger,
+) -> Result<StateTree, StorageError> {
+    let tree = ledger.state().tree();
+    let (rows, nodes) = match held {
+        Some(h) => (
+            ledger.state().changes_since(h.ledger.state()),
+            tree.changes_since(&h.tree),
+        ),
+        None => (ledger.state().rows(), tree.rows()),
+    };
+    let txn = db.begin_write().map_err(storage_err)?;
+    if held.is_none() {
+        txn.delete_table(STATE).map_err(storage_err)?;
+        txn.delete_table(NODES).map_err(storage_err)?;
+    }
+    {
+        let mut state = txn.open_table(STATE).map_err(storage_err)?;
+        for row in &rows {
+            let key = (row.table, row.key.as_slice());
+            match &row.value {
+                Some(value) => state.insert(key, value.as_slice()).map(|_| ()),
+                None => state.remove(key).map(|_| ()),
+            }
+            .map_err(storage_err)?;
+        }
+        let mut stored = txn.open_table(NODES).map_err(storage_err)?;
+        for (key, node) in &nodes {
+            match node {
+                Some(node) => stored.insert(key.as_slice(), node.as_slice()).map(|_| ()),
+                None => stored.remove(key.as_slice()).map(|_| ()),
+            }
+            .map_err(storage_err)?;
+        }
+        let mut meta = txn.open_table(META).map_err(storage_err)?;
+        meta.insert(HEIGHT, height.to_be_bytes().as_slice())
+            .map_err(storage_err)?;
+        meta.insert(TREE_VERSION, tree.version().to_be_bytes().as_slice())
+            .map_err(storage_err)?;
+    }
+    txn.commit().map_err(storage_err)?;
+    Ok(tree)
+}
+
+/// The number stored under `name`, if any.
+pub(crate) fn number(
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+    name: &str,
+) -> Result<Option<u64>, StorageError> {
+    let Some(got) = meta.get(name).map_err(storage_err)? else {
+        return Ok(None);
+    };
+    <[u8; 8]>::try_from(got.value())
+        .map(|b| Some(u64::from_be_bytes(b)))
+        .map_err(|_| StorageError::Damaged(format!("the state's {name} is not 8 bytes")))
+}
+
+/// Rows are read in two passes, every other row first, then the rest. The
+/// state's persistent maps split a full leaf in two halves, and keys
+/// inserted in order never return to the left half: read in the store's
+/// order the maps came out with leaves half full (149 bytes a 64-byte
+/// entry). The second pass fills the first pass's half-full leaves
+/// instead (74 bytes an entry), for a second walk of the store.
+const PASSES: usize = 2;
+
+/// The ledger whose records `txn`'s `state` table holds, with the Merkle
+/// tree its `state_tree` table holds at `version`, brought up to date from the records `dirty` names
+/// (changed since the tree was stored). Records and nodes are read at
+/// once, on two threads; each is decoded as the store iterates, without a
+/// copy of every row first (at a million holders the copies were
+/// gigabytes).
+pub(crate) fn read_state(
+    chain_id: &ChainId,
+    txn: &redb::ReadTransaction,
+    version: u64,
+    dirty: &[(String, Vec<u8>)],
+) -> Result<(Ledger, StateTree), StorageError> {
+    let (records, tree) = std::thread::scope(|s| {
+        let tree = s.spawn(|| read_nodes(txn, version));
+        let records = read_records(txn);
+        (records, tree.join())
+    });
+    let records = records?;
+    let tree = tree.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+    Ledger::from_parts(
+        chain_id.clone(),
+        records,
+        tree,
+        dirty.iter().map(|(t, k)| (t.as_str(), k.as_slice())),
+    )
+    .map_err(|e| StorageError::Damaged(e.to_string()))
+}
+
+fn damaged(e: tranche_types::DecodeError) -> StorageError {
+    StorageError::Damaged(e.to_string())
+}
+
+/// Calls `each` with every entry of `table`, in [`PASSES`] passes.
+fn in_passes<K: redb::Key + 'static, V: redb::Value + 'static>(
+    table: &redb::ReadOnlyTable<K, V>,
+    mut each: impl FnMut(redb::AccessGuard<'_, K>, redb::AccessGuard<'_, V>) -> Result<(), StorageError>,
+) -> Result<(), StorageError> {
+    for pass in 0..PASSES {
+        for entry in table
+            .iter()
+            .map_err(storage_err)?
+            .skip(pass)
+            .step_by(PASSES)
+        {
+            let (key, value) = entry.map_err(storage_err)?;
+            each(key, value)?;
+        }
+    }
+    Ok(())
+}
+
+fn read_records(txn: &redb::ReadTransaction) -> Result<State, StorageError> {
+    let table = txn.open_table(STATE).map_err(storage_err)?;
+    let mut state = StateRows::default();
+    in_passes(&table, |key, value| {
+        let (table, key) = key.value();
+        state.row(table, key, value.value()).map_err(damaged)
+    })?;
+    state.finish().map_err(damaged)
+}
+
+fn read_nodes(txn: &redb::ReadTransaction, version: u64) -> Result<StateTree, StorageError> {
+    let table = txn.open_table(NODES).map_err(storage_err)?;
+    let mut nodes = StateTreeNodes::default();
+    in_passes(&table, |key, node| {
+        nodes.node(key.value(), node.value()).map_err(damaged)
+    })?;
+    nodes.finish(version).map_err(damaged)
+}
