@@ -30,11 +30,9 @@ pub struct Options {
     pub block: usize,
 }
 
-/// One size's figures, per block unless said otherwise (medians).
+/// A block's cost (medians), apart from its signatures.
 #[derive(Debug, Clone, Copy)]
-struct Figures {
-    holders: usize,
-    tokens: usize,
+struct PerBlock {
     apply_ms: f64,
     root_ms: f64,
     commit_ms: f64,
@@ -42,18 +40,50 @@ struct Figures {
     /// commits, per block.
     checkpoint_ms: f64,
     signatures_ms: f64,
-    restart_ms: f64,
-    rss_mb: u64,
-    tree_nodes: usize,
 }
 
-impl Figures {
+impl PerBlock {
+    /// Reads the figures a half's JSON line holds.
+    fn read(v: &serde_json::Value) -> Result<PerBlock> {
+        Ok(PerBlock {
+            apply_ms: number(v, "apply_ms")?,
+            root_ms: number(v, "root_ms")?,
+            commit_ms: number(v, "commit_ms")?,
+            checkpoint_ms: number(v, "checkpoint_ms")?,
+            signatures_ms: number(v, "signatures_ms")?,
+        })
+    }
+
     /// Apply, root, commit and its share of a checkpoint: the block's cost
     /// apart from its signatures.
     #[allow(clippy::float_arithmetic)] // milliseconds for a report
     fn block_ms(&self) -> f64 {
         self.apply_ms + self.root_ms + self.commit_ms + self.checkpoint_ms
     }
+}
+
+fn number(v: &serde_json::Value, k: &str) -> Result<f64> {
+    v.get(k)
+        .and_then(serde_json::Value::as_f64)
+        .with_context(|| format!("no {k} in {v}"))
+}
+
+/// One size's figures.
+#[derive(Debug, Clone, Copy)]
+struct Figures {
+    holders: usize,
+    tokens: usize,
+    /// Blocks on the state as built, its whole Merkle tree in memory.
+    whole: PerBlock,
+    /// Blocks after a restart, the tree read from the store as needed:
+    /// what a running node pays.
+    restarted: PerBlock,
+    restart_ms: f64,
+    /// Resident memory after the restart, and after its blocks.
+    rss_mb: u64,
+    rss_mb_after_blocks: u64,
+    tree_nodes: usize,
+    tree_nodes_in_memory: usize,
 }
 
 /// The process's resident memory, in MiB (Linux; 0 elsewhere).
@@ -161,16 +191,15 @@ fn measure(holders: usize, options: &Options) -> Result<Figures> {
     let restarted = in_a_process(
         &[
             "state-restart".to_string(),
+            "--blocks".into(),
+            options.blocks.to_string(),
+            "--block".into(),
+            options.block.to_string(),
             "--store".into(),
             path.display().to_string(),
         ],
         "the restart's process",
     )?;
-    let number = |v: &serde_json::Value, k: &str| {
-        v.get(k)
-            .and_then(serde_json::Value::as_f64)
-            .with_context(|| format!("no {k} in {v}"))
-    };
     if blocks.get("root") != restarted.get("root") {
         bail!("the restarted state's root is not the last block's: {blocks} {restarted}");
     }
@@ -178,14 +207,13 @@ fn measure(holders: usize, options: &Options) -> Result<Figures> {
     Ok(Figures {
         holders,
         tokens: holders / PER_TOKEN,
-        apply_ms: number(&blocks, "apply_ms")?,
-        root_ms: number(&blocks, "root_ms")?,
-        commit_ms: number(&blocks, "commit_ms")?,
-        checkpoint_ms: number(&blocks, "checkpoint_ms")?,
-        signatures_ms: number(&blocks, "signatures_ms")?,
+        whole: PerBlock::read(&blocks)?,
+        restarted: PerBlock::read(&restarted)?,
         restart_ms: number(&restarted, "restart_ms")?,
         rss_mb: number(&restarted, "rss_mb")? as u64,
+        rss_mb_after_blocks: number(&restarted, "rss_mb_after_blocks")? as u64,
         tree_nodes: number(&blocks, "tree_nodes")? as usize,
+        tree_nodes_in_memory: number(&restarted, "tree_nodes_in_memory")? as usize,
     })
 }
 
@@ -206,9 +234,9 @@ fn in_a_process(args: &[String], what: &str) -> Result<serde_json::Value> {
 }
 
 /// `tranche bench state-blocks`: builds a state of `holders` holders,
-/// stores it at `store`, executes and commits `options`' blocks on it, and
-/// prints one JSON line with the medians per block, the tree's size and
-/// the last state root.
+/// stores it at `store`, executes and commits `options`' blocks on it with
+/// its whole Merkle tree in memory, and prints one JSON line with the
+/// medians per block, the tree's size and the last state root.
 pub fn blocks(holders: usize, options: &Options, store: &std::path::Path) -> Result<()> {
     check(&Options {
         holders: vec![holders],
@@ -217,10 +245,10 @@ pub fn blocks(holders: usize, options: &Options, store: &std::path::Path) -> Res
     eprintln!("building a state of {holders} holders");
     let (snapshot, people) = build(holders)?;
     let chain: ChainId = id(CHAIN);
-    let mut ledger = Ledger::restore(chain.clone(), &snapshot)?;
+    let ledger = Ledger::restore(chain.clone(), &snapshot)?;
     drop(snapshot);
     eprintln!("building its Merkle tree and storing it");
-    let mut parent_root = ledger.state_root();
+    let parent_root = ledger.state_root();
     let tree_nodes = ledger.state().tree_nodes();
     let store = ChainStore::open(store)?;
     // The state as of block 1, written whole: what the measured blocks build on.
@@ -236,15 +264,56 @@ pub fn blocks(holders: usize, options: &Options, store: &std::path::Path) -> Res
     store.commit(&first, &[], &[], &ledger, None)?;
     // Written now: no block gives this state, so a restart must find it.
     store.flush()?;
+    let measured = measure_blocks(&store, ledger, &first, &people, options, 7)?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "apply_ms": measured.apply_ms,
+            "root_ms": measured.root_ms,
+            "commit_ms": measured.commit_ms,
+            "checkpoint_ms": measured.checkpoint_ms,
+            "signatures_ms": measured.signatures_ms,
+            "tree_nodes": tree_nodes,
+            "root": measured.ledger.state_root().to_hex(),
+        })
+    );
+    Ok(())
+}
 
-    let mut rng = SplitMix(7);
-    let mut senders = crate::Senders::new(&people, &ledger);
+/// What [`measure_blocks`] measured, per block (medians), and the ledger
+/// after the blocks.
+struct Measured {
+    apply_ms: f64,
+    root_ms: f64,
+    commit_ms: f64,
+    checkpoint_ms: f64,
+    signatures_ms: f64,
+    ledger: Ledger,
+}
+
+/// Executes and commits `options.blocks` blocks of `options.block`
+/// transfers among `people` (the first token's holders, in a random
+/// order from `seed`) on `ledger`, the state after `parent`, then writes
+/// the state's checkpoint of them.
+fn measure_blocks(
+    store: &ChainStore,
+    mut ledger: Ledger,
+    parent: &Block,
+    people: &[Person],
+    options: &Options,
+    seed: u64,
+) -> Result<Measured> {
+    let chain = ledger.chain_id().clone();
+    let mut rng = SplitMix(seed);
+    let mut senders = crate::Senders::new(people, &ledger);
     let (mut apply, mut root, mut commit, mut signatures) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let proposer = key(1).public_key();
-    let mut parent = first.hash();
-    let mut time = first.header.time;
-    for height in 2..=options.blocks as u64 + 1 {
+    let mut parent_root = ledger.state_root();
+    let mut time = parent.header.time;
+    let first = parent.header.height + 1;
+    let mut parent = parent.hash();
+    for height in first..first + options.blocks as u64 {
         let mut txs = Vec::with_capacity(options.block);
         for _ in 0..options.block {
             let from = rng.below(PER_TOKEN as u64) as usize;
@@ -301,38 +370,49 @@ pub fn blocks(holders: usize, options: &Options, store: &std::path::Path) -> Res
     store.flush().context("writing the state's checkpoint")?;
     #[allow(clippy::float_arithmetic, clippy::cast_precision_loss)] // a report
     let checkpoint_ms = ms(started.elapsed()) / options.blocks as f64;
-    println!(
-        "{}",
-        serde_json::json!({
-            "apply_ms": median(apply),
-            "root_ms": median(root),
-            "commit_ms": median(commit),
-            "checkpoint_ms": checkpoint_ms,
-            "signatures_ms": median(signatures),
-            "tree_nodes": tree_nodes,
-            "root": ledger.state_root().to_hex(),
-        })
-    );
-    Ok(())
+    Ok(Measured {
+        apply_ms: median(apply),
+        root_ms: median(root),
+        commit_ms: median(commit),
+        checkpoint_ms,
+        signatures_ms: median(signatures),
+        ledger,
+    })
 }
 
 /// `tranche bench state-restart`: opens the chain store at `store`, reads
-/// its state back as a node does on start, and prints one JSON line with
-/// the time it took, this process's resident memory after it and the
-/// state root.
-pub fn restart(store: &std::path::Path) -> Result<()> {
+/// its state back as a node does on start (its Merkle tree's nodes read
+/// from the store as blocks need them), then executes and commits
+/// `options`' blocks on it as a running node does; prints one JSON line
+/// with the time the restart took, this process's resident memory after
+/// it and after the blocks, the medians per block, and the state roots.
+pub fn restart(store: &std::path::Path, options: &Options) -> Result<()> {
     let started = Instant::now();
     let opened = ChainStore::open(store)?;
-    let (_, ledger) = opened
+    let (height, ledger) = opened
         .load_ledger(&World::new().ledger)?
         .context("the store holds no finalized block")?;
     let took = started.elapsed();
+    let rss_restarted = rss_mb();
+    let restarted_root = ledger.state_root();
+    let parent = opened
+        .block(height)?
+        .context("the store lacks its last block")?;
+    let people: Vec<Person> = (0..PER_TOKEN as u64).map(Person::numbered).collect();
+    let measured = measure_blocks(&opened, ledger, &parent, &people, options, 11)?;
     println!(
         "{}",
         serde_json::json!({
             "restart_ms": ms(took),
-            "rss_mb": rss_mb(),
-            "root": ledger.state_root().to_hex(),
+            "rss_mb": rss_restarted,
+            "rss_mb_after_blocks": rss_mb(),
+            "root": restarted_root.to_hex(),
+            "apply_ms": measured.apply_ms,
+            "root_ms": measured.root_ms,
+            "commit_ms": measured.commit_ms,
+            "checkpoint_ms": measured.checkpoint_ms,
+            "signatures_ms": measured.signatures_ms,
+            "tree_nodes_in_memory": measured.ledger.state().tree_nodes(),
         })
     );
     Ok(())
@@ -361,19 +441,23 @@ pub fn run(options: &Options) -> Result<()> {
     let mut all: Vec<Figures> = Vec::new();
     for &holders in &options.holders {
         let f = measure(holders, options)?;
+        let (w, r) = (f.whole, f.restarted);
         println!(
-            "{:>9} holders, {:>4} tokens: block {:>8.2} ms (apply {:.2}, root {:.2}, commit {:.2}, checkpoint {:.2}), signatures {:.2} ms, restart {:.0} ms, {} MiB resident, {} tree nodes",
+            "{:>9} holders, {:>4} tokens: block {:>7.2} ms (apply {:.2}, root {:.2}, commit {:.2}, checkpoint {:.2}) after a restart, {:.2} ms with the whole tree in memory; signatures {:.2} ms; restart {:.0} ms; {} MiB resident after it, {} after the blocks; {} tree nodes, {} in memory after the blocks",
             f.holders,
             f.tokens,
-            f.block_ms(),
-            f.apply_ms,
-            f.root_ms,
-            f.commit_ms,
-            f.checkpoint_ms,
-            f.signatures_ms,
+            r.block_ms(),
+            r.apply_ms,
+            r.root_ms,
+            r.commit_ms,
+            r.checkpoint_ms,
+            w.block_ms(),
+            r.signatures_ms,
             f.restart_ms,
             f.rss_mb,
+            f.rss_mb_after_blocks,
             f.tree_nodes,
+            f.tree_nodes_in_memory,
         );
         all.push(f);
     }
@@ -383,14 +467,14 @@ pub fn run(options: &Options) -> Result<()> {
         .max_by_key(|f| f.holders)
         .expect("at least one size");
     #[allow(clippy::float_arithmetic)] // a ratio for the report
-    let ratio = large.block_ms() / small.block_ms().max(1e-9);
+    let ratio = large.restarted.block_ms() / small.restarted.block_ms().max(1e-9);
     println!(
         "{{\"bench\":\"state\",\"holders_max\":{},\"block_ms_small\":{:.2},\"block_ms_large\":{:.2},\"ratio\":{:.2},\"rss_mb_large\":{},\"restart_ms_large\":{:.0}}}",
         large.holders,
-        small.block_ms(),
-        large.block_ms(),
+        small.restarted.block_ms(),
+        large.restarted.block_ms(),
         ratio,
-        large.rss_mb,
+        large.rss_mb.max(large.rss_mb_after_blocks),
         large.restart_ms,
     );
     Ok(())

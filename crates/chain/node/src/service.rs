@@ -121,7 +121,11 @@ fn open_store(
                 .ok_or_else(|| setup(format!("block {height} is missing from the store")))?;
             Start::at(Tip::of(&block), ledger)
         }
-        None => Start::genesis(genesis.clone()),
+        None => {
+            let ledger = genesis.clone();
+            store.keep_state_of(&ledger);
+            Start::genesis(ledger)
+        }
     };
     Ok((Arc::new(store), start))
 }

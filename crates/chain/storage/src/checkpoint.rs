@@ -14,9 +14,9 @@
 
 use crate::{storage_err, StorageError};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
-use tranche_ledger::{Ledger, State, StateRows, StateTree, StateTreeNodes};
+use tranche_ledger::{Ledger, State, StateRows, StateTree, StateTreeNodes, TreeStore};
 use tranche_types::ChainId;
 
 /// The ledger's records: (table, key) to value, each in the canonical
@@ -44,6 +44,67 @@ struct Held {
     tree: StateTree,
 }
 
+/// The Merkle tree of the last checkpoint, as the ledger reads the nodes
+/// it does not hold in memory: from a snapshot of the state's database
+/// taken after that checkpoint was written.
+pub(crate) struct StoredTree {
+    view: RwLock<Option<View>>,
+    deleted_through: Mutex<Option<u64>>,
+}
+
+struct View {
+    nodes: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+    checkpoint: (u64, [u8; 32]),
+}
+
+impl StoredTree {
+    /// Reads from `db` from now on, whose checkpoint is the tree at version
+    /// `version` (its root read from the nodes).
+    fn refresh(&self, db: &Database, version: u64) -> Result<(), StorageError> {
+        let txn = db.begin_read().map_err(storage_err)?;
+        let nodes = txn.open_table(NODES).map_err(storage_err)?;
+        let get = |key: &[u8]| -> Result<Option<Vec<u8>>, String> {
+            let got = nodes.get(key).map_err(|e| e.to_string())?;
+            Ok(got.map(|v| v.value().to_vec()))
+        };
+        let root = tranche_ledger::stored_root(get, version)
+            .map_err(StorageError::Damaged)?
+            .ok_or_else(|| {
+                StorageError::Damaged(format!(
+                    "the state checkpoint has no tree root at version {version}"
+                ))
+            })?;
+        *self.view.write().unwrap_or_else(|e| e.into_inner()) = Some(View {
+            nodes,
+            checkpoint: (version, root),
+        });
+        Ok(())
+    }
+}
+
+impl TreeStore for StoredTree {
+    fn node(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        let view = self.view.read().unwrap_or_else(|e| e.into_inner());
+        let Some(view) = view.as_ref() else {
+            return Ok(None);
+        };
+        let got = view.nodes.get(key).map_err(|e| e.to_string())?;
+        Ok(got.map(|v| v.value().to_vec()))
+    }
+
+    fn checkpoint(&self) -> Option<(u64, [u8; 32])> {
+        let view = self.view.read().unwrap_or_else(|e| e.into_inner());
+        view.as_ref().map(|v| v.checkpoint)
+    }
+
+    fn deleted_through(&self) -> Option<u64> {
+        *self
+            .deleted_through
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// What the committing thread and the checkpoint thread share.
 #[derive(Default)]
 struct Slot {
@@ -51,8 +112,9 @@ struct Slot {
     /// writer has it) or this process has not read it (the next checkpoint
     /// is then written whole).
     held: Option<Held>,
-    /// The next checkpoint to write: a height and the ledger after it.
-    pending: Option<(u64, Ledger)>,
+    /// The next checkpoint to write: a height, the ledger after it, and
+    /// whether it is the last before the store closes.
+    pending: Option<(u64, Ledger, bool)>,
     /// The height of the last checkpoint asked for (or read).
     requested: u64,
     /// The last block committed and the ledger after it, for [`Checkpoints::flush`].
@@ -83,6 +145,7 @@ impl Shared {
 /// The state's database and the thread that writes its checkpoints.
 pub(crate) struct Checkpoints {
     db: Arc<Database>,
+    tree: Arc<StoredTree>,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
 }
@@ -109,6 +172,22 @@ impl Checkpoints {
             txn.open_table(META).map_err(storage_err)?;
         }
         txn.commit().map_err(storage_err)?;
+        let tree = Arc::new(StoredTree {
+            view: RwLock::new(None),
+            deleted_through: Mutex::new(None),
+        });
+        let version = {
+            let txn = db.begin_read().map_err(storage_err)?;
+            let meta = txn.open_table(META).map_err(storage_err)?;
+            number(&meta, HEIGHT)?
+                .is_some()
+                .then(|| number(&meta, TREE_VERSION))
+                .transpose()?
+                .flatten()
+        };
+        if let Some(version) = version {
+            tree.refresh(&db, version)?;
+        }
         let db = Arc::new(db);
         let shared = Arc::new(Shared {
             slot: Mutex::new(Slot::default()),
@@ -118,12 +197,13 @@ impl Checkpoints {
         let thread = std::thread::Builder::new()
             .name("state-checkpoints".into())
             .spawn({
-                let (db, shared) = (Arc::clone(&db), Arc::clone(&shared));
-                move || writer(&db, &shared)
+                let (db, tree, shared) = (Arc::clone(&db), Arc::clone(&tree), Arc::clone(&shared));
+                move || writer(&db, &tree, &shared)
             })
             .map_err(|e| StorageError::Db(format!("cannot start the checkpoint writer: {e}")))?;
         Ok(Checkpoints {
             db,
+            tree,
             shared,
             thread: Some(thread),
         })
@@ -135,6 +215,16 @@ impl Checkpoints {
         &self,
         chain_id: &ChainId,
     ) -> Result<Option<(u64, Ledger, StateTree)>, StorageError> {
+        // No checkpoint is written while this one is read: the tree's
+        // nodes are read from the snapshot the writer takes after it.
+        let mut slot = self.shared.lock();
+        while slot.busy {
+            slot = self
+                .shared
+                .done
+                .wait(slot)
+                .unwrap_or_else(|e| e.into_inner());
+        }
         let txn = self.db.begin_read().map_err(storage_err)?;
         let meta = txn.open_table(META).map_err(storage_err)?;
         let Some(height) = number(&meta, HEIGHT)? else {
@@ -143,8 +233,21 @@ impl Checkpoints {
         let version = number(&meta, TREE_VERSION)?.ok_or_else(|| {
             StorageError::Damaged("the state checkpoint's tree version is missing".into())
         })?;
-        let (ledger, tree) = read_state(chain_id, &txn, version, &[])?;
+        if self.tree.checkpoint().map(|(v, _)| v) != Some(version) {
+            return Err(StorageError::Damaged(
+                "the state checkpoint's tree is not the one its snapshot holds".into(),
+            ));
+        }
+        let records = read_records(&txn)?;
+        let store: Arc<dyn TreeStore> = self.tree.clone();
+        let (ledger, tree) = Ledger::in_store(chain_id.clone(), records, store).map_err(damaged)?;
+        drop(slot);
         Ok(Some((height, ledger, tree)))
+    }
+
+    /// Where a ledger reads the tree nodes its checkpoints hold.
+    pub(crate) fn tree_store(&self) -> Arc<dyn TreeStore> {
+        self.tree.clone()
     }
 
     /// The height of the last checkpoint written, if any.
@@ -166,13 +269,17 @@ impl Checkpoints {
     /// it, and asks for a checkpoint of it if one is due. Fails if a
     /// checkpoint could not be written.
     pub(crate) fn committed(&self, height: u64, ledger: &Ledger) -> Result<(), StorageError> {
+        // A ledger not read from this store (genesis, or one built by a
+        // test or bench) reads its tree from the checkpoints from now on,
+        // so that each checkpoint writes only what the last one lacks.
+        ledger.state().keep_tree_in(self.tree_store());
         let mut slot = self.shared.lock();
         if let Some(why) = &slot.failed {
             return Err(StorageError::Db(why.clone()));
         }
         slot.latest = Some((height, ledger.clone()));
         if slot.requested == 0 || height >= slot.requested + CHECKPOINT_BLOCKS {
-            slot.pending = Some((height, ledger.clone()));
+            slot.pending = Some((height, ledger.clone(), false));
             slot.requested = height;
             self.shared.work.notify_one();
         }
@@ -185,7 +292,7 @@ impl Checkpoints {
         let mut slot = self.shared.lock();
         if let Some((height, ledger)) = slot.latest.take() {
             if height > slot.requested {
-                slot.pending = Some((height, ledger));
+                slot.pending = Some((height, ledger, true));
                 slot.requested = height;
                 self.shared.work.notify_one();
             }
@@ -211,7 +318,7 @@ impl Checkpoints {
         height: u64,
         ledger: &Ledger,
     ) -> Result<StateTree, StorageError> {
-        write(&self.db, None, height, ledger)
+        write(&self.db, &self.tree, None, height, ledger, false)
     }
 }
 
@@ -230,14 +337,14 @@ impl Drop for Checkpoints {
 /// The checkpoint writer's loop: writes each checkpoint asked for, the
 /// latest when several were asked for while it wrote, until the store
 /// closes or a write fails.
-fn writer(db: &Database, shared: &Shared) {
+fn writer(db: &Database, tree: &Arc<StoredTree>, shared: &Shared) {
     loop {
-        let (height, ledger, held) = {
+        let (height, ledger, last, held) = {
             let mut slot = shared.lock();
             loop {
-                if let Some((height, ledger)) = slot.pending.take() {
+                if let Some((height, ledger, last)) = slot.pending.take() {
                     slot.busy = true;
-                    break (height, ledger, slot.held.take());
+                    break (height, ledger, last, slot.held.take());
                 }
                 if slot.stop {
                     return;
@@ -245,7 +352,7 @@ fn writer(db: &Database, shared: &Shared) {
                 slot = shared.work.wait(slot).unwrap_or_else(|e| e.into_inner());
             }
         };
-        let written = write(db, held.as_ref(), height, &ledger);
+        let written = write(db, tree, held.as_ref(), height, &ledger, last);
         let mut slot = shared.lock();
         slot.busy = false;
         match written {
@@ -266,21 +373,41 @@ fn writer(db: &Database, shared: &Shared) {
 
 /// Writes `ledger`, the state after block `height`, over `held` (the state
 /// the database holds; everything, replacing what is there, without it),
-/// and returns the tree it wrote.
+/// and returns the tree it wrote. The tree nodes `held` no longer had are
+/// deleted now, one checkpoint late (a copy of the state from before this
+/// one may still read them); `last` deletes those this one no longer has
+/// too. Once written, the ledger reads its tree nodes from this checkpoint.
 fn write(
     db: &Database,
+    stored: &Arc<StoredTree>,
     held: Option<&Held>,
     height: u64,
     ledger: &Ledger,
+    last: bool,
 ) -> Result<StateTree, StorageError> {
     let tree = ledger.state().tree();
-    let (rows, nodes) = match held {
-        Some(h) => (
-            ledger.state().changes_since(h.ledger.state()),
-            tree.changes_since(&h.tree),
-        ),
-        None => (ledger.state().rows(), tree.rows()),
+    let rows = match held {
+        Some(h) => ledger.state().changes_since(h.ledger.state()),
+        None if tree.whole() => ledger.state().rows(),
+        None => {
+            return Err(StorageError::Db(
+                "a state whose tree is partly in another store cannot be written whole".into(),
+            ))
+        }
     };
+    let ours: Arc<dyn TreeStore> = stored.clone();
+    if !tree.whole() && !tree.kept_in(&ours) {
+        return Err(StorageError::Db(
+            "the state's tree reads its nodes from another store".into(),
+        ));
+    }
+    let mut nodes = tree.unstored();
+    if let Some(h) = held {
+        nodes.extend(h.tree.gone());
+    }
+    if last {
+        nodes.extend(tree.gone());
+    }
     let txn = db.begin_write().map_err(storage_err)?;
     if held.is_none() {
         txn.delete_table(STATE).map_err(storage_err)?;
@@ -311,6 +438,18 @@ fn write(
             .map_err(storage_err)?;
     }
     txn.commit().map_err(storage_err)?;
+    stored.refresh(db, tree.version())?;
+    let deleted = if last {
+        Some(tree.version())
+    } else {
+        held.map(|h| h.tree.version())
+    };
+    if deleted.is_some() {
+        *stored
+            .deleted_through
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = deleted;
+    }
     Ok(tree)
 }
 
@@ -386,14 +525,38 @@ fn in_passes<K: redb::Key + 'static, V: redb::Value + 'static>(
     Ok(())
 }
 
+/// The table name the records are split at: the records of the tables
+/// before it are read on one thread, the rest on another. At a million
+/// holders about three million rows fall on each side (balances and
+/// claims; wallets, identity holdings and the rest).
+const SPLIT_AT: &str = "identity";
+
 fn read_records(txn: &redb::ReadTransaction) -> Result<State, StorageError> {
     let table = txn.open_table(STATE).map_err(storage_err)?;
-    let mut state = StateRows::default();
-    in_passes(&table, |key, value| {
-        let (table, key) = key.value();
-        state.row(table, key, value.value()).map_err(damaged)
-    })?;
-    state.finish().map_err(damaged)
+    let split: (&str, &[u8]) = (SPLIT_AT, &[]);
+    let read = |first: bool| -> Result<StateRows, StorageError> {
+        let mut state = StateRows::default();
+        for pass in 0..PASSES {
+            let rows = if first {
+                table.range(..split)
+            } else {
+                table.range(split..)
+            };
+            for entry in rows.map_err(storage_err)?.skip(pass).step_by(PASSES) {
+                let (key, value) = entry.map_err(storage_err)?;
+                let (name, key) = key.value();
+                state.row(name, key, value.value()).map_err(damaged)?;
+            }
+        }
+        Ok(state)
+    };
+    let (first, rest) = std::thread::scope(|s| {
+        let first = s.spawn(|| read(true));
+        let rest = read(false);
+        (first.join(), rest)
+    });
+    let first = first.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+    first.merge(rest?).finish().map_err(damaged)
 }
 
 fn read_nodes(txn: &redb::ReadTransaction, version: u64) -> Result<StateTree, StorageError> {

@@ -549,6 +549,9 @@ impl ChainStore {
             }
             None => (0, genesis.clone()),
         };
+        // A ledger read from the checkpoint reads its tree from it already;
+        // one from genesis (or moved whole) does once a checkpoint holds it.
+        ledger.state().keep_tree_in(self.checkpoints.tree_store());
         for height in from + 1..=tip {
             let block = self
                 .block(height)?
@@ -558,6 +561,13 @@ impl ChainStore {
             self.check_root(height, &ledger, "executing the stored blocks again")?;
         }
         Ok(Some((tip, ledger)))
+    }
+
+    /// From now on `ledger` (a ledger not read from this store, such as
+    /// genesis) keeps in memory only the tree nodes this store's
+    /// checkpoints do not hold yet, and reads the rest from them.
+    pub fn keep_state_of(&self, ledger: &Ledger) {
+        ledger.state().keep_tree_in(self.checkpoints.tree_store());
     }
 
     /// Fails unless `ledger`'s root is the root stored for block `height`.

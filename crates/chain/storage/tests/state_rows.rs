@@ -28,8 +28,8 @@ struct Chain {
 
 impl Chain {
     /// Block `height + 1` holding `txs`, executed on the world's ledger
-    /// (each must apply) and stored.
-    fn block(&mut self, store: &ChainStore, txs: Vec<SignedTransaction>) {
+    /// (each must apply), with its receipts.
+    fn execute(&mut self, txs: Vec<SignedTransaction>) -> (Block, Vec<Receipt>) {
         self.height += 1;
         let block = Block::new(
             CHAIN.parse().unwrap(),
@@ -45,10 +45,17 @@ impl Chain {
             .receipts
             .iter()
             .all(|r| r.outcome == Outcome::Applied));
-        store
-            .commit(&block, &executed.receipts, &[], &self.w.ledger, None)
-            .unwrap();
         self.parent = block.hash();
+        (block, executed.receipts)
+    }
+
+    /// Block `height + 1` holding `txs`, executed on the world's ledger
+    /// (each must apply) and stored.
+    fn block(&mut self, store: &ChainStore, txs: Vec<SignedTransaction>) {
+        let (block, receipts) = self.execute(txs);
+        store
+            .commit(&block, &receipts, &[], &self.w.ledger, None)
+            .unwrap();
     }
 
     /// Checks that `loaded` is the state (and root) this chain reached.
@@ -108,8 +115,17 @@ fn each_checkpoint_writes_what_changed_and_a_reopen_reads_the_same_state() {
     assert!(!loaded.state().balances.contains_key(&(id("T"), a.wallet())));
 
     // A store that did not read the state first writes its next
-    // checkpoint whole; the result is the same.
+    // checkpoint whole; the result is the same. (The ledger given is one
+    // whose tree is all in memory: the world's reads its tree from the
+    // store it was committed to, as a node's does.)
     drop(store);
+    let rows = chain.w.ledger.state().rows();
+    chain.w.ledger = Ledger::from_rows(
+        id(CHAIN),
+        rows.iter()
+            .map(|r| (r.table, r.key.as_slice(), r.value.as_deref().unwrap())),
+    )
+    .unwrap();
     let store = ChainStore::open(&path).unwrap();
     let back = chain.transfer(&b, &a, 10);
     chain.block(&store, vec![back]);
@@ -146,6 +162,9 @@ fn checkpoints_are_written_every_so_many_blocks_and_a_restart_executes_the_block
                 Some(1 + CHECKPOINT_BLOCKS)
             );
             chain.assert_same(&loaded);
+            // The chain goes on from the state read back, as a node's does
+            // (the world's ledger reads its tree from the closed store).
+            chain.w.ledger = loaded;
             store = reopened;
         }
     }
@@ -158,6 +177,60 @@ fn checkpoints_are_written_every_so_many_blocks_and_a_restart_executes_the_block
         Some(1 + 2 * CHECKPOINT_BLOCKS)
     );
     chain.assert_same(&loaded);
+}
+
+#[test]
+fn a_restarted_store_reads_its_tree_from_the_checkpoints_and_keeps_only_newer_nodes_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chain.redb");
+    let mut w = World::new();
+    let people: Vec<Person> = (1..=50).map(Person::new).collect();
+    for p in &people {
+        w.onboard(p, "KR");
+    }
+    let allocations: Vec<(&Person, u128)> = people.iter().map(|p| (p, 20)).collect();
+    w.tokenize("T", &allocations);
+    let store = ChainStore::open(&path).unwrap();
+    let mut chain = first_block(w, &store);
+    let whole = chain.w.ledger.state().tree_nodes();
+    drop(store);
+
+    // The reference keeps its whole tree in memory; the restarted ledger
+    // reads what its checkpoints hold from the store. Both execute the same
+    // blocks and must reach the same roots; the restarted one's blocks are
+    // the ones stored, and its checkpoints are written from it.
+    let (store, mut loaded) = reopened(&path);
+    assert!(loaded.state().tree_nodes() < whole / 4);
+    let mut most_in_memory = 0;
+    for i in 0..3 * CHECKPOINT_BLOCKS as usize {
+        let from = &people[i % people.len()];
+        let to = &people[(i * 7 + 1) % people.len()];
+        let txs = if from.did == to.did {
+            Vec::new()
+        } else {
+            vec![chain.transfer(from, to, 1)]
+        };
+        let (block, _) = chain.execute(txs);
+        let executed = tranche_block::execute(&mut loaded, &block);
+        assert_eq!(loaded.state_root(), chain.w.ledger.state_root());
+        store
+            .commit(&block, &executed.receipts, &[], &loaded, None)
+            .unwrap();
+        // Checkpoints every 64 blocks on their own, and some between.
+        if i % 16 == 15 {
+            store.flush().unwrap();
+        }
+        most_in_memory = most_in_memory.max(loaded.state().tree_nodes());
+    }
+    // Each checkpoint let the ledger drop what the one before holds.
+    assert!(
+        most_in_memory < whole,
+        "{most_in_memory} nodes in memory, of a tree of {whole}"
+    );
+    chain.assert_same(&loaded);
+    drop(store);
+    let (_, again) = reopened(&path);
+    chain.assert_same(&again);
 }
 
 #[test]
@@ -296,7 +369,7 @@ fn a_store_that_kept_its_state_with_the_chain_has_it_moved_to_its_own_database()
             }
             let tree = at_2.state().tree();
             let mut nodes = txn.open_table(NODES).unwrap();
-            for (key, node) in tree.rows() {
+            for (key, node) in tree.unstored() {
                 nodes
                     .insert(key.as_slice(), node.unwrap().as_slice())
                     .unwrap();

@@ -244,9 +244,16 @@ pub enum BenchCommand {
     },
     /// The restart half of `bench state`, run by it in a process of its own:
     /// reads the state of the chain store at --store back as a node does on
-    /// start and prints the time, resident memory and state root as JSON.
+    /// start, executes and commits the blocks on it, and prints the time,
+    /// resident memory, medians and state root as JSON.
     #[command(hide = true)]
     StateRestart {
+        /// Blocks measured.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        blocks: u64,
+        /// Transfers per block.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+        block: u64,
         /// The chain store (`chain.redb`) to read.
         #[arg(long)]
         store: std::path::PathBuf,
@@ -445,7 +452,18 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
             },
             &store,
         )?,
-        BenchCommand::StateRestart { store } => state::restart(&store)?,
+        BenchCommand::StateRestart {
+            blocks,
+            block,
+            store,
+        } => state::restart(
+            &store,
+            &state::Options {
+                holders: Vec::new(),
+                blocks: count(blocks),
+                block: count(block),
+            },
+        )?,
         BenchCommand::Matching {
             sizes,
             ops,

@@ -16,6 +16,7 @@
 //! against a state root with [`StateProof::verify`], without the state.
 
 use crate::tree_key::PackedKey;
+use crate::tree_nodes::{decode_node, Nodes, TreeStore};
 use jmt::proof::SparseMerkleProof;
 use jmt::storage::TreeUpdateBatch;
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
@@ -27,49 +28,6 @@ use tranche_types::{ChainId, Hash};
 
 /// The tree's hash: SHA-256, like every other hash of the chain.
 pub(crate) type Tree<'a, R> = JellyfishMerkleTree<'a, R, Sha256>;
-
-/// The tree's nodes, in a persistent map: a copy of the state (a block
-/// proposed or verified on a parent) shares every node with its parent.
-/// Keys are packed inline (see [`PackedKey`]). Each node is kept in the
-/// encoding the store keeps it in, behind an `Arc`: jmt's internal node
-/// holds sixteen child slots of 56 bytes each, used or not (about 1 KB),
-/// where its encoding holds the children it has (a 16-way tree's lower
-/// nodes have two to five); a million holders' tree was 3.5 GB decoded.
-/// jmt reads a node by value, so a read decodes where it cloned before.
-/// The `Arc` makes the map's copy-on-write, which clones the entries of
-/// each map node it touches, clone pointers.
-/// Ordered, so that what changed between two copies is found without
-/// visiting what they share (a store writes only the changed nodes).
-#[derive(Clone, Default)]
-pub(crate) struct Nodes(imbl::OrdMap<PackedKey, Encoded>);
-
-/// A node's encoding (jmt's borsh form), as the store keeps it.
-type Encoded = Arc<[u8]>;
-
-impl Nodes {
-    fn insert(&mut self, key: PackedKey, node: &Node) {
-        self.0.insert(key, Arc::from(encode_node(node)));
-    }
-}
-
-impl TreeReader for Nodes {
-    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        self.0
-            .get(&PackedKey::of(node_key))
-            .map(|bytes| decode_node(bytes))
-            .transpose()
-    }
-
-    fn get_value_option(&self, _: Version, _: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
-        // Values live in the state's tables; updating the tree reads none.
-        Ok(None)
-    }
-
-    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
-        // Only restoring a tree from chunks asks for it, which is never done.
-        Ok(None)
-    }
-}
 
 /// The tree as of the last time it was brought up to date.
 #[derive(Clone, Default)]
@@ -188,7 +146,7 @@ impl Authenticated {
                 }
             }
             for s in &e.stale_node_index_batch {
-                self.nodes.0.remove(&PackedKey::of(&s.node_key));
+                self.nodes.remove(&PackedKey::of(&s.node_key));
             }
         }
         for (key, node) in batch.node_batch.nodes() {
@@ -196,16 +154,17 @@ impl Authenticated {
         }
         for s in stale {
             if earlier.is_none_or(|(_, v)| s.node_key.version() != v) {
-                self.nodes.0.remove(&PackedKey::of(&s.node_key));
+                self.nodes.remove(&PackedKey::of(&s.node_key));
             }
         }
         // The tree marks the last root stale, except an empty tree's null
         // root, which a write into the empty tree leaves behind.
         if let Some(last) = self.version {
-            self.nodes.0.remove(&PackedKey::root(last));
+            self.nodes.remove(&PackedKey::root(last));
         }
         self.version = Some(version);
         self.root = Some(root);
+        self.nodes.reached(version, root.0);
     }
 
     /// The proof of the record `key_hash` whose value is `value` (absent:
@@ -226,9 +185,9 @@ impl Authenticated {
         intact(Tree::new(&reader).get_with_proof(key_hash, version)).1
     }
 
-    /// How many nodes the tree holds.
+    /// How many nodes the tree holds in memory.
     pub(crate) fn node_count(&self) -> usize {
-        self.nodes.0.len()
+        self.nodes.in_memory_count()
     }
 
     /// The version last written.
@@ -236,35 +195,61 @@ impl Authenticated {
         self.version
     }
 
-    /// The nodes that differ between `earlier` and this tree, encoded:
-    /// what a store holding `earlier`'s nodes writes (`None`: delete).
-    pub(crate) fn node_changes_since(&self, earlier: &Authenticated) -> Vec<NodeRow> {
-        use imbl::ordmap::DiffItem;
-        let mut out = Vec::new();
-        for item in earlier.nodes.0.diff(&self.nodes.0) {
-            match item {
-                DiffItem::Add(k, n) | DiffItem::Update { new: (k, n), .. } => {
-                    out.push((k.encode(), Some(n.to_vec())));
-                }
-                DiffItem::Remove(k, _) => out.push((k.encode(), None)),
-            }
-        }
-        out
+    /// The nodes a store's checkpoint of this tree writes: those its last
+    /// checkpoint does not hold, encoded.
+    pub(crate) fn unstored_nodes(&self) -> Vec<NodeRow> {
+        self.nodes.unstored()
     }
 
-    /// Every node, encoded.
-    pub(crate) fn all_nodes(&self) -> Vec<NodeRow> {
-        self.nodes
-            .0
-            .iter()
-            .map(|(k, n)| (k.encode(), Some(n.to_vec())))
-            .collect()
+    /// Whether `store` is the store the tree reads from.
+    pub(crate) fn kept_in(&self, store: &Arc<dyn TreeStore>) -> bool {
+        self.nodes.kept_in(store)
+    }
+
+    /// Whether every node is in memory (none only in a store).
+    pub(crate) fn whole(&self) -> bool {
+        self.nodes.whole()
+    }
+
+    /// The nodes that left the tree, for a store to delete (`None` rows).
+    pub(crate) fn gone_nodes(&self) -> Vec<NodeRow> {
+        self.nodes.gone()
+    }
+
+    /// From now on, nodes are read from `store` once its checkpoints hold
+    /// them (see [`crate::tree_nodes`]).
+    pub(crate) fn keep_in(&mut self, store: Arc<dyn TreeStore>) {
+        self.nodes.keep_in(store);
+    }
+
+    /// The tree `store`'s last checkpoint holds, its nodes read from the
+    /// store as they are needed.
+    pub(crate) fn in_store(store: Arc<dyn TreeStore>) -> Result<Authenticated, String> {
+        let (version, root) = store
+            .checkpoint()
+            .ok_or("the store holds no checkpoint of the tree")?;
+        let mut nodes = Nodes::in_store(store);
+        let read = Tree::new(&nodes)
+            .get_root_hash_option(version)
+            .map_err(|e| format!("the tree's root: {e}"))?
+            .ok_or_else(|| format!("no root of the tree at version {version}"))?;
+        if read.0 != root {
+            return Err(format!(
+                "the stored tree's root at version {version} is not the checkpoint's"
+            ));
+        }
+        nodes.reached(version, root);
+        Ok(Authenticated {
+            nodes,
+            version: Some(version),
+            root: Some(read),
+        })
     }
 }
 
 /// A tree's nodes read from a store one by one, in any order.
 #[derive(Default)]
-pub(crate) struct NodesRead(imbl::OrdMap<PackedKey, Encoded>);
+pub(crate) struct NodesRead(imbl::OrdMap<PackedKey, Arc<[u8]>>);
 
 impl NodesRead {
     /// Decodes one node (its key's and its own encodings).
@@ -285,11 +270,12 @@ impl NodesRead {
     /// The tree the nodes hold at `version`. Refuses a version without a
     /// root among them.
     pub(crate) fn finish(self, version: Version) -> Result<Authenticated, String> {
-        let nodes = Nodes(self.0);
+        let mut nodes = Nodes::in_memory(self.0);
         let root = Tree::new(&nodes)
             .get_root_hash_option(version)
             .map_err(|e| format!("the tree's root: {e}"))?
             .ok_or_else(|| format!("no root of the tree at version {version}"))?;
+        nodes.reached(version, root.0);
         Ok(Authenticated {
             nodes,
             version: Some(version),
@@ -301,14 +287,6 @@ impl NodesRead {
 /// A tree node as a store keeps it: its key's and its own encodings
 /// (`None`: the node is gone).
 pub type NodeRow = (Vec<u8>, Option<Vec<u8>>);
-
-fn encode_node(node: &Node) -> Vec<u8> {
-    borsh::to_vec(node).expect("a node encodes into memory")
-}
-
-fn decode_node(bytes: &[u8]) -> anyhow::Result<Node> {
-    Ok(borsh::from_slice(bytes)?)
-}
 
 /// The tree's nodes with the one value a proof asks for.
 struct WithValue<'a> {
@@ -504,7 +482,7 @@ mod tests {
                 }
             }
             let version = tree.version().expect("written");
-            let rows = tree.all_nodes();
+            let rows = tree.unstored_nodes();
             let mut read = NodesRead::default();
             for (k, n) in &rows {
                 prop_assert_eq!(read.node(k, n.as_deref().expect("present")), Ok(()));
@@ -523,7 +501,7 @@ mod tests {
                 .map(|k| (key_hash("t", &[k]), Some(vec![k])))
                 .collect(),
         );
-        let rows = tree.all_nodes();
+        let rows = tree.unstored_nodes();
         for (key, node) in &rows {
             let node = node.as_deref().expect("present");
             let mut read = NodesRead::default();
@@ -549,6 +527,6 @@ mod tests {
             .finish(tree.version().expect("written"))
             .expect("a root");
         assert_eq!(again.root(), tree.root());
-        assert_eq!(again.all_nodes(), rows, "read back byte for byte");
+        assert_eq!(again.unstored_nodes(), rows, "read back byte for byte");
     }
 }

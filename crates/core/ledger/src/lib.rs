@@ -4,7 +4,9 @@
 //!
 //! Pure and deterministic: no IO, no clock, no randomness. The block's height
 //! and time come in through [`BlockContext`]; the same transactions applied to
-//! the same genesis give the same state root.
+//! the same genesis give the same state root. The Merkle tree's nodes that
+//! a node's store already holds are read through a [`TreeStore`] the caller
+//! gives; without one the whole tree is held in memory, with the same roots.
 //!
 //! Invariants, checked after every transaction in debug builds
 //! ([`Ledger::check_invariants`]) and by property tests:
@@ -31,6 +33,7 @@ mod records;
 mod state;
 mod stored;
 mod tree_key;
+mod tree_nodes;
 
 pub use auth::{NodeRow, ProofError, StateProof};
 pub use compliance::HolderSide;
@@ -45,6 +48,7 @@ pub use stored::{StateRows, StateTreeNodes};
 pub use tranche_types::{
     IssuanceCheck, RevocationCheck, TokenSupply, TransferKind, TransferRecord,
 };
+pub use tree_nodes::{stored_root, TreeStore};
 
 use serde::{Deserialize, Serialize};
 use tranche_types::{
@@ -340,6 +344,18 @@ impl Ledger {
         dirty: impl IntoIterator<Item = (&'r str, &'r [u8])>,
     ) -> Result<(Ledger, StateTree), tranche_types::DecodeError> {
         let (state, tree) = state.with_stored_tree(stored, dirty)?;
+        Ok((Ledger { chain_id, state }, tree))
+    }
+
+    /// The ledger a store's checkpoint holds: its records (decoded with
+    /// [`StateRows`]) and the Merkle tree `store` holds, read from it as
+    /// it is needed (see [`State::with_tree_in`]).
+    pub fn in_store(
+        chain_id: ChainId,
+        state: State,
+        store: std::sync::Arc<dyn TreeStore>,
+    ) -> Result<(Ledger, StateTree), tranche_types::DecodeError> {
+        let (state, tree) = state.with_tree_in(store)?;
         Ok((Ledger { chain_id, state }, tree))
     }
 

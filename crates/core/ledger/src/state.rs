@@ -2,8 +2,10 @@
 //! order, the canonical encoding and the state root depend only on content.
 
 use crate::auth::{key_hash, state_root, Authenticated, NodeRow, StateProof};
+use crate::tree_nodes::TreeStore;
 use imbl::ordmap::DiffItem;
 use jmt::KeyHash;
+use std::sync::Arc;
 use std::sync::Mutex;
 use tranche_types::commonware_codec::{Encode, Write};
 use tranche_types::{
@@ -216,6 +218,18 @@ macro_rules! tables {
                     state.row(table, key, value)?;
                 }
                 state.finish()
+            }
+
+            /// Moves `other`'s records into this state (tables this one
+            /// has none of move whole); `other`'s singletons are not taken.
+            pub(crate) fn absorb_tables(&mut self, other: State) {
+                $(
+                    if self.$name.is_empty() {
+                        self.$name = other.$name;
+                    } else {
+                        self.$name.extend(other.$name);
+                    }
+                )*
             }
 
             /// Decodes one stored row into its table; returns which of the
@@ -462,8 +476,8 @@ fn decode_value<T: Read<Cfg = ()>>(bytes: &[u8]) -> Result<T, ProofRequestError>
     Ok(v)
 }
 
-/// A state's Merkle tree as of some version, for a store: what changed
-/// between two of them, node by node.
+/// A state's Merkle tree as of some version, for a store: the nodes its
+/// checkpoint writes.
 #[derive(Clone)]
 pub struct StateTree(pub(crate) Authenticated);
 
@@ -471,7 +485,7 @@ impl std::fmt::Debug for StateTree {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StateTree")
             .field("version", &self.0.version())
-            .field("nodes", &self.0.node_count())
+            .field("nodes_in_memory", &self.0.node_count())
             .finish()
     }
 }
@@ -482,15 +496,34 @@ impl StateTree {
         self.0.version().unwrap_or(0)
     }
 
-    /// The nodes that differ between `earlier` and this tree (`None`:
-    /// delete): what a store holding `earlier` writes to hold this one.
-    pub fn changes_since(&self, earlier: &StateTree) -> Vec<NodeRow> {
-        self.0.node_changes_since(&earlier.0)
+    /// The tree's root.
+    pub fn root(&self) -> [u8; 32] {
+        self.0.root()
     }
 
-    /// Every node.
-    pub fn rows(&self) -> Vec<NodeRow> {
-        self.0.all_nodes()
+    /// The nodes the store's last checkpoint does not hold: what a
+    /// checkpoint of this tree writes. Every node, for a tree whose store
+    /// holds no checkpoint it descends from (or that has no store).
+    pub fn unstored(&self) -> Vec<NodeRow> {
+        self.0.unstored_nodes()
+    }
+
+    /// Whether every node is in memory, none only in a store: then
+    /// [`Self::unstored`] is the whole tree.
+    pub fn whole(&self) -> bool {
+        self.0.whole()
+    }
+
+    /// Whether `store` is the store the tree reads what is not in memory
+    /// from: only then does [`Self::unstored`] complete that store.
+    pub fn kept_in(&self, store: &Arc<dyn TreeStore>) -> bool {
+        self.0.kept_in(store)
+    }
+
+    /// The nodes that left the tree since they were last deleted (rows
+    /// with `None`): a checkpoint made after this one deletes them.
+    pub fn gone(&self) -> Vec<NodeRow> {
+        self.0.gone_nodes()
     }
 }
 
@@ -594,7 +627,35 @@ impl State {
         Ok((state, stored))
     }
 
-    /// How many nodes the Merkle tree holds (for measurements).
+    /// From now on, the Merkle tree's nodes are read from `store` once its
+    /// checkpoints hold them, and no longer kept in memory (see
+    /// [`TreeStore`]). A tree that has a store keeps it.
+    pub fn keep_tree_in(&self, store: Arc<dyn TreeStore>) {
+        lock(&self.auth).tree.keep_in(store);
+    }
+
+    /// This state (decoded from the records of `store`'s checkpoint) with
+    /// the Merkle tree the checkpoint holds, read from the store as it is
+    /// needed. Debug builds rebuild the tree from every record as well and
+    /// refuse a stored tree that does not agree.
+    pub fn with_tree_in(
+        self,
+        store: Arc<dyn TreeStore>,
+    ) -> Result<(State, StateTree), tranche_types::DecodeError> {
+        let tree = Authenticated::in_store(store).map_err(tree_error)?;
+        if cfg!(debug_assertions) && self.clone().tree_now().root() != tree.root() {
+            return Err(tree_error(
+                "the stored tree is not the tree of the stored records".into(),
+            ));
+        }
+        *lock(&self.auth) = Auth {
+            seen: self.seen_now(),
+            tree: tree.clone(),
+        };
+        Ok((self, StateTree(tree)))
+    }
+
+    /// How many nodes of the Merkle tree are in memory (for measurements).
     pub fn tree_nodes(&self) -> usize {
         let mut auth = lock(&self.auth);
         self.bring_up_to_date(&mut auth);

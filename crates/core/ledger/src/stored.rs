@@ -26,6 +26,23 @@ impl StateRows {
         Ok(())
     }
 
+    /// The rows `other` read beside these (rows of other tables, or
+    /// other rows of the same: read on another thread), taken in.
+    pub fn merge(mut self, other: StateRows) -> StateRows {
+        if other.singletons & 1 != 0 {
+            self.state.params = other.state.params.clone();
+        }
+        if other.singletons & 2 != 0 {
+            self.state.committee = other.state.committee.clone();
+        }
+        if other.singletons & 4 != 0 {
+            self.state.previous_committee = other.state.previous_committee.clone();
+        }
+        self.singletons |= other.singletons;
+        self.state.absorb_tables(other.state);
+        self
+    }
+
     /// The state, with the derived indexes rebuilt. Refuses a state without
     /// its parameters and committees.
     pub fn finish(self) -> Result<State, tranche_types::DecodeError> {
