@@ -42,6 +42,10 @@ pub const CHECKPOINT_BLOCKS: u64 = 64;
 struct Held {
     ledger: Ledger,
     tree: StateTree,
+    /// The tree version of the checkpoint written before this one in this
+    /// process (`None`: none, or not known): the nodes gone from `tree` that
+    /// can be in the database are of that version or earlier.
+    before: Option<u64>,
 }
 
 /// The Merkle tree of the last checkpoint, as the ledger reads the nodes
@@ -261,7 +265,11 @@ impl Checkpoints {
     /// state the database holds after block `height`.
     pub(crate) fn hold(&self, height: u64, ledger: Ledger, tree: StateTree) {
         let mut slot = self.shared.lock();
-        slot.held = Some(Held { ledger, tree });
+        slot.held = Some(Held {
+            ledger,
+            tree,
+            before: None,
+        });
         slot.requested = height;
     }
 
@@ -286,12 +294,14 @@ impl Checkpoints {
         Ok(())
     }
 
-    /// Writes a checkpoint of the last block committed, if it has none yet,
-    /// and returns once every checkpoint asked for is written.
+    /// Writes the last checkpoint of the last block committed, and returns
+    /// once every checkpoint asked for is written. The last checkpoint also
+    /// deletes the tree nodes gone since the one before: a checkpoint of
+    /// the same block already asked for, not the last, leaves them.
     pub(crate) fn flush(&self) -> Result<(), StorageError> {
         let mut slot = self.shared.lock();
         if let Some((height, ledger)) = slot.latest.take() {
-            if height > slot.requested {
+            if height >= slot.requested {
                 slot.pending = Some((height, ledger, true));
                 slot.requested = height;
                 self.shared.work.notify_one();
@@ -352,11 +362,31 @@ fn writer(db: &Database, tree: &Arc<StoredTree>, shared: &Shared) {
                 slot = shared.work.wait(slot).unwrap_or_else(|e| e.into_inner());
             }
         };
-        let written = write(db, tree, held.as_ref(), height, &ledger, last);
+        // A panic here is a broken invariant; it must stop the commits
+        // (they fail from now on) rather than leave a flush waiting.
+        let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            write(db, tree, held.as_ref(), height, &ledger, last)
+        }))
+        .unwrap_or_else(|panic| {
+            let why = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("a panic");
+            Err(StorageError::Db(format!(
+                "the checkpoint writer failed: {why}"
+            )))
+        });
         let mut slot = shared.lock();
         slot.busy = false;
         match written {
-            Ok(tree) => slot.held = Some(Held { ledger, tree }),
+            Ok(tree) => {
+                slot.held = Some(Held {
+                    ledger,
+                    tree,
+                    before: held.map(|h| h.tree.version()),
+                });
+            }
             Err(e) => {
                 slot.failed = Some(format!(
                     "writing the state checkpoint of block {height}: {e}"
@@ -376,7 +406,11 @@ fn writer(db: &Database, tree: &Arc<StoredTree>, shared: &Shared) {
 /// and returns the tree it wrote. The tree nodes `held` no longer had are
 /// deleted now, one checkpoint late (a copy of the state from before this
 /// one may still read them); `last` deletes those this one no longer has
-/// too. Once written, the ledger reads its tree nodes from this checkpoint.
+/// too. Only gone nodes an earlier checkpoint can have written are deleted:
+/// a node gone by a checkpoint's tree and written by none before it is not
+/// in the database (most gone nodes are such: a node written by one block
+/// and replaced by the next). Once written, the ledger reads its tree
+/// nodes from this checkpoint.
 fn write(
     db: &Database,
     stored: &Arc<StoredTree>,
@@ -402,11 +436,12 @@ fn write(
         ));
     }
     let mut nodes = tree.unstored();
+    // Without `held` the nodes are written whole, and none gone is there.
     if let Some(h) = held {
-        nodes.extend(h.tree.gone());
-    }
-    if last {
-        nodes.extend(tree.gone());
+        nodes.extend(h.tree.gone(h.before));
+        if last {
+            nodes.extend(tree.gone(Some(h.tree.version())));
+        }
     }
     let txn = db.begin_write().map_err(storage_err)?;
     if held.is_none() {

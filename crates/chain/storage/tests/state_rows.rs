@@ -202,7 +202,7 @@ fn a_restarted_store_reads_its_tree_from_the_checkpoints_and_keeps_only_newer_no
     let (store, mut loaded) = reopened(&path);
     assert!(loaded.state().tree_nodes() < whole / 4);
     let mut most_in_memory = 0;
-    for i in 0..3 * CHECKPOINT_BLOCKS as usize {
+    for i in 0..5 * CHECKPOINT_BLOCKS as usize {
         let from = &people[i % people.len()];
         let to = &people[(i * 7 + 1) % people.len()];
         let txs = if from.did == to.did {
@@ -216,8 +216,9 @@ fn a_restarted_store_reads_its_tree_from_the_checkpoints_and_keeps_only_newer_no
         store
             .commit(&block, &executed.receipts, &[], &loaded, None)
             .unwrap();
-        // Checkpoints every 64 blocks on their own, and some between.
-        if i % 16 == 15 {
+        // Checkpoints every 64 blocks on their own, and at first some
+        // between.
+        if i < CHECKPOINT_BLOCKS as usize && i % 16 == 15 {
             store.flush().unwrap();
         }
         most_in_memory = most_in_memory.max(loaded.state().tree_nodes());
@@ -228,9 +229,25 @@ fn a_restarted_store_reads_its_tree_from_the_checkpoints_and_keeps_only_newer_no
         "{most_in_memory} nodes in memory, of a tree of {whole}"
     );
     chain.assert_same(&loaded);
+    // A clean stop's checkpoint leaves exactly the tree's nodes stored:
+    // every node that left it was deleted, none of them skipped.
+    store.flush().unwrap();
     drop(store);
+    assert_eq!(
+        stored_tree_nodes(&path),
+        chain.w.ledger.state().tree_nodes()
+    );
     let (_, again) = reopened(&path);
     chain.assert_same(&again);
+}
+
+/// How many tree nodes the state database beside the chain at `path` holds.
+fn stored_tree_nodes(path: &std::path::Path) -> usize {
+    use redb::{ReadableDatabase, ReadableTableMetadata};
+    let db = redb::Database::open(tranche_storage::state_path(path)).unwrap();
+    let txn = db.begin_read().unwrap();
+    let nodes: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("state_tree");
+    usize::try_from(txn.open_table(nodes).unwrap().len().unwrap()).unwrap()
 }
 
 #[test]

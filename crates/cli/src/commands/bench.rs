@@ -217,8 +217,10 @@ pub enum BenchCommand {
         #[arg(long, value_delimiter = ',', default_value = "1000,100000,1000000",
               value_parser = clap::value_parser!(u64).range(1_000..=10_000_000))]
         holders: Vec<u64>,
-        /// Blocks measured at each size.
-        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        /// Blocks measured at each size. The default is the blocks between
+        /// two of a node's state checkpoints, so that each block's share of
+        /// the checkpoint written after them is a node's.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=10_000))]
         blocks: u64,
         /// Transfers per block.
         #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=1_000))]

@@ -211,9 +211,10 @@ impl Authenticated {
         self.nodes.whole()
     }
 
-    /// The nodes that left the tree, for a store to delete (`None` rows).
-    pub(crate) fn gone_nodes(&self) -> Vec<NodeRow> {
-        self.nodes.gone()
+    /// The nodes of version `through` or earlier (all with `None`) that
+    /// left the tree, for a store to delete (`None` rows).
+    pub(crate) fn gone_nodes(&self, through: Option<Version>) -> Vec<NodeRow> {
+        self.nodes.gone(through)
     }
 
     /// From now on, nodes are read from `store` once its checkpoints hold

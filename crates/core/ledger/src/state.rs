@@ -521,9 +521,13 @@ impl StateTree {
     }
 
     /// The nodes that left the tree since they were last deleted (rows
-    /// with `None`): a checkpoint made after this one deletes them.
-    pub fn gone(&self) -> Vec<NodeRow> {
-        self.0.gone_nodes()
+    /// with `None`): a checkpoint made after this one deletes them. Only
+    /// those of version `through` or earlier (all with `None`): a node
+    /// written after the last checkpoint that can hold it and gone before
+    /// the next was never stored, and deleting it is wasted work (most of
+    /// a block's gone nodes are the block before's).
+    pub fn gone(&self, through: Option<u64>) -> Vec<NodeRow> {
+        self.0.gone_nodes(through)
     }
 }
 

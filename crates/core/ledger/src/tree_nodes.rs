@@ -180,11 +180,18 @@ impl Nodes {
         out
     }
 
-    /// The nodes that left the tree, noted for the store, encoded.
-    pub(crate) fn gone(&self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    /// The nodes that left the tree, noted for the store, encoded: those
+    /// of version `through` or earlier (all of them with `None`).
+    pub(crate) fn gone(&self, through: Option<Version>) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        // Keys order by version first: the nodes up to a version are a range.
+        let end = match through.and_then(|v| v.checked_add(1)) {
+            Some(after) => std::ops::Bound::Excluded(PackedKey::root(after)),
+            None => std::ops::Bound::Unbounded,
+        };
+        let range = (std::ops::Bound::Unbounded, end);
         self.gone_old
-            .iter()
-            .chain(self.gone_young.iter())
+            .range(range)
+            .chain(self.gone_young.range(range))
             .map(|k| (k.encode(), None))
             .collect()
     }
@@ -288,7 +295,7 @@ mod tests {
         /// (the last checkpoint's tree) no longer had.
         fn write(&self, tree: &Authenticated, previous: Option<&Authenticated>) {
             let mut nodes = self.nodes.lock().unwrap();
-            let gone = previous.map(Authenticated::gone_nodes).unwrap_or_default();
+            let gone = previous.map(|p| p.gone_nodes(None)).unwrap_or_default();
             for (key, node) in tree.unstored_nodes().into_iter().chain(gone) {
                 match node {
                     Some(node) => nodes.insert(key, node),
