@@ -229,23 +229,37 @@ impl Authenticated {
         let (version, root) = store
             .checkpoint()
             .ok_or("the store holds no checkpoint of the tree")?;
-        let mut nodes = Nodes::in_store(store);
-        let read = Tree::new(&nodes)
-            .get_root_hash_option(version)
-            .map_err(|e| format!("the tree's root: {e}"))?
-            .ok_or_else(|| format!("no root of the tree at version {version}"))?;
-        if read.0 != root {
+        let tree = Authenticated::at(Nodes::in_store(store), version)?;
+        if tree.root() != root {
             return Err(format!(
                 "the stored tree's root at version {version} is not the checkpoint's"
             ));
         }
-        nodes.reached(version, root);
+        Ok(tree)
+    }
+
+    /// The tree `nodes` hold at `version`. Refuses a version without a
+    /// root among them.
+    fn at(mut nodes: Nodes, version: Version) -> Result<Authenticated, String> {
+        let root = root_at(&nodes, version)?
+            .ok_or_else(|| format!("no root of the tree at version {version}"))?;
+        nodes.reached(version, root.0);
         Ok(Authenticated {
             nodes,
             version: Some(version),
-            root: Some(read),
+            root: Some(root),
         })
     }
+}
+
+/// The root of the tree `reader` reads at `version`, if it has one there.
+pub(crate) fn root_at(
+    reader: &impl TreeReader,
+    version: Version,
+) -> Result<Option<RootHash>, String> {
+    Tree::new(reader)
+        .get_root_hash_option(version)
+        .map_err(|e| format!("the tree's root: {e}"))
 }
 
 /// A tree's nodes read from a store one by one, in any order.
@@ -271,17 +285,7 @@ impl NodesRead {
     /// The tree the nodes hold at `version`. Refuses a version without a
     /// root among them.
     pub(crate) fn finish(self, version: Version) -> Result<Authenticated, String> {
-        let mut nodes = Nodes::in_memory(self.0);
-        let root = Tree::new(&nodes)
-            .get_root_hash_option(version)
-            .map_err(|e| format!("the tree's root: {e}"))?
-            .ok_or_else(|| format!("no root of the tree at version {version}"))?;
-        nodes.reached(version, root.0);
-        Ok(Authenticated {
-            nodes,
-            version: Some(version),
-            root: Some(root),
-        })
+        Authenticated::at(Nodes::in_memory(self.0), version)
     }
 }
 

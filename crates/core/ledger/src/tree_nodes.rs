@@ -203,11 +203,7 @@ impl Nodes {
         let Some(store) = &self.store else {
             return Ok(None);
         };
-        store
-            .node(&key.encode())
-            .map_err(|e| anyhow::anyhow!("reading a tree node from the store: {e}"))?
-            .map(|bytes| decode_node(&bytes))
-            .transpose()
+        decode_read(store.node(&key.encode()))
     }
 }
 
@@ -235,6 +231,13 @@ pub(crate) fn decode_node(bytes: &[u8]) -> anyhow::Result<Node> {
     Ok(borsh::from_slice(bytes)?)
 }
 
+/// The node a store's read gave, decoded.
+fn decode_read(read: Result<Option<Vec<u8>>, String>) -> anyhow::Result<Option<Node>> {
+    read.map_err(|e| anyhow::anyhow!("reading a tree node from the store: {e}"))?
+        .map(|bytes| decode_node(&bytes))
+        .transpose()
+}
+
 /// The root hash of the tree whose nodes `node` reads (by key, encoded as
 /// in [`crate::NodeRow`]) at `version`; `None` if it has no root there.
 pub fn stored_root(
@@ -244,10 +247,7 @@ pub fn stored_root(
     struct Reader<F>(F);
     impl<F: Fn(&[u8]) -> Result<Option<Vec<u8>>, String>> TreeReader for Reader<F> {
         fn get_node_option(&self, key: &NodeKey) -> anyhow::Result<Option<Node>> {
-            (self.0)(&PackedKey::of(key).encode())
-                .map_err(|e| anyhow::anyhow!("reading a tree node: {e}"))?
-                .map(|bytes| decode_node(&bytes))
-                .transpose()
+            decode_read((self.0)(&PackedKey::of(key).encode()))
         }
         fn get_value_option(&self, _: Version, _: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
             Ok(None)
@@ -256,10 +256,7 @@ pub fn stored_root(
             Ok(None)
         }
     }
-    crate::auth::Tree::new(&Reader(node))
-        .get_root_hash_option(version)
-        .map(|r| r.map(|r| r.0))
-        .map_err(|e| format!("the tree's root: {e}"))
+    crate::auth::root_at(&Reader(node), version).map(|r| r.map(|r| r.0))
 }
 
 #[cfg(test)]
